@@ -1,0 +1,228 @@
+/*
+ * llmc: OpenAI-compatible chat completions for microcontrollers and Linux,
+ * through several providers with failover and retry, many requests in flight
+ * on one thread, streamed answers, and no heap.
+ *
+ * Model of use:
+ *   llmc_client_init(&client, &config);        caller owns llmc_client_t
+ *   h = llmc_submit(&client, &req, &cb, user);  queue a request (non-blocking)
+ *   while (llmc_poll(&client, 1000) > 0) {}     the only place time passes
+ *   llmc_client_shutdown(&client);
+ * or, blocking: llmc_chat(&client, &req, &cb, user, &result).
+ *
+ * Every pointer handed to llmc (providers, messages, strings) is caller-owned
+ * and must stay valid while llmc uses it: providers for the client's life,
+ * a request until its on_done callback has run.
+ */
+#ifndef LLMC_H
+#define LLMC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llmc_config_defaults.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LLMC_VERSION "0.1.0"
+
+/* One status enum for the whole library. 0 is success; errors are negative
+ * so that a handle (>= 1) and an error share one return value. */
+typedef enum {
+    LLMC_OK = 0,
+    LLMC_ERR_ARG = -1,          /* invalid argument */
+    LLMC_ERR_URL = -2,          /* base_url not http(s)://host[:port][/path] */
+    LLMC_ERR_DNS = -3,          /* host name did not resolve */
+    LLMC_ERR_CONNECT = -4,      /* TCP connect failed (refused, unreachable) */
+    LLMC_ERR_TLS = -5,          /* TLS handshake or record error */
+    LLMC_ERR_TLS_VERIFY = -6,   /* certificate not trusted or wrong host */
+    LLMC_ERR_IO = -7,           /* send/recv failed (connection reset) */
+    LLMC_ERR_CLOSED = -8,       /* peer closed before the response ended */
+    LLMC_ERR_TIMEOUT = -9,      /* connect, first-byte, idle or deadline */
+    LLMC_ERR_HTTP = -10,        /* non-2xx HTTP status */
+    LLMC_ERR_PROTOCOL = -11,    /* malformed HTTP, SSE or JSON */
+    LLMC_ERR_TOO_LARGE = -12,   /* event, body or head bigger than its bound */
+    LLMC_ERR_API = -13,         /* provider sent an error object */
+    LLMC_ERR_EMPTY = -14,       /* response ended without any content */
+    LLMC_ERR_CANCELLED = -15,   /* llmc_cancel() or shutdown */
+    LLMC_ERR_NO_PROVIDER = -16, /* no eligible provider */
+    LLMC_ERR_QUEUE_FULL = -17,  /* every slot busy and the queue full */
+    LLMC_ERR_HEADER = -18,      /* CR, LF or control byte in a header value */
+    LLMC_ERR_AUTH = -19,        /* IAM token could not be obtained */
+    LLMC_ERR_CONFIG = -20,      /* invalid client configuration */
+    LLMC_ERR_STATE = -21        /* call not allowed now (e.g. shut down) */
+} llmc_status_t;
+
+/* Short lower-case name of a status, e.g. "timeout". Never NULL. */
+const char *llmc_strerror(int status);
+
+/* ---- providers --------------------------------------------------------- */
+
+typedef enum {
+    LLMC_AUTH_NONE = 0,
+    LLMC_AUTH_BEARER,       /* Authorization: Bearer api_key */
+    LLMC_AUTH_EVOLUTION_IAM /* key_id + secret exchanged for a bearer token */
+} llmc_auth_t;
+
+/* A provider: one OpenAI-compatible endpoint. All-zero fields mean the
+ * defaults, so `disabled` and `no_stream` are the negatives of the config
+ * file's "working" and "stream". */
+typedef struct {
+    const char *name;     /* shown in results and logs */
+    const char *base_url; /* "https://api.openai.com/v1"; /chat/completions
+                             is appended */
+    llmc_auth_t auth;
+    const char *api_key;    /* LLMC_AUTH_BEARER */
+    const char *key_id;     /* LLMC_AUTH_EVOLUTION_IAM */
+    const char *secret;     /* LLMC_AUTH_EVOLUTION_IAM */
+    const char *project_id; /* optional: sent as x-project-id */
+    const char *token_url;  /* optional IAM endpoint (default cloud.ru's) */
+    const char *model;      /* overrides the request's model when set */
+    bool disabled;          /* "working": false: never tried */
+    bool no_stream;         /* "stream": false: ask for a whole JSON body */
+} llmc_provider_t;
+
+/* Failover and timing policy; llmc_policy_default() fills the defaults. */
+typedef struct {
+    bool shuffle;               /* try providers in a random order */
+    bool single_provider_retry; /* first eligible provider only */
+    uint8_t max_retries;        /* retries on the same provider */
+    uint32_t backoff_base_ms;   /* wait min(base*2^n, max)*(1-0.25*rand) */
+    uint32_t backoff_max_ms;
+    uint32_t connect_timeout_ms;
+    uint32_t first_byte_timeout_ms; /* request sent -> first response byte */
+    uint32_t idle_timeout_ms;       /* longest gap between bytes */
+    uint32_t deadline_ms;           /* whole request, failover included */
+    uint8_t cooldown_after;         /* failures in a row; 0: no cooldown */
+    uint32_t cooldown_ms;
+} llmc_policy_t;
+
+void llmc_policy_default(llmc_policy_t *policy);
+
+/* ---- requests ---------------------------------------------------------- */
+
+typedef struct {
+    const char *role;    /* "system", "user", "assistant" */
+    const char *content; /* UTF-8; any byte is escaped as JSON needs */
+    size_t content_len;  /* 0: strlen(content) */
+} llmc_message_t;
+
+typedef struct {
+    const char *model; /* used unless the provider sets its own */
+    const llmc_message_t *messages;
+    size_t n_messages;
+    int32_t max_tokens; /* <= 0: not sent */
+    float temperature;  /* < 0: not sent */
+    const char *const *ignored; /* provider names to skip */
+    size_t n_ignored;
+} llmc_request_t;
+
+/* Initialise a request with no max_tokens and no temperature. */
+void llmc_request_init(llmc_request_t *req);
+
+typedef struct {
+    int32_t prompt_tokens, completion_tokens, total_tokens;
+    bool present;
+} llmc_usage_t;
+
+/* One try on one provider. */
+typedef struct {
+    uint8_t provider;    /* index in the provider list */
+    int8_t status;       /* llmc_status_t */
+    uint16_t http_status;
+    uint32_t elapsed_ms;
+    char message[LLMC_MSG_LEN]; /* NUL-terminated, never holds a secret */
+} llmc_attempt_t;
+
+typedef struct {
+    int status;         /* llmc_status_t of the whole request */
+    int provider;       /* index that answered (or failed last); -1: none */
+    const char *provider_name;
+    uint16_t http_status;
+    bool partial;       /* content was delivered before the error */
+    char finish_reason[24];
+    llmc_usage_t usage;
+    uint32_t elapsed_ms;
+    uint32_t content_bytes; /* bytes passed to on_delta */
+    uint8_t n_attempts;     /* attempts made (may exceed the recorded) */
+    llmc_attempt_t attempts[LLMC_MAX_ATTEMPTS];
+    char message[LLMC_MSG_LEN]; /* the final error's message */
+} llmc_result_t;
+
+/* Callbacks run inside llmc_poll(). See README "Callbacks" for which llmc
+ * calls they may make (submit and cancel: yes; poll, chat, shutdown: no). */
+typedef struct {
+    /* Content as it arrives: UTF-8, not NUL-terminated, never repeated. */
+    void (*on_delta)(void *user, const char *text, size_t len);
+    /* An attempt on a provider starts (index into the provider list). */
+    void (*on_attempt)(void *user, int provider, const char *name);
+    /* The request ended; the result is valid during the call only. */
+    void (*on_done)(void *user, const llmc_result_t *result);
+} llmc_callbacks_t;
+
+/* Write the result as text: the answer's provider on success, or
+ * "all providers failed:" and one "name: kind: message" line per attempt.
+ * Returns the length it would need (like snprintf); always NUL-terminates
+ * when cap > 0. */
+size_t llmc_result_format(const llmc_result_t *r,
+                          const llmc_provider_t *providers, size_t n_providers,
+                          char *buf, size_t cap);
+
+/* ---- client ------------------------------------------------------------ */
+
+typedef struct {
+    const llmc_provider_t *providers;
+    size_t n_providers;
+    llmc_policy_t policy;
+    uint8_t max_inflight; /* 0: LLMC_SLOTS */
+    /* Trust anchors for https: a PEM (NUL-terminated, len includes it, as
+     * mbedTLS wants) or a file (needs MBEDTLS_FS_IO). Neither: the default
+     * bundle LLMC_DEFAULT_CA_FILE, unless tls_setup is given. */
+    const char *ca_pem;
+    size_t ca_pem_len;
+    const char *ca_file;
+    /* Optional: called with the mbedtls_ssl_config* after llmc's setup, e.g.
+     * esp_crt_bundle_attach. Return 0 on success. */
+    int (*tls_setup)(void *ssl_config);
+} llmc_config_t;
+
+typedef struct llmc_client llmc_client_t; /* see llmc_client.h */
+
+/* Handles are >= 1; a negative return is an llmc_status_t. */
+typedef int32_t llmc_handle_t;
+
+int llmc_client_init(llmc_client_t *c, const llmc_config_t *config);
+
+/* Queue a request; returns its handle, or LLMC_ERR_QUEUE_FULL (and the
+ * callbacks are not called) or another error. */
+llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
+                          const llmc_callbacks_t *cb, void *user);
+
+/* Advance every request: wait at most timeout_ms for I/O or a timer, run
+ * callbacks. Returns the number of requests still queued or running. */
+int llmc_poll(llmc_client_t *c, int timeout_ms);
+
+/* End one request with LLMC_ERR_CANCELLED (its on_done runs in the next
+ * llmc_poll). Returns LLMC_OK, or LLMC_ERR_ARG for an unknown handle. */
+int llmc_cancel(llmc_client_t *c, llmc_handle_t h);
+
+/* Submit and poll until done; copies the result to *result when non-NULL.
+ * Returns the request's status. Not to be called from a callback. */
+int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
+              const llmc_callbacks_t *cb, void *user, llmc_result_t *result);
+
+/* Cancel everything (each request gets its on_done), send TLS close_notify,
+ * close every socket, free mbedTLS state. The client can be re-initialised. */
+void llmc_client_shutdown(llmc_client_t *c);
+
+/* sizeof(llmc_client_t), for callers that keep the type opaque. */
+size_t llmc_client_size(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMC_H */

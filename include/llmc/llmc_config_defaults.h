@@ -1,0 +1,263 @@
+/*
+ * llmc compile-time configuration: every knob, #ifndef-guarded.
+ *
+ * Precedence: a value defined before this header (compiler -D) wins; then a
+ * Kconfig-generated header (CONFIG_LLMC_* from `make defconfig` /
+ * `make menuconfig`, or ESP-IDF's sdkconfig.h); then the defaults below.
+ * The root Kconfig lists the same knobs one-to-one, each with its RAM cost.
+ */
+#ifndef LLMC_CONFIG_DEFAULTS_H
+#define LLMC_CONFIG_DEFAULTS_H
+
+#if defined(LLMC_CONFIG_FILE)
+#include LLMC_CONFIG_FILE
+#elif defined(ESP_PLATFORM)
+#include "sdkconfig.h"
+#endif
+
+/* ---- memory ------------------------------------------------------------ */
+
+/* Requests that can run at once; each slot costs sizeof(llmc_slot_t). */
+#ifndef LLMC_SLOTS
+#ifdef CONFIG_LLMC_SLOTS
+#define LLMC_SLOTS CONFIG_LLMC_SLOTS
+#else
+#define LLMC_SLOTS 4
+#endif
+#endif
+
+/* Requests that may wait for a slot (FIFO); ~16 bytes each. */
+#ifndef LLMC_QUEUE_LEN
+#ifdef CONFIG_LLMC_QUEUE_LEN
+#define LLMC_QUEUE_LEN CONFIG_LLMC_QUEUE_LEN
+#else
+#define LLMC_QUEUE_LEN 8
+#endif
+#endif
+
+/* Providers one client can hold; each costs sizeof(llmc_provider_state_t). */
+#ifndef LLMC_MAX_PROVIDERS
+#ifdef CONFIG_LLMC_MAX_PROVIDERS
+#define LLMC_MAX_PROVIDERS CONFIG_LLMC_MAX_PROVIDERS
+#else
+#define LLMC_MAX_PROVIDERS 8
+#endif
+#endif
+
+/* Connections (busy + idle keep-alive); must be >= LLMC_SLOTS. Each costs a
+ * socket and, for https, an mbedtls_ssl_context plus mbedTLS's own I/O
+ * buffers on its heap. */
+#ifndef LLMC_CONNS
+#ifdef CONFIG_LLMC_CONNS
+#define LLMC_CONNS CONFIG_LLMC_CONNS
+#else
+#define LLMC_CONNS 6
+#endif
+#endif
+
+/* Per-slot buffer: holds one SSE event, or a whole non-streamed body, or an
+ * error body; also the transmit buffer while the request is being sent.
+ * An event larger than this ends the request with LLMC_ERR_TOO_LARGE. */
+#ifndef LLMC_EVENT_BUF_SIZE
+#ifdef CONFIG_LLMC_EVENT_BUF_SIZE
+#define LLMC_EVENT_BUF_SIZE CONFIG_LLMC_EVENT_BUF_SIZE
+#else
+#define LLMC_EVENT_BUF_SIZE 2048
+#endif
+#endif
+
+/* Receive scratch buffer, one per client (parsers consume it entirely). */
+#ifndef LLMC_RECV_BUF_SIZE
+#ifdef CONFIG_LLMC_RECV_BUF_SIZE
+#define LLMC_RECV_BUF_SIZE CONFIG_LLMC_RECV_BUF_SIZE
+#else
+#define LLMC_RECV_BUF_SIZE 2048
+#endif
+#endif
+
+/* jsmn tokens, one array per client (an event is parsed at once): 16 B each
+ * (12 B on 32-bit targets without parent links). */
+#ifndef LLMC_JSON_TOKENS
+#ifdef CONFIG_LLMC_JSON_TOKENS
+#define LLMC_JSON_TOKENS CONFIG_LLMC_JSON_TOKENS
+#else
+#define LLMC_JSON_TOKENS 128
+#endif
+#endif
+
+/* Attempts recorded per request (later ones are counted, not recorded). */
+#ifndef LLMC_MAX_ATTEMPTS
+#ifdef CONFIG_LLMC_MAX_ATTEMPTS
+#define LLMC_MAX_ATTEMPTS CONFIG_LLMC_MAX_ATTEMPTS
+#else
+#define LLMC_MAX_ATTEMPTS 8
+#endif
+#endif
+
+/* Bytes of message kept per attempt (provider's error.message, truncated). */
+#ifndef LLMC_MSG_LEN
+#ifdef CONFIG_LLMC_MSG_LEN
+#define LLMC_MSG_LEN CONFIG_LLMC_MSG_LEN
+#else
+#define LLMC_MSG_LEN 96
+#endif
+#endif
+
+/* Longest host name in a base_url (kept per provider for SNI / Host). */
+#ifndef LLMC_HOST_MAX
+#ifdef CONFIG_LLMC_HOST_MAX
+#define LLMC_HOST_MAX CONFIG_LLMC_HOST_MAX
+#else
+#define LLMC_HOST_MAX 64
+#endif
+#endif
+
+/* Longest response head accepted (status line + headers); costs no RAM. */
+#ifndef LLMC_HEAD_MAX
+#ifdef CONFIG_LLMC_HEAD_MAX
+#define LLMC_HEAD_MAX CONFIG_LLMC_HEAD_MAX
+#else
+#define LLMC_HEAD_MAX 16384
+#endif
+#endif
+
+/* Bearer tokens obtained by Evolution IAM auth: storage per provider. */
+#ifndef LLMC_TOKEN_MAX
+#ifdef CONFIG_LLMC_TOKEN_MAX
+#define LLMC_TOKEN_MAX CONFIG_LLMC_TOKEN_MAX
+#else
+#define LLMC_TOKEN_MAX 1024
+#endif
+#endif
+
+/* Providers that may use IAM auth at once (each holds LLMC_TOKEN_MAX). */
+#ifndef LLMC_IAM_PROVIDERS
+#ifdef CONFIG_LLMC_IAM_PROVIDERS
+#define LLMC_IAM_PROVIDERS CONFIG_LLMC_IAM_PROVIDERS
+#else
+#define LLMC_IAM_PROVIDERS 2
+#endif
+#endif
+
+/* ---- TLS --------------------------------------------------------------- */
+
+/* 1: https:// through mbedTLS. 0: plain http only, no mbedTLS needed. */
+#ifndef LLMC_TLS
+#if defined(CONFIG_LLMC_TLS)
+#define LLMC_TLS 1
+#elif defined(CONFIG_LLMC_SLOTS) /* Kconfig in use and TLS switched off */
+#define LLMC_TLS 0
+#else
+#define LLMC_TLS 1
+#endif
+#endif
+
+/* CA bundle used when the client config names none (needs MBEDTLS_FS_IO). */
+#ifndef LLMC_DEFAULT_CA_FILE
+#ifdef CONFIG_LLMC_DEFAULT_CA_FILE
+#define LLMC_DEFAULT_CA_FILE CONFIG_LLMC_DEFAULT_CA_FILE
+#else
+#define LLMC_DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+#endif
+#endif
+
+/* ---- policy defaults (runtime-overridable in llmc_policy_t) ------------ */
+
+#ifndef LLMC_DEFAULT_MAX_RETRIES
+#ifdef CONFIG_LLMC_DEFAULT_MAX_RETRIES
+#define LLMC_DEFAULT_MAX_RETRIES CONFIG_LLMC_DEFAULT_MAX_RETRIES
+#else
+#define LLMC_DEFAULT_MAX_RETRIES 2
+#endif
+#endif
+
+#ifndef LLMC_DEFAULT_BACKOFF_BASE_MS
+#ifdef CONFIG_LLMC_DEFAULT_BACKOFF_BASE_MS
+#define LLMC_DEFAULT_BACKOFF_BASE_MS CONFIG_LLMC_DEFAULT_BACKOFF_BASE_MS
+#else
+#define LLMC_DEFAULT_BACKOFF_BASE_MS 500
+#endif
+#endif
+
+#ifndef LLMC_DEFAULT_BACKOFF_MAX_MS
+#ifdef CONFIG_LLMC_DEFAULT_BACKOFF_MAX_MS
+#define LLMC_DEFAULT_BACKOFF_MAX_MS CONFIG_LLMC_DEFAULT_BACKOFF_MAX_MS
+#else
+#define LLMC_DEFAULT_BACKOFF_MAX_MS 8000
+#endif
+#endif
+
+#ifndef LLMC_DEFAULT_CONNECT_TIMEOUT_MS
+#ifdef CONFIG_LLMC_DEFAULT_CONNECT_TIMEOUT_MS
+#define LLMC_DEFAULT_CONNECT_TIMEOUT_MS CONFIG_LLMC_DEFAULT_CONNECT_TIMEOUT_MS
+#else
+#define LLMC_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#endif
+#endif
+
+#ifndef LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS
+#ifdef CONFIG_LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS
+#define LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS CONFIG_LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS
+#else
+#define LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS 30000
+#endif
+#endif
+
+#ifndef LLMC_DEFAULT_IDLE_TIMEOUT_MS
+#ifdef CONFIG_LLMC_DEFAULT_IDLE_TIMEOUT_MS
+#define LLMC_DEFAULT_IDLE_TIMEOUT_MS CONFIG_LLMC_DEFAULT_IDLE_TIMEOUT_MS
+#else
+#define LLMC_DEFAULT_IDLE_TIMEOUT_MS 30000
+#endif
+#endif
+
+#ifndef LLMC_DEFAULT_DEADLINE_MS
+#ifdef CONFIG_LLMC_DEFAULT_DEADLINE_MS
+#define LLMC_DEFAULT_DEADLINE_MS CONFIG_LLMC_DEFAULT_DEADLINE_MS
+#else
+#define LLMC_DEFAULT_DEADLINE_MS 120000
+#endif
+#endif
+
+#ifndef LLMC_DEFAULT_COOLDOWN_AFTER
+#ifdef CONFIG_LLMC_DEFAULT_COOLDOWN_AFTER
+#define LLMC_DEFAULT_COOLDOWN_AFTER CONFIG_LLMC_DEFAULT_COOLDOWN_AFTER
+#else
+#define LLMC_DEFAULT_COOLDOWN_AFTER 3
+#endif
+#endif
+
+#ifndef LLMC_DEFAULT_COOLDOWN_MS
+#ifdef CONFIG_LLMC_DEFAULT_COOLDOWN_MS
+#define LLMC_DEFAULT_COOLDOWN_MS CONFIG_LLMC_DEFAULT_COOLDOWN_MS
+#else
+#define LLMC_DEFAULT_COOLDOWN_MS 30000
+#endif
+#endif
+
+/* ---- logging ----------------------------------------------------------- */
+
+/* 0 none, 1 error, 2 warning, 3 info, 4 debug. Disabled levels compile to
+ * nothing. Secrets are never logged at any level. */
+#ifndef LLMC_LOG_LEVEL
+#ifdef CONFIG_LLMC_LOG_LEVEL
+#define LLMC_LOG_LEVEL CONFIG_LLMC_LOG_LEVEL
+#else
+#define LLMC_LOG_LEVEL 0
+#endif
+#endif
+
+#if LLMC_CONNS < LLMC_SLOTS
+#error "LLMC_CONNS must be at least LLMC_SLOTS"
+#endif
+#if LLMC_EVENT_BUF_SIZE < 256
+#error "LLMC_EVENT_BUF_SIZE must be at least 256"
+#endif
+#if LLMC_RECV_BUF_SIZE < 64
+#error "LLMC_RECV_BUF_SIZE must be at least 64"
+#endif
+#if LLMC_MAX_PROVIDERS > 250 || LLMC_SLOTS > 250 || LLMC_CONNS > 250
+#error "llmc counts providers, slots and connections in bytes"
+#endif
+
+#endif /* LLMC_CONFIG_DEFAULTS_H */
