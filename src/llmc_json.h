@@ -1,0 +1,48 @@
+/*
+ * JSON decoding of what providers send: one SSE event (a chat.completion
+ * chunk), a whole chat.completion body, an error body, an IAM token answer.
+ * jsmn (strict) tokenises into a caller-given token array; llmc then checks
+ * types and keys itself. Strings are unescaped in place, to UTF-8, surrogate
+ * pairs included.
+ */
+#ifndef LLMC_JSON_H
+#define LLMC_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llmc/llmc_client.h"
+
+#include "llmc/llmc.h"
+
+
+
+typedef struct {
+    const char *content; /* choices[0].delta|message.content, unescaped */
+    size_t content_len;
+    bool has_content;
+    const char *finish_reason; /* unescaped; NULL when null/absent */
+    size_t finish_len;
+    llmc_usage_t usage;
+    bool has_error; /* an "error" member (object or string) */
+    const char *error_msg;
+    size_t error_len;
+} llmc_chat_msg_t;
+
+/* Decode a chat completion chunk or body at json[0..len) (modified in
+ * place). Returns LLMC_OK, LLMC_ERR_PROTOCOL (not the JSON we expect) or
+ * LLMC_ERR_TOO_LARGE (more tokens than ntok). */
+int llmc_json_chat(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,
+                   llmc_chat_msg_t *out);
+
+/* Decode {"access_token": "...", "expires_in": N}: token points into json. */
+int llmc_json_token(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,
+                    const char **token, size_t *token_len,
+                    int64_t *expires_in);
+
+/* Unescape the JSON string body s[0..n) in place; *out_n = new length.
+ * Lone surrogates become U+FFFD. Returns LLMC_OK or LLMC_ERR_PROTOCOL. */
+int llmc_json_unescape(char *s, size_t n, size_t *out_n);
+
+#endif /* LLMC_JSON_H */

@@ -1,0 +1,35 @@
+/*
+ * HTTP request writer for a chat completion. The request is a fixed list of
+ * pieces (literals, caller strings, JSON-escaped caller strings); a sizing
+ * pass gives Content-Length, then llmc_writer_fill() renders the next bytes
+ * into whatever buffer room the caller has, resuming where it stopped. No
+ * copy of the body ever exists, so a long conversation costs no RAM.
+ */
+#ifndef LLMC_WRITER_H
+#define LLMC_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llmc/llmc_client.h"
+
+#include "llmc/llmc.h"
+
+
+
+/* Validate header values and size the body. Returns LLMC_OK or
+ * LLMC_ERR_HEADER (CR, LF or another control byte in a header value). */
+int llmc_writer_start(llmc_writer_t *w);
+
+/* Render the next bytes into buf; returns how many (0: all written). */
+size_t llmc_writer_fill(llmc_writer_t *w, char *buf, size_t cap);
+
+/* JSON-escape s[0..n) into out[0..cap) without splitting an escape;
+ * *consumed tells how much of s was used. Returns bytes written. */
+size_t llmc_json_escape(const char *s, size_t n, char *out, size_t cap,
+                        size_t *consumed);
+/* Bytes the escaped form of s[0..n) takes. */
+uint64_t llmc_json_escaped_len(const char *s, size_t n);
+
+#endif /* LLMC_WRITER_H */
