@@ -1,0 +1,214 @@
+/*
+ * The storage of an llmc client, so that firmware can place it statically:
+ *   #include <llmc/llmc_client.h>
+ *   static llmc_client_t client;
+ * Every field is private to llmc; read results through the API. The size
+ * follows the Kconfig knobs (README, "Memory"); llmc_client_size() gives it.
+ */
+#ifndef LLMC_CLIENT_H
+#define LLMC_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llmc.h"
+#include "llmc_port.h"
+
+#if LLMC_TLS
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- parser and writer state (see src/llmc_http.h, llmc_sse.h, ...) --- */
+
+#define LLMC_HTTP_NAME_MAX 20 /* longest header name we look for + 1 */
+#define LLMC_HTTP_VAL_MAX 48  /* kept bytes of an interesting value */
+
+enum {
+    LLMC_HTTP_F_CHUNKED = 1u << 0,
+    LLMC_HTTP_F_LENGTH = 1u << 1,
+    LLMC_HTTP_F_CLOSE = 1u << 2, /* Connection: close, or HTTP/1.0 */
+    LLMC_HTTP_F_SSE = 1u << 3,   /* Content-Type: text/event-stream */
+    LLMC_HTTP_F_JSON = 1u << 4,  /* Content-Type: application/json */
+    LLMC_HTTP_F_NOBODY = 1u << 5 /* 204 / 304 */
+};
+
+typedef struct {
+    uint8_t state;
+    uint8_t cstate; /* chunked sub-state */
+    uint16_t status;
+    uint16_t flags;
+    uint8_t name_len, val_len;
+    uint8_t header; /* which interesting header is being read */
+    bool val_long;  /* value longer than LLMC_HTTP_VAL_MAX */
+    uint32_t head_bytes;
+    uint32_t trailer_bytes;
+    uint64_t length;    /* Content-Length / chunk bytes left */
+    int64_t retry_after_ms; /* -1: none */
+    int8_t should_retry;    /* -1: none, 0: false, 1: true */
+    char name[LLMC_HTTP_NAME_MAX];
+    char val[LLMC_HTTP_VAL_MAX];
+} llmc_http_t;
+
+typedef struct {
+    char *buf;
+    size_t cap, len;
+    uint8_t state;
+    uint8_t field_len;
+    char field[5];
+    bool has_data;
+    bool after_cr;
+} llmc_sse_t;
+
+typedef struct {
+    /* what to send (pointers are the caller's) */
+    const llmc_request_t *req;
+    const char *model;
+    const char *path; /* base_url's path, e.g. "/v1" */
+    size_t path_len;
+    const char *host;
+    uint16_t port;    /* 0: default for the scheme, not printed */
+    const char *bearer; /* NULL: no Authorization header */
+    size_t bearer_len;
+    const char *project_id; /* NULL: no x-project-id */
+    bool stream;
+    /* set: an IAM token request {"keyId":...,"secret":...} to path */
+    const char *key_id;
+    const char *secret;
+    /* progress */
+    uint32_t idx;
+    size_t off;
+    uint64_t content_length;
+    char num[40];
+} llmc_writer_t;
+
+typedef struct {
+    bool tls;
+    uint16_t port;         /* effective port */
+    bool default_port;     /* not written in Host */
+    char host[LLMC_HOST_MAX]; /* without [] for IPv6 literals */
+    const char *path;      /* "" or "/v1" (no trailing '/') */
+    size_t path_len;
+} llmc_url_t;
+
+/* Token storage, opaque outside llmc_json.c: jsmntok_t is 4 ints. */
+typedef struct {
+    int v[4];
+} llmc_json_tok_t;
+
+/* ---- engine state ----------------------------------------------------- */
+
+#define LLMC_NONE 0xFFu
+
+typedef struct {
+    llmc_url_t url;
+    llmc_addr_t addr[2];
+    uint8_t n_addr;
+    uint8_t fails;   /* failed attempts in a row */
+    uint8_t iam;     /* index in llmc_client.iam, or LLMC_NONE */
+    uint64_t cool_until;
+#if LLMC_TLS
+    bool has_session;
+    mbedtls_ssl_session session; /* for resumption */
+#endif
+} llmc_provider_state_t;
+
+typedef struct {
+    llmc_sock_t sock;
+    uint8_t state;    /* free, connecting, handshake, busy, idle */
+    uint8_t target;   /* provider index, or LLMC_MAX_PROVIDERS + iam index */
+    uint8_t want;     /* LLMC_POLL_* the connection waits for */
+    uint8_t addr_i;   /* address being tried */
+    bool tls;
+    bool reused;      /* carried a request before */
+    int8_t port_err;  /* last LLMC_PORT_* error seen on the socket */
+    uint64_t last_used;
+#if LLMC_TLS
+    bool ssl_ready;
+    mbedtls_ssl_context ssl;
+#endif
+} llmc_conn_t;
+
+typedef struct {
+    llmc_handle_t handle;
+    const llmc_request_t *req;
+    llmc_callbacks_t cb;
+    void *user;
+    bool cancelled;
+} llmc_job_t;
+
+typedef struct {
+    uint8_t state;     /* free, waiting (backoff), active, done */
+    uint8_t phase;     /* connect, tls, send, recv */
+    uint8_t conn;      /* index, or LLMC_NONE */
+    uint8_t provider;  /* current provider index */
+    uint8_t body;      /* sse, json, error */
+    uint8_t order[LLMC_MAX_PROVIDERS];
+    uint8_t n_order, pos, tries;
+    bool delivered;    /* content reached the caller: no failover */
+    bool done_seen;    /* [DONE] */
+    bool got_bytes;    /* any response byte on this attempt */
+    bool stale_retry;  /* a reused connection failed: retried fresh once */
+    bool body_cut;     /* error body larger than the buffer */
+    bool token_retry;  /* IAM: refreshed once after 401/403 */
+    bool fetching_token; /* the attempt is the IAM token request */
+    bool more;         /* stopped reading with data left: run again */
+    uint64_t t_start, t_attempt, t_timer, t_wake;
+    llmc_job_t job;
+    llmc_writer_t w;
+    size_t tx_len, tx_off, body_len;
+    llmc_http_t http;
+    llmc_sse_t sse;
+    llmc_result_t result;
+    char buf[LLMC_EVENT_BUF_SIZE];
+} llmc_slot_t;
+
+typedef struct {
+    uint8_t provider;   /* LLMC_NONE: unused */
+    bool valid;
+    uint16_t len;
+    uint64_t expires;   /* monotonic ms */
+    llmc_url_t url;     /* token_url */
+    llmc_addr_t addr[2];
+    uint8_t n_addr;
+    char token[LLMC_TOKEN_MAX];
+} llmc_iam_t;
+
+struct llmc_client {
+    bool ready;
+    bool shutting_down;
+    uint8_t n_providers;
+    uint8_t max_inflight;
+    const llmc_provider_t *providers;
+    llmc_policy_t policy;
+    int32_t next_handle;
+    uint32_t rng;
+    uint8_t q_head, q_len, active;
+    /* waiting requests; LLMC_SLOTS more entries than the queue so that
+     * requests submitted before a poll can fill the free slots too */
+    llmc_job_t queue[LLMC_QUEUE_LEN + LLMC_SLOTS];
+    llmc_provider_state_t prov[LLMC_MAX_PROVIDERS];
+    llmc_iam_t iam[LLMC_IAM_PROVIDERS];
+    llmc_conn_t conns[LLMC_CONNS];
+    llmc_slot_t slots[LLMC_SLOTS];
+    llmc_json_tok_t tok[LLMC_JSON_TOKENS];
+    char rx[LLMC_RECV_BUF_SIZE];
+#if LLMC_TLS
+    bool tls_ready;
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt ca;
+    mbedtls_ctr_drbg_context drbg;
+#endif
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMC_CLIENT_H */

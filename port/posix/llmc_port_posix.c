@@ -1,0 +1,252 @@
+/*
+ * llmc port for POSIX systems (Linux): BSD sockets with poll(), a self-pipe
+ * to wake a blocked poll from another thread, clock_gettime(CLOCK_MONOTONIC),
+ * getrandom(), logging to stderr, a pthread mutex.
+ */
+#define _GNU_SOURCE
+#include "llmc/llmc_port.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llmc/llmc_config_defaults.h"
+
+#define MAX_POLL (LLMC_CONNS + 1)
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_wake_once = PTHREAD_ONCE_INIT;
+static int g_wake[2] = {-1, -1};
+
+static void wake_init(void)
+{
+    if (pipe2(g_wake, O_NONBLOCK | O_CLOEXEC) != 0)
+        g_wake[0] = g_wake[1] = -1;
+}
+
+static int map_errno(int e)
+{
+    switch (e) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+    case EINPROGRESS:
+    case EINTR:
+        return LLMC_PORT_WOULD_BLOCK;
+    case ECONNREFUSED:
+        return LLMC_PORT_REFUSED;
+    case ECONNRESET:
+    case EPIPE:
+        return LLMC_PORT_RESET;
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+        return LLMC_PORT_UNREACHABLE;
+    default:
+        return LLMC_PORT_ERROR;
+    }
+}
+
+int llmc_port_resolve(const char *host, uint16_t port, llmc_addr_t *out,
+                      int max)
+{
+    struct addrinfo hints, *res, *ai;
+    int n = 0, pass;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+        return LLMC_PORT_NOT_FOUND;
+    /* IPv4 first: a loopback name often resolves to ::1 where only
+     * 127.0.0.1 listens. */
+    for (pass = 0; pass < 2; pass++) {
+        for (ai = res; ai != NULL && n < max; ai = ai->ai_next) {
+            if (pass == 0 && ai->ai_family == AF_INET) {
+                const struct sockaddr_in *s = (const void *)ai->ai_addr;
+                out[n].family = 4;
+                memcpy(out[n].addr, &s->sin_addr, 4);
+            } else if (pass == 1 && ai->ai_family == AF_INET6) {
+                const struct sockaddr_in6 *s = (const void *)ai->ai_addr;
+                out[n].family = 6;
+                memcpy(out[n].addr, &s->sin6_addr, 16);
+            } else {
+                continue;
+            }
+            out[n].port = port;
+            n++;
+        }
+    }
+    freeaddrinfo(res);
+    return n > 0 ? n : LLMC_PORT_NOT_FOUND;
+}
+
+int llmc_port_connect(const llmc_addr_t *a, llmc_sock_t *sock)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1;
+
+    memset(&ss, 0, sizeof(ss));
+    if (a->family == 4) {
+        struct sockaddr_in *s = (void *)&ss;
+        s->sin_family = AF_INET;
+        s->sin_port = htons(a->port);
+        memcpy(&s->sin_addr, a->addr, 4);
+        len = sizeof(*s);
+    } else {
+        struct sockaddr_in6 *s = (void *)&ss;
+        s->sin6_family = AF_INET6;
+        s->sin6_port = htons(a->port);
+        memcpy(&s->sin6_addr, a->addr, 16);
+        len = sizeof(*s);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return LLMC_PORT_ERROR;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    *sock = fd;
+    if (connect(fd, (struct sockaddr *)&ss, len) == 0)
+        return LLMC_PORT_OK;
+    if (errno == EINPROGRESS)
+        return LLMC_PORT_WOULD_BLOCK;
+    {
+        int rc = map_errno(errno);
+        close(fd);
+        *sock = LLMC_SOCK_INVALID;
+        return rc == LLMC_PORT_WOULD_BLOCK ? LLMC_PORT_ERROR : rc;
+    }
+}
+
+int llmc_port_connect_result(llmc_sock_t sock)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        return LLMC_PORT_ERROR;
+    if (err == 0)
+        return LLMC_PORT_OK;
+    err = map_errno(err);
+    return err == LLMC_PORT_WOULD_BLOCK ? LLMC_PORT_ERROR : err;
+}
+
+long llmc_port_send(llmc_sock_t sock, const void *buf, size_t len)
+{
+    ssize_t n = send(sock, buf, len, MSG_NOSIGNAL);
+    return n >= 0 ? (long)n : map_errno(errno);
+}
+
+long llmc_port_recv(llmc_sock_t sock, void *buf, size_t len)
+{
+    ssize_t n = recv(sock, buf, len, 0);
+    if (n > 0)
+        return (long)n;
+    return n == 0 ? LLMC_PORT_EOF : map_errno(errno);
+}
+
+void llmc_port_close(llmc_sock_t sock)
+{
+    if (sock >= 0)
+        close(sock);
+}
+
+int llmc_port_poll(llmc_pollfd_t *fds, size_t n, int timeout_ms)
+{
+    struct pollfd pfd[MAX_POLL + 1];
+    size_t i;
+    int rc, ready = 0;
+    char drain[64];
+
+    pthread_once(&g_wake_once, wake_init);
+    if (n > MAX_POLL)
+        n = MAX_POLL;
+    for (i = 0; i < n; i++) {
+        pfd[i].fd = fds[i].sock;
+        pfd[i].events = (short)(((fds[i].events & LLMC_POLL_IN) ? POLLIN : 0) |
+                                ((fds[i].events & LLMC_POLL_OUT) ? POLLOUT : 0));
+        pfd[i].revents = 0;
+        fds[i].revents = 0;
+    }
+    pfd[n].fd = g_wake[0];
+    pfd[n].events = POLLIN;
+    pfd[n].revents = 0;
+    rc = poll(pfd, (nfds_t)(n + 1), timeout_ms);
+    if (rc < 0)
+        return errno == EINTR ? 0 : LLMC_PORT_ERROR;
+    for (i = 0; i < n; i++) {
+        uint8_t r = 0;
+        if (pfd[i].revents & POLLIN)
+            r |= LLMC_POLL_IN;
+        if (pfd[i].revents & POLLOUT)
+            r |= LLMC_POLL_OUT;
+        if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+            r |= LLMC_POLL_ERR;
+        fds[i].revents = r;
+        if (r)
+            ready++;
+    }
+    if (pfd[n].revents & POLLIN)
+        while (read(g_wake[0], drain, sizeof(drain)) > 0) {
+        }
+    return ready;
+}
+
+void llmc_port_wake(void)
+{
+    pthread_once(&g_wake_once, wake_init);
+    if (g_wake[1] >= 0) {
+        ssize_t r = write(g_wake[1], "w", 1);
+        (void)r; /* a full pipe already wakes the poller */
+    }
+}
+
+uint64_t llmc_port_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int llmc_port_random(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+void llmc_port_log(int level, const char *msg, size_t len)
+{
+    static const char *const names[] = {"", "E", "W", "I", "D"};
+    fprintf(stderr, "llmc %s: %.*s\n",
+            names[level >= 1 && level <= 4 ? level : 0], (int)len, msg);
+}
+
+void llmc_port_lock(void)
+{
+    pthread_mutex_lock(&g_lock);
+}
+
+void llmc_port_unlock(void)
+{
+    pthread_mutex_unlock(&g_lock);
+}

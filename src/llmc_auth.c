@@ -1,0 +1,132 @@
+#include "llmc_auth.h"
+
+#include <string.h>
+
+#include "llmc_json.h"
+#include "llmc_url.h"
+
+int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
+{
+    const llmc_provider_t *p = &c->providers[i];
+    uint8_t k;
+
+    if (p->auth == LLMC_AUTH_BEARER && p->api_key == NULL)
+        return LLMC_ERR_CONFIG;
+    if (p->auth != LLMC_AUTH_EVOLUTION_IAM)
+        return LLMC_OK;
+    if (p->key_id == NULL || p->secret == NULL)
+        return LLMC_ERR_CONFIG;
+    for (k = 0; k < LLMC_IAM_PROVIDERS; k++)
+        if (c->iam[k].provider == LLMC_NONE)
+            break;
+    if (k == LLMC_IAM_PROVIDERS)
+        return LLMC_ERR_CONFIG; /* raise LLMC_IAM_PROVIDERS */
+    if (llmc_url_parse(p->token_url ? p->token_url : LLMC_IAM_DEFAULT_TOKEN_URL,
+                       &c->iam[k].url) != LLMC_OK)
+        return LLMC_ERR_URL;
+    c->iam[k].provider = i;
+    c->prov[i].iam = k;
+    if (c->iam[k].url.tls)
+        *need_tls = true;
+    return LLMC_OK;
+}
+
+int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    const llmc_provider_t *p = &c->providers[s->provider];
+    llmc_iam_t *iam;
+
+    s->fetching_token = false;
+    s->w.key_id = NULL;
+    s->w.secret = NULL;
+    switch (p->auth) {
+    case LLMC_AUTH_BEARER:
+        s->w.bearer = p->api_key;
+        s->w.bearer_len = strlen(p->api_key);
+        return LLMC_OK;
+    case LLMC_AUTH_EVOLUTION_IAM:
+        break;
+    default:
+        return LLMC_OK;
+    }
+    iam = &c->iam[c->prov[s->provider].iam];
+    s->w.project_id = p->project_id;
+    if (iam->valid && now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires) {
+        s->w.bearer = iam->token;
+        s->w.bearer_len = iam->len;
+        return LLMC_OK;
+    }
+    /* no usable token: this attempt first fetches one */
+    s->fetching_token = true;
+    s->w.project_id = NULL;
+    s->w.bearer = NULL;
+    s->w.key_id = p->key_id;
+    s->w.secret = p->secret;
+    s->w.stream = false;
+    s->w.path = iam->url.path;
+    s->w.path_len = iam->url.path_len;
+    return LLMC_OK;
+}
+
+int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];
+    const char *tok;
+    size_t len;
+    int64_t expires_in;
+    int rc = llmc_json_token(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS,
+                             &tok, &len, &expires_in);
+    llmc_buf_t b;
+
+    llmc_buf_init(&b, s->result.message, sizeof(s->result.message));
+    if (rc != LLMC_OK) {
+        llmc_buf_str(&b, "no access_token in the answer");
+        return LLMC_ERR_AUTH;
+    }
+    if (len >= sizeof(iam->token) || llmc_has_ctl(tok, len)) {
+        llmc_buf_str(&b, len >= sizeof(iam->token)
+                              ? "access_token longer than LLMC_TOKEN_MAX"
+                              : "access_token has control bytes");
+        return LLMC_ERR_AUTH;
+    }
+    memcpy(iam->token, tok, len);
+    iam->token[len] = '\0';
+    iam->len = (uint16_t)len;
+    if (expires_in < 0)
+        expires_in = 0; /* unknown: use once, then fetch again */
+    if (expires_in > 86400 * 30)
+        expires_in = 86400 * 30;
+    iam->expires = now + (uint64_t)expires_in * 1000u;
+    iam->valid = true;
+    /* a token that expires within the margin is still good for this one
+     * request: the margin only decides when to fetch */
+    s->w.bearer = iam->token;
+    s->w.bearer_len = iam->len;
+    return LLMC_OK;
+}
+
+bool llmc_auth_should_refresh(const llmc_client_t *c, const llmc_slot_t *s)
+{
+    return c->providers[s->provider].auth == LLMC_AUTH_EVOLUTION_IAM &&
+           !s->fetching_token && !s->token_retry &&
+           (s->http.status == 401 || s->http.status == 403);
+}
+
+void llmc_auth_invalidate(llmc_client_t *c, llmc_slot_t *s)
+{
+    c->iam[c->prov[s->provider].iam].valid = false;
+}
+
+void llmc_auth_token_failed(llmc_client_t *c, llmc_slot_t *s, int *status)
+{
+    char tmp[LLMC_MSG_LEN];
+    llmc_buf_t b;
+    (void)c;
+    memcpy(tmp, s->result.message, sizeof(tmp));
+    llmc_buf_init(&b, s->result.message, sizeof(s->result.message));
+    llmc_buf_str(&b, "IAM token: ");
+    llmc_buf_str(&b, tmp);
+    if (*status == LLMC_ERR_HTTP || *status == LLMC_ERR_PROTOCOL ||
+        *status == LLMC_ERR_EMPTY || *status == LLMC_ERR_API)
+        *status = LLMC_ERR_AUTH;
+}

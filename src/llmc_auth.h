@@ -1,0 +1,36 @@
+/*
+ * Authentication: a static bearer key, or Evolution IAM (Cloud.ru), where
+ * key_id + secret are exchanged at token_url for an access token that is
+ * cached with its expiry, refreshed when less than 30 s remain, and
+ * refreshed once more when the API answers 401 or 403. The token request
+ * runs in the same slot and engine as the chat request it precedes.
+ */
+#ifndef LLMC_AUTH_H
+#define LLMC_AUTH_H
+
+#include "llmc_internal.h"
+
+#define LLMC_IAM_DEFAULT_TOKEN_URL "https://iam.api.cloud.ru/api/v1/auth/token"
+#define LLMC_IAM_REFRESH_MARGIN_MS 30000u
+
+/* At client init: give an IAM provider its token storage. */
+int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls);
+
+/* Before an attempt's request is written: set the writer's credentials,
+ * or turn the attempt into the token request (s->fetching_token). */
+int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
+
+/* The token answer is in s->buf: keep it. LLMC_OK or an error. */
+int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
+
+/* The API said 401/403 with an IAM token we have not refreshed yet. */
+bool llmc_auth_should_refresh(const llmc_client_t *c, const llmc_slot_t *s);
+
+/* Forget the token, so the next prepare fetches a new one. */
+void llmc_auth_invalidate(llmc_client_t *c, llmc_slot_t *s);
+
+/* The token request failed: say so in the message; HTTP and format errors
+ * become LLMC_ERR_AUTH. */
+void llmc_auth_token_failed(llmc_client_t *c, llmc_slot_t *s, int *status);
+
+#endif /* LLMC_AUTH_H */

@@ -1,0 +1,1221 @@
+/*
+ * The request engine. A request lives in a slot; each try on a provider is
+ * an attempt that goes connect -> (TLS) -> send -> receive head -> receive
+ * body, advanced only from llmc_poll(). Failures go through the failover
+ * policy; results and callbacks come out of here.
+ */
+#include <string.h>
+
+#include "llmc_auth.h"
+#include "llmc_failover.h"
+#include "llmc_http.h"
+#include "llmc_internal.h"
+#include "llmc_json.h"
+#include "llmc_sse.h"
+#include "llmc_url.h"
+#include "llmc_writer.h"
+
+enum { SLOT_FREE, SLOT_WAIT, SLOT_ACTIVE };
+enum { PH_CONNECT, PH_SEND, PH_RECV };
+enum { BODY_SSE, BODY_JSON, BODY_ERROR };
+
+/* Reads per slot per poll round, so one fast stream cannot starve others. */
+#define READS_PER_ROUND 8
+
+/* After [DONE], how long to wait for the body's end (the last chunk) so
+ * that the connection can be reused; past it the answer stands and the
+ * connection is closed. */
+#define DONE_GRACE_MS 1000u
+
+#if LLMC_LOG_LEVEL >= 1
+void llmc_log_(int level, const char *a, const char *b)
+{
+    char line[160];
+    llmc_buf_t m;
+    llmc_buf_init(&m, line, sizeof(line));
+    llmc_buf_str(&m, a);
+    if (b != NULL) {
+        llmc_buf_str(&m, ": ");
+        llmc_buf_str(&m, b);
+    }
+    llmc_port_log(level, line, m.len);
+}
+#endif
+
+const char *llmc_strerror(int status)
+{
+    switch (status) {
+    case LLMC_OK: return "ok";
+    case LLMC_ERR_ARG: return "invalid argument";
+    case LLMC_ERR_URL: return "bad url";
+    case LLMC_ERR_DNS: return "dns error";
+    case LLMC_ERR_CONNECT: return "connect error";
+    case LLMC_ERR_TLS: return "tls error";
+    case LLMC_ERR_TLS_VERIFY: return "certificate verification failed";
+    case LLMC_ERR_IO: return "i/o error";
+    case LLMC_ERR_CLOSED: return "connection closed";
+    case LLMC_ERR_TIMEOUT: return "timeout";
+    case LLMC_ERR_HTTP: return "http error";
+    case LLMC_ERR_PROTOCOL: return "malformed response";
+    case LLMC_ERR_TOO_LARGE: return "response too large";
+    case LLMC_ERR_API: return "api error";
+    case LLMC_ERR_EMPTY: return "empty response";
+    case LLMC_ERR_CANCELLED: return "cancelled";
+    case LLMC_ERR_NO_PROVIDER: return "no provider";
+    case LLMC_ERR_QUEUE_FULL: return "queue full";
+    case LLMC_ERR_HEADER: return "invalid header value";
+    case LLMC_ERR_AUTH: return "auth error";
+    case LLMC_ERR_CONFIG: return "config error";
+    case LLMC_ERR_STATE: return "invalid state";
+    default: return "unknown error";
+    }
+}
+
+void llmc_policy_default(llmc_policy_t *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->max_retries = LLMC_DEFAULT_MAX_RETRIES;
+    p->backoff_base_ms = LLMC_DEFAULT_BACKOFF_BASE_MS;
+    p->backoff_max_ms = LLMC_DEFAULT_BACKOFF_MAX_MS;
+    p->connect_timeout_ms = LLMC_DEFAULT_CONNECT_TIMEOUT_MS;
+    p->first_byte_timeout_ms = LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS;
+    p->idle_timeout_ms = LLMC_DEFAULT_IDLE_TIMEOUT_MS;
+    p->deadline_ms = LLMC_DEFAULT_DEADLINE_MS;
+    p->cooldown_after = LLMC_DEFAULT_COOLDOWN_AFTER;
+    p->cooldown_ms = LLMC_DEFAULT_COOLDOWN_MS;
+}
+
+void llmc_request_init(llmc_request_t *req)
+{
+    if (req == NULL)
+        return;
+    memset(req, 0, sizeof(*req));
+    req->temperature = -1.0f;
+}
+
+size_t llmc_client_size(void)
+{
+    return sizeof(llmc_client_t);
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+static llmc_buf_t msg_buf(llmc_slot_t *s)
+{
+    llmc_buf_t b;
+    llmc_buf_init(&b, s->result.message, sizeof(s->result.message));
+    return b;
+}
+
+static void set_msg(llmc_slot_t *s, const char *text)
+{
+    llmc_buf_t b = msg_buf(s);
+    llmc_buf_str(&b, text);
+}
+
+static uint32_t since(uint64_t now, uint64_t t)
+{
+    uint64_t d = now > t ? now - t : 0;
+    return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+}
+
+/* The attempt at hand ends: note it in the record. */
+static void record_attempt(llmc_slot_t *s, int status, uint64_t now)
+{
+    llmc_result_t *r = &s->result;
+    llmc_attempt_t *a;
+    if (r->n_attempts == 0 || r->n_attempts > LLMC_MAX_ATTEMPTS)
+        return;
+    a = &r->attempts[r->n_attempts - 1];
+    a->status = (int8_t)status;
+    a->http_status = s->http.status;
+    a->elapsed_ms = since(now, s->t_attempt);
+    memcpy(a->message, r->message, sizeof(a->message));
+}
+
+static const char *provider_name(const llmc_client_t *c, int i)
+{
+    const char *n = (i >= 0 && i < c->n_providers) ? c->providers[i].name
+                                                   : NULL;
+    return n != NULL ? n : "?";
+}
+
+static void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s, bool notify)
+{
+    if (s->conn != LLMC_NONE) {
+        llmc_conn_close(c, s->conn, notify);
+        s->conn = LLMC_NONE;
+    }
+}
+
+/* The request ends: the result goes to on_done and the slot is freed. */
+static void finish(llmc_client_t *c, llmc_slot_t *s, int status, uint64_t now)
+{
+    llmc_result_t *r = &s->result;
+    llmc_job_t job = s->job;
+
+    slot_drop_conn(c, s, true);
+    r->status = status;
+    r->elapsed_ms = since(now, s->t_start);
+    r->partial = status != LLMC_OK && s->delivered;
+    r->provider_name = r->provider >= 0 ? provider_name(c, r->provider)
+                                        : NULL;
+    if (status == LLMC_OK)
+        r->message[0] = '\0';
+    if (job.cb.on_done != NULL)
+        job.cb.on_done(job.user, r);
+    s->state = SLOT_FREE;
+    llmc_port_lock();
+    c->active--;
+    llmc_port_unlock();
+}
+
+/* ---- attempts ---------------------------------------------------------- */
+
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
+                         uint64_t now);
+static void attempt_begin(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
+static void step_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
+static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
+
+static void deliver(llmc_slot_t *s, const char *text, size_t len)
+{
+    if (len == 0)
+        return;
+    s->delivered = true;
+    s->result.content_bytes += (uint32_t)len;
+    if (s->job.cb.on_delta != NULL)
+        s->job.cb.on_delta(s->job.user, text, len);
+}
+
+/* Apply one decoded chunk or body; returns 0 or a status. */
+static int apply(llmc_slot_t *s, const llmc_chat_msg_t *m)
+{
+    llmc_result_t *r = &s->result;
+    if (m->has_error) {
+        llmc_buf_t b = msg_buf(s);
+        if (m->error_len > 0)
+            llmc_buf_text(&b, m->error_msg, m->error_len);
+        else
+            llmc_buf_str(&b, "error event without a message");
+        return LLMC_ERR_API;
+    }
+    if (m->has_content)
+        deliver(s, m->content, m->content_len);
+    if (m->finish_reason != NULL) {
+        size_t n = m->finish_len < sizeof(r->finish_reason) - 1
+                       ? m->finish_len
+                       : sizeof(r->finish_reason) - 1;
+        memcpy(r->finish_reason, m->finish_reason, n);
+        r->finish_reason[n] = '\0';
+    }
+    if (m->usage.present)
+        r->usage = m->usage;
+    return 0;
+}
+
+typedef struct {
+    llmc_client_t *c;
+    llmc_slot_t *s;
+} feed_ctx_t;
+
+static int decode_error(llmc_slot_t *s, int rc)
+{
+    llmc_buf_t b = msg_buf(s);
+    if (rc == LLMC_ERR_TOO_LARGE) {
+        llmc_buf_str(&b, "JSON has more than ");
+        llmc_buf_u64(&b, LLMC_JSON_TOKENS);
+        llmc_buf_str(&b, " tokens (LLMC_JSON_TOKENS)");
+    } else {
+        llmc_buf_str(&b, "malformed JSON from the provider");
+    }
+    return rc;
+}
+
+static int on_event(void *ctx, char *data, size_t len)
+{
+    feed_ctx_t *f = ctx;
+    llmc_slot_t *s = f->s;
+    llmc_chat_msg_t m;
+    int rc;
+
+    if (s->done_seen)
+        return 0; /* nothing counts after [DONE] */
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        s->done_seen = true;
+        return 0;
+    }
+    rc = llmc_json_chat(data, len, f->c->tok, LLMC_JSON_TOKENS, &m);
+    if (rc != 0)
+        return decode_error(s, rc);
+    return apply(s, &m);
+}
+
+static int on_body(void *ctx, const char *p, size_t n)
+{
+    feed_ctx_t *f = ctx;
+    llmc_slot_t *s = f->s;
+    size_t room = sizeof(s->buf) - s->body_len;
+    int rc;
+
+    if (s->body == BODY_SSE) {
+        rc = llmc_sse_feed(&s->sse, p, n, on_event, ctx);
+        if (rc == LLMC_ERR_TOO_LARGE && s->result.message[0] == '\0') {
+            llmc_buf_t b = msg_buf(s);
+            llmc_buf_str(&b, "event larger than ");
+            llmc_buf_u64(&b, sizeof(s->buf));
+            llmc_buf_str(&b, " bytes (LLMC_EVENT_BUF_SIZE)");
+        }
+        return rc;
+    }
+    if (n > room) {
+        if (s->body == BODY_ERROR) { /* the message is in the first bytes */
+            s->body_cut = true;
+            n = room;
+        } else {
+            llmc_buf_t b = msg_buf(s);
+            llmc_buf_str(&b, "response body larger than ");
+            llmc_buf_u64(&b, sizeof(s->buf));
+            llmc_buf_str(&b, " bytes (LLMC_EVENT_BUF_SIZE)");
+            return LLMC_ERR_TOO_LARGE;
+        }
+    }
+    memcpy(s->buf + s->body_len, p, n);
+    s->body_len += n;
+    return 0;
+}
+
+static void on_head(llmc_client_t *c, llmc_slot_t *s)
+{
+    const llmc_http_t *h = &s->http;
+    (void)c;
+    s->body_len = 0;
+    s->body_cut = false;
+    if (h->status < 200 || h->status > 299)
+        s->body = BODY_ERROR;
+    else if (h->flags & LLMC_HTTP_F_SSE)
+        s->body = BODY_SSE;
+    else if (h->flags & LLMC_HTTP_F_JSON)
+        s->body = BODY_JSON;
+    else
+        s->body = s->w.stream ? BODY_SSE : BODY_JSON;
+    llmc_sse_init(&s->sse, s->buf, sizeof(s->buf));
+}
+
+/* The error body's message: {"error":{"message":...}}, else its text. */
+static void error_message(llmc_client_t *c, llmc_slot_t *s)
+{
+    llmc_chat_msg_t m;
+    llmc_buf_t b = msg_buf(s);
+
+    llmc_buf_str(&b, "status ");
+    llmc_buf_u64(&b, s->http.status);
+    if (s->body_len == 0)
+        return;
+    llmc_buf_str(&b, ": ");
+    if (!s->body_cut &&
+        llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS, &m) ==
+            0 &&
+        m.has_error && m.error_len > 0) {
+        llmc_buf_text(&b, m.error_msg, m.error_len);
+        return;
+    }
+    llmc_buf_text(&b, s->buf, s->body_len);
+}
+
+/* The body ended properly; reusable says the connection may be pooled. */
+static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
+                     uint64_t now)
+{
+    llmc_chat_msg_t m;
+    int rc;
+
+    if (s->conn != LLMC_NONE) {
+        llmc_conn_release(c, s->conn, reusable);
+        s->conn = LLMC_NONE;
+    }
+    if (s->body == BODY_ERROR) {
+        error_message(c, s);
+        if (llmc_auth_should_refresh(c, s)) {
+            /* the token was refused: forget it, fetch one, retry once */
+            record_attempt(s, LLMC_ERR_HTTP, now);
+            llmc_auth_invalidate(c, s);
+            s->token_retry = true;
+            attempt_begin(c, s, now);
+            return;
+        }
+        attempt_fail(c, s, LLMC_ERR_HTTP, now);
+        return;
+    }
+    if (s->fetching_token) {
+        rc = llmc_auth_store(c, s, now);
+        if (rc < 0) {
+            attempt_fail(c, s, rc, now);
+            return;
+        }
+        attempt_request(c, s, now); /* now the chat request itself */
+        return;
+    }
+    if (s->body == BODY_JSON) {
+        rc = llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS, &m);
+        if (rc == 0)
+            rc = apply(s, &m);
+        else
+            decode_error(s, rc);
+        if (rc != 0) {
+            attempt_fail(c, s, rc, now);
+            return;
+        }
+    }
+    if (!s->delivered) {
+        set_msg(s, "the response ended without content");
+        attempt_fail(c, s, LLMC_ERR_EMPTY, now);
+        return;
+    }
+    record_attempt(s, LLMC_OK, now);
+    llmc_fo_record(c, s->provider, true, now);
+    finish(c, s, LLMC_OK, now);
+}
+
+/* Bytes arrived: returns true when the attempt ended (slot moved on). */
+static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
+                 uint64_t now)
+{
+    feed_ctx_t f;
+    size_t used;
+    int rc;
+
+    f.c = c;
+    f.s = s;
+    while (n > 0) {
+        if (s->phase != PH_RECV)
+            return true;
+        if (!llmc_http_in_body(&s->http)) {
+            s->got_bytes = true;
+            rc = llmc_http_head(&s->http, p, n, &used);
+            if (rc < 0) {
+                set_msg(s, rc == LLMC_ERR_TOO_LARGE
+                               ? "response head too large (LLMC_HEAD_MAX)"
+                               : "malformed HTTP response head");
+                attempt_fail(c, s, rc, now);
+                return true;
+            }
+            p += used;
+            n -= used;
+            if (rc == 0)
+                return false;
+            on_head(c, s);
+        }
+        rc = llmc_http_body(&s->http, p, n, &used, on_body, &f);
+        if (rc < 0) {
+            attempt_fail(c, s, rc, now);
+            return true;
+        }
+        if (rc == 1) {
+            body_end(c, s, llmc_http_reusable(&s->http) && used == n, now);
+            return true;
+        }
+        p += used;
+        n -= used;
+    }
+    return false;
+}
+
+static void start_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    s->phase = PH_SEND;
+    s->tx_len = s->tx_off = 0;
+    s->t_timer = now + c->policy.first_byte_timeout_ms;
+    llmc_http_init(&s->http);
+    s->got_bytes = false;
+    s->done_seen = false;
+}
+
+/* The target's URL and addresses: the provider's, or its IAM endpoint's. */
+static void target_of(llmc_client_t *c, llmc_slot_t *s, const llmc_url_t **u,
+                      llmc_addr_t **a, uint8_t **n)
+{
+    if (s->fetching_token) {
+        llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];
+        *u = &iam->url;
+        *a = iam->addr;
+        *n = &iam->n_addr;
+    } else {
+        llmc_provider_state_t *ps = &c->prov[s->provider];
+        *u = &ps->url;
+        *a = ps->addr;
+        *n = &ps->n_addr;
+    }
+}
+
+static uint8_t target_id(const llmc_client_t *c, const llmc_slot_t *s)
+{
+    return s->fetching_token ? LLMC_TARGET_IAM(c->prov[s->provider].iam)
+                             : s->provider;
+}
+
+/* Get a connection: a pooled one, or a new one. */
+static void open_conn(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    const llmc_url_t *u;
+    llmc_addr_t *addrs;
+    uint8_t *n_addr;
+    llmc_buf_t b = msg_buf(s);
+    int ci, rc;
+
+    target_of(c, s, &u, &addrs, &n_addr);
+    ci = llmc_conn_find_idle(c, target_id(c, s));
+    if (ci >= 0) {
+        c->conns[ci].state = CONN_BUSY;
+        c->conns[ci].want = LLMC_POLL_OUT;
+        s->conn = (uint8_t)ci;
+        start_send(c, s, now);
+        step_send(c, s, now);
+        return;
+    }
+    ci = llmc_conn_alloc(c);
+    if (ci < 0) {
+        set_msg(s, "no free connection (LLMC_CONNS)");
+        attempt_fail(c, s, LLMC_ERR_CONNECT, now);
+        return;
+    }
+    if (*n_addr == 0) {
+        /* may block (getaddrinfo); cached until a connect fails */
+        int n = llmc_port_resolve(u->host, u->port, addrs, 2);
+        if (n <= 0) {
+            llmc_buf_str(&b, "cannot resolve ");
+            llmc_buf_str(&b, u->host);
+            attempt_fail(c, s, LLMC_ERR_DNS, now);
+            return;
+        }
+        *n_addr = (uint8_t)n;
+    }
+    s->phase = PH_CONNECT;
+    s->t_timer = now + c->policy.connect_timeout_ms;
+    rc = llmc_conn_open(c, ci, target_id(c, s), u, addrs, *n_addr, &b);
+    if (rc < 0) {
+        *n_addr = 0;
+        attempt_fail(c, s, rc, now);
+        return;
+    }
+    s->conn = (uint8_t)ci;
+}
+
+/* Start an attempt on s->order[s->pos] (or its IAM token fetch). */
+static void attempt_begin(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    llmc_result_t *r = &s->result;
+
+    s->provider = s->order[s->pos];
+    s->state = SLOT_ACTIVE;
+    s->conn = LLMC_NONE;
+    s->t_attempt = now;
+    s->stale_retry = false;
+    s->more = false;
+    s->result.message[0] = '\0';
+    llmc_http_init(&s->http);
+    if (r->n_attempts < UINT8_MAX)
+        r->n_attempts++;
+    if (r->n_attempts <= LLMC_MAX_ATTEMPTS) {
+        llmc_attempt_t *a = &r->attempts[r->n_attempts - 1];
+        memset(a, 0, sizeof(*a));
+        a->provider = s->provider;
+    }
+    r->provider = s->provider;
+    if (s->job.cb.on_attempt != NULL)
+        s->job.cb.on_attempt(s->job.user, s->provider, provider_name(c, s->provider));
+
+    attempt_request(c, s, now);
+}
+
+/* Write the attempt's request (the token request first when IAM needs
+ * one) and get it a connection. */
+static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    const llmc_provider_t *p = &c->providers[s->provider];
+    int rc;
+
+    memset(&s->w, 0, sizeof(s->w));
+    s->w.req = s->job.req;
+    s->w.model = p->model != NULL ? p->model : s->job.req->model;
+    s->w.stream = !p->no_stream;
+    s->fetching_token = false;
+    rc = llmc_auth_prepare(c, s, now);
+    if (rc < 0) {
+        attempt_fail(c, s, rc, now);
+        return;
+    }
+    {
+        const llmc_url_t *u;
+        llmc_addr_t *a;
+        uint8_t *n;
+        target_of(c, s, &u, &a, &n);
+        s->w.host = u->host;
+        s->w.port = u->default_port ? 0 : u->port;
+        if (!s->fetching_token) {
+            s->w.path = u->path;
+            s->w.path_len = u->path_len;
+        }
+    }
+    rc = llmc_writer_start(&s->w);
+    if (rc < 0) {
+        set_msg(s, "CR, LF or a control byte in a header value");
+        attempt_fail(c, s, rc, now);
+        return;
+    }
+    open_conn(c, s, now);
+}
+
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
+                         uint64_t now)
+{
+    int d;
+    int64_t retry_after = s->http.retry_after_ms;
+    int8_t should_retry = s->http.should_retry;
+    uint16_t http_status = status == LLMC_ERR_HTTP ? s->http.status : 0;
+
+    if (s->result.message[0] == '\0')
+        set_msg(s, llmc_strerror(status));
+    if (s->fetching_token)
+        llmc_auth_token_failed(c, s, &status);
+    record_attempt(s, status, now);
+    s->result.http_status = s->http.status;
+    slot_drop_conn(c, s, false);
+    llmc_fo_record(c, s->provider, false, now);
+    if (s->delivered || status == LLMC_ERR_CANCELLED) {
+        finish(c, s, status, now); /* bound to this provider: no failover */
+        return;
+    }
+    d = llmc_fo_decide(c, s, status, http_status, should_retry, retry_after,
+                       now);
+    if (d == LLMC_FO_STOP) {
+        finish(c, s, status, now);
+        return;
+    }
+    s->state = SLOT_WAIT; /* the timer pass starts the next attempt */
+}
+
+/* A pooled connection failed before any byte of the answer: the server
+ * closed it while idle. Try once more on a fresh connection, as every HTTP
+ * client does; this is not an attempt of its own. */
+static bool stale_retry(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    if (s->conn == LLMC_NONE || !c->conns[s->conn].reused || s->got_bytes ||
+        s->stale_retry)
+        return false;
+    slot_drop_conn(c, s, false);
+    s->stale_retry = true;
+    s->w.idx = 0;
+    s->w.off = 0;
+    open_conn(c, s, now);
+    s->stale_retry = true;
+    return true;
+}
+
+static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err, uint64_t now)
+{
+    if (stale_retry(c, s, now))
+        return;
+    set_msg(s, llmc_port_errstr((int)err));
+    attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO,
+                 now);
+}
+
+static void step_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    for (;;) {
+        long n;
+        if (s->tx_off == s->tx_len) {
+            s->tx_len = llmc_writer_fill(&s->w, s->buf, sizeof(s->buf));
+            s->tx_off = 0;
+            if (s->tx_len == 0) {
+                s->phase = PH_RECV;
+                c->conns[s->conn].want = LLMC_POLL_IN;
+                return;
+            }
+        }
+        n = llmc_conn_send(c, s->conn, s->buf + s->tx_off,
+                           s->tx_len - s->tx_off);
+        if (n == LLMC_PORT_WOULD_BLOCK)
+            return;
+        if (n < 0) {
+            io_fail(c, s, n, now);
+            return;
+        }
+        s->tx_off += (size_t)n;
+    }
+}
+
+static void step_recv(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    int i;
+    s->more = false;
+    for (i = 0; i < READS_PER_ROUND; i++) {
+        long n = llmc_conn_recv(c, s->conn, c->rx, sizeof(c->rx));
+        if (n > 0) {
+            s->t_timer = now + c->policy.idle_timeout_ms;
+            if (feed(c, s, c->rx, (size_t)n, now))
+                return;
+            if (s->done_seen && s->t_timer > now + DONE_GRACE_MS)
+                s->t_timer = now + DONE_GRACE_MS;
+            continue;
+        }
+        if (n == LLMC_PORT_WOULD_BLOCK)
+            return;
+        if (n == LLMC_PORT_EOF && s->got_bytes) {
+            int rc = llmc_http_eof(&s->http);
+            if (rc == 1) {
+                body_end(c, s, false, now);
+                return;
+            }
+            set_msg(s, "connection closed before the response ended");
+            attempt_fail(c, s, LLMC_ERR_CLOSED, now);
+            return;
+        }
+        io_fail(c, s, n, now);
+        return;
+    }
+    s->more = true;
+}
+
+/* Advance one slot as far as it goes without waiting. */
+static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents,
+                      uint64_t now)
+{
+    if (s->state != SLOT_ACTIVE || s->conn == LLMC_NONE)
+        return;
+    if (s->phase == PH_CONNECT) {
+        const llmc_url_t *u;
+        llmc_addr_t *a;
+        uint8_t *n;
+        llmc_buf_t b = msg_buf(s);
+        int rc;
+        target_of(c, s, &u, &a, &n);
+        rc = llmc_conn_step(c, s->conn, revents, u, a, *n, &b);
+        if (rc < 0) {
+            if (rc == LLMC_ERR_CONNECT)
+                *n = 0; /* resolve again next time */
+            s->conn = LLMC_NONE;
+            attempt_fail(c, s, rc, now);
+            return;
+        }
+        if (rc == 0)
+            return;
+        start_send(c, s, now);
+    }
+    if (s->phase == PH_SEND)
+        step_send(c, s, now);
+    if (s->state == SLOT_ACTIVE && s->phase == PH_RECV && s->conn != LLMC_NONE)
+        step_recv(c, s, now);
+}
+
+/* ---- client ------------------------------------------------------------ */
+
+int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
+{
+    size_t i;
+    bool need_tls = false;
+    int rc;
+
+    if (c == NULL || cfg == NULL || cfg->providers == NULL ||
+        cfg->n_providers == 0 || cfg->n_providers > LLMC_MAX_PROVIDERS)
+        return LLMC_ERR_ARG;
+    memset(c, 0, sizeof(*c));
+    c->providers = cfg->providers;
+    c->n_providers = (uint8_t)cfg->n_providers;
+    c->policy = cfg->policy;
+    if (c->policy.deadline_ms == 0 && c->policy.connect_timeout_ms == 0 &&
+        c->policy.backoff_base_ms == 0)
+        llmc_policy_default(&c->policy); /* an all-zero policy */
+    c->max_inflight = cfg->max_inflight == 0 || cfg->max_inflight > LLMC_SLOTS
+                          ? LLMC_SLOTS
+                          : cfg->max_inflight;
+    c->next_handle = 1;
+    for (i = 0; i < LLMC_CONNS; i++)
+        c->conns[i].sock = LLMC_SOCK_INVALID;
+    for (i = 0; i < LLMC_IAM_PROVIDERS; i++)
+        c->iam[i].provider = LLMC_NONE;
+    for (i = 0; i < cfg->n_providers; i++) {
+        const llmc_provider_t *p = &cfg->providers[i];
+        c->prov[i].iam = LLMC_NONE;
+        if (p->name == NULL || p->name[0] == '\0')
+            return LLMC_ERR_CONFIG;
+        if (llmc_url_parse(p->base_url, &c->prov[i].url) != LLMC_OK)
+            return LLMC_ERR_URL;
+        if (c->prov[i].url.tls)
+            need_tls = true;
+        rc = llmc_auth_init_provider(c, (uint8_t)i, &need_tls);
+        if (rc < 0)
+            return rc;
+    }
+    if (llmc_port_random(&c->rng, sizeof(c->rng)) != 0 || c->rng == 0)
+        c->rng = 0x9E3779B9u;
+    if (need_tls) {
+        rc = llmc_tls_init(c, cfg);
+        if (rc < 0) {
+            llmc_tls_free(c);
+            return rc;
+        }
+    }
+    c->ready = true;
+    return LLMC_OK;
+}
+
+llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
+                          const llmc_callbacks_t *cb, void *user)
+{
+    llmc_job_t *j;
+    llmc_handle_t h;
+    unsigned free_slots;
+
+    if (c == NULL || req == NULL || req->n_messages == 0 ||
+        req->messages == NULL)
+        return LLMC_ERR_ARG;
+    llmc_port_lock();
+    if (!c->ready || c->shutting_down) {
+        llmc_port_unlock();
+        return LLMC_ERR_STATE;
+    }
+    free_slots = c->max_inflight > c->active ? c->max_inflight - c->active
+                                             : 0;
+    if (c->q_len >= LLMC_QUEUE_LEN + free_slots ||
+        c->q_len >= LLMC_QUEUE_LEN + LLMC_SLOTS) {
+        llmc_port_unlock();
+        return LLMC_ERR_QUEUE_FULL;
+    }
+    j = &c->queue[(c->q_head + c->q_len) % (LLMC_QUEUE_LEN + LLMC_SLOTS)];
+    c->q_len++;
+    h = c->next_handle;
+    c->next_handle = c->next_handle >= INT32_MAX - 1 ? 1 : c->next_handle + 1;
+    memset(j, 0, sizeof(*j));
+    j->handle = h;
+    j->req = req;
+    if (cb != NULL)
+        j->cb = *cb;
+    j->user = user;
+    llmc_port_unlock();
+    llmc_port_wake();
+    return h;
+}
+
+int llmc_cancel(llmc_client_t *c, llmc_handle_t h)
+{
+    int i, rc = LLMC_ERR_ARG;
+    if (c == NULL || h <= 0)
+        return LLMC_ERR_ARG;
+    llmc_port_lock();
+    for (i = 0; i < c->q_len; i++) {
+        llmc_job_t *j = &c->queue[(c->q_head + i) % (LLMC_QUEUE_LEN + LLMC_SLOTS)];
+        if (j->handle == h && !j->cancelled) {
+            j->cancelled = true;
+            rc = LLMC_OK;
+        }
+    }
+    for (i = 0; i < LLMC_SLOTS; i++) {
+        llmc_slot_t *s = &c->slots[i];
+        if (s->state != SLOT_FREE && s->job.handle == h && !s->job.cancelled) {
+            s->job.cancelled = true;
+            rc = LLMC_OK;
+        }
+    }
+    llmc_port_unlock();
+    if (rc == LLMC_OK)
+        llmc_port_wake();
+    return rc;
+}
+
+static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j,
+                       uint64_t now)
+{
+    llmc_buf_t b;
+    memset(&s->result, 0, sizeof(s->result));
+    s->result.provider = -1;
+    s->job = *j;
+    s->state = SLOT_WAIT;
+    s->conn = LLMC_NONE;
+    s->delivered = false;
+    s->token_retry = false;
+    s->fetching_token = false;
+    s->t_start = now;
+    s->t_wake = now;
+    llmc_http_init(&s->http);
+    b = msg_buf(s);
+    if (llmc_fo_plan(c, s, now, &b) == 0)
+        finish(c, s, LLMC_ERR_NO_PROVIDER, now);
+}
+
+/* A job that never got a slot ends: cancelled or shut down. */
+static void finish_unstarted(const llmc_job_t *j, int status)
+{
+    llmc_result_t r;
+    memset(&r, 0, sizeof(r));
+    r.status = status;
+    r.provider = -1;
+    {
+        llmc_buf_t b;
+        llmc_buf_init(&b, r.message, sizeof(r.message));
+        llmc_buf_str(&b, "cancelled before it started");
+    }
+    if (j->cb.on_done != NULL)
+        j->cb.on_done(j->user, &r);
+}
+
+/* Take jobs off the queue: cancelled ones end, others take free slots. */
+static void dispatch(llmc_client_t *c, uint64_t now)
+{
+    for (;;) {
+        llmc_job_t j;
+        llmc_slot_t *s = NULL;
+        int i;
+        llmc_port_lock();
+        if (c->q_len == 0) {
+            llmc_port_unlock();
+            return;
+        }
+        j = c->queue[c->q_head];
+        if (!j.cancelled) {
+            if (c->active >= c->max_inflight) {
+                llmc_port_unlock();
+                return;
+            }
+            for (i = 0; i < LLMC_SLOTS && s == NULL; i++)
+                if (c->slots[i].state == SLOT_FREE)
+                    s = &c->slots[i];
+            if (s == NULL) {
+                llmc_port_unlock();
+                return;
+            }
+            c->active++;
+            s->state = SLOT_WAIT; /* claimed */
+        }
+        c->q_head = (uint8_t)((c->q_head + 1) % (LLMC_QUEUE_LEN + LLMC_SLOTS));
+        c->q_len--;
+        llmc_port_unlock();
+        if (s == NULL)
+            finish_unstarted(&j, LLMC_ERR_CANCELLED);
+        else
+            slot_start(c, s, &j, now);
+    }
+}
+
+static void deadline_hit(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    llmc_buf_t b = msg_buf(s);
+    if (s->state == SLOT_ACTIVE) {
+        llmc_buf_str(&b, "deadline of ");
+        llmc_buf_u64(&b, c->policy.deadline_ms);
+        llmc_buf_str(&b, " ms exceeded");
+        record_attempt(s, LLMC_ERR_TIMEOUT, now);
+        llmc_fo_record(c, s->provider, false, now);
+    } else if (s->result.message[0] == '\0') {
+        llmc_buf_str(&b, "deadline exceeded while waiting to retry");
+    }
+    finish(c, s, LLMC_ERR_TIMEOUT, now);
+}
+
+static void phase_timeout(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+{
+    llmc_buf_t b = msg_buf(s);
+    if (s->done_seen) { /* the answer is complete; only the framing lags */
+        body_end(c, s, false, now);
+        return;
+    }
+    if (s->phase == PH_CONNECT) {
+        llmc_buf_str(&b, "connect timed out after ");
+        llmc_buf_u64(&b, c->policy.connect_timeout_ms);
+    } else if (!s->got_bytes) {
+        llmc_buf_str(&b, "no response within ");
+        llmc_buf_u64(&b, c->policy.first_byte_timeout_ms);
+    } else {
+        llmc_buf_str(&b, "no data for ");
+        llmc_buf_u64(&b, c->policy.idle_timeout_ms);
+    }
+    llmc_buf_str(&b, " ms");
+    attempt_fail(c, s, LLMC_ERR_TIMEOUT, now);
+}
+
+/* Cancellations, timers, retries: everything that needs no I/O. */
+static void service(llmc_client_t *c, uint64_t now)
+{
+    int i, rounds;
+    for (rounds = 0; rounds < 64; rounds++) {
+        bool again = false;
+        dispatch(c, now);
+        for (i = 0; i < LLMC_SLOTS; i++) {
+            llmc_slot_t *s = &c->slots[i];
+            if (s->state == SLOT_FREE)
+                continue;
+            if (s->job.cancelled || c->shutting_down) {
+                set_msg(s, c->shutting_down ? "client shut down"
+                                            : "cancelled by the caller");
+                if (s->state == SLOT_ACTIVE)
+                    record_attempt(s, LLMC_ERR_CANCELLED, now);
+                finish(c, s, LLMC_ERR_CANCELLED, now);
+            } else if (now >= s->t_start + c->policy.deadline_ms) {
+                deadline_hit(c, s, now);
+            } else if (s->state == SLOT_WAIT && now >= s->t_wake) {
+                attempt_begin(c, s, now);
+                again = true;
+            } else if (s->state == SLOT_ACTIVE && now >= s->t_timer) {
+                phase_timeout(c, s, now);
+                again = true;
+            }
+        }
+        if (!again)
+            break;
+    }
+}
+
+static bool busy(const llmc_client_t *c)
+{
+    int i;
+    if (c->q_len > 0)
+        return true;
+    for (i = 0; i < LLMC_SLOTS; i++)
+        if (c->slots[i].state != SLOT_FREE)
+            return true;
+    return false;
+}
+
+static int pending(const llmc_client_t *c)
+{
+    int i, n = c->q_len;
+    for (i = 0; i < LLMC_SLOTS; i++)
+        if (c->slots[i].state != SLOT_FREE)
+            n++;
+    return n;
+}
+
+/* How long poll may sleep: until the earliest timer. */
+static int wait_ms(const llmc_client_t *c, int timeout_ms, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    int i;
+    for (i = 0; i < LLMC_SLOTS; i++) {
+        const llmc_slot_t *s = &c->slots[i];
+        uint64_t t;
+        if (s->state == SLOT_FREE)
+            continue;
+        if (s->more)
+            return 0;
+        t = s->t_start + c->policy.deadline_ms;
+        if (t < next)
+            next = t;
+        t = s->state == SLOT_WAIT ? s->t_wake : s->t_timer;
+        if (t < next)
+            next = t;
+    }
+    if (next == UINT64_MAX)
+        return timeout_ms;
+    if (next <= now)
+        return 0;
+    if (timeout_ms < 0 || next - now < (uint64_t)timeout_ms)
+        return (int)(next - now);
+    return timeout_ms;
+}
+
+int llmc_poll(llmc_client_t *c, int timeout_ms)
+{
+    llmc_pollfd_t fds[LLMC_CONNS];
+    uint8_t owner[LLMC_CONNS]; /* slot index, or LLMC_NONE for idle */
+    uint8_t conn_of[LLMC_CONNS];
+    size_t nfds = 0, i;
+    uint64_t now;
+    int rc;
+
+    if (c == NULL || !c->ready)
+        return LLMC_ERR_STATE;
+    now = llmc_port_now_ms();
+    service(c, now);
+    for (i = 0; i < LLMC_CONNS; i++) {
+        llmc_conn_t *k = &c->conns[i];
+        if (k->state == CONN_FREE || k->sock == LLMC_SOCK_INVALID)
+            continue;
+        fds[nfds].sock = k->sock;
+        fds[nfds].events = k->want ? k->want : LLMC_POLL_IN;
+        owner[nfds] = LLMC_NONE;
+        conn_of[nfds] = (uint8_t)i;
+        nfds++;
+    }
+    for (i = 0; i < nfds; i++) {
+        size_t j;
+        for (j = 0; j < LLMC_SLOTS; j++)
+            if (c->slots[j].state == SLOT_ACTIVE &&
+                c->slots[j].conn == conn_of[i])
+                owner[i] = (uint8_t)j;
+    }
+    rc = llmc_port_poll(fds, nfds, wait_ms(c, timeout_ms, now));
+    now = llmc_port_now_ms();
+    if (rc >= 0) {
+        for (i = 0; i < nfds; i++) {
+            llmc_conn_t *k = &c->conns[conn_of[i]];
+            if (fds[i].revents == 0)
+                continue;
+            if (owner[i] == LLMC_NONE) {
+                /* an idle pooled connection became readable: the server
+                 * closed it (or sent what nobody asked for) */
+                if (k->state == CONN_IDLE)
+                    llmc_conn_close(c, conn_of[i], false);
+                continue;
+            }
+            if (c->slots[owner[i]].conn == conn_of[i])
+                slot_step(c, &c->slots[owner[i]], fds[i].revents, now);
+        }
+    }
+    for (i = 0; i < LLMC_SLOTS; i++)
+        if (c->slots[i].more)
+            slot_step(c, &c->slots[i], 0, now);
+    service(c, now);
+    return busy(c) ? pending(c) : 0;
+}
+
+typedef struct {
+    llmc_callbacks_t user_cb;
+    void *user;
+    llmc_result_t *out;
+    int status;
+    bool done;
+} chat_ctx_t;
+
+static void chat_delta(void *u, const char *t, size_t n)
+{
+    chat_ctx_t *x = u;
+    if (x->user_cb.on_delta != NULL)
+        x->user_cb.on_delta(x->user, t, n);
+}
+
+static void chat_attempt(void *u, int p, const char *name)
+{
+    chat_ctx_t *x = u;
+    if (x->user_cb.on_attempt != NULL)
+        x->user_cb.on_attempt(x->user, p, name);
+}
+
+static void chat_done(void *u, const llmc_result_t *r)
+{
+    chat_ctx_t *x = u;
+    if (x->out != NULL)
+        *x->out = *r;
+    x->status = r->status;
+    x->done = true;
+    if (x->user_cb.on_done != NULL)
+        x->user_cb.on_done(x->user, r);
+}
+
+int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
+              const llmc_callbacks_t *cb, void *user, llmc_result_t *result)
+{
+    chat_ctx_t x;
+    llmc_callbacks_t mine;
+    llmc_handle_t h;
+
+    memset(&x, 0, sizeof(x));
+    if (cb != NULL)
+        x.user_cb = *cb;
+    x.user = user;
+    x.out = result;
+    mine.on_delta = chat_delta;
+    mine.on_attempt = chat_attempt;
+    mine.on_done = chat_done;
+    h = llmc_submit(c, req, &mine, &x);
+    if (h < 0)
+        return h;
+    while (!x.done) {
+        int rc = llmc_poll(c, 1000);
+        if (rc < 0)
+            return rc;
+    }
+    return x.status;
+}
+
+void llmc_client_shutdown(llmc_client_t *c)
+{
+    int i;
+    if (c == NULL || !c->ready)
+        return;
+    llmc_port_lock();
+    c->shutting_down = true;
+    llmc_port_unlock();
+    /* queued jobs end as cancelled; running ones too, in service() */
+    for (;;) {
+        llmc_job_t j;
+        llmc_port_lock();
+        if (c->q_len == 0) {
+            llmc_port_unlock();
+            break;
+        }
+        j = c->queue[c->q_head];
+        c->q_head = (uint8_t)((c->q_head + 1) % (LLMC_QUEUE_LEN + LLMC_SLOTS));
+        c->q_len--;
+        llmc_port_unlock();
+        finish_unstarted(&j, LLMC_ERR_CANCELLED);
+    }
+    service(c, llmc_port_now_ms());
+    for (i = 0; i < LLMC_CONNS; i++)
+        llmc_conn_close(c, i, true);
+#if LLMC_TLS
+    for (i = 0; i < c->n_providers; i++)
+        if (c->prov[i].has_session) {
+            mbedtls_ssl_session_free(&c->prov[i].session);
+            c->prov[i].has_session = false;
+        }
+#endif
+    llmc_tls_free(c);
+    c->ready = false;
+}
+
+/* ---- result text ------------------------------------------------------- */
+
+size_t llmc_result_format(const llmc_result_t *r,
+                          const llmc_provider_t *providers, size_t n_providers,
+                          char *buf, size_t cap)
+{
+    llmc_buf_t b;
+    char dummy[1];
+    int i, n;
+
+    if (buf == NULL || cap == 0) {
+        buf = dummy;
+        cap = 1;
+    }
+    llmc_buf_init(&b, buf, cap);
+    if (r == NULL)
+        return 0;
+#define NAME(i) ((providers != NULL && (size_t)(i) < n_providers && \
+                  providers[i].name != NULL) ? providers[i].name : "?")
+    if (r->status == LLMC_OK) {
+        llmc_buf_str(&b, NAME(r->provider));
+        llmc_buf_str(&b, ": ok");
+        return b.need;
+    }
+    n = r->n_attempts < LLMC_MAX_ATTEMPTS ? r->n_attempts : LLMC_MAX_ATTEMPTS;
+    if (n == 0) {
+        llmc_buf_str(&b, llmc_strerror(r->status));
+        if (r->message[0] != '\0') {
+            llmc_buf_str(&b, ": ");
+            llmc_buf_str(&b, r->message);
+        }
+        return b.need;
+    }
+    llmc_buf_str(&b, r->partial ? "failed after partial content:"
+                                : "all providers failed:");
+    for (i = 0; i < n; i++) {
+        const llmc_attempt_t *a = &r->attempts[i];
+        llmc_buf_str(&b, "\n");
+        llmc_buf_str(&b, NAME(a->provider));
+        llmc_buf_str(&b, ": ");
+        llmc_buf_str(&b, llmc_strerror(a->status));
+        if (a->message[0] != '\0' &&
+            strcmp(a->message, llmc_strerror(a->status)) != 0) {
+            llmc_buf_str(&b, ": ");
+            llmc_buf_str(&b, a->message);
+        }
+    }
+    if (r->n_attempts > LLMC_MAX_ATTEMPTS) {
+        llmc_buf_str(&b, "\n(");
+        llmc_buf_u64(&b, (uint64_t)(r->n_attempts - LLMC_MAX_ATTEMPTS));
+        llmc_buf_str(&b, " more attempts not recorded)");
+    }
+#undef NAME
+    return b.need;
+}

@@ -1,0 +1,421 @@
+/*
+ * Connections: a port socket, and for https an mbedTLS context driven over
+ * the same non-blocking socket through its bio callbacks. Idle keep-alive
+ * connections stay in the pool for their target until reused or evicted.
+ */
+#include <string.h>
+
+#include "llmc_internal.h"
+
+#if LLMC_TLS
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/x509.h>
+#endif
+
+const char *llmc_port_errstr(int err)
+{
+    switch (err) {
+    case LLMC_PORT_EOF: return "connection closed by peer";
+    case LLMC_PORT_REFUSED: return "connection refused";
+    case LLMC_PORT_RESET: return "connection reset by peer";
+    case LLMC_PORT_UNREACHABLE: return "network unreachable";
+    case LLMC_PORT_NOT_FOUND: return "host not found";
+    default: return "socket error";
+    }
+}
+
+int llmc_conn_find_idle(llmc_client_t *c, uint8_t target)
+{
+    int i, best = -1;
+    for (i = 0; i < LLMC_CONNS; i++) {
+        const llmc_conn_t *k = &c->conns[i];
+        if (k->state == CONN_IDLE && k->target == target &&
+            (best < 0 || k->last_used > c->conns[best].last_used))
+            best = i;
+    }
+    return best;
+}
+
+int llmc_conn_alloc(llmc_client_t *c)
+{
+    int i, lru = -1;
+    for (i = 0; i < LLMC_CONNS; i++) {
+        const llmc_conn_t *k = &c->conns[i];
+        if (k->state == CONN_FREE)
+            return i;
+        if (k->state == CONN_IDLE &&
+            (lru < 0 || k->last_used < c->conns[lru].last_used))
+            lru = i;
+    }
+    if (lru >= 0)
+        llmc_conn_close(c, lru, true);
+    return lru;
+}
+
+#if LLMC_TLS
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    llmc_conn_t *k = ctx;
+    long n = llmc_port_send(k->sock, buf, len);
+    if (n >= 0)
+        return (int)n;
+    if (n == LLMC_PORT_WOULD_BLOCK)
+        return MBEDTLS_ERR_SSL_WANT_WRITE;
+    k->port_err = (int8_t)n;
+    return n == LLMC_PORT_RESET ? MBEDTLS_ERR_NET_CONN_RESET
+                                : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    llmc_conn_t *k = ctx;
+    long n = llmc_port_recv(k->sock, buf, len);
+    if (n > 0)
+        return (int)n;
+    if (n == LLMC_PORT_WOULD_BLOCK)
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    k->port_err = (int8_t)n;
+    if (n == LLMC_PORT_EOF)
+        return 0; /* mbedTLS reads 0 as EOF */
+    return n == LLMC_PORT_RESET ? MBEDTLS_ERR_NET_CONN_RESET
+                                : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+static int entropy(void *ctx, unsigned char *buf, size_t len)
+{
+    (void)ctx;
+    return llmc_port_random(buf, len) == 0
+               ? 0
+               : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
+}
+
+int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
+{
+    int rc;
+
+    mbedtls_ssl_config_init(&c->conf);
+    mbedtls_x509_crt_init(&c->ca);
+    mbedtls_ctr_drbg_init(&c->drbg);
+    c->tls_ready = true;
+    if (mbedtls_ctr_drbg_seed(&c->drbg, entropy, NULL,
+                              (const unsigned char *)"llmc", 4) != 0)
+        return LLMC_ERR_TLS;
+    if (mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT,
+                                    MBEDTLS_SSL_TRANSPORT_STREAM,
+                                    MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+        return LLMC_ERR_TLS;
+    /* Verification is never optional. */
+    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+    if (cfg->ca_pem != NULL) {
+        rc = mbedtls_x509_crt_parse(&c->ca, (const unsigned char *)cfg->ca_pem,
+                                    cfg->ca_pem_len);
+        if (rc < 0)
+            return LLMC_ERR_CONFIG;
+    } else if (cfg->ca_file != NULL || cfg->tls_setup == NULL) {
+#if defined(MBEDTLS_FS_IO)
+        const char *f = cfg->ca_file ? cfg->ca_file : LLMC_DEFAULT_CA_FILE;
+        rc = mbedtls_x509_crt_parse_file(&c->ca, f);
+        /* > 0: some certificates of a bundle were unusable; fine if any
+         * loaded. */
+        if (rc < 0 || c->ca.raw.len == 0)
+            return LLMC_ERR_CONFIG;
+#else
+        return LLMC_ERR_CONFIG;
+#endif
+    }
+    if (c->ca.raw.len > 0)
+        mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+    if (cfg->tls_setup != NULL && cfg->tls_setup(&c->conf) != 0)
+        return LLMC_ERR_CONFIG;
+    return LLMC_OK;
+}
+
+void llmc_tls_free(llmc_client_t *c)
+{
+    if (!c->tls_ready)
+        return;
+    mbedtls_ssl_config_free(&c->conf);
+    mbedtls_x509_crt_free(&c->ca);
+    mbedtls_ctr_drbg_free(&c->drbg);
+    c->tls_ready = false;
+}
+
+static int tls_begin(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
+                     llmc_buf_t *msg)
+{
+    mbedtls_ssl_init(&k->ssl);
+    k->ssl_ready = true;
+    if (!c->tls_ready || mbedtls_ssl_setup(&k->ssl, &c->conf) != 0 ||
+        mbedtls_ssl_set_hostname(&k->ssl, u->host) != 0) {
+        llmc_buf_str(msg, "TLS setup failed");
+        return LLMC_ERR_TLS;
+    }
+    mbedtls_ssl_set_bio(&k->ssl, k, bio_send, bio_recv, NULL);
+    if (k->target < LLMC_MAX_PROVIDERS && c->prov[k->target].has_session)
+        mbedtls_ssl_set_session(&k->ssl, &c->prov[k->target].session);
+    k->state = CONN_HANDSHAKE;
+    return LLMC_OK;
+}
+
+static void verify_message(uint32_t flags, llmc_buf_t *msg)
+{
+    if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+        llmc_buf_str(msg, "certificate does not match the host name");
+    else if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+        llmc_buf_str(msg, "certificate not signed by a trusted CA");
+    else if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
+        llmc_buf_str(msg, "certificate expired");
+    else if (flags & MBEDTLS_X509_BADCERT_FUTURE)
+        llmc_buf_str(msg, "certificate not yet valid");
+    else
+        llmc_buf_str(msg, "certificate rejected");
+}
+
+static int tls_error(llmc_conn_t *k, int rc, llmc_buf_t *msg)
+{
+    uint32_t flags = mbedtls_ssl_get_verify_result(&k->ssl);
+    if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED ||
+        (flags != 0 && flags != (uint32_t)-1)) {
+        verify_message(flags, msg);
+        return LLMC_ERR_TLS_VERIFY;
+    }
+    if (k->port_err != 0) {
+        llmc_buf_str(msg, "TLS handshake: ");
+        llmc_buf_str(msg, llmc_port_errstr(k->port_err));
+    } else {
+        llmc_buf_str(msg, "TLS handshake failed (mbedTLS ");
+        llmc_buf_i64(msg, rc);
+        llmc_buf_str(msg, ")");
+    }
+    return LLMC_ERR_TLS;
+}
+
+static int tls_handshake(llmc_client_t *c, llmc_conn_t *k, llmc_buf_t *msg)
+{
+    int rc = mbedtls_ssl_handshake(&k->ssl);
+    if (rc == 0) {
+        k->state = CONN_BUSY;
+        if (k->target < LLMC_MAX_PROVIDERS) {
+            llmc_provider_state_t *ps = &c->prov[k->target];
+            if (ps->has_session)
+                mbedtls_ssl_session_free(&ps->session);
+            mbedtls_ssl_session_init(&ps->session);
+            ps->has_session =
+                mbedtls_ssl_get_session(&k->ssl, &ps->session) == 0;
+        }
+        return 1;
+    }
+    if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
+        k->want = LLMC_POLL_IN;
+        return 0;
+    }
+    if (rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        k->want = LLMC_POLL_OUT;
+        return 0;
+    }
+    return tls_error(k, rc, msg);
+}
+
+#else /* !LLMC_TLS */
+
+int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
+{
+    (void)c;
+    (void)cfg;
+    return LLMC_ERR_CONFIG; /* https needs LLMC_TLS */
+}
+
+void llmc_tls_free(llmc_client_t *c)
+{
+    (void)c;
+}
+
+#endif /* LLMC_TLS */
+
+static int connect_addr(llmc_conn_t *k, const llmc_addr_t *a)
+{
+    int rc = llmc_port_connect(a, &k->sock);
+    if (rc == LLMC_PORT_OK)
+        return 1;
+    if (rc == LLMC_PORT_WOULD_BLOCK) {
+        k->want = LLMC_POLL_OUT;
+        return 0;
+    }
+    k->sock = LLMC_SOCK_INVALID;
+    return rc;
+}
+
+/* TCP is up: next the TLS handshake, or ready for plain http. */
+static int tcp_ready(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
+                     llmc_buf_t *msg)
+{
+#if LLMC_TLS
+    if (k->tls) {
+        int rc = tls_begin(c, k, u, msg);
+        return rc < 0 ? rc : tls_handshake(c, k, msg);
+    }
+#else
+    (void)c;
+    (void)u;
+    (void)msg;
+#endif
+    k->state = CONN_BUSY;
+    return 1;
+}
+
+/* Try addresses from k->addr_i on until one connects or is in progress. */
+static int connect_from(llmc_client_t *c, llmc_conn_t *k,
+                        const llmc_url_t *u, const llmc_addr_t *addrs,
+                        uint8_t n_addr, llmc_buf_t *msg)
+{
+    int rc = LLMC_PORT_ERROR;
+    for (; k->addr_i < n_addr; k->addr_i++) {
+        rc = connect_addr(k, &addrs[k->addr_i]);
+        if (rc == 1)
+            return tcp_ready(c, k, u, msg);
+        if (rc == 0)
+            return 0;
+    }
+    llmc_buf_str(msg, llmc_port_errstr(rc));
+    return LLMC_ERR_CONNECT;
+}
+
+int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
+                   const llmc_url_t *u, const llmc_addr_t *addrs,
+                   uint8_t n_addr, llmc_buf_t *msg)
+{
+    llmc_conn_t *k = &c->conns[ci];
+    int rc;
+
+    memset(k, 0, sizeof(*k));
+    k->sock = LLMC_SOCK_INVALID;
+    k->target = target;
+    k->tls = u->tls;
+    k->state = CONN_CONNECTING;
+    if (u->tls && !c->tls_ready) {
+        llmc_buf_str(msg, "https needs TLS, which this client lacks");
+        return LLMC_ERR_CONFIG;
+    }
+    rc = connect_from(c, k, u, addrs, n_addr, msg);
+    if (rc < 0) {
+        llmc_conn_close(c, ci, false);
+        return rc;
+    }
+    return LLMC_OK;
+}
+
+int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
+                   const llmc_url_t *u, const llmc_addr_t *addrs,
+                   uint8_t n_addr, llmc_buf_t *msg)
+{
+    llmc_conn_t *k = &c->conns[ci];
+    int rc;
+
+    if (k->state == CONN_CONNECTING) {
+        if (!(revents & (LLMC_POLL_OUT | LLMC_POLL_ERR)))
+            return 0;
+        rc = llmc_port_connect_result(k->sock);
+        if (rc == LLMC_PORT_OK)
+            return tcp_ready(c, k, u, msg);
+        llmc_port_close(k->sock);
+        k->sock = LLMC_SOCK_INVALID;
+        k->addr_i++;
+        if (k->addr_i >= n_addr) {
+            llmc_buf_str(msg, llmc_port_errstr(rc));
+            return LLMC_ERR_CONNECT;
+        }
+        return connect_from(c, k, u, addrs, n_addr, msg);
+    }
+#if LLMC_TLS
+    if (k->state == CONN_HANDSHAKE)
+        return tls_handshake(c, k, msg);
+#endif
+    return 1;
+}
+
+long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n)
+{
+    llmc_conn_t *k = &c->conns[ci];
+    long r;
+    (void)c;
+#if LLMC_TLS
+    if (k->tls) {
+        int rc = mbedtls_ssl_write(&k->ssl, (const unsigned char *)p, n);
+        if (rc >= 0)
+            return rc;
+        if (rc == MBEDTLS_ERR_SSL_WANT_WRITE || rc == MBEDTLS_ERR_SSL_WANT_READ) {
+            k->want = rc == MBEDTLS_ERR_SSL_WANT_READ ? LLMC_POLL_IN
+                                                      : LLMC_POLL_OUT;
+            return LLMC_PORT_WOULD_BLOCK;
+        }
+        return k->port_err ? k->port_err : LLMC_PORT_ERROR;
+    }
+#endif
+    r = llmc_port_send(k->sock, p, n);
+    if (r == LLMC_PORT_WOULD_BLOCK)
+        k->want = LLMC_POLL_OUT;
+    return r;
+}
+
+long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n)
+{
+    llmc_conn_t *k = &c->conns[ci];
+    long r;
+    (void)c;
+#if LLMC_TLS
+    if (k->tls) {
+        int rc = mbedtls_ssl_read(&k->ssl, (unsigned char *)p, n);
+        if (rc > 0)
+            return rc;
+        if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+            return LLMC_PORT_EOF;
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+            k->want = rc == MBEDTLS_ERR_SSL_WANT_WRITE ? LLMC_POLL_OUT
+                                                       : LLMC_POLL_IN;
+            return LLMC_PORT_WOULD_BLOCK;
+        }
+        if (k->port_err == LLMC_PORT_EOF)
+            return LLMC_PORT_EOF; /* closed without close_notify */
+        return k->port_err ? k->port_err : LLMC_PORT_ERROR;
+    }
+#endif
+    r = llmc_port_recv(k->sock, p, n);
+    if (r == LLMC_PORT_WOULD_BLOCK)
+        k->want = LLMC_POLL_IN;
+    return r;
+}
+
+void llmc_conn_close(llmc_client_t *c, int ci, bool notify)
+{
+    llmc_conn_t *k = &c->conns[ci];
+    (void)c;
+    (void)notify;
+    if (k->state == CONN_FREE)
+        return;
+#if LLMC_TLS
+    if (k->ssl_ready) {
+        if (notify && (k->state == CONN_BUSY || k->state == CONN_IDLE))
+            (void)mbedtls_ssl_close_notify(&k->ssl); /* best effort */
+        mbedtls_ssl_free(&k->ssl);
+        k->ssl_ready = false;
+    }
+#endif
+    llmc_port_close(k->sock);
+    k->sock = LLMC_SOCK_INVALID;
+    k->state = CONN_FREE;
+}
+
+void llmc_conn_release(llmc_client_t *c, int ci, bool reusable)
+{
+    llmc_conn_t *k = &c->conns[ci];
+    if (!reusable || c->shutting_down) {
+        llmc_conn_close(c, ci, true);
+        return;
+    }
+    k->state = CONN_IDLE;
+    k->reused = true;
+    k->want = LLMC_POLL_IN; /* a readable idle connection was closed */
+    k->last_used = llmc_port_now_ms();
+}

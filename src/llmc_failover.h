@@ -1,0 +1,32 @@
+/*
+ * The failover policy (gpt4free's RetryProvider): which providers a request
+ * may use and in what order, which failures are worth a retry on the same
+ * provider, how long to wait, and cooldown of providers that keep failing.
+ */
+#ifndef LLMC_FAILOVER_H
+#define LLMC_FAILOVER_H
+
+#include "llmc_internal.h"
+
+enum { LLMC_FO_RETRY, LLMC_FO_NEXT, LLMC_FO_STOP };
+
+/* Fill s->order. Returns the count; 0 means no provider, and *msg says
+ * why (how many configured, not working, ignored, cooling down). */
+int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, uint64_t now,
+                 llmc_buf_t *msg);
+
+/* Is this failure worth another try on the same provider? */
+bool llmc_fo_retryable(int status, uint16_t http_status, int8_t should_retry);
+
+/* After a failed attempt: retry the same provider at s->t_wake
+ * (LLMC_FO_RETRY), move to s->order[s->pos] (LLMC_FO_NEXT), or stop. */
+int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status,
+                   uint16_t http_status, int8_t should_retry,
+                   int64_t retry_after_ms, uint64_t now);
+
+void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok,
+                    uint64_t now);
+
+uint32_t llmc_rand(llmc_client_t *c);
+
+#endif /* LLMC_FAILOVER_H */

@@ -1,0 +1,62 @@
+/*
+ * Declarations shared by the engine's files: connections and TLS
+ * (llmc_conn.c), the failover policy (llmc_failover.c), IAM auth
+ * (llmc_auth.c) and the request engine (llmc_client.c).
+ */
+#ifndef LLMC_INTERNAL_H
+#define LLMC_INTERNAL_H
+
+#include "llmc/llmc_client.h"
+#include "llmc_util.h"
+
+#if LLMC_LOG_LEVEL >= 1
+void llmc_log_(int level, const char *a, const char *b);
+#define LLMC_LOGE(a, b) llmc_log_(1, (a), (b))
+#else
+#define LLMC_LOGE(a, b) ((void)0)
+#endif
+#if LLMC_LOG_LEVEL >= 3
+#define LLMC_LOGI(a, b) llmc_log_(3, (a), (b))
+#else
+#define LLMC_LOGI(a, b) ((void)0)
+#endif
+#if LLMC_LOG_LEVEL >= 4
+#define LLMC_LOGD(a, b) llmc_log_(4, (a), (b))
+#else
+#define LLMC_LOGD(a, b) ((void)0)
+#endif
+
+enum { CONN_FREE, CONN_CONNECTING, CONN_HANDSHAKE, CONN_BUSY, CONN_IDLE };
+
+/* A connection target: a provider, or the token endpoint of an IAM entry. */
+#define LLMC_TARGET_IAM(i) ((uint8_t)(LLMC_MAX_PROVIDERS + (i)))
+
+int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg);
+void llmc_tls_free(llmc_client_t *c);
+
+/* An idle connection to target (most recently used first), or -1. */
+int llmc_conn_find_idle(llmc_client_t *c, uint8_t target);
+/* A free connection, evicting the least recently used idle one; or -1. */
+int llmc_conn_alloc(llmc_client_t *c);
+/* Start connecting (addrs[0], then the others on failure). Returns LLMC_OK
+ * or an error with a message in *msg. */
+int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
+                   const llmc_url_t *u, const llmc_addr_t *addrs,
+                   uint8_t n_addr, llmc_buf_t *msg);
+/* Advance connect + TLS handshake: 1 ready, 0 waiting (conn->want set),
+ * < 0 error with *msg. */
+int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
+                   const llmc_url_t *u, const llmc_addr_t *addrs,
+                   uint8_t n_addr, llmc_buf_t *msg);
+/* Bytes moved, or LLMC_PORT_WOULD_BLOCK (conn->want set), LLMC_PORT_EOF,
+ * or another LLMC_PORT_* error. */
+long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n);
+long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n);
+/* Back to the pool when reusable, else closed. */
+void llmc_conn_release(llmc_client_t *c, int ci, bool reusable);
+/* Close; notify sends TLS close_notify first. */
+void llmc_conn_close(llmc_client_t *c, int ci, bool notify);
+/* Text for an LLMC_PORT_* error. */
+const char *llmc_port_errstr(int err);
+
+#endif /* LLMC_INTERNAL_H */
