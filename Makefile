@@ -1,0 +1,105 @@
+# llmc: `make` builds build/libllmc.a and the tools; `make check` runs every
+# test (ASan + UBSan); `make demo` streams an answer from bundled local
+# providers; `make bench` prints the receive path's cost per byte.
+
+CC      ?= cc
+BUILD   ?= build
+PYTHON  ?= /usr/bin/python3
+CSTD    := -std=c99
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+OPT     ?= -O2 -g
+CPPFLAGS_LLMC := -Iinclude -Isrc
+
+# A Kconfig .config (make defconfig / menuconfig) overrides the defaults of
+# include/llmc/llmc_config_defaults.h through a generated header.
+ifneq ($(wildcard .config),)
+KCONFIG_H := $(BUILD)/kconfig/llmc_kconfig.h
+CPPFLAGS_LLMC += -I$(BUILD)/kconfig -DLLMC_CONFIG_FILE='"llmc_kconfig.h"'
+endif
+
+SRC      := $(wildcard src/*.c)
+PORT_SRC := port/posix/llmc_port_posix.c
+TOOL_SRC := examples/posix/llmc_tool_config.c
+TOOLS    := llmc-chat
+
+LIBS := -lmbedtls -lmbedx509 -lmbedcrypto -lpthread
+
+# ---- the normal build -------------------------------------------------------
+
+OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRC) $(PORT_SRC))
+TOBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
+
+.PHONY: all check demo bench clean deps menuconfig defconfig unit integration
+all: deps $(BUILD)/libllmc.a $(addprefix $(BUILD)/,$(TOOLS))
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c $(KCONFIG_H) $(wildcard include/llmc/*.h src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(CPPFLAGS_LLMC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libllmc.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/llmc-chat: $(BUILD)/obj/examples/posix/llmc_chat.o $(TOBJ) $(BUILD)/libllmc.a
+	$(CC) $(OPT) $^ $(LIBS) -o $@
+
+# ---- sanitizer build for the tests --------------------------------------------
+
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ABUILD   := $(BUILD)/asan
+AOBJ     := $(patsubst %.c,$(ABUILD)/obj/%.o,$(SRC) $(PORT_SRC))
+ATOBJ    := $(patsubst %.c,$(ABUILD)/obj/%.o,$(TOOL_SRC))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNITS    := $(patsubst tests/unit/%.c,$(ABUILD)/%,$(UNIT_SRC))
+
+$(ABUILD)/obj/%.o: %.c $(KCONFIG_H) $(wildcard include/llmc/*.h src/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS_LLMC) -Itests/unit $(CFLAGS) -c $< -o $@
+
+$(ABUILD)/libllmc.a: $(AOBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(ABUILD)/llmc-chat: $(ABUILD)/obj/examples/posix/llmc_chat.o $(ATOBJ) $(ABUILD)/libllmc.a
+	$(CC) $(SAN) $^ $(LIBS) -o $@
+
+ITOOLS := llmc-seq
+$(ABUILD)/llmc-seq: $(ABUILD)/obj/tests/integration/llmc_seq.o $(ABUILD)/libllmc.a
+	$(CC) $(SAN) $^ $(LIBS) -o $@
+
+$(ABUILD)/test_%: $(ABUILD)/obj/tests/unit/test_%.o $(ABUILD)/libllmc.a
+	$(CC) $(SAN) $^ -lcmocka $(LIBS) -o $@
+
+unit: deps $(UNITS)
+	@bash scripts/run-unit.sh $(UNITS)
+
+integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat
+	LLMC_CHAT=$(abspath $(ABUILD))/llmc-chat LLMC_BUILD=$(abspath $(ABUILD)) LLMC_CHAT_PLAIN=$(abspath $(BUILD))/llmc-chat $(PYTHON) tests/integration/run.py
+
+check: deps all
+	@bash scripts/check.sh
+
+demo: all
+	@bash scripts/demo.sh
+
+bench: all
+	@bash scripts/bench.sh
+
+# ---- Kconfig ---------------------------------------------------------------
+
+$(BUILD)/kconfig/llmc_kconfig.h: .config Kconfig
+	@mkdir -p $(dir $@)
+	KCONFIG_CONFIG=.config $(PYTHON) -m genconfig --header-path $@ Kconfig
+
+defconfig: deps
+	rm -f .config
+	KCONFIG_CONFIG=.config $(PYTHON) -m olddefconfig Kconfig
+
+menuconfig: deps
+	KCONFIG_CONFIG=.config MENUCONFIG_STYLE=aquatic $(PYTHON) -m menuconfig Kconfig
+
+clean:
+	rm -rf $(BUILD)

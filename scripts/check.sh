@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# make check: every test, then one summary line "check: N passed, M failed".
+# Each step prints its own result; a failed step does not stop the others.
+set -u
+cd "$(dirname "$0")/.."
+MAKE="${MAKE:-make}"
+passed=0; failed=0; failures=()
+step() { # step NAME COMMAND...
+    local name=$1; shift
+    echo "=== $name"
+    if "$@"; then passed=$((passed + 1)); echo "--- $name: ok"
+    else failed=$((failed + 1)); failures+=("$name"); echo "--- $name: FAILED"; fi
+}
+
+portable_src() {
+    # src/ must build warning-free as C99 with gcc and clang, and reference
+    # no heap, stdio or OS function.
+    local out=build/portable; mkdir -p $out
+    for cc in gcc clang; do
+        for f in src/*.c; do
+            $cc -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
+                -Os -Iinclude -Isrc -c "$f" -o $out/$(basename "$f" .c).$cc.o || return 1
+        done
+    done
+    local bad
+    bad=$(nm -u $out/*.o | grep -E ' U (malloc|calloc|realloc|free|printf|fprintf|sprintf|snprintf|fopen|fwrite|puts|open|close|read|write|socket|time|clock_gettime|getenv|abort|exit)$' || true)
+    if [ -n "$bad" ]; then echo "src/ references forbidden symbols:"; echo "$bad"; return 1; fi
+    bad=$(nm -A build/libllmc.a 2>/dev/null | grep -E ' U (malloc|calloc|realloc|free)$' || true)
+    if [ -n "$bad" ]; then echo "libllmc.a references the heap:"; echo "$bad"; return 1; fi
+    echo "src/: C99, gcc + clang -Werror, no heap/stdio/OS symbols"
+}
+
+kconfig_build() {
+    # a generated Kconfig header must drive the build: change two knobs
+    # and check that the client's size follows
+    local d=build/kconfig-check; rm -rf $d; mkdir -p $d
+    KCONFIG_CONFIG=$d/.config /usr/bin/python3 -m olddefconfig Kconfig >/dev/null || return 1
+    sed -i 's/^CONFIG_LLMC_SLOTS=.*/CONFIG_LLMC_SLOTS=2/; s/^CONFIG_LLMC_EVENT_BUF_SIZE=.*/CONFIG_LLMC_EVENT_BUF_SIZE=1024/' $d/.config
+    KCONFIG_CONFIG=$d/.config /usr/bin/python3 -m genconfig --header-path $d/llmc_kconfig.h Kconfig || return 1
+    cat > $d/size.c <<'C'
+#include <stdio.h>
+#include "llmc/llmc_client.h"
+int main(void) { printf("%d %d %zu\n", LLMC_SLOTS, LLMC_EVENT_BUF_SIZE, sizeof(llmc_client_t)); return 0; }
+C
+    cc -std=c99 -Iinclude -I$d -DLLMC_CONFIG_FILE='"llmc_kconfig.h"' $d/size.c -o $d/size_k || return 1
+    cc -std=c99 -Iinclude $d/size.c -o $d/size_d || return 1
+    local k d0; k=$($d/size_k); d0=$($d/size_d)
+    echo "kconfig: $k / defaults: $d0"
+    case "$k" in "2 1024 "*) ;; *) echo "generated config not applied"; return 1;; esac
+    [ "${k##* }" -lt "${d0##* }" ]
+}
+
+step build "$MAKE" -s all
+step portable-src portable_src
+step kconfig kconfig_build
+step unit "$MAKE" -s unit
+step integration "$MAKE" -s integration
+echo
+if [ $failed -gt 0 ]; then echo "failed steps: ${failures[*]}"; fi
+echo "check: $passed passed, $failed failed"
+[ $failed -eq 0 ]
