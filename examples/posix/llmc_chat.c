@@ -1,0 +1,292 @@
+/*
+ * llmc-chat: ask one question, stream the answer to stdout as it arrives.
+ * stdout carries the answer's bytes and nothing else; status and errors go
+ * to stderr. Exit status: 0 answered, 1 the request failed, 2 usage error.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llmc/llmc_client.h"
+#include "llmc_tool_config.h"
+
+static llmc_client_t g_client;
+static volatile sig_atomic_t g_stop;
+static int g_verbose;
+
+static void usage(void)
+{
+    fputs("usage: llmc-chat [-c providers.json] [--base-url URL] "
+          "[--api-key KEY]\n"
+          "                 [-m MODEL] [--max-tokens N] [--temperature T] "
+          "[--no-stream]\n"
+          "                 [--system TEXT] [--ca-file PATH] [--ignore NAME]...\n"
+          "                 [--shuffle] [--max-retries N] "
+          "[--single-provider-retry] [-v] PROMPT...\n"
+          "Without -c, --base-url and --api-key default to OPENAI_BASE_URL "
+          "and OPENAI_API_KEY.\n",
+          stderr);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    llmc_port_wake();
+}
+
+static void on_delta(void *user, const char *text, size_t len)
+{
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+}
+
+static volatile int g_done;
+
+static void on_done(void *user, const llmc_result_t *r)
+{
+    *(llmc_result_t *)user = *r;
+    g_done = 1;
+}
+
+static void on_attempt(void *user, int provider, const char *name)
+{
+    (void)user;
+    if (g_verbose)
+        fprintf(stderr, "llmc-chat: trying %s (#%d)\n", name, provider);
+}
+
+static int arg_num(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static llmc_tool_config_t cfg;
+    static const char *ignored[LLMC_MAX_PROVIDERS * 4];
+    static char prompt[1 << 20];
+    static char report[4096];
+    const char *config = NULL, *base_url = NULL, *api_key = NULL;
+    const char *model = NULL, *system_text = NULL, *ca_file = NULL;
+    long max_tokens = 0, max_retries = -1;
+    float temperature = -1.0f;
+    bool no_stream = false, shuffle = false, single = false;
+    size_t n_ignored = 0, plen = 0;
+    llmc_message_t msgs[2];
+    llmc_request_t req;
+    llmc_callbacks_t cb;
+    llmc_config_t cc;
+    llmc_result_t res;
+    llmc_handle_t h;
+    int i, rc, done_status = 1;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_ARG()                                                        \
+    do {                                                                  \
+        if (next == NULL) {                                               \
+            fprintf(stderr, "llmc-chat: %s needs a value\n", a);          \
+            return 2;                                                     \
+        }                                                                 \
+        i++;                                                              \
+    } while (0)
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            NEED_ARG(); config = next;
+        } else if (strcmp(a, "--base-url") == 0) {
+            NEED_ARG(); base_url = next;
+        } else if (strcmp(a, "--api-key") == 0) {
+            NEED_ARG(); api_key = next;
+        } else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
+            NEED_ARG(); model = next;
+        } else if (strcmp(a, "--system") == 0) {
+            NEED_ARG(); system_text = next;
+        } else if (strcmp(a, "--ca-file") == 0) {
+            NEED_ARG(); ca_file = next;
+        } else if (strcmp(a, "--max-tokens") == 0) {
+            NEED_ARG();
+            if (arg_num(next, 1, 1000000000, &max_tokens) != 0) {
+                fputs("llmc-chat: --max-tokens needs a positive number\n", stderr);
+                return 2;
+            }
+        } else if (strcmp(a, "--temperature") == 0) {
+            char *end;
+            NEED_ARG();
+            temperature = strtof(next, &end);
+            if (*end != '\0' || temperature < 0.0f || temperature > 2.0f) {
+                fputs("llmc-chat: --temperature needs 0..2\n", stderr);
+                return 2;
+            }
+        } else if (strcmp(a, "--max-retries") == 0) {
+            NEED_ARG();
+            if (arg_num(next, 0, 255, &max_retries) != 0) {
+                fputs("llmc-chat: --max-retries needs 0..255\n", stderr);
+                return 2;
+            }
+        } else if (strcmp(a, "--ignore") == 0) {
+            NEED_ARG();
+            if (n_ignored < sizeof(ignored) / sizeof(ignored[0]))
+                ignored[n_ignored++] = next;
+        } else if (strcmp(a, "--no-stream") == 0) {
+            no_stream = true;
+        } else if (strcmp(a, "--shuffle") == 0) {
+            shuffle = true;
+        } else if (strcmp(a, "--single-provider-retry") == 0) {
+            single = true;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            g_verbose = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage();
+            return 0;
+        } else if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "llmc-chat: unknown option %s\n", a);
+            usage();
+            return 2;
+        } else {
+            break;
+        }
+    }
+    for (; i < argc; i++) {
+        size_t n = strlen(argv[i]);
+        if (plen + n + 2 > sizeof(prompt)) {
+            fputs("llmc-chat: prompt too long\n", stderr);
+            return 2;
+        }
+        if (plen > 0)
+            prompt[plen++] = ' ';
+        memcpy(prompt + plen, argv[i], n);
+        plen += n;
+    }
+    if (plen == 0) {
+        usage();
+        return 2;
+    }
+
+    if (config != NULL) {
+        if (llmc_tool_config_load(&cfg, config) != 0) {
+            fprintf(stderr, "llmc-chat: config: %s\n", cfg.err);
+            return 2;
+        }
+    } else {
+        llmc_policy_default(&cfg.policy);
+        if (base_url == NULL)
+            base_url = getenv("OPENAI_BASE_URL");
+        if (api_key == NULL)
+            api_key = getenv("OPENAI_API_KEY");
+        if (base_url == NULL) {
+            fputs("llmc-chat: no provider: give -c, --base-url or "
+                  "OPENAI_BASE_URL\n", stderr);
+            return 2;
+        }
+        cfg.providers[0].name = "default";
+        cfg.providers[0].base_url = base_url;
+        if (api_key != NULL && api_key[0] != '\0') {
+            cfg.providers[0].auth = LLMC_AUTH_BEARER;
+            cfg.providers[0].api_key = api_key;
+        }
+        cfg.n_providers = 1;
+    }
+    for (i = 0; i < (int)cfg.n_providers; i++) {
+        if (no_stream)
+            cfg.providers[i].no_stream = true;
+        if (config != NULL && base_url != NULL && i == 0)
+            cfg.providers[0].base_url = base_url;
+    }
+    if (shuffle)
+        cfg.policy.shuffle = true;
+    if (single)
+        cfg.policy.single_provider_retry = true;
+    if (max_retries >= 0)
+        cfg.policy.max_retries = (uint8_t)max_retries;
+
+    memset(&cc, 0, sizeof(cc));
+    cc.providers = cfg.providers;
+    cc.n_providers = cfg.n_providers;
+    cc.policy = cfg.policy;
+    cc.max_inflight = (uint8_t)cfg.max_inflight;
+    cc.ca_file = ca_file != NULL ? ca_file : cfg.ca_file;
+    rc = llmc_client_init(&g_client, &cc);
+    if (rc != LLMC_OK) {
+        fprintf(stderr, "llmc-chat: cannot start the client: %s%s\n",
+                llmc_strerror(rc),
+                rc == LLMC_ERR_CONFIG ? " (CA bundle or provider settings)"
+                                      : "");
+        return 2;
+    }
+
+    llmc_request_init(&req);
+    i = 0;
+    if (system_text != NULL) {
+        msgs[i].role = "system";
+        msgs[i].content = system_text;
+        msgs[i].content_len = strlen(system_text);
+        i++;
+    }
+    msgs[i].role = "user";
+    msgs[i].content = prompt;
+    msgs[i].content_len = plen;
+    i++;
+    req.messages = msgs;
+    req.n_messages = (size_t)i;
+    req.model = model != NULL ? model : "gpt-4o-mini";
+    req.max_tokens = (int32_t)max_tokens;
+    req.temperature = temperature;
+    req.ignored = ignored;
+    req.n_ignored = n_ignored;
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    memset(&cb, 0, sizeof(cb));
+    cb.on_delta = on_delta;
+    cb.on_attempt = on_attempt;
+    memset(&res, 0, sizeof(res));
+    cb.on_done = on_done;
+    h = llmc_submit(&g_client, &req, &cb, &res);
+    if (h < 0) {
+        fprintf(stderr, "llmc-chat: %s\n", llmc_strerror(h));
+        llmc_client_shutdown(&g_client);
+        return 1;
+    }
+    /* llmc_chat() is submit + poll; the loop is written out here so that
+     * SIGINT/SIGTERM can cancel the request cleanly. */
+    while (!g_done) {
+        if (g_stop)
+            llmc_cancel(&g_client, h);
+        if (llmc_poll(&g_client, 1000) < 0)
+            break;
+    }
+    if (res.status == LLMC_OK) {
+        fprintf(stderr, "llmc-chat: %s answered in %u ms (finish_reason %s",
+                res.provider_name ? res.provider_name : "?",
+                (unsigned)res.elapsed_ms,
+                res.finish_reason[0] ? res.finish_reason : "none");
+        if (res.usage.present)
+            fprintf(stderr, ", tokens %d+%d=%d", (int)res.usage.prompt_tokens,
+                    (int)res.usage.completion_tokens,
+                    (int)res.usage.total_tokens);
+        fputs(")\n", stderr);
+        done_status = 0;
+    } else {
+        fprintf(stderr, "%sllmc-chat: %s: %s%s\n",
+                res.content_bytes > 0 ? "\n" : "", llmc_strerror(res.status),
+                res.message, res.partial ? " (after partial content)" : "");
+        if (res.n_attempts > 1 || g_verbose) {
+            llmc_result_format(&res, cfg.providers, cfg.n_providers, report,
+                               sizeof(report));
+            fprintf(stderr, "%s\n", report);
+        }
+    }
+    llmc_client_shutdown(&g_client);
+    return done_status;
+}

@@ -1,0 +1,255 @@
+#include "llmc_tool_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSMN_STATIC
+#define JSMN_STRICT
+#include <jsmn.h>
+
+#define FILE_MAX (256 * 1024)
+#define TOKENS 4096
+
+static char g_text[FILE_MAX + 1];
+static jsmntok_t g_tok[TOKENS];
+
+const char *llmc_tool_env_value(const char *s)
+{
+    if (s != NULL && strncmp(s, "env:", 4) == 0)
+        return getenv(s + 4);
+    return s;
+}
+
+static int skip(int i, int n)
+{
+    int end = g_tok[i].end;
+    i++;
+    while (i < n && g_tok[i].start < end)
+        i++;
+    return i;
+}
+
+static bool key_is(int k, const char *name)
+{
+    size_t n = strlen(name);
+    return g_tok[k].type == JSMN_STRING &&
+           (size_t)(g_tok[k].end - g_tok[k].start) == n &&
+           memcmp(g_text + g_tok[k].start, name, n) == 0;
+}
+
+/* Unescape in place and NUL-terminate (the closing quote's place). */
+static const char *str_at(int t)
+{
+    char *s = g_text + g_tok[t].start;
+    size_t n = (size_t)(g_tok[t].end - g_tok[t].start), o = 0, i;
+    for (i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n) {
+            char e = s[++i];
+            switch (e) {
+            case 'n': s[o++] = '\n'; break;
+            case 't': s[o++] = '\t'; break;
+            case 'r': s[o++] = '\r'; break;
+            case 'b': s[o++] = '\b'; break;
+            case 'f': s[o++] = '\f'; break;
+            case 'u': {
+                unsigned v = 0, k;
+                for (k = 0; k < 4 && i + 1 < n; k++) {
+                    char h = s[++i];
+                    v = v * 16 + (unsigned)(h >= 'a' ? h - 'a' + 10
+                                            : h >= 'A' ? h - 'A' + 10
+                                                       : h - '0');
+                }
+                if (v < 0x80) {
+                    s[o++] = (char)v;
+                } else if (v < 0x800) {
+                    s[o++] = (char)(0xC0 | (v >> 6));
+                    s[o++] = (char)(0x80 | (v & 0x3F));
+                } else {
+                    s[o++] = (char)(0xE0 | (v >> 12));
+                    s[o++] = (char)(0x80 | ((v >> 6) & 0x3F));
+                    s[o++] = (char)(0x80 | (v & 0x3F));
+                }
+                break;
+            }
+            default: s[o++] = e; break;
+            }
+        } else {
+            s[o++] = s[i];
+        }
+    }
+    s[o] = '\0';
+    return s;
+}
+
+static int fail(llmc_tool_config_t *cfg, const char *what, const char *detail)
+{
+    snprintf(cfg->err, sizeof(cfg->err), "%s%s%s", what, detail ? ": " : "",
+             detail ? detail : "");
+    return -1;
+}
+
+static int bool_at(int t, bool *out)
+{
+    const char *s = g_text + g_tok[t].start;
+    if (g_tok[t].type != JSMN_PRIMITIVE || (s[0] != 't' && s[0] != 'f'))
+        return -1;
+    *out = s[0] == 't';
+    return 0;
+}
+
+static int num_at(int t, long long *out)
+{
+    char tmp[32], *end;
+    int n = g_tok[t].end - g_tok[t].start;
+    if (g_tok[t].type != JSMN_PRIMITIVE || n <= 0 || n >= (int)sizeof(tmp))
+        return -1;
+    memcpy(tmp, g_text + g_tok[t].start, (size_t)n);
+    tmp[n] = '\0';
+    *out = strtoll(tmp, &end, 10);
+    return *end == '\0' && *out >= 0 ? 0 : -1;
+}
+
+/* A secret or setting that may be "env:NAME". */
+static int secret_at(llmc_tool_config_t *cfg, int t, const char *field,
+                     const char **out)
+{
+    const char *raw, *v;
+    if (g_tok[t].type != JSMN_STRING)
+        return fail(cfg, "expected a string for", field);
+    raw = str_at(t);
+    v = llmc_tool_env_value(raw);
+    if (v == NULL)
+        return fail(cfg, "environment variable not set", raw + 4);
+    *out = v;
+    return 0;
+}
+
+static int provider(llmc_tool_config_t *cfg, int i, int n)
+{
+    llmc_provider_t *p;
+    int k, end = skip(i, n);
+    bool b;
+
+    if (g_tok[i].type != JSMN_OBJECT)
+        return fail(cfg, "a provider must be an object", NULL);
+    if (cfg->n_providers >= LLMC_MAX_PROVIDERS)
+        return fail(cfg, "too many providers (LLMC_MAX_PROVIDERS)", NULL);
+    p = &cfg->providers[cfg->n_providers++];
+    for (k = i + 1; k < end; k = skip(k + 1, n)) {
+        int v = k + 1;
+        const char **dst = NULL;
+        if (key_is(k, "name")) dst = &p->name;
+        else if (key_is(k, "base_url")) dst = &p->base_url;
+        else if (key_is(k, "api_key")) dst = &p->api_key;
+        else if (key_is(k, "key_id")) dst = &p->key_id;
+        else if (key_is(k, "secret")) dst = &p->secret;
+        else if (key_is(k, "project_id")) dst = &p->project_id;
+        else if (key_is(k, "token_url")) dst = &p->token_url;
+        else if (key_is(k, "model")) dst = &p->model;
+        if (dst != NULL) {
+            if (secret_at(cfg, v, g_text + g_tok[k].start, dst) != 0)
+                return -1;
+        } else if (key_is(k, "working")) {
+            if (bool_at(v, &b) != 0)
+                return fail(cfg, "\"working\" must be true or false", NULL);
+            p->disabled = !b;
+        } else if (key_is(k, "stream")) {
+            if (bool_at(v, &b) != 0)
+                return fail(cfg, "\"stream\" must be true or false", NULL);
+            p->no_stream = !b;
+        }
+    }
+    if (p->name == NULL || p->base_url == NULL)
+        return fail(cfg, "every provider needs \"name\" and \"base_url\"",
+                    NULL);
+    if (p->key_id != NULL || p->secret != NULL)
+        p->auth = LLMC_AUTH_EVOLUTION_IAM;
+    else if (p->api_key != NULL)
+        p->auth = LLMC_AUTH_BEARER;
+    return 0;
+}
+
+static int policy(llmc_tool_config_t *cfg, int i, int n)
+{
+    llmc_policy_t *p = &cfg->policy;
+    int k, end = skip(i, n);
+    long long v;
+    bool b;
+
+    if (g_tok[i].type != JSMN_OBJECT)
+        return fail(cfg, "\"policy\" must be an object", NULL);
+    for (k = i + 1; k < end; k = skip(k + 1, n)) {
+        int t = k + 1;
+        if (key_is(k, "shuffle") || key_is(k, "single_provider_retry")) {
+            if (bool_at(t, &b) != 0)
+                return fail(cfg, "expected true or false in policy", NULL);
+            if (key_is(k, "shuffle"))
+                p->shuffle = b;
+            else
+                p->single_provider_retry = b;
+            continue;
+        }
+        if (num_at(t, &v) != 0)
+            return fail(cfg, "expected a non-negative integer in policy",
+                        NULL);
+        if (key_is(k, "max_retries")) p->max_retries = (uint8_t)(v > 255 ? 255 : v);
+        else if (key_is(k, "connect_timeout_ms")) p->connect_timeout_ms = (uint32_t)v;
+        else if (key_is(k, "first_byte_timeout_ms")) p->first_byte_timeout_ms = (uint32_t)v;
+        else if (key_is(k, "idle_timeout_ms")) p->idle_timeout_ms = (uint32_t)v;
+        else if (key_is(k, "deadline_ms")) p->deadline_ms = (uint32_t)v;
+        else if (key_is(k, "backoff_base_ms")) p->backoff_base_ms = (uint32_t)v;
+        else if (key_is(k, "backoff_max_ms")) p->backoff_max_ms = (uint32_t)v;
+        else if (key_is(k, "cooldown_after")) p->cooldown_after = (uint8_t)(v > 255 ? 255 : v);
+        else if (key_is(k, "cooldown_ms")) p->cooldown_ms = (uint32_t)v;
+    }
+    return 0;
+}
+
+int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
+{
+    FILE *f;
+    size_t len;
+    jsmn_parser jp;
+    int n, k;
+
+    memset(cfg, 0, sizeof(*cfg));
+    llmc_policy_default(&cfg->policy);
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return fail(cfg, "cannot open", path);
+    len = fread(g_text, 1, FILE_MAX + 1, f);
+    fclose(f);
+    if (len > FILE_MAX)
+        return fail(cfg, "file too large", path);
+    g_text[len] = '\0';
+    jsmn_init(&jp);
+    n = jsmn_parse(&jp, g_text, len, g_tok, TOKENS);
+    if (n <= 0 || g_tok[0].type != JSMN_OBJECT)
+        return fail(cfg, "not a JSON object", path);
+    for (k = 1; k < n; k = skip(k + 1, n)) {
+        int v = k + 1;
+        if (key_is(k, "providers")) {
+            int e, end = skip(v, n);
+            if (g_tok[v].type != JSMN_ARRAY)
+                return fail(cfg, "\"providers\" must be an array", NULL);
+            for (e = v + 1; e < end; e = skip(e, n))
+                if (provider(cfg, e, n) != 0)
+                    return -1;
+        } else if (key_is(k, "policy")) {
+            if (policy(cfg, v, n) != 0)
+                return -1;
+        } else if (key_is(k, "ca_file")) {
+            if (secret_at(cfg, v, "ca_file", &cfg->ca_file) != 0)
+                return -1;
+        } else if (key_is(k, "max_inflight")) {
+            long long m;
+            if (num_at(v, &m) != 0)
+                return fail(cfg, "\"max_inflight\" must be an integer", NULL);
+            cfg->max_inflight = (unsigned)m;
+        }
+    }
+    if (cfg->n_providers == 0)
+        return fail(cfg, "no providers", path);
+    return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * The JSON configuration file of the llmc host tools (llmc-chat, llmc-check,
+ * llmc-gateway): providers, policy, CA file. Strings of the form
+ * "env:NAME" are read from the environment, so secrets stay out of files.
+ */
+#ifndef LLMC_TOOL_CONFIG_H
+#define LLMC_TOOL_CONFIG_H
+
+#include "llmc/llmc.h"
+
+typedef struct {
+    llmc_provider_t providers[LLMC_MAX_PROVIDERS];
+    size_t n_providers;
+    llmc_policy_t policy;
+    unsigned max_inflight;
+    const char *ca_file;
+    char err[256];
+} llmc_tool_config_t;
+
+/* Load path into cfg (policy defaults first). Returns 0, or -1 with a
+ * message in cfg->err that never contains a secret. The strings point into
+ * a static buffer: one configuration per process. */
+int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path);
+
+/* The value of "env:NAME" strings, else s itself; NULL when NAME is unset. */
+const char *llmc_tool_env_value(const char *s);
+
+#endif /* LLMC_TOOL_CONFIG_H */
