@@ -1,0 +1,113 @@
+#!/bin/sh
+# Generate the certificates used by the llmc integration tests.
+#
+# Usage: scripts/gen-test-certs.sh DIR
+#
+# Creates in DIR (EC P-256 keys, SHA-256 signatures):
+#   ca.pem, ca.key                   test CA
+#   server.pem, server.key           signed by the test CA; SAN DNS:localhost, IP:127.0.0.1
+#   wrong-host.pem, wrong-host.key   signed by the test CA; SAN DNS:wrong.example only
+#   other-ca.pem, other-ca.key       a second, unrelated CA
+#   unknown-ca-server.pem, .key      signed by the second CA; SAN DNS:localhost, IP:127.0.0.1
+#
+# Idempotent: if DIR/ca.pem already exists nothing is done. Files are
+# generated in a scratch directory and moved into DIR with ca.pem last, so
+# the presence of ca.pem implies the whole set is present.
+set -eu
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 DIR" >&2
+    exit 2
+fi
+
+DIR=$1
+if [ -f "$DIR/ca.pem" ]; then
+    exit 0
+fi
+
+command -v openssl >/dev/null 2>&1 || { echo "$0: openssl not found" >&2; exit 1; }
+
+mkdir -p "$DIR"
+
+# Serialise concurrent invocations (e.g. parallel test runs) when flock(1)
+# is available, then re-check under the lock.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$DIR/.lock"
+    flock 9
+    if [ -f "$DIR/ca.pem" ]; then
+        exit 0
+    fi
+fi
+
+WORK=$(mktemp -d "$DIR/.gen.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT INT TERM
+
+DAYS=3650
+
+genkey() {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+        -pkeyopt ec_param_enc:named_curve -out "$1" 2>/dev/null
+}
+
+# make_ca NAME CN
+make_ca() {
+    cat >"$WORK/$1.ext" <<EOF
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = $2
+O = llmc tests
+[v3_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+EOF
+    genkey "$WORK/$1.key"
+    openssl req -new -x509 -sha256 -days "$DAYS" -key "$WORK/$1.key" \
+        -config "$WORK/$1.ext" -extensions v3_ca -out "$WORK/$1.pem"
+}
+
+# make_leaf NAME CA SAN
+make_leaf() {
+    cat >"$WORK/$1.ext" <<EOF
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = $1
+O = llmc tests
+[v3_leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyAgreement
+extendedKeyUsage = serverAuth
+subjectAltName = $3
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+EOF
+    genkey "$WORK/$1.key"
+    openssl req -new -sha256 -key "$WORK/$1.key" -config "$WORK/$1.ext" \
+        -out "$WORK/$1.csr"
+    openssl x509 -req -sha256 -days "$DAYS" -in "$WORK/$1.csr" \
+        -CA "$WORK/$2.pem" -CAkey "$WORK/$2.key" -set_serial "0x$(openssl rand -hex 8)" \
+        -extfile "$WORK/$1.ext" -extensions v3_leaf -out "$WORK/$1.pem" 2>/dev/null
+}
+
+make_ca ca "llmc test CA"
+make_ca other-ca "llmc other test CA"
+make_leaf server ca "DNS:localhost, IP:127.0.0.1"
+make_leaf wrong-host ca "DNS:wrong.example"
+make_leaf unknown-ca-server other-ca "DNS:localhost, IP:127.0.0.1"
+
+openssl verify -CAfile "$WORK/ca.pem" "$WORK/server.pem" "$WORK/wrong-host.pem" >/dev/null
+openssl verify -CAfile "$WORK/other-ca.pem" "$WORK/unknown-ca-server.pem" >/dev/null
+
+for f in ca.key other-ca.pem other-ca.key \
+         server.pem server.key wrong-host.pem wrong-host.key \
+         unknown-ca-server.pem unknown-ca-server.key; do
+    chmod 0644 "$WORK/$f"
+    mv -f "$WORK/$f" "$DIR/$f"
+done
+chmod 0644 "$WORK/ca.pem"
+mv -f "$WORK/ca.pem" "$DIR/ca.pem"

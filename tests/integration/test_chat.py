@@ -1,0 +1,546 @@
+"""Integration tests for the llmc-chat CLI against the scripted test server.
+
+Run all of them with tests/integration/run.py, or a single class/test with
+  python3 -m unittest -v test_chat.StreamTests.test_eol_cr   (from this dir)
+
+The CLI under test is $LLMC_CHAT or build/llmc-chat.
+
+CLI contract exercised here:
+  stdout   exactly the answer content bytes
+  stderr   status lines; on failure "llmc-chat: <kind>..." where kind is one
+           of the strings in ERROR_KINDS
+  exit     0 success, 1 request failed, 2 usage error
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from harness import (Nginx, Server, cert_path, chat_binary, refused_port,
+                     run_chat, scenario_model, size_content)
+
+ERROR_KINDS = ("dns error", "connect error", "tls error",
+               "certificate verification failed", "i/o error",
+               "connection closed", "timeout", "http error",
+               "malformed response", "response too large", "api error",
+               "empty response")
+
+API_KEY = "test-key-0123"
+TIMEOUT = 20
+
+NON_ASCII = "Привет, мир! 你好，世界 😀🎉 𝄞 café"
+
+
+class ChatTestCase(unittest.TestCase):
+    """Base class: one test server per class, counters reset per test."""
+
+    server_args = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(**cls.server_args).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def setUp(self):
+        if not os.access(chat_binary(), os.X_OK):
+            self.skipTest("llmc-chat binary not found at %s" % chat_binary())
+        self.server.reset()
+
+    # -- helpers ----------------------------------------------------------
+    def chat(self, prompt, *extra, server=None, model=None, api_key=API_KEY,
+             env=None, timeout=TIMEOUT, **scenario):
+        """Run llmc-chat against server (default: the class server).
+
+        prompt is a string (one argument) or a list of arguments; scenario
+        keyword options are encoded into the model name."""
+        srv = server or self.server
+        if model is None:
+            model = scenario_model("test", **scenario)
+        args = ["--base-url", srv.url, "-m", model]
+        if api_key is not None:
+            args += ["--api-key", api_key]
+        args += list(extra)
+        args += prompt if isinstance(prompt, list) else [prompt]
+        return self.run_chat(args, env=env, timeout=timeout)
+
+    def run_chat(self, args, env=None, timeout=TIMEOUT):
+        try:
+            return run_chat(args, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.fail("llmc-chat did not finish within %d s: %s"
+                      % (timeout, " ".join(repr(a) for a in args)))
+
+    def assertSuccess(self, result, expected):
+        rc, out, err = result
+        if isinstance(expected, str):
+            expected = expected.encode("utf-8")
+        self.assertEqual(out, expected, "stderr: %s" % err)
+        self.assertEqual(rc, 0, "stderr: %s" % err)
+
+    def assertFailure(self, result, kind, *texts, stdout=b""):
+        """Exit status 1, "llmc-chat: " + kind on stderr, each of texts on
+        stderr, and exactly stdout on stdout (None = don't check)."""
+        rc, out, err = result
+        self.assertEqual(rc, 1, "stdout: %r stderr: %s" % (out[:200], err))
+        self.assertIn("llmc-chat: ", err)
+        if isinstance(kind, tuple):
+            self.assertTrue(any(k in err for k in kind),
+                            "expected one of %r in stderr: %s" % (kind, err))
+        elif kind is not None:
+            self.assertIn(kind, err)
+        for t in texts:
+            self.assertIn(str(t), err)
+        if stdout is not None:
+            if isinstance(stdout, str):
+                stdout = stdout.encode("utf-8")
+            self.assertEqual(out, stdout)
+
+    def last_body(self):
+        last = self.server.last_request()
+        self.assertIsNotNone(last, "server received no request")
+        return last["body"]
+
+
+# ---------------------------------------------------------------------------
+
+class StreamTests(ChatTestCase):
+
+    def test_stream_chunked_framing(self):
+        prompt = "hello chunked world"
+        self.assertSuccess(self.chat(prompt, framing="chunked"), prompt)
+
+    def test_stream_content_length_framing(self):
+        prompt = "hello content length"
+        self.assertSuccess(self.chat(prompt, framing="length"), prompt)
+
+    def test_stream_close_delimited_framing(self):
+        prompt = "hello close delimited"
+        self.assertSuccess(self.chat(prompt, framing="close"), prompt)
+
+    def test_eol_lf(self):
+        prompt = "line feed endings"
+        self.assertSuccess(self.chat(prompt, eol="lf"), prompt)
+
+    def test_eol_crlf(self):
+        prompt = "crlf endings"
+        self.assertSuccess(self.chat(prompt, eol="crlf"), prompt)
+
+    def test_eol_cr(self):
+        prompt = "bare cr endings"
+        self.assertSuccess(self.chat(prompt, eol="cr"), prompt)
+
+    def test_eol_crlf_split_between_reads(self):
+        # One byte per write: the CR and LF of every line arrive in separate
+        # reads and must count as one line ending (several data lines per
+        # event make a spurious blank line visible).
+        prompt = "crlf split"
+        self.assertSuccess(self.chat(prompt, eol="crlf", multiline=1, write=1,
+                                     piece=64, framing="length"), prompt)
+
+    def test_eol_crlf_split_between_chunks(self):
+        # Every body byte is its own HTTP chunk.
+        prompt = "crlf in one-byte chunks, Ж😀"
+        self.assertSuccess(self.chat(prompt, eol="crlf", multiline=1, chunk=1),
+                           prompt)
+
+    def test_eol_cr_with_comments_and_multiline_data(self):
+        prompt = 'all, "together", now'
+        self.assertSuccess(self.chat(prompt, eol="cr", comments=1,
+                                     multiline=1, framing="length"), prompt)
+
+    def test_comment_lines(self):
+        prompt = "comments are ignored"
+        self.assertSuccess(self.chat(prompt, comments=1), prompt)
+
+    def test_multiline_data(self):
+        prompt = 'multi, line: {"json"}, [1, 2]'
+        self.assertSuccess(self.chat(prompt, multiline=1), prompt)
+
+    def test_comment_between_data_lines(self):
+        # A comment line between two data lines of one event is ignored.
+        prompt = "comment inside an event"
+        self.assertSuccess(self.chat(prompt, multiline=1, comments=1), prompt)
+
+    def test_chunks_not_aligned_with_events(self):
+        prompt = "chunk boundaries fall anywhere, Ж😀"
+        self.assertSuccess(self.chat(prompt, chunk=7), prompt)
+
+    def test_whole_stream_in_one_chunk(self):
+        prompt = "all events arrive together"
+        self.assertSuccess(self.chat(prompt, chunk=1000000, piece=2), prompt)
+
+    def test_whole_stream_in_one_write_content_length(self):
+        prompt = "all events in one write"
+        self.assertSuccess(self.chat(prompt, chunk=1000000, piece=2,
+                                     framing="length"), prompt)
+
+    def test_data_without_space_after_colon(self):
+        prompt = "no space after colon"
+        self.assertSuccess(self.chat(prompt, space=0), prompt)
+
+    def test_done_marker_ends_stream(self):
+        prompt = "done marker"
+        self.assertSuccess(self.chat(prompt), prompt)
+        self.assertEqual(self.server.stats()["requests"], 1)
+
+    def test_stream_without_done_ends_by_chunked_framing(self):
+        prompt = "no done chunked"
+        self.assertSuccess(self.chat(prompt, done=0, framing="chunked"), prompt)
+
+    def test_stream_without_done_ends_by_content_length(self):
+        prompt = "no done length"
+        self.assertSuccess(self.chat(prompt, done=0, framing="length"), prompt)
+
+    def test_stream_without_done_ends_by_close(self):
+        prompt = "no done close"
+        self.assertSuccess(self.chat(prompt, done=0, framing="close"), prompt)
+
+    def test_usage_chunk_with_empty_choices(self):
+        prompt = "usage chunk follows"
+        self.assertSuccess(self.chat(prompt, usage=1), prompt)
+
+    def test_non_ascii_raw_utf8(self):
+        self.assertSuccess(self.chat(NON_ASCII), NON_ASCII)
+
+    def test_non_ascii_escaped(self):
+        # ascii=1: every non-ASCII character is a \\uXXXX escape, astral
+        # characters as surrogate pairs.
+        self.assertSuccess(self.chat(NON_ASCII, ascii=1), NON_ASCII)
+
+    def test_non_ascii_escaped_one_code_point_per_event(self):
+        self.assertSuccess(self.chat(NON_ASCII, ascii=1, piece=1), NON_ASCII)
+
+    def test_non_ascii_raw_split_between_reads(self):
+        # Multi-byte UTF-8 sequences are split across reads.
+        self.assertSuccess(self.chat("Ж😀世", write=1, piece=64,
+                                     framing="length"), "Ж😀世")
+
+    def test_escaped_text_option(self):
+        text = 'quote " backslash \\ slash / tab \t newline \n end'
+        self.assertSuccess(self.chat("ignored", text=text, ascii=1), text)
+
+    def test_write_1_stream(self):
+        prompt = "byte by byte"
+        self.assertSuccess(self.chat(prompt, write=1, piece=64), prompt)
+
+    def test_one_mib_stream(self):
+        n = 1048576
+        self.assertSuccess(self.chat("big", size=n, piece=64), size_content(n))
+
+    def test_prompt_words_joined_with_spaces(self):
+        words = ["several", "prompt", "words"]
+        self.assertSuccess(self.chat(words), "several prompt words")
+        msgs = self.last_body()["messages"]
+        self.assertEqual(msgs[-1], {"role": "user",
+                                    "content": "several prompt words"})
+
+    def test_request_asks_for_stream_with_usage(self):
+        model = scenario_model("test", piece=3)
+        self.assertSuccess(self.chat("x y", model=model), "x y")
+        last = self.server.last_request()
+        body = last["body"]
+        self.assertEqual(last["method"], "POST")
+        self.assertEqual(last["path"], "/v1/chat/completions")
+        self.assertIs(body["stream"], True)
+        self.assertEqual(body["stream_options"], {"include_usage": True})
+        self.assertEqual(body["model"], model)
+        self.assertEqual(last["headers"].get("authorization"),
+                         "Bearer " + API_KEY)
+
+    def test_max_tokens_in_request(self):
+        self.assertSuccess(self.chat("limit", "--max-tokens", "7"), "limit")
+        self.assertEqual(self.last_body()["max_tokens"], 7)
+
+    def test_control_characters_round_trip(self):
+        prompt = ('ctl\x01\x02\x1b\x1f tab\t nl\n cr\r quote" '
+                  'back\\slash \\n \\u0041 del\x7f end')
+        system = 'sys "quoted" \\ back \t tab \x01\x1f ctl\nline'
+        self.assertSuccess(self.chat(prompt, "--system", system), prompt)
+        self.assertEqual(self.last_body()["messages"],
+                         [{"role": "system", "content": system},
+                          {"role": "user", "content": prompt}])
+
+
+class NonStreamTests(ChatTestCase):
+
+    def test_no_stream_request_body(self):
+        prompt = "not streamed"
+        self.assertSuccess(self.chat(prompt, "--no-stream"), prompt)
+        self.assertIs(self.last_body()["stream"], False)
+
+    def test_non_stream_content_length(self):
+        prompt = "non stream length"
+        self.assertSuccess(self.chat(prompt, "--no-stream", framing="length"),
+                           prompt)
+
+    def test_non_stream_chunked(self):
+        prompt = "non stream chunked " * 20
+        self.assertSuccess(self.chat(prompt, "--no-stream",
+                                     framing="chunked"), prompt)
+
+    def test_non_stream_close_delimited(self):
+        prompt = "non stream close"
+        self.assertSuccess(self.chat(prompt, "--no-stream", framing="close"),
+                           prompt)
+
+    def test_write_1_non_stream(self):
+        prompt = "non stream byte by byte"
+        self.assertSuccess(self.chat(prompt, "--no-stream", write=1), prompt)
+
+    def test_non_stream_non_ascii_escaped(self):
+        self.assertSuccess(self.chat(NON_ASCII, "--no-stream", ascii=1),
+                           NON_ASCII)
+
+
+
+class ErrorTests(ChatTestCase):
+
+    def check_http_error(self, status):
+        result = self.chat("fail", status=status)
+        self.assertFailure(result, "http error", status,
+                           "test error %d" % status)
+
+    def test_http_error_400(self):
+        self.check_http_error(400)
+
+    def test_http_error_401(self):
+        self.check_http_error(401)
+
+    def test_http_error_404(self):
+        self.check_http_error(404)
+
+    def test_http_error_429(self):
+        self.check_http_error(429)
+
+    def test_http_error_500(self):
+        self.check_http_error(500)
+
+    def test_http_error_503(self):
+        self.check_http_error(503)
+
+    def test_http_error_content_length_body(self):
+        result = self.chat("fail", status=503, framing="length",
+                           msg="server overloaded")
+        self.assertFailure(result, "http error", 503, "server overloaded")
+
+    def test_http_500_plain_text_body(self):
+        result = self.chat("fail", status=500, errbody="text",
+                           msg="plain failure text")
+        self.assertFailure(result, "http error", 500)
+
+    def test_http_500_empty_body(self):
+        result = self.chat("fail", status=500, errbody="none")
+        self.assertFailure(result, "http error", 500)
+
+    def test_big_event_response_too_large(self):
+        # piece=4: "abcd" arrives before the 100000-byte event.
+        result = self.chat("abcdefgh", big_event=100000)
+        self.assertFailure(result, "response too large", stdout=b"abcd")
+
+    def test_mid_stream_error(self):
+        prompt = "one two three four"
+        result = self.chat(prompt, mid_error=2, msg="overloaded mid-stream")
+        self.assertFailure(result, "api error", "overloaded mid-stream",
+                           stdout=prompt[:8])
+
+    def test_reset_after_headers(self):
+        result = self.chat("reset", reset="headers")
+        self.assertFailure(result, ("i/o error", "connection closed"))
+
+    def test_reset_after_content(self):
+        # The first piece is delivered 200 ms before the reset.
+        result = self.chat("abcdefgh", reset="content", event_delay_ms=200)
+        self.assertFailure(result, ("i/o error", "connection closed"),
+                           stdout=b"abcd")
+
+    def test_truncated_chunked_stream_fails(self):
+        # The server closes normally (FIN) after the first content event,
+        # before the terminating chunk.
+        result = self.chat("abcdefgh", truncate=1, framing="chunked",
+                           event_delay_ms=100)
+        self.assertFailure(result, ("connection closed", "i/o error"),
+                           stdout=b"abcd")
+
+    def test_truncated_content_length_stream_fails(self):
+        # The server closes normally before Content-Length bytes were sent.
+        result = self.chat("abcdefgh", truncate=1, framing="length",
+                           event_delay_ms=100)
+        self.assertFailure(result, ("connection closed", "i/o error"),
+                           stdout=b"abcd")
+
+    def test_truncated_non_stream_body_fails(self):
+        result = self.chat("truncated body", "--no-stream", truncate=1,
+                           framing="length")
+        self.assertFailure(result, ("connection closed", "i/o error"))
+
+    def test_empty_response(self):
+        self.assertFailure(self.chat("nothing", empty=1), "empty response")
+
+    def test_connection_refused(self):
+        port = refused_port()
+        result = self.run_chat(["--base-url", "http://127.0.0.1:%d/v1" % port,
+                                "--api-key", API_KEY, "-m", "test", "hello"])
+        self.assertFailure(result, "connect error")
+
+    def test_api_key_not_in_stderr(self):
+        secret = "sk-llmc-DISTINCTIVE-7f3a9c1e5d"
+        with Server(require_auth="the-right-key") as srv:
+            rc, out, err = self.chat("secret", server=srv, api_key=secret)
+            self.assertFailure((rc, out, err), "http error", 401)
+            self.assertNotIn(secret, err)
+            self.assertNotIn("DISTINCTIVE", err)
+            last = srv.last_request()
+            self.assertEqual(last["headers"]["authorization"],
+                             "Bearer " + secret)
+
+    def test_header_injection_in_api_key_refused(self):
+        rc, out, err = self.chat("inject", api_key="abc\r\nX-Evil: 1")
+        self.assertNotEqual(rc, 0, "stderr: %s" % err)
+        self.assertEqual(out, b"")
+        self.assertEqual(self.server.stats()["requests"], 0)
+
+    def test_usage_error_exit_2(self):
+        rc, out, err = self.run_chat(["--definitely-not-an-option"])
+        self.assertEqual(rc, 2, err)
+        self.assertEqual(out, b"")
+        self.assertEqual(self.server.stats()["requests"], 0)
+
+
+class TlsTests(ChatTestCase):
+    server_args = {"tls": "good"}
+
+    def test_https_good_cert_with_ca_file(self):
+        prompt = "over tls"
+        self.assertSuccess(self.chat(prompt, "--ca-file", cert_path("ca.pem")),
+                           prompt)
+
+    def test_https_non_stream_with_ca_file(self):
+        prompt = "over tls, not streamed"
+        self.assertSuccess(self.chat(prompt, "--no-stream", "--ca-file",
+                                     cert_path("ca.pem")), prompt)
+
+    def test_https_tiny_records(self):
+        # Every TLS record carries at most 3 bytes of plaintext.
+        prompt = "small records Ж😀"
+        self.assertSuccess(self.chat(prompt, "--ca-file", cert_path("ca.pem"),
+                                     write=3, piece=64), prompt)
+
+    def test_https_close_delimited_stream(self):
+        prompt = "tls close framing"
+        self.assertSuccess(self.chat(prompt, "--ca-file", cert_path("ca.pem"),
+                                     framing="close"), prompt)
+
+    def test_https_test_ca_not_trusted_by_default(self):
+        # Without --ca-file the system bundle is used; it does not contain
+        # the test CA.
+        result = self.chat("untrusted")
+        self.assertFailure(result, ("certificate verification failed",
+                                    "tls error"))
+        self.assertEqual(self.server.stats()["requests"], 0)
+
+    def test_https_wrong_host_rejected(self):
+        with Server(tls="wrong-host") as srv:
+            result = self.chat("wrong host", "--ca-file", cert_path("ca.pem"),
+                               server=srv)
+            self.assertFailure(result, "certificate verification failed")
+            self.assertEqual(srv.stats()["requests"], 0)
+
+    def test_https_unknown_ca_rejected(self):
+        with Server(tls="unknown-ca") as srv:
+            result = self.chat("unknown ca", "--ca-file", cert_path("ca.pem"),
+                               server=srv)
+            self.assertFailure(result, "certificate verification failed")
+            self.assertEqual(srv.stats()["requests"], 0)
+
+    def test_ca_file_from_config(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            with open(cfg, "w") as f:
+                json.dump({"providers": [{
+                    "name": "local", "base_url": self.server.url,
+                    "api_key": API_KEY, "model": "test"}],
+                    "ca_file": cert_path("ca.pem")}, f)
+            rc, out, err = self.run_chat(["-c", cfg, "config ca"])
+            self.assertSuccess((rc, out, err), "config ca")
+
+
+class ProxyTests(ChatTestCase):
+    """nginx terminates TLS and proxies to the plain-HTTP test server."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.nginx = Nginx(cls.server.port).start()
+        except Exception:
+            cls.server.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.nginx.stop()
+        super().tearDownClass()
+
+    def proxied(self, prompt, *extra, **scenario):
+        return self.run_chat(["--base-url", self.nginx.url,
+                              "--api-key", API_KEY,
+                              "--ca-file", cert_path("ca.pem"),
+                              "-m", scenario_model("test", **scenario)]
+                             + list(extra) + [prompt])
+
+    def test_nginx_proxy_stream(self):
+        prompt = "through the proxy, " + NON_ASCII
+        self.assertSuccess(self.proxied(prompt), prompt)
+        self.assertEqual(self.server.stats()["requests"], 1)
+
+    def test_nginx_proxy_stream_from_length_framed_upstream(self):
+        prompt = "proxied length framing"
+        self.assertSuccess(self.proxied(prompt, framing="length", eol="crlf"),
+                           prompt)
+
+    def test_nginx_proxy_non_stream(self):
+        prompt = "through the proxy, not streamed"
+        self.assertSuccess(self.proxied(prompt, "--no-stream"), prompt)
+
+    def test_nginx_proxy_http_error(self):
+        result = self.proxied("fail", status=429, msg="proxied limit")
+        self.assertFailure(result, "http error", 429, "proxied limit")
+
+
+class ConfigTests(ChatTestCase):
+
+    def test_env_fallback_base_url_and_key(self):
+        key = "env-key-4242"
+        rc, out, err = self.run_chat(["-m", "test", "from", "env"],
+                                     env={"OPENAI_BASE_URL": self.server.url,
+                                          "OPENAI_API_KEY": key})
+        self.assertSuccess((rc, out, err), "from env")
+        last = self.server.last_request()
+        self.assertEqual(last["headers"]["authorization"], "Bearer " + key)
+
+    def test_config_file_with_env_key(self):
+        key = "cfg-env-key-9001"
+        with Server(require_auth=key) as srv, \
+                tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            with open(cfg, "w") as f:
+                json.dump({"providers": [{
+                    "name": "local", "base_url": srv.url,
+                    "api_key": "env:LLMC_TEST_PROVIDER_KEY",
+                    "model": "cfgmodel?text=configured+answer"}]}, f)
+            rc, out, err = self.run_chat(["-c", cfg, "hello"],
+                                         env={"LLMC_TEST_PROVIDER_KEY": key})
+            self.assertSuccess((rc, out, err), "configured answer")
+            last = srv.last_request()
+            self.assertEqual(last["headers"]["authorization"], "Bearer " + key)
+            self.assertEqual(last["body"]["model"],
+                             "cfgmodel?text=configured+answer")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,1083 @@
+#!/usr/bin/env python3
+"""OpenAI-compatible chat-completion test server for llmc.
+
+The server deliberately controls every byte it writes so tests can exercise
+unusual but legal HTTP/SSE encodings as well as broken responses. It uses raw
+sockets (no http.server) and supports HTTP/1.1 keep-alive and optional TLS.
+
+Behaviour of a chat request is selected by a "scenario": a query string taken
+from the request's model name after a '?' (for example
+``model="t?framing=length&eol=cr"``) or, when the model carries none, from the
+``--scenario`` command-line default. See SCENARIO OPTIONS below.
+
+Endpoints
+  POST .../chat/completions   chat endpoint (any path prefix)
+  GET  /stats                 counters and the last request, as JSON
+  POST /stats/reset           zero the counters
+  POST /api/v1/auth/token     IAM token issue (Cloud.ru Evolution style)
+  POST /iam/revoke            revoke every issued IAM token
+
+/stats, /stats/reset and /iam/revoke are control requests: they are not
+counted in "requests", do not change "last_request", and a connection whose
+first request is a control request is not counted in "connections"/"open".
+
+SCENARIO OPTIONS (all optional)
+  framing=chunked|length|close   body framing (default chunked)
+  eol=lf|crlf|cr                 SSE line ending (default lf)
+  comments=1                     ": OPENROUTER PROCESSING" + blank line before
+                                 the first event, ": keep-alive" comment lines
+                                 directly before each following event
+  multiline=1                    split event JSON over several data: lines
+                                 (with comments=1 a comment line is also
+                                 placed between the data lines of an event)
+  space=0                        "data:{...}" instead of "data: {...}"
+  text=STR                       answer content (default: echo last message)
+  size=N                         N bytes of deterministic ASCII content
+  piece=K                        K code points per content event (default 4)
+  ascii=1                        \\uXXXX-escape all non-ASCII in JSON
+  finish=STR                     finish_reason (default stop)
+  usage=1                        send the usage event even if not requested
+  done=0                         omit "data: [DONE]"
+  write=N                        write the response in N-byte slices, 1 ms apart
+  chunk=N                        regroup the body into N-byte units regardless
+                                 of event boundaries: one chunk each
+                                 (chunked) or one write each (length/close);
+                                 units never span a delay or reset
+  status=N                       error status with an OpenAI error body
+  msg=STR                        error message text
+  retry_after=S                  add "Retry-After: S"
+  retry_after_ms=N               add "retry-after-ms: N"
+  should_retry=true|false        add "x-should-retry"
+  errbody=json|text|none         error body format (default json)
+  fail_first=N                   failure options (status, reset, hang,
+                                 mid_error, big_event, empty, delay_ms) apply
+                                 only to the first N chat requests
+  mid_error=N                    error event after N content events
+  big_event=N                    after the first content event, one content
+                                 event whose JSON is exactly N bytes
+  reset=headers|content          abort with RST after the head / first event
+  truncate=1                     after the first content event close the
+                                 connection normally (FIN, and close_notify
+                                 under TLS) without finishing the body
+  hang=1                         read the request and never answer
+  empty=1                        no content events
+  delay_ms=N                     sleep before the response head
+  event_delay_ms=N               sleep between events
+  keepalive=0                    "Connection: close" and close afterwards
+  close_notify=0                 (TLS) close without sending close_notify
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import socketserver
+import ssl
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+from http import HTTPStatus
+
+SIZE_PATTERN = "0123456789abcdefghijklmnopqrstuvwxyz\n"
+MAX_HEAD = 64 * 1024
+MAX_BODY = 64 * 1024 * 1024
+IDLE_TIMEOUT = 300.0
+HANG_MAX = 120.0
+CONTROL_PATHS = ("/stats", "/stats/reset", "/iam/revoke")
+FAILURE_OPTIONS = ("status", "reset", "hang", "mid_error", "big_event",
+                   "empty", "delay_ms", "truncate")
+
+VERBOSE = False
+
+
+def log(msg):
+    if VERBOSE:
+        sys.stderr.write("llmc_test_server: %s\n" % msg)
+        sys.stderr.flush()
+
+
+class ClientGone(Exception):
+    """The peer closed or reset the connection."""
+
+
+class Aborted(Exception):
+    """The server deliberately dropped the connection."""
+
+
+class BadRequest(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Shared state
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.requests = 0
+        self.chat_requests = 0
+        self.open = 0
+        self.max_open = 0
+        self.tls_resumed = 0
+        self.tokens_issued = 0
+        self.token_seq = 0
+        self.tokens = {}  # token -> expiry (monotonic); None once revoked
+        self.fail_counter = 0
+        self.last_request = None
+
+    def snapshot(self):
+        with self.lock:
+            return {
+                "connections": self.connections,
+                "requests": self.requests,
+                "chat_requests": self.chat_requests,
+                "open": self.open,
+                "max_open": self.max_open,
+                "tls_resumed": self.tls_resumed,
+                "tokens_issued": self.tokens_issued,
+                "last_request": self.last_request,
+            }
+
+    def reset(self):
+        with self.lock:
+            self.connections = 0
+            self.requests = 0
+            self.chat_requests = 0
+            self.max_open = self.open
+            self.tls_resumed = 0
+            self.tokens_issued = 0
+            self.fail_counter = 0
+            self.last_request = None
+
+    def issue_token(self, lifetime):
+        with self.lock:
+            self.token_seq += 1
+            self.tokens_issued += 1
+            token = "iam-token-%d" % self.token_seq
+            self.tokens[token] = time.monotonic() + lifetime
+            return token
+
+    def token_valid(self, token):
+        with self.lock:
+            exp = self.tokens.get(token)
+            return exp is not None and time.monotonic() < exp
+
+    def revoke_tokens(self):
+        with self.lock:
+            for t in self.tokens:
+                self.tokens[t] = None
+
+
+STATE = None
+
+
+# ---------------------------------------------------------------------------
+# Connection I/O
+
+class Conn:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+
+    def _fill(self):
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            raise ClientGone("idle timeout")
+        except (ConnectionError, ssl.SSLError, OSError) as e:
+            raise ClientGone(str(e))
+        if not data:
+            raise ClientGone("eof")
+        self.buf += data
+
+    def read_head(self):
+        """Return the request head bytes (without the blank line) or None
+        when the peer closed cleanly between requests."""
+        while True:
+            idx = self.buf.find(b"\r\n\r\n")
+            if idx >= 0:
+                head = bytes(self.buf[:idx])
+                del self.buf[:idx + 4]
+                return head
+            if len(self.buf) > MAX_HEAD:
+                raise BadRequest("request head too large")
+            try:
+                self._fill()
+            except ClientGone:
+                if not self.buf:
+                    return None
+                raise
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_line(self):
+        while True:
+            idx = self.buf.find(b"\r\n")
+            if idx >= 0:
+                line = bytes(self.buf[:idx])
+                del self.buf[:idx + 2]
+                return line
+            if len(self.buf) > MAX_HEAD:
+                raise BadRequest("line too long")
+            self._fill()
+
+    def send(self, data, write_size=0):
+        try:
+            if write_size and write_size > 0:
+                for i in range(0, len(data), write_size):
+                    self.sock.sendall(data[i:i + write_size])
+                    time.sleep(0.001)
+            else:
+                self.sock.sendall(data)
+        except (ConnectionError, ssl.SSLError, OSError) as e:
+            raise ClientGone(str(e))
+
+    def reset(self):
+        """Abort the connection with a TCP RST."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Request:
+    def __init__(self, method, target, version, header_list, body):
+        self.method = method
+        self.target = target
+        self.path = urllib.parse.urlsplit(target).path or target
+        self.version = version
+        self.header_list = header_list
+        self.headers = {}
+        for name, value in header_list:
+            key = name.lower()
+            if key in self.headers:
+                self.headers[key] += ", " + value
+            else:
+                self.headers[key] = value
+        self.body = body
+        self.json = None
+        self.json_error = None
+        if body:
+            try:
+                self.json = json.loads(body.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                self.json_error = str(e)
+
+    def wants_close(self):
+        conn = self.headers.get("connection", "").lower()
+        tokens = [t.strip() for t in conn.split(",")]
+        if "close" in tokens:
+            return True
+        if self.version == "HTTP/1.0" and "keep-alive" not in tokens:
+            return True
+        return False
+
+    def record(self, tls_info):
+        rec = {
+            "method": self.method,
+            "path": self.target,
+            "version": self.version,
+            "headers": dict(self.headers),
+            "header_list": [[n, v] for n, v in self.header_list],
+            "body": self.json,
+            "body_raw": self.body.decode("utf-8", errors="replace"),
+        }
+        if tls_info is not None:
+            rec["tls"] = tls_info
+        return rec
+
+
+def read_request(conn):
+    head = conn.read_head()
+    if head is None:
+        return None
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError:
+        raise BadRequest("undecodable head")
+    lines = text.split("\r\n")
+    # Tolerate leading empty lines between requests (RFC 9112 2.2).
+    while lines and lines[0] == "":
+        lines.pop(0)
+    if not lines:
+        raise BadRequest("empty request")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise BadRequest("bad request line: %r" % lines[0])
+    method, target, version = parts
+    header_list = []
+    for line in lines[1:]:
+        if ":" not in line or line[:1] in (" ", "\t"):
+            raise BadRequest("bad header line: %r" % line)
+        name, value = line.split(":", 1)
+        if not name or name != name.strip():
+            raise BadRequest("bad header name: %r" % name)
+        header_list.append((name, value.strip(" \t")))
+    hdrs = {}
+    for n, v in header_list:
+        hdrs.setdefault(n.lower(), []).append(v)
+    if hdrs.get("expect", [""])[0].lower() == "100-continue":
+        conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+    body = b""
+    te = ",".join(hdrs.get("transfer-encoding", [])).lower()
+    if "chunked" in te:
+        chunks = []
+        total = 0
+        while True:
+            size_line = conn.read_line().split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise BadRequest("bad chunk size")
+            if size == 0:
+                while conn.read_line():
+                    pass
+                break
+            total += size
+            if total > MAX_BODY:
+                raise BadRequest("body too large")
+            chunks.append(conn.read_exact(size))
+            if conn.read_exact(2) != b"\r\n":
+                raise BadRequest("bad chunk terminator")
+        body = b"".join(chunks)
+    elif "content-length" in hdrs:
+        vals = set(v.strip() for v in hdrs["content-length"])
+        if len(vals) != 1:
+            raise BadRequest("conflicting Content-Length")
+        try:
+            length = int(vals.pop())
+        except ValueError:
+            raise BadRequest("bad Content-Length")
+        if length < 0 or length > MAX_BODY:
+            raise BadRequest("bad Content-Length")
+        body = conn.read_exact(length)
+    return Request(method, target, version, header_list, body)
+
+
+# ---------------------------------------------------------------------------
+# Response writing
+
+class Sleep:
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+
+RESET = object()   # abort the connection with an RST
+CLOSE = object()   # close the connection normally, body unfinished
+
+
+def reason_phrase(status):
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Status %d" % status
+
+
+def regroup(pieces, size):
+    """Merge consecutive byte pieces and cut them into size-byte units.
+    Markers (Sleep, RESET, CLOSE) stay in place and end the current unit."""
+    out = []
+    buf = bytearray()
+
+    def flush():
+        for i in range(0, len(buf), size):
+            out.append(bytes(buf[i:i + size]))
+        buf.clear()
+
+    for p in pieces:
+        if isinstance(p, bytes):
+            buf += p
+        else:
+            flush()
+            out.append(p)
+    flush()
+    return out
+
+
+def send_response(conn, status, headers, pieces, framing="length",
+                  keep_alive=True, write_size=0, head_delay=0.0,
+                  tls_notify=True, chunk_size=0):
+    """Write a response. pieces is a list of bytes, Sleep, RESET or CLOSE.
+
+    Returns True if the connection may be reused."""
+    if chunk_size > 0:
+        pieces = regroup(pieces, chunk_size)
+    if framing == "close":
+        keep_alive = False
+    lines = ["HTTP/1.1 %d %s" % (status, reason_phrase(status))]
+    lines.append("Server: llmc-test-server")
+    lines.extend("%s: %s" % (n, v) for n, v in headers)
+    if framing == "length":
+        total = sum(len(p) for p in pieces if isinstance(p, bytes))
+        lines.append("Content-Length: %d" % total)
+    elif framing == "chunked":
+        lines.append("Transfer-Encoding: chunked")
+    lines.append("Connection: %s" % ("keep-alive" if keep_alive else "close"))
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    if head_delay > 0:
+        time.sleep(head_delay)
+    conn.send(head, write_size)
+    for p in pieces:
+        if p is RESET:
+            conn.reset()
+            raise Aborted("reset")
+        if p is CLOSE:
+            close_gracefully(conn, tls_notify)
+            raise Aborted("truncated")
+        if isinstance(p, Sleep):
+            if p.seconds > 0:
+                time.sleep(p.seconds)
+            continue
+        if not p:
+            continue
+        if framing == "chunked":
+            p = b"%x\r\n" % len(p) + p + b"\r\n"
+        conn.send(p, write_size)
+    if framing == "chunked":
+        conn.send(b"0\r\n\r\n", write_size)
+    if not keep_alive:
+        close_gracefully(conn, tls_notify)
+        raise Aborted("close")
+    return True
+
+
+def close_gracefully(conn, tls_notify=True):
+    sock = conn.sock
+    if isinstance(sock, ssl.SSLSocket) and tls_notify:
+        try:
+            sock.settimeout(2.0)
+            sock = sock.unwrap()
+        except (ssl.SSLError, OSError, ValueError):
+            pass
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    # Drain briefly so that a pending request from the peer does not turn
+    # the close into a reset before it has read the response.
+    try:
+        sock.settimeout(0.5)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            if not sock.recv(65536):
+                break
+    except (OSError, ValueError):
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def json_bytes(obj, ascii_only=False):
+    return json.dumps(obj, ensure_ascii=ascii_only,
+                      separators=(",", ":")).encode("utf-8")
+
+
+def send_json(conn, status, obj, keep_alive=True, extra_headers=()):
+    headers = [("Content-Type", "application/json")] + list(extra_headers)
+    return send_response(conn, status, headers, [json_bytes(obj)],
+                         framing="length", keep_alive=keep_alive)
+
+
+def error_obj(message, etype="invalid_request_error", code=None):
+    return {"error": {"message": message, "type": etype, "param": None,
+                      "code": code}}
+
+
+# ---------------------------------------------------------------------------
+# Scenario handling
+
+def parse_scenario(text):
+    opts = {}
+    if not text:
+        return opts
+    for k, v in urllib.parse.parse_qs(text, keep_blank_values=True).items():
+        opts[k] = v[-1]
+    return opts
+
+
+def opt_int(opts, name, default=0):
+    v = opts.get(name)
+    if v is None or v == "":
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        return default
+
+
+def opt_flag(opts, name, default=False):
+    v = opts.get(name)
+    if v is None:
+        return default
+    return v.lower() in ("1", "true", "yes", "on")
+
+
+def split_json_lines(text):
+    """Split a compact JSON text after every ',' outside strings."""
+    lines = []
+    start = 0
+    in_str = False
+    esc = False
+    for i, ch in enumerate(text):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch == ",":
+            lines.append(text[start:i + 1])
+            start = i + 1
+    lines.append(text[start:])
+    return lines
+
+
+def content_text(req_json, opts):
+    if "size" in opts:
+        n = max(0, opt_int(opts, "size"))
+        reps = n // len(SIZE_PATTERN) + 1
+        return (SIZE_PATTERN * reps)[:n]
+    if "text" in opts:
+        return opts["text"]
+    msgs = req_json.get("messages") if isinstance(req_json, dict) else None
+    if isinstance(msgs, list) and msgs:
+        return message_text(msgs[-1].get("content") if isinstance(msgs[-1], dict) else "")
+    return ""
+
+
+def message_text(content):
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        out = []
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                out.append(part["text"])
+        return "".join(out)
+    return ""
+
+
+def prompt_tokens(req_json):
+    msgs = req_json.get("messages") if isinstance(req_json, dict) else None
+    n = 0
+    if isinstance(msgs, list):
+        for m in msgs:
+            if isinstance(m, dict):
+                n += len(message_text(m.get("content")).split())
+    return n
+
+
+def split_pieces(content, k):
+    if k <= 0:
+        k = 4
+    return [content[i:i + k] for i in range(0, len(content), k)]
+
+
+class ChatResponder:
+    def __init__(self, conn, req, opts, keep_alive, tls_notify):
+        self.conn = conn
+        self.req = req
+        self.opts = opts
+        self.keep_alive = keep_alive and opt_flag(opts, "keepalive", True)
+        self.tls_notify = tls_notify and opt_flag(opts, "close_notify", True)
+        self.framing = opts.get("framing", "chunked")
+        if self.framing not in ("chunked", "length", "close"):
+            self.framing = "chunked"
+        self.eol = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}.get(
+            opts.get("eol", "lf"), "\n")
+        self.ascii = opt_flag(opts, "ascii")
+        self.write_size = opt_int(opts, "write", 0)
+        self.head_delay = opt_int(opts, "delay_ms", 0) / 1000.0
+        self.event_delay = opt_int(opts, "event_delay_ms", 0) / 1000.0
+        model = req.json.get("model") if isinstance(req.json, dict) else None
+        self.model = model.split("?", 1)[0] if isinstance(model, str) else ""
+
+    def send(self, status, headers, pieces):
+        return send_response(self.conn, status, headers, pieces,
+                             framing=self.framing, keep_alive=self.keep_alive,
+                             write_size=self.write_size,
+                             head_delay=self.head_delay,
+                             tls_notify=self.tls_notify,
+                             chunk_size=opt_int(self.opts, "chunk", 0))
+
+    def hang(self):
+        sock = self.conn.sock
+        end = time.monotonic() + HANG_MAX
+        try:
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(min(left, 1.0))
+                try:
+                    if not sock.recv(65536):
+                        break
+                except socket.timeout:
+                    continue
+        except (OSError, ValueError):
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+        raise Aborted("hang")
+
+    def error(self, status):
+        opts = self.opts
+        msg = opts.get("msg", "test error %d" % status)
+        headers = []
+        if "retry_after" in opts:
+            headers.append(("Retry-After", opts["retry_after"]))
+        if "retry_after_ms" in opts:
+            headers.append(("retry-after-ms", opts["retry_after_ms"]))
+        if "should_retry" in opts:
+            headers.append(("x-should-retry", opts["should_retry"]))
+        kind = opts.get("errbody", "json")
+        if kind == "none":
+            body = b""
+            headers.insert(0, ("Content-Type", "application/json"))
+        elif kind == "text":
+            body = msg.encode("utf-8")
+            headers.insert(0, ("Content-Type", "text/plain; charset=utf-8"))
+        else:
+            body = json_bytes({"error": {"message": msg, "type": "test_error",
+                                         "param": None, "code": None}},
+                              self.ascii)
+            headers.insert(0, ("Content-Type", "application/json"))
+        pieces = self.split_body(body)
+        if self.opts.get("reset") == "headers":
+            pieces = [RESET]
+        return self.send(status, headers, pieces)
+
+    def split_body(self, body, size=100):
+        if self.framing == "chunked" and body:
+            return [body[i:i + size] for i in range(0, len(body), size)]
+        return [body]
+
+    def respond(self):
+        opts = self.opts
+        if opt_flag(opts, "hang"):
+            self.hang()
+        status = opt_int(opts, "status", 0)
+        if status and not (200 <= status < 300):
+            return self.error(status)
+        req = self.req.json if isinstance(self.req.json, dict) else {}
+        if req.get("stream") is True:
+            return self.stream(req)
+        return self.non_stream(req)
+
+    def usage_obj(self, req, completion):
+        p = prompt_tokens(req)
+        return {"prompt_tokens": p, "completion_tokens": completion,
+                "total_tokens": p + completion}
+
+    def non_stream(self, req):
+        opts = self.opts
+        content = "" if opt_flag(opts, "empty") else content_text(req, opts)
+        pieces = split_pieces(content, opt_int(opts, "piece", 4))
+        body = json_bytes({
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": 1700000000,
+            "model": self.model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "logprobs": None,
+                "finish_reason": opts.get("finish", "stop"),
+            }],
+            "usage": self.usage_obj(req, len(pieces)),
+            "system_fingerprint": "fp_test",
+        }, self.ascii)
+        out = self.split_body(body)
+        reset = opts.get("reset")
+        if reset == "headers":
+            out = [RESET]
+        elif reset == "content":
+            half = max(1, len(body) // 2)
+            out = [body[:half], Sleep(self.event_delay), RESET, body[half:]]
+        elif opt_flag(opts, "truncate"):
+            half = max(1, len(body) // 2)
+            out = [body[:half], Sleep(self.event_delay), CLOSE, body[half:]]
+        return self.send(200, [("Content-Type", "application/json")], out)
+
+    def event(self, obj):
+        js = json.dumps(obj, ensure_ascii=self.ascii, separators=(",", ":"))
+        return self.data_lines(js)
+
+    def data_lines(self, js):
+        prefix = "data:" if not opt_flag(self.opts, "space", True) else "data: "
+        if opt_flag(self.opts, "multiline"):
+            lines = split_json_lines(js)
+        else:
+            lines = [js]
+        out = []
+        for i, line in enumerate(lines):
+            if i == 1 and opt_flag(self.opts, "comments"):
+                out.append(": inside an event" + self.eol)
+            out.append(prefix + line + self.eol)
+        out.append(self.eol)
+        return "".join(out).encode("utf-8")
+
+    def chunk_obj(self, choices, usage=None, with_usage_null=False):
+        obj = {
+            "id": "chatcmpl-test",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": self.model,
+            "system_fingerprint": "fp_test",
+            "choices": choices,
+        }
+        if usage is not None:
+            obj["usage"] = usage
+        elif with_usage_null:
+            obj["usage"] = None
+        return obj
+
+    def stream(self, req):
+        opts = self.opts
+        so = req.get("stream_options")
+        include_usage = (isinstance(so, dict) and so.get("include_usage") is True) \
+            or opt_flag(opts, "usage")
+        content = "" if opt_flag(opts, "empty") else content_text(req, opts)
+        texts = split_pieces(content, opt_int(opts, "piece", 4))
+        comments = opt_flag(opts, "comments")
+        mid_error = opt_int(opts, "mid_error", -1) if "mid_error" in opts else -1
+        big_event = opt_int(opts, "big_event", 0)
+        reset = opts.get("reset")
+        truncate = opt_flag(opts, "truncate")
+        eol = self.eol
+
+        def choice(delta, finish=None):
+            return [{"index": 0, "delta": delta, "logprobs": None,
+                     "finish_reason": finish}]
+
+        events = []  # list of bytes (one SSE event each) or RESET
+        events.append(self.event(self.chunk_obj(
+            choice({"role": "assistant", "content": ""}),
+            with_usage_null=include_usage)))
+        sent_content = 0
+        error_sent = False
+        for i, t in enumerate(texts):
+            if mid_error >= 0 and sent_content == mid_error:
+                error_sent = True
+                break
+            events.append(self.event(self.chunk_obj(
+                choice({"content": t}), with_usage_null=include_usage)))
+            sent_content += 1
+            if i == 0 and reset == "content":
+                # The rest of the stream is still built (so that
+                # Content-Length announces the complete body) but never sent.
+                events.append(RESET)
+            elif i == 0 and truncate:
+                events.append(CLOSE)
+            if i == 0 and big_event > 0:
+                events.append(self.big_event(big_event, include_usage))
+        if mid_error >= 0 and not error_sent:
+            error_sent = True
+        if reset == "content" and not texts:
+            events.append(RESET)
+        if error_sent:
+            msg = opts.get("msg", "overloaded mid-stream")
+            js = json.dumps({"error": {"message": msg, "type": "server_error",
+                                       "code": None}},
+                            ensure_ascii=self.ascii, separators=(",", ":"))
+            events.append(self.data_lines(js))
+        else:
+            events.append(self.event(self.chunk_obj(
+                choice({}, opts.get("finish", "stop")),
+                with_usage_null=include_usage)))
+            if include_usage:
+                events.append(self.event(self.chunk_obj(
+                    [], usage=self.usage_obj(req, sent_content))))
+            if opt_flag(opts, "done", True):
+                events.append(self.data_lines("[DONE]"))
+
+        pieces = []
+        if comments:
+            pieces.append((": OPENROUTER PROCESSING" + eol + eol).encode())
+        for idx, ev in enumerate(events):
+            if idx > 0:
+                if self.event_delay > 0:
+                    pieces.append(Sleep(self.event_delay))
+                if comments and ev is not RESET and ev is not CLOSE:
+                    pieces.append((": keep-alive" + eol).encode())
+            pieces.append(ev)
+        if reset == "headers":
+            pieces = [RESET]
+        headers = [("Content-Type", "text/event-stream"),
+                   ("Cache-Control", "no-cache")]
+        return self.send(200, headers, pieces)
+
+    def big_event(self, n, include_usage):
+        def build(k):
+            obj = self.chunk_obj([{"index": 0, "delta": {"content": "x" * k},
+                                   "logprobs": None, "finish_reason": None}],
+                                 with_usage_null=include_usage)
+            return json.dumps(obj, ensure_ascii=self.ascii,
+                              separators=(",", ":"))
+        base = len(build(0).encode("utf-8"))
+        js = build(max(0, n - base))
+        return self.data_lines(js)
+
+
+# ---------------------------------------------------------------------------
+# Request dispatch
+
+class Handler(socketserver.BaseRequestHandler):
+    def setup(self):
+        self.counted = True
+        self.had_request = False
+        self.resumed = False
+        with STATE.lock:
+            STATE.connections += 1
+            STATE.open += 1
+
+    def finish(self):
+        with STATE.lock:
+            if self.counted:
+                STATE.open -= 1
+                if not self.had_request:
+                    STATE.max_open = max(STATE.max_open, STATE.open + 1)
+
+    def handle(self):
+        sock = self.request
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        self.tls_info = None
+        ctx = self.server.tls_context
+        if ctx is not None:
+            try:
+                sock.settimeout(10.0)
+                sock = ctx.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError) as e:
+                log("TLS handshake failed: %s" % e)
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+                return
+            self.resumed = bool(sock.session_reused)
+            self.tls_info = {"version": sock.version(),
+                             "cipher": (sock.cipher() or [None])[0],
+                             "session_reused": self.resumed}
+            if self.resumed:
+                with STATE.lock:
+                    STATE.tls_resumed += 1
+        sock.settimeout(IDLE_TIMEOUT)
+        conn = Conn(sock)
+        try:
+            while True:
+                try:
+                    req = read_request(conn)
+                except BadRequest as e:
+                    log("bad request: %s" % e)
+                    send_json(conn, 400, error_obj("bad request: %s" % e),
+                              keep_alive=False)
+                    return
+                if req is None:
+                    return
+                if not self.dispatch(conn, req):
+                    return
+        except (ClientGone, Aborted) as e:
+            log("connection ended: %s" % e)
+        finally:
+            try:
+                conn.sock.close()
+            except OSError:
+                pass
+
+    def note_first(self, control):
+        """Account the connection on its first request."""
+        if self.had_request:
+            return
+        self.had_request = True
+        with STATE.lock:
+            if control:
+                self.counted = False
+                STATE.connections -= 1
+                STATE.open -= 1
+                if self.resumed:
+                    STATE.tls_resumed -= 1
+            else:
+                STATE.max_open = max(STATE.max_open, STATE.open)
+
+    def dispatch(self, conn, req):
+        path = req.path.rstrip("/") or "/"
+        keep_alive = not req.wants_close()
+        if path in CONTROL_PATHS:
+            self.note_first(True)
+            if path == "/stats" and req.method == "GET":
+                return send_json(conn, 200, STATE.snapshot(), keep_alive)
+            if path == "/stats/reset" and req.method == "POST":
+                STATE.reset()
+                return send_json(conn, 200, {"ok": True}, keep_alive)
+            if path == "/iam/revoke" and req.method == "POST":
+                STATE.revoke_tokens()
+                return send_json(conn, 200, {"ok": True}, keep_alive)
+            return send_json(conn, 405, error_obj("method not allowed"),
+                             keep_alive)
+
+        self.note_first(False)
+        with STATE.lock:
+            STATE.requests += 1
+            STATE.last_request = req.record(self.tls_info)
+
+        if path == "/api/v1/auth/token":
+            return self.iam_token(conn, req, keep_alive)
+        if path.endswith("/chat/completions"):
+            if req.method != "POST":
+                return send_json(conn, 405, error_obj("method not allowed"),
+                                 keep_alive)
+            return self.chat(conn, req, keep_alive)
+        return send_json(conn, 404, error_obj("unknown path %s" % req.path),
+                         keep_alive)
+
+    def iam_token(self, conn, req, keep_alive):
+        args = STATE.args
+        if req.method != "POST":
+            return send_json(conn, 405, error_obj("method not allowed"),
+                             keep_alive)
+        body = req.json if isinstance(req.json, dict) else None
+        if body is None:
+            return send_json(conn, 400, error_obj("invalid JSON body"),
+                             keep_alive)
+        if args.iam_key_id is None or body.get("keyId") != args.iam_key_id \
+                or body.get("secret") != args.iam_secret:
+            return send_json(conn, 401, error_obj(
+                "invalid credentials", "authentication_error",
+                "invalid_credentials"), keep_alive)
+        token = STATE.issue_token(args.iam_expires)
+        return send_json(conn, 200, {"access_token": token,
+                                     "expires_in": args.iam_expires},
+                         keep_alive)
+
+    def chat(self, conn, req, keep_alive):
+        args = STATE.args
+        auth = req.headers.get("authorization", "")
+        if args.require_auth is not None and auth != "Bearer " + args.require_auth:
+            return send_json(conn, 401, error_obj(
+                "Incorrect API key provided.", "invalid_request_error",
+                "invalid_api_key"), keep_alive)
+        if args.iam_key_id is not None:
+            token = auth[7:] if auth.startswith("Bearer ") else ""
+            if not STATE.token_valid(token):
+                return send_json(conn, 401, error_obj(
+                    "invalid or expired access token",
+                    "authentication_error", "invalid_token"), keep_alive)
+        if req.json_error is not None or not isinstance(req.json, dict):
+            return send_json(conn, 400, error_obj(
+                "invalid JSON body: %s" % (req.json_error or "not an object")),
+                keep_alive)
+
+        model = req.json.get("model")
+        if isinstance(model, str) and "?" in model:
+            opts = parse_scenario(model.split("?", 1)[1])
+        else:
+            opts = parse_scenario(args.scenario)
+
+        with STATE.lock:
+            STATE.chat_requests += 1
+            STATE.fail_counter += 1
+            nth = STATE.fail_counter
+        if "fail_first" in opts and nth > opt_int(opts, "fail_first", 0):
+            for name in FAILURE_OPTIONS:
+                opts.pop(name, None)
+
+        responder = ChatResponder(conn, req, opts, keep_alive,
+                                  tls_notify=True)
+        return responder.respond()
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, addr, tls_context):
+        self.tls_context = tls_context
+        super().__init__(addr, Handler)
+
+    def handle_error(self, request, client_address):
+        if VERBOSE:
+            super().handle_error(request, client_address)
+
+
+def main(argv=None):
+    global STATE, VERBOSE
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--scenario", default="")
+    ap.add_argument("--require-auth", metavar="TOKEN")
+    ap.add_argument("--iam-key-id")
+    ap.add_argument("--iam-secret", default="")
+    ap.add_argument("--iam-expires", type=int, default=3600)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    VERBOSE = args.verbose
+    STATE = State(args)
+
+    ctx = None
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(args.tls_cert, args.tls_key or args.tls_cert)
+        try:
+            ctx.set_alpn_protocols(["http/1.1"])
+        except NotImplementedError:
+            pass
+
+    server = Server((args.host, args.port), ctx)
+    port = server.server_address[1]
+
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    if args.port_file:
+        tmp = "%s.tmp.%d" % (args.port_file, os.getpid())
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, args.port_file)
+    sys.stdout.write("PORT %d\n" % port)
+    sys.stdout.flush()
+
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

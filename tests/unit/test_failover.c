@@ -1,0 +1,654 @@
+/* Unit tests of the failover policy (src/llmc_failover.c) against DESIGN.md
+ * "Semantics" 1-5: eligibility, order, retry classification, backoff,
+ * Retry-After, moving on, cooldown. The client and slot are set up by hand:
+ * zeroed, then providers, policy and rng filled in. */
+#include "split.h"
+
+#include "llmc/llmc.h"
+#include "llmc_failover.h"
+
+static llmc_client_t *C;
+static llmc_slot_t *S;
+static llmc_request_t R;
+
+static int setup(void **st)
+{
+    (void)st;
+    C = calloc(1, sizeof(*C));
+    S = calloc(1, sizeof(*S));
+    assert_non_null(C);
+    assert_non_null(S);
+    llmc_request_init(&R);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    free(C);
+    free(S);
+    C = NULL;
+    S = NULL;
+    return 0;
+}
+
+static void client_with(const llmc_provider_t *p, size_t n)
+{
+    memset(C, 0, sizeof(*C));
+    memset(S, 0, sizeof(*S));
+    C->providers = p;
+    C->n_providers = (uint8_t)n;
+    llmc_policy_default(&C->policy);
+    C->rng = 0x12345678u;
+    C->ready = true;
+    S->job.req = &R;
+    S->result.provider = -1;
+}
+
+static int plan(uint64_t now, char *msg, size_t cap)
+{
+    llmc_buf_t b;
+    char dummy[128];
+    if (msg == NULL) {
+        msg = dummy;
+        cap = sizeof(dummy);
+    }
+    llmc_buf_init(&b, msg, cap);
+    return llmc_fo_plan(C, S, now, &b);
+}
+
+static const llmc_provider_t k_three[] = {
+    {.name = "a", .base_url = "http://a/v1"},
+    {.name = "b", .base_url = "http://b/v1"},
+    {.name = "c", .base_url = "http://c/v1"},
+};
+
+/* ---- plan ------------------------------------------------------------- */
+
+static void test_plan_keeps_listed_order(void **st)
+{
+    (void)st;
+    client_with(k_three, 3);
+    assert_int_equal(plan(1000, NULL, 0), 3);
+    assert_int_equal(S->n_order, 3);
+    assert_int_equal(S->order[0], 0);
+    assert_int_equal(S->order[1], 1);
+    assert_int_equal(S->order[2], 2);
+    assert_int_equal(S->pos, 0);
+    assert_int_equal(S->tries, 0);
+}
+
+static void test_plan_excludes_disabled_ignored_and_cooling(void **st)
+{
+    static const llmc_provider_t p[] = {
+        {.name = "off", .disabled = true},
+        {.name = "skip"},
+        {.name = "cool"},
+        {.name = "good"},
+        {.name = "good2"},
+    };
+    static const char *const ign[] = {NULL, "skip", "nosuch"};
+    (void)st;
+    client_with(p, 5);
+    R.ignored = ign;
+    R.n_ignored = 3;
+    C->prov[2].cool_until = 5000;
+    assert_int_equal(plan(1000, NULL, 0), 2);
+    assert_int_equal(S->order[0], 3);
+    assert_int_equal(S->order[1], 4);
+    assert_int_equal(S->n_order, 2);
+}
+
+static void test_plan_cooldown_expires_at_its_time(void **st)
+{
+    (void)st;
+    client_with(k_three, 3);
+    C->prov[0].cool_until = 5000;
+    assert_int_equal(plan(4999, NULL, 0), 2);
+    assert_int_equal(S->order[0], 1);
+    assert_int_equal(plan(5000, NULL, 0), 3);
+    assert_int_equal(S->order[0], 0);
+}
+
+static void test_plan_no_provider_message_counts_each(void **st)
+{
+    static const llmc_provider_t p[] = {
+        {.name = "x", .disabled = true},
+        {.name = "y"},
+        {.name = "z", .disabled = true},
+        {.name = "w"},
+    };
+    static const char *const ign[] = {"y", "w"};
+    char msg[128];
+    (void)st;
+    client_with(p, 4);
+    R.ignored = ign;
+    R.n_ignored = 2;
+    assert_int_equal(plan(1000, msg, sizeof(msg)), 0);
+    assert_string_equal(msg, "no provider: 4 configured, 2 not working, "
+                             "2 ignored, 0 cooling down");
+}
+
+static void test_plan_with_no_providers_says_none_configured(void **st)
+{
+    char msg[128];
+    (void)st;
+    client_with(NULL, 0);
+    assert_int_equal(plan(1000, msg, sizeof(msg)), 0);
+    assert_string_equal(msg, "no provider: 0 configured, 0 not working, "
+                             "0 ignored, 0 cooling down");
+}
+
+static void test_plan_all_cooling_tries_the_one_that_cools_first(void **st)
+{
+    static const llmc_provider_t p[] = {
+        {.name = "a"}, {.name = "b"}, {.name = "c"}, {.name = "d",
+                                                      .disabled = true},
+    };
+    (void)st;
+    client_with(p, 4);
+    C->prov[0].cool_until = 9000;
+    C->prov[1].cool_until = 7000;
+    C->prov[2].cool_until = 8000;
+    C->prov[3].cool_until = 1500; /* disabled: never chosen */
+    assert_int_equal(plan(1000, NULL, 0), 1);
+    assert_int_equal(S->order[0], 1);
+    assert_int_equal(S->n_order, 1);
+}
+
+static void test_plan_cooling_ignored_provider_never_chosen(void **st)
+{
+    static const char *const ign[] = {"b"};
+    (void)st;
+    client_with(k_three, 3);
+    R.ignored = ign;
+    R.n_ignored = 1;
+    C->prov[0].cool_until = 9000;
+    C->prov[1].cool_until = 2000;
+    C->prov[2].cool_until = 8000;
+    assert_int_equal(plan(1000, NULL, 0), 1);
+    assert_int_equal(S->order[0], 2);
+}
+
+static bool is_permutation(const uint8_t *o, size_t n, const uint8_t *set)
+{
+    size_t i, j;
+    for (i = 0; i < n; i++) {
+        size_t hits = 0;
+        for (j = 0; j < n; j++)
+            hits += o[j] == set[i];
+        if (hits != 1)
+            return false;
+    }
+    return true;
+}
+
+static void test_plan_shuffle_gives_a_permutation(void **st)
+{
+    static const llmc_provider_t p[] = {
+        {.name = "0"}, {.name = "1"}, {.name = "2"}, {.name = "3"},
+        {.name = "4"}, {.name = "5"}, {.name = "6"}, {.name = "7"},
+    };
+    static const uint8_t all[] = {0, 1, 2, 3, 4, 5, 6, 7};
+    unsigned first_pos[8] = {0};
+    uint32_t seed;
+    size_t distinct_non_identity = 0, i;
+    (void)st;
+    for (seed = 1; seed <= 400; seed++) {
+        client_with(p, 8);
+        C->policy.shuffle = true;
+        C->rng = seed * 2654435761u;
+        assert_int_equal(plan(1000, NULL, 0), 8);
+        assert_true(is_permutation(S->order, 8, all));
+        first_pos[S->order[0]]++;
+        for (i = 0; i < 8; i++)
+            if (S->order[i] != i) {
+                distinct_non_identity++;
+                break;
+            }
+    }
+    assert_true(distinct_non_identity > 300);
+    for (i = 0; i < 8; i++) /* every provider comes first sometimes */
+        assert_true(first_pos[i] > 10);
+}
+
+static void test_plan_shuffle_only_among_eligible(void **st)
+{
+    static const llmc_provider_t p[] = {
+        {.name = "0"}, {.name = "1", .disabled = true}, {.name = "2"},
+        {.name = "3"}, {.name = "4"},
+    };
+    static const uint8_t elig[] = {0, 2, 4};
+    static const char *const ign[] = {"3"};
+    uint32_t seed;
+    (void)st;
+    for (seed = 1; seed <= 50; seed++) {
+        client_with(p, 5);
+        R.ignored = ign;
+        R.n_ignored = 1;
+        C->policy.shuffle = true;
+        C->rng = seed * 0x9e3779b9u;
+        assert_int_equal(plan(1000, NULL, 0), 3);
+        assert_true(is_permutation(S->order, 3, elig));
+    }
+}
+
+static void test_plan_single_provider_retry_uses_first_eligible(void **st)
+{
+    static const llmc_provider_t p[] = {
+        {.name = "off", .disabled = true}, {.name = "b"}, {.name = "c"},
+    };
+    (void)st;
+    client_with(p, 3);
+    C->policy.single_provider_retry = true;
+    assert_int_equal(plan(1000, NULL, 0), 1);
+    assert_int_equal(S->n_order, 1);
+    assert_int_equal(S->order[0], 1);
+    /* with shuffle too: still exactly one, an eligible one */
+    C->policy.shuffle = true;
+    C->rng = 77;
+    assert_int_equal(plan(1000, NULL, 0), 1);
+    assert_true(S->order[0] == 1 || S->order[0] == 2);
+}
+
+static void test_plan_provider_without_name_cannot_be_ignored(void **st)
+{
+    static const llmc_provider_t p[] = {{.name = NULL}, {.name = "b"}};
+    static const char *const ign[] = {"b", ""};
+    (void)st;
+    client_with(p, 2);
+    R.ignored = ign;
+    R.n_ignored = 2;
+    assert_int_equal(plan(1000, NULL, 0), 1);
+    assert_int_equal(S->order[0], 0);
+}
+
+/* ---- classification --------------------------------------------------- */
+
+static void test_retryable_network_errors_and_timeouts(void **st)
+{
+    static const int yes[] = {LLMC_ERR_DNS, LLMC_ERR_CONNECT, LLMC_ERR_TLS,
+                              LLMC_ERR_IO,  LLMC_ERR_CLOSED,  LLMC_ERR_TIMEOUT};
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (!llmc_fo_retryable(yes[i], 0, -1))
+            fail_msg("%s should be retryable", llmc_strerror(yes[i]));
+}
+
+static void test_retryable_http_statuses(void **st)
+{
+    static const uint16_t yes[] = {408, 409, 429, 500, 502, 503, 504, 529, 599};
+    static const uint16_t no[] = {400, 401, 403, 404, 405, 410, 413, 422,
+                                  300, 302};
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (!llmc_fo_retryable(LLMC_ERR_HTTP, yes[i], -1))
+            fail_msg("HTTP %u should be retryable", yes[i]);
+    for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (llmc_fo_retryable(LLMC_ERR_HTTP, no[i], -1))
+            fail_msg("HTTP %u should not be retryable", no[i]);
+}
+
+static void test_not_retryable_malformed_verify_empty(void **st)
+{
+    static const int no[] = {LLMC_ERR_PROTOCOL, LLMC_ERR_TLS_VERIFY,
+                             LLMC_ERR_EMPTY,    LLMC_ERR_TOO_LARGE,
+                             LLMC_ERR_HEADER,   LLMC_ERR_URL,
+                             LLMC_ERR_CANCELLED};
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (llmc_fo_retryable(no[i], 0, -1))
+            fail_msg("%s should not be retryable", llmc_strerror(no[i]));
+}
+
+static void test_x_should_retry_overrides_status(void **st)
+{
+    (void)st;
+    assert_true(llmc_fo_retryable(LLMC_ERR_HTTP, 400, 1));
+    assert_true(llmc_fo_retryable(LLMC_ERR_HTTP, 404, 1));
+    assert_false(llmc_fo_retryable(LLMC_ERR_HTTP, 503, 0));
+    assert_false(llmc_fo_retryable(LLMC_ERR_HTTP, 429, 0));
+    assert_true(llmc_fo_retryable(LLMC_ERR_HTTP, 503, -1));
+    assert_false(llmc_fo_retryable(LLMC_ERR_HTTP, 400, -1));
+}
+
+/* ---- decide ----------------------------------------------------------- */
+
+static void start_request(const llmc_provider_t *p, size_t n, uint64_t t0)
+{
+    client_with(p, n);
+    assert_int_equal(plan(t0, NULL, 0), (int)n);
+    S->t_start = t0;
+}
+
+static void test_decide_retry_backoff_within_jitter_bounds(void **st)
+{
+    uint32_t seed;
+    uint64_t lo_seen = UINT64_MAX, hi_seen = 0;
+    (void)st;
+    for (seed = 1; seed <= 200; seed++) {
+        uint8_t n;
+        start_request(k_three, 3, 1000);
+        C->rng = seed * 2654435761u;
+        C->policy.max_retries = 8;
+        C->policy.backoff_base_ms = 500;
+        C->policy.backoff_max_ms = 6000;
+        C->policy.deadline_ms = 1000000;
+        for (n = 0; n < 8; n++) {
+            uint64_t d = 500ull << n, now = 2000 + n * 10000ull, w;
+            if (d > 6000)
+                d = 6000;
+            assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_CONNECT, 0, -1,
+                                            -1, now),
+                             LLMC_FO_RETRY);
+            w = S->t_wake - now;
+            if (w * 4 < d * 3 || w > d)
+                fail_msg("retry %u: wait %llu outside [%llu, %llu]", n,
+                         (unsigned long long)w,
+                         (unsigned long long)(d * 3 / 4),
+                         (unsigned long long)d);
+            if (n == 0) {
+                if (w < lo_seen)
+                    lo_seen = w;
+                if (w > hi_seen)
+                    hi_seen = w;
+            }
+            assert_int_equal(S->pos, 0);
+        }
+    }
+    /* jitter spreads the waits across the range */
+    assert_true(lo_seen < 400);
+    assert_true(hi_seen > 475);
+}
+
+static void test_decide_exhausted_retries_move_on(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    C->policy.max_retries = 2;
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_TIMEOUT, 0, -1, -1, 100),
+                     LLMC_FO_RETRY);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, -1, 200),
+                     LLMC_FO_RETRY);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, -1, 300),
+                     LLMC_FO_NEXT);
+    assert_int_equal(S->pos, 1);
+    assert_int_equal(S->tries, 0);
+    assert_int_equal(S->t_wake, 300);
+    /* the next provider gets its own retries */
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_IO, 0, -1, -1, 400),
+                     LLMC_FO_RETRY);
+    assert_int_equal(S->pos, 1);
+}
+
+static void test_decide_zero_max_retries_moves_on_at_once(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    C->policy.max_retries = 0;
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_CONNECT, 0, -1, -1, 10),
+                     LLMC_FO_NEXT);
+    assert_int_equal(S->pos, 1);
+}
+
+static void test_decide_non_retryable_moves_on(void **st)
+{
+    static const struct {
+        int status;
+        uint16_t http;
+        int8_t sr;
+    } cases[] = {
+        {LLMC_ERR_HTTP, 400, -1}, {LLMC_ERR_HTTP, 401, -1},
+        {LLMC_ERR_HTTP, 403, -1}, {LLMC_ERR_HTTP, 404, -1},
+        {LLMC_ERR_HTTP, 422, -1}, {LLMC_ERR_PROTOCOL, 0, -1},
+        {LLMC_ERR_TLS_VERIFY, 0, -1}, {LLMC_ERR_EMPTY, 0, -1},
+        {LLMC_ERR_HTTP, 503, 0},
+    };
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        start_request(k_three, 3, 0);
+        assert_int_equal(llmc_fo_decide(C, S, cases[i].status, cases[i].http,
+                                        cases[i].sr, 2000, 100),
+                         LLMC_FO_NEXT);
+        assert_int_equal(S->pos, 1);
+        assert_int_equal(S->t_wake, 100);
+    }
+}
+
+static void test_decide_should_retry_true_retries_a_400(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 400, 1, -1, 100),
+                     LLMC_FO_RETRY);
+    assert_int_equal(S->pos, 0);
+}
+
+static void test_decide_last_provider_stops(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    C->policy.max_retries = 0;
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 401, -1, -1, 1),
+                     LLMC_FO_NEXT);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 401, -1, -1, 2),
+                     LLMC_FO_NEXT);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 401, -1, -1, 3),
+                     LLMC_FO_STOP);
+}
+
+static void test_decide_retry_after_honoured_up_to_60s(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, 3000, 1000),
+                     LLMC_FO_RETRY);
+    assert_int_equal(S->t_wake, 4000);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, 60000,
+                                    5000),
+                     LLMC_FO_RETRY);
+    assert_int_equal(S->t_wake, 65000);
+    assert_int_equal(S->pos, 0);
+}
+
+static void test_decide_retry_after_over_60s_moves_on(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    C->policy.deadline_ms = 10000000;
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, 60001,
+                                    1000),
+                     LLMC_FO_NEXT);
+    assert_int_equal(S->pos, 1);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, 86400000,
+                                    2000),
+                     LLMC_FO_NEXT);
+    assert_int_equal(S->pos, 2);
+}
+
+static void test_decide_retry_after_beyond_deadline_moves_on(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 1000);
+    C->policy.deadline_ms = 10000; /* deadline at 11000 */
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, 5000, 8000),
+                     LLMC_FO_NEXT);
+    assert_int_equal(S->pos, 1);
+    /* within the deadline it is honoured */
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, 2000, 8000),
+                     LLMC_FO_RETRY);
+    assert_int_equal(S->t_wake, 10000);
+}
+
+static void test_decide_retry_after_zero_or_absent_uses_backoff(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    C->policy.backoff_base_ms = 400;
+    C->policy.backoff_max_ms = 400;
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, 0, 1000),
+                     LLMC_FO_RETRY);
+    assert_true(S->t_wake >= 1300 && S->t_wake <= 1400);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, -1, 2000),
+                     LLMC_FO_RETRY);
+    assert_true(S->t_wake >= 2300 && S->t_wake <= 2400);
+}
+
+static void test_decide_retry_after_ignored_for_non_retryable(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 400, -1, 1000, 10),
+                     LLMC_FO_NEXT);
+}
+
+static void test_single_provider_retry_tries_one_provider_1_plus_n(void **st)
+{
+    int tries = 1, d;
+    uint64_t now = 0;
+    (void)st;
+    client_with(k_three, 3);
+    C->policy.single_provider_retry = true;
+    C->policy.max_retries = 3;
+    assert_int_equal(plan(0, NULL, 0), 1);
+    S->t_start = 0;
+    while ((d = llmc_fo_decide(C, S, LLMC_ERR_CONNECT, 0, -1, -1, now)) ==
+           LLMC_FO_RETRY) {
+        assert_int_equal(S->pos, 0);
+        now = S->t_wake;
+        tries++;
+        assert_true(tries < 100);
+    }
+    assert_int_equal(d, LLMC_FO_STOP);
+    assert_int_equal(tries, 1 + 3);
+}
+
+static void test_failover_walks_every_provider_then_stops(void **st)
+{
+    int attempts[3] = {0}, d = LLMC_FO_NEXT, total = 0;
+    uint64_t now = 0;
+    (void)st;
+    start_request(k_three, 3, 0);
+    C->policy.max_retries = 1;
+    while (d != LLMC_FO_STOP) {
+        attempts[S->order[S->pos]]++;
+        total++;
+        d = llmc_fo_decide(C, S, LLMC_ERR_HTTP, 500, -1, -1, now);
+        now = S->t_wake;
+        assert_true(total < 100);
+    }
+    assert_int_equal(attempts[0], 2);
+    assert_int_equal(attempts[1], 2);
+    assert_int_equal(attempts[2], 2);
+}
+
+/* ---- record / cooldown ------------------------------------------------ */
+
+static void test_cooldown_after_n_failures_in_a_row(void **st)
+{
+    (void)st;
+    client_with(k_three, 3);
+    C->policy.cooldown_after = 3;
+    C->policy.cooldown_ms = 30000;
+    llmc_fo_record(C, 1, false, 1000);
+    llmc_fo_record(C, 1, false, 1100);
+    assert_int_equal(C->prov[1].cool_until, 0);
+    assert_int_equal(plan(1200, NULL, 0), 3);
+    llmc_fo_record(C, 1, false, 1200);
+    assert_int_equal(C->prov[1].cool_until, 31200);
+    assert_int_equal(plan(1300, NULL, 0), 2);
+    assert_int_equal(S->order[0], 0);
+    assert_int_equal(S->order[1], 2);
+    assert_int_equal(plan(31200, NULL, 0), 3);
+}
+
+static void test_cooldown_reset_on_success(void **st)
+{
+    (void)st;
+    client_with(k_three, 3);
+    C->policy.cooldown_after = 3;
+    C->policy.cooldown_ms = 30000;
+    llmc_fo_record(C, 0, false, 1000);
+    llmc_fo_record(C, 0, false, 1000);
+    llmc_fo_record(C, 0, true, 1000);
+    assert_int_equal(C->prov[0].fails, 0);
+    llmc_fo_record(C, 0, false, 1000);
+    llmc_fo_record(C, 0, false, 1000);
+    assert_int_equal(C->prov[0].cool_until, 0);
+    /* a cooling provider that then succeeds is available at once */
+    llmc_fo_record(C, 0, false, 1000);
+    assert_true(C->prov[0].cool_until > 1000);
+    llmc_fo_record(C, 0, true, 2000);
+    assert_int_equal(C->prov[0].cool_until, 0);
+    assert_int_equal(plan(2000, NULL, 0), 3);
+}
+
+static void test_cooldown_disabled_when_after_is_zero(void **st)
+{
+    int i;
+    (void)st;
+    client_with(k_three, 3);
+    C->policy.cooldown_after = 0;
+    for (i = 0; i < 50; i++)
+        llmc_fo_record(C, 2, false, 1000);
+    assert_int_equal(C->prov[2].cool_until, 0);
+    assert_int_equal(plan(1001, NULL, 0), 3);
+}
+
+static void test_failure_count_saturates_and_keeps_cooling(void **st)
+{
+    int i;
+    (void)st;
+    client_with(k_three, 3);
+    C->policy.cooldown_after = 2;
+    C->policy.cooldown_ms = 100;
+    for (i = 0; i < 300; i++)
+        llmc_fo_record(C, 0, false, (uint64_t)i);
+    assert_int_equal(C->prov[0].fails, UINT8_MAX);
+    assert_int_equal(C->prov[0].cool_until, 299 + 100);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_plan_keeps_listed_order),
+        T(test_plan_excludes_disabled_ignored_and_cooling),
+        T(test_plan_cooldown_expires_at_its_time),
+        T(test_plan_no_provider_message_counts_each),
+        T(test_plan_with_no_providers_says_none_configured),
+        T(test_plan_all_cooling_tries_the_one_that_cools_first),
+        T(test_plan_cooling_ignored_provider_never_chosen),
+        T(test_plan_shuffle_gives_a_permutation),
+        T(test_plan_shuffle_only_among_eligible),
+        T(test_plan_single_provider_retry_uses_first_eligible),
+        T(test_plan_provider_without_name_cannot_be_ignored),
+        T(test_retryable_network_errors_and_timeouts),
+        T(test_retryable_http_statuses),
+        T(test_not_retryable_malformed_verify_empty),
+        T(test_x_should_retry_overrides_status),
+        T(test_decide_retry_backoff_within_jitter_bounds),
+        T(test_decide_exhausted_retries_move_on),
+        T(test_decide_zero_max_retries_moves_on_at_once),
+        T(test_decide_non_retryable_moves_on),
+        T(test_decide_should_retry_true_retries_a_400),
+        T(test_decide_last_provider_stops),
+        T(test_decide_retry_after_honoured_up_to_60s),
+        T(test_decide_retry_after_over_60s_moves_on),
+        T(test_decide_retry_after_beyond_deadline_moves_on),
+        T(test_decide_retry_after_zero_or_absent_uses_backoff),
+        T(test_decide_retry_after_ignored_for_non_retryable),
+        T(test_single_provider_retry_tries_one_provider_1_plus_n),
+        T(test_failover_walks_every_provider_then_stops),
+        T(test_cooldown_after_n_failures_in_a_row),
+        T(test_cooldown_reset_on_success),
+        T(test_cooldown_disabled_when_after_is_zero),
+        T(test_failure_count_saturates_and_keeps_cooling),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,660 @@
+/* Unit tests of the JSON decoding (src/llmc_json.c): chat chunks and
+ * bodies, error objects, IAM token answers, string unescaping. Each input is
+ * copied into a heap buffer of exactly its length so that ASan catches any
+ * read past it; token arrays are heap-allocated too. */
+#include "split.h"
+
+#include "llmc/llmc.h"
+#include "llmc_json.h"
+
+/* The last input's copy and tokens stay alive until the next call, since
+ * the decoded strings point into the copy. */
+static char *g_js;
+static llmc_json_tok_t *g_tok;
+
+static void release(void)
+{
+    free(g_js);
+    free(g_tok);
+    g_js = NULL;
+    g_tok = NULL;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    release();
+    return 0;
+}
+
+static char *copy_in(const char *js, size_t n)
+{
+    release();
+    g_js = malloc(n > 0 ? n : 1);
+    assert_non_null(g_js);
+    memcpy(g_js, js, n);
+    return g_js;
+}
+
+static llmc_json_tok_t *tokens(size_t ntok)
+{
+    g_tok = calloc(ntok > 0 ? ntok : 1, sizeof(llmc_json_tok_t));
+    assert_non_null(g_tok);
+    return g_tok;
+}
+
+static int chat_ntok(const char *js, size_t ntok, llmc_chat_msg_t *m)
+{
+    size_t n = strlen(js);
+    char *b = copy_in(js, n);
+    return llmc_json_chat(b, n, tokens(ntok), ntok, m);
+}
+
+static int chat(const char *js, llmc_chat_msg_t *m)
+{
+    return chat_ntok(js, LLMC_JSON_TOKENS, m);
+}
+
+static void assert_content(const llmc_chat_msg_t *m, const char *want,
+                           size_t want_len)
+{
+    assert_true(m->has_content);
+    assert_non_null(m->content);
+    assert_int_equal(m->content_len, want_len);
+    assert_memory_equal(m->content, want, want_len);
+}
+
+#define CONTENT_IS(m, lit) assert_content((m), (lit), sizeof(lit) - 1)
+
+/* Content of {"choices":[{"delta":{"content":"<esc>"}}]}. */
+static int delta_of(const char *esc, llmc_chat_msg_t *m)
+{
+    char js[512];
+    snprintf(js, sizeof(js), "{\"choices\":[{\"delta\":{\"content\":\"%s\"}}]}",
+             esc);
+    return chat(js, m);
+}
+
+/* ---- chat chunks and bodies -------------------------------------------- */
+
+static void test_chunk_delta_content_read(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(
+        chat("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\","
+             "\"created\":1700000000,\"model\":\"gpt-4o-mini\","
+             "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},"
+             "\"logprobs\":null,\"finish_reason\":null}]}",
+             &m),
+        LLMC_OK);
+    CONTENT_IS(&m, "Hello");
+    assert_null(m.finish_reason);
+    assert_false(m.usage.present);
+    assert_false(m.has_error);
+}
+
+static void test_role_only_chunk_gives_no_content(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                          "\"assistant\",\"content\":\"\"},"
+                          "\"finish_reason\":null}]}",
+                          &m),
+                     LLMC_OK);
+    assert_int_equal(m.content_len, 0);
+    assert_null(m.finish_reason);
+    assert_int_equal(chat("{\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                          "\"assistant\"}}]}",
+                          &m),
+                     LLMC_OK);
+    assert_false(m.has_content);
+    assert_int_equal(m.content_len, 0);
+}
+
+static void test_content_null_is_ok_and_absent(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":null,"
+                          "\"tool_calls\":[{\"index\":0}]}}]}",
+                          &m),
+                     LLMC_OK);
+    assert_false(m.has_content);
+    assert_int_equal(chat("{\"choices\":[{\"message\":{\"role\":\"assistant\","
+                          "\"content\":null},\"finish_reason\":\"stop\"}]}",
+                          &m),
+                     LLMC_OK);
+    assert_false(m.has_content);
+    assert_int_equal(m.finish_len, 4);
+    assert_memory_equal(m.finish_reason, "stop", 4);
+}
+
+static void test_finish_reason_read(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[{\"index\":0,\"delta\":{},"
+                          "\"finish_reason\":\"length\"}]}",
+                          &m),
+                     LLMC_OK);
+    assert_false(m.has_content);
+    assert_non_null(m.finish_reason);
+    assert_int_equal(m.finish_len, 6);
+    assert_memory_equal(m.finish_reason, "length", 6);
+}
+
+static void test_usage_chunk_with_empty_choices(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"id\":\"x\",\"choices\":[],\"usage\":{"
+                          "\"prompt_tokens\":9,\"completion_tokens\":12,"
+                          "\"total_tokens\":21,\"prompt_tokens_details\":"
+                          "{\"cached_tokens\":0}}}",
+                          &m),
+                     LLMC_OK);
+    assert_false(m.has_content);
+    assert_true(m.usage.present);
+    assert_int_equal(m.usage.prompt_tokens, 9);
+    assert_int_equal(m.usage.completion_tokens, 12);
+    assert_int_equal(m.usage.total_tokens, 21);
+}
+
+static void test_usage_null_or_odd_counts(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[],\"usage\":null}", &m), LLMC_OK);
+    assert_false(m.usage.present);
+    assert_int_equal(chat("{\"choices\":[],\"usage\":{\"prompt_tokens\":"
+                          "99999999999,\"completion_tokens\":null,"
+                          "\"total_tokens\":\"7\"}}",
+                          &m),
+                     LLMC_OK);
+    assert_true(m.usage.present);
+    assert_int_equal(m.usage.prompt_tokens, INT32_MAX);
+    assert_int_equal(m.usage.completion_tokens, 0);
+    assert_int_equal(m.usage.total_tokens, 0);
+    assert_int_equal(chat("{\"usage\":[1]}", &m), LLMC_ERR_PROTOCOL);
+}
+
+static void test_non_stream_body_message_content(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(
+        chat("{\n  \"id\": \"chatcmpl-2\",\n  \"object\": \"chat.completion\","
+             "\n  \"choices\": [\n    {\n      \"index\": 0,\n      "
+             "\"message\": {\n        \"role\": \"assistant\",\n        "
+             "\"content\": \"I am \\\"fine\\\".\",\n        \"refusal\": null"
+             "\n      },\n      \"finish_reason\": \"stop\"\n    }\n  ],\n"
+             "  \"usage\": {\"prompt_tokens\": 5, \"completion_tokens\": 4, "
+             "\"total_tokens\": 9}\n}\n",
+             &m),
+        LLMC_OK);
+    CONTENT_IS(&m, "I am \"fine\".");
+    assert_int_equal(m.finish_len, 4);
+    assert_true(m.usage.present);
+    assert_int_equal(m.usage.total_tokens, 9);
+}
+
+static void test_only_first_choice_and_top_level_keys_read(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(
+        chat("{\"meta\":{\"choices\":\"not this\",\"content\":\"no\"},"
+             "\"choices\":[{\"logprobs\":{\"content\":[{\"token\":\"no\"}]},"
+             "\"delta\":{\"x\":{\"content\":\"no\"},\"content\":\"yes\"}},"
+             "{\"delta\":{\"content\":\"second\"}}],"
+             "\"x\":[[],{},[{}]]}",
+             &m),
+        LLMC_OK);
+    CONTENT_IS(&m, "yes");
+}
+
+static void test_content_raw_utf8_kept(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(delta_of("\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80", &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80");
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+static void test_error_object_message_read(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"error\":{\"code\":429,\"type\":\"rate_limit\","
+                          "\"message\":\"Rate limit \\\"reached\\\"\","
+                          "\"param\":null}}",
+                          &m),
+                     LLMC_OK);
+    assert_true(m.has_error);
+    assert_int_equal(m.error_len, strlen("Rate limit \"reached\""));
+    assert_memory_equal(m.error_msg, "Rate limit \"reached\"", m.error_len);
+    assert_false(m.has_content);
+}
+
+static void test_error_string_read(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"error\":\"model not found\"}", &m), LLMC_OK);
+    assert_true(m.has_error);
+    assert_int_equal(m.error_len, 15);
+    assert_memory_equal(m.error_msg, "model not found", 15);
+}
+
+static void test_error_object_without_message_still_error(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"error\":{\"code\":500}}", &m), LLMC_OK);
+    assert_true(m.has_error);
+    assert_null(m.error_msg);
+}
+
+static void test_error_null_ignored(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"error\":null,\"choices\":[{\"delta\":{"
+                          "\"content\":\"ok\"}}]}",
+                          &m),
+                     LLMC_OK);
+    assert_false(m.has_error);
+    CONTENT_IS(&m, "ok");
+}
+
+static void test_error_in_stream_event_beside_choices(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":\"\"},"
+                          "\"finish_reason\":\"error\"}],\"error\":{"
+                          "\"message\":\"upstream\\nfailed\"}}",
+                          &m),
+                     LLMC_OK);
+    assert_true(m.has_error);
+    assert_int_equal(m.error_len, 15);
+    assert_memory_equal(m.error_msg, "upstream\nfailed", 15);
+}
+
+/* ---- escapes ---------------------------------------------------------- */
+
+static void test_simple_escapes_decoded(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(delta_of("a\\nb\\tc\\\"d\\\\e\\/f\\bg\\fh\\ri", &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "a\nb\tc\"d\\e/f\bg\fh\ri");
+}
+
+static void test_unicode_escapes_to_utf8(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(delta_of("caf\\u00e9", &m), LLMC_OK);
+    CONTENT_IS(&m, "caf\xc3\xa9");
+    assert_int_equal(delta_of("\\u4e2d\\u6587", &m), LLMC_OK);
+    CONTENT_IS(&m, "\xe4\xb8\xad\xe6\x96\x87");
+    assert_int_equal(delta_of("\\u00E9\\u0041\\u007f\\u0080\\u07ff\\u0800"
+                              "\\uffff",
+                              &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "\xc3\xa9"
+                   "A\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf");
+    assert_int_equal(delta_of("a\\u0000b", &m), LLMC_OK);
+    CONTENT_IS(&m, "a\0b");
+}
+
+static void test_surrogate_pair_to_four_bytes(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(delta_of("\\ud83d\\ude00", &m), LLMC_OK);
+    CONTENT_IS(&m, "\xf0\x9f\x98\x80");
+    assert_int_equal(delta_of("x\\uD83D\\uDE00y\\udbff\\udfff", &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "x\xf0\x9f\x98\x80y\xf4\x8f\xbf\xbf");
+}
+
+static void test_lone_surrogates_become_replacement_char(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(delta_of("a\\ud83db", &m), LLMC_OK);
+    CONTENT_IS(&m, "a\xef\xbf\xbd"
+                   "b");
+    assert_int_equal(delta_of("a\\ude00b", &m), LLMC_OK);
+    CONTENT_IS(&m, "a\xef\xbf\xbd"
+                   "b");
+    assert_int_equal(delta_of("\\ud83d", &m), LLMC_OK); /* high at the end */
+    CONTENT_IS(&m, "\xef\xbf\xbd");
+    /* high then a non-surrogate escape: the escape still counts */
+    assert_int_equal(delta_of("\\ud83d\\u0041", &m), LLMC_OK);
+    CONTENT_IS(&m, "\xef\xbf\xbd"
+                   "A");
+    /* high, high, low: one replacement then the pair */
+    assert_int_equal(delta_of("\\ud83d\\ud83d\\ude00", &m), LLMC_OK);
+    CONTENT_IS(&m, "\xef\xbf\xbd\xf0\x9f\x98\x80");
+    /* low then high: two replacements */
+    assert_int_equal(delta_of("\\ude00\\ud83d", &m), LLMC_OK);
+    CONTENT_IS(&m, "\xef\xbf\xbd\xef\xbf\xbd");
+    /* high followed by a plain escape */
+    assert_int_equal(delta_of("\\ud83d\\n", &m), LLMC_OK);
+    CONTENT_IS(&m, "\xef\xbf\xbd\n");
+}
+
+static int unescape_str(const char *in, char *out, size_t *out_n)
+{
+    size_t n = strlen(in);
+    char *b = copy_in(in, n);
+    int rc = llmc_json_unescape(b, n, out_n);
+    if (rc == LLMC_OK)
+        memcpy(out, b, *out_n);
+    return rc;
+}
+
+static void test_unescape_direct_cases(void **st)
+{
+    char out[64];
+    size_t n = 999;
+    (void)st;
+    assert_int_equal(unescape_str("", out, &n), LLMC_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(unescape_str("plain text", out, &n), LLMC_OK);
+    assert_int_equal(n, 10);
+    assert_memory_equal(out, "plain text", 10);
+    assert_int_equal(unescape_str("\\\\\\\\", out, &n), LLMC_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(out, "\\\\", 2);
+    assert_int_equal(unescape_str("\\ud83d\\ude00\\ud83d\\ude00", out, &n),
+                     LLMC_OK);
+    assert_int_equal(n, 8);
+    assert_memory_equal(out, "\xf0\x9f\x98\x80\xf0\x9f\x98\x80", 8);
+}
+
+static void test_bad_escapes_rejected(void **st)
+{
+    static const char *const bad[] = {
+        "\\x41", "\\u12", "ab\\u", "\\uZZZZ", "\\u12G4", "abc\\",
+        "\\a",   "\\'",  "\\U0041", "\\ud83d\\u12",
+    };
+    char out[64];
+    size_t i, n;
+    llmc_chat_msg_t m;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(unescape_str(bad[i], out, &n), LLMC_ERR_PROTOCOL);
+    /* the same inside a chunk */
+    assert_int_equal(delta_of("\\x41", &m), LLMC_ERR_PROTOCOL);
+    assert_int_equal(delta_of("\\uZZZZ", &m), LLMC_ERR_PROTOCOL);
+    assert_int_equal(delta_of("\\u12", &m), LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"error\":\"\\q\"}", &m), LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{},\"finish_reason\":"
+                          "\"\\z\"}]}",
+                          &m),
+                     LLMC_ERR_PROTOCOL);
+}
+
+/* ---- malformed JSON --------------------------------------------------- */
+
+static void test_malformed_json_rejected(void **st)
+{
+    static const char *const bad[] = {
+        "",
+        "   ",
+        "{",
+        "{\"choices\":[{\"delta\":{\"content\":\"Hel",
+        "{\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]",
+        "{\"a\":1",
+        "{\"a\":-",
+        "{\"a\":tru",
+        "{\"a\":1} x",
+        "{\"a\":1}{\"b\":2}",
+        "{\"a\":1}]",
+        "[1,2]",
+        "[{\"choices\":[]}]",
+        "\"text\"",
+        "42",
+        "null",
+        "{'a':1}",
+        "{a:1}",
+        "{\"a\":1}\x01",
+        "data: {\"a\":1}",
+    };
+    size_t i;
+    llmc_chat_msg_t m;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = chat(bad[i], &m);
+        if (rc != LLMC_ERR_PROTOCOL)
+            fail_msg("input %zu <%s>: rc %d, want %d", i, bad[i], rc,
+                     LLMC_ERR_PROTOCOL);
+    }
+}
+
+static void test_surrounding_whitespace_accepted(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat(" \r\n\t{\"choices\":[{\"delta\":{\"content\":"
+                          "\"ok\"}}]} \r\n\t",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "ok");
+    assert_int_equal(chat("{}", &m), LLMC_OK);
+    assert_false(m.has_content);
+}
+
+/* jsmn 1.1.0 accepts a key with no value ({"a"}, {"a":}); the decoder then
+ * reads the value token past the ones jsmn produced: beyond the array when
+ * it is full (ASan: heap-buffer-overflow in skip()), else a stale or zero
+ * token. Such input must be rejected. */
+static void test_key_without_value_rejected(void **st)
+{
+    llmc_chat_msg_t m;
+    int a, b, c, d;
+    size_t n;
+    char *js;
+    static const char big[] = "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}";
+    static const char keyonly[] = "{\"choices\"}";
+    (void)st;
+    a = chat("{\"a\"}", &m);
+    b = chat("{\"a\":}", &m);
+    c = chat("{\"error\"}", &m);
+    /* a token array holding the tokens of an earlier event */
+    js = copy_in(big, strlen(big));
+    tokens(LLMC_JSON_TOKENS);
+    assert_int_equal(llmc_json_chat(js, strlen(big), g_tok, LLMC_JSON_TOKENS,
+                                    &m),
+                     LLMC_OK);
+    n = strlen(keyonly);
+    free(g_js);
+    g_js = malloc(n);
+    memcpy(g_js, keyonly, n);
+    d = llmc_json_chat(g_js, n, g_tok, LLMC_JSON_TOKENS, &m);
+    assert_int_equal(a, LLMC_ERR_PROTOCOL);
+    assert_int_equal(b, LLMC_ERR_PROTOCOL);
+    assert_int_equal(c, LLMC_ERR_PROTOCOL);
+    assert_int_equal(d, LLMC_ERR_PROTOCOL);
+}
+
+/* jsmn 1.1.0 does not check separators; llmc accepts these as objects. */
+static void test_missing_or_extra_separators_rejected(void **st)
+{
+    llmc_chat_msg_t m;
+    int a, b, c;
+    (void)st;
+    a = chat("{\"a\":1 \"b\":2}", &m);
+    b = chat("{\"a\":1,}", &m);
+    c = chat("{\"a\":1:2}", &m);
+    assert_int_equal(a, LLMC_ERR_PROTOCOL);
+    assert_int_equal(b, LLMC_ERR_PROTOCOL);
+    assert_int_equal(c, LLMC_ERR_PROTOCOL);
+}
+
+static void test_more_tokens_than_given_too_large(void **st)
+{
+    static const char js[] = "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],"
+                             "\"a\":1,\"b\":2}";
+    llmc_chat_msg_t m;
+    (void)st;
+    /* 12 tokens */
+    assert_int_equal(chat_ntok(js, 12, &m), LLMC_OK);
+    CONTENT_IS(&m, "x");
+    assert_int_equal(chat_ntok(js, 11, &m), LLMC_ERR_TOO_LARGE);
+    assert_int_equal(chat_ntok(js, 4, &m), LLMC_ERR_TOO_LARGE);
+    assert_int_equal(chat_ntok(js, 1, &m), LLMC_ERR_TOO_LARGE);
+}
+
+static void test_choices_not_an_array_rejected(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":{\"delta\":{\"content\":\"x\"}}}", &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"choices\":\"x\"}", &m), LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"choices\":1}", &m), LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"choices\":[1]}", &m), LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"choices\":[\"x\"]}", &m), LLMC_ERR_PROTOCOL);
+}
+
+static void test_content_or_delta_of_wrong_type_rejected(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":5}}]}", &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":[\"a\"]}}]}",
+                          &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"choices\":[{\"delta\":\"text\"}]}", &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"choices\":[{\"delta\":null}]}", &m), LLMC_OK);
+    assert_int_equal(chat("{\"choices\":[{\"finish_reason\":3}]}", &m),
+                     LLMC_ERR_PROTOCOL);
+}
+
+/* ---- IAM token answer ------------------------------------------------- */
+
+static int token_of(const char *js, const char **tok, size_t *len,
+                    int64_t *exp)
+{
+    size_t n = strlen(js);
+    char *b = copy_in(js, n);
+    return llmc_json_token(b, n, tokens(LLMC_JSON_TOKENS), LLMC_JSON_TOKENS,
+                           tok, len, exp);
+}
+
+static void test_token_answer_read(void **st)
+{
+    const char *t = NULL;
+    size_t len = 0;
+    int64_t exp = 0;
+    (void)st;
+    assert_int_equal(token_of("{\"access_token\":\"eyJ.abc\\/def\","
+                              "\"expires_in\":3600,\"token_type\":\"Bearer\","
+                              "\"extra\":{\"access_token\":1}}",
+                              &t, &len, &exp),
+                     LLMC_OK);
+    assert_int_equal(len, 11);
+    assert_memory_equal(t, "eyJ.abc/def", 11);
+    assert_int_equal(exp, 3600);
+}
+
+static void test_token_without_expiry_gives_minus_one(void **st)
+{
+    const char *t = NULL;
+    size_t len = 0;
+    int64_t exp = 0;
+    (void)st;
+    assert_int_equal(token_of("{\"access_token\":\"t\"}", &t, &len, &exp),
+                     LLMC_OK);
+    assert_int_equal(exp, -1);
+}
+
+static void test_token_missing_empty_or_wrong_type_rejected(void **st)
+{
+    const char *t = NULL;
+    size_t len = 0;
+    int64_t exp = 0;
+    (void)st;
+    assert_int_equal(token_of("{\"expires_in\":3600}", &t, &len, &exp),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(token_of("{\"access_token\":\"\",\"expires_in\":3600}",
+                              &t, &len, &exp),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(token_of("{\"access_token\":123}", &t, &len, &exp),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":\"60\"}",
+                              &t, &len, &exp),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(token_of("{\"error\":\"invalid key\"}", &t, &len, &exp),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(token_of("[\"access_token\",\"t\"]", &t, &len, &exp),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(token_of("{\"access_token\":\"t\"", &t, &len, &exp),
+                     LLMC_ERR_PROTOCOL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_chunk_delta_content_read, teardown),
+        cmocka_unit_test_teardown(test_role_only_chunk_gives_no_content,
+                                  teardown),
+        cmocka_unit_test_teardown(test_content_null_is_ok_and_absent,
+                                  teardown),
+        cmocka_unit_test_teardown(test_finish_reason_read, teardown),
+        cmocka_unit_test_teardown(test_usage_chunk_with_empty_choices,
+                                  teardown),
+        cmocka_unit_test_teardown(test_usage_null_or_odd_counts, teardown),
+        cmocka_unit_test_teardown(test_non_stream_body_message_content,
+                                  teardown),
+        cmocka_unit_test_teardown(
+            test_only_first_choice_and_top_level_keys_read, teardown),
+        cmocka_unit_test_teardown(test_content_raw_utf8_kept, teardown),
+        cmocka_unit_test_teardown(test_error_object_message_read, teardown),
+        cmocka_unit_test_teardown(test_error_string_read, teardown),
+        cmocka_unit_test_teardown(
+            test_error_object_without_message_still_error, teardown),
+        cmocka_unit_test_teardown(test_error_null_ignored, teardown),
+        cmocka_unit_test_teardown(test_error_in_stream_event_beside_choices,
+                                  teardown),
+        cmocka_unit_test_teardown(test_simple_escapes_decoded, teardown),
+        cmocka_unit_test_teardown(test_unicode_escapes_to_utf8, teardown),
+        cmocka_unit_test_teardown(test_surrogate_pair_to_four_bytes,
+                                  teardown),
+        cmocka_unit_test_teardown(
+            test_lone_surrogates_become_replacement_char, teardown),
+        cmocka_unit_test_teardown(test_unescape_direct_cases, teardown),
+        cmocka_unit_test_teardown(test_bad_escapes_rejected, teardown),
+        cmocka_unit_test_teardown(test_malformed_json_rejected, teardown),
+        cmocka_unit_test_teardown(test_surrounding_whitespace_accepted,
+                                  teardown),
+        cmocka_unit_test_teardown(test_key_without_value_rejected, teardown),
+        cmocka_unit_test_teardown(test_missing_or_extra_separators_rejected,
+                                  teardown),
+        cmocka_unit_test_teardown(test_more_tokens_than_given_too_large,
+                                  teardown),
+        cmocka_unit_test_teardown(test_choices_not_an_array_rejected,
+                                  teardown),
+        cmocka_unit_test_teardown(test_content_or_delta_of_wrong_type_rejected,
+                                  teardown),
+        cmocka_unit_test_teardown(test_token_answer_read, teardown),
+        cmocka_unit_test_teardown(test_token_without_expiry_gives_minus_one,
+                                  teardown),
+        cmocka_unit_test_teardown(
+            test_token_missing_empty_or_wrong_type_rejected, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,235 @@
+/* Unit tests of llmc_result_format and llmc_strerror (src/llmc_client.c). */
+#include "split.h"
+
+#include "llmc/llmc.h"
+
+static const llmc_provider_t k_prov[] = {
+    {.name = "openai"},
+    {.name = "cloudru"},
+    {.name = "local"},
+    {.name = NULL},
+};
+
+static void add_attempt(llmc_result_t *r, uint8_t provider, int status,
+                        uint16_t http, const char *msg)
+{
+    llmc_attempt_t *a;
+    assert_true(r->n_attempts < LLMC_MAX_ATTEMPTS);
+    a = &r->attempts[r->n_attempts++];
+    a->provider = provider;
+    a->status = (int8_t)status;
+    a->http_status = http;
+    snprintf(a->message, sizeof(a->message), "%s", msg);
+    r->status = status;
+    r->provider = provider;
+    snprintf(r->message, sizeof(r->message), "%s", msg);
+}
+
+static void fresh(llmc_result_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->provider = -1;
+}
+
+/* Format with a big buffer; the return value must be the text's length. */
+static const char *fmt(const llmc_result_t *r)
+{
+    static char buf[4096];
+    size_t n;
+    memset(buf, 'X', sizeof(buf));
+    n = llmc_result_format(r, k_prov, 4, buf, sizeof(buf));
+    assert_int_equal(n, strlen(buf));
+    return buf;
+}
+
+static void test_success_names_the_provider(void **st)
+{
+    llmc_result_t r;
+    (void)st;
+    fresh(&r);
+    add_attempt(&r, 0, LLMC_ERR_TIMEOUT, 0, "first byte timeout");
+    r.status = LLMC_OK;
+    r.provider = 1;
+    r.message[0] = '\0';
+    assert_string_equal(fmt(&r), "cloudru: ok");
+}
+
+static void test_one_failure_one_line(void **st)
+{
+    llmc_result_t r;
+    (void)st;
+    fresh(&r);
+    add_attempt(&r, 0, LLMC_ERR_HTTP, 401, "Incorrect API key provided");
+    assert_string_equal(fmt(&r), "all providers failed:\n"
+                                 "openai: http error: Incorrect API key "
+                                 "provided");
+}
+
+static void test_several_failures_one_line_each_in_order(void **st)
+{
+    llmc_result_t r;
+    (void)st;
+    fresh(&r);
+    add_attempt(&r, 2, LLMC_ERR_CONNECT, 0, "connection refused");
+    add_attempt(&r, 0, LLMC_ERR_HTTP, 429, "Rate limit reached");
+    add_attempt(&r, 0, LLMC_ERR_TIMEOUT, 0, "timeout");
+    add_attempt(&r, 1, LLMC_ERR_PROTOCOL, 0, "");
+    assert_string_equal(fmt(&r), "all providers failed:\n"
+                                 "local: connect error: connection refused\n"
+                                 "openai: http error: Rate limit reached\n"
+                                 "openai: timeout\n"
+                                 "cloudru: malformed response");
+}
+
+static void test_partial_failure_says_so(void **st)
+{
+    llmc_result_t r;
+    (void)st;
+    fresh(&r);
+    add_attempt(&r, 1, LLMC_ERR_CLOSED, 0, "peer closed mid-stream");
+    r.partial = true;
+    assert_string_equal(fmt(&r), "failed after partial content:\n"
+                                 "cloudru: connection closed: peer closed "
+                                 "mid-stream");
+}
+
+static void test_failure_without_attempts_gives_kind_and_message(void **st)
+{
+    llmc_result_t r;
+    (void)st;
+    fresh(&r);
+    r.status = LLMC_ERR_NO_PROVIDER;
+    snprintf(r.message, sizeof(r.message), "3 configured, 3 not working");
+    assert_string_equal(fmt(&r), "no provider: 3 configured, 3 not working");
+    r.message[0] = '\0';
+    r.status = LLMC_ERR_CANCELLED;
+    assert_string_equal(fmt(&r), "cancelled");
+}
+
+static void test_unknown_or_unnamed_provider_shown_as_question_mark(void **st)
+{
+    llmc_result_t r;
+    (void)st;
+    fresh(&r);
+    add_attempt(&r, 3, LLMC_ERR_DNS, 0, "no such host");
+    add_attempt(&r, 7, LLMC_ERR_DNS, 0, "no such host");
+    assert_string_equal(fmt(&r), "all providers failed:\n"
+                                 "?: dns error: no such host\n"
+                                 "?: dns error: no such host");
+    assert_true(llmc_result_format(&r, NULL, 0, NULL, 0) > 0);
+}
+
+static void test_attempts_beyond_record_are_counted(void **st)
+{
+    llmc_result_t r;
+    int i;
+    char want[2048];
+    size_t o;
+    (void)st;
+    fresh(&r);
+    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
+        add_attempt(&r, 0, LLMC_ERR_IO, 0, "reset");
+    r.n_attempts = LLMC_MAX_ATTEMPTS + 3;
+    o = (size_t)snprintf(want, sizeof(want), "all providers failed:");
+    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
+        o += (size_t)snprintf(want + o, sizeof(want) - o,
+                              "\nopenai: i/o error: reset");
+    snprintf(want + o, sizeof(want) - o, "\n(3 more attempts not recorded)");
+    assert_string_equal(fmt(&r), want);
+}
+
+static void test_truncation_returns_needed_length_and_nul_terminates(void **st)
+{
+    llmc_result_t r;
+    char full[512], small[16];
+    size_t need, cap;
+    (void)st;
+    fresh(&r);
+    add_attempt(&r, 0, LLMC_ERR_HTTP, 500, "Internal server error");
+    add_attempt(&r, 1, LLMC_ERR_TIMEOUT, 0, "idle timeout");
+    need = llmc_result_format(&r, k_prov, 4, full, sizeof(full));
+    assert_int_equal(need, strlen(full));
+    for (cap = 1; cap <= need + 1; cap++) {
+        char *buf = malloc(cap); /* exact size: ASan sees overruns */
+        size_t got = llmc_result_format(&r, k_prov, 4, buf, cap);
+        size_t keep = cap - 1 < need ? cap - 1 : need;
+        assert_int_equal(got, need);
+        assert_int_equal(strlen(buf), keep);
+        assert_memory_equal(buf, full, keep);
+        free(buf);
+    }
+    memset(small, 'X', sizeof(small));
+    assert_int_equal(llmc_result_format(&r, k_prov, 4, small, 10), need);
+    assert_string_equal(small, "all provi");
+    assert_int_equal(small[10], 'X'); /* nothing past cap */
+    /* no buffer: just the length */
+    assert_int_equal(llmc_result_format(&r, k_prov, 4, NULL, 0), need);
+    assert_int_equal(llmc_result_format(&r, k_prov, 4, small, 0), need);
+    assert_int_equal(small[0], 'a');
+}
+
+static void test_null_result_formats_empty(void **st)
+{
+    char buf[8] = "junk";
+    (void)st;
+    assert_int_equal(llmc_result_format(NULL, k_prov, 4, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "");
+}
+
+static void test_strerror_every_status_non_empty_and_distinct(void **st)
+{
+    int a, b;
+    const char *unknown = llmc_strerror(-9999);
+    (void)st;
+    assert_non_null(unknown);
+    assert_true(unknown[0] != '\0');
+    for (a = LLMC_ERR_STATE; a <= LLMC_OK; a++) {
+        const char *s = llmc_strerror(a);
+        assert_non_null(s);
+        assert_true(s[0] != '\0');
+        if (strcmp(s, unknown) == 0)
+            fail_msg("status %d has no name of its own", a);
+        for (b = LLMC_ERR_STATE; b < a; b++)
+            if (strcmp(s, llmc_strerror(b)) == 0)
+                fail_msg("statuses %d and %d share the name %s", a, b, s);
+    }
+    assert_string_equal(llmc_strerror(LLMC_OK), "ok");
+    assert_string_equal(llmc_strerror(LLMC_ERR_TIMEOUT), "timeout");
+    assert_non_null(llmc_strerror(1));
+    assert_non_null(llmc_strerror(LLMC_ERR_STATE - 1));
+    assert_string_equal(llmc_strerror(LLMC_ERR_STATE - 1), unknown);
+}
+
+static void test_strerror_is_one_lower_case_line(void **st)
+{
+    int a;
+    (void)st;
+    for (a = LLMC_ERR_STATE; a <= LLMC_OK; a++) {
+        const char *s = llmc_strerror(a);
+        for (; *s; s++) {
+            assert_true((unsigned char)*s >= 0x20);
+            assert_false(*s >= 'A' && *s <= 'Z');
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_success_names_the_provider),
+        cmocka_unit_test(test_one_failure_one_line),
+        cmocka_unit_test(test_several_failures_one_line_each_in_order),
+        cmocka_unit_test(test_partial_failure_says_so),
+        cmocka_unit_test(
+            test_failure_without_attempts_gives_kind_and_message),
+        cmocka_unit_test(
+            test_unknown_or_unnamed_provider_shown_as_question_mark),
+        cmocka_unit_test(test_attempts_beyond_record_are_counted),
+        cmocka_unit_test(
+            test_truncation_returns_needed_length_and_nul_terminates),
+        cmocka_unit_test(test_null_result_formats_empty),
+        cmocka_unit_test(test_strerror_every_status_non_empty_and_distinct),
+        cmocka_unit_test(test_strerror_is_one_lower_case_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
