@@ -99,7 +99,7 @@ typedef struct {
 
 /* Token storage, opaque outside llmc_json.c: jsmntok_t is 4 ints. */
 typedef struct {
-    int v[4];
+    int v[5];
 } llmc_json_tok_t;
 
 /* ---- engine state ----------------------------------------------------- */
@@ -158,6 +158,7 @@ typedef struct {
     bool body_cut;     /* error body larger than the buffer */
     bool token_retry;  /* IAM: refreshed once after 401/403 */
     bool fetching_token; /* the attempt is the IAM token request */
+    bool token_fresh;  /* IAM: just fetched, good for this request */
     bool more;         /* stopped reading with data left: run again */
     uint64_t t_start, t_attempt, t_timer, t_wake;
     llmc_job_t job;
