@@ -51,7 +51,11 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     }
     iam = &c->iam[c->prov[s->provider].iam];
     s->w.project_id = p->project_id;
-    if (iam->valid && now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires) {
+    /* refresh when less than the margin remains; a token fetched for this
+     * very request is used even if it is that short-lived */
+    if (iam->valid && (s->token_fresh ||
+                       now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires)) {
+        s->token_fresh = false;
         s->w.bearer = iam->token;
         s->w.bearer_len = iam->len;
         return LLMC_OK;
@@ -98,10 +102,7 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         expires_in = 86400 * 30;
     iam->expires = now + (uint64_t)expires_in * 1000u;
     iam->valid = true;
-    /* a token that expires within the margin is still good for this one
-     * request: the margin only decides when to fetch */
-    s->w.bearer = iam->token;
-    s->w.bearer_len = iam->len;
+    s->token_fresh = true;
     return LLMC_OK;
 }
 

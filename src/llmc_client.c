@@ -188,6 +188,37 @@ static void deliver(llmc_slot_t *s, const char *text, size_t len)
         s->job.cb.on_delta(s->job.user, text, len);
 }
 
+/* Mask secret[0..n) in m[0..len), also where the message was cut in the
+ * middle of it (a tail of 4 or more bytes that starts the secret). */
+static void mask(char *m, size_t len, const char *secret, size_t n)
+{
+    size_t j, k;
+    if (secret == NULL || n < 4)
+        return;
+    for (j = 0; j + n <= len; j++)
+        if (memcmp(m + j, secret, n) == 0)
+            memset(m + j, '*', n);
+    for (k = n - 1 < len ? n - 1 : len; k >= 4; k--)
+        if (memcmp(m + len - k, secret, k) == 0) {
+            memset(m + len - k, '*', k);
+            break;
+        }
+}
+
+/* Providers sometimes quote the credentials they were given ("Incorrect
+ * API key provided: sk-..."): no configured secret reaches a result. */
+static void redact(const llmc_client_t *c, llmc_slot_t *s)
+{
+    const llmc_provider_t *p = &c->providers[s->provider];
+    char *m = s->result.message;
+    size_t len = strlen(m);
+
+    mask(m, len, p->api_key, llmc_strlen(p->api_key));
+    mask(m, len, p->secret, llmc_strlen(p->secret));
+    mask(m, len, p->key_id, llmc_strlen(p->key_id));
+    mask(m, len, s->w.bearer, s->w.bearer != NULL ? s->w.bearer_len : 0);
+}
+
 /* Apply one decoded chunk or body; returns 0 or a status. */
 static int apply(llmc_slot_t *s, const llmc_chat_msg_t *m)
 {
@@ -338,6 +369,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
         error_message(c, s);
         if (llmc_auth_should_refresh(c, s)) {
             /* the token was refused: forget it, fetch one, retry once */
+            redact(c, s);
             record_attempt(s, LLMC_ERR_HTTP, now);
             llmc_auth_invalidate(c, s);
             s->token_retry = true;
@@ -576,6 +608,7 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
 
     if (s->result.message[0] == '\0')
         set_msg(s, llmc_strerror(status));
+    redact(c, s);
     if (s->fetching_token)
         llmc_auth_token_failed(c, s, &status);
     record_attempt(s, status, now);
@@ -695,7 +728,7 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents,
         if (rc < 0) {
             if (rc == LLMC_ERR_CONNECT)
                 *n = 0; /* resolve again next time */
-            s->conn = LLMC_NONE;
+            slot_drop_conn(c, s, false);
             attempt_fail(c, s, rc, now);
             return;
         }

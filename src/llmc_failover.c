@@ -49,7 +49,6 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, uint64_t now,
     if (n == 0 && coolest != LLMC_NONE)
         s->order[n++] = coolest; /* all cooling: the first to recover */
     if (n == 0) {
-        llmc_buf_str(msg, "no provider: ");
         llmc_buf_u64(msg, c->n_providers);
         llmc_buf_str(msg, " configured, ");
         llmc_buf_u64(msg, n_off);

@@ -125,7 +125,7 @@ static void test_plan_no_provider_message_counts_each(void **st)
     R.ignored = ign;
     R.n_ignored = 2;
     assert_int_equal(plan(1000, msg, sizeof(msg)), 0);
-    assert_string_equal(msg, "no provider: 4 configured, 2 not working, "
+    assert_string_equal(msg, "4 configured, 2 not working, "
                              "2 ignored, 0 cooling down");
 }
 
@@ -135,7 +135,7 @@ static void test_plan_with_no_providers_says_none_configured(void **st)
     (void)st;
     client_with(NULL, 0);
     assert_int_equal(plan(1000, msg, sizeof(msg)), 0);
-    assert_string_equal(msg, "no provider: 0 configured, 0 not working, "
+    assert_string_equal(msg, "0 configured, 0 not working, "
                              "0 ignored, 0 cooling down");
 }
 
