@@ -46,6 +46,9 @@ $(BUILD)/libllmc.a: $(OBJ)
 $(BUILD)/llmc-chat: $(BUILD)/obj/examples/posix/llmc_chat.o $(TOBJ) $(BUILD)/libllmc.a
 	$(CC) $(OPT) $^ $(LIBS) -o $@
 
+$(BUILD)/bench-recv: $(BUILD)/obj/tests/bench/bench_recv.o $(BUILD)/libllmc.a
+	$(CC) $(OPT) $^ $(LIBS) -o $@
+
 # ---- sanitizer build for the tests --------------------------------------------
 
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -66,8 +69,10 @@ $(ABUILD)/libllmc.a: $(AOBJ)
 $(ABUILD)/llmc-chat: $(ABUILD)/obj/examples/posix/llmc_chat.o $(ATOBJ) $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ $(LIBS) -o $@
 
-ITOOLS := llmc-seq
+ITOOLS := llmc-seq llmc-multi
 $(ABUILD)/llmc-seq: $(ABUILD)/obj/tests/integration/llmc_seq.o $(ABUILD)/libllmc.a
+	$(CC) $(SAN) $^ $(LIBS) -o $@
+$(ABUILD)/llmc-multi: $(ABUILD)/obj/tests/integration/llmc_multi.o $(ABUILD)/obj/examples/posix/llmc_tool_config.o $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ $(LIBS) -o $@
 
 $(ABUILD)/test_%: $(ABUILD)/obj/tests/unit/test_%.o $(ABUILD)/libllmc.a

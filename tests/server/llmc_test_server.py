@@ -17,6 +17,10 @@ Endpoints
   POST /api/v1/auth/token     IAM token issue (Cloud.ru Evolution style)
   POST /iam/revoke            revoke every issued IAM token
 
+/stats also holds "request_times": the server's monotonic clock (seconds,
+float) when each request to the chat endpoint arrived, in order, including
+requests refused for their credentials.
+
 /stats, /stats/reset and /iam/revoke are control requests: they are not
 counted in "requests", do not change "last_request", and a connection whose
 first request is a control request is not counted in "connections"/"open".
@@ -129,6 +133,7 @@ class State:
         self.tokens = {}  # token -> expiry (monotonic); None once revoked
         self.fail_counter = 0
         self.last_request = None
+        self.request_times = []
 
     def snapshot(self):
         with self.lock:
@@ -141,6 +146,7 @@ class State:
                 "tls_resumed": self.tls_resumed,
                 "tokens_issued": self.tokens_issued,
                 "last_request": self.last_request,
+                "request_times": list(self.request_times),
             }
 
     def reset(self):
@@ -153,6 +159,7 @@ class State:
             self.tokens_issued = 0
             self.fail_counter = 0
             self.last_request = None
+            self.request_times = []
 
     def issue_token(self, lifetime):
         with self.lock:
@@ -945,6 +952,8 @@ class Handler(socketserver.BaseRequestHandler):
         with STATE.lock:
             STATE.requests += 1
             STATE.last_request = req.record(self.tls_info)
+            if path.endswith("/chat/completions"):
+                STATE.request_times.append(time.monotonic())
 
         if path == "/api/v1/auth/token":
             return self.iam_token(conn, req, keep_alive)

@@ -1,0 +1,894 @@
+"""Integration tests for llmc's failover, retry, cooldown and IAM auth
+(DESIGN.md "Semantics" 1-8), against real local test servers.
+
+Every provider gets its own test server, so /stats tells which providers
+were contacted and how often; a provider's "model" carries its scenario
+(e.g. "t?status=503&fail_first=1"). Single requests go through the
+llmc-chat CLI; behaviours that span requests on one client (cooldown, IAM
+token reuse, shuffle statistics, the on_attempt callback) go through
+llmc-multi (tests/integration/llmc_multi.c), which prints one JSON line per
+request with the result and every attempt.
+
+Timing is asserted on what was recorded (the servers' arrival times in
+/stats "request_times", llmc's own elapsed_ms) with generous upper bounds.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+from harness import Server, chat_binary, refused_port, run_chat, tool_path
+
+MULTI = tool_path("llmc-multi")
+TIMEOUT = 30
+API_KEY = "sk-llmc-FAILOVER-5e1d9b7a3c"
+IAM_KEY_ID = "iam-key-id-4711"
+IAM_SECRET = "iam-SECRET-c0ffee-d00d"
+IAM_PROJECT = "proj-42"
+
+# Small waits so that the suite stays fast; cooldown off unless a test
+# turns it on (the library default is 3 failures).
+BASE_POLICY = {
+    "max_retries": 2,
+    "backoff_base_ms": 50,
+    "backoff_max_ms": 200,
+    "connect_timeout_ms": 2000,
+    "first_byte_timeout_ms": 5000,
+    "idle_timeout_ms": 5000,
+    "deadline_ms": 20000,
+    "cooldown_after": 0,
+}
+
+TRYING = re.compile(r"^llmc-chat: trying (\S+) \(#(\d+)\)$", re.M)
+
+
+def model(**scenario):
+    """The model string that gives a test server its scenario."""
+    if not scenario:
+        return "t"
+    return "t?" + urllib.parse.urlencode(scenario)
+
+
+def chat_count(srv):
+    """Requests the server received on its chat endpoint (including ones
+    refused for their credentials)."""
+    return len(srv.stats()["request_times"])
+
+
+class FailoverCase(unittest.TestCase):
+    """Base class: a few plain test servers for the class, counters reset
+    before every test, a temporary directory for config files."""
+
+    n_servers = 3
+    server_args = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.servers = []
+        try:
+            for _ in range(cls.n_servers):
+                cls.servers.append(Server(**cls.server_args).start())
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in cls.servers:
+            s.stop()
+        cls.servers = []
+
+    def setUp(self):
+        if not os.access(chat_binary(), os.X_OK):
+            self.skipTest("llmc-chat binary not found at %s" % chat_binary())
+        for s in self.servers:
+            s.reset()
+        self.tmp = tempfile.mkdtemp(prefix="llmc-failover-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    # -- config -------------------------------------------------------------
+    def prov(self, name, target, scenario=None, **extra):
+        """A provider entry. target: a Server, or a port number where
+        connections are refused."""
+        if isinstance(target, int):
+            url = "http://127.0.0.1:%d/v1" % target
+        else:
+            url = target.url
+        p = {"name": name, "base_url": url,
+             "model": model(**(scenario or {}))}
+        p.update(extra)
+        return p
+
+    def config(self, providers, **policy):
+        pol = dict(BASE_POLICY)
+        pol.update(policy)
+        path = os.path.join(self.tmp, "cfg%d.json" % len(os.listdir(self.tmp)))
+        with open(path, "w") as f:
+            json.dump({"providers": providers, "policy": pol}, f)
+        return path
+
+    # -- running ------------------------------------------------------------
+    def chat(self, cfg, *args, prompt="hello failover", timeout=TIMEOUT):
+        """Run llmc-chat -c cfg; returns (rc, stdout bytes, stderr, seconds)."""
+        t0 = time.monotonic()
+        try:
+            rc, out, err = run_chat(["-c", cfg] + list(args) + [prompt],
+                                    timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.fail("llmc-chat did not finish within %d s" % timeout)
+        return rc, out, err, time.monotonic() - t0
+
+    def need_multi(self):
+        if not os.access(MULTI, os.X_OK):
+            self.fail("llmc-multi not found at %s (make %s)" % (MULTI, MULTI))
+
+    def multi(self, cfg, n, prompt=None, timeout=TIMEOUT):
+        """Run llmc-multi: n requests on one client; returns the results."""
+        self.need_multi()
+        cmd = [MULTI, cfg, str(n)] + ([prompt] if prompt else [])
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+        err = p.stderr.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, err)
+        lines = p.stdout.decode("utf-8").splitlines()
+        self.assertEqual(lines[-1], "done %d" % n, err)
+        return [json.loads(x) for x in lines[:-1]]
+
+    def session(self, cfg, n):
+        """llmc-multi -i: the test triggers each request (see Session)."""
+        self.need_multi()
+        s = Session(cfg, n)
+        self.addCleanup(s.close)
+        return s
+
+    # -- assertions ---------------------------------------------------------
+    def assertAnswered(self, res, name, prompt="hello failover"):
+        rc, out, err, _ = res
+        self.assertEqual(rc, 0, "stderr: %s" % err)
+        self.assertEqual(out, prompt.encode(), "stderr: %s" % err)
+        self.assertIn("llmc-chat: %s answered in " % name, err)
+
+    def assertUntouched(self, *servers):
+        for s in servers:
+            st = s.stats()
+            self.assertEqual(st["connections"], 0, "port %d" % s.port)
+            self.assertEqual(st["requests"], 0, "port %d" % s.port)
+
+    def trying(self, err):
+        return [m.group(1) for m in TRYING.finditer(err)]
+
+    def report_lines(self, err, head="all providers failed:"):
+        """The formatted attempt list on stderr (lines after head)."""
+        lines = err.splitlines()
+        self.assertIn(head, lines, err)
+        return lines[lines.index(head) + 1:]
+
+    def attempts(self, r):
+        return [(a["provider"], a["kind"]) for a in r["attempts"]]
+
+
+class Session:
+    """llmc-multi -i: one client, requests triggered one at a time, so that
+    a test can act between them (revoke tokens, read stats, wait)."""
+
+    def __init__(self, cfg, n):
+        self.proc = subprocess.Popen([MULTI, "-i", cfg, str(n)],
+                                     stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+
+    def request(self, *ignore):
+        self.proc.stdin.write((" ".join(ignore) + "\n").encode())
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError("llmc-multi ended: %s"
+                                 % self.proc.stderr.read().decode())
+        return json.loads(line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            f.close()
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
+
+
+# ---------------------------------------------------------------------------
+
+class FailoverTests(FailoverCase):
+
+    # 1
+    def test_connection_refused_fails_over_to_next(self):
+        a, b = refused_port(), self.servers[0]
+        cfg = self.config([self.prov("a", a), self.prov("b", b)],
+                          max_retries=1)
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        # a is retried once (connect errors are retryable), then b
+        self.assertEqual(self.trying(res[2]), ["a", "a", "b"])
+        self.assertIn("llmc-chat: trying a (#0)", res[2])
+        self.assertIn("llmc-chat: trying b (#1)", res[2])
+        self.assertEqual(b.stats()["chat_requests"], 1)
+
+    # 2
+    def test_first_byte_timeout_fails_over(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"hang": 1}), self.prov("b", b)],
+                          max_retries=1, first_byte_timeout_ms=300)
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        self.assertEqual(self.trying(res[2]), ["a", "a", "b"])
+        self.assertEqual(a.stats()["chat_requests"], 2)
+        self.assertEqual(b.stats()["chat_requests"], 1)
+        # two first-byte timeouts of 300 ms and a short backoff
+        self.assertGreaterEqual(res[3], 0.55)
+        self.assertLess(res[3], 3.0)
+        ta = a.stats()["request_times"]
+        self.assertGreaterEqual(ta[1] - ta[0], 0.29)
+        self.assertLess(ta[1] - ta[0], 1.5)
+
+    # 3
+    def test_503_then_success_retries_same_provider(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503,
+                                              "fail_first": 1}),
+                           self.prov("b", b)])
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "a")
+        self.assertEqual(self.trying(res[2]), ["a", "a"])
+        st = a.stats()
+        self.assertEqual(st["chat_requests"], 2)
+        # the retry waited a backoff: base 50 ms minus at most 25 % jitter
+        self.assertGreaterEqual(st["request_times"][1] - st["request_times"][0],
+                                0.035)
+        self.assertUntouched(b)
+
+    # 4
+    def test_429_retry_after_1_is_honoured(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 429, "retry_after": 1,
+                                              "fail_first": 1}),
+                           self.prov("b", b)])
+        res = self.chat(cfg)
+        self.assertAnswered(res, "a")
+        t = a.stats()["request_times"]
+        self.assertEqual(len(t), 2)
+        self.assertGreaterEqual(t[1] - t[0], 1.0)
+        self.assertLess(t[1] - t[0], 2.5)
+        self.assertUntouched(b)
+
+    def test_429_retry_after_ms_is_honoured(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 429,
+                                              "retry_after_ms": 400,
+                                              "fail_first": 1}),
+                           self.prov("b", b)])
+        res = self.chat(cfg)
+        self.assertAnswered(res, "a")
+        t = a.stats()["request_times"]
+        self.assertEqual(len(t), 2)
+        self.assertGreaterEqual(t[1] - t[0], 0.4)
+        self.assertLess(t[1] - t[0], 1.5)
+        self.assertUntouched(b)
+
+    def test_429_retry_after_3600_moves_on_at_once(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 429,
+                                              "retry_after": 3600}),
+                           self.prov("b", b)])
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        self.assertEqual(self.trying(res[2]), ["a", "b"])
+        self.assertEqual(a.stats()["chat_requests"], 1)
+        self.assertEqual(b.stats()["chat_requests"], 1)
+        self.assertLess(res[3], 2.0)
+
+    # 5
+    def test_401_with_bearer_key_not_retried(self):
+        b = self.servers[0]
+        with Server(require_auth="the-right-key") as a:
+            cfg = self.config([self.prov("a", a, api_key=API_KEY),
+                               self.prov("b", b)])
+            res = self.chat(cfg, "-v")
+            self.assertAnswered(res, "b")
+            self.assertEqual(self.trying(res[2]), ["a", "b"])
+            st = a.stats()
+            self.assertEqual(st["requests"], 1)
+            self.assertEqual(len(st["request_times"]), 1)
+            self.assertEqual(st["last_request"]["headers"]["authorization"],
+                             "Bearer " + API_KEY)
+        self.assertEqual(b.stats()["chat_requests"], 1)
+
+    def test_401_status_not_retried(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 401},
+                                     api_key=API_KEY),
+                           self.prov("b", b)])
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        self.assertEqual(a.stats()["chat_requests"], 1)
+
+    # 7
+    def test_reset_after_headers_retried_on_same_provider(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"reset": "headers",
+                                              "fail_first": 1}),
+                           self.prov("b", b)])
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "a")
+        self.assertEqual(self.trying(res[2]), ["a", "a"])
+        self.assertEqual(a.stats()["chat_requests"], 2)
+        self.assertUntouched(b)
+
+    def test_reset_after_headers_fails_over(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"reset": "headers"}),
+                           self.prov("b", b)], max_retries=0)
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        self.assertEqual(self.trying(res[2]), ["a", "b"])
+        self.assertEqual(a.stats()["chat_requests"], 1)
+        self.assertEqual(b.stats()["chat_requests"], 1)
+
+    # 8
+    def test_reset_after_content_is_partial_without_failover(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"reset": "content",
+                                              "text": "Hello, partial world",
+                                              "piece": 5,
+                                              "event_delay_ms": 100}),
+                           self.prov("b", b)])
+        rc, out, err, _ = self.chat(cfg, "-v")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, b"Hello")          # exactly the first piece
+        self.assertIn("(after partial content)", err)
+        self.assertTrue(re.search(r"^llmc-chat: (i/o error|connection closed)"
+                                  r": ", err, re.M), err)
+        lines = self.report_lines(err, "failed after partial content:")
+        self.assertEqual(len(lines), 1, err)
+        self.assertRegex(lines[0], r"^a: (i/o error|connection closed)")
+        self.assertEqual(self.trying(err), ["a"])
+        self.assertEqual(a.stats()["chat_requests"], 1)   # no retry
+        self.assertUntouched(b)                           # no failover
+
+    def test_reset_after_content_partial_flag_in_result(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"reset": "content",
+                                              "text": "abcdefgh",
+                                              "event_delay_ms": 100}),
+                           self.prov("b", b)])
+        r, = self.multi(cfg, 1)
+        self.assertIn(r["status"], ("i/o error", "connection closed"))
+        self.assertTrue(r["partial"])
+        self.assertEqual(r["content"], "abcd")
+        self.assertEqual(r["provider"], "a")
+        self.assertEqual(r["called"], ["a"])
+        self.assertTrue(r["format"].startswith("failed after partial content:"),
+                        r["format"])
+        self.assertUntouched(b)
+
+    # 9
+    def test_empty_stream_fails_over(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"empty": 1}), self.prov("b", b)])
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        self.assertEqual(self.trying(res[2]), ["a", "b"])
+        self.assertEqual(a.stats()["chat_requests"], 1)   # not retried
+        r, = self.multi(cfg, 1, "echo me")
+        self.assertEqual(r["status"], "ok")
+        self.assertEqual(r["content"], "echo me")
+        self.assertEqual(self.attempts(r), [("a", "empty response"),
+                                            ("b", "ok")])
+
+    def test_empty_stream_everywhere_is_empty_response(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"empty": 1}),
+                           self.prov("b", b, {"empty": 1}, stream=False)])
+        rc, out, err, _ = self.chat(cfg)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, b"")
+        self.assertIn("llmc-chat: empty response: ", err)
+        lines = self.report_lines(err)
+        self.assertEqual([l.split(": ")[:2] for l in lines],
+                         [["a", "empty response"], ["b", "empty response"]])
+
+    # 10
+    def test_everything_failing_lists_every_attempt_in_order(self):
+        a, b, c = refused_port(), self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a),
+                           self.prov("b", b, {"status": 503}),
+                           self.prov("c", c, {"status": 401,
+                                              "msg": "bad key given"})],
+                          max_retries=1)
+        rc, out, err, _ = self.chat(cfg)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, b"")
+        self.assertIn("llmc-chat: http error: status 401: bad key given", err)
+        self.assertEqual(self.report_lines(err), [
+            "a: connect error: connection refused",
+            "a: connect error: connection refused",
+            "b: http error: status 503: test error 503",
+            "b: http error: status 503: test error 503",
+            "c: http error: status 401: bad key given",
+        ])
+        self.assertEqual(b.stats()["chat_requests"], 2)
+        self.assertEqual(c.stats()["chat_requests"], 1)
+
+    # 11
+    def test_ignored_and_not_working_never_contacted(self):
+        a, b, c = self.servers
+        cfg = self.config([self.prov("a", a, working=False),
+                           self.prov("b", b),
+                           self.prov("c", c)])
+        res = self.chat(cfg, "-v", "--ignore", "b")
+        self.assertAnswered(res, "c")
+        self.assertEqual(self.trying(res[2]), ["c"])
+        self.assertUntouched(a, b)
+        self.assertEqual(c.stats()["chat_requests"], 1)
+
+    def test_all_ignored_or_not_working_is_no_provider(self):
+        a, b, c = self.servers
+        cfg = self.config([self.prov("a", a, working=False),
+                           self.prov("b", b),
+                           self.prov("c", c)])
+        rc, out, err, _ = self.chat(cfg, "-v", "--ignore", "b",
+                                    "--ignore", "c")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, b"")
+        self.assertIn("llmc-chat: no provider: ", err)
+        self.assertIn("no provider: 3 configured, 1 not working, 2 ignored, "
+                      "0 cooling down", err)
+        self.assertEqual(self.trying(err), [])
+        self.assertUntouched(a, b, c)
+
+    # 12
+    def test_shuffle_spreads_first_attempts(self):
+        srv = self.servers
+        cfg = self.config([self.prov(n, s) for n, s in zip("abc", srv)],
+                          shuffle=True)
+        results = self.multi(cfg, 100)
+        self.assertTrue(all(r["status"] == "ok" for r in results))
+        first = [r["called"][0] for r in results]
+        counts = {n: first.count(n) for n in "abc"}
+        for n in "abc":
+            self.assertGreaterEqual(counts[n], 15, counts)
+        for n, s in zip("abc", srv):
+            self.assertEqual(s.stats()["chat_requests"], counts[n], counts)
+
+    def test_without_shuffle_first_provider_takes_all(self):
+        srv = self.servers
+        cfg = self.config([self.prov(n, s) for n, s in zip("abc", srv)])
+        results = self.multi(cfg, 100)
+        self.assertEqual([r["provider"] for r in results], ["a"] * 100)
+        self.assertEqual(srv[0].stats()["chat_requests"], 100)
+        self.assertUntouched(srv[1], srv[2])
+
+    # 13
+    def test_deadline_stops_the_loop_during_backoff(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503}),
+                           self.prov("b", b)],
+                          max_retries=5, backoff_base_ms=5000,
+                          backoff_max_ms=10000, deadline_ms=800)
+        rc, out, err, elapsed = self.chat(cfg)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, b"")
+        self.assertIn("llmc-chat: timeout: deadline exceeded while waiting "
+                      "to retry", err)
+        self.assertGreaterEqual(elapsed, 0.75)
+        self.assertLess(elapsed, 1.5)
+        self.assertEqual(a.stats()["chat_requests"], 1)
+        self.assertUntouched(b)
+
+    def test_deadline_elapsed_in_result(self):
+        a = self.servers[0]
+        cfg = self.config([self.prov("a", a, {"status": 503})],
+                          max_retries=5, backoff_base_ms=5000,
+                          backoff_max_ms=10000, deadline_ms=800)
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "timeout")
+        self.assertGreaterEqual(r["elapsed_ms"], 800)
+        self.assertLess(r["elapsed_ms"], 1200)
+        self.assertEqual(self.attempts(r), [("a", "http error")])
+
+    # 15
+    def test_single_provider_retry_tries_first_provider_only(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503}),
+                           self.prov("b", b)])
+        rc, out, err, _ = self.chat(cfg, "-v", "--single-provider-retry",
+                                    "--max-retries", "2")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(self.trying(err), ["a", "a", "a"])
+        self.assertEqual(self.report_lines(err),
+                         ["a: http error: status 503: test error 503"] * 3)
+        self.assertEqual(a.stats()["chat_requests"], 3)
+        self.assertUntouched(b)
+
+    def test_single_provider_retry_first_eligible_from_config(self):
+        a, b, c = self.servers
+        cfg = self.config([self.prov("a", a),
+                           self.prov("b", b, {"status": 500}),
+                           self.prov("c", c)],
+                          single_provider_retry=True, max_retries=1)
+        rc, out, err, _ = self.chat(cfg, "-v", "--ignore", "a")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(self.trying(err), ["b", "b"])
+        self.assertEqual(b.stats()["chat_requests"], 2)
+        self.assertUntouched(a, c)
+
+    def test_single_provider_retry_succeeds_on_retry(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 502,
+                                              "fail_first": 2}),
+                           self.prov("b", b)],
+                          single_provider_retry=True, max_retries=2)
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "a")
+        self.assertEqual(a.stats()["chat_requests"], 3)
+        self.assertUntouched(b)
+
+    # 16
+    def test_should_retry_false_on_503_not_retried(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503,
+                                              "should_retry": "false"}),
+                           self.prov("b", b)])
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        self.assertEqual(self.trying(res[2]), ["a", "b"])
+        self.assertEqual(a.stats()["chat_requests"], 1)
+
+    def test_should_retry_true_on_400_retried(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 400,
+                                              "should_retry": "true",
+                                              "fail_first": 1}),
+                           self.prov("b", b)])
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "a")
+        self.assertEqual(self.trying(res[2]), ["a", "a"])
+        self.assertEqual(a.stats()["chat_requests"], 2)
+        self.assertUntouched(b)
+
+    def test_400_without_should_retry_not_retried(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 400,
+                                              "fail_first": 1}),
+                           self.prov("b", b)])
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        self.assertEqual(a.stats()["chat_requests"], 1)
+
+    # on_attempt
+    def test_on_attempt_called_once_per_attempt_in_order(self):
+        a, b = refused_port(), self.servers[0]
+        cfg = self.config([self.prov("a", a),
+                           self.prov("b", b, {"status": 503,
+                                              "fail_first": 1})],
+                          max_retries=1)
+        r, = self.multi(cfg, 1, "on attempt")
+        self.assertEqual(r["status"], "ok")
+        self.assertEqual(r["content"], "on attempt")
+        self.assertEqual(r["called"], ["a", "a", "b", "b"])
+        self.assertEqual(r["n_attempts"], 4)
+        self.assertEqual(self.attempts(r), [("a", "connect error"),
+                                            ("a", "connect error"),
+                                            ("b", "http error"),
+                                            ("b", "ok")])
+        self.assertEqual([a["http"] for a in r["attempts"]], [0, 0, 503, 200])
+        self.assertEqual(r["format"], "b: ok")
+
+    def test_refused_provider_does_not_exhaust_connections(self):
+        # A client that keeps failing over from a refused provider must go
+        # on working: every failed connect gives its connection slot back.
+        a, b = refused_port(), self.servers[0]
+        cfg = self.config([self.prov("a", a), self.prov("b", b)],
+                          max_retries=0)
+        results = self.multi(cfg, 10)
+        for r in results:
+            with self.subTest(request=r["i"]):
+                self.assertEqual(r["status"], "ok", r["format"])
+                self.assertEqual(r["attempts"][0]["message"],
+                                 "connection refused")
+        self.assertEqual(b.stats()["chat_requests"], 10)
+
+    def test_many_retries_on_refused_provider_then_next_answers(self):
+        # One request: 1 + 7 refused connects on a, then b (healthy) must
+        # still get a connection.
+        a, b = refused_port(), self.servers[0]
+        cfg = self.config([self.prov("a", a), self.prov("b", b)],
+                          max_retries=7, backoff_base_ms=1, backoff_max_ms=2)
+        res = self.chat(cfg, "-v")
+        self.assertNotIn("no free connection", res[2])
+        self.assertAnswered(res, "b")
+        self.assertEqual(self.trying(res[2]), ["a"] * 8 + ["b"])
+        self.assertEqual(b.stats()["chat_requests"], 1)
+
+
+class CooldownTests(FailoverCase):
+
+    # 14
+    def test_cooldown_skips_failing_provider_on_next_request(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503}),
+                           self.prov("b", b)],
+                          max_retries=0, cooldown_after=1, cooldown_ms=60000)
+        s = self.session(cfg, 3)
+        r1 = s.request()
+        self.assertEqual(r1["status"], "ok")
+        self.assertEqual(self.attempts(r1), [("a", "http error"), ("b", "ok")])
+        r2 = s.request()
+        self.assertEqual(r2["status"], "ok")
+        self.assertEqual(r2["called"], ["b"])
+        r3 = s.request()
+        self.assertEqual(r3["called"], ["b"])
+        self.assertEqual(a.stats()["chat_requests"], 1)
+        self.assertEqual(b.stats()["chat_requests"], 3)
+
+    def test_cooldown_needs_failures_in_a_row(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503}),
+                           self.prov("b", b)],
+                          max_retries=0, cooldown_after=2, cooldown_ms=60000)
+        s = self.session(cfg, 3)
+        self.assertEqual(s.request()["called"], ["a", "b"])
+        self.assertEqual(s.request()["called"], ["a", "b"])
+        self.assertEqual(s.request()["called"], ["b"])
+        self.assertEqual(a.stats()["chat_requests"], 2)
+
+    def test_cooldown_ends_after_cooldown_ms(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503,
+                                              "fail_first": 1}),
+                           self.prov("b", b)],
+                          max_retries=0, cooldown_after=1, cooldown_ms=300)
+        s = self.session(cfg, 2)
+        r1 = s.request()
+        self.assertEqual(r1["called"], ["a", "b"])
+        time.sleep(0.4)   # past cooldown_ms: a is eligible again
+        r2 = s.request()
+        self.assertEqual(r2["called"], ["a"])
+        self.assertEqual(r2["provider"], "a")
+
+    def test_all_cooling_tries_the_one_that_cools_first(self):
+        # b fails first (a ignored), then a: b's cooldown ends first, so
+        # with both cooling the third request goes to b, not to the
+        # first-listed a.
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503}),
+                           self.prov("b", b, {"status": 503})],
+                          max_retries=0, cooldown_after=1, cooldown_ms=60000)
+        s = self.session(cfg, 3)
+        r1 = s.request("a")
+        self.assertEqual(self.attempts(r1), [("b", "http error")])
+        r2 = s.request()
+        self.assertEqual(self.attempts(r2), [("a", "http error")])
+        r3 = s.request()
+        self.assertEqual(self.attempts(r3), [("b", "http error")])
+        self.assertEqual(a.stats()["chat_requests"], 1)
+        self.assertEqual(b.stats()["chat_requests"], 2)
+
+    def test_all_cooling_and_ignored_counts(self):
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503}),
+                           self.prov("b", b)],
+                          max_retries=0, cooldown_after=1, cooldown_ms=60000)
+        s = self.session(cfg, 2)
+        self.assertEqual(s.request("b")["called"], ["a"])
+        # a is cooling but the only one left: it is still tried
+        r = s.request("b")
+        self.assertEqual(r["called"], ["a"])
+        self.assertEqual(a.stats()["chat_requests"], 2)
+
+
+class IamTests(FailoverCase):
+    """Evolution IAM: the token endpoint is the same test server."""
+
+    n_servers = 1
+
+    def iam_server(self, expires=3600):
+        srv = Server(iam_key_id=IAM_KEY_ID, iam_secret=IAM_SECRET,
+                     iam_expires=expires).start()
+        self.addCleanup(srv.stop)
+        return srv
+
+    def iam_prov(self, name, srv, scenario=None, secret=IAM_SECRET, **extra):
+        return self.prov(name, srv, scenario, key_id=IAM_KEY_ID,
+                         secret=secret, project_id=IAM_PROJECT,
+                         token_url="http://127.0.0.1:%d/api/v1/auth/token"
+                         % srv.port, **extra)
+
+    def test_one_token_for_many_requests(self):
+        srv = self.iam_server()
+        cfg = self.config([self.iam_prov("iam", srv)])
+        results = self.multi(cfg, 5)
+        self.assertEqual([r["status"] for r in results], ["ok"] * 5)
+        self.assertEqual(results[4]["content"], "answer 4")
+        st = srv.stats()
+        self.assertEqual(st["tokens_issued"], 1)
+        self.assertEqual(st["chat_requests"], 5)
+        self.assertEqual(len(st["request_times"]), 5)
+        self.assertEqual(st["requests"], 6)       # one token request
+        hdr = st["last_request"]["headers"]
+        self.assertEqual(hdr["authorization"], "Bearer iam-token-1")
+        self.assertEqual(hdr["x-project-id"], IAM_PROJECT)
+
+    def test_token_within_refresh_margin_fetched_every_request(self):
+        # expires_in 30 s: already inside the 30 s refresh margin, so every
+        # request fetches a token, and uses it (DESIGN 8; llmc_auth_store:
+        # "still good for this one request"). A small deadline keeps a
+        # token-fetch loop from stalling the suite.
+        srv = self.iam_server(expires=30)
+        cfg = self.config([self.iam_prov("iam", srv)], deadline_ms=1500)
+        results = self.multi(cfg, 3)
+        self.assertEqual([r["status"] for r in results], ["ok"] * 3,
+                         [r["format"] for r in results])
+        st = srv.stats()
+        self.assertEqual(st["tokens_issued"], 3)
+        self.assertEqual(len(st["request_times"]), 3)
+        self.assertEqual(st["last_request"]["headers"]["authorization"],
+                         "Bearer iam-token-3")
+
+    def test_token_refreshed_once_margin_is_reached(self):
+        # expires_in 31 s: usable for 1 s before the 30 s margin
+        srv = self.iam_server(expires=31)
+        cfg = self.config([self.iam_prov("iam", srv)])
+        s = self.session(cfg, 3)
+        self.assertEqual(s.request()["status"], "ok")
+        self.assertEqual(s.request()["status"], "ok")
+        self.assertEqual(srv.stats()["tokens_issued"], 1)
+        time.sleep(1.1)
+        self.assertEqual(s.request()["status"], "ok")
+        st = srv.stats()
+        self.assertEqual(st["tokens_issued"], 2)
+        self.assertEqual(len(st["request_times"]), 3)
+
+    def test_refresh_once_on_401(self):
+        srv = self.iam_server()
+        cfg = self.config([self.iam_prov("iam", srv)])
+        s = self.session(cfg, 2)
+        r1 = s.request()
+        self.assertEqual(r1["status"], "ok")
+        self.assertEqual(r1["called"], ["iam"])
+        srv.revoke()
+        r2 = s.request()
+        self.assertEqual(r2["status"], "ok", r2["format"])
+        self.assertEqual(r2["content"], "answer 1")
+        self.assertEqual(r2["called"], ["iam", "iam"])
+        self.assertEqual(self.attempts(r2), [("iam", "http error"),
+                                             ("iam", "ok")])
+        self.assertEqual(r2["attempts"][0]["http"], 401)
+        st = srv.stats()
+        self.assertEqual(st["tokens_issued"], 2)
+        self.assertEqual(len(st["request_times"]), 3)   # one extra
+        self.assertEqual(st["chat_requests"], 2)        # 2 accepted
+        self.assertEqual(st["last_request"]["headers"]["authorization"],
+                         "Bearer iam-token-2")
+
+    def test_refresh_on_401_only_once(self):
+        # The API refuses even a fresh token: one refresh, then failover.
+        srv = self.iam_server()
+        b = self.servers[0]
+        cfg = self.config([self.iam_prov("iam", srv, {"status": 401}),
+                           self.prov("b", b)])
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(r["provider"], "b")
+        self.assertEqual(self.attempts(r), [("iam", "http error"),
+                                            ("iam", "http error"),
+                                            ("b", "ok")])
+        st = srv.stats()
+        self.assertEqual(st["tokens_issued"], 2)
+        self.assertEqual(len(st["request_times"]), 2)
+
+    def test_wrong_secret_is_auth_error_next_provider_answers(self):
+        srv = self.iam_server()
+        b = self.servers[0]
+        cfg = self.config([self.iam_prov("iam", srv, secret="wrong-SECRET-9"),
+                           self.prov("b", b)])
+        r, = self.multi(cfg, 1, "after auth")
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(r["content"], "after auth")
+        self.assertEqual(self.attempts(r), [("iam", "auth error"),
+                                            ("b", "ok")])
+        self.assertIn("IAM token", r["attempts"][0]["message"])
+        self.assertIn("invalid credentials", r["attempts"][0]["message"])
+        st = srv.stats()
+        self.assertEqual(st["tokens_issued"], 0)
+        self.assertEqual(st["requests"], 1)       # the token request only
+        self.assertEqual(len(st["request_times"]), 0)
+
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        self.assertEqual(self.trying(res[2]), ["iam", "b"])
+
+    def test_wrong_secret_alone_reports_auth_error(self):
+        srv = self.iam_server()
+        cfg = self.config([self.iam_prov("iam", srv, secret="wrong-SECRET-9")])
+        rc, out, err, _ = self.chat(cfg, "-v")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("llmc-chat: auth error: IAM token", err)
+        self.assertIn("invalid credentials", err)
+        self.assertNotIn("wrong-SECRET-9", err)
+        self.assertNotIn(IAM_SECRET, err)
+
+
+class SecretTests(FailoverCase):
+
+    # 17
+    def test_api_key_never_in_stderr(self):
+        a, b = self.servers[0], self.servers[1]
+        cases = {
+            "refused": ([self.prov("a", refused_port(), api_key=API_KEY)], {}),
+            "401": ([self.prov("a", a, {"status": 401}, api_key=API_KEY)], {}),
+            "503 retried": ([self.prov("a", a, {"status": 503},
+                                       api_key=API_KEY),
+                             self.prov("b", b, {"status": 500},
+                                       api_key=API_KEY)], {}),
+            "timeout": ([self.prov("a", a, {"hang": 1}, api_key=API_KEY)],
+                        {"first_byte_timeout_ms": 200, "max_retries": 0}),
+            "partial": ([self.prov("a", a, {"reset": "content",
+                                            "event_delay_ms": 50},
+                                   api_key=API_KEY)], {}),
+            "empty": ([self.prov("a", a, {"empty": 1}, api_key=API_KEY)], {}),
+            "api error": ([self.prov("a", a, {"mid_error": 0},
+                                     api_key=API_KEY)], {}),
+            "no provider": ([self.prov("a", a, api_key=API_KEY,
+                                       working=False)], {}),
+        }
+        for name, (provs, pol) in cases.items():
+            with self.subTest(case=name):
+                cfg = self.config(provs, **pol)
+                rc, out, err, _ = self.chat(cfg, "-v")
+                self.assertEqual(rc, 1, err)
+                self.assertNotIn(API_KEY, err)
+                self.assertNotIn("FAILOVER-5e1d", err)
+                self.assertNotIn(API_KEY.encode(), out)
+
+    def test_api_key_from_env_never_in_stderr(self):
+        a = self.servers[0]
+        cfg = self.config([self.prov("a", a, {"status": 403},
+                                     api_key="env:LLMC_FAILOVER_KEY")])
+        t0 = time.monotonic()
+        rc, out, err = run_chat(["-c", cfg, "-v", "hi"], timeout=TIMEOUT,
+                                env={"LLMC_FAILOVER_KEY": API_KEY})
+        self.assertLess(time.monotonic() - t0, TIMEOUT)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("http error: status 403", err)
+        self.assertNotIn(API_KEY, err)
+        self.assertEqual(a.stats()["last_request"]["headers"]["authorization"],
+                         "Bearer " + API_KEY)
+
+    def test_api_key_echoed_by_provider_not_in_stderr(self):
+        # Some providers and proxies quote the key they refused. DESIGN.md:
+        # "Secrets never appear in logs, errors or results"; llmc.h: an
+        # attempt's message "never holds a secret".
+        a = self.servers[0]
+        cfg = self.config([self.prov("a", a, {
+            "status": 401,
+            "msg": "Incorrect API key provided: %s" % API_KEY},
+            api_key=API_KEY)])
+        rc, out, err, _ = self.chat(cfg, "-v")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("http error: status 401", err)
+        self.assertNotIn(API_KEY, err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,127 @@
+"""Integration tests that use the library API directly (llmc-seq) and the
+plain (non-sanitizer) llmc-chat build for memory measurements.
+
+llmc-seq BASE_URL N MODEL [CA_FILE] makes N sequential requests on one
+client and prints each answer on a line, then "done N".
+"""
+
+import os
+import subprocess
+import unittest
+
+from harness import Server, cert_path, chat_env, size_content, tool_path
+
+TIMEOUT = 60
+
+
+def run_seq(url, n, model="t", ca=None):
+    args = [tool_path("llmc-seq"), url, str(n), model] + ([ca] if ca else [])
+    p = subprocess.run(args, capture_output=True, timeout=TIMEOUT,
+                       env=chat_env())
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def expected_answers(n):
+    return "".join("answer %d\n" % i for i in range(n)) + "done %d\n" % n
+
+
+class KeepAliveTests(unittest.TestCase):
+
+    def test_twenty_sequential_requests_use_one_connection(self):
+        with Server() as srv:
+            rc, out, err = run_seq(srv.url, 20)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, expected_answers(20))
+            st = srv.stats()
+            self.assertEqual(st["requests"], 20)
+            self.assertEqual(st["connections"], 1)
+
+    def test_sequential_requests_over_tls_reuse_the_connection(self):
+        with Server(tls="good") as srv:
+            rc, out, err = run_seq(srv.url, 5, ca=cert_path("ca.pem"))
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, expected_answers(5))
+            st = srv.stats()
+            self.assertEqual(st["requests"], 5)
+            self.assertEqual(st["connections"], 1)
+
+    def test_connection_closed_by_server_is_replaced(self):
+        # keepalive=0: the server closes after each answer; every request
+        # must still succeed, each on a new connection
+        with Server() as srv:
+            rc, out, err = run_seq(srv.url, 5, model="t?keepalive=0")
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, expected_answers(5))
+            self.assertEqual(srv.stats()["connections"], 5)
+
+
+def max_rss_kib(args):
+    """Run a command; return (stdout bytes, exit code, peak RSS in KiB).
+    /usr/bin/time measures the program itself: the rusage of a child forked
+    from Python would count the Python parent's pages copied before exec."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("r") as f:
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f.name] + args,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           env=chat_env(), timeout=TIMEOUT)
+        return p.stdout, p.returncode, int(f.read().split()[-1])
+
+
+def peak_heap_bytes(args):
+    """Peak heap of a run, from valgrind's massif: deterministic, unlike RSS
+    (which moves by a few hundred KiB from run to run)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "massif.out")
+        p = subprocess.run(["valgrind", "--tool=massif", "--massif-out-file="
+                            + out] + args, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, env=chat_env(),
+                           timeout=TIMEOUT * 2)
+        peak = 0
+        with open(out) as f:
+            for line in f:
+                if line.startswith("mem_heap_B="):
+                    peak = max(peak, int(line.split("=")[1]))
+        return p.stdout, p.returncode, peak
+
+
+class MemoryTests(unittest.TestCase):
+
+    def plain_chat(self):
+        chat = os.environ.get("LLMC_CHAT_PLAIN")
+        if not chat or not os.path.exists(chat):
+            self.fail("LLMC_CHAT_PLAIN (the non-sanitizer llmc-chat) not set")
+        return chat
+
+    def test_one_mib_answer_uses_the_same_heap_as_ten_bytes(self):
+        chat = self.plain_chat()
+        with Server() as srv:
+            base = [chat, "--base-url", srv.url, "-m"]
+            small, rc1, h_small = peak_heap_bytes(base + ["t?size=10", "x"])
+            big, rc2, h_big = peak_heap_bytes(
+                base + ["t?size=1048576&piece=64", "x"])
+        self.assertEqual((rc1, rc2), (0, 0))
+        self.assertEqual(small, size_content(10).encode())
+        self.assertEqual(big, size_content(1048576).encode())
+        print("\n  peak heap: 10 B answer %d B, 1 MiB answer %d B"
+              % (h_small, h_big))
+        self.assertEqual(h_small, h_big)
+
+    def test_four_mib_answer_does_not_grow_rss(self):
+        chat = self.plain_chat()
+        with Server() as srv:
+            base = [chat, "--base-url", srv.url, "-m"]
+            _, rc1, rss_small = max_rss_kib(base + ["t?size=10", "x"])
+            big, rc2, rss_big = max_rss_kib(
+                base + ["t?size=4194304&piece=256", "x"])
+        self.assertEqual((rc1, rc2), (0, 0))
+        self.assertEqual(len(big), 4194304)
+        print("\n  peak RSS: 10 B answer %d KiB, 4 MiB answer %d KiB"
+              % (rss_small, rss_big))
+        # run-to-run noise is a few hundred KiB; holding any part of a
+        # 4 MiB answer would show as megabytes
+        self.assertLess(rss_big - rss_small, 1024)
+
+
+if __name__ == "__main__":
+    unittest.main()
