@@ -11,10 +11,15 @@ OPT     ?= -O2 -g
 CPPFLAGS_LLMC := -Iinclude -Isrc
 
 # A Kconfig .config (make defconfig / menuconfig) overrides the defaults of
-# include/llmc/llmc_config_defaults.h through a generated header.
+# include/llmc/llmc_config_defaults.h through a generated header. Without
+# one, the Linux build uses roomier knobs than the MCU-sized defaults:
+# 64 requests at once, 128 queued, 16 providers.
 ifneq ($(wildcard .config),)
 KCONFIG_H := $(BUILD)/kconfig/llmc_kconfig.h
 CPPFLAGS_LLMC += -I$(BUILD)/kconfig -DLLMC_CONFIG_FILE='"llmc_kconfig.h"'
+else
+CPPFLAGS_LLMC += -DLLMC_SLOTS=64 -DLLMC_CONNS=80 -DLLMC_QUEUE_LEN=128 \
+                 -DLLMC_MAX_PROVIDERS=16 -DLLMC_IAM_PROVIDERS=4
 endif
 
 SRC      := $(wildcard src/*.c)
@@ -108,3 +113,6 @@ menuconfig: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# Further targets (cross builds, ports, benchmarks) live in mk/*.mk.
+-include $(wildcard mk/*.mk)

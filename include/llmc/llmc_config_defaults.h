@@ -256,7 +256,8 @@
 #if LLMC_RECV_BUF_SIZE < 64
 #error "LLMC_RECV_BUF_SIZE must be at least 64"
 #endif
-#if LLMC_MAX_PROVIDERS > 250 || LLMC_SLOTS > 250 || LLMC_CONNS > 250
+#if LLMC_MAX_PROVIDERS > 250 || LLMC_SLOTS > 250 || LLMC_CONNS > 250 || \
+    LLMC_QUEUE_LEN + LLMC_SLOTS > 255
 #error "llmc counts providers, slots and connections in bytes"
 #endif
 
