@@ -55,6 +55,10 @@ step portable-src portable_src
 step kconfig kconfig_build
 step unit "$MAKE" -s unit
 step integration "$MAKE" -s integration
+# further steps, one file per area (cross builds, emulated MCUs, lwIP, ...)
+for f in scripts/check.d/*.sh; do
+    [ -e "$f" ] && step "$(basename "$f" .sh)" bash "$f"
+done
 echo
 if [ $failed -gt 0 ]; then echo "failed steps: ${failures[*]}"; fi
 echo "check: $passed passed, $failed failed"
