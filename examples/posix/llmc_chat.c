@@ -266,6 +266,16 @@ int main(int argc, char **argv)
         if (llmc_poll(&g_client, 1000) < 0)
             break;
     }
+    if (g_verbose) {
+        int k;
+        for (k = 0; k < res.n_attempts && k < LLMC_MAX_ATTEMPTS; k++) {
+            const llmc_attempt_t *a = &res.attempts[k];
+            fprintf(stderr, "llmc-chat:   attempt %d: %s: %s%s%s (%u ms)\n",
+                    k + 1, cfg.providers[a->provider].name,
+                    llmc_strerror(a->status), a->message[0] ? ": " : "",
+                    a->message, (unsigned)a->elapsed_ms);
+        }
+    }
     if (res.status == LLMC_OK) {
         fprintf(stderr, "llmc-chat: %s answered in %u ms (finish_reason %s",
                 res.provider_name ? res.provider_name : "?",

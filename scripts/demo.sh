@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# make demo: three bundled local providers — one down, one flaky, one good —
+# and llmc-chat streaming an answer through them with failover and retry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=build/demo; mkdir -p $D
+PY=/usr/bin/python3
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+start() { # name scenario -> port
+    rm -f $D/$1.port
+    $PY tests/server/llmc_test_server.py --port 0 --port-file $D/$1.port \
+        --scenario "$2" >$D/$1.log 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do [ -s $D/$1.port ] && break; sleep 0.05; done
+    cat $D/$1.port
+}
+
+ANSWER="Yes: I am a bundled local provider. llmc reached me after the first provider refused the connection and the second kept failing, and it is streaming this answer to you token by token from fixed memory."
+flaky=$(start flaky "status=503&msg=overloaded, try again")
+good=$(start good "event_delay_ms=40&piece=3&text=$ANSWER")
+down=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+cat > $D/providers.json <<JSON
+{
+  "providers": [
+    {"name": "down",  "base_url": "http://127.0.0.1:$down/v1",  "api_key": "sk-demo-down",  "model": "demo"},
+    {"name": "flaky", "base_url": "http://127.0.0.1:$flaky/v1", "api_key": "sk-demo-flaky", "model": "demo"},
+    {"name": "good",  "base_url": "http://127.0.0.1:$good/v1",  "api_key": "sk-demo-good",  "model": "demo"}
+  ],
+  "policy": {"max_retries": 1, "backoff_base_ms": 200, "backoff_max_ms": 1000}
+}
+JSON
+echo "demo: providers in $D/providers.json (down :$down, flaky :$flaky, good :$good)" >&2
+echo "demo: build/llmc-chat -v -c $D/providers.json \"Hello, are you GPT 3.5?\"" >&2
+echo >&2
+build/llmc-chat -v -c $D/providers.json "Hello, are you GPT 3.5?"
+echo
