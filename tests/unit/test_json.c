@@ -504,16 +504,103 @@ static void test_missing_or_extra_separators_rejected(void **st)
 
 static void test_more_tokens_than_given_too_large(void **st)
 {
-    static const char js[] = "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],"
-                             "\"a\":1,\"b\":2}";
+    /* only the values llmc reads are tokenised: choices takes 8 tokens
+     * ([ { "delta" { "content" "x" "i" 0), the other members none */
+    static const char js[] = "{\"choices\":[{\"delta\":{\"content\":\"x\"},"
+                             "\"i\":0}],\"a\":1,\"b\":[1,2,3]}";
     llmc_chat_msg_t m;
     (void)st;
-    /* 12 tokens */
-    assert_int_equal(chat_ntok(js, 12, &m), LLMC_OK);
+    assert_int_equal(chat_ntok(js, 8, &m), LLMC_OK);
     CONTENT_IS(&m, "x");
-    assert_int_equal(chat_ntok(js, 11, &m), LLMC_ERR_TOO_LARGE);
+    assert_int_equal(chat_ntok(js, 7, &m), LLMC_ERR_TOO_LARGE);
     assert_int_equal(chat_ntok(js, 4, &m), LLMC_ERR_TOO_LARGE);
     assert_int_equal(chat_ntok(js, 1, &m), LLMC_ERR_TOO_LARGE);
+}
+
+static void test_raw_control_bytes_in_strings_rejected(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":\"a\tb\"}}]}",
+                          &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"x\":\"0123456789\x01" "abcdef\"}", &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat("{\"x\":\"0123456789\\tabcdef\"}", &m), LLMC_OK);
+}
+
+static void test_number_and_literal_grammar_checked(void **st)
+{
+    static const char *const bad[] = {
+        "{\"a\":01}", "{\"a\":1.}", "{\"a\":-}", "{\"a\":1e}", "{\"a\":.5}",
+        "{\"a\":+1}", "{\"a\":nul}", "{\"a\":tru}", "{\"a\":nulll}",
+        "{\"a\":0x1}", "{\"a\":1 2}"};
+    static const char *const good[] = {
+        "{\"a\":0}", "{\"a\":-0.5}", "{\"a\":1e9}", "{\"a\":2E-3}",
+        "{\"a\":1.25e+2}", "{\"a\":true}", "{\"a\":false}", "{\"a\":null}",
+        "{\"usage\":null}", "{\"a\":[1,[],{}]}", " {\"a\" : 1 } \n"};
+    llmc_chat_msg_t m;
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(chat(bad[i], &m), LLMC_ERR_PROTOCOL);
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_int_equal(chat(good[i], &m), LLMC_OK);
+}
+
+static void test_nesting_deeper_than_32_rejected(void **st)
+{
+    char js[256];
+    size_t i, o = 0;
+    llmc_chat_msg_t m;
+    (void)st;
+    /* depth 32 in all (the object plus 31 arrays) is fine, 33 is not */
+    for (int depth = 32; depth <= 33; depth++) {
+        o = 0;
+        js[o++] = '{';
+        memcpy(js + o, "\"a\":", 4);
+        o += 4;
+        for (i = 1; i < (size_t)depth; i++)
+            js[o++] = '[';
+        for (i = 1; i < (size_t)depth; i++)
+            js[o++] = ']';
+        js[o++] = '}';
+        js[o] = '\0';
+        assert_int_equal(chat(js, &m),
+                         depth == 32 ? LLMC_OK : LLMC_ERR_PROTOCOL);
+    }
+}
+
+/* The string scanner reads 8 bytes at a time: a quote, an escape or a bad
+ * byte must be found at every offset of a long string. */
+static void test_escape_or_quote_found_at_every_offset(void **st)
+{
+    char js[128], want[64];
+    llmc_chat_msg_t m;
+    size_t k, i;
+    (void)st;
+    for (k = 0; k < 40; k++) {
+        size_t o = 0, w = 0;
+        o += (size_t)sprintf(js, "{\"choices\":[{\"delta\":{\"content\":\"");
+        for (i = 0; i < 40; i++) {
+            if (i == k) {
+                memcpy(js + o, "\\\"", 2);
+                o += 2;
+                want[w++] = '"';
+            } else {
+                js[o++] = (char)('a' + i % 26);
+                want[w++] = (char)('a' + i % 26);
+            }
+        }
+        o += (size_t)sprintf(js + o, "\"}}]}");
+        js[o] = '\0';
+        assert_int_equal(chat(js, &m), LLMC_OK);
+        assert_int_equal(m.content_len, w);
+        assert_memory_equal(m.content, want, w);
+        /* the same string cut short at offset k: unterminated */
+        js[35 + k] = '\0';
+        assert_int_equal(chat(js, &m), LLMC_ERR_PROTOCOL);
+    }
 }
 
 static void test_choices_not_an_array_rejected(void **st)
@@ -647,6 +734,14 @@ int main(void)
         cmocka_unit_test_teardown(test_more_tokens_than_given_too_large,
                                   teardown),
         cmocka_unit_test_teardown(test_choices_not_an_array_rejected,
+                                  teardown),
+        cmocka_unit_test_teardown(test_raw_control_bytes_in_strings_rejected,
+                                  teardown),
+        cmocka_unit_test_teardown(test_number_and_literal_grammar_checked,
+                                  teardown),
+        cmocka_unit_test_teardown(test_nesting_deeper_than_32_rejected,
+                                  teardown),
+        cmocka_unit_test_teardown(test_escape_or_quote_found_at_every_offset,
                                   teardown),
         cmocka_unit_test_teardown(test_content_or_delta_of_wrong_type_rejected,
                                   teardown),
