@@ -906,7 +906,7 @@ static void dispatch(llmc_client_t *c, uint64_t now)
             return;
         }
         j = c->queue[c->q_head];
-        if (!j.cancelled) {
+        if (!j.cancelled && !c->shutting_down) {
             if (c->active >= c->max_inflight) {
                 llmc_port_unlock();
                 return;
@@ -1169,20 +1169,8 @@ void llmc_client_shutdown(llmc_client_t *c)
     llmc_port_lock();
     c->shutting_down = true;
     llmc_port_unlock();
-    /* queued jobs end as cancelled; running ones too, in service() */
-    for (;;) {
-        llmc_job_t j;
-        llmc_port_lock();
-        if (c->q_len == 0) {
-            llmc_port_unlock();
-            break;
-        }
-        j = c->queue[c->q_head];
-        c->q_head = (uint8_t)((c->q_head + 1) % (LLMC_QUEUE_LEN + LLMC_SLOTS));
-        c->q_len--;
-        llmc_port_unlock();
-        finish_unstarted(&j, LLMC_ERR_CANCELLED);
-    }
+    /* running requests end as cancelled in service(); so do queued ones,
+     * dispatched one by one as cancelled */
     service(c, llmc_port_now_ms());
     for (i = 0; i < LLMC_CONNS; i++)
         llmc_conn_close(c, i, true);
