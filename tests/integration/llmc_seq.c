@@ -3,7 +3,8 @@
  * library API (llmc_chat). Prints each answer on its own line, then
  * "done N". Used to check keep-alive reuse (the server counts connections)
  * and TLS over a reused connection.
- *   llmc-seq BASE_URL N MODEL [CA_FILE]
+ *   llmc-seq BASE_URL N MODEL [CA_FILE | pem:CA_FILE]
+ * "pem:" loads the file into memory and passes it as ca_pem instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "llmc/llmc_client.h"
 
 static llmc_client_t g_client;
+static char g_pem[1 << 16];
 
 static void on_delta(void *user, const char *text, size_t len)
 {
@@ -43,6 +45,16 @@ int main(int argc, char **argv)
     cfg.n_providers = 1;
     llmc_policy_default(&cfg.policy);
     cfg.ca_file = argc > 4 ? argv[4] : NULL;
+    if (cfg.ca_file != NULL && strncmp(cfg.ca_file, "pem:", 4) == 0) {
+        FILE *f = fopen(cfg.ca_file + 4, "rb");
+        size_t got = f ? fread(g_pem, 1, sizeof(g_pem) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        g_pem[got] = 0;
+        cfg.ca_pem = g_pem;
+        cfg.ca_pem_len = got + 1; /* mbedTLS counts the NUL of a PEM */
+        cfg.ca_file = NULL;
+    }
     rc = llmc_client_init(&g_client, &cfg);
     if (rc != LLMC_OK) {
         fprintf(stderr, "init: %s\n", llmc_strerror(rc));

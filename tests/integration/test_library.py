@@ -45,6 +45,21 @@ class KeepAliveTests(unittest.TestCase):
             self.assertEqual(st["requests"], 5)
             self.assertEqual(st["connections"], 1)
 
+    def test_ca_given_as_in_memory_pem_is_trusted(self):
+        with Server(tls="good") as srv:
+            rc, out, err = run_seq(srv.url, 2,
+                                   ca="pem:" + cert_path("ca.pem"))
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, expected_answers(2))
+
+    def test_in_memory_pem_of_another_ca_refuses_the_server(self):
+        with Server(tls="good") as srv:
+            rc, out, err = run_seq(srv.url, 1,
+                                   ca="pem:" + cert_path("other-ca.pem"))
+            self.assertEqual(rc, 1)
+            self.assertIn("certificate verification failed", err)
+            self.assertEqual(srv.stats()["requests"], 0)
+
     def test_connection_closed_by_server_is_replaced(self):
         # keepalive=0: the server closes after each answer; every request
         # must still succeed, each on a new connection
