@@ -45,3 +45,5 @@ echo "  instructions: $((in - i1)) (whole run $in, 1-event run $i1)"
 awk -v i=$((in - i1)) -v b=$((bn - b1)) 'BEGIN { printf "  instructions per received byte: %.2f (target <= 10)\n", i / b }'
 echo "  heaviest functions (whole run):"
 callgrind_annotate $B/cg.10000.out 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '3,12p' | sed 's/^/    /'
+
+bash scripts/bench-concurrent.sh
