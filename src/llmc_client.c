@@ -878,17 +878,15 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j,
 }
 
 /* A job that never got a slot ends: cancelled or shut down. */
-static void finish_unstarted(const llmc_job_t *j, int status)
+static void finish_unstarted(const llmc_job_t *j, const char *why)
 {
     llmc_result_t r;
+    llmc_buf_t b;
     memset(&r, 0, sizeof(r));
-    r.status = status;
+    r.status = LLMC_ERR_CANCELLED;
     r.provider = -1;
-    {
-        llmc_buf_t b;
-        llmc_buf_init(&b, r.message, sizeof(r.message));
-        llmc_buf_str(&b, "cancelled before it started");
-    }
+    llmc_buf_init(&b, r.message, sizeof(r.message));
+    llmc_buf_str(&b, why);
     if (j->cb.on_done != NULL)
         j->cb.on_done(j->user, &r);
 }
@@ -925,7 +923,8 @@ static void dispatch(llmc_client_t *c, uint64_t now)
         c->q_len--;
         llmc_port_unlock();
         if (s == NULL)
-            finish_unstarted(&j, LLMC_ERR_CANCELLED);
+            finish_unstarted(&j, c->shutting_down ? "client shut down"
+                                                  : "cancelled by the caller");
         else
             slot_start(c, s, &j, now);
     }
@@ -999,20 +998,13 @@ static void service(llmc_client_t *c, uint64_t now)
     }
 }
 
-static bool busy(const llmc_client_t *c)
-{
-    int i;
-    if (c->q_len > 0)
-        return true;
-    for (i = 0; i < LLMC_SLOTS; i++)
-        if (c->slots[i].state != SLOT_FREE)
-            return true;
-    return false;
-}
-
+/* Requests queued or running (the queue may grow from another task). */
 static int pending(const llmc_client_t *c)
 {
-    int i, n = c->q_len;
+    int i, n;
+    llmc_port_lock();
+    n = c->q_len;
+    llmc_port_unlock();
     for (i = 0; i < LLMC_SLOTS; i++)
         if (c->slots[i].state != SLOT_FREE)
             n++;
@@ -1099,7 +1091,7 @@ int llmc_poll(llmc_client_t *c, int timeout_ms)
         if (c->slots[i].more)
             slot_step(c, &c->slots[i], 0, now);
     service(c, now);
-    return busy(c) ? pending(c) : 0;
+    return pending(c);
 }
 
 typedef struct {
