@@ -19,7 +19,9 @@ Endpoints
 
 /stats also holds "request_times": the server's monotonic clock (seconds,
 float) when each request to the chat endpoint arrived, in order, including
-requests refused for their credentials.
+requests refused for their credentials, and "tls_close_notify": how many
+TLS connections the client ended with a close_notify alert (read while the
+server waited for the next request) rather than a bare TCP close.
 
 /stats, /stats/reset and /iam/revoke are control requests: they are not
 counted in "requests", do not change "last_request", and a connection whose
@@ -128,6 +130,7 @@ class State:
         self.open = 0
         self.max_open = 0
         self.tls_resumed = 0
+        self.tls_close_notify = 0
         self.tokens_issued = 0
         self.token_seq = 0
         self.tokens = {}  # token -> expiry (monotonic); None once revoked
@@ -144,6 +147,7 @@ class State:
                 "open": self.open,
                 "max_open": self.max_open,
                 "tls_resumed": self.tls_resumed,
+                "tls_close_notify": self.tls_close_notify,
                 "tokens_issued": self.tokens_issued,
                 "last_request": self.last_request,
                 "request_times": list(self.request_times),
@@ -156,6 +160,7 @@ class State:
             self.chat_requests = 0
             self.max_open = self.open
             self.tls_resumed = 0
+            self.tls_close_notify = 0
             self.tokens_issued = 0
             self.fail_counter = 0
             self.last_request = None
@@ -190,6 +195,7 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.close_notify = False  # the TLS peer ended with close_notify
 
     def _fill(self):
         try:
@@ -199,6 +205,10 @@ class Conn:
         except (ConnectionError, ssl.SSLError, OSError) as e:
             raise ClientGone(str(e))
         if not data:
+            # TLS sockets are wrapped with suppress_ragged_eofs=False: an
+            # empty read is the peer's close_notify, a bare TCP close raises
+            if isinstance(self.sock, ssl.SSLSocket):
+                self.close_notify = True
             raise ClientGone("eof")
         self.buf += data
 
@@ -879,7 +889,8 @@ class Handler(socketserver.BaseRequestHandler):
         if ctx is not None:
             try:
                 sock.settimeout(10.0)
-                sock = ctx.wrap_socket(sock, server_side=True)
+                sock = ctx.wrap_socket(sock, server_side=True,
+                                       suppress_ragged_eofs=False)
             except (ssl.SSLError, OSError) as e:
                 log("TLS handshake failed: %s" % e)
                 try:
@@ -912,6 +923,9 @@ class Handler(socketserver.BaseRequestHandler):
         except (ClientGone, Aborted) as e:
             log("connection ended: %s" % e)
         finally:
+            if conn.close_notify and self.counted:
+                with STATE.lock:
+                    STATE.tls_close_notify += 1
             try:
                 conn.sock.close()
             except OSError:

@@ -721,6 +721,26 @@ class TlsTests(StreamTests):
         self.assertEqual(st["connections"], 2)
         self.assertEqual(st["last_request"]["tls"]["version"], "TLSv1.2")
 
+    def test_close_notify_counted(self):
+        # one client ends with close_notify (unwrap), one with a bare close
+        for notify in (True, False):
+            c = self.client()
+            c.request("POST", "/v1/chat/completions",
+                      chat_body("x", model(), stream=False))
+            if notify:
+                try:   # sends close_notify, then waits for the server's
+                    c.sock.unwrap()
+                except (ssl.SSLError, OSError):
+                    pass
+            c.close()
+        deadline = time.monotonic() + 5
+        while self.server.stats()["open"] > 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        st = self.server.stats()
+        self.assertEqual(st["open"], 0)
+        self.assertEqual(st["connections"], 2)
+        self.assertEqual(st["tls_close_notify"], 1)
+
 
 class TlsNegativeTests(unittest.TestCase):
 

@@ -1,0 +1,164 @@
+/*
+ * llmc-gather: the library's counterpart of asyncio.gather(). Every prompt
+ * is submitted at once; llmc_poll() then drives all of them on this one
+ * thread until the last has finished, and the answers are printed in the
+ * order of the prompts, whatever order they finished in.
+ *
+ *   llmc-gather [-c providers.json] [-j MAX_INFLIGHT] [--ca-file PATH]
+ *               PROMPT...
+ *
+ * -j limits how many requests run at once (the semaphore of the asyncio
+ * version); the others wait in the client's FIFO queue. Without -c, the one
+ * provider is OPENAI_BASE_URL with OPENAI_API_KEY.
+ *
+ * Output, for each prompt i:  "[i] answer" or "[i] error: kind: message".
+ * Exit status: 0 every prompt answered, 1 some failed, 2 usage error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llmc/llmc_client.h"
+#include "llmc_tool_config.h"
+
+#define MAX_PROMPTS 64
+#define ANSWER_MAX 8192
+
+/* One prompt's request and what came back. The request and its message
+ * must stay valid until on_done has run: they live here, not on a stack
+ * frame that returns before the poll loop ends. */
+typedef struct {
+    llmc_message_t msg;
+    llmc_request_t req;
+    char answer[ANSWER_MAX];
+    size_t len;
+    bool done;
+    int status;
+    char message[LLMC_MSG_LEN];
+} task_t;
+
+static llmc_client_t g_client;
+static llmc_tool_config_t g_cfg;
+static task_t g_tasks[MAX_PROMPTS];
+
+/* Content arrives in pieces, interleaved with the other requests'. */
+static void on_delta(void *user, const char *text, size_t len)
+{
+    task_t *t = user;
+    if (len > sizeof(t->answer) - t->len)
+        len = sizeof(t->answer) - t->len;
+    memcpy(t->answer + t->len, text, len);
+    t->len += len;
+}
+
+/* Called exactly once per accepted request, from llmc_poll(). */
+static void on_done(void *user, const llmc_result_t *r)
+{
+    task_t *t = user;
+    t->done = true;
+    t->status = r->status;
+    snprintf(t->message, sizeof(t->message), "%s", r->message);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *ca_file = NULL;
+    long inflight = 0;
+    llmc_callbacks_t cb = {on_delta, NULL, on_done};
+    llmc_config_t cc;
+    int i, n = 0, failed = 0, rc;
+
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        if (i + 1 >= argc) {
+            fprintf(stderr, "llmc-gather: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (strcmp(argv[i], "-c") == 0) {
+            config = argv[++i];
+        } else if (strcmp(argv[i], "--ca-file") == 0) {
+            ca_file = argv[++i];
+        } else if (strcmp(argv[i], "-j") == 0) {
+            inflight = strtol(argv[++i], NULL, 10);
+            if (inflight < 1 || inflight > 255) {
+                fputs("llmc-gather: -j needs 1..255\n", stderr);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "llmc-gather: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (i >= argc || argc - i > MAX_PROMPTS) {
+        fprintf(stderr, "usage: llmc-gather [-c providers.json] "
+                        "[-j MAX_INFLIGHT] [--ca-file PATH] PROMPT... "
+                        "(1 to %d prompts)\n", MAX_PROMPTS);
+        return 2;
+    }
+
+    if (config != NULL) {
+        if (llmc_tool_config_load(&g_cfg, config) != 0) {
+            fprintf(stderr, "llmc-gather: config: %s\n", g_cfg.err);
+            return 2;
+        }
+    } else {
+        const char *key = getenv("OPENAI_API_KEY");
+        g_cfg.providers[0].name = "default";
+        g_cfg.providers[0].base_url = getenv("OPENAI_BASE_URL");
+        if (g_cfg.providers[0].base_url == NULL) {
+            fputs("llmc-gather: give -c or OPENAI_BASE_URL\n", stderr);
+            return 2;
+        }
+        if (key != NULL && key[0] != '\0') {
+            g_cfg.providers[0].auth = LLMC_AUTH_BEARER;
+            g_cfg.providers[0].api_key = key;
+        }
+        g_cfg.n_providers = 1;
+        llmc_policy_default(&g_cfg.policy);
+    }
+    memset(&cc, 0, sizeof(cc));
+    cc.providers = g_cfg.providers;
+    cc.n_providers = g_cfg.n_providers;
+    cc.policy = g_cfg.policy;
+    cc.max_inflight = (uint8_t)(inflight > 0 ? (unsigned long)inflight
+                                             : g_cfg.max_inflight);
+    cc.ca_file = ca_file != NULL ? ca_file : g_cfg.ca_file;
+    rc = llmc_client_init(&g_client, &cc);
+    if (rc != LLMC_OK) {
+        fprintf(stderr, "llmc-gather: init: %s\n", llmc_strerror(rc));
+        return 2;
+    }
+
+    /* gather(*tasks): submit everything first ... */
+    for (; i < argc; i++, n++) {
+        task_t *t = &g_tasks[n];
+        llmc_handle_t h;
+        t->msg.role = "user";
+        t->msg.content = argv[i];
+        llmc_request_init(&t->req);
+        t->req.model = "gpt-4o-mini"; /* a provider's "model" overrides it */
+        t->req.messages = &t->msg;
+        t->req.n_messages = 1;
+        h = llmc_submit(&g_client, &t->req, &cb, t);
+        if (h < 0) { /* refused: no callback will come for it */
+            t->done = true;
+            t->status = h;
+            snprintf(t->message, sizeof(t->message), "not submitted");
+        }
+    }
+    /* ... then poll: llmc_poll() returns how many are queued or running. */
+    while (llmc_poll(&g_client, 1000) > 0) {
+    }
+
+    for (i = 0; i < n; i++) {
+        const task_t *t = &g_tasks[i];
+        if (t->status == LLMC_OK) {
+            printf("[%d] %.*s\n", i, (int)t->len, t->answer);
+        } else {
+            failed++;
+            printf("[%d] error: %s: %s\n", i, llmc_strerror(t->status),
+                   t->message);
+        }
+    }
+    llmc_client_shutdown(&g_client);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,500 @@
+/*
+ * Integration helper for tests/integration/test_concurrency.py: many
+ * requests in flight on ONE client through llmc_submit/llmc_poll/llmc_cancel
+ * and llmc_client_shutdown, against one provider (BASE_URL, named "local").
+ *
+ *   llmc-conc [-j MAX_INFLIGHT] [--ca FILE] CMD BASE_URL MODEL [ARGS]
+ *
+ * CMD
+ *   run N          submit N requests at once (prompt "stream I: ...", I the
+ *                  index), poll until all are done
+ *   queue N [MODEL2]  submit N requests before any poll and report which
+ *                  were refused; poll once and submit one more (refused
+ *                  while the queue is still full); then run everything to
+ *                  the end. The first MAX_INFLIGHT requests (the ones the
+ *                  poll starts) use MODEL, the others MODEL2 (default MODEL),
+ *                  so that a slow MODEL keeps the slots busy meanwhile
+ *   cancel MODEL2  three requests: #0 (MODEL) is cancelled from its first
+ *                  on_delta, #1 (MODEL2) is queued behind it, #2 (MODEL2)
+ *                  is cancelled while still queued
+ *   shutdown N     submit N requests; once every running one has delivered
+ *                  content, llmc_client_shutdown(); then print the socket
+ *                  count and wait for a line on stdin before exiting, so that
+ *                  the server's view can be checked while the process lives
+ *   thread         the main thread polls with a 10 s timeout; a second
+ *                  thread submits one request while the poll is blocked
+ *   tcancel        one request that gets no answer; a second thread cancels
+ *                  it while the main thread's llmc_poll(10000) is blocked
+ *
+ * Output: one JSON line per request,
+ *   {"i":0,"status":"ok","content":"...","partial":false,"deltas":7,
+ *    "attempt_seq":3,"done_seq":41,"ms":12}
+ * where *_seq are positions in one event counter shared by all callbacks
+ * (on_attempt, on_delta, on_done), then one "summary" line with the
+ * command's own facts (see each command).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llmc/llmc_client.h"
+
+#define MAX_REQ 256
+#define CONTENT_MAX 4096
+
+typedef struct {
+    int i;
+    llmc_handle_t h;
+    llmc_message_t msg;
+    llmc_request_t req;
+    char prompt[128];
+    char content[CONTENT_MAX];
+    size_t len;
+    int deltas;
+    int attempts;
+    long attempt_seq, done_seq;
+    int done_calls;
+    int status;
+    bool partial;
+    uint32_t ms;
+    bool cancel_on_delta;
+} item_t;
+
+static llmc_client_t g_client;
+static item_t g_items[MAX_REQ];
+static long g_seq;
+static int g_last_delta = -1; /* item of the previous on_delta */
+static int g_switches;        /* on_delta of another item than the last */
+static int g_running, g_max_running; /* on_attempt .. on_done */
+static int g_done;
+static int g_with_content; /* items that got content */
+
+static void on_attempt(void *user, int provider, const char *name)
+{
+    item_t *it = user;
+    (void)provider;
+    (void)name;
+    if (it->attempts++ == 0) {
+        it->attempt_seq = g_seq;
+        g_running++;
+        if (g_running > g_max_running)
+            g_max_running = g_running;
+    }
+    g_seq++;
+}
+
+static void on_delta(void *user, const char *text, size_t len)
+{
+    item_t *it = user;
+    if (len > sizeof(it->content) - it->len)
+        len = sizeof(it->content) - it->len;
+    memcpy(it->content + it->len, text, len);
+    it->len += len;
+    if (it->deltas++ == 0)
+        g_with_content++;
+    if (g_last_delta >= 0 && g_last_delta != it->i)
+        g_switches++;
+    g_last_delta = it->i;
+    g_seq++;
+    if (it->cancel_on_delta && it->deltas == 1)
+        (void)llmc_cancel(&g_client, it->h); /* allowed in a callback */
+}
+
+static void on_done(void *user, const llmc_result_t *r)
+{
+    item_t *it = user;
+    if (it->done_calls++ == 0) {
+        it->done_seq = g_seq;
+        it->status = r->status;
+        it->partial = r->partial;
+        it->ms = r->elapsed_ms;
+        g_done++;
+        if (it->attempts > 0)
+            g_running--;
+    }
+    g_seq++;
+}
+
+static const llmc_callbacks_t g_cb = {on_delta, on_attempt, on_done};
+
+static void json_str(const char *s, size_t n)
+{
+    size_t i;
+    putchar('"');
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\')
+            printf("\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f)
+            printf("\\u%04x", ch);
+        else
+            putchar(ch);
+    }
+    putchar('"');
+}
+
+static void print_item(const item_t *it)
+{
+    printf("{\"i\":%d,\"status\":", it->i);
+    json_str(llmc_strerror(it->status), strlen(llmc_strerror(it->status)));
+    fputs(",\"content\":", stdout);
+    json_str(it->content, it->len);
+    printf(",\"partial\":%s,\"deltas\":%d,\"attempts\":%d,"
+           "\"attempt_seq\":%ld,\"done_seq\":%ld,\"done_calls\":%d,"
+           "\"ms\":%u}\n",
+           it->partial ? "true" : "false", it->deltas, it->attempts,
+           it->attempt_seq, it->done_seq, it->done_calls, (unsigned)it->ms);
+}
+
+static void print_items(int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        print_item(&g_items[i]);
+}
+
+static void prepare(int i, const char *model)
+{
+    item_t *it = &g_items[i];
+    memset(it, 0, sizeof(*it));
+    it->i = i;
+    it->attempt_seq = it->done_seq = -1;
+    it->status = 1; /* not done */
+    snprintf(it->prompt, sizeof(it->prompt),
+             "stream %02d: alpha %02d bravo %02d charlie %02d delta %02d", i,
+             i, i, i, i);
+    it->msg.role = "user";
+    it->msg.content = it->prompt;
+    llmc_request_init(&it->req);
+    it->req.model = model;
+    it->req.messages = &it->msg;
+    it->req.n_messages = 1;
+}
+
+static int submit(int i)
+{
+    g_items[i].h = llmc_submit(&g_client, &g_items[i].req, &g_cb,
+                               &g_items[i]);
+    return g_items[i].h;
+}
+
+static int poll_until_done(int n)
+{
+    while (g_done < n)
+        if (llmc_poll(&g_client, 1000) < 0)
+            return -1;
+    return 0;
+}
+
+static uint64_t now_ms(void)
+{
+    return llmc_port_now_ms();
+}
+
+/* Open sockets of this process, from /proc/self/fd. */
+static int count_sockets(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char path[300], target[64];
+        ssize_t len;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+        len = readlink(path, target, sizeof(target) - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        if (strncmp(target, "socket:", 7) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static int cmd_run(const char *model, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        prepare(i, model);
+        if (submit(i) < 0) {
+            fprintf(stderr, "llmc-conc: submit %d: %s\n", i,
+                    llmc_strerror(g_items[i].h));
+            return 1;
+        }
+    }
+    if (poll_until_done(n) != 0)
+        return 1;
+    print_items(n);
+    printf("{\"summary\":\"run\",\"switches\":%d,\"max_running\":%d}\n",
+           g_switches, g_max_running);
+    return 0;
+}
+
+static int cmd_queue(const char *model, int n, const char *model2,
+                     int inflight)
+{
+    int i, accepted = 0, refused = 0, first_refused = -1, refusal = 0;
+    int after_poll, pending;
+    uint64_t t, worst = 0;
+    for (i = 0; i < n; i++) {
+        prepare(i, i < inflight ? model : model2);
+        t = now_ms();
+        if (submit(i) > 0) {
+            accepted++;
+        } else {
+            if (now_ms() - t > worst)
+                worst = now_ms() - t;
+            if (first_refused < 0) {
+                first_refused = i;
+                refusal = g_items[i].h;
+            }
+            refused++;
+            g_items[i].status = g_items[i].h;
+        }
+    }
+    /* One poll starts the first request(s): the queue is still full. */
+    pending = llmc_poll(&g_client, 0);
+    prepare(n, model2);
+    after_poll = submit(n);
+    if (after_poll > 0)
+        accepted++;
+    while (g_done < accepted)
+        if (llmc_poll(&g_client, 1000) < 0)
+            return 1;
+    /* Space again once the queue has drained. */
+    prepare(n + 1, model2);
+    i = submit(n + 1);
+    if (i > 0)
+        poll_until_done(accepted + 1);
+    for (i = 0; i < n + 2; i++)
+        if (g_items[i].h > 0)
+            print_item(&g_items[i]);
+    printf("{\"summary\":\"queue\",\"queue_len\":%d,\"slots\":%d,"
+           "\"accepted\":%d,\"refused\":%d,\"first_refused\":%d,"
+           "\"refusal\":\"%s\",\"refusal_ms\":%u,\"pending_after_poll\":%d,"
+           "\"after_poll\":\"%s\",\"after_drain\":\"%s\",\"done\":%d}\n",
+           LLMC_QUEUE_LEN, LLMC_SLOTS, accepted, refused, first_refused,
+           llmc_strerror(refusal), (unsigned)worst, pending,
+           after_poll > 0 ? "accepted" : llmc_strerror(after_poll),
+           g_items[n + 1].h > 0 ? "accepted"
+                                : llmc_strerror(g_items[n + 1].h),
+           g_done);
+    return 0;
+}
+
+static int cmd_cancel(const char *model, const char *model2)
+{
+    uint64_t t0 = now_ms();
+    prepare(0, model);
+    prepare(1, model2);
+    snprintf(g_items[1].prompt, sizeof(g_items[1].prompt),
+             "the second request");
+    prepare(2, model2);
+    g_items[0].cancel_on_delta = true;
+    if (submit(0) < 0 || submit(1) < 0 || submit(2) < 0)
+        return 1;
+    /* #2 is cancelled while it waits in the queue */
+    if (llmc_cancel(&g_client, g_items[2].h) != LLMC_OK)
+        return 1;
+    if (poll_until_done(3) != 0)
+        return 1;
+    print_items(3);
+    printf("{\"summary\":\"cancel\",\"total_ms\":%u}\n",
+           (unsigned)(now_ms() - t0));
+    return 0;
+}
+
+static int cmd_shutdown(const char *model, int n, int inflight)
+{
+    int i, running = n < inflight ? n : inflight, before, cancelled = 0;
+    char line[16];
+    for (i = 0; i < n; i++) {
+        prepare(i, model);
+        if (submit(i) < 0)
+            return 1;
+    }
+    /* every running request is mid-stream */
+    while (g_with_content < running)
+        if (llmc_poll(&g_client, 1000) < 0)
+            return 1;
+    before = count_sockets();
+    llmc_client_shutdown(&g_client);
+    for (i = 0; i < n; i++)
+        cancelled += g_items[i].status == LLMC_ERR_CANCELLED;
+    print_items(n);
+    printf("{\"summary\":\"shutdown\",\"done\":%d,\"cancelled\":%d,"
+           "\"sockets_before\":%d,\"sockets_after\":%d,"
+           "\"submit_after\":\"%s\"}\n",
+           g_done, cancelled, before, count_sockets(),
+           llmc_strerror(llmc_submit(&g_client, &g_items[0].req, &g_cb,
+                                     &g_items[0])));
+    fflush(stdout);
+    (void)fgets(line, sizeof(line), stdin); /* the test has looked */
+    return 0;
+}
+
+static volatile int g_polling;
+static uint64_t g_poll_start_ms, g_submit_ms;
+
+static void *submitter(void *arg)
+{
+    struct timespec ts = {0, 20 * 1000000L};
+    (void)arg;
+    while (!g_polling)
+        nanosleep(&ts, NULL);
+    ts.tv_nsec = 300 * 1000000L;
+    nanosleep(&ts, NULL); /* the poller is blocked by now: nothing else
+                             is pending, its poll waits 10 s */
+    g_submit_ms = now_ms();
+    g_items[0].h = llmc_submit(&g_client, &g_items[0].req, &g_cb,
+                               &g_items[0]);
+    return NULL;
+}
+
+/* The main thread polls with a 10 s timeout and nothing pending, so only
+ * the other thread's submit can end its first poll early. */
+static int cmd_thread(const char *model)
+{
+    pthread_t th;
+    int polls = 0;
+    uint64_t first_end = 0, done_ms;
+    prepare(0, model);
+    if (pthread_create(&th, NULL, submitter, NULL) != 0)
+        return 1;
+    g_poll_start_ms = now_ms();
+    while (g_done < 1) {
+        g_polling = 1;
+        if (llmc_poll(&g_client, 10000) < 0)
+            break;
+        if (polls++ == 0)
+            first_end = now_ms();
+    }
+    done_ms = now_ms();
+    pthread_join(th, NULL);
+    print_items(1);
+    printf("{\"summary\":\"thread\",\"poll_timeout_ms\":10000,"
+           "\"submit_at_ms\":%u,\"first_poll_ms\":%u,"
+           "\"submit_to_done_ms\":%u,\"polls\":%d}\n",
+           (unsigned)(g_submit_ms - g_poll_start_ms),
+           (unsigned)(first_end - g_poll_start_ms),
+           (unsigned)(done_ms - g_submit_ms), polls);
+    return 0;
+}
+
+static uint64_t g_cancel_ms;
+static int g_cancel_rc;
+
+static void *canceller(void *arg)
+{
+    struct timespec ts = {0, 20 * 1000000L};
+    (void)arg;
+    while (g_items[0].attempts == 0)
+        nanosleep(&ts, NULL);
+    ts.tv_nsec = 300 * 1000000L;
+    nanosleep(&ts, NULL); /* the poller waits for an answer that never
+                             comes: its poll is blocked */
+    g_cancel_ms = now_ms();
+    g_cancel_rc = llmc_cancel(&g_client, g_items[0].h);
+    return NULL;
+}
+
+/* The request hangs (no answer, first-byte timeout 30 s); a second thread
+ * cancels it while the main thread's llmc_poll(10000) is blocked. */
+static int cmd_tcancel(const char *model)
+{
+    pthread_t th;
+    uint64_t done_ms;
+    prepare(0, model);
+    if (submit(0) < 0)
+        return 1;
+    if (pthread_create(&th, NULL, canceller, NULL) != 0)
+        return 1;
+    while (g_done < 1)
+        if (llmc_poll(&g_client, 10000) < 0)
+            break;
+    done_ms = now_ms();
+    pthread_join(th, NULL);
+    print_items(1);
+    printf("{\"summary\":\"tcancel\",\"cancel_rc\":\"%s\","
+           "\"cancel_to_done_ms\":%u,\"cancel_again\":\"%s\"}\n",
+           llmc_strerror(g_cancel_rc), (unsigned)(done_ms - g_cancel_ms),
+           llmc_strerror(llmc_cancel(&g_client, g_items[0].h)));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    llmc_provider_t prov;
+    llmc_config_t cfg;
+    const char *ca = NULL, *cmd, *model;
+    int argi = 1, inflight = 0, rc;
+
+    while (argi + 1 < argc && argv[argi][0] == '-') {
+        if (strcmp(argv[argi], "-j") == 0)
+            inflight = atoi(argv[argi + 1]);
+        else if (strcmp(argv[argi], "--ca") == 0)
+            ca = argv[argi + 1];
+        else
+            break;
+        argi += 2;
+    }
+    if (argc - argi < 3) {
+        fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE]\n"
+              "       run|queue|cancel|shutdown|thread|tcancel BASE_URL MODEL "
+              "[ARG]\n",
+              stderr);
+        return 2;
+    }
+    cmd = argv[argi];
+    model = argv[argi + 2];
+    memset(&prov, 0, sizeof(prov));
+    prov.name = "local";
+    prov.base_url = argv[argi + 1];
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.providers = &prov;
+    cfg.n_providers = 1;
+    llmc_policy_default(&cfg.policy);
+    cfg.policy.max_retries = 0;
+    cfg.policy.cooldown_after = 0;
+    cfg.max_inflight = (uint8_t)inflight;
+    cfg.ca_file = ca;
+    rc = llmc_client_init(&g_client, &cfg);
+    if (rc != LLMC_OK) {
+        fprintf(stderr, "llmc-conc: init: %s\n", llmc_strerror(rc));
+        return 2;
+    }
+#define ARG_N (argc - argi > 3 ? atoi(argv[argi + 3]) : 0)
+    if (strcmp(cmd, "run") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ)
+        rc = cmd_run(model, ARG_N);
+    else if (strcmp(cmd, "queue") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ - 2)
+        rc = cmd_queue(model, ARG_N, argc - argi > 4 ? argv[argi + 4] : model,
+                       inflight > 0 ? inflight : LLMC_SLOTS);
+    else if (strcmp(cmd, "cancel") == 0 && argc - argi > 3)
+        rc = cmd_cancel(model, argv[argi + 3]);
+    else if (strcmp(cmd, "shutdown") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ)
+        return cmd_shutdown(model, ARG_N,
+                            inflight > 0 ? inflight : LLMC_SLOTS);
+    else if (strcmp(cmd, "thread") == 0)
+        rc = cmd_thread(model);
+    else if (strcmp(cmd, "tcancel") == 0)
+        rc = cmd_tcancel(model);
+    else {
+        fprintf(stderr, "llmc-conc: bad command line\n");
+        rc = 2;
+    }
+    llmc_client_shutdown(&g_client);
+    fflush(stdout);
+    return rc;
+}

@@ -1,0 +1,526 @@
+"""Integration tests for many requests on one thread (DESIGN.md
+"Concurrency"): interleaved streams, the max_inflight limit, the FIFO queue
+and its bound, cancel, shutdown, TLS session resumption, submitting from a
+second thread, and the tools built on them: llmc-check (every provider at
+once, SIGINT/SIGTERM, --timeout, --json), llmc-gather, and llmc-chat's
+SIGINT handling.
+
+The library is driven through llmc-conc (tests/integration/llmc_conc.c),
+which prints one JSON line per request (status, content, how many deltas,
+and the position of its first on_attempt and of its on_done in one event
+counter shared by every callback) and a summary line per command.
+
+Nothing here sleeps and hopes: ordering comes from the callbacks' event
+counter, socket counts from the server's /stats (open, max_open,
+connections, tls_resumed) and from the driver's own /proc/self/fd, and
+timing from recorded times with generous upper bounds.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (Server, cert_path, chat_binary, chat_env, refused_port,
+                     tool_path)
+
+CONC = tool_path("llmc-conc")
+CHECK = tool_path("llmc-check")
+GATHER = tool_path("llmc-gather")
+SEQ = tool_path("llmc-seq")
+TIMEOUT = 30
+CHECK_PROMPT = "Hello, are you GPT 3.5?"
+
+# The prompt llmc-conc sends for request i; the server echoes it.
+def conc_prompt(i):
+    return "stream %02d: alpha %02d bravo %02d charlie %02d delta %02d" % (
+        (i,) * 5)
+
+
+def need(path):
+    if not os.access(path, os.X_OK):
+        raise AssertionError("%s not built (make %s)" % (path, path))
+
+
+def run_conc(args, timeout=TIMEOUT):
+    """Run llmc-conc; returns (items, summary)."""
+    need(CONC)
+    p = subprocess.run([CONC] + [str(a) for a in args],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    err = p.stderr.decode("utf-8", "replace")
+    if p.returncode != 0:
+        raise AssertionError("llmc-conc %s: exit %d: %s"
+                             % (args, p.returncode, err))
+    lines = [json.loads(x) for x in p.stdout.decode("utf-8").splitlines()]
+    return lines[:-1], lines[-1]
+
+
+def wait_for(cond, timeout=5.0, what="condition"):
+    """Wait until cond() is true (checked every 20 ms) or fail."""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.02)
+
+
+class LibraryConcurrencyTests(unittest.TestCase):
+    """One test server per test, so that /stats belongs to the test."""
+
+    def server(self, **opts):
+        srv = Server(**opts).start()
+        self.addCleanup(srv.stop)
+        return srv
+
+    def assertAnswered(self, items, n):
+        self.assertEqual(len(items), n)
+        for it in items:
+            with self.subTest(request=it["i"]):
+                self.assertEqual(it["status"], "ok", it)
+                self.assertEqual(it["content"], conc_prompt(it["i"]))
+                self.assertEqual(it["done_calls"], 1)
+
+    def test_32_streams_interleave_and_each_gets_its_own_content(self):
+        srv = self.server()
+        n = 32
+        items, s = run_conc(["run", srv.url, "t?event_delay_ms=20", n])
+        self.assertAnswered(items, n)
+        for it in items:
+            # piece=4 (the server's default): one on_delta per event of 4
+            # characters
+            self.assertEqual(it["deltas"],
+                             (len(conc_prompt(it["i"])) + 3) // 4)
+        # run one after the other, the deltas would switch request 31
+        # times; interleaved, nearly every delta follows another request's
+        self.assertGreater(s["switches"], 3 * n, s)
+        self.assertEqual(s["max_running"], n)
+        st = srv.stats()
+        self.assertEqual(st["max_open"], n)
+        self.assertEqual(st["chat_requests"], n)
+
+    def test_32_tls_streams_interleave(self):
+        srv = self.server(tls="good")
+        n = 32
+        items, s = run_conc(["--ca", cert_path("ca.pem"), "run", srv.url,
+                             "t?event_delay_ms=20", n])
+        self.assertAnswered(items, n)
+        self.assertGreater(s["switches"], 3 * n, s)
+        self.assertEqual(srv.stats()["max_open"], n)
+
+    def test_max_inflight_bounds_the_open_sockets(self):
+        srv = self.server()
+        items, s = run_conc(["-j", 4, "run", srv.url, "t?delay_ms=100", 20])
+        self.assertAnswered(items, 20)
+        self.assertEqual(s["max_running"], 4)
+        st = srv.stats()
+        self.assertEqual(st["chat_requests"], 20)
+        self.assertLessEqual(st["max_open"], 4, st)
+        self.assertEqual(st["max_open"], 4, st)   # and the 4 did overlap
+        # the later requests reuse the four kept-alive connections
+        self.assertEqual(st["connections"], 4, st)
+
+    def test_queue_starts_requests_in_submit_order(self):
+        srv = self.server()
+        n = 10
+        items, s = run_conc(["-j", 1, "run", srv.url, "t", n])
+        self.assertAnswered(items, n)
+        self.assertEqual(s["max_running"], 1)
+        for prev, cur in zip(items, items[1:]):
+            with self.subTest(request=cur["i"]):
+                # FIFO, and one at a time: each starts after the previous
+                # one has ended
+                self.assertGreater(cur["attempt_seq"], prev["done_seq"])
+        self.assertEqual(srv.stats()["max_open"], 1)
+
+    def test_full_queue_refuses_at_once(self):
+        srv = self.server()
+        for inflight in (1, 4):
+            with self.subTest(max_inflight=inflight):
+                srv.reset()
+                # the requests the first poll starts answer after 300 ms,
+                # so that their slots are still taken when the test submits
+                # after that poll; the queued ones answer at once
+                items, s = run_conc(["-j", inflight, "queue", srv.url,
+                                     "t?delay_ms=300", 130 + inflight, "t"])
+                # llmc_submit accepts while the queue holds fewer than
+                # LLMC_QUEUE_LEN + the free slots (before any poll, all
+                # max_inflight slots are free)
+                expected = s["queue_len"] + inflight
+                self.assertEqual(s["accepted"], expected, s)
+                self.assertEqual(s["first_refused"], expected, s)
+                self.assertEqual(s["refused"], 130 + inflight - expected, s)
+                self.assertEqual(s["refusal"], "queue full")
+                self.assertLess(s["refusal_ms"], 50)
+                # after one poll the running ones have left the queue but
+                # taken the slots: still full
+                self.assertEqual(s["pending_after_poll"], expected)
+                self.assertEqual(s["after_poll"], "queue full")
+                # every accepted request ran, exactly once; then there is
+                # room again
+                self.assertEqual(s["after_drain"], "accepted")
+                self.assertEqual(s["done"], expected + 1)
+                self.assertEqual(len(items), expected + 1)
+                for it in items:
+                    self.assertEqual((it["status"], it["done_calls"]),
+                                     ("ok", 1), it)
+                self.assertEqual(srv.stats()["chat_requests"], expected + 1)
+
+    def test_cancel_mid_stream_frees_the_slot_for_the_next(self):
+        srv = self.server()
+        # uncancelled, request 0 would stream for 27 x 100 ms
+        slow = "t?event_delay_ms=100&piece=2"
+        items, s = run_conc(["-j", 1, "cancel", srv.url, slow, "t"])
+        r0, r1, r2 = items
+        self.assertEqual(r0["status"], "cancelled", r0)
+        self.assertTrue(r0["partial"], r0)
+        self.assertEqual(r0["deltas"], 1)
+        self.assertTrue(conc_prompt(0).startswith(r0["content"]))
+        self.assertGreater(len(r0["content"]), 0)
+        self.assertEqual(r0["done_calls"], 1)
+        self.assertEqual(r1["status"], "ok", r1)
+        self.assertEqual(r1["content"], "the second request")
+        # the queued request started only once the cancelled one had ended
+        self.assertGreater(r1["attempt_seq"], r0["done_seq"])
+        # cancelled while queued: ends without ever starting
+        self.assertEqual((r2["status"], r2["partial"], r2["attempts"],
+                          r2["done_calls"]), ("cancelled", False, 0, 1), r2)
+        self.assertLess(s["total_ms"], 1500, s)
+        self.assertEqual(srv.stats()["chat_requests"], 2)
+
+    def test_shutdown_with_requests_in_flight(self):
+        srv = self.server()
+        need(CONC)
+        p = subprocess.Popen([CONC, "-j", "4", "shutdown", srv.url,
+                              "t?event_delay_ms=100&piece=2", "6"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            lines = []
+            while True:
+                line = p.stdout.readline()
+                if not line:
+                    self.fail("llmc-conc ended: %s"
+                              % p.stderr.read().decode())
+                lines.append(json.loads(line))
+                if "summary" in lines[-1]:
+                    break
+            items, s = lines[:-1], lines[-1]
+            self.assertEqual(len(items), 6)
+            for it in items:
+                with self.subTest(request=it["i"]):
+                    self.assertEqual(it["status"], "cancelled", it)
+                    self.assertEqual(it["done_calls"], 1)
+                    # the 4 running were mid-stream, the 2 queued never ran
+                    self.assertEqual(it["partial"], it["i"] < 4)
+                    self.assertEqual(it["attempts"], 1 if it["i"] < 4 else 0)
+            self.assertEqual(s["cancelled"], 6)
+            self.assertEqual(s["sockets_before"], 4)
+            self.assertEqual(s["sockets_after"], 0)
+            self.assertEqual(s["submit_after"], "invalid state")
+            # the process is still alive: the server sees the sockets close
+            wait_for(lambda: srv.stats()["open"] == 0, 5.0,
+                     "the server's open connections to drop to 0")
+            st = srv.stats()
+            self.assertEqual(st["connections"], 4)
+            self.assertEqual(st["max_open"], 4)
+            self.assertIsNone(p.poll())
+        finally:
+            out, err = p.communicate(b"\n", timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, err)
+
+    def test_reopened_tls_connection_resumes_the_session(self):
+        srv = self.server(tls="good")
+        need(SEQ)
+        n = 5
+        # keepalive=0: the server closes after every answer, so each
+        # request opens a new TLS connection
+        p = subprocess.run([SEQ, srv.url, str(n), "t?keepalive=0",
+                            cert_path("ca.pem")], capture_output=True,
+                           timeout=TIMEOUT, env=chat_env())
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout.decode(),
+                         "".join("answer %d\n" % i for i in range(n))
+                         + "done %d\n" % n)
+        st = srv.stats()
+        self.assertEqual(st["connections"], n)
+        self.assertGreaterEqual(st["tls_resumed"], n - 1, st)
+        self.assertTrue(st["last_request"]["tls"]["session_reused"])
+
+    def test_shutdown_sends_close_notify_on_pooled_tls_connections(self):
+        srv = self.server(tls="good")
+        items, s = run_conc(["--ca", cert_path("ca.pem"), "run", srv.url,
+                             "t?delay_ms=100", 3])
+        self.assertAnswered(items, 3)
+        # three kept-alive connections, idle when llmc-conc shuts the
+        # client down: each ends with a close_notify, not a bare close
+        wait_for(lambda: srv.stats()["open"] == 0, 5.0, "open == 0")
+        st = srv.stats()
+        self.assertEqual(st["connections"], 3)
+        self.assertEqual(st["tls_close_notify"], 3, st)
+
+    def test_submit_from_another_thread_wakes_a_blocked_poll(self):
+        srv = self.server()
+        items, s = run_conc(["thread", srv.url, "t"])
+        self.assertEqual(items[0]["status"], "ok", items)
+        self.assertEqual(items[0]["content"], conc_prompt(0))
+        # The main thread's first llmc_poll(10000) had nothing to wait for
+        # but the wake-up: it was blocked when the other thread submitted,
+        # and must end right after the submit, not at its timeout.
+        self.assertEqual(s["poll_timeout_ms"], 10000)
+        self.assertGreaterEqual(s["submit_at_ms"], 250, s)
+        self.assertLess(s["first_poll_ms"] - s["submit_at_ms"], 1000, s)
+        self.assertLess(s["submit_to_done_ms"], 2000, s)
+
+    def test_cancel_from_another_thread_wakes_a_blocked_poll(self):
+        srv = self.server()
+        items, s = run_conc(["tcancel", srv.url, "t?hang=1"])
+        r = items[0]
+        self.assertEqual((r["status"], r["partial"], r["done_calls"]),
+                         ("cancelled", False, 1), r)
+        self.assertEqual(s["cancel_rc"], "ok")
+        # nothing but the cancel's wake-up could end the blocked poll
+        self.assertLess(s["cancel_to_done_ms"], 1000, s)
+        self.assertGreaterEqual(r["ms"], 250, r)
+        # the handle is gone once its on_done has run
+        self.assertEqual(s["cancel_again"], "invalid argument")
+
+
+class ToolCase(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="llmc-conc-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def server(self, **opts):
+        srv = Server(**opts).start()
+        self.addCleanup(srv.stop)
+        return srv
+
+    def config(self, providers, **policy):
+        pol = {"max_retries": 0, "cooldown_after": 0,
+               "backoff_base_ms": 50, "backoff_max_ms": 100}
+        pol.update(policy)
+        path = os.path.join(self.tmp, "cfg%d.json" % len(os.listdir(self.tmp)))
+        with open(path, "w") as f:
+            json.dump({"providers": providers, "policy": pol}, f)
+        return path
+
+    @staticmethod
+    def prov(name, target, model="t", **extra):
+        url = ("http://127.0.0.1:%d/v1" % target if isinstance(target, int)
+               else target.url)
+        p = {"name": name, "base_url": url, "model": model}
+        p.update(extra)
+        return p
+
+    def check(self, cfg, *args, timeout=TIMEOUT):
+        """Run llmc-check -c cfg; returns (rc, stdout text, stderr, secs)."""
+        need(CHECK)
+        t0 = time.monotonic()
+        p = subprocess.run([CHECK, "-c", cfg] + list(args),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout,
+                           env=chat_env())
+        return (p.returncode, p.stdout.decode("utf-8"),
+                p.stderr.decode("utf-8", "replace"), time.monotonic() - t0)
+
+
+LINE = re.compile(r"^(\S+): (.*) (\d+\.\d\d) secs$")
+TOTAL = re.compile(r"^Total: (\d+\.\d\d) secs$")
+
+
+class CheckToolTests(ToolCase):
+
+    def lines(self, out):
+        """{name: (text, secs)} and the total, from llmc-check's output."""
+        rows = out.splitlines()
+        m = TOTAL.match(rows[-1])
+        self.assertIsNotNone(m, out)
+        got = {}
+        for row in rows[:-1]:
+            r = LINE.match(row)
+            self.assertIsNotNone(r, "bad line %r in %r" % (row, out))
+            self.assertNotIn(r.group(1), got)
+            got[r.group(1)] = (r.group(2), float(r.group(3)))
+        return got, float(m.group(1))
+
+    def test_five_slow_providers_answer_in_parallel(self):
+        srv = self.server()
+        names = ["p%d" % i for i in range(5)]
+        cfg = self.config([self.prov(n, srv, "t?delay_ms=500")
+                           for n in names])
+        rc, out, err, wall = self.check(cfg)
+        self.assertEqual(rc, 0, err)
+        got, total = self.lines(out)
+        self.assertEqual(sorted(got), names)
+        for n in names:
+            text, secs = got[n]
+            self.assertEqual(text, CHECK_PROMPT)
+            self.assertGreaterEqual(secs, 0.5)
+            self.assertLess(secs, 1.5)
+        # one after the other would take 2.5 s
+        self.assertGreaterEqual(total, 0.5)
+        self.assertLess(total, 1.5, out)
+        times = srv.stats()["request_times"]
+        self.assertEqual(len(times), 5)
+        self.assertLess(max(times) - min(times), 0.3)
+
+    def test_each_request_goes_to_its_own_provider_only(self):
+        a, b = self.server(), self.server()
+        cfg = self.config([self.prov("a", a),
+                           self.prov("b", b, "t?status=503"),
+                           self.prov("off", a, working=False)],
+                          max_retries=1)
+        rc, out, err, _ = self.check(cfg, "--prompt", "multi\nline")
+        self.assertEqual(rc, 0, err)
+        # the answer keeps its newline
+        self.assertIn("a: multi\nline ", out)
+        got, _ = self.lines(out.replace("multi\nline", "multi line"))
+        self.assertEqual(sorted(got), ["a", "b"])
+        self.assertRegex(got["b"][0], r"^http error: status 503: ")
+        # b failed (and was retried once) but never failed over to a
+        self.assertEqual(len(a.stats()["request_times"]), 1)
+        self.assertEqual(len(b.stats()["request_times"]), 2)
+
+    def test_json_document(self):
+        srv = self.server()
+        cfg = self.config([self.prov("good", srv),
+                           self.prov("down", refused_port()),
+                           self.prov("off", srv, working=False)])
+        rc, out, err, _ = self.check(cfg, "--json", "--prompt", 'say "hi"')
+        self.assertEqual(rc, 0, err)
+        doc = json.loads(out)     # one document, nothing else on stdout
+        self.assertEqual(sorted(doc), ["providers", "total_secs"])
+        self.assertIsInstance(doc["total_secs"], float)
+        good, down = doc["providers"]     # configuration order
+        self.assertEqual(good, {"name": "good", "ok": True,
+                                "answer": 'say "hi"', "kind": "ok",
+                                "secs": good["secs"]})
+        self.assertEqual(down, {"name": "down", "ok": False,
+                                "error": "connection refused",
+                                "kind": "connect error",
+                                "secs": down["secs"]})
+        for p in doc["providers"]:
+            self.assertIsInstance(p["secs"], float)
+            self.assertLessEqual(p["secs"], doc["total_secs"])
+
+    def test_exit_1_when_every_provider_fails(self):
+        cfg = self.config([self.prov("a", refused_port()),
+                           self.prov("b", refused_port())])
+        rc, out, err, _ = self.check(cfg)
+        self.assertEqual(rc, 1, out + err)
+        got, _ = self.lines(out)
+        self.assertEqual(got["a"][0], "connect error: connection refused")
+        self.assertEqual(got["b"][0], "connect error: connection refused")
+        rc, out, err, _ = self.check(cfg, "--json")
+        self.assertEqual(rc, 1)
+        self.assertEqual([p["ok"] for p in json.loads(out)["providers"]],
+                         [False, False])
+
+    def test_timeout_cancels_what_is_still_running(self):
+        srv = self.server()
+        cfg = self.config([self.prov("fast", srv),
+                           self.prov("hung", srv, "t?hang=1")])
+        rc, out, err, wall = self.check(cfg, "--timeout", "1")
+        self.assertEqual(rc, 0, err)
+        got, total = self.lines(out)
+        self.assertEqual(got["fast"][0], CHECK_PROMPT)
+        self.assertEqual(got["hung"][0],
+                         "cancelled: still running after --timeout 1 s")
+        self.assertGreaterEqual(total, 1.0)
+        self.assertLess(total, 2.0)
+        # the hung connection was closed: the server's handler ended
+        wait_for(lambda: srv.stats()["open"] == 0, 5.0, "open == 0")
+
+    def test_sigterm_mid_run_cancels_and_prints_every_line(self):
+        srv = self.server()
+        cfg = self.config([self.prov("fast", srv),
+                           self.prov("hung1", srv, "t?hang=1"),
+                           self.prov("hung2", srv, "t?hang=1")])
+        need(CHECK)
+        p = subprocess.Popen([CHECK, "-c", cfg], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=chat_env())
+        try:
+            first = p.stdout.readline().decode()
+            self.assertRegex(first, r"^fast: Hello, are you GPT 3\.5\? ")
+            wait_for(lambda: len(srv.stats()["request_times"]) == 3, 10.0,
+                     "both hung requests to reach the server")
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            rest, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertLess(time.monotonic() - t0, 3.0)
+        self.assertEqual(p.returncode, 0, err)   # fast answered
+        got, _ = self.lines(first + rest.decode())
+        self.assertEqual(sorted(got), ["fast", "hung1", "hung2"])
+        for n in ("hung1", "hung2"):
+            self.assertEqual(got[n][0], "cancelled: interrupted by SIGTERM")
+        wait_for(lambda: srv.stats()["open"] == 0, 5.0, "open == 0")
+
+
+class GatherTests(ToolCase):
+
+    def test_answers_printed_in_prompt_order(self):
+        srv = self.server()
+        need(GATHER)
+        cfg = self.config([self.prov("local", srv, "t?delay_ms=50")])
+        prompts = ["one", "two", "three", "four", "five"]
+        p = subprocess.run([GATHER, "-c", cfg, "-j", "2"] + prompts,
+                           capture_output=True, timeout=TIMEOUT,
+                           env=chat_env())
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout.decode(),
+                         "".join("[%d] %s\n" % (i, t)
+                                 for i, t in enumerate(prompts)))
+        st = srv.stats()
+        self.assertEqual(st["chat_requests"], 5)
+        self.assertEqual(st["max_open"], 2)
+
+
+class ChatSignalTests(ToolCase):
+
+    def test_signal_cancels_llmc_chat_mid_stream(self):
+        srv = self.server()
+        prompt = "a slow answer that streams two characters per event"
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signal=sig.name):
+                p = subprocess.Popen(
+                    [chat_binary(), "--base-url", srv.url, "-m",
+                     "t?event_delay_ms=100&piece=2", prompt],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, env=chat_env())
+                try:
+                    first = os.read(p.stdout.fileno(), 4096)  # mid-stream
+                    t0 = time.monotonic()
+                    p.send_signal(sig)
+                    rest, err = p.communicate(timeout=10)
+                finally:
+                    if p.poll() is None:
+                        p.kill()
+                        p.communicate()
+                self.assertLess(time.monotonic() - t0, 3.0)
+                out = (first + rest).decode()
+                err = err.decode()
+                self.assertEqual(p.returncode, 1, err)
+                self.assertIn("llmc-chat: cancelled", err)
+                self.assertIn("(after partial content)", err)
+                self.assertGreater(len(out), 0)
+                self.assertLess(len(out), len(prompt))
+                self.assertTrue(prompt.startswith(out), out)
+
+
+if __name__ == "__main__":
+    unittest.main()
