@@ -294,7 +294,11 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
     k->target = target;
     k->tls = u->tls;
     k->state = CONN_CONNECTING;
+#if LLMC_TLS
     if (u->tls && !c->tls_ready) {
+#else
+    if (u->tls) {
+#endif
         llmc_buf_str(msg, "https needs TLS, which this client lacks");
         return LLMC_ERR_CONFIG;
     }

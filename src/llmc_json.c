@@ -170,7 +170,7 @@ static bool hexdigit(char c)
 static const char *scan_string(const char *p, const char *e)
 {
     for (;;) {
-        unsigned char c;
+        unsigned char c = 0;
         /* 8 bytes at a time while none is '"', '\\' or a control byte */
         while (e - p >= 8) {
             uint64_t x, q, b, k;

@@ -26,7 +26,7 @@
 #endif
 #endif
 
-/* Requests that may wait for a slot (FIFO); ~16 bytes each. */
+/* Requests that may wait for a slot (FIFO); 28 bytes each on 32-bit. */
 #ifndef LLMC_QUEUE_LEN
 #ifdef CONFIG_LLMC_QUEUE_LEN
 #define LLMC_QUEUE_LEN CONFIG_LLMC_QUEUE_LEN
@@ -75,8 +75,8 @@
 #endif
 #endif
 
-/* jsmn tokens, one array per client (an event is parsed at once): 16 B each
- * (12 B on 32-bit targets without parent links). */
+/* jsmn tokens, one array per client (one value is tokenised at a time):
+ * 20 B each (jsmn with parent links). */
 #ifndef LLMC_JSON_TOKENS
 #ifdef CONFIG_LLMC_JSON_TOKENS
 #define LLMC_JSON_TOKENS CONFIG_LLMC_JSON_TOKENS
