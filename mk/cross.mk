@@ -1,0 +1,168 @@
+# Cross builds of src/ for microcontrollers, their code-size table, and the
+# unit tests on emulated MCUs.
+#
+#   make cross      src/ (jsmn is compiled inside llmc_json.c) with -Os for
+#                   Cortex-M4, RV32IMC and Xtensa LX106: build/cross/<t>/
+#   make size       per-file text+data table and the client's RAM parts,
+#                   also written to build/size.txt (scripts/size.sh)
+#   make mcu-tests  tests/unit/test_*.c for Cortex-M4 and RV32IMC against a
+#                   cmocka subset (tests/mcu/cmocka.h) and a bare-metal port
+#   make mcu-unit   runs them on qemu (scripts/check.d/mcu.sh, also a step
+#                   of make check)
+#
+# Everything is built with the MCU defaults of llmc_config_defaults.h, not
+# the Linux build's roomier knobs, and with LLMC_TLS=0: Debian has no
+# mbedTLS for these targets. The TLS glue is measured apart, against
+# Debian's host mbedTLS 2.28 headers (its config, not an SDK's), for the two
+# targets whose libc those headers compile with.
+
+CROSS_DIR  := $(BUILD)/cross
+CROSS_PKGS := libjsmn-dev gcc-arm-none-eabi picolibc-arm-none-eabi \
+              gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf \
+              gcc-xtensa-lx106 binutils-xtensa-lx106 \
+              qemu-system-arm qemu-system-misc
+CROSS_TARGETS := arm rv32 xtensa
+MCU_TARGETS   := arm rv32
+
+# maybe-uninitialized stays a warning: its false positives vary with the
+# compiler and target (xtensa-lx106 gcc 12 flags scan_string in llmc_json.c)
+CROSS_WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+              -Wno-error=maybe-uninitialized
+CROSS_CPP  := -Iinclude -Isrc -I$(CROSS_DIR)/include -DNDEBUG
+# Debian's mbedTLS config minus what a bare-metal libc lacks: pthread
+# threading and file I/O (which PSA key storage in files needs)
+CROSS_TLS_CPP := -I$(CROSS_DIR)/tls-include \
+                 -DMBEDTLS_USER_CONFIG_FILE='"llmc_cross_mbedtls.h"'
+
+# Cortex-M4F, flags as in FreeRTOS's size tables; picolibc
+CROSS_PREFIX_arm := arm-none-eabi-
+CROSS_CFLAGS_arm := -std=gnu99 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard \
+                    -mfpu=fpv4-sp-d16 -Os --specs=picolibc.specs
+CROSS_NAME_arm   := cortex-m4
+# mps2-an386: 4 MB of code RAM at 0, 4 MB of data RAM at 0x20000000
+CROSS_LDFLAGS_arm := --oslib=semihost \
+    -Wl,--defsym=__flash=0x0 -Wl,--defsym=__flash_size=0x400000 \
+    -Wl,--defsym=__ram=0x20000000 -Wl,--defsym=__ram_size=0x400000 \
+    -Wl,--defsym=__stack_size=0x10000
+
+# RV32IMC (the ESP32-C3's ISA); picolibc has no rv32imc multilib and links
+# its rv32im one, which runs on the same core
+CROSS_PREFIX_rv32 := riscv64-unknown-elf-
+CROSS_CFLAGS_rv32 := -std=gnu99 -march=rv32imc -mabi=ilp32 -Os \
+                     --specs=picolibc.specs
+CROSS_NAME_rv32   := rv32imc
+# qemu virt: RAM from 0x80000000
+CROSS_LDFLAGS_rv32 := --oslib=semihost \
+    -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x200000 \
+    -Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x600000 \
+    -Wl,--defsym=__stack_size=0x10000
+
+# Xtensa LX106 (ESP8266; ESP32's LX6/LX7 are not in Debian). No libc for
+# it in Debian: freestanding, with a string.h that only declares the five
+# functions src/ calls. Size only, no emulator run.
+CROSS_PREFIX_xtensa := xtensa-lx106-elf-
+CROSS_CFLAGS_xtensa := -std=gnu99 -mlongcalls -Os -ffreestanding \
+                       -I$(CROSS_DIR)/xtensa/include
+CROSS_NAME_xtensa   := xtensa-lx106
+CROSS_DEP_xtensa    := $(CROSS_DIR)/xtensa/include/string.h
+
+MCU_UNIT_SRC := $(wildcard tests/unit/test_*.c)
+MCU_TEST_CPP := -Itests/mcu -Itests/unit
+
+.PHONY: cross size mcu-tests mcu-unit cross-deps
+
+cross-deps:
+	@bash scripts/deps.sh $(CROSS_PKGS)
+
+$(CROSS_DIR)/include/jsmn.h: | cross-deps
+	@mkdir -p $(@D)
+	cp /usr/include/jsmn.h $@
+
+$(CROSS_DIR)/tls-include/.stamp: | cross-deps
+	@mkdir -p $(@D)
+	cp -r /usr/include/mbedtls $(@D)/
+	if [ -d /usr/include/psa ]; then cp -r /usr/include/psa $(@D)/; fi
+	printf '%s\n' '#undef MBEDTLS_THREADING_C' '#undef MBEDTLS_THREADING_PTHREAD' \
+	  '#undef MBEDTLS_FS_IO' '#undef MBEDTLS_PSA_ITS_FILE_C' > $(@D)/llmc_cross_mbedtls.h
+	@touch $@
+
+$(CROSS_DIR)/xtensa/include/string.h:
+	@mkdir -p $(@D)
+	printf '%s\n' '/* freestanding: what src/ calls, for the size build */' \
+	  '#include <stddef.h>' \
+	  'void *memchr(const void *, int, size_t);' \
+	  'int memcmp(const void *, const void *, size_t);' \
+	  'void *memcpy(void *, const void *, size_t);' \
+	  'void *memmove(void *, const void *, size_t);' \
+	  'void *memset(void *, int, size_t);' \
+	  'char *strchr(const char *, int);' \
+	  'int strcmp(const char *, const char *);' \
+	  'size_t strlen(const char *);' > $@
+
+CROSS_HDRS := $(wildcard include/llmc/*.h src/*.h)
+
+# $(1): target
+define CROSS_RULES
+CROSS_OBJ_$(1) := $$(patsubst src/%.c,$(CROSS_DIR)/$(1)/obj/%.o,$(SRC))
+
+$(CROSS_DIR)/$(1)/obj/%.o: src/%.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
+
+$(CROSS_DIR)/$(1)/libllmc.a: $$(CROSS_OBJ_$(1))
+	@rm -f $$@
+	$(CROSS_PREFIX_$(1))ar rcs $$@ $$^
+
+$(CROSS_DIR)/$(1)/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -fno-common -c $$< -o $$@
+
+$(CROSS_DIR)/$(1)/jsmn_size.o: tests/mcu/jsmn_size.c | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -c $$< -o $$@
+
+# the TLS glue: the two files that change with LLMC_TLS=1
+$(CROSS_DIR)/$(1)/tls/%.o: src/%.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DIR)/tls-include/.stamp $(CROSS_DEP_$(1))
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) $(CROSS_TLS_CPP) -DLLMC_TLS=1 -c $$< -o $$@
+
+$(CROSS_DIR)/$(1)/tls/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DIR)/tls-include/.stamp $(CROSS_DEP_$(1))
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) $(CROSS_TLS_CPP) -DLLMC_TLS=1 -fno-common -c $$< -o $$@
+endef
+
+# $(1): target that runs on qemu
+define MCU_RULES
+MCU_ELFS_$(1) := $$(patsubst tests/unit/%.c,$(CROSS_DIR)/$(1)/unit/%.elf,$(MCU_UNIT_SRC))
+
+$(CROSS_DIR)/$(1)/unit/%.o: tests/unit/%.c $(CROSS_HDRS) $(wildcard tests/unit/*.h tests/mcu/*.h) | $(CROSS_DIR)/include/jsmn.h
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(MCU_TEST_CPP) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
+
+$(CROSS_DIR)/$(1)/mcu/%.o: tests/mcu/%.c $(CROSS_HDRS) tests/mcu/cmocka.h | $(CROSS_DIR)/include/jsmn.h
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(MCU_TEST_CPP) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
+
+$(CROSS_DIR)/$(1)/unit/%.elf: $(CROSS_DIR)/$(1)/unit/%.o $(CROSS_DIR)/$(1)/mcu/cmocka_shim.o $(CROSS_DIR)/$(1)/mcu/port_stub.o $(CROSS_DIR)/$(1)/mcu/fault.o $(CROSS_DIR)/$(1)/libllmc.a
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_LDFLAGS_$(1)) -Wl,--wrap=main $$^ -o $$@
+endef
+
+$(foreach t,$(CROSS_TARGETS),$(eval $(call CROSS_RULES,$(t))))
+$(foreach t,$(MCU_TARGETS),$(eval $(call MCU_RULES,$(t))))
+
+CROSS_TLS_TARGETS := arm rv32
+CROSS_ALL := $(foreach t,$(CROSS_TARGETS),$(CROSS_DIR)/$(t)/libllmc.a \
+                 $(CROSS_DIR)/$(t)/sizes.o $(CROSS_DIR)/$(t)/jsmn_size.o) \
+             $(foreach t,$(CROSS_TLS_TARGETS),$(CROSS_DIR)/$(t)/tls/llmc_conn.o \
+                 $(CROSS_DIR)/$(t)/tls/llmc_client.o $(CROSS_DIR)/$(t)/tls/sizes.o)
+
+cross: cross-deps $(CROSS_ALL)
+
+size: cross
+	@bash scripts/size.sh $(CROSS_DIR) "$(foreach t,$(CROSS_TARGETS),$(t):$(CROSS_PREFIX_$(t)):$(CROSS_NAME_$(t)))" "$(CROSS_TLS_TARGETS)" > $(BUILD)/size.txt
+	@cat $(BUILD)/size.txt
+
+mcu-tests: cross-deps $(foreach t,$(MCU_TARGETS),$(MCU_ELFS_$(t)))
+
+mcu-unit:
+	@bash scripts/check.d/mcu.sh
