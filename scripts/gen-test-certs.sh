@@ -6,13 +6,21 @@
 # Creates in DIR (EC P-256 keys, SHA-256 signatures):
 #   ca.pem, ca.key                   test CA
 #   server.pem, server.key           signed by the test CA; SAN DNS:localhost, IP:127.0.0.1
+#                                    and 192.0.2.1 (below)
 #   wrong-host.pem, wrong-host.key   signed by the test CA; SAN DNS:wrong.example only
 #   other-ca.pem, other-ca.key       a second, unrelated CA
-#   unknown-ca-server.pem, .key      signed by the second CA; SAN DNS:localhost, IP:127.0.0.1
+#   unknown-ca-server.pem, .key      signed by the second CA; same SAN as server.pem
 #
-# Idempotent: if DIR/ca.pem already exists nothing is done. Files are
-# generated in a scratch directory and moved into DIR with ca.pem last, so
-# the presence of ca.pem implies the whole set is present.
+# 192.0.2.1 (TEST-NET-1) is the test servers' address in the lwIP tests
+# (scripts/check.d/lwip.sh), which reach them by IP since the lwIP build
+# resolves no names. It is in the SAN both as IP:192.0.2.1 and as
+# DNS:192.0.2.1: mbedTLS 2.28 matches the host name only against dNSName
+# entries, later versions match an IP address against iPAddress ones.
+#
+# Idempotent: if DIR/ca.pem exists and DIR/version holds this script's
+# VERSION nothing is done; an older set is replaced. Files are generated in
+# a scratch directory and moved into DIR with ca.pem last, so the presence
+# of ca.pem (with the right version) implies the whole set is present.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -21,7 +29,9 @@ if [ $# -ne 1 ]; then
 fi
 
 DIR=$1
-if [ -f "$DIR/ca.pem" ]; then
+VERSION=2
+current() { [ -f "$DIR/ca.pem" ] && [ "$(cat "$DIR/version" 2>/dev/null)" = "$VERSION" ]; }
+if current; then
     exit 0
 fi
 
@@ -34,7 +44,7 @@ mkdir -p "$DIR"
 if command -v flock >/dev/null 2>&1; then
     exec 9>"$DIR/.lock"
     flock 9
-    if [ -f "$DIR/ca.pem" ]; then
+    if current; then
         exit 0
     fi
 fi
@@ -96,18 +106,23 @@ EOF
 
 make_ca ca "llmc test CA"
 make_ca other-ca "llmc other test CA"
-make_leaf server ca "DNS:localhost, IP:127.0.0.1"
+SAN="DNS:localhost, IP:127.0.0.1, DNS:192.0.2.1, IP:192.0.2.1"
+make_leaf server ca "$SAN"
 make_leaf wrong-host ca "DNS:wrong.example"
-make_leaf unknown-ca-server other-ca "DNS:localhost, IP:127.0.0.1"
+make_leaf unknown-ca-server other-ca "$SAN"
 
 openssl verify -CAfile "$WORK/ca.pem" "$WORK/server.pem" "$WORK/wrong-host.pem" >/dev/null
 openssl verify -CAfile "$WORK/other-ca.pem" "$WORK/unknown-ca-server.pem" >/dev/null
 
+# an older set loses its ca.pem first: never a mix that looks complete
+rm -f "$DIR/ca.pem" "$DIR/version"
 for f in ca.key other-ca.pem other-ca.key \
          server.pem server.key wrong-host.pem wrong-host.key \
          unknown-ca-server.pem unknown-ca-server.key; do
     chmod 0644 "$WORK/$f"
     mv -f "$WORK/$f" "$DIR/$f"
 done
-chmod 0644 "$WORK/ca.pem"
+echo "$VERSION" >"$WORK/version"
+chmod 0644 "$WORK/version" "$WORK/ca.pem"
+mv -f "$WORK/version" "$DIR/version"
 mv -f "$WORK/ca.pem" "$DIR/ca.pem"

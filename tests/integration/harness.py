@@ -25,6 +25,13 @@ CERT_SCRIPT = os.path.join(REPO, "scripts", "gen-test-certs.sh")
 CERT_DIR = os.path.join(REPO, "build", "test-certs")
 NGINX = os.environ.get("LLMC_NGINX", "/usr/sbin/nginx")
 
+# The address test servers listen on and the tools under test connect to:
+# loopback unless LLMC_TEST_HOST says otherwise. scripts/check.d/lwip.sh
+# sets it to the host side of a TAP device (the lwIP build of the tools
+# reaches the host only through it, and resolves no names, so TLS servers
+# are then addressed by this IP too; the test certificates carry it).
+TEST_HOST = os.environ.get("LLMC_TEST_HOST", "127.0.0.1")
+
 # Skip reasons starting with this prefix are treated by run.py as
 # intentional; any other skip is reported as a failure.
 DOCUMENTED_SKIP = "documented: "
@@ -56,12 +63,18 @@ def tool_path(name):
                                        os.path.join(REPO, "build")), name)
 
 
+_certs_checked = False
+
+
 def certs():
-    """Return the test certificate directory, generating it on first use."""
+    """Return the test certificate directory, generating it on first use
+    (the script also regenerates a set made by an older version of it)."""
+    global _certs_checked
     with _cert_lock:
-        if not os.path.exists(os.path.join(CERT_DIR, "ca.pem")):
+        if not _certs_checked:
             subprocess.run(["sh", CERT_SCRIPT, CERT_DIR], check=True,
                            stdout=subprocess.DEVNULL)
+            _certs_checked = True
     return CERT_DIR
 
 
@@ -70,10 +83,10 @@ def cert_path(name):
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on TEST_HOST that was free a moment ago."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        s.bind(("127.0.0.1", 0))
+        s.bind((TEST_HOST, 0))
         return s.getsockname()[1]
     finally:
         s.close()
@@ -83,17 +96,18 @@ _held_sockets = []
 
 
 def refused_port():
-    """A port on 127.0.0.1 where connections are refused.
+    """A port on TEST_HOST where connections are refused.
 
     The port is kept bound (but not listening) by this process for its
     lifetime, so nothing else can start listening on it."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
+    s.bind((TEST_HOST, 0))
     _held_sockets.append(s)
     return s.getsockname()[1]
 
 
-def wait_for_port(port, timeout=10.0, host="127.0.0.1", proc=None):
+def wait_for_port(port, timeout=10.0, host=None, proc=None):
+    host = host or TEST_HOST
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -104,6 +118,12 @@ def wait_for_port(port, timeout=10.0, host="127.0.0.1", proc=None):
         except OSError:
             time.sleep(0.02)
     return False
+
+
+def tls_host():
+    """The host name in https URLs: localhost on loopback, else TEST_HOST
+    (the certificates name both)."""
+    return "localhost" if TEST_HOST == "127.0.0.1" else TEST_HOST
 
 
 def _flag(name):
@@ -133,7 +153,7 @@ class Server:
     def start(self):
         self.tmpdir = tempfile.mkdtemp(prefix="llmc-srv-")
         port_file = os.path.join(self.tmpdir, "port")
-        cmd = [sys.executable, SERVER_SCRIPT, "--host", "127.0.0.1",
+        cmd = [sys.executable, SERVER_SCRIPT, "--host", TEST_HOST,
                "--port", "0", "--port-file", port_file]
         if self.scenario:
             cmd += ["--scenario", self.scenario]
@@ -207,7 +227,7 @@ class Server:
     # -- addresses --------------------------------------------------------
     @property
     def host(self):
-        return "localhost" if self.tls else "127.0.0.1"
+        return tls_host() if self.tls else TEST_HOST
 
     @property
     def scheme(self):
@@ -226,7 +246,7 @@ class Server:
 
     # -- control ----------------------------------------------------------
     def _control(self, method, path, body=None):
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        sock = socket.create_connection((TEST_HOST, self.port), timeout=10)
         try:
             if self.tls:
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -289,12 +309,12 @@ http {{
     scgi_temp_path {tmp}/scgi;
 
     upstream llmc_upstream {{
-        server 127.0.0.1:{upstream};
+        server {host}:{upstream};
         keepalive 8;
     }}
 
     server {{
-        listen 127.0.0.1:{port} ssl;
+        listen {host}:{port} ssl;
         server_name localhost;
         ssl_certificate {cert};
         ssl_certificate_key {key};
@@ -330,7 +350,7 @@ class Nginx:
 
     @property
     def url(self):
-        return "https://localhost:%d/v1" % self.port
+        return "https://%s:%d/v1" % (tls_host(), self.port)
 
     @property
     def ca_file(self):
@@ -347,7 +367,8 @@ class Nginx:
             conf = os.path.join(self.tmpdir, "nginx.conf")
             with open(conf, "w") as f:
                 f.write(NGINX_CONF.format(
-                    tmp=self.tmpdir, upstream=self.upstream_port,
+                    tmp=self.tmpdir, host=TEST_HOST,
+                    upstream=self.upstream_port,
                     port=self.port, cert=os.path.join(cdir, "server.pem"),
                     key=os.path.join(cdir, "server.key")))
             self.proc = subprocess.Popen(

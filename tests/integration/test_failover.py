@@ -23,7 +23,8 @@ import time
 import unittest
 import urllib.parse
 
-from harness import Server, chat_binary, refused_port, run_chat, tool_path
+from harness import (TEST_HOST, Server, chat_binary, refused_port, run_chat,
+                     tool_path)
 
 MULTI = tool_path("llmc-multi")
 TIMEOUT = 30
@@ -97,7 +98,7 @@ class FailoverCase(unittest.TestCase):
         """A provider entry. target: a Server, or a port number where
         connections are refused."""
         if isinstance(target, int):
-            url = "http://127.0.0.1:%d/v1" % target
+            url = "http://%s:%d/v1" % (TEST_HOST, target)
         else:
             url = target.url
         p = {"name": name, "base_url": url,
@@ -714,8 +715,8 @@ class IamTests(FailoverCase):
     def iam_prov(self, name, srv, scenario=None, secret=IAM_SECRET, **extra):
         return self.prov(name, srv, scenario, key_id=IAM_KEY_ID,
                          secret=secret, project_id=IAM_PROJECT,
-                         token_url="http://127.0.0.1:%d/api/v1/auth/token"
-                         % srv.port, **extra)
+                         token_url="http://%s:%d/api/v1/auth/token"
+                         % (TEST_HOST, srv.port), **extra)
 
     def test_one_token_for_many_requests(self):
         srv = self.iam_server()

@@ -1,0 +1,86 @@
+/*
+ * Brings up Debian's lwIP before main() of a host tool linked with the lwIP
+ * port (build/lwip/llmc-chat, llmc-seq, llmc-multi), so that the tools run
+ * unchanged: a constructor starts the tcpip thread and adds one Ethernet
+ * netif on an existing TAP device (tapif_init, frames fed to tcpip_input)
+ * with a static address. A board does the same in its startup code.
+ *
+ * Environment:
+ *   PRECONFIGURED_TAPIF  the TAP device to attach to (required; lwIP's tapif
+ *                        would otherwise create one and run ifconfig)
+ *   LLMC_LWIP_IP         lwIP's address   (default 192.0.2.2)
+ *   LLMC_LWIP_NETMASK    its netmask      (default 255.255.255.0)
+ *   LLMC_LWIP_GW         its gateway      (default 192.0.2.1)
+ * Any failure ends the process with status 70 and a line on stderr.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "lwip/init.h"
+#include "lwip/ip4_addr.h"
+#include "lwip/netif.h"
+#include "lwip/sys.h"
+#include "lwip/tcpip.h"
+#include "netif/tapif.h"
+
+static struct netif g_netif;
+
+static void fail(const char *what, const char *detail)
+{
+    fprintf(stderr, "lwip boot: %s%s%s\n", what, detail ? ": " : "",
+            detail ? detail : "");
+    exit(70);
+}
+
+static void env_addr(const char *name, const char *dflt, ip4_addr_t *out)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        v = dflt;
+    if (!ip4addr_aton(v, out))
+        fail("not an IPv4 address", name);
+}
+
+static void on_tcpip_ready(void *arg)
+{
+    sys_sem_signal((sys_sem_t *)arg);
+}
+
+__attribute__((constructor)) static void llmc_lwip_boot(void)
+{
+    const char *tap = getenv("PRECONFIGURED_TAPIF");
+    ip4_addr_t ip, mask, gw;
+    sys_sem_t ready;
+    unsigned seed = 0;
+
+    if (tap == NULL || *tap == '\0')
+        fail("PRECONFIGURED_TAPIF (the TAP device to use) is not set", NULL);
+    env_addr("LLMC_LWIP_IP", "192.0.2.2", &ip);
+    env_addr("LLMC_LWIP_NETMASK", "255.255.255.0", &mask);
+    env_addr("LLMC_LWIP_GW", "192.0.2.1", &gw);
+
+    /* Debian's LWIP_RAND() is rand(): seed it, or every process would
+     * start from the same "random" local TCP port. */
+    if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+        fail("getrandom failed", NULL);
+    srand(seed);
+
+    if (sys_sem_new(&ready, 0) != ERR_OK)
+        fail("sys_sem_new failed", NULL);
+    tcpip_init(on_tcpip_ready, &ready);
+    sys_sem_wait(&ready);
+    sys_sem_free(&ready);
+
+    LOCK_TCPIP_CORE();
+    if (netif_add(&g_netif, &ip, &mask, &gw, NULL, tapif_init,
+                  tcpip_input) == NULL) {
+        UNLOCK_TCPIP_CORE();
+        fail("netif_add failed on", tap);
+    }
+    netif_set_default(&g_netif);
+    netif_set_link_up(&g_netif);
+    netif_set_up(&g_netif);
+    UNLOCK_TCPIP_CORE();
+}

@@ -1,0 +1,249 @@
+/*
+ * The lwIP port's functions called directly, over a TAP device (run by
+ * scripts/check.d/lwip.sh inside its network namespace, lwIP brought up by
+ * lwip_boot.c): name resolution without DNS, connect/refuse/reset/EOF, and
+ * the poll timeout and wake-up. The peer is a Linux socket in the same
+ * process, listening on the host side of the TAP device.
+ *   test-port-lwip HOST_IP      prints one line per check, then
+ *                               "port: N passed, M failed"
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llmc/llmc_port.h"
+
+static int g_passed, g_failed;
+
+#define CHECK(name, cond)                                                  \
+    do {                                                                   \
+        if (cond) {                                                        \
+            g_passed++;                                                    \
+            printf("ok   %s\n", name);                                     \
+        } else {                                                           \
+            g_failed++;                                                    \
+            printf("FAIL %s (%s:%d)\n", name, __FILE__, __LINE__);         \
+        }                                                                  \
+        fflush(stdout);                                                    \
+    } while (0)
+
+/* A listening Linux socket on host:0; returns its fd and port. */
+static int listen_on(const char *host, uint16_t *port)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(fd, 8) != 0) {
+        perror("listen_on");
+        exit(1);
+    }
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* Wait (polling) until sock is connected; returns connect_result. */
+static int connected(llmc_sock_t sock, int rc)
+{
+    llmc_pollfd_t p;
+    if (rc != LLMC_PORT_WOULD_BLOCK)
+        return rc;
+    p.sock = sock;
+    p.events = LLMC_POLL_OUT;
+    if (llmc_port_poll(&p, 1, 5000) != 1)
+        return LLMC_PORT_ERROR;
+    return llmc_port_connect_result(sock);
+}
+
+/* Read until n bytes arrived, EOF or error; returns the last recv result. */
+static long recv_all(llmc_sock_t sock, char *buf, size_t n, size_t *got)
+{
+    llmc_pollfd_t p;
+    long r = 0;
+    *got = 0;
+    while (*got < n) {
+        p.sock = sock;
+        p.events = LLMC_POLL_IN;
+        if (llmc_port_poll(&p, 1, 5000) != 1)
+            return LLMC_PORT_ERROR;
+        r = llmc_port_recv(sock, buf + *got, n - *got);
+        if (r == LLMC_PORT_WOULD_BLOCK)
+            continue;
+        if (r < 0)
+            return r;
+        *got += (size_t)r;
+    }
+    return r;
+}
+
+static void *wake_later(void *arg)
+{
+    (void)arg;
+    usleep(100 * 1000);
+    llmc_port_wake();
+    return NULL;
+}
+
+static void test_resolve(void)
+{
+    llmc_addr_t a[2];
+    static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+                                   0, 0, 0, 0, 0, 0, 0, 1};
+
+    CHECK("resolve IPv4 literal",
+          llmc_port_resolve("192.0.2.7", 443, a, 2) == 1 &&
+              a[0].family == 4 && a[0].port == 443 && a[0].addr[0] == 192 &&
+              a[0].addr[1] == 0 && a[0].addr[2] == 2 && a[0].addr[3] == 7);
+    CHECK("resolve IPv6 literal",
+          llmc_port_resolve("2001:db8::1", 80, a, 2) == 1 &&
+              a[0].family == 6 && memcmp(a[0].addr, v6, 16) == 0);
+    CHECK("resolve name without LWIP_DNS is not found",
+          llmc_port_resolve("localhost", 80, a, 2) == LLMC_PORT_NOT_FOUND &&
+              llmc_port_resolve("api.example.com", 443, a, 2) ==
+                  LLMC_PORT_NOT_FOUND);
+    CHECK("resolve empty host is not found",
+          llmc_port_resolve("", 80, a, 2) == LLMC_PORT_NOT_FOUND);
+}
+
+static void test_exchange(const char *host)
+{
+    uint16_t port;
+    int lfd = listen_on(host, &port), cfd;
+    llmc_addr_t a;
+    llmc_sock_t s;
+    char buf[64 * 1024];
+    static char big[200 * 1000];
+    size_t got = 0, sent = 0, i;
+    long r;
+
+    llmc_port_resolve(host, port, &a, 1);
+    s = LLMC_SOCK_INVALID;
+    r = llmc_port_connect(&a, &s);
+    r = connected(s, (int)r);
+    CHECK("connect to a listening peer", s >= 0 && r == LLMC_PORT_OK);
+    cfd = accept(lfd, NULL, NULL);
+    CHECK("recv with nothing to read would block",
+          llmc_port_recv(s, buf, sizeof(buf)) == LLMC_PORT_WOULD_BLOCK);
+
+    /* 200 kB lwIP -> Linux: partial sends and POLL_OUT on the way */
+    for (i = 0; i < sizeof(big); i++)
+        big[i] = (char)('a' + i % 26);
+    while (sent < sizeof(big)) {
+        llmc_pollfd_t p = {s, LLMC_POLL_OUT, 0};
+        ssize_t n;
+        r = llmc_port_send(s, big + sent, sizeof(big) - sent);
+        if (r > 0)
+            sent += (size_t)r;
+        else if (r != LLMC_PORT_WOULD_BLOCK)
+            break;
+        while ((n = recv(cfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+            got += (size_t)n;
+        if (r == LLMC_PORT_WOULD_BLOCK)
+            llmc_port_poll(&p, 1, 100);
+    }
+    while (got < sizeof(big)) {
+        ssize_t n = recv(cfd, buf, sizeof(buf), 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    CHECK("send 200 kB in pieces", sent == sizeof(big) && got == sent);
+
+    /* Linux -> lwIP, then an orderly close: EOF */
+    if (write(cfd, big, 100000) != 100000)
+        perror("write");
+    shutdown(cfd, SHUT_WR);
+    r = recv_all(s, big, 100000, &got);
+    CHECK("recv 100 kB", got == 100000 && big[99999] == (char)('a' + 99999 % 26));
+    r = recv_all(s, buf, 1, &got);
+    CHECK("recv after the peer's FIN is EOF", r == LLMC_PORT_EOF && got == 0);
+    llmc_port_close(s);
+    close(cfd);
+
+    /* a peer that resets */
+    s = LLMC_SOCK_INVALID;
+    r = llmc_port_connect(&a, &s);
+    r = connected(s, (int)r);
+    cfd = accept(lfd, NULL, NULL);
+    {
+        struct linger lg = {1, 0};
+        setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(cfd);
+    }
+    r = recv_all(s, buf, 1, &got);
+    CHECK("recv after the peer's RST is reset", r == LLMC_PORT_RESET);
+    llmc_port_close(s);
+    close(lfd);
+
+    /* a closed port: refused, reported through poll and connect_result */
+    lfd = listen_on(host, &port);
+    close(lfd);
+    llmc_port_resolve(host, port, &a, 1);
+    s = LLMC_SOCK_INVALID;
+    r = llmc_port_connect(&a, &s);
+    if (r == LLMC_PORT_WOULD_BLOCK) {
+        llmc_pollfd_t p = {s, LLMC_POLL_OUT, 0};
+        int n = llmc_port_poll(&p, 1, 5000);
+        CHECK("refused connect wakes poll", n == 1 && p.revents != 0);
+        r = llmc_port_connect_result(s);
+        llmc_port_close(s);
+    }
+    CHECK("refused connect is LLMC_PORT_REFUSED", r == LLMC_PORT_REFUSED);
+}
+
+static void test_poll_timing(void)
+{
+    uint64_t t0, dt;
+    pthread_t th;
+    int rc;
+
+    t0 = llmc_port_now_ms();
+    rc = llmc_port_poll(NULL, 0, 120);
+    dt = llmc_port_now_ms() - t0;
+    CHECK("poll times out after timeout_ms", rc == 0 && dt >= 120 && dt < 400);
+
+    t0 = llmc_port_now_ms();
+    rc = llmc_port_poll(NULL, 0, 0);
+    CHECK("poll with timeout 0 returns at once",
+          rc == 0 && llmc_port_now_ms() - t0 < 50);
+
+    llmc_port_wake();
+    t0 = llmc_port_now_ms();
+    rc = llmc_port_poll(NULL, 0, 2000);
+    CHECK("a wake before poll makes it return at once",
+          rc == 0 && llmc_port_now_ms() - t0 < 50);
+
+    pthread_create(&th, NULL, wake_later, NULL);
+    t0 = llmc_port_now_ms();
+    rc = llmc_port_poll(NULL, 0, -1);
+    dt = llmc_port_now_ms() - t0;
+    pthread_join(th, NULL);
+    CHECK("wake from another thread ends poll(-1)",
+          rc == 0 && dt >= 90 && dt < 600);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fputs("usage: test-port-lwip HOST_IP\n", stderr);
+        return 2;
+    }
+    test_resolve();
+    test_poll_timing();
+    test_exchange(argv[1]);
+    printf("port: %d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 && g_passed > 0 ? 0 : 1;
+}
