@@ -1,0 +1,41 @@
+/*
+ * The FreeRTOS half of an llmc port, for boards with FreeRTOS and lwIP's
+ * socket API. Link port/freertos/llmc_port_freertos.c with
+ * port/lwip/llmc_port_lwip.c (the network half: sockets, poll, resolve).
+ *
+ * This half gives llmc_port_now_ms (xTaskGetTickCount), llmc_port_lock /
+ * llmc_port_unlock (a statically allocated recursive mutex), llmc_port_wake
+ * (hands over to llmc_port_lwip_wake: a flag that the polling task sees
+ * within LLMC_LWIP_WAKE_SLICE_MS), llmc_port_log and llmc_port_random.
+ *
+ * FreeRTOS has no random source and no console of its own, so the
+ * application supplies both:
+ *   int llmc_port_freertos_random(void *buf, size_t len);
+ *       Fill buf from the MCU's hardware RNG; 0 on success. It seeds TLS:
+ *       a counter or rand() is not acceptable.
+ *   LLMC_FREERTOS_LOG(level, msg, len)
+ *       Optional macro (define it when compiling this file); by default
+ *       a line goes to printf() as "llmc E: message". Only used when
+ *       LLMC_LOG_LEVEL > 0 (it is 0 by default).
+ *
+ * FreeRTOSConfig.h needs configSUPPORT_STATIC_ALLOCATION 1 and
+ * configUSE_RECURSIVE_MUTEXES 1. Call llmc_port_lock / llmc (any llmc
+ * function) after the scheduler has started.
+ */
+#ifndef LLMC_PORT_FREERTOS_H
+#define LLMC_PORT_FREERTOS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Supplied by the application: hardware random bytes, 0 on success. */
+int llmc_port_freertos_random(void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMC_PORT_FREERTOS_H */
