@@ -20,7 +20,7 @@ CPPFLAGS_LLMC += -I$(BUILD)/kconfig -DLLMC_CONFIG_FILE='"llmc_kconfig.h"'
 else
 CPPFLAGS_LLMC += -DLLMC_SLOTS=64 -DLLMC_CONNS=80 -DLLMC_QUEUE_LEN=128 \
                  -DLLMC_MAX_PROVIDERS=16 -DLLMC_IAM_PROVIDERS=4 \
-                 -DLLMC_RECV_BUF_SIZE=16384
+                 -DLLMC_RECV_BUF_SIZE=16384 -DLLMC_POLL_EXTRA=256
 endif
 
 SRC      := $(wildcard src/*.c)

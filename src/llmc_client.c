@@ -1041,7 +1041,13 @@ static int wait_ms(const llmc_client_t *c, int timeout_ms, uint64_t now)
 
 int llmc_poll(llmc_client_t *c, int timeout_ms)
 {
-    llmc_pollfd_t fds[LLMC_CONNS];
+    return llmc_poll_with(c, NULL, 0, timeout_ms);
+}
+
+int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
+                   int timeout_ms)
+{
+    llmc_pollfd_t fds[LLMC_CONNS + LLMC_POLL_EXTRA];
     uint8_t owner[LLMC_CONNS]; /* slot index, or LLMC_NONE for idle */
     uint8_t conn_of[LLMC_CONNS];
     size_t nfds = 0, i;
@@ -1050,6 +1056,8 @@ int llmc_poll(llmc_client_t *c, int timeout_ms)
 
     if (c == NULL || !c->ready)
         return LLMC_ERR_STATE;
+    if (n_extra > LLMC_POLL_EXTRA || (n_extra > 0 && extra == NULL))
+        return LLMC_ERR_ARG;
     now = llmc_port_now_ms();
     service(c, now);
     for (i = 0; i < LLMC_CONNS; i++) {
@@ -1069,7 +1077,11 @@ int llmc_poll(llmc_client_t *c, int timeout_ms)
                 c->slots[j].conn == conn_of[i])
                 owner[i] = (uint8_t)j;
     }
-    rc = llmc_port_poll(fds, nfds, wait_ms(c, timeout_ms, now));
+    for (i = 0; i < n_extra; i++)
+        fds[nfds + i] = extra[i];
+    rc = llmc_port_poll(fds, nfds + n_extra, wait_ms(c, timeout_ms, now));
+    for (i = 0; i < n_extra; i++)
+        extra[i].revents = rc >= 0 ? fds[nfds + i].revents : 0;
     now = llmc_port_now_ms();
     if (rc >= 0) {
         for (i = 0; i < nfds; i++) {

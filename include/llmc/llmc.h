@@ -205,6 +205,13 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
  * callbacks. Returns the number of requests still queued or running. */
 int llmc_poll(llmc_client_t *c, int timeout_ms);
 
+/* llmc_poll(), also waiting on the caller's sockets (at most
+ * LLMC_POLL_EXTRA): set their sock and events; revents tell on return what
+ * is ready. So a server can share one thread and one wait with llmc. */
+struct llmc_pollfd_s;
+int llmc_poll_with(llmc_client_t *c, struct llmc_pollfd_s *extra,
+                   size_t n_extra, int timeout_ms);
+
 /* End one request with LLMC_ERR_CANCELLED (its on_done runs in the next
  * llmc_poll). Returns LLMC_OK, or LLMC_ERR_ARG for an unknown handle. */
 int llmc_cancel(llmc_client_t *c, llmc_handle_t h);

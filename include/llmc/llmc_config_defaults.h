@@ -55,6 +55,16 @@
 #endif
 #endif
 
+/* Caller sockets llmc_poll_with() can wait on beside llmc's own (a server
+ * built on llmc, such as llmc-gateway); 8 bytes of stack each in a poll. */
+#ifndef LLMC_POLL_EXTRA
+#ifdef CONFIG_LLMC_POLL_EXTRA
+#define LLMC_POLL_EXTRA CONFIG_LLMC_POLL_EXTRA
+#else
+#define LLMC_POLL_EXTRA 4
+#endif
+#endif
+
 /* Per-slot buffer: holds one SSE event, or a whole non-streamed body, or an
  * error body; also the transmit buffer while the request is being sent.
  * An event larger than this ends the request with LLMC_ERR_TOO_LARGE. */

@@ -51,6 +51,13 @@ int llmc_port_connect(const llmc_addr_t *addr, llmc_sock_t *sock);
 int llmc_port_connect_result(llmc_sock_t sock);
 
 /* Send / receive up to len bytes. recv returns LLMC_PORT_EOF on close. */
+/* For servers on llmc (not used by src/): a non-blocking TCP socket
+ * listening on addr (port 0: any; the chosen port is written back), and
+ * accepting one connection (LLMC_PORT_OK, LLMC_PORT_WOULD_BLOCK, error);
+ * accepted sockets are non-blocking. */
+int llmc_port_listen(llmc_addr_t *addr, int backlog, llmc_sock_t *sock);
+int llmc_port_accept(llmc_sock_t listener, llmc_sock_t *sock);
+
 long llmc_port_send(llmc_sock_t sock, const void *buf, size_t len);
 long llmc_port_recv(llmc_sock_t sock, void *buf, size_t len);
 void llmc_port_close(llmc_sock_t sock);
@@ -59,7 +66,7 @@ void llmc_port_close(llmc_sock_t sock);
 #define LLMC_POLL_OUT 2u
 #define LLMC_POLL_ERR 4u /* error or hang-up; reported even if not asked */
 
-typedef struct {
+typedef struct llmc_pollfd_s {
     llmc_sock_t sock;
     uint8_t events;  /* LLMC_POLL_IN | LLMC_POLL_OUT */
     uint8_t revents; /* set by llmc_port_poll */

@@ -35,7 +35,7 @@
 #endif
 
 /* llmc polls at most one socket per connection. */
-#define MAX_POLL LLMC_CONNS
+#define MAX_POLL (LLMC_CONNS + LLMC_POLL_EXTRA)
 
 static volatile sig_atomic_t g_woken;
 
@@ -163,53 +163,72 @@ int llmc_port_resolve(const char *host, uint16_t port, llmc_addr_t *out,
 
 /* ---- connect, send, recv, close ----------------------------------------- */
 
-int llmc_port_connect(const llmc_addr_t *a, llmc_sock_t *sock)
-{
-    union {
-        struct sockaddr sa;
+typedef union {
+    struct sockaddr sa;
 #if LWIP_IPV4
-        struct sockaddr_in in4;
+    struct sockaddr_in in4;
 #endif
 #if LWIP_IPV6
-        struct sockaddr_in6 in6;
+    struct sockaddr_in6 in6;
 #endif
-    } ss;
+} sockaddr_any_t;
+
+/* llmc_addr_t -> sockaddr; the domain, or -1 for a family not built in. */
+static int to_sockaddr(const llmc_addr_t *a, sockaddr_any_t *ss,
+                       socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (0) {
+#if LWIP_IPV4
+    } else if (a->family == 4) {
+        ss->in4.sin_family = AF_INET;
+        ss->in4.sin_port = lwip_htons(a->port);
+        memcpy(&ss->in4.sin_addr, a->addr, 4);
+        *len = sizeof(ss->in4);
+        return AF_INET;
+#endif
+#if LWIP_IPV6
+    } else if (a->family == 6) {
+        ss->in6.sin6_family = AF_INET6;
+        ss->in6.sin6_port = lwip_htons(a->port);
+        memcpy(&ss->in6.sin6_addr, a->addr, 16);
+        *len = sizeof(ss->in6);
+        return AF_INET6;
+#endif
+    }
+    return -1;
+}
+
+/* A non-blocking TCP socket without Nagle, or -1. */
+static int nb_socket(int domain)
+{
+    int s = lwip_socket(domain, SOCK_STREAM, 0), one = 1;
+    if (s < 0)
+        return -1; /* out of sockets: MEMP_NUM_NETCONN */
+    if (lwip_fcntl(s, F_SETFL, O_NONBLOCK) != 0) {
+        lwip_close(s);
+        return -1;
+    }
+    /* requests are written in pieces; don't let Nagle hold the last one */
+    (void)lwip_setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return s;
+}
+
+int llmc_port_connect(const llmc_addr_t *a, llmc_sock_t *sock)
+{
+    sockaddr_any_t ss;
     socklen_t len;
-    int s, domain, one = 1, rc;
+    int s, domain, rc;
 
     if (a == NULL || sock == NULL)
         return LLMC_PORT_ERROR;
     *sock = LLMC_SOCK_INVALID;
-    memset(&ss, 0, sizeof(ss));
-    if (0) {
-#if LWIP_IPV4
-    } else if (a->family == 4) {
-        ss.in4.sin_family = AF_INET;
-        ss.in4.sin_port = lwip_htons(a->port);
-        memcpy(&ss.in4.sin_addr, a->addr, 4);
-        len = sizeof(ss.in4);
-        domain = AF_INET;
-#endif
-#if LWIP_IPV6
-    } else if (a->family == 6) {
-        ss.in6.sin6_family = AF_INET6;
-        ss.in6.sin6_port = lwip_htons(a->port);
-        memcpy(&ss.in6.sin6_addr, a->addr, 16);
-        len = sizeof(ss.in6);
-        domain = AF_INET6;
-#endif
-    } else {
+    domain = to_sockaddr(a, &ss, &len);
+    if (domain < 0)
         return LLMC_PORT_UNREACHABLE; /* family not built into this lwIP */
-    }
-    s = lwip_socket(domain, SOCK_STREAM, 0);
+    s = nb_socket(domain);
     if (s < 0)
-        return LLMC_PORT_ERROR; /* out of sockets: MEMP_NUM_NETCONN */
-    if (lwip_fcntl(s, F_SETFL, O_NONBLOCK) != 0) {
-        lwip_close(s);
         return LLMC_PORT_ERROR;
-    }
-    /* requests are written in pieces; don't let Nagle hold the last one */
-    (void)lwip_setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     *sock = s;
     if (lwip_connect(s, &ss.sa, len) == 0)
         return LLMC_PORT_OK;
@@ -219,6 +238,49 @@ int llmc_port_connect(const llmc_addr_t *a, llmc_sock_t *sock)
     lwip_close(s);
     *sock = LLMC_SOCK_INVALID;
     return rc;
+}
+
+int llmc_port_listen(llmc_addr_t *addr, int backlog, llmc_sock_t *sock)
+{
+    sockaddr_any_t ss;
+    socklen_t len;
+    int s, domain = to_sockaddr(addr, &ss, &len);
+
+    if (domain < 0 || (s = nb_socket(domain)) < 0)
+        return LLMC_PORT_ERROR;
+    if (lwip_bind(s, &ss.sa, len) != 0 || lwip_listen(s, backlog) != 0 ||
+        lwip_getsockname(s, &ss.sa, &len) != 0) {
+        lwip_close(s);
+        return LLMC_PORT_ERROR;
+    }
+#if LWIP_IPV4
+    if (domain == AF_INET)
+        addr->port = lwip_ntohs(ss.in4.sin_port);
+#endif
+#if LWIP_IPV6
+    if (domain == AF_INET6)
+        addr->port = lwip_ntohs(ss.in6.sin6_port);
+#endif
+    *sock = s;
+    return LLMC_PORT_OK;
+}
+
+int llmc_port_accept(llmc_sock_t listener, llmc_sock_t *sock)
+{
+    int s = lwip_accept(listener, NULL, NULL), one = 1;
+    if (s < 0) {
+        int rc = map_errno(errno);
+        return rc == LLMC_PORT_ERROR && errno == ECONNABORTED
+                   ? LLMC_PORT_WOULD_BLOCK
+                   : rc;
+    }
+    if (lwip_fcntl(s, F_SETFL, O_NONBLOCK) != 0) {
+        lwip_close(s);
+        return LLMC_PORT_ERROR;
+    }
+    (void)lwip_setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    *sock = s;
+    return LLMC_PORT_OK;
 }
 
 int llmc_port_connect_result(llmc_sock_t sock)

@@ -23,7 +23,7 @@
 
 #include "llmc/llmc_config_defaults.h"
 
-#define MAX_POLL (LLMC_CONNS + 1)
+#define MAX_POLL (LLMC_CONNS + LLMC_POLL_EXTRA)
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_wake_once = PTHREAD_ONCE_INIT;
@@ -34,6 +34,9 @@ static void wake_init(void)
     if (pipe2(g_wake, O_NONBLOCK | O_CLOEXEC) != 0)
         g_wake[0] = g_wake[1] = -1;
 }
+
+static void to_sockaddr(const llmc_addr_t *a, struct sockaddr_storage *ss,
+                        socklen_t *len);
 
 static int map_errno(int e)
 {
@@ -98,20 +101,7 @@ int llmc_port_connect(const llmc_addr_t *a, llmc_sock_t *sock)
     socklen_t len;
     int fd, one = 1;
 
-    memset(&ss, 0, sizeof(ss));
-    if (a->family == 4) {
-        struct sockaddr_in *s = (void *)&ss;
-        s->sin_family = AF_INET;
-        s->sin_port = htons(a->port);
-        memcpy(&s->sin_addr, a->addr, 4);
-        len = sizeof(*s);
-    } else {
-        struct sockaddr_in6 *s = (void *)&ss;
-        s->sin6_family = AF_INET6;
-        s->sin6_port = htons(a->port);
-        memcpy(&s->sin6_addr, a->addr, 16);
-        len = sizeof(*s);
-    }
+    to_sockaddr(a, &ss, &len);
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return LLMC_PORT_ERROR;
@@ -139,6 +129,62 @@ int llmc_port_connect_result(llmc_sock_t sock)
         return LLMC_PORT_OK;
     err = map_errno(err);
     return err == LLMC_PORT_WOULD_BLOCK ? LLMC_PORT_ERROR : err;
+}
+
+static void to_sockaddr(const llmc_addr_t *a, struct sockaddr_storage *ss,
+                        socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == 4) {
+        struct sockaddr_in *s = (void *)ss;
+        s->sin_family = AF_INET;
+        s->sin_port = htons(a->port);
+        memcpy(&s->sin_addr, a->addr, 4);
+        *len = sizeof(*s);
+    } else {
+        struct sockaddr_in6 *s = (void *)ss;
+        s->sin6_family = AF_INET6;
+        s->sin6_port = htons(a->port);
+        memcpy(&s->sin6_addr, a->addr, 16);
+        *len = sizeof(*s);
+    }
+}
+
+int llmc_port_listen(llmc_addr_t *addr, int backlog, llmc_sock_t *sock)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1;
+
+    to_sockaddr(addr, &ss, &len);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return LLMC_PORT_ERROR;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        close(fd);
+        return LLMC_PORT_ERROR;
+    }
+    addr->port = ntohs(ss.ss_family == AF_INET
+                           ? ((struct sockaddr_in *)(void *)&ss)->sin_port
+                           : ((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
+    *sock = fd;
+    return LLMC_PORT_OK;
+}
+
+int llmc_port_accept(llmc_sock_t listener, llmc_sock_t *sock)
+{
+    int one = 1;
+    int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+                       errno == ECONNABORTED
+                   ? LLMC_PORT_WOULD_BLOCK
+                   : map_errno(errno);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    *sock = fd;
+    return LLMC_PORT_OK;
 }
 
 long llmc_port_send(llmc_sock_t sock, const void *buf, size_t len)
