@@ -25,6 +25,11 @@
  *                  thread submits one request while the poll is blocked
  *   tcancel        one request that gets no answer; a second thread cancels
  *                  it while the main thread's llmc_poll(10000) is blocked
+ *   serve          a server on the same thread: llmc_port_listen() on
+ *                  127.0.0.1 (the port is printed first), one request
+ *                  submitted, then llmc_poll_with() waits on the listener,
+ *                  the accepted socket and llmc's sockets together; the
+ *                  accepted client's "ping\n" is answered "pong\n"
  *
  * Output: one JSON line per request,
  *   {"i":0,"status":"ok","content":"...","partial":false,"deltas":7,
@@ -434,6 +439,64 @@ static int cmd_tcancel(const char *model)
     return 0;
 }
 
+/* A server and a request on one thread, in one wait. */
+static int cmd_serve(const char *model)
+{
+    llmc_addr_t a;
+    llmc_pollfd_t fds[2];
+    llmc_sock_t lst, cl = LLMC_SOCK_INVALID;
+    char buf[16];
+    size_t got = 0;
+    int ponged = 0, pong_before_done = 0, accepted = 0;
+
+    memset(&a, 0, sizeof(a));
+    a.family = 4;
+    a.addr[0] = 127;
+    a.addr[3] = 1;
+    if (llmc_port_listen(&a, 4, &lst) != LLMC_PORT_OK)
+        return 1;
+    printf("{\"listen\":%u}\n", (unsigned)a.port);
+    fflush(stdout);
+    prepare(0, model);
+    if (submit(0) < 0)
+        return 1;
+    while (g_done < 1 || !ponged) {
+        size_t n = 0;
+        fds[n].sock = lst;
+        fds[n++].events = LLMC_POLL_IN;
+        if (cl != LLMC_SOCK_INVALID) {
+            fds[n].sock = cl;
+            fds[n++].events = LLMC_POLL_IN;
+        }
+        if (llmc_poll_with(&g_client, fds, n, 10000) < 0)
+            return 1;
+        if ((fds[0].revents & LLMC_POLL_IN) && cl == LLMC_SOCK_INVALID &&
+            llmc_port_accept(lst, &cl) == LLMC_PORT_OK)
+            accepted++;
+        if (n > 1 && fds[1].revents) {
+            long r = llmc_port_recv(cl, buf + got, sizeof(buf) - got);
+            if (r > 0)
+                got += (size_t)r;
+            if (got >= 5 && memcmp(buf, "ping\n", 5) == 0 && !ponged) {
+                llmc_port_send(cl, "pong\n", 5);
+                ponged = 1;
+                pong_before_done = g_done == 0;
+            }
+            if (r == LLMC_PORT_EOF || (r < 0 && r != LLMC_PORT_WOULD_BLOCK)) {
+                llmc_port_close(cl); /* the client left; the request goes on */
+                cl = LLMC_SOCK_INVALID;
+            }
+        }
+    }
+    print_items(1);
+    printf("{\"summary\":\"serve\",\"accepted\":%d,\"ponged\":%d,"
+           "\"pong_before_done\":%d}\n",
+           accepted, ponged, pong_before_done);
+    llmc_port_close(cl);
+    llmc_port_close(lst);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     llmc_provider_t prov;
@@ -452,7 +515,7 @@ int main(int argc, char **argv)
     }
     if (argc - argi < 3) {
         fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE]\n"
-              "       run|queue|cancel|shutdown|thread|tcancel BASE_URL MODEL "
+              "       run|queue|cancel|shutdown|thread|tcancel|serve BASE_URL MODEL "
               "[ARG]\n",
               stderr);
         return 2;
@@ -476,7 +539,9 @@ int main(int argc, char **argv)
         return 2;
     }
 #define ARG_N (argc - argi > 3 ? atoi(argv[argi + 3]) : 0)
-    if (strcmp(cmd, "run") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ)
+    if (strcmp(cmd, "serve") == 0)
+        rc = cmd_serve(model);
+    else if (strcmp(cmd, "run") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ)
         rc = cmd_run(model, ARG_N);
     else if (strcmp(cmd, "queue") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ - 2)
         rc = cmd_queue(model, ARG_N, argc - argi > 4 ? argv[argi + 4] : model,

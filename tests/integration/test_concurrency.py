@@ -17,6 +17,7 @@ timing from recorded times with generous upper bounds.
 """
 
 import json
+import socket
 import os
 import re
 import shutil
@@ -266,6 +267,30 @@ class LibraryConcurrencyTests(unittest.TestCase):
         st = srv.stats()
         self.assertEqual(st["connections"], 3)
         self.assertEqual(st["tls_close_notify"], 3, st)
+
+    def test_poll_with_serves_caller_sockets_while_a_request_runs(self):
+        # llmc-conc serve: a listener of its own (llmc_port_listen) and the
+        # request's sockets in one llmc_poll_with() wait, on one thread;
+        # the request takes 600 ms, so the ping is answered while it runs
+        srv = self.server()
+        p = subprocess.Popen([CONC, "serve", srv.url,
+                              "t?delay_ms=600&text=served"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            port = json.loads(p.stdout.readline())["listen"]
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+                c.sendall(b"ping\n")
+                self.assertEqual(c.recv(16), b"pong\n")
+            out, err = p.communicate(timeout=TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 0, err)
+        lines = [json.loads(x) for x in out.decode().splitlines()]
+        self.assertEqual(lines[0]["status"], "ok")
+        self.assertEqual(lines[0]["content"], "served")
+        self.assertEqual(lines[-1], {"summary": "serve", "accepted": 1,
+                                     "ponged": 1, "pong_before_done": 1})
 
     def test_submit_from_another_thread_wakes_a_blocked_poll(self):
         srv = self.server()
