@@ -5,11 +5,29 @@ set -u
 cd "$(dirname "$0")/.."
 MAKE="${MAKE:-make}"
 passed=0; failed=0; failures=()
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+# A step that prints its suite's "name: N passed, M failed" line counts
+# those tests; a step without one counts as one test.
 step() { # step NAME COMMAND...
-    local name=$1; shift
+    local name=$1 ok=1 p f line; shift
     echo "=== $name"
-    if "$@"; then passed=$((passed + 1)); echo "--- $name: ok"
-    else failed=$((failed + 1)); failures+=("$name"); echo "--- $name: FAILED"; fi
+    "$@" 2>&1 | tee "$log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || ok=0
+    line=$(grep -E '^[a-z0-9-]+: [0-9]+ passed, [0-9]+ failed$' "$log" | grep -v '^test_' | tail -1)
+    if [ -n "$line" ] && [ "${line%%:*}" != "check" ]; then
+        p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+        # a suite may also list per-target lines (mcu-arm, mcu-rv32): sum them
+        if [ "$(grep -cE '^mcu-[a-z0-9]+: [0-9]+ passed, [0-9]+ failed$' "$log")" -gt 1 ]; then
+            p=$(( $(grep -E '^mcu-[a-z0-9]+: [0-9]+ passed' "$log" | sed -E 's/.*: ([0-9]+) passed.*/\1/' | paste -sd+) ))
+            f=$(( $(grep -E '^mcu-[a-z0-9]+: [0-9]+ passed' "$log" | sed -E 's/.* ([0-9]+) failed$/\1/' | paste -sd+) ))
+        fi
+        [ $ok -eq 1 ] || [ "$f" -gt 0 ] || f=1
+        passed=$((passed + p)); failed=$((failed + f))
+    elif [ $ok -eq 1 ]; then passed=$((passed + 1))
+    else failed=$((failed + 1)); fi
+    if [ $ok -eq 1 ]; then echo "--- $name: ok"
+    else failures+=("$name"); echo "--- $name: FAILED"; fi
 }
 
 portable_src() {
@@ -60,6 +78,6 @@ for f in scripts/check.d/*.sh; do
     [ -e "$f" ] && step "$(basename "$f" .sh)" bash "$f"
 done
 echo
-if [ $failed -gt 0 ]; then echo "failed steps: ${failures[*]}"; fi
+if [ ${#failures[@]} -gt 0 ]; then echo "failed steps: ${failures[*]}"; fi
 echo "check: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+[ $failed -eq 0 ] && [ ${#failures[@]} -eq 0 ]
