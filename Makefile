@@ -24,7 +24,7 @@ CPPFLAGS_LLMC += -DLLMC_SLOTS=64 -DLLMC_CONNS=80 -DLLMC_QUEUE_LEN=128 \
 endif
 
 SRC      := $(wildcard src/*.c)
-PORT_SRC := port/posix/llmc_port_posix.c
+PORT_SRC := port/posix/llmc_port_posix.c port/posix/llmc_port_posix_os.c
 TOOL_SRC := examples/posix/llmc_tool_config.c
 TOOLS    := llmc-chat
 

@@ -19,7 +19,8 @@ LBUILD        := $(BUILD)/lwip
 LWIP_CFLAGS    = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags lwip)) \
                  -D_DEFAULT_SOURCE
 LWIP_LIBS      = $(shell pkg-config --libs lwip)
-LWIP_PORT_SRC := port/lwip/llmc_port_lwip.c port/lwip/llmc_port_lwip_unix.c
+LWIP_PORT_SRC := port/lwip/llmc_port_lwip.c port/lwip/llmc_port_lwip_unix.c \
+                 port/posix/llmc_port_posix_os.c
 LOBJ          := $(patsubst %.c,$(ABUILD)/obj/%.o,$(SRC)) \
                  $(patsubst %.c,$(LBUILD)/obj/%.o,$(LWIP_PORT_SRC))
 LBOOT         := $(LBUILD)/obj/tests/lwip/lwip_boot.o

@@ -1,7 +1,8 @@
 /*
- * llmc port for POSIX systems (Linux): BSD sockets with poll(), a self-pipe
- * to wake a blocked poll from another thread, clock_gettime(CLOCK_MONOTONIC),
- * getrandom(), logging to stderr, a pthread mutex.
+ * llmc port for POSIX systems (Linux), network half: BSD sockets with
+ * poll(), and a self-pipe in the poll set so that llmc_port_wake() from
+ * another thread (or a signal handler) ends a blocked poll. The OS half is
+ * llmc_port_posix_os.c.
  */
 #define _GNU_SOURCE
 #include "llmc/llmc_port.h"
@@ -25,7 +26,6 @@
 
 #define MAX_POLL (LLMC_CONNS + LLMC_POLL_EXTRA)
 
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_wake_once = PTHREAD_ONCE_INIT;
 static int g_wake[2] = {-1, -1};
 
@@ -255,44 +255,4 @@ void llmc_port_wake(void)
         ssize_t r = write(g_wake[1], "w", 1);
         (void)r; /* a full pipe already wakes the poller */
     }
-}
-
-uint64_t llmc_port_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-int llmc_port_random(void *buf, size_t len)
-{
-    unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t n = getrandom(p, len, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-void llmc_port_log(int level, const char *msg, size_t len)
-{
-    static const char *const names[] = {"", "E", "W", "I", "D"};
-    fprintf(stderr, "llmc %s: %.*s\n",
-            names[level >= 1 && level <= 4 ? level : 0], (int)len, msg);
-}
-
-void llmc_port_lock(void)
-{
-    pthread_mutex_lock(&g_lock);
-}
-
-void llmc_port_unlock(void)
-{
-    pthread_mutex_unlock(&g_lock);
 }
