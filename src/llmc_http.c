@@ -178,6 +178,7 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
     size_t i;
     int rc;
 
+    *used = 0;
     for (i = 0; i < n; i++) {
         char c = p[i];
         if (++h->head_bytes > LLMC_HEAD_MAX)

@@ -1,0 +1,27 @@
+# libFuzzer targets for the parsers (clang, ASan + UBSan). `make fuzz` runs
+# each for FUZZ_SECONDS (default 60); make check runs each for a few
+# seconds from the seed corpus in tests/fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+FBUILD  := $(BUILD)/fuzz
+FUZZ_TARGETS := sse http json url
+FUZZ_SRC := src/llmc_sse.c src/llmc_http.c src/llmc_json.c src/llmc_url.c src/llmc_util.c
+FSAN    := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1
+
+$(FBUILD)/obj/%.o: %.c $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(CPPFLAGS_LLMC) -Itests/fuzz -c $< -o $@
+
+$(FBUILD)/fuzz_%: $(FBUILD)/obj/tests/fuzz/fuzz_%.o $(patsubst %.c,$(FBUILD)/obj/%.o,$(FUZZ_SRC))
+	clang -fsanitize=fuzzer,address,undefined $^ -o $@
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(addprefix $(FBUILD)/fuzz_,$(FUZZ_TARGETS))
+
+fuzz: deps fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FBUILD)/corpus/$$t; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  $(FBUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(FBUILD)/ \
+	    $(FBUILD)/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done

@@ -1,0 +1,35 @@
+/* JSON chunk decoding: never reads outside the input, content is within
+ * the input's bytes, and decoding is deterministic. */
+#include "fuzz_common.h"
+#include "llmc_json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static llmc_json_tok_t tok[64];
+    llmc_chat_msg_t m1, m2;
+    char *a, *b;
+    int r1, r2;
+    if (size > 4096)
+        return 0;
+    /* exact-size copies: ASan sees any read past the end */
+    a = malloc(size ? size : 1);
+    b = malloc(size ? size : 1);
+    memcpy(a, data, size);
+    memcpy(b, data, size);
+    r1 = llmc_json_chat(a, size, tok, 64, &m1);
+    r2 = llmc_json_chat(b, size, tok, 64, &m2);
+    FUZZ_ASSERT(r1 == r2);
+    if (r1 == 0) {
+        FUZZ_ASSERT(m1.has_content == m2.has_content);
+        if (m1.has_content) {
+            FUZZ_ASSERT(m1.content >= a && m1.content + m1.content_len <= a + size);
+            FUZZ_ASSERT(m1.content_len == m2.content_len);
+            FUZZ_ASSERT(memcmp(m1.content, m2.content, m1.content_len) == 0);
+        }
+        if (m1.error_msg != NULL)
+            FUZZ_ASSERT(m1.error_msg >= a && m1.error_msg + m1.error_len <= a + size);
+    }
+    free(a);
+    free(b);
+    return 0;
+}
