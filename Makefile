@@ -41,7 +41,11 @@ all: deps $(BUILD)/libllmc.a $(addprefix $(BUILD)/,$(TOOLS))
 deps:
 	@bash scripts/deps.sh
 
-$(BUILD)/obj/%.o: %.c $(KCONFIG_H) $(wildcard include/llmc/*.h src/*.h)
+# Objects depend on the makefiles too: a changed knob (-DLLMC_...) must not
+# leave objects built with the old one.
+MAKEFILES_DEP := Makefile $(wildcard mk/*.mk)
+
+$(BUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(OPT) $(CPPFLAGS_LLMC) $(CFLAGS) -c $< -o $@
 
@@ -64,7 +68,7 @@ ATOBJ    := $(patsubst %.c,$(ABUILD)/obj/%.o,$(TOOL_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(patsubst tests/unit/%.c,$(ABUILD)/%,$(UNIT_SRC))
 
-$(ABUILD)/obj/%.o: %.c $(KCONFIG_H) $(wildcard include/llmc/*.h src/*.h tests/unit/*.h)
+$(ABUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS_LLMC) -Itests/unit $(CFLAGS) -c $< -o $@
 

@@ -105,7 +105,7 @@ CROSS_HDRS := $(wildcard include/llmc/*.h src/*.h)
 define CROSS_RULES
 CROSS_OBJ_$(1) := $$(patsubst src/%.c,$(CROSS_DIR)/$(1)/obj/%.o,$(SRC))
 
-$(CROSS_DIR)/$(1)/obj/%.o: src/%.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/obj/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
 

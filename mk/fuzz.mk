@@ -7,7 +7,7 @@ FUZZ_TARGETS := sse http json url
 FUZZ_SRC := src/llmc_sse.c src/llmc_http.c src/llmc_json.c src/llmc_url.c src/llmc_util.c
 FSAN    := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1
 
-$(FBUILD)/obj/%.o: %.c $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h)
+$(FBUILD)/obj/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(CPPFLAGS_LLMC) -Itests/fuzz -c $< -o $@
 

@@ -35,7 +35,7 @@ lwip:
 
 lwip-tools: $(LTOOLS)
 
-$(LBUILD)/obj/%.o: %.c $(KCONFIG_H) $(wildcard include/llmc/*.h port/lwip/*.h)
+$(LBUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h port/lwip/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS_LLMC) -Iport/lwip $(LWIP_CFLAGS) $(CFLAGS) -c $< -o $@
 
