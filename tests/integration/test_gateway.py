@@ -1,0 +1,682 @@
+"""Integration tests for llmc-gateway (examples/posix/llmc_gateway.c), the
+OpenAI-compatible HTTP gateway, run in its ASan build in front of local test
+providers (tests/server/llmc_test_server.py), the first of which refuses
+connections, so every answer comes from the second after a failover.
+
+Real clients: curl (Debian's) and the official `openai` npm package, which
+the test setup installs into build/node (tests/gateway/openai_client.mjs).
+Raw sockets are used where a client must misbehave: vanish mid-stream, send
+half a request, pipeline two requests on one connection.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import (REPO, TEST_HOST, Server, refused_port, size_content,
+                     tool_path)
+
+GATEWAY = tool_path("llmc-gateway")
+NODE_DIR = os.path.join(REPO, "build", "node")
+OPENAI_CLIENT = os.path.join(REPO, "tests", "gateway", "openai_client.mjs")
+CURL = shutil.which("curl") or "/usr/bin/curl"
+TIMEOUT = 20
+SAN_ERRORS = ("ERROR: AddressSanitizer", "runtime error:",
+              "ERROR: LeakSanitizer")
+
+
+def need_openai_package():
+    """npm install --prefix build/node openai@4, once."""
+    if os.path.isdir(os.path.join(NODE_DIR, "node_modules", "openai")):
+        return
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        subprocess.run(["bash", os.path.join(REPO, "scripts", "deps.sh"),
+                        "nodejs", "npm"], check=False, timeout=600)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise AssertionError("npm not installed (bash scripts/deps.sh nodejs npm)")
+    os.makedirs(NODE_DIR, exist_ok=True)
+    p = subprocess.run([npm, "install", "--prefix", NODE_DIR, "--no-audit",
+                        "--no-fund", "openai@4"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=300)
+    if p.returncode != 0:
+        raise AssertionError("npm install openai@4 failed:\n%s"
+                             % p.stdout.decode("utf-8", "replace"))
+
+
+class Gateway:
+    """llmc-gateway on a free port with a configuration of providers."""
+
+    def __init__(self, providers, args=(), policy=None):
+        self.providers = providers
+        self.args = [str(a) for a in args]
+        self.policy = policy or {"max_retries": 0}
+        self.proc = None
+        self.port = None
+        self.tmpdir = None
+
+    def start(self):
+        if not os.access(GATEWAY, os.X_OK):
+            raise AssertionError("%s not built (make integration)" % GATEWAY)
+        self.tmpdir = tempfile.mkdtemp(prefix="llmc-gw-")
+        cfg = os.path.join(self.tmpdir, "providers.json")
+        with open(cfg, "w") as f:
+            json.dump({"providers": self.providers, "policy": self.policy}, f)
+        port_file = os.path.join(self.tmpdir, "port")
+        self.err = open(os.path.join(self.tmpdir, "stderr"), "wb")
+        self.proc = subprocess.Popen(
+            [GATEWAY, "-c", cfg, "--listen", "%s:0" % TEST_HOST,
+             "--port-file", port_file] + self.args,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=self.err)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.port is None:
+            if self.proc.poll() is not None:
+                raise AssertionError("gateway exited: %s" % self.stderr())
+            try:
+                with open(port_file) as f:
+                    self.port = int(f.read().strip() or "0") or None
+            except (FileNotFoundError, ValueError):
+                time.sleep(0.01)
+        if self.port is None:
+            raise AssertionError("gateway did not start: %s" % self.stderr())
+        return self
+
+    def stderr(self):
+        try:
+            with open(os.path.join(self.tmpdir, "stderr"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except (OSError, TypeError):
+            return ""
+
+    @property
+    def base(self):
+        return "http://%s:%d" % (TEST_HOST, self.port)
+
+    def stop(self):
+        """SIGTERM; returns the exit status (None if it had to be killed)."""
+        rc = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+            self.err.close()
+        return rc
+
+    def cleanup(self):
+        self.stop()
+        if self.tmpdir:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+
+def curl(args, timeout=TIMEOUT):
+    """Run curl; returns (http status, headers text, body bytes)."""
+    with tempfile.TemporaryDirectory() as d:
+        hdr = os.path.join(d, "h")
+        p = subprocess.run([CURL, "-sS", "-N", "-D", hdr, "--max-time",
+                            str(timeout)] + args,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout + 5)
+        if p.returncode != 0:
+            raise AssertionError("curl %s: exit %d: %s" % (
+                args, p.returncode, p.stderr.decode("utf-8", "replace")))
+        with open(hdr, "rb") as f:
+            heads = f.read().decode("latin-1")
+    # the last response head (after any 100 Continue)
+    head = [h for h in heads.split("\r\n\r\n") if h.strip()][-1]
+    status = int(head.split(" ", 2)[1])
+    return status, head, p.stdout
+
+
+def post(url, body, extra=()):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    return curl(["-X", "POST", "-H", "Content-Type: application/json",
+                 "--data-binary", data] + list(extra) + [url])
+
+
+def sse_events(body):
+    """data: payloads of an SSE body, in order."""
+    out = []
+    for block in body.decode("utf-8").split("\n\n"):
+        for line in block.split("\n"):
+            if line.startswith("data: "):
+                out.append(line[6:])
+    return out
+
+
+def raw_request(port, method, path, body=None, extra_headers=""):
+    data = b"" if body is None else (
+        body if isinstance(body, bytes) else json.dumps(body).encode())
+    return ("%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\n%s\r\n" % (method, path, len(data),
+                                              extra_headers)).encode() + data
+
+
+def read_response(sock):
+    """Read one Content-Length response from sock: (status, headers, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        c = sock.recv(65536)
+        if not c:
+            raise AssertionError("connection closed in the head: %r" % buf)
+        buf += c
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", "0"))
+    while len(rest) < n:
+        c = sock.recv(65536)
+        if not c:
+            raise AssertionError("connection closed in the body")
+        rest += c
+    return int(lines[0].split(" ", 2)[1]), headers, rest[:n]
+
+
+def wait_for(cond, timeout=5.0, what="condition"):
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.02)
+
+
+def completion(content, model="t", **kw):
+    body = {"model": model, "messages": [{"role": "user", "content": content}]}
+    body.update(kw)
+    return body
+
+
+class GatewayTests(unittest.TestCase):
+    """One gateway (ASan) for the class: provider "down" refuses
+    connections, provider "good" is a test server that echoes the prompt."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server().start()
+        cls.down_port = refused_port()
+        cls.gw = Gateway([
+            {"name": "down", "base_url": "http://%s:%d/v1" % (TEST_HOST,
+                                                             cls.down_port)},
+            {"name": "good", "base_url": cls.srv.url},
+        ]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.gw.stop()
+        err = cls.gw.stderr()
+        cls.gw.cleanup()
+        cls.srv.stop()
+        if rc != 0 or any(s in err for s in SAN_ERRORS):
+            raise AssertionError("gateway exit %s:\n%s" % (rc, err))
+
+    def tearDown(self):
+        # a crash or a sanitizer report fails the test that caused it (an
+        # error in tearDownClass would belong to no test)
+        err = self.gw.stderr()
+        self.assertIsNone(self.gw.proc.poll(), err)
+        for s in SAN_ERRORS:
+            self.assertNotIn(s, err)
+
+    def url(self, path):
+        return self.gw.base + path
+
+    # -- the endpoints, with curl -------------------------------------------
+    def test_seed_chat_endpoint(self):
+        status, head, body = post(self.url("/chat"),
+                                  {"message": "Hello, are you GPT 3.5?",
+                                   "max_tokens": 100})
+        self.assertEqual(status, 200, body)
+        self.assertIn("application/json", head)
+        self.assertEqual(json.loads(body),
+                         {"response": "Hello, are you GPT 3.5?"})
+        self.assertEqual(self.srv.last_request()["body"]["max_tokens"], 100)
+
+    def test_completions_non_stream(self):
+        prompt = 'quotes " backslash \\ tab\t newline\n é ü 漢字 😀'
+        status, _, body = post(self.url("/v1/chat/completions"),
+                               completion(prompt, max_tokens=50,
+                                          temperature=0.5))
+        self.assertEqual(status, 200, body)
+        r = json.loads(body)
+        self.assertEqual(r["object"], "chat.completion")
+        self.assertEqual(r["choices"][0]["message"],
+                         {"role": "assistant", "content": prompt})
+        self.assertEqual(r["choices"][0]["finish_reason"], "stop")
+        self.assertGreater(r["usage"]["total_tokens"], 0)
+        sent = self.srv.last_request()["body"]
+        self.assertEqual(sent["messages"][-1]["content"], prompt)
+        self.assertEqual(sent["max_tokens"], 50)
+        self.assertAlmostEqual(sent["temperature"], 0.5)
+
+    def test_escapes_and_surrogate_pairs_reach_the_provider(self):
+        raw = ('{"model":"t","messages":[{"role":"system","content":'
+               '"be \\"brief\\""},{"role":"user","content":'
+               '"a\\u00e9\\ud83d\\ude00\\n\\/z"}]}')
+        status, _, body = post(self.url("/v1/chat/completions"), raw)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["choices"][0]["message"]["content"],
+                         "a\u00e9\U0001F600\n/z")
+        msgs = self.srv.last_request()["body"]["messages"]
+        self.assertEqual(msgs[0], {"role": "system", "content": 'be "brief"'})
+
+    def test_completions_stream(self):
+        prompt = "stream me: alpha bravo charlie delta echo foxtrot é 😀"
+        status, head, body = post(
+            self.url("/v1/chat/completions"),
+            completion(prompt, stream=True,
+                       stream_options={"include_usage": True}))
+        self.assertEqual(status, 200, body)
+        self.assertIn("text/event-stream", head)
+        ev = sse_events(body)
+        self.assertEqual(ev[-1], "[DONE]")
+        chunks = [json.loads(e) for e in ev[:-1]]
+        for ch in chunks:
+            self.assertEqual(ch["object"], "chat.completion.chunk")
+        text = "".join(c["choices"][0]["delta"].get("content", "")
+                       for c in chunks if c["choices"])
+        self.assertEqual(text, prompt)
+        # piece=4 at the provider: one event per on_delta, not one blob
+        content_chunks = [c for c in chunks if c["choices"] and
+                          c["choices"][0]["delta"].get("content")]
+        self.assertGreater(len(content_chunks), 5)
+        self.assertEqual(content_chunks[0]["choices"][0]["delta"]["role"],
+                         "assistant")
+        finish = [c for c in chunks if c["choices"] and
+                  c["choices"][0]["finish_reason"]]
+        self.assertEqual(finish[0]["choices"][0]["finish_reason"], "stop")
+        self.assertEqual(chunks[-1]["choices"], [])
+        self.assertGreater(chunks[-1]["usage"]["total_tokens"], 0)
+
+    def test_stream_is_relayed_as_it_arrives(self):
+        """With 150 ms between provider events the first event reaches the
+        client long before the provider has finished."""
+        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
+        try:
+            t0 = time.monotonic()
+            s.sendall(raw_request(self.gw.port, "POST", "/v1/chat/completions",
+                                  completion("0123456789abcdef",
+                                             model="t?event_delay_ms=150",
+                                             stream=True)))
+            buf = b""
+            while b"data: " not in buf:
+                c = s.recv(65536)
+                self.assertTrue(c)
+                buf += c
+            first = time.monotonic() - t0
+            while True:
+                c = s.recv(65536)
+                if not c:
+                    break
+                buf += c
+            total = time.monotonic() - t0
+        finally:
+            s.close()
+        self.assertIn(b"data: [DONE]", buf)
+        self.assertLess(first, total - 0.3, (first, total))
+
+    def test_upstream_error_is_502_with_an_openai_error(self):
+        status, _, body = post(self.url("/v1/chat/completions"),
+                               completion("x", model="t?status=500&msg=boom"))
+        self.assertEqual(status, 502, body)
+        err = json.loads(body)["error"]
+        self.assertEqual(err["type"], "upstream_error")
+        self.assertIn("all providers failed", err["message"])
+        # "down" may be skipped while it cools down after its failures
+        self.assertIn("good: http error: status 500: boom", err["message"])
+        # the same before any content of a stream
+        status, _, body = post(self.url("/v1/chat/completions"),
+                               completion("x", model="t?status=500",
+                                          stream=True))
+        self.assertEqual(status, 502, body)
+
+    def test_error_after_the_stream_started_is_an_error_event(self):
+        status, _, body = post(self.url("/v1/chat/completions"),
+                               completion("abcdefghijklmnop",
+                                          model="t?mid_error=2&msg=broke",
+                                          stream=True))
+        self.assertEqual(status, 200)
+        ev = sse_events(body)
+        self.assertEqual(ev[-1], "[DONE]")
+        err = json.loads(ev[-2])["error"]
+        self.assertEqual(err["type"], "upstream_error")
+        self.assertIn("broke", err["message"])
+        text = "".join(json.loads(e)["choices"][0]["delta"]["content"]
+                       for e in ev[:-2])
+        self.assertEqual(text, "abcdefgh")
+
+    def test_answer_beyond_the_bound_is_a_clear_502(self):
+        status, _, body = post(self.url("/v1/chat/completions"),
+                               completion("x", model="t?size=70000"))
+        self.assertEqual(status, 502, body)
+        self.assertIn("larger than", json.loads(body)["error"]["message"])
+        # a large answer within the bound comes back whole
+        status, _, body = post(self.url("/v1/chat/completions"),
+                               completion("x", model="t?size=60000&piece=500"))
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["choices"][0]["message"]["content"],
+                         size_content(60000))
+
+    def test_models(self):
+        status, _, body = curl([self.url("/v1/models")])
+        self.assertEqual(status, 200)
+        r = json.loads(body)
+        self.assertEqual(r["object"], "list")
+        self.assertEqual([m["id"] for m in r["data"]], ["default"])
+        self.assertEqual(r["data"][0]["object"], "model")
+
+    def test_health_shows_the_failing_provider(self):
+        post(self.url("/chat"), {"message": "hi"})
+        status, _, body = curl([self.url("/health")])
+        self.assertEqual(status, 200)
+        h = json.loads(body)
+        p = {x["name"]: x for x in h["providers"]}
+        self.assertEqual(set(p), {"down", "good"})
+        self.assertTrue(p["down"]["working"])
+        self.assertIn("refused", p["down"]["last_error"])
+        self.assertIsNone(p["good"]["last_error"])
+        self.assertIsInstance(p["good"]["last_latency_ms"], int)
+        self.assertIn(p["down"]["cooling_down"], (True, False))
+        self.assertFalse(p["good"]["cooling_down"])
+
+    # -- the official openai npm package ---------------------------------------
+    def node(self, prompt, mode):
+        need_openai_package()
+        p = subprocess.run(["node", OPENAI_CLIENT, self.url("/v1"), "t",
+                            prompt, mode],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=dict(os.environ, OPENAI_NODE_DIR=NODE_DIR),
+                           timeout=60)
+        err = p.stderr.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, err)
+        return p.stdout.decode("utf-8"), json.loads(err.strip().splitlines()[-1])
+
+    def test_openai_sdk_non_stream(self):
+        prompt = "Hello from the openai package: é 😀 \"quoted\""
+        out, info = self.node(prompt, "nostream")
+        self.assertEqual(out, prompt)
+        self.assertEqual(info["finish"], "stop")
+        self.assertGreater(info["usage"]["total_tokens"], 0)
+
+    def test_openai_sdk_stream(self):
+        prompt = "Streaming to the openai package: é 😀 and some more words"
+        out, info = self.node(prompt, "stream")
+        self.assertEqual(out, prompt)
+        self.assertEqual(info["finish"], "stop")
+        self.assertGreater(info["chunks"], 5)
+        self.assertGreater(info["usage"]["total_tokens"], 0)
+
+    # -- bad input ------------------------------------------------------------
+    def assertError(self, status, body, want, kind="invalid_request_error"):
+        self.assertEqual(status, want, body)
+        self.assertEqual(json.loads(body)["error"]["type"], kind)
+
+    def test_bad_input_gets_4xx_and_the_gateway_keeps_serving(self):
+        u = self.url("/v1/chat/completions")
+        cases = [
+            ("invalid json", '{"model": "t", "messages": [', 400),
+            ("not an object", '[1, 2]', 400),
+            ("trailing garbage", '{"messages": []} x', 400),
+            ("messages not an array", '{"messages": "hi"}', 400),
+            ("missing messages", '{"model": "t"}', 400),
+            ("empty messages", '{"messages": []}', 400),
+            ("content not a string",
+             '{"messages": [{"role": "user", "content": 5}]}', 400),
+            ("missing role", '{"messages": [{"content": "x"}]}', 400),
+            ("max_tokens a string", json.dumps(
+                completion("x", max_tokens="many")), 400),
+            ("stream not a bool", json.dumps(completion("x", stream="yes")),
+             400),
+            ("temperature not a number", json.dumps(
+                completion("x", temperature="hot")), 400),
+            ("model not a string", json.dumps(completion("x", model=7)), 400),
+        ]
+        for name, body, want in cases:
+            with self.subTest(case=name):
+                status, _, rb = post(u, body)
+                self.assertError(status, rb, want)
+        with self.subTest(case="seed endpoint without message"):
+            status, _, rb = post(self.url("/chat"), {"max_tokens": 5})
+            self.assertError(status, rb, 400)
+        with self.subTest(case="seed endpoint, message not a string"):
+            status, _, rb = post(self.url("/chat"), {"message": ["x"]})
+            self.assertError(status, rb, 400)
+        with self.subTest(case="oversized body"):
+            status, _, rb = post(u, completion("x" * 40000))
+            self.assertError(status, rb, 413)
+        with self.subTest(case="unknown path"):
+            status, _, rb = curl([self.url("/v2/nothing")])
+            self.assertError(status, rb, 404)
+        with self.subTest(case="wrong method"):
+            status, head, rb = curl([u])
+            self.assertError(status, rb, 405)
+            self.assertIn("Allow: POST", head)
+            status, _, rb = curl(["-X", "DELETE", self.url("/health")])
+            self.assertError(status, rb, 405)
+        # and everyone else is still served
+        status, _, body = post(self.url("/chat"), {"message": "still here"})
+        self.assertEqual((status, json.loads(body)),
+                         (200, {"response": "still here"}))
+
+    def test_40_concurrent_streams_each_get_their_own_answer(self):
+        n = 40
+        results = [None] * n
+
+        def one(i):
+            try:
+                results[i] = post(
+                    self.url("/v1/chat/completions"),
+                    completion("concurrent %02d: alpha bravo charlie" % i,
+                               model="t?event_delay_ms=20", stream=True))
+            except AssertionError as e:
+                results[i] = e
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for i in range(n):
+            with self.subTest(request=i):
+                self.assertIsInstance(results[i], tuple, results[i])
+                status, _, body = results[i]
+                self.assertEqual(status, 200)
+                ev = sse_events(body)
+                self.assertEqual(ev[-1], "[DONE]")
+                text = "".join(json.loads(e)["choices"][0]["delta"]
+                               .get("content", "")
+                               for e in ev[:-1] if json.loads(e)["choices"])
+                self.assertEqual(text,
+                                 "concurrent %02d: alpha bravo charlie" % i)
+
+    def test_malformed_http_is_400_and_closed(self):
+        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
+        try:
+            s.sendall(b"NONSENSE\r\n\r\n")
+            status, headers, _ = read_response(s)
+            self.assertEqual(status, 400)
+            self.assertEqual(headers.get("connection"), "close")
+            self.assertEqual(s.recv(100), b"")
+        finally:
+            s.close()
+
+    def test_keep_alive_and_pipelining(self):
+        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
+        try:
+            a = raw_request(0, "POST", "/chat", {"message": "first"})
+            b = raw_request(0, "POST", "/v1/chat/completions",
+                            completion("second"))
+            c = raw_request(0, "GET", "/v1/models")
+            s.sendall(a + b)  # two requests in one write
+            st, h, body = read_response(s)
+            self.assertEqual((st, json.loads(body)),
+                             (200, {"response": "first"}))
+            self.assertEqual(h.get("connection"), "keep-alive")
+            st, _, body = read_response(s)
+            self.assertEqual(json.loads(body)["choices"][0]["message"]
+                             ["content"], "second")
+            s.sendall(c)
+            st, _, body = read_response(s)
+            self.assertEqual(st, 200)
+        finally:
+            s.close()
+
+
+class GatewayLifecycleTests(unittest.TestCase):
+    """A gateway per test, with its own provider, so that the provider's
+    /stats (open connections, requests) belong to the test."""
+
+    def start(self, args=(), scenario=None):
+        srv = Server(scenario=scenario).start()
+        self.addCleanup(srv.stop)
+        gw = Gateway([{"name": "p", "base_url": srv.url}], args=args).start()
+        self.addCleanup(gw.cleanup)
+        return srv, gw
+
+    def assertCleanExit(self, gw, rc):
+        err = gw.stderr()
+        self.assertEqual(rc, 0, err)
+        for s in SAN_ERRORS:
+            self.assertNotIn(s, err)
+
+    def test_client_vanishing_mid_stream_cancels_its_request(self):
+        srv, gw = self.start()
+        s = socket.create_connection((TEST_HOST, gw.port), timeout=10)
+        s.sendall(raw_request(0, "POST", "/v1/chat/completions",
+                              completion("x" * 200,
+                                         model="t?event_delay_ms=50&piece=2",
+                                         stream=True)))
+        buf = b""
+        while b"data: " not in buf:
+            buf += s.recv(65536)
+        self.assertEqual(srv.stats()["open"], 1)
+        s.close()
+        # the provider sees its connection closed long before the 100
+        # events (5 s) would have been sent
+        wait_for(lambda: srv.stats()["open"] == 0, 3.0,
+                 "the upstream connection to close")
+        status, _, body = curl([gw.base + "/health"])
+        wait_for(lambda: json.loads(curl([gw.base + "/health"])[2])
+                 ["in_flight"] == 0, 3.0, "no request in flight")
+        status, _, body = post(gw.base + "/chat", {"message": "next"})
+        self.assertEqual((status, json.loads(body)),
+                         (200, {"response": "next"}))
+        self.assertCleanExit(gw, gw.stop())
+
+    def test_slow_client_is_disconnected_and_others_served(self):
+        srv, gw = self.start(args=["--client-timeout", "1"])
+        s = socket.create_connection((TEST_HOST, gw.port), timeout=10)
+        try:
+            s.sendall(b"POST /chat HTTP/1.1\r\nContent-Length: 50\r\n\r\n{")
+            t0 = time.monotonic()
+            status, _, body = post(gw.base + "/chat", {"message": "other"})
+            self.assertEqual(status, 200)
+            s.settimeout(5)
+            self.assertEqual(s.recv(100), b"")  # closed by the gateway
+            self.assertLess(time.monotonic() - t0, 4)
+        finally:
+            s.close()
+        self.assertCleanExit(gw, gw.stop())
+
+    def test_beyond_inflight_and_queue_is_503_with_retry_after(self):
+        srv, gw = self.start(args=["--max-inflight", "1", "--queue", "1"])
+        results = [None] * 3
+
+        def one(i):
+            results[i] = post(gw.base + "/chat" if i < 0 else
+                              gw.base + "/v1/chat/completions",
+                              completion("slow %d" % i, model="t?delay_ms=1500"))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        # both accepted by the gateway: one running, one waiting
+        wait_for(lambda: json.loads(curl([gw.base + "/health"])[2])
+                 ["in_flight"] == 2, 5.0, "two requests in flight")
+        status, head, body = post(gw.base + "/v1/chat/completions",
+                                  completion("third"))
+        self.assertEqual(status, 503, body)
+        self.assertIn("Retry-After: 1", head)
+        for t in threads:
+            t.join(20)
+        for i in range(2):
+            st, _, b = results[i]
+            self.assertEqual(st, 200)
+            self.assertEqual(json.loads(b)["choices"][0]["message"]["content"],
+                             "slow %d" % i)
+        self.assertEqual(srv.stats()["max_open"], 1)  # max_inflight held
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("again"))
+        self.assertEqual(status, 200)
+        self.assertCleanExit(gw, gw.stop())
+
+    def _slow_request_then_sigterm(self, grace, delay_ms):
+        srv, gw = self.start(args=["--grace", grace])
+        out = {}
+
+        def run():
+            out["r"] = post(gw.base + "/v1/chat/completions",
+                            completion("in flight",
+                                       model="t?delay_ms=%d" % delay_ms))
+
+        t = threading.Thread(target=run)
+        t.start()
+        wait_for(lambda: srv.stats()["chat_requests"] == 1, 5.0,
+                 "the request to reach the provider")
+        t0 = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        # stops accepting: new connections are refused while the request
+        # in flight goes on
+        def refused():
+            try:
+                socket.create_connection((TEST_HOST, gw.port),
+                                         timeout=2).close()
+                return False
+            except OSError:
+                return True
+        wait_for(refused, 2.0, "new connections to be refused")
+        self.assertEqual(srv.stats()["chat_requests"], 1)
+        rc = gw.proc.wait(15)
+        elapsed = time.monotonic() - t0
+        t.join(10)
+        self.assertCleanExit(gw, gw.stop() if gw.proc else rc)
+        return out["r"], elapsed
+
+    def test_sigterm_lets_the_request_in_flight_finish(self):
+        (status, _, body), elapsed = self._slow_request_then_sigterm("5", 1500)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["choices"][0]["message"]["content"],
+                         "in flight")
+        self.assertLess(elapsed, 5)
+
+    def test_sigterm_cancels_what_outlives_the_grace_period(self):
+        (status, _, body), elapsed = self._slow_request_then_sigterm("0.5",
+                                                                     8000)
+        self.assertEqual(status, 502, body)
+        self.assertIn("cancel", json.loads(body)["error"]["message"])
+        self.assertLess(elapsed, 4)
+
+
+if __name__ == "__main__":
+    unittest.main()
