@@ -25,5 +25,5 @@ $(ABUILD)/llmc-check: $(ABUILD)/obj/examples/posix/llmc_check.o $(ATOBJ) $(ABUIL
 $(ABUILD)/llmc-gather: $(ABUILD)/obj/examples/posix/llmc_gather.o $(ATOBJ) $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ $(LIBS) -o $@
 
-$(ABUILD)/llmc-conc: $(ABUILD)/obj/tests/integration/llmc_conc.o $(ABUILD)/libllmc.a
+$(ABUILD)/llmc-conc: $(ABUILD)/obj/tests/integration/llmc_conc.o $(ATOBJ) $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ $(LIBS) -o $@

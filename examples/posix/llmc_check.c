@@ -27,6 +27,7 @@
 #include "llmc/llmc_client.h"
 #include "llmc_tool_config.h"
 
+
 #define DEFAULT_PROMPT "Hello, are you GPT 3.5?"
 #define ANSWER_MAX (64 * 1024) /* kept bytes of one answer */
 
@@ -132,33 +133,6 @@ static void on_done(void *user, const llmc_result_t *r)
         print_line(p);
 }
 
-static void json_str(const char *s, size_t n)
-{
-    size_t i;
-    putchar('"');
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch == '\n')
-            fputs("\\n", stdout);
-        else if (ch == '\r')
-            fputs("\\r", stdout);
-        else if (ch == '\t')
-            fputs("\\t", stdout);
-        else if (ch < 0x20 || ch == 0x7f)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
-
-static void json_cstr(const char *s)
-{
-    json_str(s, strlen(s));
-}
-
 /* {"providers":[{"name":..,"ok":..,"answer"|"error":..,"kind":..,
  *   "secs":..}, ...],"total_secs":..}, providers in configuration order. */
 static void print_json(int n, double total)
@@ -170,24 +144,24 @@ static void print_json(int n, double total)
         if (i > 0)
             putchar(',');
         fputs("\n  {\"name\":", stdout);
-        json_cstr(pname(p->provider));
+        llmc_tool_json_cstr(stdout, pname(p->provider));
         printf(",\"ok\":%s,", p->status == LLMC_OK ? "true" : "false");
         if (p->status == LLMC_OK) {
             fputs("\"answer\":", stdout);
-            json_str(p->answer, p->len);
+            llmc_tool_json_str(stdout, p->answer, p->len);
             if (p->cut)
                 fputs(",\"truncated\":true", stdout);
         } else {
             fputs("\"error\":", stdout);
-            json_cstr(p->message[0] != '\0' ? p->message
+            llmc_tool_json_cstr(stdout, p->message[0] != '\0' ? p->message
                                             : llmc_strerror(p->status));
             if (p->partial) {
                 fputs(",\"partial\":true,\"answer\":", stdout);
-                json_str(p->answer, p->len);
+                llmc_tool_json_str(stdout, p->answer, p->len);
             }
         }
         fputs(",\"kind\":", stdout);
-        json_cstr(llmc_strerror(p->status));
+        llmc_tool_json_cstr(stdout, llmc_strerror(p->status));
         printf(",\"secs\":%.2f}", p->secs);
     }
     printf("\n],\"total_secs\":%.2f}\n", total);

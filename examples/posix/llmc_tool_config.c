@@ -1,5 +1,7 @@
 #include "llmc_tool_config.h"
 
+#include "llmc_writer.h" /* llmc_json_escape */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,4 +254,27 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
     if (cfg->n_providers == 0)
         return fail(cfg, "no providers", path);
     return 0;
+}
+
+void llmc_tool_json_str(FILE *f, const char *s, size_t n)
+{
+    char out[256];
+    size_t used;
+    if (s == NULL) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    while (n > 0) {
+        size_t k = llmc_json_escape(s, n, out, sizeof(out), &used);
+        fwrite(out, 1, k, f);
+        s += used;
+        n -= used;
+    }
+    fputc('"', f);
+}
+
+void llmc_tool_json_cstr(FILE *f, const char *s)
+{
+    llmc_tool_json_str(f, s, s != NULL ? strlen(s) : 0);
 }

@@ -6,6 +6,8 @@
 #ifndef LLMC_TOOL_CONFIG_H
 #define LLMC_TOOL_CONFIG_H
 
+#include <stdio.h>
+
 #include "llmc/llmc.h"
 
 typedef struct {
@@ -24,5 +26,10 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path);
 
 /* The value of "env:NAME" strings, else s itself; NULL when NAME is unset. */
 const char *llmc_tool_env_value(const char *s);
+
+/* Write s[0..n) as a JSON string (quotes included) to f, escaped the way
+ * llmc escapes request bodies; NULL writes null. */
+void llmc_tool_json_str(FILE *f, const char *s, size_t n);
+void llmc_tool_json_cstr(FILE *f, const char *s); /* NUL-terminated */
 
 #endif /* LLMC_TOOL_CONFIG_H */

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "llmc/llmc_client.h"
+#include "../../examples/posix/llmc_tool_config.h"
 
 #define MAX_REQ 256
 #define CONTENT_MAX 4096
@@ -127,28 +128,12 @@ static void on_done(void *user, const llmc_result_t *r)
 
 static const llmc_callbacks_t g_cb = {on_delta, on_attempt, on_done};
 
-static void json_str(const char *s, size_t n)
-{
-    size_t i;
-    putchar('"');
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
-
 static void print_item(const item_t *it)
 {
     printf("{\"i\":%d,\"status\":", it->i);
-    json_str(llmc_strerror(it->status), strlen(llmc_strerror(it->status)));
+    llmc_tool_json_cstr(stdout, llmc_strerror(it->status));
     fputs(",\"content\":", stdout);
-    json_str(it->content, it->len);
+    llmc_tool_json_str(stdout, it->content, it->len);
     printf(",\"partial\":%s,\"deltas\":%d,\"attempts\":%d,"
            "\"attempt_seq\":%ld,\"done_seq\":%ld,\"done_calls\":%d,"
            "\"ms\":%u}\n",

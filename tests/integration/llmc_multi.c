@@ -58,32 +58,6 @@ static void on_attempt(void *user, int provider, const char *name)
         r->called[r->n_called++] = provider;
 }
 
-static void json_str(const char *s, size_t n)
-{
-    size_t i;
-    putchar('"');
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch == '\n')
-            fputs("\\n", stdout);
-        else if (ch < 0x20 || ch == 0x7f)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
-
-static void json_cstr(const char *s)
-{
-    if (s == NULL)
-        fputs("null", stdout);
-    else
-        json_str(s, strlen(s));
-}
-
 static const char *pname(int i)
 {
     if (i < 0 || (size_t)i >= g_cfg.n_providers)
@@ -97,19 +71,19 @@ static void print_result(int idx, const run_t *run, const llmc_result_t *res)
     int i, n;
 
     printf("{\"i\":%d,\"status\":", idx);
-    json_cstr(llmc_strerror(res->status));
+    llmc_tool_json_cstr(stdout, llmc_strerror(res->status));
     fputs(",\"provider\":", stdout);
-    json_cstr(pname(res->provider));
+    llmc_tool_json_cstr(stdout, pname(res->provider));
     fputs(",\"content\":", stdout);
-    json_str(run->content, run->content_len);
+    llmc_tool_json_str(stdout, run->content, run->content_len);
     printf(",\"partial\":%s,\"message\":", res->partial ? "true" : "false");
-    json_cstr(res->message);
+    llmc_tool_json_cstr(stdout, res->message);
     printf(",\"elapsed_ms\":%u,\"n_attempts\":%u,\"called\":[",
            (unsigned)res->elapsed_ms, (unsigned)res->n_attempts);
     for (i = 0; i < run->n_called; i++) {
         if (i > 0)
             putchar(',');
-        json_cstr(pname(run->called[i]));
+        llmc_tool_json_cstr(stdout, pname(run->called[i]));
     }
     fputs("],\"attempts\":[", stdout);
     n = res->n_attempts < LLMC_MAX_ATTEMPTS ? res->n_attempts
@@ -119,17 +93,17 @@ static void print_result(int idx, const run_t *run, const llmc_result_t *res)
         if (i > 0)
             putchar(',');
         fputs("{\"provider\":", stdout);
-        json_cstr(pname(a->provider));
+        llmc_tool_json_cstr(stdout, pname(a->provider));
         fputs(",\"kind\":", stdout);
-        json_cstr(llmc_strerror(a->status));
+        llmc_tool_json_cstr(stdout, llmc_strerror(a->status));
         printf(",\"http\":%u,\"message\":", (unsigned)a->http_status);
-        json_cstr(a->message);
+        llmc_tool_json_cstr(stdout, a->message);
         printf(",\"ms\":%u}", (unsigned)a->elapsed_ms);
     }
     fputs("],\"format\":", stdout);
     llmc_result_format(res, g_cfg.providers, g_cfg.n_providers, report,
                        sizeof(report));
-    json_cstr(report);
+    llmc_tool_json_cstr(stdout, report);
     fputs("}\n", stdout);
     fflush(stdout);
 }
