@@ -21,7 +21,10 @@ fuzz: deps fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FBUILD)/corpus/$$t; \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
-	  $(FBUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(FBUILD)/ \
-	    $(FBUILD)/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY" ; \
-	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	  if ! $(FBUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      -artifact_prefix=$(FBUILD)/ $(FBUILD)/corpus/$$t tests/fuzz/corpus/$$t \
+	      > $(FBUILD)/fuzz_$$t.log 2>&1; then \
+	    grep -E "ERROR|SUMMARY|Test unit written" $(FBUILD)/fuzz_$$t.log; exit 1; \
+	  fi; \
+	  grep -E "stat::number_of_executed_units" $(FBUILD)/fuzz_$$t.log; \
 	done
