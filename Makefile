@@ -119,5 +119,8 @@ menuconfig: deps
 clean:
 	rm -rf $(BUILD)
 
+# objects reached through pattern chains (the unit tests) are kept
+.PRECIOUS: $(BUILD)/obj/%.o $(ABUILD)/obj/%.o
+
 # Further targets (cross builds, ports, benchmarks) live in mk/*.mk.
 -include $(wildcard mk/*.mk)

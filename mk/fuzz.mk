@@ -28,3 +28,6 @@ fuzz: deps fuzz-build
 	  fi; \
 	  grep -E "stat::number_of_executed_units" $(FBUILD)/fuzz_$$t.log; \
 	done
+
+# objects reached through pattern chains are kept, not rebuilt every run
+.PRECIOUS: $(FBUILD)/obj/%.o
