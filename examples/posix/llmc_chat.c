@@ -268,6 +268,8 @@ int main(int argc, char **argv)
     }
     if (g_verbose) {
         int k;
+        if (res.content_bytes > 0)
+            fputc('\n', stderr); /* the answer ends without one */
         for (k = 0; k < res.n_attempts && k < LLMC_MAX_ATTEMPTS; k++) {
             const llmc_attempt_t *a = &res.attempts[k];
             fprintf(stderr, "llmc-chat:   attempt %d: %s: %s%s%s (%u ms)\n",
