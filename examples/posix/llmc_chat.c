@@ -291,7 +291,8 @@ int main(int argc, char **argv)
         done_status = 0;
     } else {
         fprintf(stderr, "%sllmc-chat: %s: %s%s\n",
-                res.content_bytes > 0 ? "\n" : "", llmc_strerror(res.status),
+                res.content_bytes > 0 && !g_verbose ? "\n" : "",
+                llmc_strerror(res.status),
                 res.message, res.partial ? " (after partial content)" : "");
         if (res.n_attempts > 1 || g_verbose) {
             llmc_result_format(&res, cfg.providers, cfg.n_providers, report,
