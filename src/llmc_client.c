@@ -119,11 +119,44 @@ static uint32_t since(uint64_t now, uint64_t t)
     return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 }
 
-/* The attempt at hand ends: note it in the record. */
-static void record_attempt(llmc_slot_t *s, int status, uint64_t now)
+/* Mask secret[0..n) in m[0..len), also where the message was cut in the
+ * middle of it (a tail of 4 or more bytes that starts the secret). */
+static void mask(char *m, size_t len, const char *secret, size_t n)
+{
+    size_t j, k;
+    if (secret == NULL || n < 4)
+        return;
+    for (j = 0; j + n <= len; j++)
+        if (memcmp(m + j, secret, n) == 0)
+            memset(m + j, '*', n);
+    for (k = n - 1 < len ? n - 1 : len; k >= 4; k--)
+        if (memcmp(m + len - k, secret, k) == 0) {
+            memset(m + len - k, '*', k);
+            break;
+        }
+}
+
+/* Providers sometimes quote the credentials they were given ("Incorrect
+ * API key provided: sk-..."): no configured secret reaches a result. */
+static void redact(const llmc_client_t *c, llmc_slot_t *s)
+{
+    const llmc_provider_t *p = &c->providers[s->provider];
+    char *m = s->result.message;
+    size_t len = strlen(m);
+
+    mask(m, len, p->api_key, llmc_strlen(p->api_key));
+    mask(m, len, p->secret, llmc_strlen(p->secret));
+    mask(m, len, p->key_id, llmc_strlen(p->key_id));
+    mask(m, len, s->w.bearer, s->w.bearer != NULL ? s->w.bearer_len : 0);
+}
+
+/* The attempt at hand ends: note it in the record, its message redacted. */
+static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status,
+                           uint64_t now)
 {
     llmc_result_t *r = &s->result;
     llmc_attempt_t *a;
+    redact(c, s);
     if (r->n_attempts == 0 || r->n_attempts > LLMC_MAX_ATTEMPTS)
         return;
     a = &r->attempts[r->n_attempts - 1];
@@ -186,37 +219,6 @@ static void deliver(llmc_slot_t *s, const char *text, size_t len)
     s->result.content_bytes += (uint32_t)len;
     if (s->job.cb.on_delta != NULL)
         s->job.cb.on_delta(s->job.user, text, len);
-}
-
-/* Mask secret[0..n) in m[0..len), also where the message was cut in the
- * middle of it (a tail of 4 or more bytes that starts the secret). */
-static void mask(char *m, size_t len, const char *secret, size_t n)
-{
-    size_t j, k;
-    if (secret == NULL || n < 4)
-        return;
-    for (j = 0; j + n <= len; j++)
-        if (memcmp(m + j, secret, n) == 0)
-            memset(m + j, '*', n);
-    for (k = n - 1 < len ? n - 1 : len; k >= 4; k--)
-        if (memcmp(m + len - k, secret, k) == 0) {
-            memset(m + len - k, '*', k);
-            break;
-        }
-}
-
-/* Providers sometimes quote the credentials they were given ("Incorrect
- * API key provided: sk-..."): no configured secret reaches a result. */
-static void redact(const llmc_client_t *c, llmc_slot_t *s)
-{
-    const llmc_provider_t *p = &c->providers[s->provider];
-    char *m = s->result.message;
-    size_t len = strlen(m);
-
-    mask(m, len, p->api_key, llmc_strlen(p->api_key));
-    mask(m, len, p->secret, llmc_strlen(p->secret));
-    mask(m, len, p->key_id, llmc_strlen(p->key_id));
-    mask(m, len, s->w.bearer, s->w.bearer != NULL ? s->w.bearer_len : 0);
 }
 
 /* Apply one decoded chunk or body; returns 0 or a status. */
@@ -282,6 +284,17 @@ static int on_event(void *ctx, char *data, size_t len)
     return apply(s, &m);
 }
 
+/* "<what> larger than N bytes (LLMC_EVENT_BUF_SIZE)" */
+static int too_large(llmc_slot_t *s, const char *what)
+{
+    llmc_buf_t b = msg_buf(s);
+    llmc_buf_str(&b, what);
+    llmc_buf_str(&b, " larger than ");
+    llmc_buf_u64(&b, sizeof(s->buf));
+    llmc_buf_str(&b, " bytes (LLMC_EVENT_BUF_SIZE)");
+    return LLMC_ERR_TOO_LARGE;
+}
+
 static int on_body(void *ctx, const char *p, size_t n)
 {
     feed_ctx_t *f = ctx;
@@ -291,12 +304,8 @@ static int on_body(void *ctx, const char *p, size_t n)
 
     if (s->body == BODY_SSE) {
         rc = llmc_sse_feed(&s->sse, p, n, on_event, ctx);
-        if (rc == LLMC_ERR_TOO_LARGE && s->result.message[0] == '\0') {
-            llmc_buf_t b = msg_buf(s);
-            llmc_buf_str(&b, "event larger than ");
-            llmc_buf_u64(&b, sizeof(s->buf));
-            llmc_buf_str(&b, " bytes (LLMC_EVENT_BUF_SIZE)");
-        }
+        if (rc == LLMC_ERR_TOO_LARGE && s->result.message[0] == '\0')
+            too_large(s, "event");
         return rc;
     }
     if (n > room) {
@@ -304,11 +313,7 @@ static int on_body(void *ctx, const char *p, size_t n)
             s->body_cut = true;
             n = room;
         } else {
-            llmc_buf_t b = msg_buf(s);
-            llmc_buf_str(&b, "response body larger than ");
-            llmc_buf_u64(&b, sizeof(s->buf));
-            llmc_buf_str(&b, " bytes (LLMC_EVENT_BUF_SIZE)");
-            return LLMC_ERR_TOO_LARGE;
+            return too_large(s, "response body");
         }
     }
     memcpy(s->buf + s->body_len, p, n);
@@ -316,10 +321,9 @@ static int on_body(void *ctx, const char *p, size_t n)
     return 0;
 }
 
-static void on_head(llmc_client_t *c, llmc_slot_t *s)
+static void on_head(llmc_slot_t *s)
 {
     const llmc_http_t *h = &s->http;
-    (void)c;
     s->body_len = 0;
     s->body_cut = false;
     if (h->status < 200 || h->status > 299)
@@ -369,8 +373,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
         error_message(c, s);
         if (llmc_auth_should_refresh(c, s)) {
             /* the token was refused: forget it, fetch one, retry once */
-            redact(c, s);
-            record_attempt(s, LLMC_ERR_HTTP, now);
+            record_attempt(c, s, LLMC_ERR_HTTP, now);
             llmc_auth_invalidate(c, s);
             s->token_retry = true;
             attempt_begin(c, s, now);
@@ -404,7 +407,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
         attempt_fail(c, s, LLMC_ERR_EMPTY, now);
         return;
     }
-    record_attempt(s, LLMC_OK, now);
+    record_attempt(c, s, LLMC_OK, now);
     llmc_fo_record(c, s->provider, true, now);
     finish(c, s, LLMC_OK, now);
 }
@@ -436,7 +439,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
             n -= used;
             if (rc == 0)
                 return false;
-            on_head(c, s);
+            on_head(s);
         }
         rc = llmc_http_body(&s->http, p, n, &used, on_body, &f);
         if (rc < 0) {
@@ -608,10 +611,9 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
 
     if (s->result.message[0] == '\0')
         set_msg(s, llmc_strerror(status));
-    redact(c, s);
     if (s->fetching_token)
         llmc_auth_token_failed(c, s, &status);
-    record_attempt(s, status, now);
+    record_attempt(c, s, status, now);
     s->result.http_status = s->http.status;
     slot_drop_conn(c, s, false);
     llmc_fo_record(c, s->provider, false, now);
@@ -641,7 +643,6 @@ static bool stale_retry(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     s->w.idx = 0;
     s->w.off = 0;
     open_conn(c, s, now);
-    s->stale_retry = true;
     return true;
 }
 
@@ -937,7 +938,7 @@ static void deadline_hit(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         llmc_buf_str(&b, "deadline of ");
         llmc_buf_u64(&b, c->policy.deadline_ms);
         llmc_buf_str(&b, " ms exceeded");
-        record_attempt(s, LLMC_ERR_TIMEOUT, now);
+        record_attempt(c, s, LLMC_ERR_TIMEOUT, now);
         llmc_fo_record(c, s->provider, false, now);
     } else if (s->result.message[0] == '\0') {
         llmc_buf_str(&b, "deadline exceeded while waiting to retry");
@@ -981,7 +982,7 @@ static void service(llmc_client_t *c, uint64_t now)
                 set_msg(s, c->shutting_down ? "client shut down"
                                             : "cancelled by the caller");
                 if (s->state == SLOT_ACTIVE)
-                    record_attempt(s, LLMC_ERR_CANCELLED, now);
+                    record_attempt(c, s, LLMC_ERR_CANCELLED, now);
                 finish(c, s, LLMC_ERR_CANCELLED, now);
             } else if (now >= s->t_start + c->policy.deadline_ms) {
                 deadline_hit(c, s, now);

@@ -265,12 +265,12 @@ static int tcp_ready(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
     return 1;
 }
 
-/* Try addresses from k->addr_i on until one connects or is in progress. */
+/* Try addresses from k->addr_i on until one connects or is in progress;
+ * rc is the error to report if none is left. */
 static int connect_from(llmc_client_t *c, llmc_conn_t *k,
                         const llmc_url_t *u, const llmc_addr_t *addrs,
-                        uint8_t n_addr, llmc_buf_t *msg)
+                        uint8_t n_addr, llmc_buf_t *msg, int rc)
 {
-    int rc = LLMC_PORT_ERROR;
     for (; k->addr_i < n_addr; k->addr_i++) {
         rc = connect_addr(k, &addrs[k->addr_i]);
         if (rc == 1)
@@ -302,7 +302,7 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
         llmc_buf_str(msg, "https needs TLS, which this client lacks");
         return LLMC_ERR_CONFIG;
     }
-    rc = connect_from(c, k, u, addrs, n_addr, msg);
+    rc = connect_from(c, k, u, addrs, n_addr, msg, LLMC_PORT_ERROR);
     if (rc < 0) {
         llmc_conn_close(c, ci, false);
         return rc;
@@ -326,11 +326,7 @@ int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
         llmc_port_close(k->sock);
         k->sock = LLMC_SOCK_INVALID;
         k->addr_i++;
-        if (k->addr_i >= n_addr) {
-            llmc_buf_str(msg, llmc_port_errstr(rc));
-            return LLMC_ERR_CONNECT;
-        }
-        return connect_from(c, k, u, addrs, n_addr, msg);
+        return connect_from(c, k, u, addrs, n_addr, msg, rc);
     }
 #if LLMC_TLS
     if (k->state == CONN_HANDSHAKE)

@@ -264,17 +264,6 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int chunked(llmc_http_t *h, const char *p, size_t n, size_t *used,
                    llmc_http_body_cb cb, void *ctx)
 {
@@ -298,7 +287,7 @@ static int chunked(llmc_http_t *h, const char *p, size_t n, size_t *used,
             continue;
         }
         case C_SIZE:
-            d = hexval(c);
+            d = llmc_hexval(c);
             if (d >= 0) {
                 if (h->length > (UINT64_MAX >> 8))
                     return LLMC_ERR_PROTOCOL;

@@ -1,4 +1,5 @@
 #include "llmc_json.h"
+#include "llmc_util.h"
 
 #include <string.h>
 
@@ -15,18 +16,12 @@ typedef char llmc_tok_size_check[sizeof(jsmntok_t) == sizeof(llmc_json_tok_t)
 static int hex4(const char *p, uint32_t *v)
 {
     uint32_t x = 0;
-    int i;
+    int i, d;
     for (i = 0; i < 4; i++) {
-        char c = p[i];
-        x <<= 4;
-        if (c >= '0' && c <= '9')
-            x |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            x |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            x |= (uint32_t)(c - 'A' + 10);
-        else
+        d = llmc_hexval(p[i]);
+        if (d < 0)
             return -1;
+        x = (x << 4) | (uint32_t)d;
     }
     *v = x;
     return 0;
@@ -163,7 +158,7 @@ static bool digit(char c)
 
 static bool hexdigit(char c)
 {
-    return digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    return llmc_hexval(c) >= 0;
 }
 
 /* p points after an opening quote: return the closing quote, or NULL. */

@@ -102,3 +102,14 @@ size_t llmc_strlen(const char *s)
 {
     return s != NULL ? strlen(s) : 0;
 }
+
+int llmc_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -28,6 +28,9 @@ void llmc_buf_text(llmc_buf_t *b, const char *s, size_t n);
 /* Decimal digits of v into out (>= 20 bytes); returns the length. */
 size_t llmc_u64_to_dec(uint64_t v, char *out);
 
+/* Value of a hex digit, or -1. */
+int llmc_hexval(char c);
+
 /* Case-insensitive ASCII compare of n bytes. */
 bool llmc_ieq(const char *a, const char *b, size_t n);
 
