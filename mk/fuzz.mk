@@ -3,7 +3,7 @@
 # seconds from the seed corpus in tests/fuzz/corpus/.
 FUZZ_SECONDS ?= 60
 FBUILD  := $(BUILD)/fuzz
-FUZZ_TARGETS := sse http json url
+FUZZ_TARGETS := sse http json json_shape url
 FUZZ_SRC := src/llmc_sse.c src/llmc_http.c src/llmc_json.c src/llmc_url.c src/llmc_util.c
 FSAN    := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1
 

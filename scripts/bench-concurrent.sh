@@ -174,7 +174,7 @@ for line in open(cg):
     if len(top) < 8:
         top.append((cnt, path.split("/")[-1] + ":" + fn))
     if "jsmn" in path or "llmc_json" in path:
-        g = "JSON (jsmn tokens + llmc_json)"
+        g = "JSON (llmc_json, jsmn)"
     elif "llmc_sse" in path:
         g = "SSE framing (llmc_sse)"
     elif "llmc_http" in path:

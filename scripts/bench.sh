@@ -46,4 +46,4 @@ awk -v i=$((in - i1)) -v b=$((bn - b1)) 'BEGIN { printf "  instructions per rece
 echo "  heaviest functions (whole run):"
 callgrind_annotate $B/cg.10000.out 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '3,12p' | sed 's/^/    /'
 
-bash scripts/bench-concurrent.sh
+[ -n "${BENCH_RECV_ONLY:-}" ] || bash scripts/bench-concurrent.sh

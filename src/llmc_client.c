@@ -278,7 +278,8 @@ static int on_event(void *ctx, char *data, size_t len)
         s->done_seen = true;
         return 0;
     }
-    rc = llmc_json_chat(data, len, f->c->tok, LLMC_JSON_TOKENS, &m);
+    rc = llmc_json_chat(data, len, f->c->tok, LLMC_JSON_TOKENS, &s->shape,
+                        &m);
     if (rc != 0)
         return decode_error(s, rc);
     return apply(s, &m);
@@ -335,6 +336,7 @@ static void on_head(llmc_slot_t *s)
     else
         s->body = s->w.stream ? BODY_SSE : BODY_JSON;
     llmc_sse_init(&s->sse, s->buf, sizeof(s->buf));
+    s->shape.pre_len = 0; /* a new stream */
 }
 
 /* The error body's message: {"error":{"message":...}}, else its text. */
@@ -349,8 +351,8 @@ static void error_message(llmc_client_t *c, llmc_slot_t *s)
         return;
     llmc_buf_str(&b, ": ");
     if (!s->body_cut &&
-        llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS, &m) ==
-            0 &&
+        llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS, NULL,
+                       &m) == 0 &&
         m.has_error && m.error_len > 0) {
         llmc_buf_text(&b, m.error_msg, m.error_len);
         return;
@@ -392,7 +394,8 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
         return;
     }
     if (s->body == BODY_JSON) {
-        rc = llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS, &m);
+        rc = llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS,
+                            NULL, &m);
         if (rc == 0)
             rc = apply(s, &m);
         else

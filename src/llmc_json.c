@@ -254,13 +254,18 @@ typedef struct {
     size_t len;
 } name_t;
 
-static int validate(const char *js, size_t len, const name_t *names, int n,
-                    span_t *spans)
+enum { VALUE, KEY_OR_END, KEY, AFTER, VALUE_OR_END };
+
+/* From js + from: with tail false, the whole document; with tail true, the
+ * rest of the top-level object after one of its member values (the state
+ * validate() is in there), for the shape cache below. */
+static int validate_from(const char *js, size_t from, size_t len,
+                         const name_t *names, int n, span_t *spans, bool tail)
 {
-    const char *p = js, *e = js + len, *q;
-    uint32_t stack = 0; /* bit d: level d+1 is an object */
-    int depth = 0, key = -1, i;
-    enum { VALUE, KEY_OR_END, KEY, AFTER, VALUE_OR_END } st = VALUE;
+    const char *p = js + from, *e = js + len, *q;
+    uint32_t stack = tail ? 1u : 0u; /* bit d: level d+1 is an object */
+    int depth = tail ? 1 : 0, key = -1, i;
+    int st = tail ? AFTER : VALUE;
 
     for (i = 0; i < n; i++)
         spans[i].start = -1;
@@ -346,6 +351,12 @@ static int validate(const char *js, size_t len, const name_t *names, int n,
         }
         st = AFTER;
     }
+}
+
+static int validate(const char *js, size_t len, const name_t *names, int n,
+                    span_t *spans)
+{
+    return validate_from(js, 0, len, names, n, spans, false);
 }
 
 /* Tokenise one value located by validate(); tokens are relative to *base. */
@@ -459,6 +470,7 @@ static int message(char *js, const jsmntok_t *t, int i, int n,
     for (k = i + 1; k < end; k = skip(t, k + 1, n)) {
         if (!key_is(js, &t[k], "content") || is_null(js, &t[k + 1]))
             continue;
+        out->content_raw_len = (size_t)(t[k + 1].end - t[k + 1].start);
         if (string_at(js, &t[k + 1], &out->content, &out->content_len) != 0)
             return LLMC_ERR_PROTOCOL;
         out->has_content = true;
@@ -507,8 +519,108 @@ static int error_obj(char *js, const jsmntok_t *t, int i, int n,
 static const name_t k_chat_keys[] = {
     {"choices", 7}, {"usage", 5}, {"error", 5}};
 
+/* The usage and error members located by validate(). */
+static int usage_error(char *js, const span_t *sp, llmc_json_tok_t *tok,
+                       size_t ntok, llmc_chat_msg_t *out)
+{
+    jsmntok_t *t;
+    char *b;
+    int n, rc = LLMC_OK;
+
+    if (sp[1].start >= 0) {
+        n = tokenise(js, &sp[1], tok, ntok, &t, &b);
+        if (n < 0)
+            return n;
+        rc = usage(b, t, 0, n, &out->usage);
+        if (rc != LLMC_OK)
+            return rc;
+    }
+    if (sp[2].start >= 0) {
+        n = tokenise(js, &sp[2], tok, ntok, &t, &b);
+        if (n < 0)
+            return n;
+        rc = error_obj(b, t, 0, n, out);
+    }
+    return rc;
+}
+
+/* ---- shape cache --------------------------------------------------------
+ * Consecutive chunks of one stream are the same bytes apart from the
+ * content string: same id, model, created, same "choices" around it. When
+ * an event is decoded in full, its bytes before the content string (up to
+ * the opening quote) and after it (from the closing quote to the end of
+ * "choices") are kept. The next event that starts with the same prefix,
+ * has a valid JSON string from there, and continues with the same suffix
+ * is decoded from that knowledge: validation and jsmn are deterministic
+ * left to right, so they would find what they found before with the new
+ * string in place. Only the rest of the object after "choices" (usage,
+ * error, anything else) is validated and decoded as usual. The result is
+ * the full decoding's, byte for byte (tests/fuzz/fuzz_json_shape.c checks
+ * that); the cost is two memcmp and one string scan. */
+
+#define SHAPE_MISS 1
+
+static int chat_shaped(char *js, size_t len, const llmc_json_shape_t *sh,
+                       llmc_json_tok_t *tok, size_t ntok,
+                       llmc_chat_msg_t *out)
+{
+#if LLMC_JSON_SHAPE_SIZE > 0
+    size_t pl = sh->pre_len, sl = sh->suf_len, raw;
+    const char *q;
+    span_t sp[3];
+
+    if (len < pl + sl || memcmp(js, sh->bytes, pl) != 0)
+        return SHAPE_MISS;
+    q = scan_string(js + pl, js + len);
+    if (q == NULL || (size_t)(js + len - q) < sl ||
+        memcmp(q, sh->bytes + pl, sl) != 0)
+        return SHAPE_MISS;
+    if (validate_from(js, (size_t)(q - js) + sl, len, k_chat_keys, 3, sp,
+                      true) != LLMC_OK ||
+        sp[0].start >= 0)
+        return SHAPE_MISS; /* let the full decoding say what is wrong */
+    raw = (size_t)(q - js) - pl;
+    out->content = js + pl;
+    out->content_raw_len = raw;
+    out->has_content = true;
+    if (llmc_json_unescape(js + pl, raw, &out->content_len) != LLMC_OK)
+        return LLMC_ERR_PROTOCOL; /* as string_at() would say */
+    return usage_error(js, sp, tok, ntok, out);
+#else
+    (void)js; (void)len; (void)sh; (void)tok; (void)ntok; (void)out;
+    return SHAPE_MISS;
+#endif
+}
+
+/* After a full decoding: keep the event's shape if a later event can be
+ * decoded from it (content present; no finish_reason, error or usage
+ * inside the kept bytes). Otherwise the shape kept before stays. */
+static void shape_keep(llmc_json_shape_t *sh, const char *js,
+                       const span_t *sp, const llmc_chat_msg_t *m)
+{
+#if LLMC_JSON_SHAPE_SIZE > 0
+    size_t pre, suf;
+
+    if (!m->has_content || m->finish_reason != NULL || m->has_error ||
+        (m->usage.present && sp[1].start < sp[0].end))
+        return;
+    pre = (size_t)(m->content - js);
+    suf = (size_t)sp[0].end - pre - m->content_raw_len;
+    if (pre + suf > LLMC_JSON_SHAPE_SIZE) {
+        sh->pre_len = 0; /* does not fit: no stale shape either */
+        return;
+    }
+    memcpy(sh->bytes, js, pre);
+    memcpy(sh->bytes + pre, js + pre + m->content_raw_len, suf);
+    sh->pre_len = (uint16_t)pre;
+    sh->suf_len = (uint16_t)suf;
+#else
+    (void)sh; (void)js; (void)sp; (void)m;
+#endif
+}
+
 int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
-                   llmc_chat_msg_t *out)
+                   llmc_json_shape_t *shape, llmc_chat_msg_t *out)
 {
     span_t sp[3];
     jsmntok_t *t;
@@ -516,6 +628,12 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
     int n, rc;
 
     memset(out, 0, sizeof(*out));
+    if (shape != NULL && shape->pre_len > 0) {
+        rc = chat_shaped(js, len, shape, tok, ntok, out);
+        if (rc != SHAPE_MISS)
+            return rc;
+        memset(out, 0, sizeof(*out));
+    }
     rc = validate(js, len, k_chat_keys, 3, sp);
     if (rc != LLMC_OK)
         return rc;
@@ -531,20 +649,9 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                 return rc;
         }
     }
-    if (sp[1].start >= 0) {
-        n = tokenise(js, &sp[1], tok, ntok, &t, &b);
-        if (n < 0)
-            return n;
-        rc = usage(b, t, 0, n, &out->usage);
-        if (rc != LLMC_OK)
-            return rc;
-    }
-    if (sp[2].start >= 0) {
-        n = tokenise(js, &sp[2], tok, ntok, &t, &b);
-        if (n < 0)
-            return n;
-        rc = error_obj(b, t, 0, n, out);
-    }
+    rc = usage_error(js, sp, tok, ntok, out);
+    if (rc == LLMC_OK && shape != NULL)
+        shape_keep(shape, js, sp, out);
     return rc;
 }
 

@@ -21,6 +21,7 @@
 typedef struct {
     const char *content; /* choices[0].delta|message.content, unescaped */
     size_t content_len;
+    size_t content_raw_len; /* its length in the JSON text, escaped */
     bool has_content;
     const char *finish_reason; /* unescaped; NULL when null/absent */
     size_t finish_len;
@@ -32,9 +33,11 @@ typedef struct {
 
 /* Decode a chat completion chunk or body at json[0..len) (modified in
  * place). Returns LLMC_OK, LLMC_ERR_PROTOCOL (not the JSON we expect) or
- * LLMC_ERR_TOO_LARGE (more tokens than ntok). */
+ * LLMC_ERR_TOO_LARGE (more tokens than ntok). shape: NULL, or the stream's
+ * shape cache (pre_len 0 when the stream starts); the result is the same
+ * with or without it. */
 int llmc_json_chat(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,
-                   llmc_chat_msg_t *out);
+                   llmc_json_shape_t *shape, llmc_chat_msg_t *out);
 
 /* Decode {"access_token": "...", "expires_in": N}: token points into json. */
 int llmc_json_token(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,

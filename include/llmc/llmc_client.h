@@ -102,6 +102,15 @@ typedef struct {
     int v[5];
 } llmc_json_tok_t;
 
+/* The previous event around its content string (src/llmc_json.c). */
+typedef struct {
+    uint16_t pre_len; /* bytes up to the content's opening quote; 0: none */
+    uint16_t suf_len; /* from its closing quote to the end of "choices" */
+#if LLMC_JSON_SHAPE_SIZE > 0
+    char bytes[LLMC_JSON_SHAPE_SIZE];
+#endif
+} llmc_json_shape_t;
+
 /* ---- engine state ----------------------------------------------------- */
 
 #define LLMC_NONE 0xFFu
@@ -166,6 +175,7 @@ typedef struct {
     size_t tx_len, tx_off, body_len;
     llmc_http_t http;
     llmc_sse_t sse;
+    llmc_json_shape_t shape;
     llmc_result_t result;
     char buf[LLMC_EVENT_BUF_SIZE];
 } llmc_slot_t;

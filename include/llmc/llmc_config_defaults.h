@@ -95,6 +95,17 @@
 #endif
 #endif
 
+/* Per slot: the previous event's bytes around its content string, so an
+ * event that differs from it only inside that string is decoded without
+ * tokenising it again (the "shape cache" of src/llmc_json.c). 0: off. */
+#ifndef LLMC_JSON_SHAPE_SIZE
+#ifdef CONFIG_LLMC_JSON_SHAPE_SIZE
+#define LLMC_JSON_SHAPE_SIZE CONFIG_LLMC_JSON_SHAPE_SIZE
+#else
+#define LLMC_JSON_SHAPE_SIZE 320
+#endif
+#endif
+
 /* Attempts recorded per request (later ones are counted, not recorded). */
 #ifndef LLMC_MAX_ATTEMPTS
 #ifdef CONFIG_LLMC_MAX_ATTEMPTS

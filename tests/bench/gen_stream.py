@@ -19,30 +19,38 @@ def event(obj):
                                  ensure_ascii=False) + "\n\n"
 
 
-def chunk(obj, content):
+def pad():
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGH0123456789")
+                   for _ in range(rng.randint(1, 12)))
+
+
+def chunk(obj, content, pad):
+    # as OpenAI sends them, with "obfuscation": a random string of random
+    # length, so no two chunks are the same bytes outside the content either
     return {"id": "chatcmpl-AbCdEf0123456789XyZ", "object":
             "chat.completion.chunk", "created": 1732234567,
             "model": "gpt-4o-mini-2024-07-18",
             "system_fingerprint": "fp_0ba0d124f1",
             "choices": [{"index": 0, "delta": content, "logprobs": None,
-                         "finish_reason": obj}]}
+                         "finish_reason": obj}],
+            "obfuscation": pad}
 
 
 body, content = [], []
-body.append(event(chunk(None, {"role": "assistant", "content": ""})))
+body.append(event(chunk(None, {"role": "assistant", "content": ""}, pad())))
 for i in range(n):
     target = rng.randint(260, 320)
-    text = ""
-    ev = event(chunk(None, {"content": text}))
-    while len(ev.encode()) < target:
+    text, p = "", pad()
+    ev = event(chunk(None, {"content": text}, p))
+    while len(ev.encode()) < target or not text.strip():
         text += rng.choice(words) + " "
-        ev = event(chunk(None, {"content": text}))
+        ev = event(chunk(None, {"content": text}, p))
     while len(ev.encode()) > target and len(text) > 1:
         text = text[:-1]
-        ev = event(chunk(None, {"content": text}))
+        ev = event(chunk(None, {"content": text}, p))
     body.append(ev)
     content.append(text)
-body.append(event(chunk("stop", {})))
+body.append(event(chunk("stop", {}, pad())))
 body.append("data: [DONE]\n\n")
 
 resp = bytearray(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"

@@ -47,7 +47,7 @@ static int chat_ntok(const char *js, size_t ntok, llmc_chat_msg_t *m)
 {
     size_t n = strlen(js);
     char *b = copy_in(js, n);
-    return llmc_json_chat(b, n, tokens(ntok), ntok, m);
+    return llmc_json_chat(b, n, tokens(ntok), ntok, NULL, m);
 }
 
 static int chat(const char *js, llmc_chat_msg_t *m)
@@ -475,13 +475,13 @@ static void test_key_without_value_rejected(void **st)
     js = copy_in(big, strlen(big));
     tokens(LLMC_JSON_TOKENS);
     assert_int_equal(llmc_json_chat(js, strlen(big), g_tok, LLMC_JSON_TOKENS,
-                                    &m),
+                                    NULL, &m),
                      LLMC_OK);
     n = strlen(keyonly);
     free(g_js);
     g_js = malloc(n);
     memcpy(g_js, keyonly, n);
-    d = llmc_json_chat(g_js, n, g_tok, LLMC_JSON_TOKENS, &m);
+    d = llmc_json_chat(g_js, n, g_tok, LLMC_JSON_TOKENS, NULL, &m);
     assert_int_equal(a, LLMC_ERR_PROTOCOL);
     assert_int_equal(b, LLMC_ERR_PROTOCOL);
     assert_int_equal(c, LLMC_ERR_PROTOCOL);
@@ -693,6 +693,155 @@ static void test_token_missing_empty_or_wrong_type_rejected(void **st)
                      LLMC_ERR_PROTOCOL);
 }
 
+/* ---- shape cache ---------------------------------------------------------
+ * A hit is visible from outside: the values around the content string are
+ * not tokenised again, so the event decodes even with no jsmn tokens. */
+
+#define EV_PRE "{\"id\":\"c-1\",\"model\":\"m\",\"choices\":[{\"index\":0," \
+               "\"delta\":{\"content\":\""
+#define EV_SUF "\"},\"logprobs\":null,\"finish_reason\":null}]"
+
+static int shaped(llmc_json_shape_t *sh, const char *js, size_t ntok,
+                  llmc_chat_msg_t *m)
+{
+    size_t n = strlen(js);
+    char *b = copy_in(js, n);
+    return llmc_json_chat(b, n, tokens(ntok), ntok, sh, m);
+}
+
+static void test_shape_hit_decodes_new_content_without_jsmn(void **st)
+{
+    llmc_json_shape_t sh;
+    llmc_chat_msg_t m;
+    (void)st;
+    sh.pre_len = 0;
+    assert_int_equal(shaped(&sh, EV_PRE "Hel" EV_SUF "}", LLMC_JSON_TOKENS,
+                            &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "Hel");
+    assert_int_equal(sh.pre_len, strlen(EV_PRE));
+    assert_int_equal(sh.suf_len, strlen(EV_SUF));
+    /* the same shape with other content, escapes and quotes included */
+    assert_int_equal(shaped(&sh, EV_PRE "lo \\\"w\\\"\\n\\ud83c\\udf89" EV_SUF
+                                 "}", 0, &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "lo \"w\"\n\xF0\x9F\x8E\x89");
+    assert_null(m.finish_reason);
+    assert_false(m.usage.present);
+    assert_false(m.has_error);
+    assert_int_equal(shaped(&sh, EV_PRE EV_SUF "}", 0, &m), LLMC_OK);
+    CONTENT_IS(&m, "");
+}
+
+static void test_shape_miss_when_bytes_around_content_differ(void **st)
+{
+    llmc_json_shape_t sh;
+    llmc_chat_msg_t m;
+    (void)st;
+    sh.pre_len = 0;
+    assert_int_equal(shaped(&sh, EV_PRE "a" EV_SUF "}", LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    /* another id, another suffix: both decoded in full (no tokens: fails) */
+    assert_int_equal(shaped(&sh, "{\"id\":\"c-2\",\"model\":\"m\",\"choices\":"
+                                 "[{\"index\":0,\"delta\":{\"content\":\"b"
+                                 EV_SUF "}", 0, &m),
+                     LLMC_ERR_TOO_LARGE);
+    assert_int_equal(shaped(&sh, EV_PRE "b\"},\"logprobs\":null,"
+                                 "\"finish_reason\":\"stop\"}]}", 0, &m),
+                     LLMC_ERR_TOO_LARGE);
+    /* with tokens, the full decoding reads finish_reason */
+    assert_int_equal(shaped(&sh, EV_PRE "b\"},\"logprobs\":null,"
+                                 "\"finish_reason\":\"stop\"}]}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "b");
+    assert_memory_equal(m.finish_reason, "stop", 4);
+    /* an event with finish_reason is not kept: the first shape still hits */
+    assert_int_equal(shaped(&sh, EV_PRE "c" EV_SUF "}", 0, &m), LLMC_OK);
+    CONTENT_IS(&m, "c");
+}
+
+static void test_shape_hit_still_reads_members_after_choices(void **st)
+{
+    llmc_json_shape_t sh;
+    llmc_chat_msg_t m;
+    (void)st;
+    sh.pre_len = 0;
+    assert_int_equal(shaped(&sh, EV_PRE "a" EV_SUF ",\"obfuscation\":\"xy\"}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    /* 7 tokens: enough for usage, not for choices */
+    assert_int_equal(shaped(&sh, EV_PRE "b" EV_SUF ",\"obfuscation\":\"q\","
+                                 "\"usage\":{\"prompt_tokens\":3,"
+                                 "\"completion_tokens\":4,\"total_tokens\":7}}",
+                            7, &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "b");
+    assert_true(m.usage.present);
+    assert_int_equal(m.usage.total_tokens, 7);
+    assert_int_equal(shaped(&sh, EV_PRE "c" EV_SUF
+                                 ",\"error\":{\"message\":\"boom\"}}",
+                            7, &m),
+                     LLMC_OK);
+    assert_true(m.has_error);
+    assert_int_equal(m.error_len, 4);
+    assert_memory_equal(m.error_msg, "boom", 4);
+    /* a second "choices" after the first: the later one counts, in full */
+    assert_int_equal(shaped(&sh, EV_PRE "d" EV_SUF ",\"choices\":[{\"delta\""
+                                 ":{\"content\":\"z\"}}]}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "z");
+}
+
+static void test_shape_hit_rejects_what_full_decoding_rejects(void **st)
+{
+    llmc_json_shape_t sh;
+    llmc_chat_msg_t m;
+    (void)st;
+    sh.pre_len = 0;
+    assert_int_equal(shaped(&sh, EV_PRE "a" EV_SUF "}", LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    assert_int_equal(shaped(&sh, EV_PRE "raw\ttab" EV_SUF "}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(shaped(&sh, EV_PRE "bad \\x" EV_SUF "}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(shaped(&sh, EV_PRE "a" EV_SUF ",}", LLMC_JSON_TOKENS,
+                            &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(shaped(&sh, EV_PRE "a" EV_SUF, LLMC_JSON_TOKENS, &m),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(shaped(&sh, EV_PRE "a" EV_SUF "} x", LLMC_JSON_TOKENS,
+                            &m),
+                     LLMC_ERR_PROTOCOL);
+    /* the shape survived the bad events */
+    assert_int_equal(shaped(&sh, EV_PRE "b" EV_SUF "}", 0, &m), LLMC_OK);
+    CONTENT_IS(&m, "b");
+}
+
+static void test_shape_larger_than_cache_not_kept(void **st)
+{
+    llmc_json_shape_t sh;
+    llmc_chat_msg_t m;
+    char js[LLMC_JSON_SHAPE_SIZE + 128];
+    size_t pad = LLMC_JSON_SHAPE_SIZE + 1;
+    (void)st;
+    sh.pre_len = 0;
+    assert_int_equal(shaped(&sh, EV_PRE "a" EV_SUF "}", LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    assert_true(sh.pre_len > 0);
+    strcpy(js, "{\"x\":\"");
+    memset(js + 6, 'p', pad);
+    strcpy(js + 6 + pad, "\",");
+    strcat(js, EV_PRE + 1); /* {"x":"ppp...","id":...,"content":"a... */
+    strcat(js, "a" EV_SUF "}");
+    assert_int_equal(shaped(&sh, js, LLMC_JSON_TOKENS, &m), LLMC_OK);
+    CONTENT_IS(&m, "a");
+    assert_int_equal(sh.pre_len, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -750,6 +899,16 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(
             test_token_missing_empty_or_wrong_type_rejected, teardown),
+        cmocka_unit_test_teardown(
+            test_shape_hit_decodes_new_content_without_jsmn, teardown),
+        cmocka_unit_test_teardown(
+            test_shape_miss_when_bytes_around_content_differ, teardown),
+        cmocka_unit_test_teardown(
+            test_shape_hit_still_reads_members_after_choices, teardown),
+        cmocka_unit_test_teardown(
+            test_shape_hit_rejects_what_full_decoding_rejects, teardown),
+        cmocka_unit_test_teardown(test_shape_larger_than_cache_not_kept,
+                                  teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
