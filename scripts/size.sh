@@ -105,6 +105,7 @@ parts=(
     "      result (llmc_result_t):slot_result"
     "      HTTP parser:slot_http"
     "      request writer:slot_writer"
+    "      JSON shape cache:slot_shape"
     "  conns:conns"
     "    one llmc_conn_t:conn"
     "  provider state:prov"
