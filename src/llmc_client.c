@@ -1052,7 +1052,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
                    int timeout_ms)
 {
     llmc_pollfd_t fds[LLMC_CONNS + LLMC_POLL_EXTRA];
-    uint8_t owner[LLMC_CONNS]; /* slot index, or LLMC_NONE for idle */
+    uint8_t owner[LLMC_CONNS]; /* per connection: slot index, or LLMC_NONE */
     uint8_t conn_of[LLMC_CONNS];
     size_t nfds = 0, i;
     uint64_t now;
@@ -1064,22 +1064,18 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
         return LLMC_ERR_ARG;
     now = llmc_port_now_ms();
     service(c, now);
+    memset(owner, LLMC_NONE, sizeof(owner));
+    for (i = 0; i < LLMC_SLOTS; i++)
+        if (c->slots[i].state == SLOT_ACTIVE && c->slots[i].conn != LLMC_NONE)
+            owner[c->slots[i].conn] = (uint8_t)i;
     for (i = 0; i < LLMC_CONNS; i++) {
         llmc_conn_t *k = &c->conns[i];
         if (k->state == CONN_FREE || k->sock == LLMC_SOCK_INVALID)
             continue;
         fds[nfds].sock = k->sock;
         fds[nfds].events = k->want ? k->want : LLMC_POLL_IN;
-        owner[nfds] = LLMC_NONE;
         conn_of[nfds] = (uint8_t)i;
         nfds++;
-    }
-    for (i = 0; i < nfds; i++) {
-        size_t j;
-        for (j = 0; j < LLMC_SLOTS; j++)
-            if (c->slots[j].state == SLOT_ACTIVE &&
-                c->slots[j].conn == conn_of[i])
-                owner[i] = (uint8_t)j;
     }
     for (i = 0; i < n_extra; i++)
         fds[nfds + i] = extra[i];
@@ -1089,18 +1085,18 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     now = llmc_port_now_ms();
     if (rc >= 0) {
         for (i = 0; i < nfds; i++) {
-            llmc_conn_t *k = &c->conns[conn_of[i]];
+            uint8_t ci = conn_of[i], si = owner[ci];
             if (fds[i].revents == 0)
                 continue;
-            if (owner[i] == LLMC_NONE) {
+            if (si == LLMC_NONE) {
                 /* an idle pooled connection became readable: the server
                  * closed it (or sent what nobody asked for) */
-                if (k->state == CONN_IDLE)
-                    llmc_conn_close(c, conn_of[i], false);
+                if (c->conns[ci].state == CONN_IDLE)
+                    llmc_conn_close(c, ci, false);
                 continue;
             }
-            if (c->slots[owner[i]].conn == conn_of[i])
-                slot_step(c, &c->slots[owner[i]], fds[i].revents, now);
+            if (c->slots[si].conn == ci)
+                slot_step(c, &c->slots[si], fds[i].revents, now);
         }
     }
     for (i = 0; i < LLMC_SLOTS; i++)
