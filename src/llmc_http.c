@@ -22,10 +22,11 @@ enum {
 #define F_BAD_TE (1u << 14)
 #define F_PRECISE_RETRY (1u << 15) /* retry-after-ms seen: it wins */
 
-/* The names of HDR_CONTENT_LENGTH.., in order, each NUL-ended. */
+/* The names of HDR_CONTENT_LENGTH.., in order. */
 static const char k_headers[] = "content-length\0transfer-encoding\0"
                                 "connection\0content-type\0retry-after\0"
                                 "retry-after-ms\0x-should-retry\0";
+
 
 void llmc_http_init(llmc_http_t *h)
 {
@@ -35,23 +36,19 @@ void llmc_http_init(llmc_http_t *h)
     h->should_retry = -1;
 }
 
-/* v[0..n) is word (case-insensitive), or starts with it if !exact. */
-static bool is_word(const char *v, size_t n, const char *word, bool exact)
+/* Index of the first word of list (NUL-separated, ending in an empty one)
+ * that v[0..n) is (case-insensitive), or that it starts with if !exact;
+ * -1: none. */
+static int match(const char *v, size_t n, const char *list, bool exact)
 {
-    size_t k = strlen(word);
-    return (exact ? n == k : n >= k) && llmc_ieq(v, word, k);
-}
-
-static uint8_t header_id(const llmc_http_t *h)
-{
-    const char *s = k_headers;
-    uint8_t id;
-    for (id = HDR_CONTENT_LENGTH; *s != '\0'; id++) {
-        if (is_word(h->name, h->name_len, s, true))
-            return id;
-        s += strlen(s) + 1;
+    int i;
+    for (i = 0; *list != '\0'; i++) {
+        size_t k = strlen(list);
+        if ((exact ? n == k : n >= k) && llmc_ieq(v, list, k))
+            return i;
+        list += k + 1;
     }
-    return HDR_NONE;
+    return -1;
 }
 
 /* Decimal prefix of s; -1 when there is none or it is absurdly long. */
@@ -69,7 +66,8 @@ static int64_t parse_dec(const char *s, size_t n, size_t *end)
     return i > 0 ? v : -1;
 }
 
-/* tok is one of the comma- or space-separated items of v[0..n). */
+/* tok (a one-word list) is one of the comma- or space-separated items of
+ * v[0..n). */
 static bool has_token(const char *v, size_t n, const char *tok)
 {
     size_t i = 0, start;
@@ -77,7 +75,7 @@ static bool has_token(const char *v, size_t n, const char *tok)
         start = i;
         while (i < n && v[i] != ' ' && v[i] != ',')
             i++;
-        if (is_word(v + start, i - start, tok, true))
+        if (match(v + start, i - start, tok, true) == 0)
             return true;
         if (i++ >= n)
             return false;
@@ -91,6 +89,7 @@ static int apply_header(llmc_http_t *h)
     int64_t x, lim;
     unsigned f = 0;
     bool ms;
+    int i;
 
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
@@ -107,20 +106,17 @@ static int apply_header(llmc_http_t *h)
     case HDR_TRANSFER_ENCODING:
         /* Only "chunked" alone is decodable: we never send Accept-Encoding,
          * so any other coding is a response we cannot read. */
-        if (is_word(v, n, "chunked", true))
-            f = LLMC_HTTP_F_CHUNKED;
-        else if (!is_word(v, n, "identity", true))
-            f = F_BAD_TE;
+        i = match(v, n, "chunked\0identity\0", true);
+        f = i == 0 ? LLMC_HTTP_F_CHUNKED : i < 0 ? F_BAD_TE : 0;
         break;
     case HDR_CONNECTION:
-        if (has_token(v, n, "close"))
+        if (has_token(v, n, "close\0"))
             f = LLMC_HTTP_F_CLOSE;
         break;
     case HDR_CONTENT_TYPE:
-        if (is_word(v, n, "text/event-stream", false))
-            f = LLMC_HTTP_F_SSE;
-        else if (is_word(v, n, "application/json", false))
-            f = LLMC_HTTP_F_JSON;
+        i = match(v, n, "text/event-stream\0application/json\0", false);
+        if (i >= 0)
+            f = (unsigned)LLMC_HTTP_F_SSE << i; /* or LLMC_HTTP_F_JSON */
         break;
     case HDR_RETRY_AFTER:
     case HDR_RETRY_AFTER_MS:
@@ -137,10 +133,9 @@ static int apply_header(llmc_http_t *h)
         f = ms ? F_PRECISE_RETRY : 0;
         break;
     case HDR_SHOULD_RETRY:
-        if (is_word(v, n, "true", true))
-            h->should_retry = 1;
-        else if (is_word(v, n, "false", true))
-            h->should_retry = 0;
+        i = match(v, n, "false\0true\0", true);
+        if (i >= 0)
+            h->should_retry = (int8_t)i;
         break;
     default:
         break;
@@ -227,7 +222,8 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
                 h->header = HDR_NONE;
                 if (c == ':') {
                     if (h->name_len < LLMC_HTTP_NAME_MAX)
-                        h->header = header_id(h);
+                        h->header = (uint8_t)(match(h->name, h->name_len,
+                                                    k_headers, true) + 1);
                 } else if (h->name_len != 0) {
                     return LLMC_ERR_PROTOCOL;
                 } /* else obsolete line folding: ignored */
