@@ -5,7 +5,9 @@
 #include "llmc/llmc.h"
 #include "llmc_util.h"
 
-enum { H_STATUS, H_NAME, H_VALUE_LEAD, H_VALUE, H_SKIP, H_BODY };
+enum { H_STATUS, H_NAME, H_VALUE, H_BODY };
+/* C_DATA also carries Content-Length and close-delimited bodies; C_DONE
+ * ends every framing (and is where a body-less response starts) */
 enum { C_SIZE, C_EXT, C_DATA, C_DATA_END, C_TRAILER, C_TRAILER_LINE, C_DONE };
 enum {
     HDR_NONE,
@@ -20,18 +22,11 @@ enum {
 #define F_BAD_TE (1u << 14)
 #define F_PRECISE_RETRY (1u << 15) /* retry-after-ms seen: it wins */
 
-static const struct {
-    const char *name;
-    uint8_t id;
-} k_headers[] = {
-    {"content-length", HDR_CONTENT_LENGTH},
-    {"transfer-encoding", HDR_TRANSFER_ENCODING},
-    {"connection", HDR_CONNECTION},
-    {"content-type", HDR_CONTENT_TYPE},
-    {"retry-after", HDR_RETRY_AFTER},
-    {"retry-after-ms", HDR_RETRY_AFTER_MS},
-    {"x-should-retry", HDR_SHOULD_RETRY},
-};
+/* The names of HDR_CONTENT_LENGTH.., in order. */
+static const char k_headers[] = "content-length\0transfer-encoding\0"
+                                "connection\0content-type\0retry-after\0"
+                                "retry-after-ms\0x-should-retry\0";
+
 
 void llmc_http_init(llmc_http_t *h)
 {
@@ -41,14 +36,19 @@ void llmc_http_init(llmc_http_t *h)
     h->should_retry = -1;
 }
 
-static uint8_t header_id(const llmc_http_t *h)
+/* Index of the first word of list (NUL-separated, ending in an empty one)
+ * that v[0..n) is (case-insensitive), or that it starts with if !exact;
+ * -1: none. */
+static int match(const char *v, size_t n, const char *list, bool exact)
 {
-    size_t i;
-    for (i = 0; i < sizeof(k_headers) / sizeof(k_headers[0]); i++)
-        if (strlen(k_headers[i].name) == h->name_len &&
-            llmc_ieq(h->name, k_headers[i].name, h->name_len))
-            return k_headers[i].id;
-    return HDR_NONE;
+    int i;
+    for (i = 0; *list != '\0'; i++) {
+        size_t k = strlen(list);
+        if ((exact ? n == k : n >= k) && llmc_ieq(v, list, k))
+            return i;
+        list += k + 1;
+    }
+    return -1;
 }
 
 /* Decimal prefix of s; -1 when there is none or it is absurdly long. */
@@ -66,90 +66,97 @@ static int64_t parse_dec(const char *s, size_t n, size_t *end)
     return i > 0 ? v : -1;
 }
 
+/* tok (a one-word list) is one of the comma- or space-separated items of
+ * v[0..n). */
 static bool has_token(const char *v, size_t n, const char *tok)
 {
-    size_t t = strlen(tok), i;
-    for (i = 0; i + t <= n; i++)
-        if (llmc_ieq(v + i, tok, t) && (i == 0 || v[i - 1] == ' ' ||
-                                        v[i - 1] == ',') &&
-            (i + t == n || v[i + t] == ' ' || v[i + t] == ','))
+    size_t i = 0, start;
+    for (;;) {
+        start = i;
+        while (i < n && v[i] != ' ' && v[i] != ',')
+            i++;
+        if (match(v + start, i - start, tok, true) == 0)
             return true;
-    return false;
+        if (i++ >= n)
+            return false;
+    }
 }
 
 static int apply_header(llmc_http_t *h)
 {
     const char *v = h->val;
-    size_t n = h->val_len, end;
-    int64_t x;
+    size_t n = h->val_len, end = 0;
+    int64_t x, lim;
+    unsigned f = 0;
+    bool ms;
+    int i;
 
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
+    x = parse_dec(v, n, &end);
     switch (h->header) {
     case HDR_CONTENT_LENGTH:
-        x = parse_dec(v, n, &end);
         if (h->val_long || x < 0 || end != n)
             return LLMC_ERR_PROTOCOL;
         if ((h->flags & LLMC_HTTP_F_LENGTH) && h->length != (uint64_t)x)
             return LLMC_ERR_PROTOCOL;
-        h->flags |= LLMC_HTTP_F_LENGTH;
+        f = LLMC_HTTP_F_LENGTH;
         h->length = (uint64_t)x;
         break;
     case HDR_TRANSFER_ENCODING:
         /* Only "chunked" alone is decodable: we never send Accept-Encoding,
          * so any other coding is a response we cannot read. */
-        if (n == 7 && llmc_ieq(v, "chunked", 7))
-            h->flags |= LLMC_HTTP_F_CHUNKED;
-        else if (!(n == 8 && llmc_ieq(v, "identity", 8)))
-            h->flags |= F_BAD_TE;
+        i = match(v, n, "chunked\0identity\0", true);
+        f = i == 0 ? LLMC_HTTP_F_CHUNKED : i < 0 ? F_BAD_TE : 0;
         break;
     case HDR_CONNECTION:
-        if (has_token(v, n, "close"))
-            h->flags |= LLMC_HTTP_F_CLOSE;
+        if (has_token(v, n, "close\0"))
+            f = LLMC_HTTP_F_CLOSE;
         break;
     case HDR_CONTENT_TYPE:
-        if (n >= 17 && llmc_ieq(v, "text/event-stream", 17))
-            h->flags |= LLMC_HTTP_F_SSE;
-        else if (n >= 16 && llmc_ieq(v, "application/json", 16))
-            h->flags |= LLMC_HTTP_F_JSON;
+        i = match(v, n, "text/event-stream\0application/json\0", false);
+        if (i >= 0)
+            f = (unsigned)LLMC_HTTP_F_SSE << i; /* or LLMC_HTTP_F_JSON */
         break;
     case HDR_RETRY_AFTER:
-        /* Seconds only: an HTTP-date needs a wall clock boards lack. */
-        x = parse_dec(v, n, &end);
-        if (x >= 0 && end == n && !(h->flags & F_PRECISE_RETRY))
-            h->retry_after_ms = x > 86400 ? 86400000 : x * 1000;
-        break;
     case HDR_RETRY_AFTER_MS:
-        x = parse_dec(v, n, &end);
-        if (x >= 0 && (end == n || v[end] == '.')) {
-            h->retry_after_ms = x > 86400000 ? 86400000 : x;
-            h->flags |= F_PRECISE_RETRY;
-        }
+        /* Retry-After in seconds only: an HTTP-date needs a wall clock
+         * boards lack. retry-after-ms may have a fraction. */
+        ms = h->header == HDR_RETRY_AFTER_MS;
+        if (x < 0 || (end != n && !(ms && v[end] == '.')) ||
+            (!ms && (h->flags & F_PRECISE_RETRY)))
+            break;
+        lim = ms ? 86400000 : 86400;
+        if (x > lim)
+            x = lim;
+        h->retry_after_ms = ms ? x : x * 1000;
+        f = ms ? F_PRECISE_RETRY : 0;
         break;
     case HDR_SHOULD_RETRY:
-        if (n == 4 && llmc_ieq(v, "true", 4))
-            h->should_retry = 1;
-        else if (n == 5 && llmc_ieq(v, "false", 5))
-            h->should_retry = 0;
+        i = match(v, n, "false\0true\0", true);
+        if (i >= 0)
+            h->should_retry = (int8_t)i;
         break;
     default:
         break;
     }
+    h->flags |= (uint16_t)f;
     return 0;
 }
 
-/* "HTTP/1.x NNN" is all we need of the status line. */
+/* "HTTP/1.x NNN" is all we need of the status line: each byte between
+ * its bounds in lo and hi. */
 static int status_line_done(llmc_http_t *h)
 {
+    static const char lo[] = "HTTP/1.0 100", hi[] = "HTTP/1.9 599";
     const char *v = h->val;
-    if (h->val_len < 12 || memcmp(v, "HTTP/1.", 7) != 0 || v[7] < '0' ||
-        v[7] > '9' || v[8] != ' ')
+    size_t i, end;
+    if (h->val_len < 12 || (h->val_len > 12 && v[12] != ' '))
         return LLMC_ERR_PROTOCOL;
-    if (v[9] < '1' || v[9] > '5' || v[10] < '0' || v[10] > '9' ||
-        v[11] < '0' || v[11] > '9' || (h->val_len > 12 && v[12] != ' '))
-        return LLMC_ERR_PROTOCOL;
-    h->status = (uint16_t)((v[9] - '0') * 100 + (v[10] - '0') * 10 +
-                           (v[11] - '0'));
+    for (i = 0; i < 12; i++)
+        if (v[i] < lo[i] || v[i] > hi[i])
+            return LLMC_ERR_PROTOCOL;
+    h->status = (uint16_t)parse_dec(v + 9, 3, &end);
     if (v[7] == '0')
         h->flags |= LLMC_HTTP_F_CLOSE;
     return 0;
@@ -157,18 +164,26 @@ static int status_line_done(llmc_http_t *h)
 
 static int head_done(llmc_http_t *h)
 {
-    if (h->flags & F_BAD_TE)
+    uint16_t f = h->flags;
+    if (f & F_BAD_TE)
         return LLMC_ERR_PROTOCOL;
     if (h->status == 204 || h->status == 304)
-        h->flags |= LLMC_HTTP_F_NOBODY;
-    if (h->flags & LLMC_HTTP_F_CHUNKED) {
-        h->flags &= (uint16_t)~LLMC_HTTP_F_LENGTH;
+        f |= LLMC_HTTP_F_NOBODY;
+    h->cstate = C_DATA;
+    if (f & LLMC_HTTP_F_CHUNKED) {
+        f &= (uint16_t)~LLMC_HTTP_F_LENGTH;
         h->length = 0;
         h->cstate = C_SIZE;
         h->val_len = 0; /* C_SIZE's "a digit was seen" */
-    } else if (!(h->flags & (LLMC_HTTP_F_LENGTH | LLMC_HTTP_F_NOBODY))) {
-        h->flags |= LLMC_HTTP_F_CLOSE; /* body ends when the peer closes */
+    } else if (!(f & (LLMC_HTTP_F_LENGTH | LLMC_HTTP_F_NOBODY))) {
+        f |= LLMC_HTTP_F_CLOSE; /* body ends when the peer closes */
+        h->length = UINT64_MAX;
+    } else if (h->length == 0) {
+        h->cstate = C_DONE;
     }
+    if (f & LLMC_HTTP_F_NOBODY)
+        h->cstate = C_DONE;
+    h->flags = f;
     h->state = H_BODY;
     return 1;
 }
@@ -185,21 +200,11 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
             return LLMC_ERR_TOO_LARGE;
         if (c == '\r')
             continue; /* lines end in LF; a CR before it is noise */
-        switch (h->state) {
-        case H_STATUS:
-            if (c == '\n') {
-                if (h->val_len == 0 && h->status == 0)
-                    continue; /* tolerate a blank line before the head */
-                rc = status_line_done(h);
-                if (rc < 0)
-                    return rc;
-                h->state = H_NAME;
-                h->name_len = 0;
-            } else if (h->val_len < LLMC_HTTP_VAL_MAX) {
-                h->val[h->val_len++] = c;
-            }
-            break;
-        case H_NAME:
+        if (h->state == H_BODY) {
+            *used = i;
+            return 1;
+        }
+        if (h->state == H_NAME) {
             if (c == '\n') {
                 if (h->name_len != 0)
                     return LLMC_ERR_PROTOCOL;
@@ -208,68 +213,65 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
                     uint32_t used_so_far = h->head_bytes;
                     llmc_http_init(h);
                     h->head_bytes = used_so_far;
-                    break;
+                    continue;
                 }
                 *used = i + 1;
                 return head_done(h);
             }
-            if (c == ':') {
-                h->header = h->name_len < LLMC_HTTP_NAME_MAX ? header_id(h)
-                                                             : HDR_NONE;
+            if (c == ':' || c == ' ' || c == '\t') {
+                h->header = HDR_NONE;
+                if (c == ':') {
+                    if (h->name_len < LLMC_HTTP_NAME_MAX)
+                        h->header = (uint8_t)(match(h->name, h->name_len,
+                                                    k_headers, true) + 1);
+                } else if (h->name_len != 0) {
+                    return LLMC_ERR_PROTOCOL;
+                } /* else obsolete line folding: ignored */
                 h->val_len = 0;
                 h->val_long = false;
-                h->state = H_VALUE_LEAD;
-            } else if (c == ' ' || c == '\t') {
-                if (h->name_len != 0)
-                    return LLMC_ERR_PROTOCOL;
-                h->state = H_SKIP; /* obsolete line folding: ignored */
+                h->state = H_VALUE;
             } else {
                 if (h->name_len < LLMC_HTTP_NAME_MAX)
                     h->name[h->name_len] = c;
                 if (h->name_len < 255)
                     h->name_len++;
             }
-            break;
-        case H_VALUE_LEAD:
-            if (c == ' ' || c == '\t')
-                break;
-            h->state = H_VALUE;
-            /* fall through */
-        case H_VALUE:
-            if (c == '\n') {
+            continue;
+        }
+        /* H_STATUS or H_VALUE: a line kept in val */
+        if (c == '\n') {
+            if (h->state == H_STATUS) {
+                if (h->val_len == 0)
+                    continue; /* tolerate a blank line before the head */
+                rc = status_line_done(h);
+            } else {
                 rc = apply_header(h);
-                if (rc < 0)
-                    return rc;
-                h->state = H_NAME;
-                h->name_len = 0;
-            } else if (h->header != HDR_NONE) {
-                if (h->val_len < LLMC_HTTP_VAL_MAX)
-                    h->val[h->val_len++] = c;
-                else
-                    h->val_long = true;
             }
-            break;
-        case H_SKIP:
-            if (c == '\n') {
-                h->state = H_NAME;
-                h->name_len = 0;
-            }
-            break;
-        default:
-            *used = i;
-            return 1;
+            if (rc < 0)
+                return rc;
+            h->state = H_NAME;
+            h->name_len = 0;
+        } else if (h->state == H_STATUS ||
+                   (h->header != HDR_NONE &&
+                    (h->val_len != 0 || (c != ' ' && c != '\t')))) {
+            /* a header value without its leading blanks */
+            if (h->val_len < LLMC_HTTP_VAL_MAX)
+                h->val[h->val_len++] = c;
+            else
+                h->val_long = true;
         }
     }
     *used = n;
     return 0;
 }
 
-static int chunked(llmc_http_t *h, const char *p, size_t n, size_t *used,
+int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
                    llmc_http_body_cb cb, void *ctx)
 {
     size_t i = 0;
     int rc, d;
 
+    *used = 0;
     while (i < n) {
         char c = p[i];
         switch (h->cstate) {
@@ -283,7 +285,8 @@ static int chunked(llmc_http_t *h, const char *p, size_t n, size_t *used,
             i += k;
             h->length -= k;
             if (h->length == 0)
-                h->cstate = C_DATA_END;
+                h->cstate = h->flags & LLMC_HTTP_F_CHUNKED ? C_DATA_END
+                                                           : C_DONE;
             continue;
         }
         case C_SIZE:
@@ -347,49 +350,15 @@ static int chunked(llmc_http_t *h, const char *p, size_t n, size_t *used,
     return h->cstate == C_DONE ? 1 : 0;
 }
 
-int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
-                   llmc_http_body_cb cb, void *ctx)
-{
-    int rc;
-
-    *used = 0;
-    if (h->flags & LLMC_HTTP_F_NOBODY)
-        return 1;
-    if (h->flags & LLMC_HTTP_F_CHUNKED)
-        return chunked(h, p, n, used, cb, ctx);
-    if (h->flags & LLMC_HTTP_F_LENGTH) {
-        size_t k = n;
-        if ((uint64_t)k > h->length)
-            k = (size_t)h->length;
-        if (k > 0) {
-            rc = cb(ctx, p, k);
-            if (rc != 0)
-                return rc;
-        }
-        h->length -= k;
-        *used = k;
-        return h->length == 0 ? 1 : 0;
-    }
-    if (n > 0) {
-        rc = cb(ctx, p, n);
-        if (rc != 0)
-            return rc;
-    }
-    *used = n;
-    return 0;
-}
-
 int llmc_http_eof(const llmc_http_t *h)
 {
     if (h->state != H_BODY)
         return LLMC_ERR_CLOSED;
-    if (h->flags & LLMC_HTTP_F_NOBODY)
-        return 1;
-    if (h->flags & LLMC_HTTP_F_CHUNKED)
-        return h->cstate == C_DONE ? 1 : LLMC_ERR_CLOSED;
-    if (h->flags & LLMC_HTTP_F_LENGTH)
-        return h->length == 0 ? 1 : LLMC_ERR_CLOSED;
-    return 1;
+    /* close-delimited, or its framing complete */
+    return !(h->flags & (LLMC_HTTP_F_CHUNKED | LLMC_HTTP_F_LENGTH)) ||
+                   h->cstate == C_DONE
+               ? 1
+               : LLMC_ERR_CLOSED;
 }
 
 bool llmc_http_reusable(const llmc_http_t *h)

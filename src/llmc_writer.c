@@ -4,21 +4,97 @@
 
 #include "llmc_util.h"
 
+/*
+ * The request is a template: ASCII literals with opcodes (bytes >= 0x80)
+ * for conditions, the message loop and caller values. A piece is either a
+ * run of literal bytes or one value; w->idx is a template position with
+ * the message number above it. Sizing and streaming walk the same pieces.
+ */
+#define OP_END "\x80"
+#define OP_ELSE "\x81"
+#define OP_ENDIF "\x82"
+#define OP_LOOP "\x83"
+#define OP_LOOPEND "\x84"
+/* conditions: 0x88 + n */
+#define IF_TOKEN "\x88"
+#define IF_IPV6 "\x89"
+#define IF_PORT "\x8a"
+#define IF_STREAM "\x8b"
+#define IF_BEARER "\x8c"
+#define IF_PROJECT "\x8d"
+#define IF_NOTFIRST "\x8e"
+#define IF_MAXTOK "\x8f"
+#define IF_TEMP "\x90"
+/* values: 0xa0 + n, JSON-escaped from V_ESC on */
+#define V_PATH "\xa0"
+#define V_PORT "\xa1"
+#define V_CLEN "\xa2"
+#define V_HOST "\xa3"
+#define V_BEARER "\xa4"
+#define V_PROJECT "\xa5"
+#define V_MAXTOK "\xa6"
+#define V_TEMP "\xa7"
+#define V_KEYID "\xa8"
+#define V_SECRET "\xa9"
+#define V_MODEL "\xaa"
+#define V_ROLE "\xab"
+#define V_CONTENT "\xac"
+
+enum {
+    END = 0x80, ELSE, ENDIF, LOOP, LOOPEND,
+    COND0 = 0x88, TOKEN = COND0, IPV6, PORT, STREAM, BEARER, PROJECT,
+    NOTFIRST, MAXTOK, TEMP,
+    VAL0 = 0xa0, PATH = VAL0, VPORT, CLEN, HOST, VBEARER, VPROJECT, VMAXTOK,
+    VTEMP, V_ESC, KEYID = V_ESC, SECRET, MODEL, ROLE, CONTENT
+};
+
+#define TPL_HEAD                                                             \
+    "POST " V_PATH IF_TOKEN OP_ELSE "/chat/completions" OP_ENDIF             \
+    " HTTP/1.1\r\nHost: " IF_IPV6 "[" OP_ENDIF V_HOST IF_IPV6 "]" OP_ENDIF   \
+    IF_PORT ":" V_PORT OP_ENDIF "\r\nUser-Agent: llmc/" LLMC_VERSION         \
+    "\r\nAccept: " IF_STREAM "text/event-stream" OP_ELSE "application/json"  \
+    OP_ENDIF "\r\nContent-Type: application/json\r\n"                        \
+    IF_BEARER "Authorization: Bearer " V_BEARER "\r\n" OP_ENDIF              \
+    IF_PROJECT "x-project-id: " V_PROJECT "\r\n" OP_ENDIF                    \
+    "Content-Length: " V_CLEN "\r\n\r\n"
+/* {"keyId":"...","secret":"..."} for a token, else the chat body */
+#define TPL_BODY                                                             \
+    IF_TOKEN "{\"keyId\":\"" V_KEYID "\",\"secret\":\"" V_SECRET "\"}"       \
+    OP_END OP_ENDIF                                                          \
+    "{\"model\":\"" V_MODEL "\",\"messages\":[" OP_LOOP IF_NOTFIRST ","      \
+    OP_ENDIF "{\"role\":\"" V_ROLE "\",\"content\":\"" V_CONTENT "\"}"       \
+    OP_LOOPEND "]" IF_MAXTOK ",\"max_tokens\":" V_MAXTOK OP_ENDIF            \
+    IF_TEMP ",\"temperature\":" V_TEMP OP_ENDIF ",\"stream\":" IF_STREAM     \
+    "true,\"stream_options\":{\"include_usage\":true}" OP_ELSE "false"       \
+    OP_ENDIF "}" OP_END
+
+static const char k_tpl[] = TPL_HEAD TPL_BODY;
+#define BODY_POS ((uint32_t)sizeof(TPL_HEAD) - 1)
+#define POS_BITS 9u
+#define POS_MASK ((1u << POS_BITS) - 1)
+
 typedef struct {
     const char *p;
     size_t n;
-    bool esc;
+    uint8_t kind; /* the opcode; < VAL0: a literal run */
+    uint32_t next;
 } piece_t;
 
-#define HEAD_PIECES 17u
-#define MSG_PIECES 5u
+/* The letter after the backslash ('u' for \u00XX), or 0: no escape. */
+static char esc_char(unsigned char c)
+{
+    static const char from[7] = "\"\\\b\f\n\r\t", to[7] = "\"\\bfnrt";
+    const char *f;
+    if (c >= 0x20 && c != '"' && c != '\\')
+        return 0;
+    f = memchr(from, c, sizeof(from));
+    return f != NULL ? to[f - from] : 'u';
+}
 
 static size_t esc_len(unsigned char c)
 {
-    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' ||
-        c == '\r' || c == '\t')
-        return 2;
-    return c < 0x20 ? 6 : 1;
+    char e = esc_char(c);
+    return e == 0 ? 1 : e == 'u' ? 6 : 2;
 }
 
 uint64_t llmc_json_escaped_len(const char *s, size_t n)
@@ -33,206 +109,147 @@ uint64_t llmc_json_escaped_len(const char *s, size_t n)
 size_t llmc_json_escape(const char *s, size_t n, char *out, size_t cap,
                         size_t *consumed)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t i, o = 0;
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        size_t need = esc_len(c);
-        if (o + need > cap)
-            break;
-        if (need == 1) {
+        char e = esc_char(c);
+        if (e == 0) {
+            if (o >= cap)
+                break;
             out[o++] = (char)c;
             continue;
         }
-        out[o++] = '\\';
-        switch (c) {
-        case '"': out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; break;
-        case '\b': out[o++] = 'b'; break;
-        case '\f': out[o++] = 'f'; break;
-        case '\n': out[o++] = 'n'; break;
-        case '\r': out[o++] = 'r'; break;
-        case '\t': out[o++] = 't'; break;
-        default:
-            out[o++] = 'u';
-            out[o++] = '0';
-            out[o++] = '0';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
+        if (o + (e == 'u' ? 6 : 2) > cap)
             break;
+        out[o++] = '\\';
+        out[o++] = e;
+        if (e == 'u') {
+            unsigned d = c & 15u;
+            out[o++] = '0';
+            out[o++] = '0';
+            out[o++] = (char)('0' + (c >> 4));
+            out[o++] = (char)(d + (d < 10 ? '0' : 'a' - 10));
         }
     }
     *consumed = i;
     return o;
 }
 
-static size_t msg_len(const llmc_message_t *m)
-{
-    return m->content_len ? m->content_len : llmc_strlen(m->content);
-}
-
-static void lit(piece_t *pc, const char *s)
-{
-    pc->p = s;
-    pc->n = strlen(s);
-    pc->esc = false;
-}
-
-/* ",\"max_tokens\":N" and ",\"temperature\":X.YYY" are rendered into
- * w->num when their piece is asked for; rendering is deterministic, so a
- * piece resumed later renders the same bytes. */
-static void render_num(llmc_writer_t *w, piece_t *pc, const char *key,
-                       uint64_t ip, int frac_milli)
-{
-    llmc_buf_t b;
-    llmc_buf_init(&b, w->num, sizeof(w->num));
-    llmc_buf_str(&b, key);
-    llmc_buf_u64(&b, ip);
-    if (frac_milli >= 0) {
-        char f[4];
-        f[0] = '.';
-        f[1] = (char)('0' + frac_milli / 100);
-        f[2] = (char)('0' + frac_milli / 10 % 10);
-        f[3] = (char)('0' + frac_milli % 10);
-        llmc_buf_put(&b, f, 4);
-    }
-    pc->p = w->num;
-    pc->n = b.len;
-    pc->esc = false;
-}
-
-static bool head_piece(llmc_writer_t *w, uint32_t i, piece_t *pc)
-{
-    llmc_buf_t b;
-    lit(pc, "");
-    switch (i) {
-    case 0: lit(pc, "POST "); break;
-    case 1:
-        pc->p = w->path;
-        pc->n = w->path_len;
-        if (pc->n == 0 && w->key_id != NULL)
-            lit(pc, "/"); /* a token URL without a path */
-        break;
-    case 2:
-        lit(pc, w->key_id ? " HTTP/1.1\r\nHost: "
-                          : "/chat/completions HTTP/1.1\r\nHost: ");
-        break;
-    case 3: if (strchr(w->host, ':') != NULL) lit(pc, "["); break;
-    case 4: lit(pc, w->host); break; /* an IPv6 literal goes in [] */
-    case 5: if (strchr(w->host, ':') != NULL) lit(pc, "]"); break;
-    case 6:
-        if (w->port != 0) {
-            llmc_buf_init(&b, w->num, sizeof(w->num));
-            llmc_buf_put(&b, ":", 1);
-            llmc_buf_u64(&b, w->port);
-            pc->p = w->num;
-            pc->n = b.len;
-        }
-        break;
-    case 7:
-        lit(pc, w->stream ? "\r\nUser-Agent: llmc/" LLMC_VERSION
-                            "\r\nAccept: text/event-stream"
-                            "\r\nContent-Type: application/json\r\n"
-                          : "\r\nUser-Agent: llmc/" LLMC_VERSION
-                            "\r\nAccept: application/json"
-                            "\r\nContent-Type: application/json\r\n");
-        break;
-    case 8: if (w->bearer) lit(pc, "Authorization: Bearer "); break;
-    case 9:
-        if (w->bearer) {
-            pc->p = w->bearer;
-            pc->n = w->bearer_len;
-        }
-        break;
-    case 10: if (w->bearer) lit(pc, "\r\n"); break;
-    case 11: if (w->project_id) lit(pc, "x-project-id: "); break;
-    case 12: if (w->project_id) lit(pc, w->project_id); break;
-    case 13: if (w->project_id) lit(pc, "\r\n"); break;
-    case 14: lit(pc, "Content-Length: "); break;
-    case 15:
-        pc->p = w->num;
-        pc->n = llmc_u64_to_dec(w->content_length, w->num);
-        break;
-    default: lit(pc, "\r\n\r\n"); break;
-    }
-    return true;
-}
-
-static bool body_piece(llmc_writer_t *w, uint32_t i, piece_t *pc)
+static bool cond(const llmc_writer_t *w, unsigned k, uint32_t msg)
 {
     const llmc_request_t *r = w->req;
-    uint32_t nm = (uint32_t)r->n_messages, end = 3 + MSG_PIECES * nm;
-
-    lit(pc, "");
-    if (i == 0) {
-        lit(pc, "{\"model\":\"");
-    } else if (i == 1) {
-        lit(pc, w->model ? w->model : "");
-        pc->esc = true;
-    } else if (i == 2) {
-        lit(pc, "\",\"messages\":[");
-    } else if (i < end) {
-        const llmc_message_t *m = &r->messages[(i - 3) / MSG_PIECES];
-        switch ((i - 3) % MSG_PIECES) {
-        case 0: lit(pc, m == r->messages ? "{\"role\":\"" : ",{\"role\":\"");
-            break;
-        case 1: lit(pc, m->role ? m->role : "user"); pc->esc = true; break;
-        case 2: lit(pc, "\",\"content\":\""); break;
-        case 3:
-            pc->p = m->content ? m->content : "";
-            pc->n = msg_len(m);
-            pc->esc = true;
-            break;
-        default: lit(pc, "\"}"); break;
-        }
-    } else if (i == end) {
-        lit(pc, "]");
-    } else if (i == end + 1) {
-        if (r->max_tokens > 0)
-            render_num(w, pc, ",\"max_tokens\":", (uint64_t)r->max_tokens, -1);
-    } else if (i == end + 2) {
-        if (r->temperature >= 0.0f) {
-            float t = r->temperature > 100.0f ? 100.0f : r->temperature;
-            uint32_t milli = (uint32_t)(t * 1000.0f + 0.5f);
-            render_num(w, pc, ",\"temperature\":", milli / 1000u,
-                       (int)(milli % 1000u));
-        }
-    } else if (i == end + 3) {
-        lit(pc, w->stream ? ",\"stream\":true,\"stream_options\":"
-                            "{\"include_usage\":true}}"
-                          : ",\"stream\":false}");
-    } else {
-        return false;
+    switch (k) {
+    case TOKEN: return w->key_id != NULL;
+    case IPV6: return strchr(w->host, ':') != NULL; /* goes in [] */
+    case PORT: return w->port != 0;
+    case STREAM: return w->stream;
+    case BEARER: return w->bearer != NULL;
+    case PROJECT: return w->project_id != NULL;
+    case NOTFIRST: return msg != 0;
+    case MAXTOK: return r->max_tokens > 0;
+    default: return r->temperature >= 0.0f;
     }
-    return true;
 }
 
-/* {"keyId":"...","secret":"..."}: the secret goes out escaped, uncopied. */
-static bool token_piece(llmc_writer_t *w, uint32_t i, piece_t *pc)
+/* Skips past the next `a` or `b` from pos. */
+static uint32_t skip(uint32_t pos, unsigned a, unsigned b)
 {
-    switch (i) {
-    case 0: lit(pc, "{\"keyId\":\""); break;
-    case 1: lit(pc, w->key_id); pc->esc = true; break;
-    case 2: lit(pc, "\",\"secret\":\""); break;
-    case 3: lit(pc, w->secret ? w->secret : ""); pc->esc = true; break;
-    case 4: lit(pc, "\"}"); break;
-    default: return false;
+    unsigned c;
+    do
+        c = (unsigned char)k_tpl[pos++];
+    while (c != a && c != b);
+    return pos;
+}
+
+/* The piece at idx, or false past the end. Numbers are rendered into
+ * w->num; rendering is deterministic, so a piece resumed later renders the
+ * same bytes. */
+static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
+{
+    const llmc_request_t *r = w->req;
+    uint32_t pos = idx & POS_MASK, msg = idx >> POS_BITS;
+    const llmc_message_t *m;
+    const char *s = NULL;
+    size_t n = (size_t)-1;
+    unsigned c;
+
+    for (;;) {
+        c = (unsigned char)k_tpl[pos];
+        if (c < 0x80) {
+            s = k_tpl + pos;
+            n = 0;
+            while ((unsigned char)s[n] < 0x80)
+                n++;
+            pos += (uint32_t)n;
+            break;
+        }
+        pos++;
+        if (c == END)
+            return false;
+        if (c == ELSE) {
+            pos = skip(pos, ENDIF, ENDIF);
+        } else if (c == LOOP) {
+            if (r->n_messages == 0)
+                pos = skip(pos, LOOPEND, LOOPEND);
+        } else if (c == LOOPEND) {
+            if (++msg < r->n_messages)
+                while ((unsigned char)k_tpl[pos - 1] != LOOP)
+                    pos--;
+        } else if (c >= VAL0) {
+            break;
+        } else if (c >= COND0 && !cond(w, c, msg)) {
+            pos = skip(pos, ELSE, ENDIF);
+        }
     }
+    switch (c) {
+    case PATH:
+        s = w->path;
+        n = w->path_len;
+        if (n == 0 && w->key_id != NULL) {
+            s = "/"; /* a token URL without a path */
+            n = 1;
+        }
+        break;
+    case HOST: s = w->host; break;
+    case VBEARER: s = w->bearer; n = w->bearer_len; break;
+    case VPROJECT: s = w->project_id; break;
+    case VPORT: n = llmc_u64_to_dec(w->port, w->num); break;
+    case CLEN: n = llmc_u64_to_dec(w->content_length, w->num); break;
+    case VMAXTOK: n = llmc_u64_to_dec((uint32_t)r->max_tokens, w->num); break;
+    case VTEMP: {
+        float t = r->temperature > 100.0f ? 100.0f : r->temperature;
+        uint32_t milli = (uint32_t)(t * 1000.0f + 0.5f);
+        /* "I" then "1FFF" with its 1 turned into the point: "I.FFF" */
+        n = llmc_u64_to_dec(milli / 1000u, w->num);
+        n += llmc_u64_to_dec(milli % 1000u + 1000u, w->num + n);
+        w->num[n - 4] = '.';
+        break;
+    }
+    case KEYID: s = w->key_id; break;
+    case SECRET: s = w->secret; break;
+    case MODEL: s = w->model; break;
+    case ROLE:
+        m = &r->messages[msg];
+        s = m->role != NULL ? m->role : "user";
+        break;
+    case CONTENT:
+        m = &r->messages[msg];
+        s = m->content;
+        if (m->content_len)
+            n = m->content_len;
+        break;
+    default: /* a literal run */
+        break;
+    }
+    if (s == NULL)
+        s = c >= V_ESC ? "" : w->num;
+    if (n == (size_t)-1)
+        n = strlen(s);
+    pc->p = s;
+    pc->n = n;
+    pc->kind = (uint8_t)c;
+    pc->next = pos | msg << POS_BITS;
     return true;
-}
-
-static bool get_piece(llmc_writer_t *w, uint32_t i, piece_t *pc)
-{
-    if (i < HEAD_PIECES)
-        return head_piece(w, i, pc);
-    if (w->key_id != NULL)
-        return token_piece(w, i - HEAD_PIECES, pc);
-    return body_piece(w, i - HEAD_PIECES, pc);
-}
-
-static bool header_ok(const char *s, size_t n)
-{
-    return s == NULL || !llmc_has_ctl(s, n);
 }
 
 int llmc_writer_start(llmc_writer_t *w)
@@ -241,12 +258,15 @@ int llmc_writer_start(llmc_writer_t *w)
     uint32_t i;
     uint64_t total = 0;
 
-    if (!header_ok(w->bearer, w->bearer_len) ||
-        !header_ok(w->project_id, llmc_strlen(w->project_id)) ||
-        !header_ok(w->host, llmc_strlen(w->host)))
-        return LLMC_ERR_HEADER;
-    for (i = HEAD_PIECES; get_piece(w, i, &pc); i++)
-        total += pc.esc ? llmc_json_escaped_len(pc.p, pc.n) : pc.n;
+    /* one walk: the head's header values are checked, the body sized */
+    for (i = 0; get_piece(w, i, &pc); i = pc.next) {
+        if (i >= BODY_POS)
+            total += pc.kind >= V_ESC ? llmc_json_escaped_len(pc.p, pc.n)
+                                      : pc.n;
+        else if (pc.kind >= HOST && pc.kind <= VPROJECT &&
+                 llmc_has_ctl(pc.p, pc.n))
+            return LLMC_ERR_HEADER;
+    }
     w->content_length = total;
     w->idx = 0;
     w->off = 0;
@@ -259,7 +279,7 @@ size_t llmc_writer_fill(llmc_writer_t *w, char *buf, size_t cap)
     piece_t pc;
 
     while (o < cap && get_piece(w, w->idx, &pc)) {
-        if (pc.esc) {
+        if (pc.kind >= V_ESC) {
             o += llmc_json_escape(pc.p + w->off, pc.n - w->off, buf + o,
                                   cap - o, &used);
             w->off += used;
@@ -273,7 +293,7 @@ size_t llmc_writer_fill(llmc_writer_t *w, char *buf, size_t cap)
         }
         if (w->off < pc.n)
             break; /* buffer full (or an escape did not fit) */
-        w->idx++;
+        w->idx = pc.next;
         w->off = 0;
     }
     return o;

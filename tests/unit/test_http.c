@@ -970,6 +970,40 @@ static void test_no_body_for_204_and_304(void **st)
     }
 }
 
+/* Once complete, further body bytes (the next response) are left alone. */
+static void test_body_call_after_completion_consumes_nothing(void **st)
+{
+    static const char *const in[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "2\r\nok\r\n0\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\n\r\n",
+    };
+    size_t i, used, hu;
+    (void)st;
+    for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        http_run_t r = {0};
+        size_t n = strlen(in[i]);
+        llmc_http_init(&r.h);
+        assert_int_equal(llmc_http_head(&r.h, in[i], n, &hu), 1);
+        assert_int_equal(llmc_http_body(&r.h, in[i] + hu, n - hu, &used,
+                                        body_cb, &r),
+                         1);
+        assert_int_equal(used, n - hu);
+        used = 99;
+        assert_int_equal(
+            llmc_http_body(&r.h, "HTTP/1.1", 8, &used, body_cb, &r), 1);
+        assert_int_equal(used, 0);
+        used = 99;
+        assert_int_equal(llmc_http_body(&r.h, "", 0, &used, body_cb, &r), 1);
+        assert_int_equal(used, 0);
+        assert_int_equal(llmc_http_eof(&r.h), 1);
+        assert_true(llmc_http_reusable(&r.h));
+        run_free(&r);
+    }
+}
+
 static void test_body_callback_nonzero_stops_and_is_returned(void **st)
 {
     static const char *const in[] = {
@@ -1066,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_eof_on_short_content_length_body_is_closed),
         cmocka_unit_test(test_eof_on_short_chunked_body_is_closed),
         cmocka_unit_test(test_no_body_for_204_and_304),
+        cmocka_unit_test(test_body_call_after_completion_consumes_nothing),
         cmocka_unit_test(test_body_callback_nonzero_stops_and_is_returned),
         cmocka_unit_test(test_http_init_resets_retry_fields),
     };

@@ -272,6 +272,9 @@ static void test_temperature_values_rendered_with_three_decimals(void **st)
         {2.0f, ",\"temperature\":2.000,"}, {0.05f, ",\"temperature\":0.050,"},
         {1.5f, ",\"temperature\":1.500,"}, {0.999f, ",\"temperature\":0.999,"},
         {0.9996f, ",\"temperature\":1.000,"},
+        {42.0625f, ",\"temperature\":42.063,"},
+        {100.0f, ",\"temperature\":100.000,"},
+        {250.0f, ",\"temperature\":100.000,"},
     };
     size_t i;
     (void)st;
@@ -589,6 +592,13 @@ static void test_cr_or_lf_in_header_values_rejected(void **st)
         w.host = bad[i];
         assert_int_equal(llmc_writer_start(&w), LLMC_ERR_HEADER);
     }
+    /* the host of an IAM token request is checked too */
+    memset(&w, 0, sizeof(w));
+    w.key_id = "k";
+    w.secret = "s";
+    w.host = "iam.example\r\nX-Evil: 1";
+    w.path = "";
+    assert_int_equal(llmc_writer_start(&w), LLMC_ERR_HEADER);
     /* a CR beyond bearer_len is not part of the value */
     writer_for(&w, &req);
     w.bearer = "tok\r\n";
