@@ -62,7 +62,8 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, uint64_t now,
         for (i = 0; i < 4; i++) {
             llmc_buf_u64(msg, cnt[i]);
             llmc_buf_str(msg, w);
-            w += strlen(w) + 1;
+            while (*w++ != '\0')
+                ;
         }
         return 0;
     }
@@ -154,8 +155,7 @@ void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok, uint64_t now)
         ps->cool_until = 0;
         return;
     }
-    if (ps->fails < UINT8_MAX)
-        ps->fails++;
+    ps->fails = (uint8_t)(ps->fails + (ps->fails < UINT8_MAX)); /* saturates */
     if (c->policy.cooldown_after > 0 && ps->fails >= c->policy.cooldown_after)
         ps->cool_until = now + c->policy.cooldown_ms;
 }
