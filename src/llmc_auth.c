@@ -100,7 +100,8 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         expires_in = 0; /* unknown: use once, then fetch again */
     if (expires_in > 86400 * 30)
         expires_in = 86400 * 30;
-    iam->expires = now + (uint64_t)expires_in * 1000u;
+    /* at most 30 days: the milliseconds fit 32 bits */
+    iam->expires = now + (uint32_t)expires_in * 1000u;
     iam->valid = true;
     s->token_fresh = true;
     return LLMC_OK;

@@ -14,14 +14,21 @@
 
 const char *llmc_port_errstr(int err)
 {
-    switch (err) {
-    case LLMC_PORT_EOF: return "connection closed by peer";
-    case LLMC_PORT_REFUSED: return "connection refused";
-    case LLMC_PORT_RESET: return "connection reset by peer";
-    case LLMC_PORT_UNREACHABLE: return "network unreachable";
-    case LLMC_PORT_NOT_FOUND: return "host not found";
-    default: return "socket error";
-    }
+    /* from LLMC_PORT_EOF (-2) down to LLMC_PORT_NOT_FOUND (-7) */
+    static const char k_text[] = "connection closed by peer\0"
+                                 "socket error\0"
+                                 "connection refused\0"
+                                 "connection reset by peer\0"
+                                 "network unreachable\0"
+                                 "host not found";
+    const char *t = k_text;
+    unsigned i = (unsigned)LLMC_PORT_EOF - (unsigned)err;
+    if (i > (unsigned)(LLMC_PORT_EOF - LLMC_PORT_NOT_FOUND))
+        i = (unsigned)(LLMC_PORT_EOF - LLMC_PORT_ERROR); /* "socket error" */
+    while (i > 0)
+        if (*t++ == '\0')
+            i--;
+    return t;
 }
 
 int llmc_conn_find_idle(llmc_client_t *c, uint8_t target)

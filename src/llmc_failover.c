@@ -28,40 +28,49 @@ static bool ignored(const llmc_request_t *r, const char *name)
 int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, uint64_t now,
                  llmc_buf_t *msg)
 {
+    /* the words after each count of the message when none is eligible */
+    static const char words[] =
+        " configured, \0 not working, \0 ignored, \0 cooling down";
     const llmc_request_t *r = s->job.req;
-    uint8_t i, n = 0, n_off = 0, n_ign = 0, n_cool = 0, coolest = LLMC_NONE;
+    const char *w = words;
+    /* eligible, not working, ignored, cooling down */
+    uint8_t cnt[4] = {0}, coolest = LLMC_NONE, n;
+    unsigned i, k;
 
     for (i = 0; i < c->n_providers; i++) {
         const llmc_provider_t *p = &c->providers[i];
+        k = 0;
         if (p->disabled) {
-            n_off++;
+            k = 1;
         } else if (ignored(r, p->name)) {
-            n_ign++;
+            k = 2;
         } else if (c->prov[i].cool_until > now) {
-            n_cool++;
+            k = 3;
             if (coolest == LLMC_NONE ||
                 c->prov[i].cool_until < c->prov[coolest].cool_until)
-                coolest = i;
+                coolest = (uint8_t)i;
         } else {
-            s->order[n++] = i;
+            s->order[cnt[0]] = (uint8_t)i;
         }
+        cnt[k]++;
     }
+    n = cnt[0];
     if (n == 0 && coolest != LLMC_NONE)
         s->order[n++] = coolest; /* all cooling: the first to recover */
     if (n == 0) {
-        llmc_buf_u64(msg, c->n_providers);
-        llmc_buf_str(msg, " configured, ");
-        llmc_buf_u64(msg, n_off);
-        llmc_buf_str(msg, " not working, ");
-        llmc_buf_u64(msg, n_ign);
-        llmc_buf_str(msg, " ignored, ");
-        llmc_buf_u64(msg, n_cool);
-        llmc_buf_str(msg, " cooling down");
+        cnt[0] = c->n_providers; /* the message counts the configured */
+        for (i = 0; i < 4; i++) {
+            llmc_buf_u64(msg, cnt[i]);
+            llmc_buf_str(msg, w);
+            while (*w++ != '\0')
+                ;
+        }
         return 0;
     }
     if (c->policy.shuffle) {
-        for (i = n - 1; i > 0; i--) {
-            uint8_t j = (uint8_t)(llmc_rand(c) % (i + 1u)), t = s->order[i];
+        for (i = n - 1u; i > 0; i--) {
+            unsigned j = llmc_rand(c) % (i + 1u);
+            uint8_t t = s->order[i];
             s->order[i] = s->order[j];
             s->order[j] = t;
         }
@@ -74,57 +83,59 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, uint64_t now,
     return n;
 }
 
+/* The failures worth another try whatever the answer said: resolving,
+ * connecting, TLS (not verification), I/O, a close and a timeout. */
+#define RETRY_BIT(e) (1u << (0u - (unsigned)(e)))
+#define RETRY_ALWAYS                                                        \
+    (RETRY_BIT(LLMC_ERR_DNS) | RETRY_BIT(LLMC_ERR_CONNECT) |                \
+     RETRY_BIT(LLMC_ERR_TLS) | RETRY_BIT(LLMC_ERR_IO) |                     \
+     RETRY_BIT(LLMC_ERR_CLOSED) | RETRY_BIT(LLMC_ERR_TIMEOUT))
+
 bool llmc_fo_retryable(int status, uint16_t http_status, int8_t should_retry)
 {
-    if (should_retry >= 0 && (status == LLMC_ERR_HTTP || status == LLMC_ERR_API))
-        return should_retry == 1;
-    switch (status) {
-    case LLMC_ERR_DNS:
-    case LLMC_ERR_CONNECT:
-    case LLMC_ERR_TLS:
-    case LLMC_ERR_IO:
-    case LLMC_ERR_CLOSED:
-    case LLMC_ERR_TIMEOUT:
-        return true;
-    case LLMC_ERR_HTTP:
-        return http_status == 408 || http_status == 409 ||
-               http_status == 429 || http_status >= 500;
-    default:
-        return false;
+    unsigned k = 0u - (unsigned)status;
+    if (status == LLMC_ERR_HTTP || status == LLMC_ERR_API) {
+        if (should_retry >= 0)
+            return should_retry == 1;
+        return status == LLMC_ERR_HTTP &&
+               (http_status - 408u <= 1u || http_status == 429 ||
+                http_status >= 500);
     }
+    return k < 32 && ((RETRY_ALWAYS >> k) & 1u) != 0;
 }
 
+/* 32 bits suffice: the wait never exceeds backoff_max_ms, and
+ * d * r / 4000 is split as (d / 4000) * r + (d % 4000) * r / 4000, which
+ * is exact and cannot overflow with r < 1000. */
 static uint32_t backoff(llmc_client_t *c, uint8_t retry)
 {
     const llmc_policy_t *p = &c->policy;
-    uint64_t d = p->backoff_base_ms;
-    uint8_t i;
-    for (i = 0; i < retry && d < p->backoff_max_ms; i++)
-        d *= 2;
-    if (d > p->backoff_max_ms)
-        d = p->backoff_max_ms;
+    uint32_t d = p->backoff_base_ms, max = p->backoff_max_ms, r;
+    for (; retry > 0 && d < max; retry--)
+        d = d > max - d ? max : d * 2;
+    if (d > max)
+        d = max;
     /* jitter: d * (1 - 0.25 * rand) */
-    return (uint32_t)(d - d * (llmc_rand(c) % 1000u) / 4000u);
+    r = llmc_rand(c) % 1000u;
+    return d - (d / 4000u * r + d % 4000u * r / 4000u);
 }
 
 int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status,
                    uint16_t http_status, int8_t should_retry,
                    int64_t retry_after_ms, uint64_t now)
 {
-    uint64_t deadline = s->t_start + c->policy.deadline_ms;
-
     s->tries++;
     if (llmc_fo_retryable(status, http_status, should_retry) &&
         s->tries <= c->policy.max_retries) {
-        if (retry_after_ms > 0) {
-            if (retry_after_ms <= 60000 &&
-                now + (uint64_t)retry_after_ms < deadline) {
-                s->t_wake = now + (uint64_t)retry_after_ms;
-                return LLMC_FO_RETRY;
-            }
-            /* the server asks for longer than we would wait: move on */
-        } else {
-            s->t_wake = now + backoff(c, (uint8_t)(s->tries - 1));
+        /* Retry-After is honoured up to 60 s and within the deadline; the
+         * server asking for longer than we would wait moves on */
+        bool backing_off = retry_after_ms <= 0;
+        uint64_t wake = now + (backing_off
+                                   ? backoff(c, (uint8_t)(s->tries - 1))
+                                   : (uint32_t)retry_after_ms);
+        if (backing_off || (retry_after_ms <= 60000 &&
+                            wake < s->t_start + c->policy.deadline_ms)) {
+            s->t_wake = wake;
             return LLMC_FO_RETRY;
         }
     }
@@ -144,8 +155,7 @@ void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok, uint64_t now)
         ps->cool_until = 0;
         return;
     }
-    if (ps->fails < UINT8_MAX)
-        ps->fails++;
+    ps->fails = (uint8_t)(ps->fails + (ps->fails < UINT8_MAX)); /* saturates */
     if (c->policy.cooldown_after > 0 && ps->fails >= c->policy.cooldown_after)
         ps->cool_until = now + c->policy.cooldown_ms;
 }

@@ -31,9 +31,14 @@ static int data_line(llmc_sse_t *s)
     return 0;
 }
 
+/* The field name is matched against "data" as it arrives: field_len
+ * counts the bytes that matched so far, or is FIELD_OTHER once one did not
+ * (field[] is not needed). */
+#define FIELD_OTHER UINT8_MAX
+
 static bool field_is_data(const llmc_sse_t *s)
 {
-    return s->field_len == 4 && memcmp(s->field, "data", 4) == 0;
+    return s->field_len == 4;
 }
 
 /* End of the line at hand; a blank line dispatches the event. */
@@ -47,8 +52,6 @@ static int line_end(llmc_sse_t *s, char c, llmc_sse_cb cb, void *ctx)
             rc = cb(ctx, s->buf, s->len);
         s->len = 0;
         s->has_data = false;
-    } else if (s->state == S_FIELD && field_is_data(s)) {
-        rc = data_line(s); /* "data" alone: an empty data line */
     }
     s->state = S_LINE;
     return rc;
@@ -68,19 +71,23 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
 {
     const char *e = p + n;
     int rc;
+    bool nl;
 
-    while (p < e) {
+    for (; p < e; p++) {
         char c = *p;
         if (s->after_cr) {
             s->after_cr = false;
-            if (c == '\n') { /* the LF of a CRLF */
-                p++;
+            if (c == '\n') /* the LF of a CRLF */
                 continue;
-            }
         }
-        if (s->state == S_DATA || s->state == S_SKIP) {
+        if (s->state == S_DATA_LEAD) {
+            s->state = S_DATA;
+            if (c == ' ')
+                continue; /* one leading space is not part of the value */
+        }
+        if (s->state >= S_DATA) { /* S_DATA or S_SKIP: up to the line end */
             const char *stop = line_stop(p, e);
-            if (s->state == S_DATA && stop > p) {
+            if (s->state == S_DATA) {
                 rc = append(s, p, (size_t)(stop - p));
                 if (rc != 0)
                     return rc;
@@ -90,48 +97,39 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
                 break;
             c = *p;
         }
-        if (c == '\n' || c == '\r') {
+        nl = c == '\n' || c == '\r';
+        if (s->state == S_FIELD && (nl || c == ':')) {
+            /* the field name ends: "data" alone is an empty data line */
+            bool data = field_is_data(s);
+            if (data) {
+                rc = data_line(s);
+                if (rc != 0)
+                    return rc;
+            }
+            if (!nl) {
+                s->state = data ? S_DATA_LEAD : S_SKIP; /* skip event, id,
+                                                           retry, unknown */
+                continue;
+            }
+        }
+        if (nl) {
             rc = line_end(s, c, cb, ctx);
             if (rc != 0)
                 return rc;
-            p++;
             continue;
         }
-        switch (s->state) {
-        case S_LINE:
+        if (s->state == S_LINE) {
             if (c == ':') {
                 s->state = S_SKIP; /* comment, e.g. ": keep-alive" */
-            } else {
-                s->state = S_FIELD;
-                s->field[0] = c;
-                s->field_len = 1;
+                continue;
             }
-            break;
-        case S_FIELD:
-            if (c == ':') {
-                if (field_is_data(s)) {
-                    rc = data_line(s);
-                    if (rc != 0)
-                        return rc;
-                    s->state = S_DATA_LEAD;
-                } else {
-                    s->state = S_SKIP; /* event, id, retry, unknown */
-                }
-            } else if (s->field_len < sizeof(s->field)) {
-                s->field[s->field_len++] = c;
-            } else {
-                s->field_len = UINT8_MAX; /* too long to be "data" */
-            }
-            break;
-        case S_DATA_LEAD:
-            s->state = S_DATA;
-            if (c == ' ')
-                break; /* one leading space is not part of the value */
-            continue;  /* reprocess c as data */
-        default:
-            break;
+            s->state = S_FIELD;
+            s->field_len = 0;
         }
-        p++;
+        /* S_FIELD */
+        s->field_len = s->field_len < 4 && c == "data"[s->field_len]
+                           ? (uint8_t)(s->field_len + 1)
+                           : FIELD_OTHER;
     }
     return 0;
 }

@@ -7,41 +7,43 @@
 
 static bool host_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+    char l = (char)(c | 0x20); /* letters to lower case; nothing else
+                                  lands on 'a'..'z' */
+    return (l >= 'a' && l <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 /* Path characters allowed as they are in a request line. */
 static bool path_char(char c)
 {
-    return (unsigned char)c > 0x20 && (unsigned char)c < 0x7f && c != '?' &&
-           c != '#' && c != '"' && c != '<' && c != '>' && c != '\\';
+    return (unsigned char)c > 0x20 && (unsigned char)c < 0x7f &&
+           strchr("?#\"<>\\", c) == NULL;
 }
 
 int llmc_url_parse(const char *url, llmc_url_t *u)
 {
     const char *p, *h, *he;
     size_t hl;
+    bool tls;
 
     memset(u, 0, sizeof(*u));
-    if (url == NULL)
+    /* llmc_ieq stops at the first difference, so it never reads past the
+     * end of a shorter url */
+    if (url == NULL || !llmc_ieq(url, "http", 4))
         return LLMC_ERR_URL;
-    if (llmc_ieq(url, "https://", 8) && strlen(url) >= 8) {
-        u->tls = true;
-        u->port = 443;
-        p = url + 8;
-    } else if (llmc_ieq(url, "http://", 7) && strlen(url) >= 7) {
-        u->port = 80;
-        p = url + 7;
-    } else {
+    p = url + 4;
+    tls = (*p | 0x20) == 's';
+    p += tls;
+    if (!llmc_ieq(p, "://", 3))
         return LLMC_ERR_URL;
-    }
+    p += 3;
+    u->tls = tls;
+    u->port = tls ? 443 : 80;
     u->default_port = true;
     if (*p == '[') { /* IPv6 literal */
         h = ++p;
         while (*p && *p != ']') {
-            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
-                  (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'))
+            if (llmc_hexval(*p) < 0 && *p != ':' && *p != '.')
                 return LLMC_ERR_URL;
             p++;
         }
@@ -62,17 +64,15 @@ int llmc_url_parse(const char *url, llmc_url_t *u)
     if (*p == ':') {
         uint32_t port = 0;
         p++;
-        if (*p < '0' || *p > '9')
-            return LLMC_ERR_URL;
         while (*p >= '0' && *p <= '9') {
             port = port * 10 + (uint32_t)(*p - '0');
             if (port > 65535)
                 return LLMC_ERR_URL;
             p++;
         }
-        if (port == 0)
+        if (port == 0) /* also when no digit follows the ':' */
             return LLMC_ERR_URL;
-        u->default_port = port == (u->tls ? 443u : 80u);
+        u->default_port = port == u->port;
         u->port = (uint16_t)port;
     }
     if (*p != '\0' && *p != '/')

@@ -26,20 +26,32 @@ void llmc_buf_put(llmc_buf_t *b, const char *s, size_t n)
 
 void llmc_buf_str(llmc_buf_t *b, const char *s)
 {
-    if (s != NULL)
-        llmc_buf_put(b, s, strlen(s));
+    llmc_buf_put(b, s, llmc_strlen(s)); /* NULL appends nothing */
+}
+
+/* x / 10, leaving x % 10 in *r */
+static uint32_t div10(uint32_t x, uint32_t *r)
+{
+    uint32_t q = x / 10u;
+    *r = x - q * 10u;
+    return q;
 }
 
 size_t llmc_u64_to_dec(uint64_t v, char *out)
 {
-    char tmp[20];
-    size_t n = 0, i;
+    /* v / 10 in 32-bit steps (the high word, then the low word 16 bits at
+     * a time): no 64-bit division helper, which costs more than this */
+    char tmp[20], *p = tmp + sizeof(tmp);
+    uint32_t hi = (uint32_t)(v >> 32), lo = (uint32_t)v, r, q;
+    size_t n;
     do {
-        tmp[n++] = (char)('0' + (v % 10u));
-        v /= 10u;
-    } while (v != 0);
-    for (i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
+        hi = div10(hi, &r);
+        q = div10(r << 16 | lo >> 16, &r);
+        lo = q << 16 | div10(r << 16 | (lo & 0xffffu), &r);
+        *--p = (char)('0' + r);
+    } while ((hi | lo) != 0);
+    n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(out, p, n);
     return n;
 }
 
@@ -59,18 +71,18 @@ void llmc_buf_i64(llmc_buf_t *b, int64_t v)
     }
 }
 
+static bool is_ctl(char c)
+{
+    unsigned char ch = (unsigned char)c;
+    return ch < 0x20 || ch == 0x7f;
+}
+
+/* A byte at a time: smaller than copying runs, and messages are short. */
 void llmc_buf_text(llmc_buf_t *b, const char *s, size_t n)
 {
-    size_t i, start = 0;
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch == 0x7f) {
-            llmc_buf_put(b, s + start, i - start);
-            llmc_buf_put(b, " ", 1);
-            start = i + 1;
-        }
-    }
-    llmc_buf_put(b, s + start, n - start);
+    size_t i;
+    for (i = 0; i < n; i++)
+        llmc_buf_put(b, is_ctl(s[i]) ? " " : s + i, 1);
 }
 
 static char lower(char c)
@@ -90,11 +102,9 @@ bool llmc_ieq(const char *a, const char *b, size_t n)
 bool llmc_has_ctl(const char *s, size_t n)
 {
     size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch == 0x7f)
+    for (i = 0; i < n; i++)
+        if (is_ctl(s[i]))
             return true;
-    }
     return false;
 }
 
@@ -107,9 +117,8 @@ int llmc_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
+    c = (char)(c | 0x20); /* 'A'..'F' to 'a'..'f', and no other byte */
     if (c >= 'a' && c <= 'f')
         return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
     return -1;
 }
