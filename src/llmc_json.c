@@ -166,7 +166,10 @@ static const char *scan_string(const char *p, const char *e)
 {
     for (;;) {
         unsigned char c = 0;
-        /* 8 bytes at a time while none is '"', '\\' or a control byte */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+        /* 8 bytes at a time while none is '"', '\\' or a control byte;
+         * 64-bit hosts only: on 32-bit MCUs the 64-bit arithmetic costs
+         * more code than it saves time */
         while (e - p >= 8) {
             uint64_t x, q, b, k;
             memcpy(&x, p, 8);
@@ -187,6 +190,7 @@ static const char *scan_string(const char *p, const char *e)
             }
             p += 8;
         }
+#endif
         /* within the flagged 8 bytes (or the tail), byte by byte */
         while (p < e && (c = (unsigned char)*p) != '"' && c != '\\' &&
                c >= 0x20)
