@@ -180,6 +180,42 @@ static void test_usage_null_or_odd_counts(void **st)
     assert_int_equal(chat("{\"usage\":[1]}", &m), LLMC_ERR_PROTOCOL);
 }
 
+/* A key given twice: the last usable value counts (a count that is not an
+ * integer is passed over), except error.message, whose first string counts;
+ * every delta|message is read, so a later content replaces an earlier one. */
+static void test_repeated_keys(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+                          "\"prompt_tokens\":\"x\",\"total_tokens\":1,"
+                          "\"total_tokens\":-2147483649,"
+                          "\"completion_tokens\":7.9e3}}",
+                          &m),
+                     LLMC_OK);
+    assert_int_equal(m.usage.prompt_tokens, 5);
+    assert_int_equal(m.usage.total_tokens, INT32_MIN);
+    assert_int_equal(m.usage.completion_tokens, 7);
+    assert_int_equal(chat("{\"error\":{\"message\":1,\"message\":\"a\","
+                          "\"message\":\"b\"}}",
+                          &m),
+                     LLMC_OK);
+    assert_int_equal(m.error_len, 1);
+    assert_memory_equal(m.error_msg, "a", 1);
+    assert_int_equal(chat("{\"choices\":[{\"message\":{\"content\":\"a\"},"
+                          "\"delta\":{\"content\":\"b\",\"content\":null},"
+                          "\"finish_reason\":\"x\",\"finish_reason\":null}]}",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "b");
+    assert_int_equal(m.finish_len, 1);
+    assert_memory_equal(m.finish_reason, "x", 1);
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":\"a\","
+                          "\"content\":2}}]}",
+                          &m),
+                     LLMC_ERR_PROTOCOL);
+}
+
 static void test_non_stream_body_message_content(void **st)
 {
     llmc_chat_msg_t m;
@@ -894,6 +930,7 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(test_content_or_delta_of_wrong_type_rejected,
                                   teardown),
+        cmocka_unit_test_teardown(test_repeated_keys, teardown),
         cmocka_unit_test_teardown(test_token_answer_read, teardown),
         cmocka_unit_test_teardown(test_token_without_expiry_gives_minus_one,
                                   teardown),
