@@ -475,6 +475,7 @@ static int walk(char *js, const jsmntok_t *t, int i, int n, int from, int to,
             if (string_at(js, val, &out->finish_reason, &out->finish_len))
                 return LLMC_ERR_PROTOCOL;
         } else if (id == K_CONTENT) {
+            out->rewritten |= out->content_len != out->content_raw_len;
             out->content_raw_len = (size_t)(val->end - val->start);
             if (string_at(js, val, &out->content, &out->content_len))
                 return LLMC_ERR_PROTOCOL;
@@ -591,14 +592,16 @@ static int chat_shaped(char *js, size_t len, const llmc_json_shape_t *sh,
 
 /* After a full decoding: keep the event's shape if a later event can be
  * decoded from it (content present; no finish_reason, error or usage
- * inside the kept bytes). Otherwise the shape kept before stays. */
+ * inside the kept bytes, nor an earlier content, which unescaping changed
+ * in place). Otherwise the shape kept before stays. */
 static void shape_keep(llmc_json_shape_t *sh, const char *js,
                        const span_t *sp, const llmc_chat_msg_t *m)
 {
 #if LLMC_JSON_SHAPE_SIZE > 0
     size_t pre, suf;
 
-    if (!m->has_content || m->finish_reason != NULL || m->has_error ||
+    if (!m->has_content || m->rewritten || m->finish_reason != NULL ||
+        m->has_error ||
         (m->usage.present && sp[K_USAGE].start < sp[K_CHOICES].end))
         return;
     pre = (size_t)(m->content - js);

@@ -797,6 +797,34 @@ static void test_shape_miss_when_bytes_around_content_differ(void **st)
     CONTENT_IS(&m, "c");
 }
 
+/* A content given twice: the first is unescaped in place before the second
+ * is read, so the bytes before the second are no longer the event's and
+ * must not be kept: the next event, which has those bytes (not JSON), is
+ * rejected as the full decoding rejects it. */
+static void test_shape_not_kept_after_content_rewritten(void **st)
+{
+    llmc_json_shape_t sh;
+    llmc_chat_msg_t m;
+    (void)st;
+    sh.pre_len = 0;
+    assert_int_equal(shaped(&sh, EV_PRE "a\\\"b\",\"content\":\"x" EV_SUF "}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "x");
+    assert_int_equal(sh.pre_len, 0);
+    assert_int_equal(shaped(&sh, EV_PRE "a\"bb\",\"content\":\"y" EV_SUF "}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_ERR_PROTOCOL);
+    /* without escapes nothing was rewritten: the shape is kept */
+    assert_int_equal(shaped(&sh, EV_PRE "ab\",\"content\":\"x" EV_SUF "}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    assert_int_equal(shaped(&sh, EV_PRE "ab\",\"content\":\"z" EV_SUF "}", 0,
+                            &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "z");
+}
+
 static void test_shape_hit_still_reads_members_after_choices(void **st)
 {
     llmc_json_shape_t sh;
@@ -940,6 +968,8 @@ int main(void)
             test_shape_hit_decodes_new_content_without_jsmn, teardown),
         cmocka_unit_test_teardown(
             test_shape_miss_when_bytes_around_content_differ, teardown),
+        cmocka_unit_test_teardown(
+            test_shape_not_kept_after_content_rewritten, teardown),
         cmocka_unit_test_teardown(
             test_shape_hit_still_reads_members_after_choices, teardown),
         cmocka_unit_test_teardown(
