@@ -29,33 +29,26 @@ static int hex4(const char *p, uint32_t *v)
 
 static size_t put_utf8(char *o, uint32_t cp)
 {
+    size_t n, i;
     if (cp < 0x80) {
         o[0] = (char)cp;
         return 1;
     }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
+    n = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    for (i = n - 1; i > 0; i--, cp >>= 6)
+        o[i] = (char)(0x80 | (cp & 0x3F));
+    o[0] = (char)((0xF00u >> n) | cp); /* 110xxxxx, 1110xxxx, 11110xxx */
+    return n;
 }
+
+/* The one-letter escapes, then what each stands for. */
+static const char k_esc[] = "\"\\/bfnrt\"\\/\b\f\n\r\t";
 
 /* In place is safe: every escape is at least as long as what it makes
  * (\uXXXX: 6 bytes -> at most 3; a surrogate pair: 12 -> 4). */
 int llmc_json_unescape(char *s, size_t n, size_t *out_n)
 {
-    const char *bs = memchr(s, '\\', n);
+    const char *bs = memchr(s, '\\', n), *x;
     size_t i, o;
 
     if (bs == NULL) {
@@ -75,36 +68,27 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n)
             return LLMC_ERR_PROTOCOL;
         c = s[i + 1];
         i += 2;
-        switch (c) {
-        case '"': s[o++] = '"'; break;
-        case '\\': s[o++] = '\\'; break;
-        case '/': s[o++] = '/'; break;
-        case 'b': s[o++] = '\b'; break;
-        case 'f': s[o++] = '\f'; break;
-        case 'n': s[o++] = '\n'; break;
-        case 'r': s[o++] = '\r'; break;
-        case 't': s[o++] = '\t'; break;
-        case 'u':
-            if (i + 4 > n || hex4(s + i, &cp) != 0)
+        if (c != 'u') {
+            x = memchr(k_esc, c, 8);
+            if (x == NULL)
                 return LLMC_ERR_PROTOCOL;
-            i += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u' &&
-                    hex4(s + i + 2, &lo) == 0 && lo >= 0xDC00 &&
-                    lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    i += 6;
-                } else {
-                    cp = 0xFFFD;
-                }
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            s[o++] = x[8];
+            continue;
+        }
+        if (i + 4 > n || hex4(s + i, &cp) != 0)
+            return LLMC_ERR_PROTOCOL;
+        i += 4;
+        if ((cp & 0xF800) == 0xD800) { /* a surrogate */
+            if (cp < 0xDC00 && i + 6 <= n && s[i] == '\\' &&
+                s[i + 1] == 'u' && hex4(s + i + 2, &lo) == 0 &&
+                (lo & 0xFC00) == 0xDC00) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                i += 6;
+            } else {
                 cp = 0xFFFD;
             }
-            o += put_utf8(s + o, cp);
-            break;
-        default:
-            return LLMC_ERR_PROTOCOL;
         }
+        o += put_utf8(s + o, cp);
     }
     *out_n = o;
     return LLMC_OK;
@@ -172,14 +156,10 @@ static bool digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static bool hexdigit(char c)
-{
-    return llmc_hexval(c) >= 0;
-}
-
 /* p points after an opening quote: return the closing quote, or NULL. */
 static const char *scan_string(const char *p, const char *e)
 {
+    uint32_t cp;
     for (;;) {
         unsigned char c = 0;
 #if UINTPTR_MAX > 0xFFFFFFFFu
@@ -219,12 +199,10 @@ static const char *scan_string(const char *p, const char *e)
             return NULL;
         c = (unsigned char)*p++;
         if (c == 'u') {
-            if (e - p < 4 || !hexdigit(p[0]) || !hexdigit(p[1]) ||
-                !hexdigit(p[2]) || !hexdigit(p[3]))
+            if (e - p < 4 || hex4(p, &cp) != 0)
                 return NULL;
             p += 4;
-        } else if (c != '"' && c != '\\' && c != '/' && c != 'b' &&
-                   c != 'f' && c != 'n' && c != 'r' && c != 't') {
+        } else if (memchr(k_esc, c, 8) == NULL) {
             return NULL;
         }
     }
