@@ -146,9 +146,11 @@ typedef struct {
     int start, end; /* value span in the text; start < 0: absent */
 } span_t;
 
-static bool ws(char c)
+static const char *skip_ws(const char *p, const char *e)
 {
-    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
 }
 
 static bool digit(char c)
@@ -264,8 +266,7 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
     for (i = from; i < to; i++)
         spans[i].start = -1;
     for (;;) {
-        while (p < e && ws(*p))
-            p++;
+        p = skip_ws(p, e);
         if (p >= e)
             return LLMC_ERR_PROTOCOL;
         switch (st) {
@@ -307,9 +308,7 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
                 return LLMC_ERR_PROTOCOL;
             if (depth == 1)
                 key = key_id(p + 1, (size_t)(q - p - 1), from, to);
-            p = q + 1;
-            while (p < e && ws(*p))
-                p++;
+            p = skip_ws(q + 1, e);
             if (p >= e || *p != ':')
                 return LLMC_ERR_PROTOCOL;
             p++;
@@ -321,18 +320,14 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
                 st = (stack >> (depth - 1)) & 1u ? KEY : VALUE;
                 continue;
             }
-            if (*p != ((stack >> (depth - 1)) & 1u ? '}' : ']'))
-                return LLMC_ERR_PROTOCOL;
+            /* fall through */
         close:
             if (*p != ((stack >> (depth - 1)) & 1u ? '}' : ']'))
                 return LLMC_ERR_PROTOCOL;
             p++;
             depth--;
-            if (depth == 0) {
-                while (p < e && ws(*p))
-                    p++;
-                return p == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
-            }
+            if (depth == 0)
+                return skip_ws(p, e) == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
             break;
         }
         /* a value ended */
