@@ -29,33 +29,26 @@ static int hex4(const char *p, uint32_t *v)
 
 static size_t put_utf8(char *o, uint32_t cp)
 {
+    size_t n, i;
     if (cp < 0x80) {
         o[0] = (char)cp;
         return 1;
     }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
+    n = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    for (i = n - 1; i > 0; i--, cp >>= 6)
+        o[i] = (char)(0x80 | (cp & 0x3F));
+    o[0] = (char)((0xF00u >> n) | cp); /* 110xxxxx, 1110xxxx, 11110xxx */
+    return n;
 }
+
+/* The one-letter escapes, then what each stands for. */
+static const char k_esc[] = "\"\\/bfnrt\"\\/\b\f\n\r\t";
 
 /* In place is safe: every escape is at least as long as what it makes
  * (\uXXXX: 6 bytes -> at most 3; a surrogate pair: 12 -> 4). */
 int llmc_json_unescape(char *s, size_t n, size_t *out_n)
 {
-    const char *bs = memchr(s, '\\', n);
+    const char *bs = memchr(s, '\\', n), *x;
     size_t i, o;
 
     if (bs == NULL) {
@@ -75,36 +68,27 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n)
             return LLMC_ERR_PROTOCOL;
         c = s[i + 1];
         i += 2;
-        switch (c) {
-        case '"': s[o++] = '"'; break;
-        case '\\': s[o++] = '\\'; break;
-        case '/': s[o++] = '/'; break;
-        case 'b': s[o++] = '\b'; break;
-        case 'f': s[o++] = '\f'; break;
-        case 'n': s[o++] = '\n'; break;
-        case 'r': s[o++] = '\r'; break;
-        case 't': s[o++] = '\t'; break;
-        case 'u':
-            if (i + 4 > n || hex4(s + i, &cp) != 0)
+        if (c != 'u') {
+            x = memchr(k_esc, c, 8);
+            if (x == NULL)
                 return LLMC_ERR_PROTOCOL;
-            i += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (i + 6 <= n && s[i] == '\\' && s[i + 1] == 'u' &&
-                    hex4(s + i + 2, &lo) == 0 && lo >= 0xDC00 &&
-                    lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    i += 6;
-                } else {
-                    cp = 0xFFFD;
-                }
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            s[o++] = x[8];
+            continue;
+        }
+        if (i + 4 > n || hex4(s + i, &cp) != 0)
+            return LLMC_ERR_PROTOCOL;
+        i += 4;
+        if ((cp & 0xF800) == 0xD800) { /* a surrogate */
+            if (cp < 0xDC00 && i + 6 <= n && s[i] == '\\' &&
+                s[i + 1] == 'u' && hex4(s + i + 2, &lo) == 0 &&
+                (lo & 0xFC00) == 0xDC00) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                i += 6;
+            } else {
                 cp = 0xFFFD;
             }
-            o += put_utf8(s + o, cp);
-            break;
-        default:
-            return LLMC_ERR_PROTOCOL;
         }
+        o += put_utf8(s + o, cp);
     }
     *out_n = o;
     return LLMC_OK;
@@ -122,11 +106,27 @@ static int skip(const jsmntok_t *t, int i, int n)
     return i;
 }
 
-static bool key_is(const char *js, const jsmntok_t *k, const char *name)
+/* The keys llmc reads, each after its length; a key's id is its place. */
+static const char k_keys[] = "\7choices\5usage\5error"
+                             "\14access_token\12expires_in"
+                             "\5delta\7message\15finish_reason\7content"
+                             "\15prompt_tokens\21completion_tokens"
+                             "\14total_tokens";
+enum {
+    K_CHOICES, K_USAGE, K_ERROR, /* top level of a chat completion */
+    K_ACCESS, K_EXPIRES,         /* top level of an IAM token answer */
+    K_DELTA, K_MESSAGE, K_FINISH, K_CONTENT, K_PROMPT /* 3 usage counts */
+};
+
+/* The id in [from, to) of the key s[0..n), or -1. */
+static int key_id(const char *s, size_t n, int from, int to)
 {
-    size_t n = strlen(name);
-    return k->type == JSMN_STRING && (size_t)(k->end - k->start) == n &&
-           memcmp(js + k->start, name, n) == 0;
+    const char *k = k_keys;
+    int id;
+    for (id = 0; id < to; id++, k += *k + 1)
+        if (id >= from && (size_t)*k == n && memcmp(s, k + 1, n) == 0)
+            return id;
+    return -1;
 }
 
 /* ---- validation --------------------------------------------------------
@@ -146,9 +146,11 @@ typedef struct {
     int start, end; /* value span in the text; start < 0: absent */
 } span_t;
 
-static bool ws(char c)
+static const char *skip_ws(const char *p, const char *e)
 {
-    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
 }
 
 static bool digit(char c)
@@ -156,17 +158,16 @@ static bool digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static bool hexdigit(char c)
-{
-    return llmc_hexval(c) >= 0;
-}
-
 /* p points after an opening quote: return the closing quote, or NULL. */
 static const char *scan_string(const char *p, const char *e)
 {
+    uint32_t cp;
     for (;;) {
         unsigned char c = 0;
-        /* 8 bytes at a time while none is '"', '\\' or a control byte */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+        /* 8 bytes at a time while none is '"', '\\' or a control byte;
+         * 64-bit hosts only: on 32-bit MCUs the 64-bit arithmetic costs
+         * more code than it saves time */
         while (e - p >= 8) {
             uint64_t x, q, b, k;
             memcpy(&x, p, 8);
@@ -187,6 +188,7 @@ static const char *scan_string(const char *p, const char *e)
             }
             p += 8;
         }
+#endif
         /* within the flagged 8 bytes (or the tail), byte by byte */
         while (p < e && (c = (unsigned char)*p) != '"' && c != '\\' &&
                c >= 0x20)
@@ -199,12 +201,10 @@ static const char *scan_string(const char *p, const char *e)
             return NULL;
         c = (unsigned char)*p++;
         if (c == 'u') {
-            if (e - p < 4 || !hexdigit(p[0]) || !hexdigit(p[1]) ||
-                !hexdigit(p[2]) || !hexdigit(p[3]))
+            if (e - p < 4 || hex4(p, &cp) != 0)
                 return NULL;
             p += 4;
-        } else if (c != '"' && c != '\\' && c != '/' && c != 'b' &&
-                   c != 'f' && c != 'n' && c != 'r' && c != 't') {
+        } else if (memchr(k_esc, c, 8) == NULL) {
             return NULL;
         }
     }
@@ -247,31 +247,26 @@ static const char *scan_scalar(const char *p, const char *e)
     return p;
 }
 
-/* Validate js[0..len) as one object (and nothing else but whitespace);
- * for each of names[0..n) found as a top-level key, the value's span. */
-typedef struct {
-    const char *s;
-    size_t len;
-} name_t;
-
 enum { VALUE, KEY_OR_END, KEY, AFTER, VALUE_OR_END };
 
-/* From js + from: with tail false, the whole document; with tail true, the
- * rest of the top-level object after one of its member values (the state
- * validate() is in there), for the shape cache below. */
-static int validate_from(const char *js, size_t from, size_t len,
-                         const name_t *names, int n, span_t *spans, bool tail)
+/* Validate js[0..len) as one object (and nothing else but whitespace);
+ * for each key with an id in [from, to) found at the top level, the
+ * value's span in spans[id]. From js + at: with tail false, the whole
+ * document; with tail true, the rest of the top-level object after one of
+ * its member values (the state validate() is in there), for the shape
+ * cache below. */
+static int validate_from(const char *js, size_t at, size_t len, int from,
+                         int to, span_t *spans, bool tail)
 {
-    const char *p = js + from, *e = js + len, *q;
+    const char *p = js + at, *e = js + len, *q;
     uint32_t stack = tail ? 1u : 0u; /* bit d: level d+1 is an object */
     int depth = tail ? 1 : 0, key = -1, i;
     int st = tail ? AFTER : VALUE;
 
-    for (i = 0; i < n; i++)
+    for (i = from; i < to; i++)
         spans[i].start = -1;
     for (;;) {
-        while (p < e && ws(*p))
-            p++;
+        p = skip_ws(p, e);
         if (p >= e)
             return LLMC_ERR_PROTOCOL;
         switch (st) {
@@ -312,13 +307,8 @@ static int validate_from(const char *js, size_t from, size_t len,
             if (*p != '"' || (q = scan_string(p + 1, e)) == NULL)
                 return LLMC_ERR_PROTOCOL;
             if (depth == 1)
-                for (key = -1, i = 0; i < n; i++)
-                    if ((size_t)(q - p - 1) == names[i].len &&
-                        memcmp(p + 1, names[i].s, names[i].len) == 0)
-                        key = i;
-            p = q + 1;
-            while (p < e && ws(*p))
-                p++;
+                key = key_id(p + 1, (size_t)(q - p - 1), from, to);
+            p = skip_ws(q + 1, e);
             if (p >= e || *p != ':')
                 return LLMC_ERR_PROTOCOL;
             p++;
@@ -330,18 +320,14 @@ static int validate_from(const char *js, size_t from, size_t len,
                 st = (stack >> (depth - 1)) & 1u ? KEY : VALUE;
                 continue;
             }
-            if (*p != ((stack >> (depth - 1)) & 1u ? '}' : ']'))
-                return LLMC_ERR_PROTOCOL;
+            /* fall through */
         close:
             if (*p != ((stack >> (depth - 1)) & 1u ? '}' : ']'))
                 return LLMC_ERR_PROTOCOL;
             p++;
             depth--;
-            if (depth == 0) {
-                while (p < e && ws(*p))
-                    p++;
-                return p == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
-            }
+            if (depth == 0)
+                return skip_ws(p, e) == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
             break;
         }
         /* a value ended */
@@ -353,10 +339,10 @@ static int validate_from(const char *js, size_t from, size_t len,
     }
 }
 
-static int validate(const char *js, size_t len, const name_t *names, int n,
+static int validate(const char *js, size_t len, int from, int to,
                     span_t *spans)
 {
-    return validate_from(js, 0, len, names, n, spans, false);
+    return validate_from(js, 0, len, from, to, spans, false);
 }
 
 /* Tokenise one value located by validate(); tokens are relative to *base. */
@@ -410,138 +396,121 @@ static bool is_null(const char *js, const jsmntok_t *t)
     return t->type == JSMN_PRIMITIVE && js[t->start] == 'n';
 }
 
+/* An integer's value (its first 13 digits: a count beyond that is not
+ * real). The token is a number or literal that validate() accepted. */
 static int int_at(const char *js, const jsmntok_t *t, int64_t *v)
 {
-    int i = t->start;
+    const char *p = js + t->start, *e = js + t->end;
     int64_t x = 0;
-    bool neg = false;
-    if (t->type != JSMN_PRIMITIVE)
+    bool neg = *p == '-';
+    if (t->type != JSMN_PRIMITIVE || (!neg && !digit(*p)))
         return LLMC_ERR_PROTOCOL;
-    if (i < t->end && js[i] == '-') {
-        neg = true;
-        i++;
-    }
-    if (i >= t->end || js[i] < '0' || js[i] > '9')
-        return LLMC_ERR_PROTOCOL;
-    for (; i < t->end && js[i] >= '0' && js[i] <= '9'; i++)
+    for (p += neg; p < e && digit(*p); p++)
         if (x < 1000000000000LL)
-            x = x * 10 + (js[i] - '0');
+            x = x * 10 + (*p - '0');
     *v = neg ? -x : x;
     return LLMC_OK;
 }
 
-static int32_t clamp32(int64_t v)
-{
-    return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
-}
+static const uint8_t k_usage_at[] = {
+    offsetof(llmc_usage_t, prompt_tokens),
+    offsetof(llmc_usage_t, completion_tokens),
+    offsetof(llmc_usage_t, total_tokens)};
 
-static int usage(const char *js, const jsmntok_t *t, int i, int n,
-                 llmc_usage_t *u)
+/* The members of the object at t[i] whose keys have ids in [from, to):
+ * those of a choice, of its delta|message, of usage or of error. */
+static int walk(char *js, const jsmntok_t *t, int i, int n, int from, int to,
+                llmc_chat_msg_t *out)
 {
-    int k, end = skip(t, i, n);
+    int m, k, id, rc;
     int64_t v;
 
-    if (t[i].type != JSMN_OBJECT)
-        return is_null(js, &t[i]) ? LLMC_OK : LLMC_ERR_PROTOCOL;
-    for (k = i + 1; k < end; k = skip(t, k + 1, n)) {
+    for (m = t[i].size, k = i + 1; m > 0; m--, k = skip(t, k + 1, n)) {
         const jsmntok_t *val = &t[k + 1];
-        if (val->type != JSMN_PRIMITIVE || is_null(js, val))
+        id = key_id(js + t[k].start, (size_t)(t[k].end - t[k].start), from,
+                    to);
+        if (id < 0)
             continue;
-        if (int_at(js, val, &v) != LLMC_OK)
-            continue; /* a non-integer count is not ours to judge */
-        if (key_is(js, &t[k], "prompt_tokens"))
-            u->prompt_tokens = clamp32(v);
-        else if (key_is(js, &t[k], "completion_tokens"))
-            u->completion_tokens = clamp32(v);
-        else if (key_is(js, &t[k], "total_tokens"))
-            u->total_tokens = clamp32(v);
-    }
-    u->present = true;
-    return LLMC_OK;
-}
-
-/* {"message": ...} or {"delta": ...}: the content string. */
-static int message(char *js, const jsmntok_t *t, int i, int n,
-                   llmc_chat_msg_t *out)
-{
-    int k, end = skip(t, i, n);
-    if (t[i].type != JSMN_OBJECT)
-        return is_null(js, &t[i]) ? LLMC_OK : LLMC_ERR_PROTOCOL;
-    for (k = i + 1; k < end; k = skip(t, k + 1, n)) {
-        if (!key_is(js, &t[k], "content") || is_null(js, &t[k + 1]))
+        if (to == K_MESSAGE + 1) { /* error.message: the first string */
+            if (val->type == JSMN_STRING)
+                return string_at(js, val, &out->error_msg, &out->error_len);
+        } else if (id == K_DELTA || id == K_MESSAGE) {
+            if (val->type == JSMN_OBJECT) {
+                rc = walk(js, t, k + 1, n, K_CONTENT, K_CONTENT + 1, out);
+                if (rc != LLMC_OK)
+                    return rc;
+            } else if (!is_null(js, val)) {
+                return LLMC_ERR_PROTOCOL;
+            }
+        } else if (is_null(js, val)) {
             continue;
-        out->content_raw_len = (size_t)(t[k + 1].end - t[k + 1].start);
-        if (string_at(js, &t[k + 1], &out->content, &out->content_len) != 0)
-            return LLMC_ERR_PROTOCOL;
-        out->has_content = true;
-    }
-    return LLMC_OK;
-}
-
-static int choice(char *js, const jsmntok_t *t, int i, int n,
-                  llmc_chat_msg_t *out)
-{
-    int k, end = skip(t, i, n), rc;
-    if (t[i].type != JSMN_OBJECT)
-        return LLMC_ERR_PROTOCOL;
-    for (k = i + 1; k < end; k = skip(t, k + 1, n)) {
-        const jsmntok_t *val = &t[k + 1];
-        if (key_is(js, &t[k], "delta") || key_is(js, &t[k], "message")) {
-            rc = message(js, t, k + 1, n, out);
-            if (rc != 0)
-                return rc;
-        } else if (key_is(js, &t[k], "finish_reason") && !is_null(js, val)) {
+        } else if (id == K_FINISH) {
             if (string_at(js, val, &out->finish_reason, &out->finish_len))
                 return LLMC_ERR_PROTOCOL;
+        } else if (id == K_CONTENT) {
+            out->rewritten |= out->content_len != out->content_raw_len;
+            out->content_raw_len = (size_t)(val->end - val->start);
+            if (string_at(js, val, &out->content, &out->content_len))
+                return LLMC_ERR_PROTOCOL;
+            out->has_content = true;
+        } else if (int_at(js, val, &v) == LLMC_OK) {
+            /* a non-integer count is not ours to judge */
+            *(int32_t *)(void *)((char *)&out->usage +
+                                 k_usage_at[id - K_PROMPT]) =
+                v > INT32_MAX ? INT32_MAX
+                : v < INT32_MIN ? INT32_MIN : (int32_t)v;
         }
     }
     return LLMC_OK;
 }
 
-static int error_obj(char *js, const jsmntok_t *t, int i, int n,
-                     llmc_chat_msg_t *out)
+/* The members validate() located: choices[0], usage, error, in order. */
+static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
+                   size_t ntok, llmc_chat_msg_t *out)
 {
-    int k, end;
-    if (is_null(js, &t[i]))
-        return LLMC_OK;
-    out->has_error = true;
-    if (t[i].type == JSMN_STRING)
-        return string_at(js, &t[i], &out->error_msg, &out->error_len);
-    if (t[i].type != JSMN_OBJECT)
-        return LLMC_OK;
-    end = skip(t, i, n);
-    for (k = i + 1; k < end; k = skip(t, k + 1, n))
-        if (key_is(js, &t[k], "message") && t[k + 1].type == JSMN_STRING)
-            return string_at(js, &t[k + 1], &out->error_msg, &out->error_len);
-    return LLMC_OK;
-}
-
-static const name_t k_chat_keys[] = {
-    {"choices", 7}, {"usage", 5}, {"error", 5}};
-
-/* The usage and error members located by validate(). */
-static int usage_error(char *js, const span_t *sp, llmc_json_tok_t *tok,
-                       size_t ntok, llmc_chat_msg_t *out)
-{
+    static const uint8_t range[3][2] = {{K_DELTA, K_CONTENT},
+                                        {K_PROMPT, K_PROMPT + 3},
+                                        {K_MESSAGE, K_MESSAGE + 1}};
     jsmntok_t *t;
     char *b;
-    int n, rc = LLMC_OK;
+    int j, i, n, rc;
 
-    if (sp[1].start >= 0) {
-        n = tokenise(js, &sp[1], tok, ntok, &t, &b);
+    for (j = K_CHOICES; j <= K_ERROR; j++) {
+        if (sp[j].start < 0)
+            continue;
+        n = tokenise(js, &sp[j], tok, ntok, &t, &b);
         if (n < 0)
             return n;
-        rc = usage(b, t, 0, n, &out->usage);
+        i = 0;
+        if (j == K_CHOICES) {
+            if (t[0].type != JSMN_ARRAY)
+                return LLMC_ERR_PROTOCOL;
+            if (t[0].size == 0)
+                continue;
+            i = 1;
+            if (t[1].type != JSMN_OBJECT)
+                return LLMC_ERR_PROTOCOL;
+        } else if (j == K_USAGE) {
+            if (t[0].type != JSMN_OBJECT) {
+                if (is_null(b, t))
+                    continue;
+                return LLMC_ERR_PROTOCOL;
+            }
+            out->usage.present = true;
+        } else {
+            if (is_null(b, t))
+                continue;
+            out->has_error = true;
+            if (t[0].type == JSMN_STRING)
+                return string_at(b, t, &out->error_msg, &out->error_len);
+            if (t[0].type != JSMN_OBJECT)
+                continue;
+        }
+        rc = walk(b, t, i, n, range[j][0], range[j][1], out);
         if (rc != LLMC_OK)
             return rc;
     }
-    if (sp[2].start >= 0) {
-        n = tokenise(js, &sp[2], tok, ntok, &t, &b);
-        if (n < 0)
-            return n;
-        rc = error_obj(b, t, 0, n, out);
-    }
-    return rc;
+    return LLMC_OK;
 }
 
 /* ---- shape cache --------------------------------------------------------
@@ -575,9 +544,9 @@ static int chat_shaped(char *js, size_t len, const llmc_json_shape_t *sh,
     if (q == NULL || (size_t)(js + len - q) < sl ||
         memcmp(q, sh->bytes + pl, sl) != 0)
         return SHAPE_MISS;
-    if (validate_from(js, (size_t)(q - js) + sl, len, k_chat_keys, 3, sp,
-                      true) != LLMC_OK ||
-        sp[0].start >= 0)
+    if (validate_from(js, (size_t)(q - js) + sl, len, K_CHOICES, K_ERROR + 1,
+                      sp, true) != LLMC_OK ||
+        sp[K_CHOICES].start >= 0)
         return SHAPE_MISS; /* let the full decoding say what is wrong */
     raw = (size_t)(q - js) - pl;
     out->content = js + pl;
@@ -585,7 +554,9 @@ static int chat_shaped(char *js, size_t len, const llmc_json_shape_t *sh,
     out->has_content = true;
     if (llmc_json_unescape(js + pl, raw, &out->content_len) != LLMC_OK)
         return LLMC_ERR_PROTOCOL; /* as string_at() would say */
-    return usage_error(js, sp, tok, ntok, out);
+    if (sp[K_USAGE].start < 0 && sp[K_ERROR].start < 0)
+        return LLMC_OK; /* the usual case: nothing more to decode */
+    return members(js, sp, tok, ntok, out);
 #else
     (void)js; (void)len; (void)sh; (void)tok; (void)ntok; (void)out;
     return SHAPE_MISS;
@@ -594,18 +565,20 @@ static int chat_shaped(char *js, size_t len, const llmc_json_shape_t *sh,
 
 /* After a full decoding: keep the event's shape if a later event can be
  * decoded from it (content present; no finish_reason, error or usage
- * inside the kept bytes). Otherwise the shape kept before stays. */
+ * inside the kept bytes, nor an earlier content, which unescaping changed
+ * in place). Otherwise the shape kept before stays. */
 static void shape_keep(llmc_json_shape_t *sh, const char *js,
                        const span_t *sp, const llmc_chat_msg_t *m)
 {
 #if LLMC_JSON_SHAPE_SIZE > 0
     size_t pre, suf;
 
-    if (!m->has_content || m->finish_reason != NULL || m->has_error ||
-        (m->usage.present && sp[1].start < sp[0].end))
+    if (!m->has_content || m->rewritten || m->finish_reason != NULL ||
+        m->has_error ||
+        (m->usage.present && sp[K_USAGE].start < sp[K_CHOICES].end))
         return;
     pre = (size_t)(m->content - js);
-    suf = (size_t)sp[0].end - pre - m->content_raw_len;
+    suf = (size_t)sp[K_CHOICES].end - pre - m->content_raw_len;
     if (pre + suf > LLMC_JSON_SHAPE_SIZE) {
         sh->pre_len = 0; /* does not fit: no stale shape either */
         return;
@@ -622,63 +595,45 @@ static void shape_keep(llmc_json_shape_t *sh, const char *js,
 int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                    llmc_json_shape_t *shape, llmc_chat_msg_t *out)
 {
-    span_t sp[3];
-    jsmntok_t *t;
-    char *b;
-    int n, rc;
+    span_t sp[K_ERROR + 1];
+    int rc;
 
     memset(out, 0, sizeof(*out));
     if (shape != NULL && shape->pre_len > 0) {
+        /* a miss leaves *out as it was */
         rc = chat_shaped(js, len, shape, tok, ntok, out);
         if (rc != SHAPE_MISS)
             return rc;
-        memset(out, 0, sizeof(*out));
     }
-    rc = validate(js, len, k_chat_keys, 3, sp);
-    if (rc != LLMC_OK)
-        return rc;
-    if (sp[0].start >= 0) {
-        n = tokenise(js, &sp[0], tok, ntok, &t, &b);
-        if (n < 0)
-            return n;
-        if (t[0].type != JSMN_ARRAY)
-            return LLMC_ERR_PROTOCOL;
-        if (t[0].size > 0) {
-            rc = choice(b, t, 1, n, out);
-            if (rc != LLMC_OK)
-                return rc;
-        }
-    }
-    rc = usage_error(js, sp, tok, ntok, out);
+    rc = validate(js, len, K_CHOICES, K_ERROR + 1, sp);
+    if (rc == LLMC_OK)
+        rc = members(js, sp, tok, ntok, out);
     if (rc == LLMC_OK && shape != NULL)
         shape_keep(shape, js, sp, out);
     return rc;
 }
 
-static const name_t k_token_keys[] = {
-    {"access_token", 12}, {"expires_in", 10}};
-
 int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                     const char **token, size_t *token_len,
                     int64_t *expires_in)
 {
-    span_t sp[2];
+    span_t sp[K_EXPIRES + 1];
     jsmntok_t *t;
     char *b;
-    int n, rc = validate(js, len, k_token_keys, 2, sp);
+    int n, rc = validate(js, len, K_ACCESS, K_EXPIRES + 1, sp);
 
     *expires_in = -1;
     if (rc != LLMC_OK)
         return rc;
-    if (sp[0].start < 0)
+    if (sp[K_ACCESS].start < 0)
         return LLMC_ERR_PROTOCOL;
-    n = tokenise(js, &sp[0], tok, ntok, &t, &b);
+    n = tokenise(js, &sp[K_ACCESS], tok, ntok, &t, &b);
     if (n < 0)
         return n;
     if (string_at(b, &t[0], token, token_len) != LLMC_OK || *token_len == 0)
         return LLMC_ERR_PROTOCOL;
-    if (sp[1].start >= 0) {
-        n = tokenise(js, &sp[1], tok, ntok, &t, &b);
+    if (sp[K_EXPIRES].start >= 0) {
+        n = tokenise(js, &sp[K_EXPIRES], tok, ntok, &t, &b);
         if (n < 0)
             return n;
         if (int_at(b, &t[0], expires_in) != LLMC_OK)

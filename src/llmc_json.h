@@ -23,6 +23,9 @@ typedef struct {
     size_t content_len;
     size_t content_raw_len; /* its length in the JSON text, escaped */
     bool has_content;
+    bool rewritten; /* internal: a content before this one was unescaped
+                       in place, so the bytes before it are not the
+                       event's (no shape is kept from it) */
     const char *finish_reason; /* unescaped; NULL when null/absent */
     size_t finish_len;
     llmc_usage_t usage;

@@ -180,6 +180,42 @@ static void test_usage_null_or_odd_counts(void **st)
     assert_int_equal(chat("{\"usage\":[1]}", &m), LLMC_ERR_PROTOCOL);
 }
 
+/* A key given twice: the last usable value counts (a count that is not an
+ * integer is passed over), except error.message, whose first string counts;
+ * every delta|message is read, so a later content replaces an earlier one. */
+static void test_repeated_keys(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+                          "\"prompt_tokens\":\"x\",\"total_tokens\":1,"
+                          "\"total_tokens\":-2147483649,"
+                          "\"completion_tokens\":7.9e3}}",
+                          &m),
+                     LLMC_OK);
+    assert_int_equal(m.usage.prompt_tokens, 5);
+    assert_int_equal(m.usage.total_tokens, INT32_MIN);
+    assert_int_equal(m.usage.completion_tokens, 7);
+    assert_int_equal(chat("{\"error\":{\"message\":1,\"message\":\"a\","
+                          "\"message\":\"b\"}}",
+                          &m),
+                     LLMC_OK);
+    assert_int_equal(m.error_len, 1);
+    assert_memory_equal(m.error_msg, "a", 1);
+    assert_int_equal(chat("{\"choices\":[{\"message\":{\"content\":\"a\"},"
+                          "\"delta\":{\"content\":\"b\",\"content\":null},"
+                          "\"finish_reason\":\"x\",\"finish_reason\":null}]}",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "b");
+    assert_int_equal(m.finish_len, 1);
+    assert_memory_equal(m.finish_reason, "x", 1);
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":\"a\","
+                          "\"content\":2}}]}",
+                          &m),
+                     LLMC_ERR_PROTOCOL);
+}
+
 static void test_non_stream_body_message_content(void **st)
 {
     llmc_chat_msg_t m;
@@ -761,6 +797,34 @@ static void test_shape_miss_when_bytes_around_content_differ(void **st)
     CONTENT_IS(&m, "c");
 }
 
+/* A content given twice: the first is unescaped in place before the second
+ * is read, so the bytes before the second are no longer the event's and
+ * must not be kept: the next event, which has those bytes (not JSON), is
+ * rejected as the full decoding rejects it. */
+static void test_shape_not_kept_after_content_rewritten(void **st)
+{
+    llmc_json_shape_t sh;
+    llmc_chat_msg_t m;
+    (void)st;
+    sh.pre_len = 0;
+    assert_int_equal(shaped(&sh, EV_PRE "a\\\"b\",\"content\":\"x" EV_SUF "}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "x");
+    assert_int_equal(sh.pre_len, 0);
+    assert_int_equal(shaped(&sh, EV_PRE "a\"bb\",\"content\":\"y" EV_SUF "}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_ERR_PROTOCOL);
+    /* without escapes nothing was rewritten: the shape is kept */
+    assert_int_equal(shaped(&sh, EV_PRE "ab\",\"content\":\"x" EV_SUF "}",
+                            LLMC_JSON_TOKENS, &m),
+                     LLMC_OK);
+    assert_int_equal(shaped(&sh, EV_PRE "ab\",\"content\":\"z" EV_SUF "}", 0,
+                            &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "z");
+}
+
 static void test_shape_hit_still_reads_members_after_choices(void **st)
 {
     llmc_json_shape_t sh;
@@ -894,6 +958,7 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(test_content_or_delta_of_wrong_type_rejected,
                                   teardown),
+        cmocka_unit_test_teardown(test_repeated_keys, teardown),
         cmocka_unit_test_teardown(test_token_answer_read, teardown),
         cmocka_unit_test_teardown(test_token_without_expiry_gives_minus_one,
                                   teardown),
@@ -903,6 +968,8 @@ int main(void)
             test_shape_hit_decodes_new_content_without_jsmn, teardown),
         cmocka_unit_test_teardown(
             test_shape_miss_when_bytes_around_content_differ, teardown),
+        cmocka_unit_test_teardown(
+            test_shape_not_kept_after_content_rewritten, teardown),
         cmocka_unit_test_teardown(
             test_shape_hit_still_reads_members_after_choices, teardown),
         cmocka_unit_test_teardown(
