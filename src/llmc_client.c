@@ -113,10 +113,17 @@ static void set_msg(llmc_slot_t *s, const char *text)
     llmc_buf_str(&b, text);
 }
 
-static uint32_t since(uint64_t now, uint64_t t)
+/* Milliseconds since t (the clock's low 32 bits). */
+static uint32_t since(const llmc_client_t *c, uint32_t t)
 {
-    uint64_t d = now > t ? now - t : 0;
-    return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    return (uint32_t)c->now - t;
+}
+
+/* The slot's timer fires ms from now. */
+static void set_timer(const llmc_client_t *c, llmc_slot_t *s, uint32_t ms)
+{
+    s->t_timer = (uint32_t)c->now;
+    s->timer_ms = ms;
 }
 
 /* Mask secret[0..n) in m[0..len), also where the message was cut in the
@@ -151,8 +158,7 @@ static void redact(const llmc_client_t *c, llmc_slot_t *s)
 }
 
 /* The attempt at hand ends: note it in the record, its message redacted. */
-static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status,
-                           uint64_t now)
+static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
 {
     llmc_result_t *r = &s->result;
     llmc_attempt_t *a;
@@ -162,7 +168,7 @@ static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status,
     a = &r->attempts[r->n_attempts - 1];
     a->status = (int8_t)status;
     a->http_status = s->http.status;
-    a->elapsed_ms = since(now, s->t_attempt);
+    a->elapsed_ms = since(c, s->t_attempt);
     memcpy(a->message, r->message, sizeof(a->message));
 }
 
@@ -182,14 +188,14 @@ static void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s, bool notify)
 }
 
 /* The request ends: the result goes to on_done and the slot is freed. */
-static void finish(llmc_client_t *c, llmc_slot_t *s, int status, uint64_t now)
+static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     llmc_result_t *r = &s->result;
     llmc_job_t job = s->job;
 
     slot_drop_conn(c, s, true);
     r->status = status;
-    r->elapsed_ms = since(now, s->t_start);
+    r->elapsed_ms = since(c, s->t_start);
     r->partial = status != LLMC_OK && s->delivered;
     r->provider_name = r->provider >= 0 ? provider_name(c, r->provider)
                                         : NULL;
@@ -205,11 +211,10 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status, uint64_t now)
 
 /* ---- attempts ---------------------------------------------------------- */
 
-static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
-                         uint64_t now);
-static void attempt_begin(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
-static void step_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
-static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status);
+static void attempt_begin(llmc_client_t *c, llmc_slot_t *s);
+static void step_send(llmc_client_t *c, llmc_slot_t *s);
+static void attempt_request(llmc_client_t *c, llmc_slot_t *s);
 
 static void deliver(llmc_slot_t *s, const char *text, size_t len)
 {
@@ -361,8 +366,7 @@ static void error_message(llmc_client_t *c, llmc_slot_t *s)
 }
 
 /* The body ended properly; reusable says the connection may be pooled. */
-static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
-                     uint64_t now)
+static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
 {
     llmc_chat_msg_t m;
     int rc;
@@ -375,22 +379,22 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
         error_message(c, s);
         if (llmc_auth_should_refresh(c, s)) {
             /* the token was refused: forget it, fetch one, retry once */
-            record_attempt(c, s, LLMC_ERR_HTTP, now);
+            record_attempt(c, s, LLMC_ERR_HTTP);
             llmc_auth_invalidate(c, s);
             s->token_retry = true;
-            attempt_begin(c, s, now);
+            attempt_begin(c, s);
             return;
         }
-        attempt_fail(c, s, LLMC_ERR_HTTP, now);
+        attempt_fail(c, s, LLMC_ERR_HTTP);
         return;
     }
     if (s->fetching_token) {
-        rc = llmc_auth_store(c, s, now);
+        rc = llmc_auth_store(c, s);
         if (rc < 0) {
-            attempt_fail(c, s, rc, now);
+            attempt_fail(c, s, rc);
             return;
         }
-        attempt_request(c, s, now); /* now the chat request itself */
+        attempt_request(c, s); /* now the chat request itself */
         return;
     }
     if (s->body == BODY_JSON) {
@@ -401,23 +405,22 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
         else
             decode_error(s, rc);
         if (rc != 0) {
-            attempt_fail(c, s, rc, now);
+            attempt_fail(c, s, rc);
             return;
         }
     }
     if (!s->delivered) {
         set_msg(s, "the response ended without content");
-        attempt_fail(c, s, LLMC_ERR_EMPTY, now);
+        attempt_fail(c, s, LLMC_ERR_EMPTY);
         return;
     }
-    record_attempt(c, s, LLMC_OK, now);
-    llmc_fo_record(c, s->provider, true, now);
-    finish(c, s, LLMC_OK, now);
+    record_attempt(c, s, LLMC_OK);
+    llmc_fo_record(c, s->provider, true);
+    finish(c, s, LLMC_OK);
 }
 
 /* Bytes arrived: returns true when the attempt ended (slot moved on). */
-static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
-                 uint64_t now)
+static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
 {
     feed_ctx_t f;
     size_t used;
@@ -435,7 +438,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
                 set_msg(s, rc == LLMC_ERR_TOO_LARGE
                                ? "response head too large (LLMC_HEAD_MAX)"
                                : "malformed HTTP response head");
-                attempt_fail(c, s, rc, now);
+                attempt_fail(c, s, rc);
                 return true;
             }
             p += used;
@@ -446,11 +449,11 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
         }
         rc = llmc_http_body(&s->http, p, n, &used, on_body, &f);
         if (rc < 0) {
-            attempt_fail(c, s, rc, now);
+            attempt_fail(c, s, rc);
             return true;
         }
         if (rc == 1) {
-            body_end(c, s, llmc_http_reusable(&s->http) && used == n, now);
+            body_end(c, s, llmc_http_reusable(&s->http) && used == n);
             return true;
         }
         p += used;
@@ -459,11 +462,11 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
     return false;
 }
 
-static void start_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
-    s->t_timer = now + c->policy.first_byte_timeout_ms;
+    set_timer(c, s, c->policy.first_byte_timeout_ms);
     llmc_http_init(&s->http);
     s->got_bytes = false;
     s->done_seen = false;
@@ -493,7 +496,7 @@ static uint8_t target_id(const llmc_client_t *c, const llmc_slot_t *s)
 }
 
 /* Get a connection: a pooled one, or a new one. */
-static void open_conn(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void open_conn(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_url_t *u;
     llmc_addr_t *addrs;
@@ -507,14 +510,14 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         c->conns[ci].state = CONN_BUSY;
         c->conns[ci].want = LLMC_POLL_OUT;
         s->conn = (uint8_t)ci;
-        start_send(c, s, now);
-        step_send(c, s, now);
+        start_send(c, s);
+        step_send(c, s);
         return;
     }
     ci = llmc_conn_alloc(c);
     if (ci < 0) {
         set_msg(s, "no free connection (LLMC_CONNS)");
-        attempt_fail(c, s, LLMC_ERR_CONNECT, now);
+        attempt_fail(c, s, LLMC_ERR_CONNECT);
         return;
     }
     if (*n_addr == 0) {
@@ -523,31 +526,31 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         if (n <= 0) {
             llmc_buf_str(&b, "cannot resolve ");
             llmc_buf_str(&b, u->host);
-            attempt_fail(c, s, LLMC_ERR_DNS, now);
+            attempt_fail(c, s, LLMC_ERR_DNS);
             return;
         }
         *n_addr = (uint8_t)n;
     }
     s->phase = PH_CONNECT;
-    s->t_timer = now + c->policy.connect_timeout_ms;
+    set_timer(c, s, c->policy.connect_timeout_ms);
     rc = llmc_conn_open(c, ci, target_id(c, s), u, addrs, *n_addr, &b);
     if (rc < 0) {
         *n_addr = 0;
-        attempt_fail(c, s, rc, now);
+        attempt_fail(c, s, rc);
         return;
     }
     s->conn = (uint8_t)ci;
 }
 
 /* Start an attempt on s->order[s->pos] (or its IAM token fetch). */
-static void attempt_begin(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void attempt_begin(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_result_t *r = &s->result;
 
     s->provider = s->order[s->pos];
     s->state = SLOT_ACTIVE;
     s->conn = LLMC_NONE;
-    s->t_attempt = now;
+    s->t_attempt = (uint32_t)c->now;
     s->stale_retry = false;
     s->more = false;
     s->result.message[0] = '\0';
@@ -563,12 +566,12 @@ static void attempt_begin(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     if (s->job.cb.on_attempt != NULL)
         s->job.cb.on_attempt(s->job.user, s->provider, provider_name(c, s->provider));
 
-    attempt_request(c, s, now);
+    attempt_request(c, s);
 }
 
 /* Write the attempt's request (the token request first when IAM needs
  * one) and get it a connection. */
-static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
     int rc;
@@ -578,9 +581,9 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     s->w.model = p->model != NULL ? p->model : s->job.req->model;
     s->w.stream = !p->no_stream;
     s->fetching_token = false;
-    rc = llmc_auth_prepare(c, s, now);
+    rc = llmc_auth_prepare(c, s);
     if (rc < 0) {
-        attempt_fail(c, s, rc, now);
+        attempt_fail(c, s, rc);
         return;
     }
     {
@@ -598,36 +601,28 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     rc = llmc_writer_start(&s->w);
     if (rc < 0) {
         set_msg(s, "CR, LF or a control byte in a header value");
-        attempt_fail(c, s, rc, now);
+        attempt_fail(c, s, rc);
         return;
     }
-    open_conn(c, s, now);
+    open_conn(c, s);
 }
 
-static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
-                         uint64_t now)
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status)
 {
-    int d;
-    int64_t retry_after = s->http.retry_after_ms;
-    int8_t should_retry = s->http.should_retry;
-    uint16_t http_status = status == LLMC_ERR_HTTP ? s->http.status : 0;
-
     if (s->result.message[0] == '\0')
         set_msg(s, llmc_strerror(status));
     if (s->fetching_token)
         llmc_auth_token_failed(c, s, &status);
-    record_attempt(c, s, status, now);
+    record_attempt(c, s, status);
     s->result.http_status = s->http.status;
     slot_drop_conn(c, s, false);
-    llmc_fo_record(c, s->provider, false, now);
+    llmc_fo_record(c, s->provider, false);
     if (s->delivered || status == LLMC_ERR_CANCELLED) {
-        finish(c, s, status, now); /* bound to this provider: no failover */
+        finish(c, s, status); /* bound to this provider: no failover */
         return;
     }
-    d = llmc_fo_decide(c, s, status, http_status, should_retry, retry_after,
-                       now);
-    if (d == LLMC_FO_STOP) {
-        finish(c, s, status, now);
+    if (llmc_fo_decide(c, s, status) == LLMC_FO_STOP) {
+        finish(c, s, status);
         return;
     }
     s->state = SLOT_WAIT; /* the timer pass starts the next attempt */
@@ -636,7 +631,7 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
 /* A pooled connection failed before any byte of the answer: the server
  * closed it while idle. Try once more on a fresh connection, as every HTTP
  * client does; this is not an attempt of its own. */
-static bool stale_retry(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static bool stale_retry(llmc_client_t *c, llmc_slot_t *s)
 {
     if (s->conn == LLMC_NONE || !c->conns[s->conn].reused || s->got_bytes ||
         s->stale_retry)
@@ -645,20 +640,19 @@ static bool stale_retry(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     s->stale_retry = true;
     s->w.idx = 0;
     s->w.off = 0;
-    open_conn(c, s, now);
+    open_conn(c, s);
     return true;
 }
 
-static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err, uint64_t now)
+static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err)
 {
-    if (stale_retry(c, s, now))
+    if (stale_retry(c, s))
         return;
     set_msg(s, llmc_port_errstr((int)err));
-    attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO,
-                 now);
+    attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO);
 }
 
-static void step_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void step_send(llmc_client_t *c, llmc_slot_t *s)
 {
     for (;;) {
         long n;
@@ -676,25 +670,25 @@ static void step_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         if (n == LLMC_PORT_WOULD_BLOCK)
             return;
         if (n < 0) {
-            io_fail(c, s, n, now);
+            io_fail(c, s, n);
             return;
         }
         s->tx_off += (size_t)n;
     }
 }
 
-static void step_recv(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void step_recv(llmc_client_t *c, llmc_slot_t *s)
 {
     int i;
     s->more = false;
     for (i = 0; i < READS_PER_ROUND; i++) {
         long n = llmc_conn_recv(c, s->conn, c->rx, sizeof(c->rx));
         if (n > 0) {
-            s->t_timer = now + c->policy.idle_timeout_ms;
-            if (feed(c, s, c->rx, (size_t)n, now))
+            set_timer(c, s, c->policy.idle_timeout_ms);
+            if (feed(c, s, c->rx, (size_t)n))
                 return;
-            if (s->done_seen && s->t_timer > now + DONE_GRACE_MS)
-                s->t_timer = now + DONE_GRACE_MS;
+            if (s->done_seen && s->timer_ms > DONE_GRACE_MS)
+                s->timer_ms = DONE_GRACE_MS;
             continue;
         }
         if (n == LLMC_PORT_WOULD_BLOCK)
@@ -702,22 +696,21 @@ static void step_recv(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         if (n == LLMC_PORT_EOF && s->got_bytes) {
             int rc = llmc_http_eof(&s->http);
             if (rc == 1) {
-                body_end(c, s, false, now);
+                body_end(c, s, false);
                 return;
             }
             set_msg(s, "connection closed before the response ended");
-            attempt_fail(c, s, LLMC_ERR_CLOSED, now);
+            attempt_fail(c, s, LLMC_ERR_CLOSED);
             return;
         }
-        io_fail(c, s, n, now);
+        io_fail(c, s, n);
         return;
     }
     s->more = true;
 }
 
 /* Advance one slot as far as it goes without waiting. */
-static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents,
-                      uint64_t now)
+static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
 {
     if (s->state != SLOT_ACTIVE || s->conn == LLMC_NONE)
         return;
@@ -733,17 +726,17 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents,
             if (rc == LLMC_ERR_CONNECT)
                 *n = 0; /* resolve again next time */
             slot_drop_conn(c, s, false);
-            attempt_fail(c, s, rc, now);
+            attempt_fail(c, s, rc);
             return;
         }
         if (rc == 0)
             return;
-        start_send(c, s, now);
+        start_send(c, s);
     }
     if (s->phase == PH_SEND)
-        step_send(c, s, now);
+        step_send(c, s);
     if (s->state == SLOT_ACTIVE && s->phase == PH_RECV && s->conn != LLMC_NONE)
-        step_recv(c, s, now);
+        step_recv(c, s);
 }
 
 /* ---- client ------------------------------------------------------------ */
@@ -861,8 +854,7 @@ int llmc_cancel(llmc_client_t *c, llmc_handle_t h)
     return rc;
 }
 
-static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j,
-                       uint64_t now)
+static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
 {
     llmc_buf_t b;
     memset(&s->result, 0, sizeof(s->result));
@@ -873,12 +865,12 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j,
     s->delivered = false;
     s->token_retry = false;
     s->fetching_token = false;
-    s->t_start = now;
-    s->t_wake = now;
+    s->t_start = (uint32_t)c->now;
+    set_timer(c, s, 0);
     llmc_http_init(&s->http);
     b = msg_buf(s);
-    if (llmc_fo_plan(c, s, now, &b) == 0)
-        finish(c, s, LLMC_ERR_NO_PROVIDER, now);
+    if (llmc_fo_plan(c, s, &b) == 0)
+        finish(c, s, LLMC_ERR_NO_PROVIDER);
 }
 
 /* A job that never got a slot ends: cancelled or shut down. */
@@ -896,7 +888,7 @@ static void finish_unstarted(const llmc_job_t *j, const char *why)
 }
 
 /* Take jobs off the queue: cancelled ones end, others take free slots. */
-static void dispatch(llmc_client_t *c, uint64_t now)
+static void dispatch(llmc_client_t *c)
 {
     for (;;) {
         llmc_job_t j;
@@ -930,30 +922,30 @@ static void dispatch(llmc_client_t *c, uint64_t now)
             finish_unstarted(&j, c->shutting_down ? "client shut down"
                                                   : "cancelled by the caller");
         else
-            slot_start(c, s, &j, now);
+            slot_start(c, s, &j);
     }
 }
 
-static void deadline_hit(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void deadline_hit(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_buf_t b = msg_buf(s);
     if (s->state == SLOT_ACTIVE) {
         llmc_buf_str(&b, "deadline of ");
         llmc_buf_u64(&b, c->policy.deadline_ms);
         llmc_buf_str(&b, " ms exceeded");
-        record_attempt(c, s, LLMC_ERR_TIMEOUT, now);
-        llmc_fo_record(c, s->provider, false, now);
+        record_attempt(c, s, LLMC_ERR_TIMEOUT);
+        llmc_fo_record(c, s->provider, false);
     } else if (s->result.message[0] == '\0') {
         llmc_buf_str(&b, "deadline exceeded while waiting to retry");
     }
-    finish(c, s, LLMC_ERR_TIMEOUT, now);
+    finish(c, s, LLMC_ERR_TIMEOUT);
 }
 
-static void phase_timeout(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_buf_t b = msg_buf(s);
     if (s->done_seen) { /* the answer is complete; only the framing lags */
-        body_end(c, s, false, now);
+        body_end(c, s, false);
         return;
     }
     if (s->phase == PH_CONNECT) {
@@ -967,16 +959,17 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         llmc_buf_u64(&b, c->policy.idle_timeout_ms);
     }
     llmc_buf_str(&b, " ms");
-    attempt_fail(c, s, LLMC_ERR_TIMEOUT, now);
+    attempt_fail(c, s, LLMC_ERR_TIMEOUT);
 }
 
 /* Cancellations, timers, retries: everything that needs no I/O. */
-static void service(llmc_client_t *c, uint64_t now)
+static void service(llmc_client_t *c)
 {
+    uint32_t now = (uint32_t)c->now;
     int i, rounds;
     for (rounds = 0; rounds < 64; rounds++) {
         bool again = false;
-        dispatch(c, now);
+        dispatch(c);
         for (i = 0; i < LLMC_SLOTS; i++) {
             llmc_slot_t *s = &c->slots[i];
             if (s->state == SLOT_FREE)
@@ -985,15 +978,16 @@ static void service(llmc_client_t *c, uint64_t now)
                 set_msg(s, c->shutting_down ? "client shut down"
                                             : "cancelled by the caller");
                 if (s->state == SLOT_ACTIVE)
-                    record_attempt(c, s, LLMC_ERR_CANCELLED, now);
-                finish(c, s, LLMC_ERR_CANCELLED, now);
-            } else if (now >= s->t_start + c->policy.deadline_ms) {
-                deadline_hit(c, s, now);
-            } else if (s->state == SLOT_WAIT && now >= s->t_wake) {
-                attempt_begin(c, s, now);
-                again = true;
-            } else if (s->state == SLOT_ACTIVE && now >= s->t_timer) {
-                phase_timeout(c, s, now);
+                    record_attempt(c, s, LLMC_ERR_CANCELLED);
+                finish(c, s, LLMC_ERR_CANCELLED);
+            } else if (llmc_left(now, s->t_start, c->policy.deadline_ms) ==
+                       0) {
+                deadline_hit(c, s);
+            } else if (llmc_left(now, s->t_timer, s->timer_ms) == 0) {
+                if (s->state == SLOT_WAIT)
+                    attempt_begin(c, s);
+                else
+                    phase_timeout(c, s);
                 again = true;
             }
         }
@@ -1016,30 +1010,27 @@ static int pending(const llmc_client_t *c)
 }
 
 /* How long poll may sleep: until the earliest timer. */
-static int wait_ms(const llmc_client_t *c, int timeout_ms, uint64_t now)
+static int wait_ms(const llmc_client_t *c, int timeout_ms)
 {
-    uint64_t next = UINT64_MAX;
+    uint32_t now = (uint32_t)c->now, next = UINT32_MAX, t;
     int i;
     for (i = 0; i < LLMC_SLOTS; i++) {
         const llmc_slot_t *s = &c->slots[i];
-        uint64_t t;
         if (s->state == SLOT_FREE)
             continue;
         if (s->more)
             return 0;
-        t = s->t_start + c->policy.deadline_ms;
+        t = llmc_left(now, s->t_start, c->policy.deadline_ms);
         if (t < next)
             next = t;
-        t = s->state == SLOT_WAIT ? s->t_wake : s->t_timer;
+        t = llmc_left(now, s->t_timer, s->timer_ms);
         if (t < next)
             next = t;
     }
-    if (next == UINT64_MAX)
+    if (next == UINT32_MAX)
         return timeout_ms;
-    if (next <= now)
-        return 0;
-    if (timeout_ms < 0 || next - now < (uint64_t)timeout_ms)
-        return (int)(next - now);
+    if (timeout_ms < 0 || next < (uint32_t)timeout_ms)
+        return (int)next;
     return timeout_ms;
 }
 
@@ -1055,15 +1046,14 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     uint8_t owner[LLMC_CONNS]; /* per connection: slot index, or LLMC_NONE */
     uint8_t conn_of[LLMC_CONNS];
     size_t nfds = 0, i;
-    uint64_t now;
     int rc;
 
     if (c == NULL || !c->ready)
         return LLMC_ERR_STATE;
     if (n_extra > LLMC_POLL_EXTRA || (n_extra > 0 && extra == NULL))
         return LLMC_ERR_ARG;
-    now = llmc_port_now_ms();
-    service(c, now);
+    c->now = llmc_port_now_ms();
+    service(c);
     memset(owner, LLMC_NONE, sizeof(owner));
     for (i = 0; i < LLMC_SLOTS; i++)
         if (c->slots[i].state == SLOT_ACTIVE && c->slots[i].conn != LLMC_NONE)
@@ -1079,10 +1069,10 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     }
     for (i = 0; i < n_extra; i++)
         fds[nfds + i] = extra[i];
-    rc = llmc_port_poll(fds, nfds + n_extra, wait_ms(c, timeout_ms, now));
+    rc = llmc_port_poll(fds, nfds + n_extra, wait_ms(c, timeout_ms));
     for (i = 0; i < n_extra; i++)
         extra[i].revents = rc >= 0 ? fds[nfds + i].revents : 0;
-    now = llmc_port_now_ms();
+    c->now = llmc_port_now_ms();
     if (rc >= 0) {
         for (i = 0; i < nfds; i++) {
             uint8_t ci = conn_of[i], si = owner[ci];
@@ -1096,13 +1086,13 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
                 continue;
             }
             if (c->slots[si].conn == ci)
-                slot_step(c, &c->slots[si], fds[i].revents, now);
+                slot_step(c, &c->slots[si], fds[i].revents);
         }
     }
     for (i = 0; i < LLMC_SLOTS; i++)
         if (c->slots[i].more)
-            slot_step(c, &c->slots[i], 0, now);
-    service(c, now);
+            slot_step(c, &c->slots[i], 0);
+    service(c);
     return pending(c);
 }
 
@@ -1175,7 +1165,8 @@ void llmc_client_shutdown(llmc_client_t *c)
     llmc_port_unlock();
     /* running requests end as cancelled in service(); so do queued ones,
      * dispatched one by one as cancelled */
-    service(c, llmc_port_now_ms());
+    c->now = llmc_port_now_ms();
+    service(c);
     for (i = 0; i < LLMC_CONNS; i++)
         llmc_conn_close(c, i, true);
 #if LLMC_TLS

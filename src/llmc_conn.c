@@ -37,7 +37,8 @@ int llmc_conn_find_idle(llmc_client_t *c, uint8_t target)
     for (i = 0; i < LLMC_CONNS; i++) {
         const llmc_conn_t *k = &c->conns[i];
         if (k->state == CONN_IDLE && k->target == target &&
-            (best < 0 || k->last_used > c->conns[best].last_used))
+            (best < 0 ||
+             (int32_t)(k->last_used - c->conns[best].last_used) > 0))
             best = i;
     }
     return best;
@@ -51,7 +52,8 @@ int llmc_conn_alloc(llmc_client_t *c)
         if (k->state == CONN_FREE)
             return i;
         if (k->state == CONN_IDLE &&
-            (lru < 0 || k->last_used < c->conns[lru].last_used))
+            (lru < 0 ||
+             (int32_t)(k->last_used - c->conns[lru].last_used) < 0))
             lru = i;
     }
     if (lru >= 0)
@@ -424,5 +426,5 @@ void llmc_conn_release(llmc_client_t *c, int ci, bool reusable)
     k->state = CONN_IDLE;
     k->reused = true;
     k->want = LLMC_POLL_IN; /* a readable idle connection was closed */
-    k->last_used = llmc_port_now_ms();
+    k->last_used = (uint32_t)c->now;
 }

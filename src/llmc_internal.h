@@ -28,6 +28,14 @@ void llmc_log_(int level, const char *a, const char *b);
 
 enum { CONN_FREE, CONN_CONNECTING, CONN_HANDSHAKE, CONN_BUSY, CONN_IDLE };
 
+/* Milliseconds left until base + len at now (0 when that is past), on the
+ * low 32 bits of the clock: exact for any len while now - base < 2^32. */
+static inline uint32_t llmc_left(uint32_t now, uint32_t base, uint32_t len)
+{
+    uint32_t d = now - base;
+    return d < len ? len - d : 0;
+}
+
 /* A connection target: a provider, or the token endpoint of an IAM entry. */
 #define LLMC_TARGET_IAM(i) ((uint8_t)(LLMC_MAX_PROVIDERS + (i)))
 

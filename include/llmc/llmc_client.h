@@ -137,7 +137,7 @@ typedef struct {
     bool tls;
     bool reused;      /* carried a request before */
     int8_t port_err;  /* last LLMC_PORT_* error seen on the socket */
-    uint64_t last_used;
+    uint32_t last_used; /* ms, low 32 bits: compared by difference */
 #if LLMC_TLS
     bool ssl_ready;
     mbedtls_ssl_context ssl;
@@ -169,7 +169,10 @@ typedef struct {
     bool fetching_token; /* the attempt is the IAM token request */
     bool token_fresh;  /* IAM: just fetched, good for this request */
     bool more;         /* stopped reading with data left: run again */
-    uint64_t t_start, t_attempt, t_timer, t_wake;
+    /* ms, low 32 bits of llmc_port_now_ms(), compared by difference. The
+     * timer fires timer_ms after t_timer: the phase's timeout while active,
+     * the wake-up for the next attempt while waiting. */
+    uint32_t t_start, t_attempt, t_timer, timer_ms;
     llmc_job_t job;
     llmc_writer_t w;
     size_t tx_len, tx_off, body_len;
@@ -200,6 +203,7 @@ struct llmc_client {
     llmc_policy_t policy;
     int32_t next_handle;
     uint32_t rng;
+    uint64_t now; /* llmc_port_now_ms() of the poll round at hand */
     uint8_t q_head, q_len, active;
     /* waiting requests; LLMC_SLOTS more entries than the queue so that
      * requests submitted before a poll can fill the free slots too */
