@@ -22,11 +22,11 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
     if (k == LLMC_IAM_PROVIDERS)
         return LLMC_ERR_CONFIG; /* raise LLMC_IAM_PROVIDERS */
     if (llmc_url_parse(p->token_url ? p->token_url : LLMC_IAM_DEFAULT_TOKEN_URL,
-                       &c->iam[k].url) != LLMC_OK)
+                       &c->iam[k].t.url) != LLMC_OK)
         return LLMC_ERR_URL;
     c->iam[k].provider = i;
     c->prov[i].iam = k;
-    if (c->iam[k].url.tls)
+    if (c->iam[k].t.url.tls)
         *need_tls = true;
     return LLMC_OK;
 }
@@ -67,8 +67,8 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
     s->w.key_id = p->key_id;
     s->w.secret = p->secret;
     s->w.stream = false;
-    s->w.path = iam->url.path;
-    s->w.path_len = iam->url.path_len;
+    s->w.path = iam->t.url.path;
+    s->w.path_len = iam->t.url.path_len;
     return LLMC_OK;
 }
 

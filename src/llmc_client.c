@@ -472,40 +472,29 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     s->done_seen = false;
 }
 
-/* The target's URL and addresses: the provider's, or its IAM endpoint's. */
-static void target_of(llmc_client_t *c, llmc_slot_t *s, const llmc_url_t **u,
-                      llmc_addr_t **a, uint8_t **n)
-{
-    if (s->fetching_token) {
-        llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];
-        *u = &iam->url;
-        *a = iam->addr;
-        *n = &iam->n_addr;
-    } else {
-        llmc_provider_state_t *ps = &c->prov[s->provider];
-        *u = &ps->url;
-        *a = ps->addr;
-        *n = &ps->n_addr;
-    }
-}
-
+/* The attempt's connection target: the provider (its index), or its IAM
+ * token endpoint (LLMC_TARGET_IAM). */
 static uint8_t target_id(const llmc_client_t *c, const llmc_slot_t *s)
 {
     return s->fetching_token ? LLMC_TARGET_IAM(c->prov[s->provider].iam)
                              : s->provider;
 }
 
+static llmc_target_t *target_of(llmc_client_t *c, uint8_t id)
+{
+    return id < LLMC_MAX_PROVIDERS ? &c->prov[id].t
+                                   : &c->iam[id - LLMC_MAX_PROVIDERS].t;
+}
+
 /* Get a connection: a pooled one, or a new one. */
 static void open_conn(llmc_client_t *c, llmc_slot_t *s)
 {
-    const llmc_url_t *u;
-    llmc_addr_t *addrs;
-    uint8_t *n_addr;
+    uint8_t id = target_id(c, s);
+    llmc_target_t *t = target_of(c, id);
     llmc_buf_t b = msg_buf(s);
     int ci, rc;
 
-    target_of(c, s, &u, &addrs, &n_addr);
-    ci = llmc_conn_find_idle(c, target_id(c, s));
+    ci = llmc_conn_find_idle(c, id);
     if (ci >= 0) {
         c->conns[ci].state = CONN_BUSY;
         c->conns[ci].want = LLMC_POLL_OUT;
@@ -520,22 +509,22 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         attempt_fail(c, s, LLMC_ERR_CONNECT);
         return;
     }
-    if (*n_addr == 0) {
+    if (t->n_addr == 0) {
         /* may block (getaddrinfo); cached until a connect fails */
-        int n = llmc_port_resolve(u->host, u->port, addrs, 2);
+        int n = llmc_port_resolve(t->url.host, t->url.port, t->addr, 2);
         if (n <= 0) {
             llmc_buf_str(&b, "cannot resolve ");
-            llmc_buf_str(&b, u->host);
+            llmc_buf_str(&b, t->url.host);
             attempt_fail(c, s, LLMC_ERR_DNS);
             return;
         }
-        *n_addr = (uint8_t)n;
+        t->n_addr = (uint8_t)n;
     }
     s->phase = PH_CONNECT;
     set_timer(c, s, c->policy.connect_timeout_ms);
-    rc = llmc_conn_open(c, ci, target_id(c, s), u, addrs, *n_addr, &b);
+    rc = llmc_conn_open(c, ci, id, t, &b);
     if (rc < 0) {
-        *n_addr = 0;
+        t->n_addr = 0;
         attempt_fail(c, s, rc);
         return;
     }
@@ -587,10 +576,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
         return;
     }
     {
-        const llmc_url_t *u;
-        llmc_addr_t *a;
-        uint8_t *n;
-        target_of(c, s, &u, &a, &n);
+        const llmc_url_t *u = &target_of(c, target_id(c, s))->url;
         s->w.host = u->host;
         s->w.port = u->default_port ? 0 : u->port;
         if (!s->fetching_token) {
@@ -715,16 +701,12 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
     if (s->state != SLOT_ACTIVE || s->conn == LLMC_NONE)
         return;
     if (s->phase == PH_CONNECT) {
-        const llmc_url_t *u;
-        llmc_addr_t *a;
-        uint8_t *n;
+        llmc_target_t *t = target_of(c, target_id(c, s));
         llmc_buf_t b = msg_buf(s);
-        int rc;
-        target_of(c, s, &u, &a, &n);
-        rc = llmc_conn_step(c, s->conn, revents, u, a, *n, &b);
+        int rc = llmc_conn_step(c, s->conn, revents, t, &b);
         if (rc < 0) {
             if (rc == LLMC_ERR_CONNECT)
-                *n = 0; /* resolve again next time */
+                t->n_addr = 0; /* resolve again next time */
             slot_drop_conn(c, s, false);
             attempt_fail(c, s, rc);
             return;
@@ -770,9 +752,9 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
         c->prov[i].iam = LLMC_NONE;
         if (p->name == NULL || p->name[0] == '\0')
             return LLMC_ERR_CONFIG;
-        if (llmc_url_parse(p->base_url, &c->prov[i].url) != LLMC_OK)
+        if (llmc_url_parse(p->base_url, &c->prov[i].t.url) != LLMC_OK)
             return LLMC_ERR_URL;
-        if (c->prov[i].url.tls)
+        if (c->prov[i].t.url.tls)
             need_tls = true;
         rc = llmc_auth_init_provider(c, (uint8_t)i, &need_tls);
         if (rc < 0)

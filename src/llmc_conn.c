@@ -277,13 +277,12 @@ static int tcp_ready(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
 /* Try addresses from k->addr_i on until one connects or is in progress;
  * rc is the error to report if none is left. */
 static int connect_from(llmc_client_t *c, llmc_conn_t *k,
-                        const llmc_url_t *u, const llmc_addr_t *addrs,
-                        uint8_t n_addr, llmc_buf_t *msg, int rc)
+                        const llmc_target_t *t, llmc_buf_t *msg, int rc)
 {
-    for (; k->addr_i < n_addr; k->addr_i++) {
-        rc = connect_addr(k, &addrs[k->addr_i]);
+    for (; k->addr_i < t->n_addr; k->addr_i++) {
+        rc = connect_addr(k, &t->addr[k->addr_i]);
         if (rc == 1)
-            return tcp_ready(c, k, u, msg);
+            return tcp_ready(c, k, &t->url, msg);
         if (rc == 0)
             return 0;
     }
@@ -292,10 +291,10 @@ static int connect_from(llmc_client_t *c, llmc_conn_t *k,
 }
 
 int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
-                   const llmc_url_t *u, const llmc_addr_t *addrs,
-                   uint8_t n_addr, llmc_buf_t *msg)
+                   const llmc_target_t *t, llmc_buf_t *msg)
 {
     llmc_conn_t *k = &c->conns[ci];
+    const llmc_url_t *u = &t->url;
     int rc;
 
     memset(k, 0, sizeof(*k));
@@ -311,7 +310,7 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
         llmc_buf_str(msg, "https needs TLS, which this client lacks");
         return LLMC_ERR_CONFIG;
     }
-    rc = connect_from(c, k, u, addrs, n_addr, msg, LLMC_PORT_ERROR);
+    rc = connect_from(c, k, t, msg, LLMC_PORT_ERROR);
     if (rc < 0) {
         llmc_conn_close(c, ci, false);
         return rc;
@@ -320,8 +319,7 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
 }
 
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
-                   const llmc_url_t *u, const llmc_addr_t *addrs,
-                   uint8_t n_addr, llmc_buf_t *msg)
+                   const llmc_target_t *t, llmc_buf_t *msg)
 {
     llmc_conn_t *k = &c->conns[ci];
     int rc;
@@ -331,11 +329,11 @@ int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
             return 0;
         rc = llmc_port_connect_result(k->sock);
         if (rc == LLMC_PORT_OK)
-            return tcp_ready(c, k, u, msg);
+            return tcp_ready(c, k, &t->url, msg);
         llmc_port_close(k->sock);
         k->sock = LLMC_SOCK_INVALID;
         k->addr_i++;
-        return connect_from(c, k, u, addrs, n_addr, msg, rc);
+        return connect_from(c, k, t, msg, rc);
     }
 #if LLMC_TLS
     if (k->state == CONN_HANDSHAKE)

@@ -46,16 +46,14 @@ void llmc_tls_free(llmc_client_t *c);
 int llmc_conn_find_idle(llmc_client_t *c, uint8_t target);
 /* A free connection, evicting the least recently used idle one; or -1. */
 int llmc_conn_alloc(llmc_client_t *c);
-/* Start connecting (addrs[0], then the others on failure). Returns LLMC_OK
- * or an error with a message in *msg. */
+/* Start connecting to t (t->addr[0], then the others on failure), whose
+ * id is target. Returns LLMC_OK or an error with a message in *msg. */
 int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
-                   const llmc_url_t *u, const llmc_addr_t *addrs,
-                   uint8_t n_addr, llmc_buf_t *msg);
+                   const llmc_target_t *t, llmc_buf_t *msg);
 /* Advance connect + TLS handshake: 1 ready, 0 waiting (conn->want set),
  * < 0 error with *msg. */
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
-                   const llmc_url_t *u, const llmc_addr_t *addrs,
-                   uint8_t n_addr, llmc_buf_t *msg);
+                   const llmc_target_t *t, llmc_buf_t *msg);
 /* Bytes moved, or LLMC_PORT_WOULD_BLOCK (conn->want set), LLMC_PORT_EOF,
  * or another LLMC_PORT_* error. */
 long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n);

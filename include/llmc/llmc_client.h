@@ -115,10 +115,16 @@ typedef struct {
 
 #define LLMC_NONE 0xFFu
 
+/* Where a connection goes: a provider's base_url or an IAM token_url, and
+ * its resolved addresses (n_addr 0: resolve again). */
 typedef struct {
     llmc_url_t url;
     llmc_addr_t addr[2];
     uint8_t n_addr;
+} llmc_target_t;
+
+typedef struct {
+    llmc_target_t t;
     uint8_t fails;   /* failed attempts in a row */
     uint8_t iam;     /* index in llmc_client.iam, or LLMC_NONE */
     uint64_t cool_until;
@@ -184,13 +190,11 @@ typedef struct {
 } llmc_slot_t;
 
 typedef struct {
+    llmc_target_t t;    /* token_url */
     uint8_t provider;   /* LLMC_NONE: unused */
     bool valid;
     uint16_t len;
     uint64_t expires;   /* monotonic ms */
-    llmc_url_t url;     /* token_url */
-    llmc_addr_t addr[2];
-    uint8_t n_addr;
     char token[LLMC_TOKEN_MAX];
 } llmc_iam_t;
 
