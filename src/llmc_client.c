@@ -44,31 +44,22 @@ void llmc_log_(int level, const char *a, const char *b)
 
 const char *llmc_strerror(int status)
 {
-    switch (status) {
-    case LLMC_OK: return "ok";
-    case LLMC_ERR_ARG: return "invalid argument";
-    case LLMC_ERR_URL: return "bad url";
-    case LLMC_ERR_DNS: return "dns error";
-    case LLMC_ERR_CONNECT: return "connect error";
-    case LLMC_ERR_TLS: return "tls error";
-    case LLMC_ERR_TLS_VERIFY: return "certificate verification failed";
-    case LLMC_ERR_IO: return "i/o error";
-    case LLMC_ERR_CLOSED: return "connection closed";
-    case LLMC_ERR_TIMEOUT: return "timeout";
-    case LLMC_ERR_HTTP: return "http error";
-    case LLMC_ERR_PROTOCOL: return "malformed response";
-    case LLMC_ERR_TOO_LARGE: return "response too large";
-    case LLMC_ERR_API: return "api error";
-    case LLMC_ERR_EMPTY: return "empty response";
-    case LLMC_ERR_CANCELLED: return "cancelled";
-    case LLMC_ERR_NO_PROVIDER: return "no provider";
-    case LLMC_ERR_QUEUE_FULL: return "queue full";
-    case LLMC_ERR_HEADER: return "invalid header value";
-    case LLMC_ERR_AUTH: return "auth error";
-    case LLMC_ERR_CONFIG: return "config error";
-    case LLMC_ERR_STATE: return "invalid state";
-    default: return "unknown error";
-    }
+    /* the texts of LLMC_OK, LLMC_ERR_ARG (-1), ... LLMC_ERR_STATE (-21) */
+    static const char texts[] =
+        "ok\0invalid argument\0bad url\0dns error\0connect error\0"
+        "tls error\0certificate verification failed\0i/o error\0"
+        "connection closed\0timeout\0http error\0malformed response\0"
+        "response too large\0api error\0empty response\0cancelled\0"
+        "no provider\0queue full\0invalid header value\0auth error\0"
+        "config error\0invalid state\0unknown error";
+    const char *s = texts;
+    unsigned k = 0u - (unsigned)status;
+    if (k > 0u - (unsigned)LLMC_ERR_STATE)
+        k = 1u - (unsigned)LLMC_ERR_STATE; /* unknown */
+    for (; k > 0; k--)
+        while (*s++ != '\0')
+            ;
+    return s;
 }
 
 void llmc_policy_default(llmc_policy_t *p)
@@ -100,17 +91,27 @@ size_t llmc_client_size(void)
 
 /* ---- results ----------------------------------------------------------- */
 
-static llmc_buf_t msg_buf(llmc_slot_t *s)
+/* *b writes the result's message from its start. */
+static void msg_buf(llmc_buf_t *b, llmc_slot_t *s)
+{
+    llmc_buf_init(b, s->result.message, sizeof(s->result.message));
+}
+
+/* The message: a, then when z is not NULL the number n and z. */
+static void say(llmc_slot_t *s, const char *a, uint32_t n, const char *z)
 {
     llmc_buf_t b;
-    llmc_buf_init(&b, s->result.message, sizeof(s->result.message));
-    return b;
+    msg_buf(&b, s);
+    llmc_buf_str(&b, a);
+    if (z != NULL) {
+        llmc_buf_u64(&b, n);
+        llmc_buf_str(&b, z);
+    }
 }
 
 static void set_msg(llmc_slot_t *s, const char *text)
 {
-    llmc_buf_t b = msg_buf(s);
-    llmc_buf_str(&b, text);
+    say(s, text, 0, NULL);
 }
 
 /* Milliseconds since t (the clock's low 32 bits). */
@@ -128,10 +129,10 @@ static void set_timer(const llmc_client_t *c, llmc_slot_t *s, uint32_t ms)
 
 /* Mask secret[0..n) in m[0..len), also where the message was cut in the
  * middle of it (a tail of 4 or more bytes that starts the secret). */
-static void mask(char *m, size_t len, const char *secret, size_t n)
+static void mask(char *m, size_t len, const char *secret)
 {
-    size_t j, k;
-    if (secret == NULL || n < 4)
+    size_t j, k, n = llmc_strlen(secret);
+    if (n < 4)
         return;
     for (j = 0; j + n <= len; j++)
         if (memcmp(m + j, secret, n) == 0)
@@ -148,13 +149,17 @@ static void mask(char *m, size_t len, const char *secret, size_t n)
 static void redact(const llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
+    /* the bearer is the API key or an IAM token, which has no NUL */
+    const char *secrets[4];
     char *m = s->result.message;
-    size_t len = strlen(m);
+    size_t len = strlen(m), i;
 
-    mask(m, len, p->api_key, llmc_strlen(p->api_key));
-    mask(m, len, p->secret, llmc_strlen(p->secret));
-    mask(m, len, p->key_id, llmc_strlen(p->key_id));
-    mask(m, len, s->w.bearer, s->w.bearer != NULL ? s->w.bearer_len : 0);
+    secrets[0] = p->api_key;
+    secrets[1] = p->secret;
+    secrets[2] = p->key_id;
+    secrets[3] = s->w.bearer;
+    for (i = 0; i < 4; i++)
+        mask(m, len, secrets[i]);
 }
 
 /* The attempt at hand ends: note it in the record, its message redacted. */
@@ -172,11 +177,16 @@ static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
     memcpy(a->message, r->message, sizeof(a->message));
 }
 
+/* The name of providers[i], or "?". */
+static const char *name_in(const llmc_provider_t *p, size_t n, int i)
+{
+    const char *name = p != NULL && (size_t)i < n ? p[i].name : NULL;
+    return name != NULL ? name : "?";
+}
+
 static const char *provider_name(const llmc_client_t *c, int i)
 {
-    const char *n = (i >= 0 && i < c->n_providers) ? c->providers[i].name
-                                                   : NULL;
-    return n != NULL ? n : "?";
+    return name_in(c->providers, c->n_providers, i);
 }
 
 static void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s, bool notify)
@@ -231,7 +241,8 @@ static int apply(llmc_slot_t *s, const llmc_chat_msg_t *m)
 {
     llmc_result_t *r = &s->result;
     if (m->has_error) {
-        llmc_buf_t b = msg_buf(s);
+        llmc_buf_t b;
+        msg_buf(&b, s);
         if (m->error_len > 0)
             llmc_buf_text(&b, m->error_msg, m->error_len);
         else
@@ -259,14 +270,11 @@ typedef struct {
 
 static int decode_error(llmc_slot_t *s, int rc)
 {
-    llmc_buf_t b = msg_buf(s);
-    if (rc == LLMC_ERR_TOO_LARGE) {
-        llmc_buf_str(&b, "JSON has more than ");
-        llmc_buf_u64(&b, LLMC_JSON_TOKENS);
-        llmc_buf_str(&b, " tokens (LLMC_JSON_TOKENS)");
-    } else {
-        llmc_buf_str(&b, "malformed JSON from the provider");
-    }
+    if (rc == LLMC_ERR_TOO_LARGE)
+        say(s, "JSON has more than ", LLMC_JSON_TOKENS,
+            " tokens (LLMC_JSON_TOKENS)");
+    else
+        set_msg(s, "malformed JSON from the provider");
     return rc;
 }
 
@@ -291,13 +299,9 @@ static int on_event(void *ctx, char *data, size_t len)
 }
 
 /* "<what> larger than N bytes (LLMC_EVENT_BUF_SIZE)" */
-static int too_large(llmc_slot_t *s, const char *what)
+static int too_large(llmc_slot_t *s, const char *what_larger_than)
 {
-    llmc_buf_t b = msg_buf(s);
-    llmc_buf_str(&b, what);
-    llmc_buf_str(&b, " larger than ");
-    llmc_buf_u64(&b, sizeof(s->buf));
-    llmc_buf_str(&b, " bytes (LLMC_EVENT_BUF_SIZE)");
+    say(s, what_larger_than, sizeof(s->buf), " bytes (LLMC_EVENT_BUF_SIZE)");
     return LLMC_ERR_TOO_LARGE;
 }
 
@@ -311,7 +315,7 @@ static int on_body(void *ctx, const char *p, size_t n)
     if (s->body == BODY_SSE) {
         rc = llmc_sse_feed(&s->sse, p, n, on_event, ctx);
         if (rc == LLMC_ERR_TOO_LARGE && s->result.message[0] == '\0')
-            too_large(s, "event");
+            too_large(s, "event larger than ");
         return rc;
     }
     if (n > room) {
@@ -319,7 +323,7 @@ static int on_body(void *ctx, const char *p, size_t n)
             s->body_cut = true;
             n = room;
         } else {
-            return too_large(s, "response body");
+            return too_large(s, "response body larger than ");
         }
     }
     memcpy(s->buf + s->body_len, p, n);
@@ -348,8 +352,9 @@ static void on_head(llmc_slot_t *s)
 static void error_message(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_chat_msg_t m;
-    llmc_buf_t b = msg_buf(s);
+    llmc_buf_t b;
 
+    msg_buf(&b, s);
     llmc_buf_str(&b, "status ");
     llmc_buf_u64(&b, s->http.status);
     if (s->body_len == 0)
@@ -491,9 +496,10 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
 {
     uint8_t id = target_id(c, s);
     llmc_target_t *t = target_of(c, id);
-    llmc_buf_t b = msg_buf(s);
+    llmc_buf_t b;
     int ci, rc;
 
+    msg_buf(&b, s);
     ci = llmc_conn_find_idle(c, id);
     if (ci >= 0) {
         c->conns[ci].state = CONN_BUSY;
@@ -702,8 +708,10 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
         return;
     if (s->phase == PH_CONNECT) {
         llmc_target_t *t = target_of(c, target_id(c, s));
-        llmc_buf_t b = msg_buf(s);
-        int rc = llmc_conn_step(c, s->conn, revents, t, &b);
+        llmc_buf_t b;
+        int rc;
+        msg_buf(&b, s);
+        rc = llmc_conn_step(c, s->conn, revents, t, &b);
         if (rc < 0) {
             if (rc == LLMC_ERR_CONNECT)
                 t->n_addr = 0; /* resolve again next time */
@@ -850,7 +858,7 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
     s->t_start = (uint32_t)c->now;
     set_timer(c, s, 0);
     llmc_http_init(&s->http);
-    b = msg_buf(s);
+    msg_buf(&b, s);
     if (llmc_fo_plan(c, s, &b) == 0)
         finish(c, s, LLMC_ERR_NO_PROVIDER);
 }
@@ -910,37 +918,33 @@ static void dispatch(llmc_client_t *c)
 
 static void deadline_hit(llmc_client_t *c, llmc_slot_t *s)
 {
-    llmc_buf_t b = msg_buf(s);
     if (s->state == SLOT_ACTIVE) {
-        llmc_buf_str(&b, "deadline of ");
-        llmc_buf_u64(&b, c->policy.deadline_ms);
-        llmc_buf_str(&b, " ms exceeded");
+        say(s, "deadline of ", c->policy.deadline_ms, " ms exceeded");
         record_attempt(c, s, LLMC_ERR_TIMEOUT);
         llmc_fo_record(c, s->provider, false);
-    } else if (s->result.message[0] == '\0') {
-        llmc_buf_str(&b, "deadline exceeded while waiting to retry");
+    } else {
+        set_msg(s, "deadline exceeded while waiting to retry");
     }
     finish(c, s, LLMC_ERR_TIMEOUT);
 }
 
 static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
 {
-    llmc_buf_t b = msg_buf(s);
+    const llmc_policy_t *p = &c->policy;
+    const char *what;
+    uint32_t ms;
     if (s->done_seen) { /* the answer is complete; only the framing lags */
+        s->result.message[0] = '\0';
         body_end(c, s, false);
         return;
     }
-    if (s->phase == PH_CONNECT) {
-        llmc_buf_str(&b, "connect timed out after ");
-        llmc_buf_u64(&b, c->policy.connect_timeout_ms);
-    } else if (!s->got_bytes) {
-        llmc_buf_str(&b, "no response within ");
-        llmc_buf_u64(&b, c->policy.first_byte_timeout_ms);
-    } else {
-        llmc_buf_str(&b, "no data for ");
-        llmc_buf_u64(&b, c->policy.idle_timeout_ms);
-    }
-    llmc_buf_str(&b, " ms");
+    if (s->phase == PH_CONNECT)
+        what = "connect timed out after ", ms = p->connect_timeout_ms;
+    else if (!s->got_bytes)
+        what = "no response within ", ms = p->first_byte_timeout_ms;
+    else
+        what = "no data for ", ms = p->idle_timeout_ms;
+    say(s, what, ms, " ms");
     attempt_fail(c, s, LLMC_ERR_TIMEOUT);
 }
 
@@ -1179,10 +1183,8 @@ size_t llmc_result_format(const llmc_result_t *r,
     llmc_buf_init(&b, buf, cap);
     if (r == NULL)
         return 0;
-#define NAME(i) ((providers != NULL && (size_t)(i) < n_providers && \
-                  providers[i].name != NULL) ? providers[i].name : "?")
     if (r->status == LLMC_OK) {
-        llmc_buf_str(&b, NAME(r->provider));
+        llmc_buf_str(&b, name_in(providers, n_providers, r->provider));
         llmc_buf_str(&b, ": ok");
         return b.need;
     }
@@ -1199,12 +1201,12 @@ size_t llmc_result_format(const llmc_result_t *r,
                                 : "all providers failed:");
     for (i = 0; i < n; i++) {
         const llmc_attempt_t *a = &r->attempts[i];
+        const char *what = llmc_strerror(a->status);
         llmc_buf_str(&b, "\n");
-        llmc_buf_str(&b, NAME(a->provider));
+        llmc_buf_str(&b, name_in(providers, n_providers, a->provider));
         llmc_buf_str(&b, ": ");
-        llmc_buf_str(&b, llmc_strerror(a->status));
-        if (a->message[0] != '\0' &&
-            strcmp(a->message, llmc_strerror(a->status)) != 0) {
+        llmc_buf_str(&b, what);
+        if (a->message[0] != '\0' && strcmp(a->message, what) != 0) {
             llmc_buf_str(&b, ": ");
             llmc_buf_str(&b, a->message);
         }
@@ -1214,6 +1216,5 @@ size_t llmc_result_format(const llmc_result_t *r,
         llmc_buf_u64(&b, (uint64_t)(r->n_attempts - LLMC_MAX_ATTEMPTS));
         llmc_buf_str(&b, " more attempts not recorded)");
     }
-#undef NAME
     return b.need;
 }
