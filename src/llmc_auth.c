@@ -22,16 +22,16 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
     if (k == LLMC_IAM_PROVIDERS)
         return LLMC_ERR_CONFIG; /* raise LLMC_IAM_PROVIDERS */
     if (llmc_url_parse(p->token_url ? p->token_url : LLMC_IAM_DEFAULT_TOKEN_URL,
-                       &c->iam[k].url) != LLMC_OK)
+                       &c->iam[k].t.url) != LLMC_OK)
         return LLMC_ERR_URL;
     c->iam[k].provider = i;
     c->prov[i].iam = k;
-    if (c->iam[k].url.tls)
+    if (c->iam[k].t.url.tls)
         *need_tls = true;
     return LLMC_OK;
 }
 
-int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
     llmc_iam_t *iam;
@@ -54,7 +54,7 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     /* refresh when less than the margin remains; a token fetched for this
      * very request is used even if it is that short-lived */
     if (iam->valid && (s->token_fresh ||
-                       now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires)) {
+                       c->now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires)) {
         s->token_fresh = false;
         s->w.bearer = iam->token;
         s->w.bearer_len = iam->len;
@@ -67,12 +67,12 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     s->w.key_id = p->key_id;
     s->w.secret = p->secret;
     s->w.stream = false;
-    s->w.path = iam->url.path;
-    s->w.path_len = iam->url.path_len;
+    s->w.path = iam->t.url.path;
+    s->w.path_len = iam->t.url.path_len;
     return LLMC_OK;
 }
 
-int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];
     const char *tok;
@@ -101,7 +101,7 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     if (expires_in > 86400 * 30)
         expires_in = 86400 * 30;
     /* at most 30 days: the milliseconds fit 32 bits */
-    iam->expires = now + (uint32_t)expires_in * 1000u;
+    iam->expires = c->now + (uint32_t)expires_in * 1000u;
     iam->valid = true;
     s->token_fresh = true;
     return LLMC_OK;

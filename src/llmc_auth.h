@@ -13,15 +13,17 @@
 #define LLMC_IAM_DEFAULT_TOKEN_URL "https://iam.api.cloud.ru/api/v1/auth/token"
 #define LLMC_IAM_REFRESH_MARGIN_MS 30000u
 
+/* The time is c->now. */
+
 /* At client init: give an IAM provider its token storage. */
 int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls);
 
 /* Before an attempt's request is written: set the writer's credentials,
  * or turn the attempt into the token request (s->fetching_token). */
-int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
+int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s);
 
 /* The token answer is in s->buf: keep it. LLMC_OK or an error. */
-int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
+int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s);
 
 /* The API said 401/403 with an IAM token we have not refreshed yet. */
 bool llmc_auth_should_refresh(const llmc_client_t *c, const llmc_slot_t *s);

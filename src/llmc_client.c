@@ -44,31 +44,22 @@ void llmc_log_(int level, const char *a, const char *b)
 
 const char *llmc_strerror(int status)
 {
-    switch (status) {
-    case LLMC_OK: return "ok";
-    case LLMC_ERR_ARG: return "invalid argument";
-    case LLMC_ERR_URL: return "bad url";
-    case LLMC_ERR_DNS: return "dns error";
-    case LLMC_ERR_CONNECT: return "connect error";
-    case LLMC_ERR_TLS: return "tls error";
-    case LLMC_ERR_TLS_VERIFY: return "certificate verification failed";
-    case LLMC_ERR_IO: return "i/o error";
-    case LLMC_ERR_CLOSED: return "connection closed";
-    case LLMC_ERR_TIMEOUT: return "timeout";
-    case LLMC_ERR_HTTP: return "http error";
-    case LLMC_ERR_PROTOCOL: return "malformed response";
-    case LLMC_ERR_TOO_LARGE: return "response too large";
-    case LLMC_ERR_API: return "api error";
-    case LLMC_ERR_EMPTY: return "empty response";
-    case LLMC_ERR_CANCELLED: return "cancelled";
-    case LLMC_ERR_NO_PROVIDER: return "no provider";
-    case LLMC_ERR_QUEUE_FULL: return "queue full";
-    case LLMC_ERR_HEADER: return "invalid header value";
-    case LLMC_ERR_AUTH: return "auth error";
-    case LLMC_ERR_CONFIG: return "config error";
-    case LLMC_ERR_STATE: return "invalid state";
-    default: return "unknown error";
-    }
+    /* the texts of LLMC_OK, LLMC_ERR_ARG (-1), ... LLMC_ERR_STATE (-21) */
+    static const char texts[] =
+        "ok\0invalid argument\0bad url\0dns error\0connect error\0"
+        "tls error\0certificate verification failed\0i/o error\0"
+        "connection closed\0timeout\0http error\0malformed response\0"
+        "response too large\0api error\0empty response\0cancelled\0"
+        "no provider\0queue full\0invalid header value\0auth error\0"
+        "config error\0invalid state\0unknown error";
+    const char *s = texts;
+    unsigned k = 0u - (unsigned)status;
+    if (k > 0u - (unsigned)LLMC_ERR_STATE)
+        k = 1u - (unsigned)LLMC_ERR_STATE; /* unknown */
+    for (; k > 0; k--)
+        while (*s++ != '\0')
+            ;
+    return s;
 }
 
 void llmc_policy_default(llmc_policy_t *p)
@@ -100,31 +91,48 @@ size_t llmc_client_size(void)
 
 /* ---- results ----------------------------------------------------------- */
 
-static llmc_buf_t msg_buf(llmc_slot_t *s)
+/* *b writes the result's message from its start. */
+static void msg_buf(llmc_buf_t *b, llmc_slot_t *s)
+{
+    llmc_buf_init(b, s->result.message, sizeof(s->result.message));
+}
+
+/* The message: a, then when z is not NULL the number n and z. */
+static void say(llmc_slot_t *s, const char *a, uint32_t n, const char *z)
 {
     llmc_buf_t b;
-    llmc_buf_init(&b, s->result.message, sizeof(s->result.message));
-    return b;
+    msg_buf(&b, s);
+    llmc_buf_str(&b, a);
+    if (z != NULL) {
+        llmc_buf_u64(&b, n);
+        llmc_buf_str(&b, z);
+    }
 }
 
 static void set_msg(llmc_slot_t *s, const char *text)
 {
-    llmc_buf_t b = msg_buf(s);
-    llmc_buf_str(&b, text);
+    say(s, text, 0, NULL);
 }
 
-static uint32_t since(uint64_t now, uint64_t t)
+/* Milliseconds since t (the clock's low 32 bits). */
+static uint32_t since(const llmc_client_t *c, uint32_t t)
 {
-    uint64_t d = now > t ? now - t : 0;
-    return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    return (uint32_t)c->now - t;
+}
+
+/* The slot's timer fires ms from now. */
+static void set_timer(const llmc_client_t *c, llmc_slot_t *s, uint32_t ms)
+{
+    s->t_timer = (uint32_t)c->now;
+    s->timer_ms = ms;
 }
 
 /* Mask secret[0..n) in m[0..len), also where the message was cut in the
  * middle of it (a tail of 4 or more bytes that starts the secret). */
-static void mask(char *m, size_t len, const char *secret, size_t n)
+static void mask(char *m, size_t len, const char *secret)
 {
-    size_t j, k;
-    if (secret == NULL || n < 4)
+    size_t j, k, n = llmc_strlen(secret);
+    if (n < 4)
         return;
     for (j = 0; j + n <= len; j++)
         if (memcmp(m + j, secret, n) == 0)
@@ -141,18 +149,21 @@ static void mask(char *m, size_t len, const char *secret, size_t n)
 static void redact(const llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
+    /* the bearer is the API key or an IAM token, which has no NUL */
+    const char *secrets[4];
     char *m = s->result.message;
-    size_t len = strlen(m);
+    size_t len = strlen(m), i;
 
-    mask(m, len, p->api_key, llmc_strlen(p->api_key));
-    mask(m, len, p->secret, llmc_strlen(p->secret));
-    mask(m, len, p->key_id, llmc_strlen(p->key_id));
-    mask(m, len, s->w.bearer, s->w.bearer != NULL ? s->w.bearer_len : 0);
+    secrets[0] = p->api_key;
+    secrets[1] = p->secret;
+    secrets[2] = p->key_id;
+    secrets[3] = s->w.bearer;
+    for (i = 0; i < 4; i++)
+        mask(m, len, secrets[i]);
 }
 
 /* The attempt at hand ends: note it in the record, its message redacted. */
-static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status,
-                           uint64_t now)
+static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
 {
     llmc_result_t *r = &s->result;
     llmc_attempt_t *a;
@@ -162,15 +173,20 @@ static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status,
     a = &r->attempts[r->n_attempts - 1];
     a->status = (int8_t)status;
     a->http_status = s->http.status;
-    a->elapsed_ms = since(now, s->t_attempt);
+    a->elapsed_ms = since(c, s->t_attempt);
     memcpy(a->message, r->message, sizeof(a->message));
+}
+
+/* The name of providers[i], or "?". */
+static const char *name_in(const llmc_provider_t *p, size_t n, int i)
+{
+    const char *name = p != NULL && (size_t)i < n ? p[i].name : NULL;
+    return name != NULL ? name : "?";
 }
 
 static const char *provider_name(const llmc_client_t *c, int i)
 {
-    const char *n = (i >= 0 && i < c->n_providers) ? c->providers[i].name
-                                                   : NULL;
-    return n != NULL ? n : "?";
+    return name_in(c->providers, c->n_providers, i);
 }
 
 static void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s, bool notify)
@@ -182,14 +198,14 @@ static void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s, bool notify)
 }
 
 /* The request ends: the result goes to on_done and the slot is freed. */
-static void finish(llmc_client_t *c, llmc_slot_t *s, int status, uint64_t now)
+static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     llmc_result_t *r = &s->result;
     llmc_job_t job = s->job;
 
     slot_drop_conn(c, s, true);
     r->status = status;
-    r->elapsed_ms = since(now, s->t_start);
+    r->elapsed_ms = since(c, s->t_start);
     r->partial = status != LLMC_OK && s->delivered;
     r->provider_name = r->provider >= 0 ? provider_name(c, r->provider)
                                         : NULL;
@@ -205,11 +221,10 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status, uint64_t now)
 
 /* ---- attempts ---------------------------------------------------------- */
 
-static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
-                         uint64_t now);
-static void attempt_begin(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
-static void step_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
-static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now);
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status);
+static void attempt_begin(llmc_client_t *c, llmc_slot_t *s);
+static void step_send(llmc_client_t *c, llmc_slot_t *s);
+static void attempt_request(llmc_client_t *c, llmc_slot_t *s);
 
 static void deliver(llmc_slot_t *s, const char *text, size_t len)
 {
@@ -226,7 +241,8 @@ static int apply(llmc_slot_t *s, const llmc_chat_msg_t *m)
 {
     llmc_result_t *r = &s->result;
     if (m->has_error) {
-        llmc_buf_t b = msg_buf(s);
+        llmc_buf_t b;
+        msg_buf(&b, s);
         if (m->error_len > 0)
             llmc_buf_text(&b, m->error_msg, m->error_len);
         else
@@ -254,14 +270,11 @@ typedef struct {
 
 static int decode_error(llmc_slot_t *s, int rc)
 {
-    llmc_buf_t b = msg_buf(s);
-    if (rc == LLMC_ERR_TOO_LARGE) {
-        llmc_buf_str(&b, "JSON has more than ");
-        llmc_buf_u64(&b, LLMC_JSON_TOKENS);
-        llmc_buf_str(&b, " tokens (LLMC_JSON_TOKENS)");
-    } else {
-        llmc_buf_str(&b, "malformed JSON from the provider");
-    }
+    if (rc == LLMC_ERR_TOO_LARGE)
+        say(s, "JSON has more than ", LLMC_JSON_TOKENS,
+            " tokens (LLMC_JSON_TOKENS)");
+    else
+        set_msg(s, "malformed JSON from the provider");
     return rc;
 }
 
@@ -286,13 +299,9 @@ static int on_event(void *ctx, char *data, size_t len)
 }
 
 /* "<what> larger than N bytes (LLMC_EVENT_BUF_SIZE)" */
-static int too_large(llmc_slot_t *s, const char *what)
+static int too_large(llmc_slot_t *s, const char *what_larger_than)
 {
-    llmc_buf_t b = msg_buf(s);
-    llmc_buf_str(&b, what);
-    llmc_buf_str(&b, " larger than ");
-    llmc_buf_u64(&b, sizeof(s->buf));
-    llmc_buf_str(&b, " bytes (LLMC_EVENT_BUF_SIZE)");
+    say(s, what_larger_than, sizeof(s->buf), " bytes (LLMC_EVENT_BUF_SIZE)");
     return LLMC_ERR_TOO_LARGE;
 }
 
@@ -306,7 +315,7 @@ static int on_body(void *ctx, const char *p, size_t n)
     if (s->body == BODY_SSE) {
         rc = llmc_sse_feed(&s->sse, p, n, on_event, ctx);
         if (rc == LLMC_ERR_TOO_LARGE && s->result.message[0] == '\0')
-            too_large(s, "event");
+            too_large(s, "event larger than ");
         return rc;
     }
     if (n > room) {
@@ -314,7 +323,7 @@ static int on_body(void *ctx, const char *p, size_t n)
             s->body_cut = true;
             n = room;
         } else {
-            return too_large(s, "response body");
+            return too_large(s, "response body larger than ");
         }
     }
     memcpy(s->buf + s->body_len, p, n);
@@ -343,8 +352,9 @@ static void on_head(llmc_slot_t *s)
 static void error_message(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_chat_msg_t m;
-    llmc_buf_t b = msg_buf(s);
+    llmc_buf_t b;
 
+    msg_buf(&b, s);
     llmc_buf_str(&b, "status ");
     llmc_buf_u64(&b, s->http.status);
     if (s->body_len == 0)
@@ -361,8 +371,7 @@ static void error_message(llmc_client_t *c, llmc_slot_t *s)
 }
 
 /* The body ended properly; reusable says the connection may be pooled. */
-static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
-                     uint64_t now)
+static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
 {
     llmc_chat_msg_t m;
     int rc;
@@ -375,22 +384,22 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
         error_message(c, s);
         if (llmc_auth_should_refresh(c, s)) {
             /* the token was refused: forget it, fetch one, retry once */
-            record_attempt(c, s, LLMC_ERR_HTTP, now);
+            record_attempt(c, s, LLMC_ERR_HTTP);
             llmc_auth_invalidate(c, s);
             s->token_retry = true;
-            attempt_begin(c, s, now);
+            attempt_begin(c, s);
             return;
         }
-        attempt_fail(c, s, LLMC_ERR_HTTP, now);
+        attempt_fail(c, s, LLMC_ERR_HTTP);
         return;
     }
     if (s->fetching_token) {
-        rc = llmc_auth_store(c, s, now);
+        rc = llmc_auth_store(c, s);
         if (rc < 0) {
-            attempt_fail(c, s, rc, now);
+            attempt_fail(c, s, rc);
             return;
         }
-        attempt_request(c, s, now); /* now the chat request itself */
+        attempt_request(c, s); /* now the chat request itself */
         return;
     }
     if (s->body == BODY_JSON) {
@@ -401,23 +410,22 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable,
         else
             decode_error(s, rc);
         if (rc != 0) {
-            attempt_fail(c, s, rc, now);
+            attempt_fail(c, s, rc);
             return;
         }
     }
     if (!s->delivered) {
         set_msg(s, "the response ended without content");
-        attempt_fail(c, s, LLMC_ERR_EMPTY, now);
+        attempt_fail(c, s, LLMC_ERR_EMPTY);
         return;
     }
-    record_attempt(c, s, LLMC_OK, now);
-    llmc_fo_record(c, s->provider, true, now);
-    finish(c, s, LLMC_OK, now);
+    record_attempt(c, s, LLMC_OK);
+    llmc_fo_record(c, s->provider, true);
+    finish(c, s, LLMC_OK);
 }
 
 /* Bytes arrived: returns true when the attempt ended (slot moved on). */
-static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
-                 uint64_t now)
+static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
 {
     feed_ctx_t f;
     size_t used;
@@ -435,7 +443,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
                 set_msg(s, rc == LLMC_ERR_TOO_LARGE
                                ? "response head too large (LLMC_HEAD_MAX)"
                                : "malformed HTTP response head");
-                attempt_fail(c, s, rc, now);
+                attempt_fail(c, s, rc);
                 return true;
             }
             p += used;
@@ -446,11 +454,11 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
         }
         rc = llmc_http_body(&s->http, p, n, &used, on_body, &f);
         if (rc < 0) {
-            attempt_fail(c, s, rc, now);
+            attempt_fail(c, s, rc);
             return true;
         }
         if (rc == 1) {
-            body_end(c, s, llmc_http_reusable(&s->http) && used == n, now);
+            body_end(c, s, llmc_http_reusable(&s->http) && used == n);
             return true;
         }
         p += used;
@@ -459,95 +467,85 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n,
     return false;
 }
 
-static void start_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
-    s->t_timer = now + c->policy.first_byte_timeout_ms;
+    set_timer(c, s, c->policy.first_byte_timeout_ms);
     llmc_http_init(&s->http);
     s->got_bytes = false;
     s->done_seen = false;
 }
 
-/* The target's URL and addresses: the provider's, or its IAM endpoint's. */
-static void target_of(llmc_client_t *c, llmc_slot_t *s, const llmc_url_t **u,
-                      llmc_addr_t **a, uint8_t **n)
-{
-    if (s->fetching_token) {
-        llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];
-        *u = &iam->url;
-        *a = iam->addr;
-        *n = &iam->n_addr;
-    } else {
-        llmc_provider_state_t *ps = &c->prov[s->provider];
-        *u = &ps->url;
-        *a = ps->addr;
-        *n = &ps->n_addr;
-    }
-}
-
+/* The attempt's connection target: the provider (its index), or its IAM
+ * token endpoint (LLMC_TARGET_IAM). */
 static uint8_t target_id(const llmc_client_t *c, const llmc_slot_t *s)
 {
     return s->fetching_token ? LLMC_TARGET_IAM(c->prov[s->provider].iam)
                              : s->provider;
 }
 
-/* Get a connection: a pooled one, or a new one. */
-static void open_conn(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static llmc_target_t *target_of(llmc_client_t *c, uint8_t id)
 {
-    const llmc_url_t *u;
-    llmc_addr_t *addrs;
-    uint8_t *n_addr;
-    llmc_buf_t b = msg_buf(s);
+    return id < LLMC_MAX_PROVIDERS ? &c->prov[id].t
+                                   : &c->iam[id - LLMC_MAX_PROVIDERS].t;
+}
+
+/* Get a connection: a pooled one, or a new one. */
+static void open_conn(llmc_client_t *c, llmc_slot_t *s)
+{
+    uint8_t id = target_id(c, s);
+    llmc_target_t *t = target_of(c, id);
+    llmc_buf_t b;
     int ci, rc;
 
-    target_of(c, s, &u, &addrs, &n_addr);
-    ci = llmc_conn_find_idle(c, target_id(c, s));
+    msg_buf(&b, s);
+    ci = llmc_conn_find_idle(c, id);
     if (ci >= 0) {
         c->conns[ci].state = CONN_BUSY;
         c->conns[ci].want = LLMC_POLL_OUT;
         s->conn = (uint8_t)ci;
-        start_send(c, s, now);
-        step_send(c, s, now);
+        start_send(c, s);
+        step_send(c, s);
         return;
     }
     ci = llmc_conn_alloc(c);
     if (ci < 0) {
         set_msg(s, "no free connection (LLMC_CONNS)");
-        attempt_fail(c, s, LLMC_ERR_CONNECT, now);
+        attempt_fail(c, s, LLMC_ERR_CONNECT);
         return;
     }
-    if (*n_addr == 0) {
+    if (t->n_addr == 0) {
         /* may block (getaddrinfo); cached until a connect fails */
-        int n = llmc_port_resolve(u->host, u->port, addrs, 2);
+        int n = llmc_port_resolve(t->url.host, t->url.port, t->addr, 2);
         if (n <= 0) {
             llmc_buf_str(&b, "cannot resolve ");
-            llmc_buf_str(&b, u->host);
-            attempt_fail(c, s, LLMC_ERR_DNS, now);
+            llmc_buf_str(&b, t->url.host);
+            attempt_fail(c, s, LLMC_ERR_DNS);
             return;
         }
-        *n_addr = (uint8_t)n;
+        t->n_addr = (uint8_t)n;
     }
     s->phase = PH_CONNECT;
-    s->t_timer = now + c->policy.connect_timeout_ms;
-    rc = llmc_conn_open(c, ci, target_id(c, s), u, addrs, *n_addr, &b);
+    set_timer(c, s, c->policy.connect_timeout_ms);
+    rc = llmc_conn_open(c, ci, id, t, &b);
     if (rc < 0) {
-        *n_addr = 0;
-        attempt_fail(c, s, rc, now);
+        t->n_addr = 0;
+        attempt_fail(c, s, rc);
         return;
     }
     s->conn = (uint8_t)ci;
 }
 
 /* Start an attempt on s->order[s->pos] (or its IAM token fetch). */
-static void attempt_begin(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void attempt_begin(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_result_t *r = &s->result;
 
     s->provider = s->order[s->pos];
     s->state = SLOT_ACTIVE;
     s->conn = LLMC_NONE;
-    s->t_attempt = now;
+    s->t_attempt = (uint32_t)c->now;
     s->stale_retry = false;
     s->more = false;
     s->result.message[0] = '\0';
@@ -563,12 +561,12 @@ static void attempt_begin(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     if (s->job.cb.on_attempt != NULL)
         s->job.cb.on_attempt(s->job.user, s->provider, provider_name(c, s->provider));
 
-    attempt_request(c, s, now);
+    attempt_request(c, s);
 }
 
 /* Write the attempt's request (the token request first when IAM needs
  * one) and get it a connection. */
-static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
     int rc;
@@ -578,16 +576,13 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     s->w.model = p->model != NULL ? p->model : s->job.req->model;
     s->w.stream = !p->no_stream;
     s->fetching_token = false;
-    rc = llmc_auth_prepare(c, s, now);
+    rc = llmc_auth_prepare(c, s);
     if (rc < 0) {
-        attempt_fail(c, s, rc, now);
+        attempt_fail(c, s, rc);
         return;
     }
     {
-        const llmc_url_t *u;
-        llmc_addr_t *a;
-        uint8_t *n;
-        target_of(c, s, &u, &a, &n);
+        const llmc_url_t *u = &target_of(c, target_id(c, s))->url;
         s->w.host = u->host;
         s->w.port = u->default_port ? 0 : u->port;
         if (!s->fetching_token) {
@@ -598,36 +593,28 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     rc = llmc_writer_start(&s->w);
     if (rc < 0) {
         set_msg(s, "CR, LF or a control byte in a header value");
-        attempt_fail(c, s, rc, now);
+        attempt_fail(c, s, rc);
         return;
     }
-    open_conn(c, s, now);
+    open_conn(c, s);
 }
 
-static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
-                         uint64_t now)
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status)
 {
-    int d;
-    int64_t retry_after = s->http.retry_after_ms;
-    int8_t should_retry = s->http.should_retry;
-    uint16_t http_status = status == LLMC_ERR_HTTP ? s->http.status : 0;
-
     if (s->result.message[0] == '\0')
         set_msg(s, llmc_strerror(status));
     if (s->fetching_token)
         llmc_auth_token_failed(c, s, &status);
-    record_attempt(c, s, status, now);
+    record_attempt(c, s, status);
     s->result.http_status = s->http.status;
     slot_drop_conn(c, s, false);
-    llmc_fo_record(c, s->provider, false, now);
+    llmc_fo_record(c, s->provider, false);
     if (s->delivered || status == LLMC_ERR_CANCELLED) {
-        finish(c, s, status, now); /* bound to this provider: no failover */
+        finish(c, s, status); /* bound to this provider: no failover */
         return;
     }
-    d = llmc_fo_decide(c, s, status, http_status, should_retry, retry_after,
-                       now);
-    if (d == LLMC_FO_STOP) {
-        finish(c, s, status, now);
+    if (llmc_fo_decide(c, s, status) == LLMC_FO_STOP) {
+        finish(c, s, status);
         return;
     }
     s->state = SLOT_WAIT; /* the timer pass starts the next attempt */
@@ -636,7 +623,7 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
 /* A pooled connection failed before any byte of the answer: the server
  * closed it while idle. Try once more on a fresh connection, as every HTTP
  * client does; this is not an attempt of its own. */
-static bool stale_retry(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static bool stale_retry(llmc_client_t *c, llmc_slot_t *s)
 {
     if (s->conn == LLMC_NONE || !c->conns[s->conn].reused || s->got_bytes ||
         s->stale_retry)
@@ -645,20 +632,19 @@ static bool stale_retry(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
     s->stale_retry = true;
     s->w.idx = 0;
     s->w.off = 0;
-    open_conn(c, s, now);
+    open_conn(c, s);
     return true;
 }
 
-static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err, uint64_t now)
+static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err)
 {
-    if (stale_retry(c, s, now))
+    if (stale_retry(c, s))
         return;
     set_msg(s, llmc_port_errstr((int)err));
-    attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO,
-                 now);
+    attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO);
 }
 
-static void step_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void step_send(llmc_client_t *c, llmc_slot_t *s)
 {
     for (;;) {
         long n;
@@ -676,25 +662,25 @@ static void step_send(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         if (n == LLMC_PORT_WOULD_BLOCK)
             return;
         if (n < 0) {
-            io_fail(c, s, n, now);
+            io_fail(c, s, n);
             return;
         }
         s->tx_off += (size_t)n;
     }
 }
 
-static void step_recv(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void step_recv(llmc_client_t *c, llmc_slot_t *s)
 {
     int i;
     s->more = false;
     for (i = 0; i < READS_PER_ROUND; i++) {
         long n = llmc_conn_recv(c, s->conn, c->rx, sizeof(c->rx));
         if (n > 0) {
-            s->t_timer = now + c->policy.idle_timeout_ms;
-            if (feed(c, s, c->rx, (size_t)n, now))
+            set_timer(c, s, c->policy.idle_timeout_ms);
+            if (feed(c, s, c->rx, (size_t)n))
                 return;
-            if (s->done_seen && s->t_timer > now + DONE_GRACE_MS)
-                s->t_timer = now + DONE_GRACE_MS;
+            if (s->done_seen && s->timer_ms > DONE_GRACE_MS)
+                s->timer_ms = DONE_GRACE_MS;
             continue;
         }
         if (n == LLMC_PORT_WOULD_BLOCK)
@@ -702,48 +688,45 @@ static void step_recv(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
         if (n == LLMC_PORT_EOF && s->got_bytes) {
             int rc = llmc_http_eof(&s->http);
             if (rc == 1) {
-                body_end(c, s, false, now);
+                body_end(c, s, false);
                 return;
             }
             set_msg(s, "connection closed before the response ended");
-            attempt_fail(c, s, LLMC_ERR_CLOSED, now);
+            attempt_fail(c, s, LLMC_ERR_CLOSED);
             return;
         }
-        io_fail(c, s, n, now);
+        io_fail(c, s, n);
         return;
     }
     s->more = true;
 }
 
 /* Advance one slot as far as it goes without waiting. */
-static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents,
-                      uint64_t now)
+static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
 {
     if (s->state != SLOT_ACTIVE || s->conn == LLMC_NONE)
         return;
     if (s->phase == PH_CONNECT) {
-        const llmc_url_t *u;
-        llmc_addr_t *a;
-        uint8_t *n;
-        llmc_buf_t b = msg_buf(s);
+        llmc_target_t *t = target_of(c, target_id(c, s));
+        llmc_buf_t b;
         int rc;
-        target_of(c, s, &u, &a, &n);
-        rc = llmc_conn_step(c, s->conn, revents, u, a, *n, &b);
+        msg_buf(&b, s);
+        rc = llmc_conn_step(c, s->conn, revents, t, &b);
         if (rc < 0) {
             if (rc == LLMC_ERR_CONNECT)
-                *n = 0; /* resolve again next time */
+                t->n_addr = 0; /* resolve again next time */
             slot_drop_conn(c, s, false);
-            attempt_fail(c, s, rc, now);
+            attempt_fail(c, s, rc);
             return;
         }
         if (rc == 0)
             return;
-        start_send(c, s, now);
+        start_send(c, s);
     }
     if (s->phase == PH_SEND)
-        step_send(c, s, now);
+        step_send(c, s);
     if (s->state == SLOT_ACTIVE && s->phase == PH_RECV && s->conn != LLMC_NONE)
-        step_recv(c, s, now);
+        step_recv(c, s);
 }
 
 /* ---- client ------------------------------------------------------------ */
@@ -777,9 +760,9 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
         c->prov[i].iam = LLMC_NONE;
         if (p->name == NULL || p->name[0] == '\0')
             return LLMC_ERR_CONFIG;
-        if (llmc_url_parse(p->base_url, &c->prov[i].url) != LLMC_OK)
+        if (llmc_url_parse(p->base_url, &c->prov[i].t.url) != LLMC_OK)
             return LLMC_ERR_URL;
-        if (c->prov[i].url.tls)
+        if (c->prov[i].t.url.tls)
             need_tls = true;
         rc = llmc_auth_init_provider(c, (uint8_t)i, &need_tls);
         if (rc < 0)
@@ -861,8 +844,7 @@ int llmc_cancel(llmc_client_t *c, llmc_handle_t h)
     return rc;
 }
 
-static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j,
-                       uint64_t now)
+static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
 {
     llmc_buf_t b;
     memset(&s->result, 0, sizeof(s->result));
@@ -873,12 +855,12 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j,
     s->delivered = false;
     s->token_retry = false;
     s->fetching_token = false;
-    s->t_start = now;
-    s->t_wake = now;
+    s->t_start = (uint32_t)c->now;
+    set_timer(c, s, 0);
     llmc_http_init(&s->http);
-    b = msg_buf(s);
-    if (llmc_fo_plan(c, s, now, &b) == 0)
-        finish(c, s, LLMC_ERR_NO_PROVIDER, now);
+    msg_buf(&b, s);
+    if (llmc_fo_plan(c, s, &b) == 0)
+        finish(c, s, LLMC_ERR_NO_PROVIDER);
 }
 
 /* A job that never got a slot ends: cancelled or shut down. */
@@ -896,7 +878,7 @@ static void finish_unstarted(const llmc_job_t *j, const char *why)
 }
 
 /* Take jobs off the queue: cancelled ones end, others take free slots. */
-static void dispatch(llmc_client_t *c, uint64_t now)
+static void dispatch(llmc_client_t *c)
 {
     for (;;) {
         llmc_job_t j;
@@ -930,53 +912,50 @@ static void dispatch(llmc_client_t *c, uint64_t now)
             finish_unstarted(&j, c->shutting_down ? "client shut down"
                                                   : "cancelled by the caller");
         else
-            slot_start(c, s, &j, now);
+            slot_start(c, s, &j);
     }
 }
 
-static void deadline_hit(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void deadline_hit(llmc_client_t *c, llmc_slot_t *s)
 {
-    llmc_buf_t b = msg_buf(s);
     if (s->state == SLOT_ACTIVE) {
-        llmc_buf_str(&b, "deadline of ");
-        llmc_buf_u64(&b, c->policy.deadline_ms);
-        llmc_buf_str(&b, " ms exceeded");
-        record_attempt(c, s, LLMC_ERR_TIMEOUT, now);
-        llmc_fo_record(c, s->provider, false, now);
-    } else if (s->result.message[0] == '\0') {
-        llmc_buf_str(&b, "deadline exceeded while waiting to retry");
+        say(s, "deadline of ", c->policy.deadline_ms, " ms exceeded");
+        record_attempt(c, s, LLMC_ERR_TIMEOUT);
+        llmc_fo_record(c, s->provider, false);
+    } else {
+        set_msg(s, "deadline exceeded while waiting to retry");
     }
-    finish(c, s, LLMC_ERR_TIMEOUT, now);
+    finish(c, s, LLMC_ERR_TIMEOUT);
 }
 
-static void phase_timeout(llmc_client_t *c, llmc_slot_t *s, uint64_t now)
+static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
 {
-    llmc_buf_t b = msg_buf(s);
+    const llmc_policy_t *p = &c->policy;
+    const char *what;
+    uint32_t ms;
     if (s->done_seen) { /* the answer is complete; only the framing lags */
-        body_end(c, s, false, now);
+        s->result.message[0] = '\0';
+        body_end(c, s, false);
         return;
     }
-    if (s->phase == PH_CONNECT) {
-        llmc_buf_str(&b, "connect timed out after ");
-        llmc_buf_u64(&b, c->policy.connect_timeout_ms);
-    } else if (!s->got_bytes) {
-        llmc_buf_str(&b, "no response within ");
-        llmc_buf_u64(&b, c->policy.first_byte_timeout_ms);
-    } else {
-        llmc_buf_str(&b, "no data for ");
-        llmc_buf_u64(&b, c->policy.idle_timeout_ms);
-    }
-    llmc_buf_str(&b, " ms");
-    attempt_fail(c, s, LLMC_ERR_TIMEOUT, now);
+    if (s->phase == PH_CONNECT)
+        what = "connect timed out after ", ms = p->connect_timeout_ms;
+    else if (!s->got_bytes)
+        what = "no response within ", ms = p->first_byte_timeout_ms;
+    else
+        what = "no data for ", ms = p->idle_timeout_ms;
+    say(s, what, ms, " ms");
+    attempt_fail(c, s, LLMC_ERR_TIMEOUT);
 }
 
 /* Cancellations, timers, retries: everything that needs no I/O. */
-static void service(llmc_client_t *c, uint64_t now)
+static void service(llmc_client_t *c)
 {
+    uint32_t now = (uint32_t)c->now;
     int i, rounds;
     for (rounds = 0; rounds < 64; rounds++) {
         bool again = false;
-        dispatch(c, now);
+        dispatch(c);
         for (i = 0; i < LLMC_SLOTS; i++) {
             llmc_slot_t *s = &c->slots[i];
             if (s->state == SLOT_FREE)
@@ -985,15 +964,16 @@ static void service(llmc_client_t *c, uint64_t now)
                 set_msg(s, c->shutting_down ? "client shut down"
                                             : "cancelled by the caller");
                 if (s->state == SLOT_ACTIVE)
-                    record_attempt(c, s, LLMC_ERR_CANCELLED, now);
-                finish(c, s, LLMC_ERR_CANCELLED, now);
-            } else if (now >= s->t_start + c->policy.deadline_ms) {
-                deadline_hit(c, s, now);
-            } else if (s->state == SLOT_WAIT && now >= s->t_wake) {
-                attempt_begin(c, s, now);
-                again = true;
-            } else if (s->state == SLOT_ACTIVE && now >= s->t_timer) {
-                phase_timeout(c, s, now);
+                    record_attempt(c, s, LLMC_ERR_CANCELLED);
+                finish(c, s, LLMC_ERR_CANCELLED);
+            } else if (llmc_left(now, s->t_start, c->policy.deadline_ms) ==
+                       0) {
+                deadline_hit(c, s);
+            } else if (llmc_left(now, s->t_timer, s->timer_ms) == 0) {
+                if (s->state == SLOT_WAIT)
+                    attempt_begin(c, s);
+                else
+                    phase_timeout(c, s);
                 again = true;
             }
         }
@@ -1016,30 +996,27 @@ static int pending(const llmc_client_t *c)
 }
 
 /* How long poll may sleep: until the earliest timer. */
-static int wait_ms(const llmc_client_t *c, int timeout_ms, uint64_t now)
+static int wait_ms(const llmc_client_t *c, int timeout_ms)
 {
-    uint64_t next = UINT64_MAX;
+    uint32_t now = (uint32_t)c->now, next = UINT32_MAX, t;
     int i;
     for (i = 0; i < LLMC_SLOTS; i++) {
         const llmc_slot_t *s = &c->slots[i];
-        uint64_t t;
         if (s->state == SLOT_FREE)
             continue;
         if (s->more)
             return 0;
-        t = s->t_start + c->policy.deadline_ms;
+        t = llmc_left(now, s->t_start, c->policy.deadline_ms);
         if (t < next)
             next = t;
-        t = s->state == SLOT_WAIT ? s->t_wake : s->t_timer;
+        t = llmc_left(now, s->t_timer, s->timer_ms);
         if (t < next)
             next = t;
     }
-    if (next == UINT64_MAX)
+    if (next == UINT32_MAX)
         return timeout_ms;
-    if (next <= now)
-        return 0;
-    if (timeout_ms < 0 || next - now < (uint64_t)timeout_ms)
-        return (int)(next - now);
+    if (timeout_ms < 0 || next < (uint32_t)timeout_ms)
+        return (int)next;
     return timeout_ms;
 }
 
@@ -1055,15 +1032,14 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     uint8_t owner[LLMC_CONNS]; /* per connection: slot index, or LLMC_NONE */
     uint8_t conn_of[LLMC_CONNS];
     size_t nfds = 0, i;
-    uint64_t now;
     int rc;
 
     if (c == NULL || !c->ready)
         return LLMC_ERR_STATE;
     if (n_extra > LLMC_POLL_EXTRA || (n_extra > 0 && extra == NULL))
         return LLMC_ERR_ARG;
-    now = llmc_port_now_ms();
-    service(c, now);
+    c->now = llmc_port_now_ms();
+    service(c);
     memset(owner, LLMC_NONE, sizeof(owner));
     for (i = 0; i < LLMC_SLOTS; i++)
         if (c->slots[i].state == SLOT_ACTIVE && c->slots[i].conn != LLMC_NONE)
@@ -1079,10 +1055,10 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     }
     for (i = 0; i < n_extra; i++)
         fds[nfds + i] = extra[i];
-    rc = llmc_port_poll(fds, nfds + n_extra, wait_ms(c, timeout_ms, now));
+    rc = llmc_port_poll(fds, nfds + n_extra, wait_ms(c, timeout_ms));
     for (i = 0; i < n_extra; i++)
         extra[i].revents = rc >= 0 ? fds[nfds + i].revents : 0;
-    now = llmc_port_now_ms();
+    c->now = llmc_port_now_ms();
     if (rc >= 0) {
         for (i = 0; i < nfds; i++) {
             uint8_t ci = conn_of[i], si = owner[ci];
@@ -1096,13 +1072,13 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
                 continue;
             }
             if (c->slots[si].conn == ci)
-                slot_step(c, &c->slots[si], fds[i].revents, now);
+                slot_step(c, &c->slots[si], fds[i].revents);
         }
     }
     for (i = 0; i < LLMC_SLOTS; i++)
         if (c->slots[i].more)
-            slot_step(c, &c->slots[i], 0, now);
-    service(c, now);
+            slot_step(c, &c->slots[i], 0);
+    service(c);
     return pending(c);
 }
 
@@ -1175,7 +1151,8 @@ void llmc_client_shutdown(llmc_client_t *c)
     llmc_port_unlock();
     /* running requests end as cancelled in service(); so do queued ones,
      * dispatched one by one as cancelled */
-    service(c, llmc_port_now_ms());
+    c->now = llmc_port_now_ms();
+    service(c);
     for (i = 0; i < LLMC_CONNS; i++)
         llmc_conn_close(c, i, true);
 #if LLMC_TLS
@@ -1206,10 +1183,8 @@ size_t llmc_result_format(const llmc_result_t *r,
     llmc_buf_init(&b, buf, cap);
     if (r == NULL)
         return 0;
-#define NAME(i) ((providers != NULL && (size_t)(i) < n_providers && \
-                  providers[i].name != NULL) ? providers[i].name : "?")
     if (r->status == LLMC_OK) {
-        llmc_buf_str(&b, NAME(r->provider));
+        llmc_buf_str(&b, name_in(providers, n_providers, r->provider));
         llmc_buf_str(&b, ": ok");
         return b.need;
     }
@@ -1226,12 +1201,12 @@ size_t llmc_result_format(const llmc_result_t *r,
                                 : "all providers failed:");
     for (i = 0; i < n; i++) {
         const llmc_attempt_t *a = &r->attempts[i];
+        const char *what = llmc_strerror(a->status);
         llmc_buf_str(&b, "\n");
-        llmc_buf_str(&b, NAME(a->provider));
+        llmc_buf_str(&b, name_in(providers, n_providers, a->provider));
         llmc_buf_str(&b, ": ");
-        llmc_buf_str(&b, llmc_strerror(a->status));
-        if (a->message[0] != '\0' &&
-            strcmp(a->message, llmc_strerror(a->status)) != 0) {
+        llmc_buf_str(&b, what);
+        if (a->message[0] != '\0' && strcmp(a->message, what) != 0) {
             llmc_buf_str(&b, ": ");
             llmc_buf_str(&b, a->message);
         }
@@ -1241,6 +1216,5 @@ size_t llmc_result_format(const llmc_result_t *r,
         llmc_buf_u64(&b, (uint64_t)(r->n_attempts - LLMC_MAX_ATTEMPTS));
         llmc_buf_str(&b, " more attempts not recorded)");
     }
-#undef NAME
     return b.need;
 }

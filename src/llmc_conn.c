@@ -37,7 +37,8 @@ int llmc_conn_find_idle(llmc_client_t *c, uint8_t target)
     for (i = 0; i < LLMC_CONNS; i++) {
         const llmc_conn_t *k = &c->conns[i];
         if (k->state == CONN_IDLE && k->target == target &&
-            (best < 0 || k->last_used > c->conns[best].last_used))
+            (best < 0 ||
+             (int32_t)(k->last_used - c->conns[best].last_used) > 0))
             best = i;
     }
     return best;
@@ -51,7 +52,8 @@ int llmc_conn_alloc(llmc_client_t *c)
         if (k->state == CONN_FREE)
             return i;
         if (k->state == CONN_IDLE &&
-            (lru < 0 || k->last_used < c->conns[lru].last_used))
+            (lru < 0 ||
+             (int32_t)(k->last_used - c->conns[lru].last_used) < 0))
             lru = i;
     }
     if (lru >= 0)
@@ -275,13 +277,12 @@ static int tcp_ready(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
 /* Try addresses from k->addr_i on until one connects or is in progress;
  * rc is the error to report if none is left. */
 static int connect_from(llmc_client_t *c, llmc_conn_t *k,
-                        const llmc_url_t *u, const llmc_addr_t *addrs,
-                        uint8_t n_addr, llmc_buf_t *msg, int rc)
+                        const llmc_target_t *t, llmc_buf_t *msg, int rc)
 {
-    for (; k->addr_i < n_addr; k->addr_i++) {
-        rc = connect_addr(k, &addrs[k->addr_i]);
+    for (; k->addr_i < t->n_addr; k->addr_i++) {
+        rc = connect_addr(k, &t->addr[k->addr_i]);
         if (rc == 1)
-            return tcp_ready(c, k, u, msg);
+            return tcp_ready(c, k, &t->url, msg);
         if (rc == 0)
             return 0;
     }
@@ -290,10 +291,10 @@ static int connect_from(llmc_client_t *c, llmc_conn_t *k,
 }
 
 int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
-                   const llmc_url_t *u, const llmc_addr_t *addrs,
-                   uint8_t n_addr, llmc_buf_t *msg)
+                   const llmc_target_t *t, llmc_buf_t *msg)
 {
     llmc_conn_t *k = &c->conns[ci];
+    const llmc_url_t *u = &t->url;
     int rc;
 
     memset(k, 0, sizeof(*k));
@@ -309,7 +310,7 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
         llmc_buf_str(msg, "https needs TLS, which this client lacks");
         return LLMC_ERR_CONFIG;
     }
-    rc = connect_from(c, k, u, addrs, n_addr, msg, LLMC_PORT_ERROR);
+    rc = connect_from(c, k, t, msg, LLMC_PORT_ERROR);
     if (rc < 0) {
         llmc_conn_close(c, ci, false);
         return rc;
@@ -318,8 +319,7 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
 }
 
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
-                   const llmc_url_t *u, const llmc_addr_t *addrs,
-                   uint8_t n_addr, llmc_buf_t *msg)
+                   const llmc_target_t *t, llmc_buf_t *msg)
 {
     llmc_conn_t *k = &c->conns[ci];
     int rc;
@@ -329,11 +329,11 @@ int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
             return 0;
         rc = llmc_port_connect_result(k->sock);
         if (rc == LLMC_PORT_OK)
-            return tcp_ready(c, k, u, msg);
+            return tcp_ready(c, k, &t->url, msg);
         llmc_port_close(k->sock);
         k->sock = LLMC_SOCK_INVALID;
         k->addr_i++;
-        return connect_from(c, k, u, addrs, n_addr, msg, rc);
+        return connect_from(c, k, t, msg, rc);
     }
 #if LLMC_TLS
     if (k->state == CONN_HANDSHAKE)
@@ -424,5 +424,5 @@ void llmc_conn_release(llmc_client_t *c, int ci, bool reusable)
     k->state = CONN_IDLE;
     k->reused = true;
     k->want = LLMC_POLL_IN; /* a readable idle connection was closed */
-    k->last_used = llmc_port_now_ms();
+    k->last_used = (uint32_t)c->now;
 }

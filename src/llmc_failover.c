@@ -25,8 +25,7 @@ static bool ignored(const llmc_request_t *r, const char *name)
     return false;
 }
 
-int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, uint64_t now,
-                 llmc_buf_t *msg)
+int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
 {
     /* the words after each count of the message when none is eligible */
     static const char words[] =
@@ -44,7 +43,7 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, uint64_t now,
             k = 1;
         } else if (ignored(r, p->name)) {
             k = 2;
-        } else if (c->prov[i].cool_until > now) {
+        } else if (c->prov[i].cool_until > c->now) {
             k = 3;
             if (coolest == LLMC_NONE ||
                 c->prov[i].cool_until < c->prov[coolest].cool_until)
@@ -120,22 +119,24 @@ static uint32_t backoff(llmc_client_t *c, uint8_t retry)
     return d - (d / 4000u * r + d % 4000u * r / 4000u);
 }
 
-int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status,
-                   uint16_t http_status, int8_t should_retry,
-                   int64_t retry_after_ms, uint64_t now)
+int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
 {
+    uint32_t now = (uint32_t)c->now;
+    int64_t retry_after_ms = s->http.retry_after_ms;
     s->tries++;
-    if (llmc_fo_retryable(status, http_status, should_retry) &&
+    s->t_timer = now;
+    s->timer_ms = 0;
+    if (llmc_fo_retryable(status, s->http.status, s->http.should_retry) &&
         s->tries <= c->policy.max_retries) {
         /* Retry-After is honoured up to 60 s and within the deadline; the
          * server asking for longer than we would wait moves on */
         bool backing_off = retry_after_ms <= 0;
-        uint64_t wake = now + (backing_off
-                                   ? backoff(c, (uint8_t)(s->tries - 1))
-                                   : (uint32_t)retry_after_ms);
-        if (backing_off || (retry_after_ms <= 60000 &&
-                            wake < s->t_start + c->policy.deadline_ms)) {
-            s->t_wake = wake;
+        uint32_t wait = backing_off ? backoff(c, (uint8_t)(s->tries - 1))
+                                    : (uint32_t)retry_after_ms;
+        if (backing_off ||
+            (retry_after_ms <= 60000 &&
+             wait < llmc_left(now, s->t_start, c->policy.deadline_ms))) {
+            s->timer_ms = wait;
             return LLMC_FO_RETRY;
         }
     }
@@ -143,11 +144,10 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status,
     s->pos++;
     if (s->pos >= s->n_order)
         return LLMC_FO_STOP;
-    s->t_wake = now;
     return LLMC_FO_NEXT;
 }
 
-void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok, uint64_t now)
+void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok)
 {
     llmc_provider_state_t *ps = &c->prov[provider];
     if (ok) {
@@ -157,5 +157,5 @@ void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok, uint64_t now)
     }
     ps->fails = (uint8_t)(ps->fails + (ps->fails < UINT8_MAX)); /* saturates */
     if (c->policy.cooldown_after > 0 && ps->fails >= c->policy.cooldown_after)
-        ps->cool_until = now + c->policy.cooldown_ms;
+        ps->cool_until = c->now + c->policy.cooldown_ms;
 }

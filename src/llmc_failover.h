@@ -10,22 +10,21 @@
 
 enum { LLMC_FO_RETRY, LLMC_FO_NEXT, LLMC_FO_STOP };
 
+/* The functions below take the time from c->now. */
+
 /* Fill s->order. Returns the count; 0 means no provider, and *msg says
  * why (how many configured, not working, ignored, cooling down). */
-int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, uint64_t now,
-                 llmc_buf_t *msg);
+int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg);
 
 /* Is this failure worth another try on the same provider? */
 bool llmc_fo_retryable(int status, uint16_t http_status, int8_t should_retry);
 
-/* After a failed attempt: retry the same provider at s->t_wake
+/* After a failed attempt (the answer's status, X-Should-Retry and
+ * Retry-After in s->http): retry the same provider when s's timer fires
  * (LLMC_FO_RETRY), move to s->order[s->pos] (LLMC_FO_NEXT), or stop. */
-int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status,
-                   uint16_t http_status, int8_t should_retry,
-                   int64_t retry_after_ms, uint64_t now);
+int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status);
 
-void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok,
-                    uint64_t now);
+void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok);
 
 uint32_t llmc_rand(llmc_client_t *c);
 

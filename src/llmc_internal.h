@@ -28,6 +28,14 @@ void llmc_log_(int level, const char *a, const char *b);
 
 enum { CONN_FREE, CONN_CONNECTING, CONN_HANDSHAKE, CONN_BUSY, CONN_IDLE };
 
+/* Milliseconds left until base + len at now (0 when that is past), on the
+ * low 32 bits of the clock: exact for any len while now - base < 2^32. */
+static inline uint32_t llmc_left(uint32_t now, uint32_t base, uint32_t len)
+{
+    uint32_t d = now - base;
+    return d < len ? len - d : 0;
+}
+
 /* A connection target: a provider, or the token endpoint of an IAM entry. */
 #define LLMC_TARGET_IAM(i) ((uint8_t)(LLMC_MAX_PROVIDERS + (i)))
 
@@ -38,16 +46,14 @@ void llmc_tls_free(llmc_client_t *c);
 int llmc_conn_find_idle(llmc_client_t *c, uint8_t target);
 /* A free connection, evicting the least recently used idle one; or -1. */
 int llmc_conn_alloc(llmc_client_t *c);
-/* Start connecting (addrs[0], then the others on failure). Returns LLMC_OK
- * or an error with a message in *msg. */
+/* Start connecting to t (t->addr[0], then the others on failure), whose
+ * id is target. Returns LLMC_OK or an error with a message in *msg. */
 int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
-                   const llmc_url_t *u, const llmc_addr_t *addrs,
-                   uint8_t n_addr, llmc_buf_t *msg);
+                   const llmc_target_t *t, llmc_buf_t *msg);
 /* Advance connect + TLS handshake: 1 ready, 0 waiting (conn->want set),
  * < 0 error with *msg. */
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
-                   const llmc_url_t *u, const llmc_addr_t *addrs,
-                   uint8_t n_addr, llmc_buf_t *msg);
+                   const llmc_target_t *t, llmc_buf_t *msg);
 /* Bytes moved, or LLMC_PORT_WOULD_BLOCK (conn->want set), LLMC_PORT_EOF,
  * or another LLMC_PORT_* error. */
 long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n);

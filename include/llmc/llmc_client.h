@@ -115,10 +115,16 @@ typedef struct {
 
 #define LLMC_NONE 0xFFu
 
+/* Where a connection goes: a provider's base_url or an IAM token_url, and
+ * its resolved addresses (n_addr 0: resolve again). */
 typedef struct {
     llmc_url_t url;
     llmc_addr_t addr[2];
     uint8_t n_addr;
+} llmc_target_t;
+
+typedef struct {
+    llmc_target_t t;
     uint8_t fails;   /* failed attempts in a row */
     uint8_t iam;     /* index in llmc_client.iam, or LLMC_NONE */
     uint64_t cool_until;
@@ -137,7 +143,7 @@ typedef struct {
     bool tls;
     bool reused;      /* carried a request before */
     int8_t port_err;  /* last LLMC_PORT_* error seen on the socket */
-    uint64_t last_used;
+    uint32_t last_used; /* ms, low 32 bits: compared by difference */
 #if LLMC_TLS
     bool ssl_ready;
     mbedtls_ssl_context ssl;
@@ -169,7 +175,10 @@ typedef struct {
     bool fetching_token; /* the attempt is the IAM token request */
     bool token_fresh;  /* IAM: just fetched, good for this request */
     bool more;         /* stopped reading with data left: run again */
-    uint64_t t_start, t_attempt, t_timer, t_wake;
+    /* ms, low 32 bits of llmc_port_now_ms(), compared by difference. The
+     * timer fires timer_ms after t_timer: the phase's timeout while active,
+     * the wake-up for the next attempt while waiting. */
+    uint32_t t_start, t_attempt, t_timer, timer_ms;
     llmc_job_t job;
     llmc_writer_t w;
     size_t tx_len, tx_off, body_len;
@@ -181,13 +190,11 @@ typedef struct {
 } llmc_slot_t;
 
 typedef struct {
+    llmc_target_t t;    /* token_url */
     uint8_t provider;   /* LLMC_NONE: unused */
     bool valid;
     uint16_t len;
     uint64_t expires;   /* monotonic ms */
-    llmc_url_t url;     /* token_url */
-    llmc_addr_t addr[2];
-    uint8_t n_addr;
     char token[LLMC_TOKEN_MAX];
 } llmc_iam_t;
 
@@ -200,6 +207,7 @@ struct llmc_client {
     llmc_policy_t policy;
     int32_t next_handle;
     uint32_t rng;
+    uint64_t now; /* llmc_port_now_ms() of the poll round at hand */
     uint8_t q_head, q_len, active;
     /* waiting requests; LLMC_SLOTS more entries than the queue so that
      * requests submitted before a poll can fill the free slots too */

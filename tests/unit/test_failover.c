@@ -54,7 +54,29 @@ static int plan(uint64_t now, char *msg, size_t cap)
         cap = sizeof(dummy);
     }
     llmc_buf_init(&b, msg, cap);
-    return llmc_fo_plan(C, S, now, &b);
+    C->now = now;
+    return llmc_fo_plan(C, S, &b);
+}
+
+/* A failed attempt at now: the answer's status, X-Should-Retry and
+ * Retry-After as the engine leaves them in S->http. */
+static int decide(int status, uint16_t http, int8_t should_retry,
+                  int64_t retry_after_ms, uint64_t now)
+{
+    S->http.status = http;
+    S->http.should_retry = should_retry;
+    S->http.retry_after_ms = retry_after_ms;
+    C->now = now;
+    return llmc_fo_decide(C, S, status);
+}
+
+/* When the slot's timer fires: the next attempt's time (low 32 bits). */
+#define WAKE ((uint32_t)(S->t_timer + S->timer_ms))
+
+static void record(uint8_t provider, bool ok, uint64_t now)
+{
+    C->now = now;
+    llmc_fo_record(C, provider, ok);
 }
 
 static const llmc_provider_t k_three[] = {
@@ -341,10 +363,10 @@ static void test_decide_retry_backoff_within_jitter_bounds(void **st)
             uint64_t d = 500ull << n, now = 2000 + n * 10000ull, w;
             if (d > 6000)
                 d = 6000;
-            assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_CONNECT, 0, -1,
+            assert_int_equal(decide(LLMC_ERR_CONNECT, 0, -1,
                                             -1, now),
                              LLMC_FO_RETRY);
-            w = S->t_wake - now;
+            w = WAKE - now;
             if (w * 4 < d * 3 || w > d)
                 fail_msg("retry %u: wait %llu outside [%llu, %llu]", n,
                          (unsigned long long)w,
@@ -369,17 +391,17 @@ static void test_decide_exhausted_retries_move_on(void **st)
     (void)st;
     start_request(k_three, 3, 0);
     C->policy.max_retries = 2;
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_TIMEOUT, 0, -1, -1, 100),
+    assert_int_equal(decide(LLMC_ERR_TIMEOUT, 0, -1, -1, 100),
                      LLMC_FO_RETRY);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, -1, 200),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, -1, 200),
                      LLMC_FO_RETRY);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, -1, 300),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, -1, 300),
                      LLMC_FO_NEXT);
     assert_int_equal(S->pos, 1);
     assert_int_equal(S->tries, 0);
-    assert_int_equal(S->t_wake, 300);
+    assert_int_equal(WAKE, 300);
     /* the next provider gets its own retries */
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_IO, 0, -1, -1, 400),
+    assert_int_equal(decide(LLMC_ERR_IO, 0, -1, -1, 400),
                      LLMC_FO_RETRY);
     assert_int_equal(S->pos, 1);
 }
@@ -389,7 +411,7 @@ static void test_decide_zero_max_retries_moves_on_at_once(void **st)
     (void)st;
     start_request(k_three, 3, 0);
     C->policy.max_retries = 0;
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_CONNECT, 0, -1, -1, 10),
+    assert_int_equal(decide(LLMC_ERR_CONNECT, 0, -1, -1, 10),
                      LLMC_FO_NEXT);
     assert_int_equal(S->pos, 1);
 }
@@ -411,11 +433,11 @@ static void test_decide_non_retryable_moves_on(void **st)
     (void)st;
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         start_request(k_three, 3, 0);
-        assert_int_equal(llmc_fo_decide(C, S, cases[i].status, cases[i].http,
+        assert_int_equal(decide(cases[i].status, cases[i].http,
                                         cases[i].sr, 2000, 100),
                          LLMC_FO_NEXT);
         assert_int_equal(S->pos, 1);
-        assert_int_equal(S->t_wake, 100);
+        assert_int_equal(WAKE, 100);
     }
 }
 
@@ -423,7 +445,7 @@ static void test_decide_should_retry_true_retries_a_400(void **st)
 {
     (void)st;
     start_request(k_three, 3, 0);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 400, 1, -1, 100),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 400, 1, -1, 100),
                      LLMC_FO_RETRY);
     assert_int_equal(S->pos, 0);
 }
@@ -433,11 +455,11 @@ static void test_decide_last_provider_stops(void **st)
     (void)st;
     start_request(k_three, 3, 0);
     C->policy.max_retries = 0;
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 401, -1, -1, 1),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 401, -1, -1, 1),
                      LLMC_FO_NEXT);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 401, -1, -1, 2),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 401, -1, -1, 2),
                      LLMC_FO_NEXT);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 401, -1, -1, 3),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 401, -1, -1, 3),
                      LLMC_FO_STOP);
 }
 
@@ -445,13 +467,13 @@ static void test_decide_retry_after_honoured_up_to_60s(void **st)
 {
     (void)st;
     start_request(k_three, 3, 0);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, 3000, 1000),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 429, -1, 3000, 1000),
                      LLMC_FO_RETRY);
-    assert_int_equal(S->t_wake, 4000);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, 60000,
+    assert_int_equal(WAKE, 4000);
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, 60000,
                                     5000),
                      LLMC_FO_RETRY);
-    assert_int_equal(S->t_wake, 65000);
+    assert_int_equal(WAKE, 65000);
     assert_int_equal(S->pos, 0);
 }
 
@@ -460,11 +482,11 @@ static void test_decide_retry_after_over_60s_moves_on(void **st)
     (void)st;
     start_request(k_three, 3, 0);
     C->policy.deadline_ms = 10000000;
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, 60001,
+    assert_int_equal(decide(LLMC_ERR_HTTP, 429, -1, 60001,
                                     1000),
                      LLMC_FO_NEXT);
     assert_int_equal(S->pos, 1);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, 86400000,
+    assert_int_equal(decide(LLMC_ERR_HTTP, 429, -1, 86400000,
                                     2000),
                      LLMC_FO_NEXT);
     assert_int_equal(S->pos, 2);
@@ -475,13 +497,13 @@ static void test_decide_retry_after_beyond_deadline_moves_on(void **st)
     (void)st;
     start_request(k_three, 3, 1000);
     C->policy.deadline_ms = 10000; /* deadline at 11000 */
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, 5000, 8000),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, 5000, 8000),
                      LLMC_FO_NEXT);
     assert_int_equal(S->pos, 1);
     /* within the deadline it is honoured */
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 503, -1, 2000, 8000),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, 2000, 8000),
                      LLMC_FO_RETRY);
-    assert_int_equal(S->t_wake, 10000);
+    assert_int_equal(WAKE, 10000);
 }
 
 static void test_decide_retry_after_zero_or_absent_uses_backoff(void **st)
@@ -490,19 +512,19 @@ static void test_decide_retry_after_zero_or_absent_uses_backoff(void **st)
     start_request(k_three, 3, 0);
     C->policy.backoff_base_ms = 400;
     C->policy.backoff_max_ms = 400;
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, 0, 1000),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 429, -1, 0, 1000),
                      LLMC_FO_RETRY);
-    assert_true(S->t_wake >= 1300 && S->t_wake <= 1400);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 429, -1, -1, 2000),
+    assert_true(WAKE >= 1300 && WAKE <= 1400);
+    assert_int_equal(decide(LLMC_ERR_HTTP, 429, -1, -1, 2000),
                      LLMC_FO_RETRY);
-    assert_true(S->t_wake >= 2300 && S->t_wake <= 2400);
+    assert_true(WAKE >= 2300 && WAKE <= 2400);
 }
 
 static void test_decide_retry_after_ignored_for_non_retryable(void **st)
 {
     (void)st;
     start_request(k_three, 3, 0);
-    assert_int_equal(llmc_fo_decide(C, S, LLMC_ERR_HTTP, 400, -1, 1000, 10),
+    assert_int_equal(decide(LLMC_ERR_HTTP, 400, -1, 1000, 10),
                      LLMC_FO_NEXT);
 }
 
@@ -516,10 +538,10 @@ static void test_single_provider_retry_tries_one_provider_1_plus_n(void **st)
     C->policy.max_retries = 3;
     assert_int_equal(plan(0, NULL, 0), 1);
     S->t_start = 0;
-    while ((d = llmc_fo_decide(C, S, LLMC_ERR_CONNECT, 0, -1, -1, now)) ==
+    while ((d = decide(LLMC_ERR_CONNECT, 0, -1, -1, now)) ==
            LLMC_FO_RETRY) {
         assert_int_equal(S->pos, 0);
-        now = S->t_wake;
+        now = WAKE;
         tries++;
         assert_true(tries < 100);
     }
@@ -537,13 +559,51 @@ static void test_failover_walks_every_provider_then_stops(void **st)
     while (d != LLMC_FO_STOP) {
         attempts[S->order[S->pos]]++;
         total++;
-        d = llmc_fo_decide(C, S, LLMC_ERR_HTTP, 500, -1, -1, now);
-        now = S->t_wake;
+        d = decide(LLMC_ERR_HTTP, 500, -1, -1, now);
+        now = WAKE;
         assert_true(total < 100);
     }
     assert_int_equal(attempts[0], 2);
     assert_int_equal(attempts[1], 2);
     assert_int_equal(attempts[2], 2);
+}
+
+/* The slot's times are the clock's low 32 bits: a request that runs while
+ * they wrap keeps its deadline and its retry times. */
+static void test_decide_across_32_bit_wrap(void **st)
+{
+    const uint64_t t0 = 0xFFFFF000u; /* 4096 ms before the low bits wrap */
+    (void)st;
+    start_request(k_three, 3, t0);
+    C->policy.deadline_ms = 10000; /* at t0 + 10000, past the wrap */
+    /* 6144 ms into the request, 3856 left: 5000 is past the deadline */
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, 5000, t0 + 6144),
+                     LLMC_FO_NEXT);
+    assert_int_equal(S->pos, 1);
+    assert_int_equal(WAKE, (uint32_t)(t0 + 6144));
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, 3000, t0 + 6144),
+                     LLMC_FO_RETRY);
+    assert_int_equal(WAKE, (uint32_t)(t0 + 9144));
+    assert_int_equal(S->pos, 1);
+    /* backoff across the wrap: base 500, no more than that */
+    C->policy.backoff_max_ms = 500;
+    assert_int_equal(decide(LLMC_ERR_CONNECT, 0, -1, -1, t0 + 4000),
+                     LLMC_FO_RETRY);
+    assert_true(S->timer_ms >= 375 && S->timer_ms <= 500);
+    assert_int_equal(S->t_timer, (uint32_t)(t0 + 4000));
+}
+
+static void test_left_is_exact_across_wrap(void **st)
+{
+    (void)st;
+    assert_int_equal(llmc_left(0xFFFFFF00u, 0xFFFFFF00u, 1000), 1000);
+    assert_int_equal(llmc_left(0x00000100u, 0xFFFFFF00u, 1000), 488);
+    assert_int_equal(llmc_left(0x000002E8u, 0xFFFFFF00u, 1000), 0);
+    assert_int_equal(llmc_left(0x000002E7u, 0xFFFFFF00u, 1000), 1);
+    assert_int_equal(llmc_left(0x00001000u, 0xFFFFFF00u, 1000), 0);
+    /* any length up to 2^32 - 1 ms */
+    assert_int_equal(llmc_left(5, 0, UINT32_MAX), UINT32_MAX - 5);
+    assert_int_equal(llmc_left(0, 1, UINT32_MAX), 0);
 }
 
 /* ---- record / cooldown ------------------------------------------------ */
@@ -554,11 +614,11 @@ static void test_cooldown_after_n_failures_in_a_row(void **st)
     client_with(k_three, 3);
     C->policy.cooldown_after = 3;
     C->policy.cooldown_ms = 30000;
-    llmc_fo_record(C, 1, false, 1000);
-    llmc_fo_record(C, 1, false, 1100);
+    record(1, false, 1000);
+    record(1, false, 1100);
     assert_int_equal(C->prov[1].cool_until, 0);
     assert_int_equal(plan(1200, NULL, 0), 3);
-    llmc_fo_record(C, 1, false, 1200);
+    record(1, false, 1200);
     assert_int_equal(C->prov[1].cool_until, 31200);
     assert_int_equal(plan(1300, NULL, 0), 2);
     assert_int_equal(S->order[0], 0);
@@ -572,17 +632,17 @@ static void test_cooldown_reset_on_success(void **st)
     client_with(k_three, 3);
     C->policy.cooldown_after = 3;
     C->policy.cooldown_ms = 30000;
-    llmc_fo_record(C, 0, false, 1000);
-    llmc_fo_record(C, 0, false, 1000);
-    llmc_fo_record(C, 0, true, 1000);
+    record(0, false, 1000);
+    record(0, false, 1000);
+    record(0, true, 1000);
     assert_int_equal(C->prov[0].fails, 0);
-    llmc_fo_record(C, 0, false, 1000);
-    llmc_fo_record(C, 0, false, 1000);
+    record(0, false, 1000);
+    record(0, false, 1000);
     assert_int_equal(C->prov[0].cool_until, 0);
     /* a cooling provider that then succeeds is available at once */
-    llmc_fo_record(C, 0, false, 1000);
+    record(0, false, 1000);
     assert_true(C->prov[0].cool_until > 1000);
-    llmc_fo_record(C, 0, true, 2000);
+    record(0, true, 2000);
     assert_int_equal(C->prov[0].cool_until, 0);
     assert_int_equal(plan(2000, NULL, 0), 3);
 }
@@ -594,7 +654,7 @@ static void test_cooldown_disabled_when_after_is_zero(void **st)
     client_with(k_three, 3);
     C->policy.cooldown_after = 0;
     for (i = 0; i < 50; i++)
-        llmc_fo_record(C, 2, false, 1000);
+        record(2, false, 1000);
     assert_int_equal(C->prov[2].cool_until, 0);
     assert_int_equal(plan(1001, NULL, 0), 3);
 }
@@ -607,7 +667,7 @@ static void test_failure_count_saturates_and_keeps_cooling(void **st)
     C->policy.cooldown_after = 2;
     C->policy.cooldown_ms = 100;
     for (i = 0; i < 300; i++)
-        llmc_fo_record(C, 0, false, (uint64_t)i);
+        record(0, false, (uint64_t)i);
     assert_int_equal(C->prov[0].fails, UINT8_MAX);
     assert_int_equal(C->prov[0].cool_until, 299 + 100);
 }
@@ -638,6 +698,8 @@ int main(void)
         T(test_decide_should_retry_true_retries_a_400),
         T(test_decide_last_provider_stops),
         T(test_decide_retry_after_honoured_up_to_60s),
+        T(test_decide_across_32_bit_wrap),
+        T(test_left_is_exact_across_wrap),
         T(test_decide_retry_after_over_60s_moves_on),
         T(test_decide_retry_after_beyond_deadline_moves_on),
         T(test_decide_retry_after_zero_or_absent_uses_backoff),
