@@ -94,16 +94,16 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n)
     return LLMC_OK;
 }
 
-/* Index of the token after the subtree rooted at i: count children (an
- * object's size is its keys, a key's size is its one value). */
-static int skip(const jsmntok_t *t, int i, int n)
+/* The token after the subtree rooted at t (an object's size is its keys, a
+ * key's size is its one value). jsmn's tree of a value that validate()
+ * accepted is complete, so this stays within it. */
+static const jsmntok_t *skip(const jsmntok_t *t)
 {
     int pending = 1;
-    while (pending > 0 && i < n) {
-        pending += t[i].size - 1;
-        i++;
-    }
-    return i;
+    do
+        pending += t++->size - 1;
+    while (pending > 0);
+    return t;
 }
 
 /* The keys llmc reads, each after its length; a key's id is its place. */
@@ -412,55 +412,85 @@ static int int_at(const char *js, const jsmntok_t *t, int64_t *v)
     return LLMC_OK;
 }
 
-static const uint8_t k_usage_at[] = {
-    offsetof(llmc_usage_t, prompt_tokens),
-    offsetof(llmc_usage_t, completion_tokens),
-    offsetof(llmc_usage_t, total_tokens)};
+typedef char llmc_usage_check[offsetof(llmc_usage_t, total_tokens) ==
+                                      offsetof(llmc_usage_t, prompt_tokens) +
+                                          2 * sizeof(int32_t)
+                                  ? 1
+                                  : -1];
 
-/* The members of the object at t[i] whose keys have ids in [from, to):
- * those of a choice, of its delta|message, of usage or of error. */
-static int walk(char *js, const jsmntok_t *t, int i, int n, int from, int to,
+enum { K_ERRMSG = K_PROMPT + 3 }; /* error.message, found as K_MESSAGE */
+
+static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out);
+
+/* The members of the object t whose keys have ids in [from, to). */
+static int walk(char *js, const jsmntok_t *t, int from, int to,
                 llmc_chat_msg_t *out)
 {
-    int m, k, id, rc;
-    int64_t v;
+    int m, id, rc;
 
-    for (m = t[i].size, k = i + 1; m > 0; m--, k = skip(t, k + 1, n)) {
-        const jsmntok_t *val = &t[k + 1];
-        id = key_id(js + t[k].start, (size_t)(t[k].end - t[k].start), from,
-                    to);
+    for (m = t++->size; m > 0; m--, t = skip(t + 1)) {
+        id = key_id(js + t->start, (size_t)(t->end - t->start), from, to);
         if (id < 0)
             continue;
-        if (to == K_MESSAGE + 1) { /* error.message: the first string */
-            if (val->type == JSMN_STRING)
-                return string_at(js, val, &out->error_msg, &out->error_len);
-        } else if (id == K_DELTA || id == K_MESSAGE) {
-            if (val->type == JSMN_OBJECT) {
-                rc = walk(js, t, k + 1, n, K_CONTENT, K_CONTENT + 1, out);
-                if (rc != LLMC_OK)
-                    return rc;
-            } else if (!is_null(js, val)) {
-                return LLMC_ERR_PROTOCOL;
-            }
-        } else if (is_null(js, val)) {
-            continue;
-        } else if (id == K_FINISH) {
-            if (string_at(js, val, &out->finish_reason, &out->finish_len))
-                return LLMC_ERR_PROTOCOL;
-        } else if (id == K_CONTENT) {
-            out->rewritten |= out->content_len != out->content_raw_len;
-            out->content_raw_len = (size_t)(val->end - val->start);
-            if (string_at(js, val, &out->content, &out->content_len))
-                return LLMC_ERR_PROTOCOL;
-            out->has_content = true;
-        } else if (int_at(js, val, &v) == LLMC_OK) {
-            /* a non-integer count is not ours to judge */
-            *(int32_t *)(void *)((char *)&out->usage +
-                                 k_usage_at[id - K_PROMPT]) =
-                v > INT32_MAX ? INT32_MAX
-                : v < INT32_MIN ? INT32_MIN : (int32_t)v;
-        }
+        rc = value(js, t + 1, from == K_MESSAGE ? K_ERRMSG : id, out);
+        if (rc != LLMC_OK)
+            return rc;
     }
+    return LLMC_OK;
+}
+
+/* The value t of a member with key id: choices, usage, error at the top
+ * level, what llmc reads inside them. */
+static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
+{
+    int64_t v;
+
+    if (id == K_CHOICES) {
+        if (t->type != JSMN_ARRAY)
+            return LLMC_ERR_PROTOCOL;
+        if (t->size == 0)
+            return LLMC_OK;
+        t++;
+        if (t->type != JSMN_OBJECT)
+            return LLMC_ERR_PROTOCOL;
+        return walk(js, t, K_DELTA, K_CONTENT, out);
+    }
+    if (is_null(js, t))
+        return LLMC_OK;
+    switch (id) {
+    case K_USAGE:
+        if (t->type != JSMN_OBJECT)
+            return LLMC_ERR_PROTOCOL;
+        out->usage.present = true;
+        return walk(js, t, K_PROMPT, K_PROMPT + 3, out);
+    case K_ERROR:
+        out->has_error = true;
+        if (t->type == JSMN_OBJECT)
+            return walk(js, t, K_MESSAGE, K_MESSAGE + 1, out);
+        /* a string is the message */
+        /* fall through */
+    case K_ERRMSG: /* the first string */
+        if (t->type != JSMN_STRING || out->error_msg != NULL)
+            return LLMC_OK;
+        return string_at(js, t, &out->error_msg, &out->error_len);
+    case K_DELTA:
+    case K_MESSAGE:
+        if (t->type != JSMN_OBJECT)
+            return LLMC_ERR_PROTOCOL;
+        return walk(js, t, K_CONTENT, K_CONTENT + 1, out);
+    case K_FINISH:
+        return string_at(js, t, &out->finish_reason, &out->finish_len);
+    case K_CONTENT:
+        out->rewritten |= out->content_len != out->content_raw_len;
+        out->content_raw_len = (size_t)(t->end - t->start);
+        out->has_content = true;
+        return string_at(js, t, &out->content, &out->content_len);
+    }
+    if (int_at(js, t, &v) == LLMC_OK) /* a non-integer count is not ours
+                                         to judge */
+        *(int32_t *)(void *)((char *)&out->usage.prompt_tokens +
+                             (id - K_PROMPT) * sizeof(int32_t)) =
+            v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
     return LLMC_OK;
 }
 
@@ -468,46 +498,17 @@ static int walk(char *js, const jsmntok_t *t, int i, int n, int from, int to,
 static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
                    size_t ntok, llmc_chat_msg_t *out)
 {
-    static const uint8_t range[3][2] = {{K_DELTA, K_CONTENT},
-                                        {K_PROMPT, K_PROMPT + 3},
-                                        {K_MESSAGE, K_MESSAGE + 1}};
     jsmntok_t *t;
     char *b;
-    int j, i, n, rc;
+    int j, rc;
 
     for (j = K_CHOICES; j <= K_ERROR; j++) {
         if (sp[j].start < 0)
             continue;
-        n = tokenise(js, &sp[j], tok, ntok, &t, &b);
-        if (n < 0)
-            return n;
-        i = 0;
-        if (j == K_CHOICES) {
-            if (t[0].type != JSMN_ARRAY)
-                return LLMC_ERR_PROTOCOL;
-            if (t[0].size == 0)
-                continue;
-            i = 1;
-            if (t[1].type != JSMN_OBJECT)
-                return LLMC_ERR_PROTOCOL;
-        } else if (j == K_USAGE) {
-            if (t[0].type != JSMN_OBJECT) {
-                if (is_null(b, t))
-                    continue;
-                return LLMC_ERR_PROTOCOL;
-            }
-            out->usage.present = true;
-        } else {
-            if (is_null(b, t))
-                continue;
-            out->has_error = true;
-            if (t[0].type == JSMN_STRING)
-                return string_at(b, t, &out->error_msg, &out->error_len);
-            if (t[0].type != JSMN_OBJECT)
-                continue;
-        }
-        rc = walk(b, t, i, n, range[j][0], range[j][1], out);
-        if (rc != LLMC_OK)
+        rc = tokenise(js, &sp[j], tok, ntok, &t, &b);
+        if (rc >= 0)
+            rc = value(b, t, j, out);
+        if (rc < 0)
             return rc;
     }
     return LLMC_OK;
