@@ -210,44 +210,39 @@ static const char *scan_string(const char *p, const char *e)
     }
 }
 
+/* One or more digits at p: their end, or NULL. */
+static const char *digits(const char *p, const char *e)
+{
+    const char *d = p;
+    while (p < e && digit(*p))
+        p++;
+    return p == d ? NULL : p;
+}
+
 /* A number or literal starting at p: its end, or NULL. */
 static const char *scan_scalar(const char *p, const char *e)
 {
-    const char *d;
-    if (*p == 't')
-        return e - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
-    if (*p == 'f')
-        return e - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
-    if (*p == 'n')
-        return e - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
-    if (*p == '-')
-        p++;
-    if (p >= e || !digit(*p))
+    const char *w = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
+    size_t n = strlen(w);
+    if (*p == *w)
+        return (size_t)(e - p) >= n && memcmp(p, w, n) == 0 ? p + n : NULL;
+    p += *p == '-';
+    w = digits(p, e);
+    if (w == NULL || (*p == '0' && w - p > 1))
+        return NULL; /* no leading zero */
+    p = w;
+    if (p < e && *p == '.' && (p = digits(p + 1, e)) == NULL)
         return NULL;
-    if (*p == '0')
-        p++;
-    else
-        while (p < e && digit(*p))
-            p++;
-    if (p < e && *p == '.') {
-        for (d = ++p; p < e && digit(*p); p++) {
-        }
-        if (p == d)
-            return NULL;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
+    if (p < e && (*p | 0x20) == 'e') {
         p++;
         if (p < e && (*p == '+' || *p == '-'))
             p++;
-        for (d = p; p < e && digit(*p); p++) {
-        }
-        if (p == d)
-            return NULL;
+        p = digits(p, e);
     }
     return p;
 }
 
-enum { VALUE, KEY_OR_END, KEY, AFTER, VALUE_OR_END };
+enum { VALUE, NEXT, OPENED, AFTER };
 
 /* Validate js[0..len) as one object (and nothing else but whitespace);
  * for each key with an id in [from, to) found at the top level, the
@@ -259,9 +254,10 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
                          int to, span_t *spans, bool tail)
 {
     const char *p = js + at, *e = js + len, *q;
-    uint32_t stack = tail ? 1u : 0u; /* bit d: level d+1 is an object */
-    int depth = tail ? 1 : 0, key = -1, i;
+    uint32_t stack = tail; /* bit 0: the innermost level is an object */
+    int depth = tail, key = -1, i;
     int st = tail ? AFTER : VALUE;
+    char c;
 
     for (i = from; i < to; i++)
         spans[i].start = -1;
@@ -269,42 +265,22 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
         p = skip_ws(p, e);
         if (p >= e)
             return LLMC_ERR_PROTOCOL;
+        c = *p;
         switch (st) {
-        case VALUE_OR_END:
-            if (*p == ']')
+        case AFTER:
+            if (c != ',')
+                goto close;
+            p++;
+            st = NEXT;
+            continue;
+        case OPENED:
+            if ((c | 0x20) == '}') /* ] or } */
                 goto close;
             /* fall through */
-        case VALUE:
-            if (depth == 0 && *p != '{')
-                return LLMC_ERR_PROTOCOL; /* the document is an object */
-            if (depth == 1 && key >= 0)
-                spans[key].start = (int)(p - js);
-            if (*p == '{' || *p == '[') {
-                if (depth == MAX_DEPTH)
-                    return LLMC_ERR_PROTOCOL;
-                if (*p == '{')
-                    stack |= 1u << depth;
-                else
-                    stack &= ~(1u << depth);
-                depth++;
-                st = *p == '{' ? KEY_OR_END : VALUE_OR_END;
-                p++;
-                continue;
-            }
-            if (*p == '"')
-                q = scan_string(p + 1, e);
-            else
-                q = scan_scalar(p, e);
-            if (q == NULL)
-                return LLMC_ERR_PROTOCOL;
-            p = *p == '"' ? q + 1 : q;
-            break; /* to AFTER, below */
-        case KEY_OR_END:
-            if (*p == '}')
-                goto close;
-            /* fall through */
-        case KEY:
-            if (*p != '"' || (q = scan_string(p + 1, e)) == NULL)
+        case NEXT:
+            if ((stack & 1) == 0)
+                break; /* an array's value */
+            if (c != '"' || (q = scan_string(p + 1, e)) == NULL)
                 return LLMC_ERR_PROTOCOL;
             if (depth == 1)
                 key = key_id(p + 1, (size_t)(q - p - 1), from, to);
@@ -314,23 +290,34 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
             p++;
             st = VALUE;
             continue;
-        case AFTER:
-            if (*p == ',') {
-                p++;
-                st = (stack >> (depth - 1)) & 1u ? KEY : VALUE;
-                continue;
-            }
-            /* fall through */
-        close:
-            if (*p != ((stack >> (depth - 1)) & 1u ? '}' : ']'))
-                return LLMC_ERR_PROTOCOL;
-            p++;
-            depth--;
-            if (depth == 0)
-                return skip_ws(p, e) == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
-            break;
         }
-        /* a value ended */
+        /* a value */
+        if (depth == 0 && c != '{')
+            return LLMC_ERR_PROTOCOL; /* the document is an object */
+        if (depth == 1 && key >= 0)
+            spans[key].start = (int)(p - js);
+        if (c == '{' || c == '[') {
+            if (depth == MAX_DEPTH)
+                return LLMC_ERR_PROTOCOL;
+            stack = stack << 1 | (c == '{');
+            depth++;
+            p++;
+            st = OPENED;
+            continue;
+        }
+        q = c == '"' ? scan_string(p + 1, e) : scan_scalar(p, e);
+        if (q == NULL)
+            return LLMC_ERR_PROTOCOL;
+        p = q + (c == '"');
+        goto ended;
+    close:
+        if (c != (stack & 1 ? '}' : ']'))
+            return LLMC_ERR_PROTOCOL;
+        p++;
+        stack >>= 1;
+        if (--depth == 0)
+            return skip_ws(p, e) == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
+    ended:
         if (depth == 1 && key >= 0) {
             spans[key].end = (int)(p - js);
             key = -1;
