@@ -515,39 +515,24 @@ static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
  * the full decoding's, byte for byte (tests/fuzz/fuzz_json_shape.c checks
  * that); the cost is two memcmp and one string scan. */
 
-#define SHAPE_MISS 1
-
-static int chat_shaped(char *js, size_t len, const llmc_json_shape_t *sh,
-                       llmc_json_tok_t *tok, size_t ntok,
-                       llmc_chat_msg_t *out)
+/* Where validation of js[0..len) can start after the shape sh: past its
+ * suffix, when the event has its prefix, a valid JSON string from there and
+ * its suffix after that string; else 0. */
+static size_t shape_match(const char *js, size_t len,
+                          const llmc_json_shape_t *sh)
 {
 #if LLMC_JSON_SHAPE_SIZE > 0
-    size_t pl = sh->pre_len, sl = sh->suf_len, raw;
+    size_t pl = sh->pre_len, sl = sh->suf_len;
     const char *q;
-    span_t sp[3];
 
-    if (len < pl + sl || memcmp(js, sh->bytes, pl) != 0)
-        return SHAPE_MISS;
-    q = scan_string(js + pl, js + len);
-    if (q == NULL || (size_t)(js + len - q) < sl ||
-        memcmp(q, sh->bytes + pl, sl) != 0)
-        return SHAPE_MISS;
-    if (validate_from(js, (size_t)(q - js) + sl, len, K_CHOICES, K_ERROR + 1,
-                      sp, true) != LLMC_OK ||
-        sp[K_CHOICES].start >= 0)
-        return SHAPE_MISS; /* let the full decoding say what is wrong */
-    raw = (size_t)(q - js) - pl;
-    out->content = js + pl;
-    out->content_raw_len = raw;
-    out->has_content = true;
-    if (llmc_json_unescape(js + pl, raw, &out->content_len) != LLMC_OK)
-        return LLMC_ERR_PROTOCOL; /* as string_at() would say */
-    if (sp[K_USAGE].start < 0 && sp[K_ERROR].start < 0)
-        return LLMC_OK; /* the usual case: nothing more to decode */
-    return members(js, sp, tok, ntok, out);
+    if (pl == 0 || len < pl + sl || memcmp(js, sh->bytes, pl) != 0 ||
+        (q = scan_string(js + pl, js + len)) == NULL ||
+        (size_t)(js + len - q) < sl || memcmp(q, sh->bytes + pl, sl) != 0)
+        return 0;
+    return (size_t)(q - js) + sl;
 #else
-    (void)js; (void)len; (void)sh; (void)tok; (void)ntok; (void)out;
-    return SHAPE_MISS;
+    (void)js; (void)len; (void)sh;
+    return 0;
 #endif
 }
 
@@ -584,19 +569,30 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                    llmc_json_shape_t *shape, llmc_chat_msg_t *out)
 {
     span_t sp[K_ERROR + 1];
+    size_t at = shape != NULL ? shape_match(js, len, shape) : 0, raw;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (shape != NULL && shape->pre_len > 0) {
-        /* a miss leaves *out as it was */
-        rc = chat_shaped(js, len, shape, tok, ntok, out);
-        if (rc != SHAPE_MISS)
-            return rc;
+    for (;;) {
+        rc = validate_from(js, at, len, K_CHOICES, K_ERROR + 1, sp, at > 0);
+        if (at == 0 || (rc == LLMC_OK && sp[K_CHOICES].start < 0))
+            break;
+        at = 0; /* a miss: let the full decoding say what is wrong */
     }
-    rc = validate(js, len, K_CHOICES, K_ERROR + 1, sp);
-    if (rc == LLMC_OK)
-        rc = members(js, sp, tok, ntok, out);
-    if (rc == LLMC_OK && shape != NULL)
+    if (rc != LLMC_OK)
+        return rc;
+    if (at > 0) {
+        /* the content string between the kept prefix and suffix */
+        raw = at - shape->suf_len - shape->pre_len;
+        out->content = js + shape->pre_len;
+        out->content_raw_len = raw;
+        out->has_content = true;
+        if (llmc_json_unescape(js + shape->pre_len, raw, &out->content_len) !=
+            LLMC_OK)
+            return LLMC_ERR_PROTOCOL; /* as string_at() would say */
+    }
+    rc = members(js, sp, tok, ntok, out);
+    if (rc == LLMC_OK && shape != NULL && at == 0)
         shape_keep(shape, js, sp, out);
     return rc;
 }
