@@ -387,14 +387,14 @@ static bool is_null(const char *js, const jsmntok_t *t)
  * real). The token is a number or literal that validate() accepted. */
 static int int_at(const char *js, const jsmntok_t *t, int64_t *v)
 {
-    const char *p = js + t->start, *e = js + t->end;
+    const char *p = js + t->start;
     int64_t x = 0;
-    bool neg = *p == '-';
-    if (t->type != JSMN_PRIMITIVE || (!neg && !digit(*p)))
+    int n = 13, neg = *p == '-';
+    if (t->type != JSMN_PRIMITIVE || !digit(p[neg]))
         return LLMC_ERR_PROTOCOL;
-    for (p += neg; p < e && digit(*p); p++)
-        if (x < 1000000000000LL)
-            x = x * 10 + (*p - '0');
+    /* a validated number is followed by a delimiter: no end check */
+    for (p += neg; digit(*p) && n-- > 0; p++)
+        x = x * 10 + (*p - '0');
     *v = neg ? -x : x;
     return LLMC_OK;
 }
