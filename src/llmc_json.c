@@ -94,16 +94,16 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n)
     return LLMC_OK;
 }
 
-/* Index of the token after the subtree rooted at i: count children (an
- * object's size is its keys, a key's size is its one value). */
-static int skip(const jsmntok_t *t, int i, int n)
+/* The token after the subtree rooted at t (an object's size is its keys, a
+ * key's size is its one value). jsmn's tree of a value that validate()
+ * accepted is complete, so this stays within it. */
+static const jsmntok_t *skip(const jsmntok_t *t)
 {
     int pending = 1;
-    while (pending > 0 && i < n) {
-        pending += t[i].size - 1;
-        i++;
-    }
-    return i;
+    do
+        pending += t++->size - 1;
+    while (pending > 0);
+    return t;
 }
 
 /* The keys llmc reads, each after its length; a key's id is its place. */
@@ -210,44 +210,39 @@ static const char *scan_string(const char *p, const char *e)
     }
 }
 
+/* One or more digits at p: their end, or NULL. */
+static const char *digits(const char *p, const char *e)
+{
+    const char *d = p;
+    while (p < e && digit(*p))
+        p++;
+    return p == d ? NULL : p;
+}
+
 /* A number or literal starting at p: its end, or NULL. */
 static const char *scan_scalar(const char *p, const char *e)
 {
-    const char *d;
-    if (*p == 't')
-        return e - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
-    if (*p == 'f')
-        return e - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
-    if (*p == 'n')
-        return e - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
-    if (*p == '-')
-        p++;
-    if (p >= e || !digit(*p))
+    const char *w = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
+    size_t n = strlen(w);
+    if (*p == *w)
+        return (size_t)(e - p) >= n && memcmp(p, w, n) == 0 ? p + n : NULL;
+    p += *p == '-';
+    w = digits(p, e);
+    if (w == NULL || (*p == '0' && w - p > 1))
+        return NULL; /* no leading zero */
+    p = w;
+    if (p < e && *p == '.' && (p = digits(p + 1, e)) == NULL)
         return NULL;
-    if (*p == '0')
-        p++;
-    else
-        while (p < e && digit(*p))
-            p++;
-    if (p < e && *p == '.') {
-        for (d = ++p; p < e && digit(*p); p++) {
-        }
-        if (p == d)
-            return NULL;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
+    if (p < e && (*p | 0x20) == 'e') {
         p++;
         if (p < e && (*p == '+' || *p == '-'))
             p++;
-        for (d = p; p < e && digit(*p); p++) {
-        }
-        if (p == d)
-            return NULL;
+        p = digits(p, e);
     }
     return p;
 }
 
-enum { VALUE, KEY_OR_END, KEY, AFTER, VALUE_OR_END };
+enum { VALUE, NEXT, OPENED, AFTER };
 
 /* Validate js[0..len) as one object (and nothing else but whitespace);
  * for each key with an id in [from, to) found at the top level, the
@@ -259,9 +254,10 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
                          int to, span_t *spans, bool tail)
 {
     const char *p = js + at, *e = js + len, *q;
-    uint32_t stack = tail ? 1u : 0u; /* bit d: level d+1 is an object */
-    int depth = tail ? 1 : 0, key = -1, i;
+    uint32_t stack = tail; /* bit 0: the innermost level is an object */
+    int depth = tail, key = -1, i;
     int st = tail ? AFTER : VALUE;
+    char c;
 
     for (i = from; i < to; i++)
         spans[i].start = -1;
@@ -269,42 +265,22 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
         p = skip_ws(p, e);
         if (p >= e)
             return LLMC_ERR_PROTOCOL;
+        c = *p;
         switch (st) {
-        case VALUE_OR_END:
-            if (*p == ']')
+        case AFTER:
+            if (c != ',')
+                goto close;
+            p++;
+            st = NEXT;
+            continue;
+        case OPENED:
+            if ((c | 0x20) == '}') /* ] or } */
                 goto close;
             /* fall through */
-        case VALUE:
-            if (depth == 0 && *p != '{')
-                return LLMC_ERR_PROTOCOL; /* the document is an object */
-            if (depth == 1 && key >= 0)
-                spans[key].start = (int)(p - js);
-            if (*p == '{' || *p == '[') {
-                if (depth == MAX_DEPTH)
-                    return LLMC_ERR_PROTOCOL;
-                if (*p == '{')
-                    stack |= 1u << depth;
-                else
-                    stack &= ~(1u << depth);
-                depth++;
-                st = *p == '{' ? KEY_OR_END : VALUE_OR_END;
-                p++;
-                continue;
-            }
-            if (*p == '"')
-                q = scan_string(p + 1, e);
-            else
-                q = scan_scalar(p, e);
-            if (q == NULL)
-                return LLMC_ERR_PROTOCOL;
-            p = *p == '"' ? q + 1 : q;
-            break; /* to AFTER, below */
-        case KEY_OR_END:
-            if (*p == '}')
-                goto close;
-            /* fall through */
-        case KEY:
-            if (*p != '"' || (q = scan_string(p + 1, e)) == NULL)
+        case NEXT:
+            if ((stack & 1) == 0)
+                break; /* an array's value */
+            if (c != '"' || (q = scan_string(p + 1, e)) == NULL)
                 return LLMC_ERR_PROTOCOL;
             if (depth == 1)
                 key = key_id(p + 1, (size_t)(q - p - 1), from, to);
@@ -314,23 +290,34 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
             p++;
             st = VALUE;
             continue;
-        case AFTER:
-            if (*p == ',') {
-                p++;
-                st = (stack >> (depth - 1)) & 1u ? KEY : VALUE;
-                continue;
-            }
-            /* fall through */
-        close:
-            if (*p != ((stack >> (depth - 1)) & 1u ? '}' : ']'))
-                return LLMC_ERR_PROTOCOL;
-            p++;
-            depth--;
-            if (depth == 0)
-                return skip_ws(p, e) == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
-            break;
         }
-        /* a value ended */
+        /* a value */
+        if (depth == 0 && c != '{')
+            return LLMC_ERR_PROTOCOL; /* the document is an object */
+        if (depth == 1 && key >= 0)
+            spans[key].start = (int)(p - js);
+        if (c == '{' || c == '[') {
+            if (depth == MAX_DEPTH)
+                return LLMC_ERR_PROTOCOL;
+            stack = stack << 1 | (c == '{');
+            depth++;
+            p++;
+            st = OPENED;
+            continue;
+        }
+        q = c == '"' ? scan_string(p + 1, e) : scan_scalar(p, e);
+        if (q == NULL)
+            return LLMC_ERR_PROTOCOL;
+        p = q + (c == '"');
+        goto ended;
+    close:
+        if (c != (stack & 1 ? '}' : ']'))
+            return LLMC_ERR_PROTOCOL;
+        p++;
+        stack >>= 1;
+        if (--depth == 0)
+            return skip_ws(p, e) == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
+    ended:
         if (depth == 1 && key >= 0) {
             spans[key].end = (int)(p - js);
             key = -1;
@@ -400,67 +387,97 @@ static bool is_null(const char *js, const jsmntok_t *t)
  * real). The token is a number or literal that validate() accepted. */
 static int int_at(const char *js, const jsmntok_t *t, int64_t *v)
 {
-    const char *p = js + t->start, *e = js + t->end;
+    const char *p = js + t->start;
     int64_t x = 0;
-    bool neg = *p == '-';
-    if (t->type != JSMN_PRIMITIVE || (!neg && !digit(*p)))
+    int n = 13, neg = *p == '-';
+    if (t->type != JSMN_PRIMITIVE || !digit(p[neg]))
         return LLMC_ERR_PROTOCOL;
-    for (p += neg; p < e && digit(*p); p++)
-        if (x < 1000000000000LL)
-            x = x * 10 + (*p - '0');
+    /* a validated number is followed by a delimiter: no end check */
+    for (p += neg; digit(*p) && n-- > 0; p++)
+        x = x * 10 + (*p - '0');
     *v = neg ? -x : x;
     return LLMC_OK;
 }
 
-static const uint8_t k_usage_at[] = {
-    offsetof(llmc_usage_t, prompt_tokens),
-    offsetof(llmc_usage_t, completion_tokens),
-    offsetof(llmc_usage_t, total_tokens)};
+typedef char llmc_usage_check[offsetof(llmc_usage_t, total_tokens) ==
+                                      offsetof(llmc_usage_t, prompt_tokens) +
+                                          2 * sizeof(int32_t)
+                                  ? 1
+                                  : -1];
 
-/* The members of the object at t[i] whose keys have ids in [from, to):
- * those of a choice, of its delta|message, of usage or of error. */
-static int walk(char *js, const jsmntok_t *t, int i, int n, int from, int to,
+enum { K_ERRMSG = K_PROMPT + 3 }; /* error.message, found as K_MESSAGE */
+
+static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out);
+
+/* The members of the object t whose keys have ids in [from, to). */
+static int walk(char *js, const jsmntok_t *t, int from, int to,
                 llmc_chat_msg_t *out)
 {
-    int m, k, id, rc;
-    int64_t v;
+    int m, id, rc;
 
-    for (m = t[i].size, k = i + 1; m > 0; m--, k = skip(t, k + 1, n)) {
-        const jsmntok_t *val = &t[k + 1];
-        id = key_id(js + t[k].start, (size_t)(t[k].end - t[k].start), from,
-                    to);
+    for (m = t++->size; m > 0; m--, t = skip(t + 1)) {
+        id = key_id(js + t->start, (size_t)(t->end - t->start), from, to);
         if (id < 0)
             continue;
-        if (to == K_MESSAGE + 1) { /* error.message: the first string */
-            if (val->type == JSMN_STRING)
-                return string_at(js, val, &out->error_msg, &out->error_len);
-        } else if (id == K_DELTA || id == K_MESSAGE) {
-            if (val->type == JSMN_OBJECT) {
-                rc = walk(js, t, k + 1, n, K_CONTENT, K_CONTENT + 1, out);
-                if (rc != LLMC_OK)
-                    return rc;
-            } else if (!is_null(js, val)) {
-                return LLMC_ERR_PROTOCOL;
-            }
-        } else if (is_null(js, val)) {
-            continue;
-        } else if (id == K_FINISH) {
-            if (string_at(js, val, &out->finish_reason, &out->finish_len))
-                return LLMC_ERR_PROTOCOL;
-        } else if (id == K_CONTENT) {
-            out->rewritten |= out->content_len != out->content_raw_len;
-            out->content_raw_len = (size_t)(val->end - val->start);
-            if (string_at(js, val, &out->content, &out->content_len))
-                return LLMC_ERR_PROTOCOL;
-            out->has_content = true;
-        } else if (int_at(js, val, &v) == LLMC_OK) {
-            /* a non-integer count is not ours to judge */
-            *(int32_t *)(void *)((char *)&out->usage +
-                                 k_usage_at[id - K_PROMPT]) =
-                v > INT32_MAX ? INT32_MAX
-                : v < INT32_MIN ? INT32_MIN : (int32_t)v;
-        }
+        rc = value(js, t + 1, from == K_MESSAGE ? K_ERRMSG : id, out);
+        if (rc != LLMC_OK)
+            return rc;
     }
+    return LLMC_OK;
+}
+
+/* The value t of a member with key id: choices, usage, error at the top
+ * level, what llmc reads inside them. */
+static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
+{
+    int64_t v;
+
+    if (id == K_CHOICES) {
+        if (t->type != JSMN_ARRAY)
+            return LLMC_ERR_PROTOCOL;
+        if (t->size == 0)
+            return LLMC_OK;
+        t++;
+        if (t->type != JSMN_OBJECT)
+            return LLMC_ERR_PROTOCOL;
+        return walk(js, t, K_DELTA, K_CONTENT, out);
+    }
+    if (is_null(js, t))
+        return LLMC_OK;
+    switch (id) {
+    case K_USAGE:
+        if (t->type != JSMN_OBJECT)
+            return LLMC_ERR_PROTOCOL;
+        out->usage.present = true;
+        return walk(js, t, K_PROMPT, K_PROMPT + 3, out);
+    case K_ERROR:
+        out->has_error = true;
+        if (t->type == JSMN_OBJECT)
+            return walk(js, t, K_MESSAGE, K_MESSAGE + 1, out);
+        /* a string is the message */
+        /* fall through */
+    case K_ERRMSG: /* the first string */
+        if (t->type != JSMN_STRING || out->error_msg != NULL)
+            return LLMC_OK;
+        return string_at(js, t, &out->error_msg, &out->error_len);
+    case K_DELTA:
+    case K_MESSAGE:
+        if (t->type != JSMN_OBJECT)
+            return LLMC_ERR_PROTOCOL;
+        return walk(js, t, K_CONTENT, K_CONTENT + 1, out);
+    case K_FINISH:
+        return string_at(js, t, &out->finish_reason, &out->finish_len);
+    case K_CONTENT:
+        out->rewritten |= out->content_len != out->content_raw_len;
+        out->content_raw_len = (size_t)(t->end - t->start);
+        out->has_content = true;
+        return string_at(js, t, &out->content, &out->content_len);
+    }
+    if (int_at(js, t, &v) == LLMC_OK) /* a non-integer count is not ours
+                                         to judge */
+        *(int32_t *)(void *)((char *)&out->usage.prompt_tokens +
+                             (id - K_PROMPT) * sizeof(int32_t)) =
+            v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
     return LLMC_OK;
 }
 
@@ -468,46 +485,17 @@ static int walk(char *js, const jsmntok_t *t, int i, int n, int from, int to,
 static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
                    size_t ntok, llmc_chat_msg_t *out)
 {
-    static const uint8_t range[3][2] = {{K_DELTA, K_CONTENT},
-                                        {K_PROMPT, K_PROMPT + 3},
-                                        {K_MESSAGE, K_MESSAGE + 1}};
     jsmntok_t *t;
     char *b;
-    int j, i, n, rc;
+    int j, rc;
 
     for (j = K_CHOICES; j <= K_ERROR; j++) {
         if (sp[j].start < 0)
             continue;
-        n = tokenise(js, &sp[j], tok, ntok, &t, &b);
-        if (n < 0)
-            return n;
-        i = 0;
-        if (j == K_CHOICES) {
-            if (t[0].type != JSMN_ARRAY)
-                return LLMC_ERR_PROTOCOL;
-            if (t[0].size == 0)
-                continue;
-            i = 1;
-            if (t[1].type != JSMN_OBJECT)
-                return LLMC_ERR_PROTOCOL;
-        } else if (j == K_USAGE) {
-            if (t[0].type != JSMN_OBJECT) {
-                if (is_null(b, t))
-                    continue;
-                return LLMC_ERR_PROTOCOL;
-            }
-            out->usage.present = true;
-        } else {
-            if (is_null(b, t))
-                continue;
-            out->has_error = true;
-            if (t[0].type == JSMN_STRING)
-                return string_at(b, t, &out->error_msg, &out->error_len);
-            if (t[0].type != JSMN_OBJECT)
-                continue;
-        }
-        rc = walk(b, t, i, n, range[j][0], range[j][1], out);
-        if (rc != LLMC_OK)
+        rc = tokenise(js, &sp[j], tok, ntok, &t, &b);
+        if (rc >= 0)
+            rc = value(b, t, j, out);
+        if (rc < 0)
             return rc;
     }
     return LLMC_OK;
@@ -527,39 +515,24 @@ static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
  * the full decoding's, byte for byte (tests/fuzz/fuzz_json_shape.c checks
  * that); the cost is two memcmp and one string scan. */
 
-#define SHAPE_MISS 1
-
-static int chat_shaped(char *js, size_t len, const llmc_json_shape_t *sh,
-                       llmc_json_tok_t *tok, size_t ntok,
-                       llmc_chat_msg_t *out)
+/* Where validation of js[0..len) can start after the shape sh: past its
+ * suffix, when the event has its prefix, a valid JSON string from there and
+ * its suffix after that string; else 0. */
+static size_t shape_match(const char *js, size_t len,
+                          const llmc_json_shape_t *sh)
 {
 #if LLMC_JSON_SHAPE_SIZE > 0
-    size_t pl = sh->pre_len, sl = sh->suf_len, raw;
+    size_t pl = sh->pre_len, sl = sh->suf_len;
     const char *q;
-    span_t sp[3];
 
-    if (len < pl + sl || memcmp(js, sh->bytes, pl) != 0)
-        return SHAPE_MISS;
-    q = scan_string(js + pl, js + len);
-    if (q == NULL || (size_t)(js + len - q) < sl ||
-        memcmp(q, sh->bytes + pl, sl) != 0)
-        return SHAPE_MISS;
-    if (validate_from(js, (size_t)(q - js) + sl, len, K_CHOICES, K_ERROR + 1,
-                      sp, true) != LLMC_OK ||
-        sp[K_CHOICES].start >= 0)
-        return SHAPE_MISS; /* let the full decoding say what is wrong */
-    raw = (size_t)(q - js) - pl;
-    out->content = js + pl;
-    out->content_raw_len = raw;
-    out->has_content = true;
-    if (llmc_json_unescape(js + pl, raw, &out->content_len) != LLMC_OK)
-        return LLMC_ERR_PROTOCOL; /* as string_at() would say */
-    if (sp[K_USAGE].start < 0 && sp[K_ERROR].start < 0)
-        return LLMC_OK; /* the usual case: nothing more to decode */
-    return members(js, sp, tok, ntok, out);
+    if (pl == 0 || len < pl + sl || memcmp(js, sh->bytes, pl) != 0 ||
+        (q = scan_string(js + pl, js + len)) == NULL ||
+        (size_t)(js + len - q) < sl || memcmp(q, sh->bytes + pl, sl) != 0)
+        return 0;
+    return (size_t)(q - js) + sl;
 #else
-    (void)js; (void)len; (void)sh; (void)tok; (void)ntok; (void)out;
-    return SHAPE_MISS;
+    (void)js; (void)len; (void)sh;
+    return 0;
 #endif
 }
 
@@ -596,19 +569,30 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                    llmc_json_shape_t *shape, llmc_chat_msg_t *out)
 {
     span_t sp[K_ERROR + 1];
+    size_t at = shape != NULL ? shape_match(js, len, shape) : 0, raw;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (shape != NULL && shape->pre_len > 0) {
-        /* a miss leaves *out as it was */
-        rc = chat_shaped(js, len, shape, tok, ntok, out);
-        if (rc != SHAPE_MISS)
-            return rc;
+    for (;;) {
+        rc = validate_from(js, at, len, K_CHOICES, K_ERROR + 1, sp, at > 0);
+        if (at == 0 || (rc == LLMC_OK && sp[K_CHOICES].start < 0))
+            break;
+        at = 0; /* a miss: let the full decoding say what is wrong */
     }
-    rc = validate(js, len, K_CHOICES, K_ERROR + 1, sp);
-    if (rc == LLMC_OK)
-        rc = members(js, sp, tok, ntok, out);
-    if (rc == LLMC_OK && shape != NULL)
+    if (rc != LLMC_OK)
+        return rc;
+    if (at > 0) {
+        /* the content string between the kept prefix and suffix */
+        raw = at - shape->suf_len - shape->pre_len;
+        out->content = js + shape->pre_len;
+        out->content_raw_len = raw;
+        out->has_content = true;
+        if (llmc_json_unescape(js + shape->pre_len, raw, &out->content_len) !=
+            LLMC_OK)
+            return LLMC_ERR_PROTOCOL; /* as string_at() would say */
+    }
+    rc = members(js, sp, tok, ntok, out);
+    if (rc == LLMC_OK && shape != NULL && at == 0)
         shape_keep(shape, js, sp, out);
     return rc;
 }

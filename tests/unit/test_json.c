@@ -694,6 +694,27 @@ static void test_token_answer_read(void **st)
     assert_int_equal(exp, 3600);
 }
 
+/* expires_in is read to its first 13 digits, whatever follows them */
+static void test_token_expiry_digits(void **st)
+{
+    const char *t = NULL;
+    size_t len = 0;
+    int64_t exp = 0;
+    (void)st;
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
+                              "123456789012345678}", &t, &len, &exp),
+                     LLMC_OK);
+    assert_true(exp == 1234567890123LL);
+    assert_int_equal(token_of("{\"expires_in\": -42.9e1 ,"
+                              "\"access_token\":\"t\"}", &t, &len, &exp),
+                     LLMC_OK);
+    assert_true(exp == -42);
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":0}",
+                              &t, &len, &exp),
+                     LLMC_OK);
+    assert_true(exp == 0);
+}
+
 static void test_token_without_expiry_gives_minus_one(void **st)
 {
     const char *t = NULL;
@@ -960,6 +981,7 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(test_repeated_keys, teardown),
         cmocka_unit_test_teardown(test_token_answer_read, teardown),
+        cmocka_unit_test_teardown(test_token_expiry_digits, teardown),
         cmocka_unit_test_teardown(test_token_without_expiry_gives_minus_one,
                                   teardown),
         cmocka_unit_test_teardown(
