@@ -91,6 +91,12 @@ size_t llmc_client_size(void)
 
 /* ---- results ----------------------------------------------------------- */
 
+static void str2(llmc_buf_t *b, const char *x, const char *y)
+{
+    llmc_buf_str(b, x);
+    llmc_buf_str(b, y);
+}
+
 /* *b writes the result's message from its start. */
 static void msg_buf(llmc_buf_t *b, llmc_slot_t *s)
 {
@@ -128,20 +134,18 @@ static void set_timer(const llmc_client_t *c, llmc_slot_t *s, uint32_t ms)
 }
 
 /* Mask secret[0..n) in m[0..len), also where the message was cut in the
- * middle of it (a tail of 4 or more bytes that starts the secret). */
+ * middle of it (a tail of 4 or more bytes that starts the secret; the
+ * longest such tail comes first, and masked bytes match no later one). */
 static void mask(char *m, size_t len, const char *secret)
 {
     size_t j, k, n = llmc_strlen(secret);
     if (n < 4)
         return;
-    for (j = 0; j + n <= len; j++)
-        if (memcmp(m + j, secret, n) == 0)
-            memset(m + j, '*', n);
-    for (k = n - 1 < len ? n - 1 : len; k >= 4; k--)
-        if (memcmp(m + len - k, secret, k) == 0) {
-            memset(m + len - k, '*', k);
-            break;
-        }
+    for (j = 0; j + 4 <= len; j++) {
+        k = len - j < n ? len - j : n;
+        if (memcmp(m + j, secret, k) == 0)
+            memset(m + j, '*', k);
+    }
 }
 
 /* Providers sometimes quote the credentials they were given ("Incorrect
@@ -519,8 +523,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         /* may block (getaddrinfo); cached until a connect fails */
         int n = llmc_port_resolve(t->url.host, t->url.port, t->addr, 2);
         if (n <= 0) {
-            llmc_buf_str(&b, "cannot resolve ");
-            llmc_buf_str(&b, t->url.host);
+            str2(&b, "cannot resolve ", t->url.host);
             attempt_fail(c, s, LLMC_ERR_DNS);
             return;
         }
@@ -863,6 +866,11 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
         finish(c, s, LLMC_ERR_NO_PROVIDER);
 }
 
+static const char *why_cancelled(const llmc_client_t *c)
+{
+    return c->shutting_down ? "client shut down" : "cancelled by the caller";
+}
+
 /* A job that never got a slot ends: cancelled or shut down. */
 static void finish_unstarted(const llmc_job_t *j, const char *why)
 {
@@ -909,23 +917,10 @@ static void dispatch(llmc_client_t *c)
         c->q_len--;
         llmc_port_unlock();
         if (s == NULL)
-            finish_unstarted(&j, c->shutting_down ? "client shut down"
-                                                  : "cancelled by the caller");
+            finish_unstarted(&j, why_cancelled(c));
         else
             slot_start(c, s, &j);
     }
-}
-
-static void deadline_hit(llmc_client_t *c, llmc_slot_t *s)
-{
-    if (s->state == SLOT_ACTIVE) {
-        say(s, "deadline of ", c->policy.deadline_ms, " ms exceeded");
-        record_attempt(c, s, LLMC_ERR_TIMEOUT);
-        llmc_fo_record(c, s->provider, false);
-    } else {
-        set_msg(s, "deadline exceeded while waiting to retry");
-    }
-    finish(c, s, LLMC_ERR_TIMEOUT);
 }
 
 static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
@@ -952,7 +947,7 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
 static void service(llmc_client_t *c)
 {
     uint32_t now = (uint32_t)c->now;
-    int i, rounds;
+    int i, rounds, st;
     for (rounds = 0; rounds < 64; rounds++) {
         bool again = false;
         dispatch(c);
@@ -960,22 +955,33 @@ static void service(llmc_client_t *c)
             llmc_slot_t *s = &c->slots[i];
             if (s->state == SLOT_FREE)
                 continue;
+            st = LLMC_ERR_CANCELLED;
             if (s->job.cancelled || c->shutting_down) {
-                set_msg(s, c->shutting_down ? "client shut down"
-                                            : "cancelled by the caller");
-                if (s->state == SLOT_ACTIVE)
-                    record_attempt(c, s, LLMC_ERR_CANCELLED);
-                finish(c, s, LLMC_ERR_CANCELLED);
+                set_msg(s, why_cancelled(c));
             } else if (llmc_left(now, s->t_start, c->policy.deadline_ms) ==
                        0) {
-                deadline_hit(c, s);
-            } else if (llmc_left(now, s->t_timer, s->timer_ms) == 0) {
-                if (s->state == SLOT_WAIT)
-                    attempt_begin(c, s);
-                else
-                    phase_timeout(c, s);
-                again = true;
+                st = LLMC_ERR_TIMEOUT;
+                if (s->state == SLOT_ACTIVE) {
+                    say(s, "deadline of ", c->policy.deadline_ms,
+                        " ms exceeded");
+                    llmc_fo_record(c, s->provider, false);
+                } else {
+                    set_msg(s, "deadline exceeded while waiting to retry");
+                }
+            } else {
+                if (llmc_left(now, s->t_timer, s->timer_ms) == 0) {
+                    if (s->state == SLOT_WAIT)
+                        attempt_begin(c, s);
+                    else
+                        phase_timeout(c, s);
+                    again = true;
+                }
+                continue;
             }
+            /* cancelled or past the deadline: the request ends */
+            if (s->state == SLOT_ACTIVE)
+                record_attempt(c, s, st);
+            finish(c, s, st);
         }
         if (!again)
             break;
@@ -1184,17 +1190,14 @@ size_t llmc_result_format(const llmc_result_t *r,
     if (r == NULL)
         return 0;
     if (r->status == LLMC_OK) {
-        llmc_buf_str(&b, name_in(providers, n_providers, r->provider));
-        llmc_buf_str(&b, ": ok");
+        str2(&b, name_in(providers, n_providers, r->provider), ": ok");
         return b.need;
     }
     n = r->n_attempts < LLMC_MAX_ATTEMPTS ? r->n_attempts : LLMC_MAX_ATTEMPTS;
     if (n == 0) {
         llmc_buf_str(&b, llmc_strerror(r->status));
-        if (r->message[0] != '\0') {
-            llmc_buf_str(&b, ": ");
-            llmc_buf_str(&b, r->message);
-        }
+        if (r->message[0] != '\0')
+            str2(&b, ": ", r->message);
         return b.need;
     }
     llmc_buf_str(&b, r->partial ? "failed after partial content:"
@@ -1202,14 +1205,10 @@ size_t llmc_result_format(const llmc_result_t *r,
     for (i = 0; i < n; i++) {
         const llmc_attempt_t *a = &r->attempts[i];
         const char *what = llmc_strerror(a->status);
-        llmc_buf_str(&b, "\n");
-        llmc_buf_str(&b, name_in(providers, n_providers, a->provider));
-        llmc_buf_str(&b, ": ");
-        llmc_buf_str(&b, what);
-        if (a->message[0] != '\0' && strcmp(a->message, what) != 0) {
-            llmc_buf_str(&b, ": ");
-            llmc_buf_str(&b, a->message);
-        }
+        str2(&b, "\n", name_in(providers, n_providers, a->provider));
+        str2(&b, ": ", what);
+        if (a->message[0] != '\0' && strcmp(a->message, what) != 0)
+            str2(&b, ": ", a->message);
     }
     if (r->n_attempts > LLMC_MAX_ATTEMPTS) {
         llmc_buf_str(&b, "\n(");
