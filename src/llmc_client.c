@@ -64,16 +64,18 @@ const char *llmc_strerror(int status)
 
 void llmc_policy_default(llmc_policy_t *p)
 {
-    memset(p, 0, sizeof(*p));
-    p->max_retries = LLMC_DEFAULT_MAX_RETRIES;
-    p->backoff_base_ms = LLMC_DEFAULT_BACKOFF_BASE_MS;
-    p->backoff_max_ms = LLMC_DEFAULT_BACKOFF_MAX_MS;
-    p->connect_timeout_ms = LLMC_DEFAULT_CONNECT_TIMEOUT_MS;
-    p->first_byte_timeout_ms = LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS;
-    p->idle_timeout_ms = LLMC_DEFAULT_IDLE_TIMEOUT_MS;
-    p->deadline_ms = LLMC_DEFAULT_DEADLINE_MS;
-    p->cooldown_after = LLMC_DEFAULT_COOLDOWN_AFTER;
-    p->cooldown_ms = LLMC_DEFAULT_COOLDOWN_MS;
+    static const llmc_policy_t def = {
+        .max_retries = LLMC_DEFAULT_MAX_RETRIES,
+        .backoff_base_ms = LLMC_DEFAULT_BACKOFF_BASE_MS,
+        .backoff_max_ms = LLMC_DEFAULT_BACKOFF_MAX_MS,
+        .connect_timeout_ms = LLMC_DEFAULT_CONNECT_TIMEOUT_MS,
+        .first_byte_timeout_ms = LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS,
+        .idle_timeout_ms = LLMC_DEFAULT_IDLE_TIMEOUT_MS,
+        .deadline_ms = LLMC_DEFAULT_DEADLINE_MS,
+        .cooldown_after = LLMC_DEFAULT_COOLDOWN_AFTER,
+        .cooldown_ms = LLMC_DEFAULT_COOLDOWN_MS,
+    };
+    *p = def;
 }
 
 void llmc_request_init(llmc_request_t *req)
@@ -481,14 +483,6 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     s->done_seen = false;
 }
 
-/* The attempt's connection target: the provider (its index), or its IAM
- * token endpoint (LLMC_TARGET_IAM). */
-static uint8_t target_id(const llmc_client_t *c, const llmc_slot_t *s)
-{
-    return s->fetching_token ? LLMC_TARGET_IAM(c->prov[s->provider].iam)
-                             : s->provider;
-}
-
 static llmc_target_t *target_of(llmc_client_t *c, uint8_t id)
 {
     return id < LLMC_MAX_PROVIDERS ? &c->prov[id].t
@@ -498,7 +492,7 @@ static llmc_target_t *target_of(llmc_client_t *c, uint8_t id)
 /* Get a connection: a pooled one, or a new one. */
 static void open_conn(llmc_client_t *c, llmc_slot_t *s)
 {
-    uint8_t id = target_id(c, s);
+    uint8_t id = s->target;
     llmc_target_t *t = target_of(c, id);
     llmc_buf_t b;
     int ci, rc;
@@ -585,7 +579,12 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
         return;
     }
     {
-        const llmc_url_t *u = &target_of(c, target_id(c, s))->url;
+        const llmc_url_t *u;
+        /* the provider, or its IAM token endpoint */
+        s->target = s->fetching_token
+                        ? LLMC_TARGET_IAM(c->prov[s->provider].iam)
+                        : s->provider;
+        u = &target_of(c, s->target)->url;
         s->w.host = u->host;
         s->w.port = u->default_port ? 0 : u->port;
         if (!s->fetching_token) {
@@ -710,7 +709,7 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
     if (s->state != SLOT_ACTIVE || s->conn == LLMC_NONE)
         return;
     if (s->phase == PH_CONNECT) {
-        llmc_target_t *t = target_of(c, target_id(c, s));
+        llmc_target_t *t = target_of(c, s->target);
         llmc_buf_t b;
         int rc;
         msg_buf(&b, s);
@@ -958,8 +957,7 @@ static void service(llmc_client_t *c)
             st = LLMC_ERR_CANCELLED;
             if (s->job.cancelled || c->shutting_down) {
                 set_msg(s, why_cancelled(c));
-            } else if (llmc_left(now, s->t_start, c->policy.deadline_ms) ==
-                       0) {
+            } else if (now - s->t_start >= c->policy.deadline_ms) {
                 st = LLMC_ERR_TIMEOUT;
                 if (s->state == SLOT_ACTIVE) {
                     say(s, "deadline of ", c->policy.deadline_ms,
@@ -969,7 +967,7 @@ static void service(llmc_client_t *c)
                     set_msg(s, "deadline exceeded while waiting to retry");
                 }
             } else {
-                if (llmc_left(now, s->t_timer, s->timer_ms) == 0) {
+                if (now - s->t_timer >= s->timer_ms) {
                     if (s->state == SLOT_WAIT)
                         attempt_begin(c, s);
                     else

@@ -163,6 +163,7 @@ typedef struct {
     uint8_t phase;     /* connect, tls, send, recv */
     uint8_t conn;      /* index, or LLMC_NONE */
     uint8_t provider;  /* current provider index */
+    uint8_t target;    /* the attempt's connection target (llmc_conn_t) */
     uint8_t body;      /* sse, json, error */
     uint8_t order[LLMC_MAX_PROVIDERS];
     uint8_t n_order, pos, tries;
