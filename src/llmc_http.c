@@ -129,7 +129,8 @@ static int apply_header(llmc_http_t *h)
         lim = ms ? 86400000 : 86400;
         if (x > lim)
             x = lim;
-        h->retry_after_ms = ms ? x : x * 1000;
+        /* at most 86400000: a 32-bit product */
+        h->retry_after_ms = (int64_t)((uint32_t)x * (ms ? 1u : 1000u));
         f = ms ? F_PRECISE_RETRY : 0;
         break;
     case HDR_SHOULD_RETRY:

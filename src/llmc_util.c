@@ -85,17 +85,16 @@ void llmc_buf_text(llmc_buf_t *b, const char *s, size_t n)
         llmc_buf_put(b, is_ctl(s[i]) ? " " : s + i, 1);
 }
 
-static char lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-}
-
 bool llmc_ieq(const char *a, const char *b, size_t n)
 {
     size_t i;
-    for (i = 0; i < n; i++)
-        if (lower(a[i]) != lower(b[i]))
+    for (i = 0; i < n; i++) {
+        /* equal, or equal letters in other cases */
+        unsigned x = (unsigned char)a[i], d = x ^ (unsigned char)b[i];
+        x |= 0x20;
+        if (d != 0 && (d != 0x20 || x < 'a' || x > 'z'))
             return false;
+    }
     return true;
 }
 
