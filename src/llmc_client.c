@@ -128,13 +128,6 @@ static uint32_t since(const llmc_client_t *c, uint32_t t)
     return (uint32_t)c->now - t;
 }
 
-/* The slot's timer fires ms from now. */
-static void set_timer(const llmc_client_t *c, llmc_slot_t *s, uint32_t ms)
-{
-    s->t_timer = (uint32_t)c->now;
-    s->timer_ms = ms;
-}
-
 /* Mask secret[0..n) in m[0..len), also where the message was cut in the
  * middle of it (a tail of 4 or more bytes that starts the secret; the
  * longest such tail comes first, and masked bytes match no later one). */
@@ -477,7 +470,7 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
-    set_timer(c, s, c->policy.first_byte_timeout_ms);
+    llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
     llmc_http_init(&s->http);
     s->got_bytes = false;
     s->done_seen = false;
@@ -524,7 +517,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         t->n_addr = (uint8_t)n;
     }
     s->phase = PH_CONNECT;
-    set_timer(c, s, c->policy.connect_timeout_ms);
+    llmc_set_timer(c, s, c->policy.connect_timeout_ms);
     rc = llmc_conn_open(c, ci, id, t, &b);
     if (rc < 0) {
         t->n_addr = 0;
@@ -678,7 +671,7 @@ static void step_recv(llmc_client_t *c, llmc_slot_t *s)
     for (i = 0; i < READS_PER_ROUND; i++) {
         long n = llmc_conn_recv(c, s->conn, c->rx, sizeof(c->rx));
         if (n > 0) {
-            set_timer(c, s, c->policy.idle_timeout_ms);
+            llmc_set_timer(c, s, c->policy.idle_timeout_ms);
             if (feed(c, s, c->rx, (size_t)n))
                 return;
             if (s->done_seen && s->timer_ms > DONE_GRACE_MS)
@@ -858,7 +851,7 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
     s->token_retry = false;
     s->fetching_token = false;
     s->t_start = (uint32_t)c->now;
-    set_timer(c, s, 0);
+    llmc_set_timer(c, s, 0);
     llmc_http_init(&s->http);
     msg_buf(&b, s);
     if (llmc_fo_plan(c, s, &b) == 0)

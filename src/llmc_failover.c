@@ -124,8 +124,7 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
     uint32_t now = (uint32_t)c->now;
     int64_t retry_after_ms = s->http.retry_after_ms;
     s->tries++;
-    s->t_timer = now;
-    s->timer_ms = 0;
+    llmc_set_timer(c, s, 0); /* the next provider starts at once */
     if (llmc_fo_retryable(status, s->http.status, s->http.should_retry) &&
         s->tries <= c->policy.max_retries) {
         /* Retry-After is honoured up to 60 s and within the deadline; the

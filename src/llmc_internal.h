@@ -36,6 +36,15 @@ static inline uint32_t llmc_left(uint32_t now, uint32_t base, uint32_t len)
     return d < len ? len - d : 0;
 }
 
+/* The slot's timer fires ms from now (the clock's low 32 bits): the
+ * phase's timeout while active, the next attempt's start while waiting. */
+static inline void llmc_set_timer(const llmc_client_t *c, llmc_slot_t *s,
+                                  uint32_t ms)
+{
+    s->t_timer = (uint32_t)c->now;
+    s->timer_ms = ms;
+}
+
 /* A connection target: a provider, or the token endpoint of an IAM entry. */
 #define LLMC_TARGET_IAM(i) ((uint8_t)(LLMC_MAX_PROVIDERS + (i)))
 
