@@ -85,13 +85,27 @@ $(ABUILD)/llmc-seq: $(ABUILD)/obj/tests/integration/llmc_seq.o $(ABUILD)/libllmc
 $(ABUILD)/llmc-multi: $(ABUILD)/obj/tests/integration/llmc_multi.o $(ABUILD)/obj/examples/posix/llmc_tool_config.o $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ $(LIBS) -o $@
 
+# The CLI with Evolution IAM compiled out (LLMC_IAM_PROVIDERS=0), as a
+# firmware that only uses API keys builds llmc: its own objects, since the
+# knob changes llmc_client_t
+NBUILD   := $(ABUILD)/noiam
+NOIAM_CPP := $(filter-out -DLLMC_IAM_PROVIDERS=%,$(CPPFLAGS_LLMC)) -DLLMC_IAM_PROVIDERS=0
+NOBJ     := $(patsubst %.c,$(NBUILD)/obj/%.o,$(SRC) $(PORT_SRC) $(TOOL_SRC) examples/posix/llmc_chat.c)
+
+$(NBUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(NOIAM_CPP) $(CFLAGS) -c $< -o $@
+
+$(NBUILD)/llmc-chat: $(NOBJ)
+	$(CC) $(SAN) $^ $(LIBS) -o $@
+
 $(ABUILD)/test_%: $(ABUILD)/obj/tests/unit/test_%.o $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ -lcmocka $(LIBS) -o $@
 
 unit: deps $(UNITS)
 	@bash scripts/run-unit.sh $(UNITS)
 
-integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat
+integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(NBUILD)/llmc-chat
 	LLMC_CHAT=$(abspath $(ABUILD))/llmc-chat LLMC_BUILD=$(abspath $(ABUILD)) LLMC_CHAT_PLAIN=$(abspath $(BUILD))/llmc-chat $(PYTHON) tests/integration/run.py
 
 check: deps all

@@ -129,6 +129,15 @@ $(CROSS_DIR)/$(1)/tls/%.o: src/%.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $
 $(CROSS_DIR)/$(1)/tls/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DIR)/tls-include/.stamp $(CROSS_DEP_$(1))
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) $(CROSS_TLS_CPP) -DLLMC_TLS=1 -fno-common -c $$< -o $$@
+
+# Evolution IAM compiled out (LLMC_IAM_PROVIDERS=0): size only
+$(CROSS_DIR)/$(1)/noiam/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -DLLMC_IAM_PROVIDERS=0 -c $$< -o $$@
+
+$(CROSS_DIR)/$(1)/noiam/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -DLLMC_IAM_PROVIDERS=0 -fno-common -c $$< -o $$@
 endef
 
 # $(1): target that runs on qemu
@@ -154,7 +163,9 @@ CROSS_TLS_TARGETS := arm rv32
 CROSS_ALL := $(foreach t,$(CROSS_TARGETS),$(CROSS_DIR)/$(t)/libllmc.a \
                  $(CROSS_DIR)/$(t)/sizes.o $(CROSS_DIR)/$(t)/jsmn_size.o) \
              $(foreach t,$(CROSS_TLS_TARGETS),$(CROSS_DIR)/$(t)/tls/llmc_conn.o \
-                 $(CROSS_DIR)/$(t)/tls/llmc_client.o $(CROSS_DIR)/$(t)/tls/sizes.o)
+                 $(CROSS_DIR)/$(t)/tls/llmc_client.o $(CROSS_DIR)/$(t)/tls/sizes.o \
+                 $(patsubst src/%.c,$(CROSS_DIR)/$(t)/noiam/%.o,$(SRC)) \
+                 $(CROSS_DIR)/$(t)/noiam/sizes.o)
 
 cross: cross-deps $(CROSS_ALL)
 

@@ -38,6 +38,9 @@ portable_src() {
         for f in src/*.c; do
             $cc -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
                 -Os -Iinclude -Isrc -c "$f" -o $out/$(basename "$f" .c).$cc.o || return 1
+            # and with Evolution IAM compiled out
+            $cc -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
+                -Os -Iinclude -Isrc -DLLMC_IAM_PROVIDERS=0 -c "$f" -o $out/noiam.o || return 1
         done
     done
     local bad
@@ -45,7 +48,7 @@ portable_src() {
     if [ -n "$bad" ]; then echo "src/ references forbidden symbols:"; echo "$bad"; return 1; fi
     bad=$(nm -A build/libllmc.a 2>/dev/null | grep -E ' U (malloc|calloc|realloc|free)$' || true)
     if [ -n "$bad" ]; then echo "libllmc.a references the heap:"; echo "$bad"; return 1; fi
-    echo "src/: C99, gcc + clang -Werror, no heap/stdio/OS symbols"
+    echo "src/: C99, gcc + clang -Werror (also with LLMC_IAM_PROVIDERS=0), no heap/stdio/OS symbols"
 }
 
 kconfig_build() {

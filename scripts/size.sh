@@ -159,6 +159,45 @@ if [ ${#tls_targets[@]} -gt 0 ]; then
     done
 fi
 
+if [ ${#tls_targets[@]} -gt 0 ]; then
+    # the same targets, with Evolution IAM compiled out
+    echo
+    echo "With LLMC_IAM_PROVIDERS=0 (Evolution IAM compiled out, for firmware that"
+    echo "only uses API keys; LLMC_TLS=0), files that change and totals:"
+    hdr=(); declare -A ntot
+    for tk in "${tls_targets[@]}"; do
+        for i in $(seq 0 $((n - 1))); do [ "${keys[$i]}" = "$tk" ] && hdr+=("${names[$i]}"); done
+        ntot[$tk]=0
+    done
+    row "LLMC_IAM_PROVIDERS=0" "${hdr[@]}"
+    for f in $files; do
+        vals=(); changed=0
+        for tk in "${tls_targets[@]}"; do
+            for i in $(seq 0 $((n - 1))); do
+                [ "${keys[$i]}" = "$tk" ] || continue
+                read -r t d b < <(objsize "${prefixes[$i]}" "$dir/$tk/noiam/$f")
+                read -r t0 d0 b0 < <(objsize "${prefixes[$i]}" "$dir/$tk/obj/$f")
+                ntot[$tk]=$((ntot[$tk] + t + d))
+                [ $((t + d)) -ne $((t0 + d0)) ] && changed=1
+                vals+=($((t + d)))
+            done
+        done
+        [ $changed -eq 1 ] && row "$f" "${vals[@]}"
+    done
+    vals=(); dv=(); rv=()
+    for tk in "${tls_targets[@]}"; do
+        for i in $(seq 0 $((n - 1))); do
+            [ "${keys[$i]}" = "$tk" ] || continue
+            vals+=(${ntot[$tk]})
+            dv+=("-$((tot_t[$tk] + tot_d[$tk] - ntot[$tk]))")
+            rv+=($(symsize "${prefixes[$i]}" "$dir/$tk/noiam/sizes.o" llmc_sizeof_client))
+        done
+    done
+    row "total text+data" "${vals[@]}"
+    row "  against the default" "${dv[@]}"
+    row "llmc_client_t (RAM)" "${rv[@]}"
+fi
+
 echo
 k0=${keys[0]}
 code=$((tot_t[$k0] + tot_d[$k0]))
@@ -166,3 +205,6 @@ slot=$(symsize "$p0" "$s0" llmc_sizeof_slot)
 verdict() { [ "$1" -le "$2" ] && echo "within" || echo "over by $(($1 - $2))"; }
 echo "Targets (${names[0]}): src/ + jsmn <= 12288 B text+data: $code B, $(verdict "$code" 12288);"
 echo "one request slot <= 4096 B of RAM (TLS excluded): $slot B, $(verdict "$slot" 4096)."
+if [ -n "${ntot[$k0]:-}" ]; then
+    echo "With LLMC_IAM_PROVIDERS=0: src/ + jsmn ${ntot[$k0]} B, $(verdict "${ntot[$k0]}" 12288)."
+fi

@@ -8,12 +8,18 @@
 int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
 {
     const llmc_provider_t *p = &c->providers[i];
+#if LLMC_IAM
     uint8_t k;
+#endif
 
     if (p->auth == LLMC_AUTH_BEARER && p->api_key == NULL)
         return LLMC_ERR_CONFIG;
     if (p->auth != LLMC_AUTH_EVOLUTION_IAM)
         return LLMC_OK;
+#if !LLMC_IAM
+    (void)need_tls;
+    return LLMC_ERR_CONFIG; /* compiled out: LLMC_IAM_PROVIDERS is 0 */
+#else
     if (p->key_id == NULL || p->secret == NULL)
         return LLMC_ERR_CONFIG;
     for (k = 0; k < LLMC_IAM_PROVIDERS; k++)
@@ -29,26 +35,26 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
     if (c->iam[k].t.url.tls)
         *need_tls = true;
     return LLMC_OK;
+#endif
 }
 
 int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
+#if LLMC_IAM
     llmc_iam_t *iam;
+#endif
 
     s->fetching_token = false;
     s->w.key_id = NULL;
     s->w.secret = NULL;
-    switch (p->auth) {
-    case LLMC_AUTH_BEARER:
+    if (p->auth == LLMC_AUTH_BEARER) {
         s->w.bearer = p->api_key;
         s->w.bearer_len = strlen(p->api_key);
-        return LLMC_OK;
-    case LLMC_AUTH_EVOLUTION_IAM:
-        break;
-    default:
-        return LLMC_OK;
     }
+#if LLMC_IAM
+    if (p->auth != LLMC_AUTH_EVOLUTION_IAM)
+        return LLMC_OK;
     iam = &c->iam[c->prov[s->provider].iam];
     s->w.project_id = p->project_id;
     /* refresh when less than the margin remains; a token fetched for this
@@ -69,8 +75,11 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
     s->w.stream = false;
     s->w.path = iam->t.url.path;
     s->w.path_len = iam->t.url.path_len;
+#endif
     return LLMC_OK;
 }
+
+#if LLMC_IAM
 
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
 {
@@ -132,3 +141,4 @@ void llmc_auth_token_failed(llmc_client_t *c, llmc_slot_t *s, int *status)
         *status == LLMC_ERR_EMPTY || *status == LLMC_ERR_API)
         *status = LLMC_ERR_AUTH;
 }
+#endif /* LLMC_IAM */

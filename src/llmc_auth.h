@@ -13,6 +13,13 @@
 #define LLMC_IAM_DEFAULT_TOKEN_URL "https://iam.api.cloud.ru/api/v1/auth/token"
 #define LLMC_IAM_REFRESH_MARGIN_MS 30000u
 
+/* LLMC_IAM_PROVIDERS 0 compiles Evolution IAM out: only the bearer key
+ * remains, and an IAM provider is a configuration error. */
+#define LLMC_IAM (LLMC_IAM_PROVIDERS > 0)
+
+/* The attempt is the IAM token request (never, without IAM). */
+#define LLMC_FETCHING_TOKEN(s) (LLMC_IAM && (s)->fetching_token)
+
 /* The time is c->now. */
 
 /* At client init: give an IAM provider its token storage. */
@@ -22,6 +29,7 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls);
  * or turn the attempt into the token request (s->fetching_token). */
 int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s);
 
+#if LLMC_IAM
 /* The token answer is in s->buf: keep it. LLMC_OK or an error. */
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s);
 
@@ -34,5 +42,6 @@ void llmc_auth_invalidate(llmc_client_t *c, llmc_slot_t *s);
 /* The token request failed: say so in the message; HTTP and format errors
  * become LLMC_ERR_AUTH. */
 void llmc_auth_token_failed(llmc_client_t *c, llmc_slot_t *s, int *status);
+#endif
 
 #endif /* LLMC_AUTH_H */

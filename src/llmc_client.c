@@ -381,6 +381,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     }
     if (s->body == BODY_ERROR) {
         error_message(c, s);
+#if LLMC_IAM
         if (llmc_auth_should_refresh(c, s)) {
             /* the token was refused: forget it, fetch one, retry once */
             record_attempt(c, s, LLMC_ERR_HTTP);
@@ -389,9 +390,11 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
             attempt_begin(c, s);
             return;
         }
+#endif
         attempt_fail(c, s, LLMC_ERR_HTTP);
         return;
     }
+#if LLMC_IAM
     if (s->fetching_token) {
         rc = llmc_auth_store(c, s);
         if (rc < 0) {
@@ -401,6 +404,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
         attempt_request(c, s); /* now the chat request itself */
         return;
     }
+#endif
     if (s->body == BODY_JSON) {
         rc = llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS,
                             NULL, &m);
@@ -478,8 +482,11 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
 
 static llmc_target_t *target_of(llmc_client_t *c, uint8_t id)
 {
-    return id < LLMC_MAX_PROVIDERS ? &c->prov[id].t
-                                   : &c->iam[id - LLMC_MAX_PROVIDERS].t;
+#if LLMC_IAM
+    if (id >= LLMC_MAX_PROVIDERS)
+        return &c->iam[id - LLMC_MAX_PROVIDERS].t;
+#endif
+    return &c->prov[id].t;
 }
 
 /* Get a connection: a pooled one, or a new one. */
@@ -574,13 +581,13 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     {
         const llmc_url_t *u;
         /* the provider, or its IAM token endpoint */
-        s->target = s->fetching_token
+        s->target = LLMC_FETCHING_TOKEN(s)
                         ? LLMC_TARGET_IAM(c->prov[s->provider].iam)
                         : s->provider;
         u = &target_of(c, s->target)->url;
         s->w.host = u->host;
         s->w.port = u->default_port ? 0 : u->port;
-        if (!s->fetching_token) {
+        if (!LLMC_FETCHING_TOKEN(s)) {
             s->w.path = u->path;
             s->w.path_len = u->path_len;
         }
@@ -598,8 +605,10 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     if (s->result.message[0] == '\0')
         set_msg(s, llmc_strerror(status));
+#if LLMC_IAM
     if (s->fetching_token)
         llmc_auth_token_failed(c, s, &status);
+#endif
     record_attempt(c, s, status);
     s->result.http_status = s->http.status;
     slot_drop_conn(c, s, false);
@@ -748,8 +757,10 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
     c->next_handle = 1;
     for (i = 0; i < LLMC_CONNS; i++)
         c->conns[i].sock = LLMC_SOCK_INVALID;
+#if LLMC_IAM
     for (i = 0; i < LLMC_IAM_PROVIDERS; i++)
         c->iam[i].provider = LLMC_NONE;
+#endif
     for (i = 0; i < cfg->n_providers; i++) {
         const llmc_provider_t *p = &cfg->providers[i];
         c->prov[i].iam = LLMC_NONE;

@@ -1334,7 +1334,8 @@ int main(int argc, char **argv)
     lc.ca_file = g_cfg.ca_file;
     rc = llmc_client_init(&g_client, &lc);
     if (rc != LLMC_OK) {
-        fprintf(stderr, "llmc-gateway: client: %s\n", llmc_strerror(rc));
+        fprintf(stderr, "llmc-gateway: client: %s%s\n", llmc_strerror(rc),
+                llmc_tool_init_hint(&g_cfg, rc));
         return 2;
     }
     /* the library must have been built with room for our sockets */

@@ -124,7 +124,8 @@ int main(int argc, char **argv)
     cc.ca_file = ca_file != NULL ? ca_file : g_cfg.ca_file;
     rc = llmc_client_init(&g_client, &cc);
     if (rc != LLMC_OK) {
-        fprintf(stderr, "llmc-gather: init: %s\n", llmc_strerror(rc));
+        fprintf(stderr, "llmc-gather: init: %s%s\n", llmc_strerror(rc),
+                llmc_tool_init_hint(&g_cfg, rc));
         return 2;
     }
 

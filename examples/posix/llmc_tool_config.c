@@ -278,3 +278,15 @@ void llmc_tool_json_cstr(FILE *f, const char *s)
 {
     llmc_tool_json_str(f, s, s != NULL ? strlen(s) : 0);
 }
+
+const char *llmc_tool_init_hint(const llmc_tool_config_t *cfg, int rc)
+{
+    size_t i;
+    if (rc != LLMC_ERR_CONFIG)
+        return "";
+    for (i = 0; i < cfg->n_providers; i++)
+        if (cfg->providers[i].auth == LLMC_AUTH_EVOLUTION_IAM &&
+            LLMC_IAM_PROVIDERS == 0)
+            return " (Evolution IAM is not built in (LLMC_IAM_PROVIDERS=0))";
+    return " (CA bundle or provider settings)";
+}

@@ -190,6 +190,7 @@ typedef struct {
     char buf[LLMC_EVENT_BUF_SIZE];
 } llmc_slot_t;
 
+#if LLMC_IAM_PROVIDERS > 0
 typedef struct {
     llmc_target_t t;    /* token_url */
     uint8_t provider;   /* LLMC_NONE: unused */
@@ -198,6 +199,7 @@ typedef struct {
     uint64_t expires;   /* monotonic ms */
     char token[LLMC_TOKEN_MAX];
 } llmc_iam_t;
+#endif
 
 struct llmc_client {
     bool ready;
@@ -214,7 +216,9 @@ struct llmc_client {
      * requests submitted before a poll can fill the free slots too */
     llmc_job_t queue[LLMC_QUEUE_LEN + LLMC_SLOTS];
     llmc_provider_state_t prov[LLMC_MAX_PROVIDERS];
+#if LLMC_IAM_PROVIDERS > 0
     llmc_iam_t iam[LLMC_IAM_PROVIDERS];
+#endif
     llmc_conn_t conns[LLMC_CONNS];
     llmc_slot_t slots[LLMC_SLOTS];
     llmc_json_tok_t tok[LLMC_JSON_TOKENS];

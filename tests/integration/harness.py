@@ -422,12 +422,13 @@ def chat_env(extra=None):
     return env
 
 
-def run_chat(args, input=None, timeout=30, env=None):
+def run_chat(args, input=None, timeout=30, env=None, binary=None):
     """Run llmc-chat with args; return (returncode, stdout bytes, stderr text).
 
     env: extra environment variables (OPENAI_* from the caller's environment
-    are removed first so tests are hermetic)."""
-    cmd = [chat_binary()] + [str(a) for a in args]
+    are removed first so tests are hermetic). binary: another build of the
+    CLI than chat_binary()."""
+    cmd = [binary or chat_binary()] + [str(a) for a in args]
     p = subprocess.run(cmd, input=input, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout,
                        env=chat_env(env),

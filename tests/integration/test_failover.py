@@ -701,6 +701,44 @@ class CooldownTests(FailoverCase):
         self.assertEqual(a.stats()["chat_requests"], 2)
 
 
+class IamCompiledOutTests(FailoverCase):
+    """The CLI built with LLMC_IAM_PROVIDERS=0 (Evolution IAM compiled out,
+    as a firmware that only uses API keys would build llmc): keys still
+    work, and an IAM provider is refused at start with a clear error, before
+    anything is sent."""
+
+    n_servers = 1
+    NOIAM = tool_path("noiam/llmc-chat")
+
+    def setUp(self):
+        super().setUp()
+        if not os.access(self.NOIAM, os.X_OK):
+            self.fail("%s not found (make integration builds it)" % self.NOIAM)
+
+    def test_api_key_provider_still_answers(self):
+        a = self.servers[0]
+        cfg = self.config([self.prov("a", a, api_key="sk-test")])
+        rc, out, err = run_chat(["-c", cfg, "hello failover"], timeout=TIMEOUT,
+                                binary=self.NOIAM)
+        self.assertAnswered((rc, out, err, 0), "a")
+        hdr = a.stats()["last_request"]["headers"]
+        self.assertEqual(hdr["authorization"], "Bearer sk-test")
+
+    def test_iam_provider_refused_at_start(self):
+        a = self.servers[0]
+        cfg = self.config([self.prov("iam", a, key_id=IAM_KEY_ID,
+                                     secret=IAM_SECRET)])
+        rc, out, err = run_chat(["-c", cfg, "hello failover"], timeout=TIMEOUT,
+                                binary=self.NOIAM)
+        self.assertEqual(rc, 2, err)
+        self.assertEqual(out, b"")
+        self.assertIn("config error", err)
+        self.assertIn("Evolution IAM is not built in (LLMC_IAM_PROVIDERS=0)",
+                      err)
+        self.assertNotIn(IAM_SECRET, err)
+        self.assertUntouched(a)
+
+
 class IamTests(FailoverCase):
     """Evolution IAM: the token endpoint is the same test server."""
 

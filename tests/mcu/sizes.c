@@ -21,7 +21,9 @@ SIZE(conns, MEMBER(llmc_client_t, conns))
 SIZE(conn, sizeof(llmc_conn_t))
 SIZE(prov, MEMBER(llmc_client_t, prov))
 SIZE(provider_state, sizeof(llmc_provider_state_t))
+#if LLMC_IAM_PROVIDERS > 0
 SIZE(iam, MEMBER(llmc_client_t, iam))
+#endif
 SIZE(queue, MEMBER(llmc_client_t, queue))
 SIZE(tok, MEMBER(llmc_client_t, tok))
 SIZE(rx, MEMBER(llmc_client_t, rx))
