@@ -61,7 +61,6 @@ typedef struct {
     size_t cap, len;
     uint8_t state;
     uint8_t field_len;
-    char field[5];
     bool has_data;
     bool after_cr;
 } llmc_sse_t;
