@@ -5,11 +5,23 @@
 #include "llmc/llmc.h"
 #include "llmc_util.h"
 
-enum { H_STATUS, H_NAME, H_VALUE, H_BODY };
+/* The status line is read as the value of a pseudo-header, HDR_STATUS:
+ * H_VALUE with header 0 is where a response starts. */
+enum { H_VALUE, H_NAME, H_BODY };
 /* C_DATA also carries Content-Length and close-delimited bodies; C_DONE
  * ends every framing (and is where a body-less response starts) */
-enum { C_SIZE, C_EXT, C_DATA, C_DATA_END, C_TRAILER, C_TRAILER_LINE, C_DONE };
 enum {
+    C_SIZE,        /* a chunk's size line, no digit yet */
+    C_SIZE_DIGITS, /* ... after a digit */
+    C_EXT,
+    C_DATA,
+    C_DATA_END,
+    C_TRAILER,
+    C_TRAILER_LINE,
+    C_DONE
+};
+enum {
+    HDR_STATUS,
     HDR_NONE,
     HDR_CONTENT_LENGTH,
     HDR_TRANSFER_ENCODING,
@@ -23,47 +35,41 @@ enum {
 #define F_PRECISE_RETRY (1u << 15) /* retry-after-ms seen: it wins */
 
 /* The names of HDR_CONTENT_LENGTH.., in order. */
-static const char k_headers[] = "content-length\0transfer-encoding\0"
-                                "connection\0content-type\0retry-after\0"
-                                "retry-after-ms\0x-should-retry\0";
+static const char k_headers[] = "\016content-length\021transfer-encoding"
+                                "\012connection\014content-type"
+                                "\013retry-after\016retry-after-ms"
+                                "\016x-should-retry";
 
 
 void llmc_http_init(llmc_http_t *h)
 {
-    memset(h, 0, sizeof(*h));
-    h->state = H_STATUS;
+    memset(h, 0, sizeof(*h)); /* H_VALUE of HDR_STATUS */
     h->retry_after_ms = -1;
     h->should_retry = -1;
 }
 
-/* Index of the first word of list (NUL-separated, ending in an empty one)
- * that v[0..n) is (case-insensitive), or that it starts with if !exact;
- * -1: none. */
+/* Index of the first word of list (each after its length in a byte, a 0
+ * length ends it) that v[0..n) is (case-insensitive), or that it starts
+ * with if !exact; -1: none. */
 static int match(const char *v, size_t n, const char *list, bool exact)
 {
+    size_t k;
     int i;
-    for (i = 0; *list != '\0'; i++) {
-        size_t k = strlen(list);
+    for (i = 0; (k = (unsigned char)*list++) != 0; i++, list += k)
         if ((exact ? n == k : n >= k) && llmc_ieq(v, list, k))
             return i;
-        list += k + 1;
-    }
     return -1;
 }
 
-/* Decimal prefix of s; -1 when there is none or it is absurdly long. */
-static int64_t parse_dec(const char *s, size_t n, size_t *end)
+/* Decimal prefix of s, at most 18 digits (*end: its length). */
+static uint64_t parse_dec(const char *s, size_t n, size_t *end)
 {
-    int64_t v = 0;
-    size_t i = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9') {
-        if (i >= 18)
-            return -1;
-        v = v * 10 + (s[i] - '0');
-        i++;
-    }
+    uint64_t v = 0;
+    size_t i;
+    for (i = 0; i < n && i < 18 && s[i] >= '0' && s[i] <= '9'; i++)
+        v = v * 10 + (unsigned)(s[i] - '0');
     *end = i;
-    return i > 0 ? v : -1;
+    return v;
 }
 
 /* tok (a one-word list) is one of the comma- or space-separated items of
@@ -82,59 +88,74 @@ static bool has_token(const char *v, size_t n, const char *tok)
     }
 }
 
-static int apply_header(llmc_http_t *h)
+/* The line in val ends: the status line or a header's value. */
+static int line_done(llmc_http_t *h)
 {
+    /* "HTTP/1.x NNN" is all we need of the status line, then its end or
+     * a blank: each byte between its bounds in k[0] and k[1] */
+    static const char k[2][13] = {"HTTP/1.0 100 ", "HTTP/1.9 599 "};
     const char *v = h->val;
-    size_t n = h->val_len, end = 0;
-    int64_t x, lim;
+    size_t n = h->val_len, end, off = 0;
+    uint64_t x;
     unsigned f = 0;
-    bool ms;
     int i;
 
+    if (h->header == HDR_STATUS) {
+        if (n < 12)
+            return LLMC_ERR_PROTOCOL;
+        for (off = 0; off < 13 && off < n; off++)
+            if (v[off] < k[0][off] || v[off] > k[1][off])
+                return LLMC_ERR_PROTOCOL;
+        off = 9; /* the code */
+    }
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
-    x = parse_dec(v, n, &end);
+    x = parse_dec(v + off, n - off, &end);
     switch (h->header) {
+    case HDR_STATUS:
+        h->status = (uint16_t)x;
+        if (v[7] == '0')
+            f = LLMC_HTTP_F_CLOSE;
+        break;
     case HDR_CONTENT_LENGTH:
-        if (h->val_long || x < 0 || end != n)
-            return LLMC_ERR_PROTOCOL;
-        if ((h->flags & LLMC_HTTP_F_LENGTH) && h->length != (uint64_t)x)
+        if (h->val_long || end == 0 || end != n ||
+            ((h->flags & LLMC_HTTP_F_LENGTH) && h->length != x))
             return LLMC_ERR_PROTOCOL;
         f = LLMC_HTTP_F_LENGTH;
-        h->length = (uint64_t)x;
+        h->length = x;
         break;
     case HDR_TRANSFER_ENCODING:
         /* Only "chunked" alone is decodable: we never send Accept-Encoding,
          * so any other coding is a response we cannot read. */
-        i = match(v, n, "chunked\0identity\0", true);
+        i = match(v, n, "\007chunked\010identity", true);
         f = i == 0 ? LLMC_HTTP_F_CHUNKED : i < 0 ? F_BAD_TE : 0;
         break;
     case HDR_CONNECTION:
-        if (has_token(v, n, "close\0"))
+        if (has_token(v, n, "\005close"))
             f = LLMC_HTTP_F_CLOSE;
         break;
     case HDR_CONTENT_TYPE:
-        i = match(v, n, "text/event-stream\0application/json\0", false);
+        i = match(v, n, "\021text/event-stream\020application/json", false);
         if (i >= 0)
             f = (unsigned)LLMC_HTTP_F_SSE << i; /* or LLMC_HTTP_F_JSON */
         break;
+    /* Retry-After in seconds only: an HTTP-date needs a wall clock boards
+     * lack. retry-after-ms may have a fraction; it wins. Both at most a
+     * day. */
     case HDR_RETRY_AFTER:
-    case HDR_RETRY_AFTER_MS:
-        /* Retry-After in seconds only: an HTTP-date needs a wall clock
-         * boards lack. retry-after-ms may have a fraction. */
-        ms = h->header == HDR_RETRY_AFTER_MS;
-        if (x < 0 || (end != n && !(ms && v[end] == '.')) ||
-            (!ms && (h->flags & F_PRECISE_RETRY)))
+        if (end == 0 || end != n || (h->flags & F_PRECISE_RETRY))
             break;
-        lim = ms ? 86400000 : 86400;
-        if (x > lim)
-            x = lim;
-        /* at most 86400000: a 32-bit product */
-        h->retry_after_ms = (int64_t)((uint32_t)x * (ms ? 1u : 1000u));
-        f = ms ? F_PRECISE_RETRY : 0;
+        h->retry_after_ms = (int32_t)(x > 86400 ? 86400000u
+                                                : (uint32_t)x * 1000u);
+        break;
+    case HDR_RETRY_AFTER_MS:
+        if (end == 0 || (end != n && v[end] != '.'))
+            break;
+        h->retry_after_ms = (int32_t)(x > 86400000 ? 86400000u : (uint32_t)x);
+        f = F_PRECISE_RETRY;
         break;
     case HDR_SHOULD_RETRY:
-        i = match(v, n, "false\0true\0", true);
+        i = match(v, n, "\005false\004true", true);
         if (i >= 0)
             h->should_retry = (int8_t)i;
         break;
@@ -145,24 +166,6 @@ static int apply_header(llmc_http_t *h)
     return 0;
 }
 
-/* "HTTP/1.x NNN" is all we need of the status line: each byte between
- * its bounds in lo and hi. */
-static int status_line_done(llmc_http_t *h)
-{
-    static const char lo[] = "HTTP/1.0 100", hi[] = "HTTP/1.9 599";
-    const char *v = h->val;
-    size_t i, end;
-    if (h->val_len < 12 || (h->val_len > 12 && v[12] != ' '))
-        return LLMC_ERR_PROTOCOL;
-    for (i = 0; i < 12; i++)
-        if (v[i] < lo[i] || v[i] > hi[i])
-            return LLMC_ERR_PROTOCOL;
-    h->status = (uint16_t)parse_dec(v + 9, 3, &end);
-    if (v[7] == '0')
-        h->flags |= LLMC_HTTP_F_CLOSE;
-    return 0;
-}
-
 static int head_done(llmc_http_t *h)
 {
     uint16_t f = h->flags;
@@ -170,20 +173,17 @@ static int head_done(llmc_http_t *h)
         return LLMC_ERR_PROTOCOL;
     if (h->status == 204 || h->status == 304)
         f |= LLMC_HTTP_F_NOBODY;
-    h->cstate = C_DATA;
     if (f & LLMC_HTTP_F_CHUNKED) {
         f &= (uint16_t)~LLMC_HTTP_F_LENGTH;
         h->length = 0;
-        h->cstate = C_SIZE;
-        h->val_len = 0; /* C_SIZE's "a digit was seen" */
     } else if (!(f & (LLMC_HTTP_F_LENGTH | LLMC_HTTP_F_NOBODY))) {
         f |= LLMC_HTTP_F_CLOSE; /* body ends when the peer closes */
         h->length = UINT64_MAX;
-    } else if (h->length == 0) {
-        h->cstate = C_DONE;
     }
-    if (f & LLMC_HTTP_F_NOBODY)
-        h->cstate = C_DONE;
+    h->cstate = (f & LLMC_HTTP_F_NOBODY)     ? C_DONE
+                : (f & LLMC_HTTP_F_CHUNKED) ? C_SIZE
+                : h->length != 0            ? C_DATA
+                                            : C_DONE;
     h->flags = f;
     h->state = H_BODY;
     return 1;
@@ -197,19 +197,21 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
     *used = 0;
     for (i = 0; i < n; i++) {
         char c = p[i];
+        bool blank;
         if (++h->head_bytes > LLMC_HEAD_MAX)
             return LLMC_ERR_TOO_LARGE;
         if (c == '\r')
             continue; /* lines end in LF; a CR before it is noise */
+        blank = c == ' ' || c == '\t';
         if (h->state == H_BODY) {
             *used = i;
             return 1;
         }
-        if (h->state == H_NAME) {
-            if (c == '\n') {
-                if (h->name_len != 0)
+        if (c == '\n') {
+            if (h->state == H_NAME) {
+                if (h->val_len != 0)
                     return LLMC_ERR_PROTOCOL;
-                if (h->status >= 100 && h->status < 200) {
+                if (h->status < 200) { /* a status line was read: >= 100 */
                     /* interim response: the real head follows */
                     uint32_t used_so_far = h->head_bytes;
                     llmc_http_init(h);
@@ -219,53 +221,39 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
                 *used = i + 1;
                 return head_done(h);
             }
-            if (c == ':' || c == ' ' || c == '\t') {
-                h->header = HDR_NONE;
-                if (c == ':') {
-                    if (h->name_len < LLMC_HTTP_NAME_MAX)
-                        h->header = (uint8_t)(match(h->name, h->name_len,
-                                                    k_headers, true) + 1);
-                } else if (h->name_len != 0) {
-                    return LLMC_ERR_PROTOCOL;
-                } /* else obsolete line folding: ignored */
-                h->val_len = 0;
-                h->val_long = false;
-                h->state = H_VALUE;
-            } else {
-                if (h->name_len < LLMC_HTTP_NAME_MAX)
-                    h->name[h->name_len] = c;
-                if (h->name_len < 255)
-                    h->name_len++;
-            }
-            continue;
-        }
-        /* H_STATUS or H_VALUE: a line kept in val */
-        if (c == '\n') {
-            if (h->state == H_STATUS) {
-                if (h->val_len == 0)
-                    continue; /* tolerate a blank line before the head */
-                rc = status_line_done(h);
-            } else {
-                rc = apply_header(h);
-            }
+            if (h->header == HDR_STATUS && h->val_len == 0)
+                continue; /* tolerate a blank line before the head */
+            rc = line_done(h);
             if (rc < 0)
                 return rc;
             h->state = H_NAME;
-            h->name_len = 0;
-        } else if (h->state == H_STATUS ||
-                   (h->header != HDR_NONE &&
-                    (h->val_len != 0 || (c != ' ' && c != '\t')))) {
-            /* a header value without its leading blanks */
+        } else if (h->state == H_NAME && (c == ':' || blank)) {
+            /* the name, kept in val, ends */
+            h->header = HDR_NONE;
+            if (c == ':') {
+                h->header = (uint8_t)(match(h->val, h->val_len, k_headers,
+                                            true) + 2);
+            } else if (h->val_len != 0) {
+                return LLMC_ERR_PROTOCOL;
+            } /* else obsolete line folding: ignored */
+            h->state = H_VALUE;
+        } else {
+            /* a header value without its leading blanks; the status line
+             * and names as they are (a name never starts with a blank) */
+            if (blank && h->val_len == 0 && h->header != HDR_STATUS)
+                continue;
             if (h->val_len < LLMC_HTTP_VAL_MAX)
                 h->val[h->val_len++] = c;
             else
                 h->val_long = true;
+            continue;
         }
+        h->val_len = 0;
+        h->val_long = false;
     }
     *used = n;
     return 0;
 }
-
 int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
                    llmc_http_body_cb cb, void *ctx)
 {
@@ -291,55 +279,48 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
             continue;
         }
         case C_SIZE:
+        case C_SIZE_DIGITS:
             d = llmc_hexval(c);
             if (d >= 0) {
                 if (h->length > (UINT64_MAX >> 8))
                     return LLMC_ERR_PROTOCOL;
                 h->length = (h->length << 4) | (uint64_t)d;
-                h->val_len = 1; /* a digit was seen */
+                h->cstate = C_SIZE_DIGITS;
             } else if (c == '\r') {
                 /* the LF follows */
             } else if (c == '\n' || c == ';' || c == ' ' || c == '\t') {
-                if (h->val_len == 0)
+                if (h->cstate == C_SIZE)
                     return LLMC_ERR_PROTOCOL;
                 if (c == '\n')
-                    h->cstate = h->length ? C_DATA : C_TRAILER;
-                else
-                    h->cstate = C_EXT;
+                    goto line_end;
+                h->cstate = C_EXT;
             } else {
                 return LLMC_ERR_PROTOCOL;
             }
             break;
         case C_EXT: /* extensions: bounded per size line */
+        case C_TRAILER_LINE: /* trailers: bounded all together */
             if (++h->trailer_bytes > LLMC_HEAD_MAX)
                 return LLMC_ERR_TOO_LARGE;
-            if (c == '\n') {
+            if (c != '\n')
+                break;
+            if (h->cstate == C_EXT)
                 h->trailer_bytes = 0;
-                h->cstate = h->length ? C_DATA : C_TRAILER;
-            }
+        line_end: /* of the size line, or of a trailer (length is 0) */
+            h->cstate = h->length ? C_DATA : C_TRAILER;
             break;
         case C_DATA_END:
-            if (c == '\n') {
+            if (c == '\n')
                 h->cstate = C_SIZE;
-                h->val_len = 0;
-            } else if (c != '\r') {
+            else if (c != '\r') {
                 return LLMC_ERR_PROTOCOL;
             }
             break;
         case C_TRAILER:
-            if (c == '\n') {
+            if (c == '\n') /* the end: C_DONE stops at the next byte */
                 h->cstate = C_DONE;
-                *used = i + 1;
-                return 1;
-            }
-            if (c != '\r')
+            else if (c != '\r')
                 h->cstate = C_TRAILER_LINE;
-            break;
-        case C_TRAILER_LINE:
-            if (++h->trailer_bytes > LLMC_HEAD_MAX)
-                return LLMC_ERR_TOO_LARGE;
-            if (c == '\n')
-                h->cstate = C_TRAILER;
             break;
         default: /* C_DONE */
             *used = i;
@@ -364,7 +345,9 @@ int llmc_http_eof(const llmc_http_t *h)
 
 bool llmc_http_reusable(const llmc_http_t *h)
 {
-    return !(h->flags & LLMC_HTTP_F_CLOSE) && llmc_http_eof(h) == 1;
+    /* C_DONE only in a body; there llmc_http_eof() is 1 at C_DONE or when
+     * close-delimited (and so LLMC_HTTP_F_CLOSE) */
+    return !(h->flags & LLMC_HTTP_F_CLOSE) && h->cstate == C_DONE;
 }
 
 bool llmc_http_in_body(const llmc_http_t *h)

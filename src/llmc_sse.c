@@ -4,7 +4,13 @@
 
 #include "llmc/llmc.h"
 
-enum { S_LINE, S_FIELD, S_DATA_LEAD, S_DATA, S_SKIP };
+/* S_FIELD: a line's field name, matched against "data" as it arrives:
+ * field_len counts the bytes that matched so far, or is FIELD_OTHER once
+ * one did not; a line starts as S_FIELD with field_len 0 (so ':' there,
+ * a comment, is just another field to skip). Then up to the line end:
+ * S_DATA_LEAD and S_DATA keep a data value, S_SKIP ignores the rest. */
+enum { S_FIELD, S_DATA_LEAD, S_DATA, S_SKIP };
+#define FIELD_OTHER UINT8_MAX
 
 void llmc_sse_init(llmc_sse_t *s, char *buf, size_t cap)
 {
@@ -22,41 +28,6 @@ static int append(llmc_sse_t *s, const char *p, size_t n)
     return 0;
 }
 
-/* A data line starts: lines after the first are joined with "\n". */
-static int data_line(llmc_sse_t *s)
-{
-    if (s->has_data)
-        return append(s, "\n", 1);
-    s->has_data = true;
-    return 0;
-}
-
-/* The field name is matched against "data" as it arrives: field_len
- * counts the bytes that matched so far, or is FIELD_OTHER once one did not
- * (field[] is not needed). */
-#define FIELD_OTHER UINT8_MAX
-
-static bool field_is_data(const llmc_sse_t *s)
-{
-    return s->field_len == 4;
-}
-
-/* End of the line at hand; a blank line dispatches the event. */
-static int line_end(llmc_sse_t *s, char c, llmc_sse_cb cb, void *ctx)
-{
-    int rc = 0;
-    if (c == '\r')
-        s->after_cr = true;
-    if (s->state == S_LINE) {
-        if (s->has_data)
-            rc = cb(ctx, s->buf, s->len);
-        s->len = 0;
-        s->has_data = false;
-    }
-    s->state = S_LINE;
-    return rc;
-}
-
 /* Where the line that starts at p ends: the first CR or LF, or e. */
 static const char *line_stop(const char *p, const char *e)
 {
@@ -70,8 +41,8 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
                   void *ctx)
 {
     const char *e = p + n;
+    const char *stop;
     int rc;
-    bool nl;
 
     for (; p < e; p++) {
         char c = *p;
@@ -80,56 +51,56 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
             if (c == '\n') /* the LF of a CRLF */
                 continue;
         }
-        if (s->state == S_DATA_LEAD) {
+        if (s->state == S_FIELD) {
+            bool data;
+            if (c != '\n' && c != '\r' && c != ':') {
+                s->field_len = s->field_len < 4 && c == "data"[s->field_len]
+                                   ? (uint8_t)(s->field_len + 1)
+                                   : FIELD_OTHER;
+                continue;
+            }
+            if (s->field_len == 0 && c != ':') {
+                /* a blank line dispatches the event */
+                s->after_cr = c == '\r';
+                rc = s->has_data ? cb(ctx, s->buf, s->len) : 0;
+                s->len = 0;
+                s->has_data = false;
+                if (rc != 0)
+                    return rc;
+                continue;
+            }
+            /* the field name ends: "data" alone is an empty data line,
+             * lines after the first are joined with "\n" */
+            data = s->field_len == 4;
+            if (data && s->has_data) {
+                rc = append(s, "\n", 1);
+                if (rc != 0)
+                    return rc;
+            }
+            s->has_data |= data;
+            /* skip event, id, retry, unknown fields and comments */
+            s->state = data ? S_DATA_LEAD : S_SKIP;
+            if (c == ':')
+                continue;
+            /* else the line ends at c, below */
+        } else if (s->state == S_DATA_LEAD) {
             s->state = S_DATA;
             if (c == ' ')
                 continue; /* one leading space is not part of the value */
         }
-        if (s->state >= S_DATA) { /* S_DATA or S_SKIP: up to the line end */
-            const char *stop = line_stop(p, e);
-            if (s->state == S_DATA) {
-                rc = append(s, p, (size_t)(stop - p));
-                if (rc != 0)
-                    return rc;
-            }
-            p = stop;
-            if (p == e)
-                break;
-            c = *p;
-        }
-        nl = c == '\n' || c == '\r';
-        if (s->state == S_FIELD && (nl || c == ':')) {
-            /* the field name ends: "data" alone is an empty data line */
-            bool data = field_is_data(s);
-            if (data) {
-                rc = data_line(s);
-                if (rc != 0)
-                    return rc;
-            }
-            if (!nl) {
-                s->state = data ? S_DATA_LEAD : S_SKIP; /* skip event, id,
-                                                           retry, unknown */
-                continue;
-            }
-        }
-        if (nl) {
-            rc = line_end(s, c, cb, ctx);
+        /* up to the line's end */
+        stop = line_stop(p, e);
+        if (s->state == S_DATA) {
+            rc = append(s, p, (size_t)(stop - p));
             if (rc != 0)
                 return rc;
-            continue;
         }
-        if (s->state == S_LINE) {
-            if (c == ':') {
-                s->state = S_SKIP; /* comment, e.g. ": keep-alive" */
-                continue;
-            }
-            s->state = S_FIELD;
-            s->field_len = 0;
-        }
-        /* S_FIELD */
-        s->field_len = s->field_len < 4 && c == "data"[s->field_len]
-                           ? (uint8_t)(s->field_len + 1)
-                           : FIELD_OTHER;
+        p = stop;
+        if (p == e)
+            break;
+        s->after_cr = *p == '\r';
+        s->state = S_FIELD;
+        s->field_len = 0;
     }
     return 0;
 }

@@ -5,12 +5,16 @@
 #include "llmc/llmc.h"
 #include "llmc_util.h"
 
-static bool host_char(char c)
+/* A host name's characters, or an IPv6 literal's within [] */
+static bool host_char(char c, bool v6)
 {
     char l = (char)(c | 0x20); /* letters to lower case; nothing else
                                   lands on 'a'..'z' */
-    return (l >= 'a' && l <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_';
+    if (c == '.' || (c >= '0' && c <= '9'))
+        return true;
+    if (v6)
+        return c == ':' || (l >= 'a' && l <= 'f');
+    return (l >= 'a' && l <= 'z') || c == '-' || c == '_';
 }
 
 /* Path characters allowed as they are in a request line. */
@@ -24,43 +28,32 @@ int llmc_url_parse(const char *url, llmc_url_t *u)
 {
     const char *p, *h, *he;
     size_t hl;
-    bool tls;
+    bool tls, v6;
 
     memset(u, 0, sizeof(*u));
     /* llmc_ieq stops at the first difference, so it never reads past the
      * end of a shorter url */
-    if (url == NULL || !llmc_ieq(url, "http", 4))
+    if (url == NULL)
         return LLMC_ERR_URL;
-    p = url + 4;
-    tls = (*p | 0x20) == 's';
-    p += tls;
-    if (!llmc_ieq(p, "://", 3))
+    tls = llmc_ieq(url, "https://", 8);
+    if (!tls && !llmc_ieq(url, "http://", 7))
         return LLMC_ERR_URL;
-    p += 3;
+    p = url + 7 + tls;
     u->tls = tls;
     u->port = tls ? 443 : 80;
     u->default_port = true;
-    if (*p == '[') { /* IPv6 literal */
-        h = ++p;
-        while (*p && *p != ']') {
-            if (llmc_hexval(*p) < 0 && *p != ':' && *p != '.')
-                return LLMC_ERR_URL;
-            p++;
-        }
-        if (*p != ']')
-            return LLMC_ERR_URL;
-        he = p++;
-    } else {
-        h = p;
-        while (host_char(*p))
-            p++;
-        he = p;
-    }
+    v6 = *p == '['; /* an IPv6 literal */
+    p += v6;
+    h = p;
+    while (host_char(*p, v6))
+        p++;
+    he = p;
+    if (v6 && *p++ != ']')
+        return LLMC_ERR_URL;
     hl = (size_t)(he - h);
     if (hl == 0 || hl >= sizeof(u->host))
         return LLMC_ERR_URL;
-    memcpy(u->host, h, hl);
-    u->host[hl] = '\0';
+    memcpy(u->host, h, hl); /* NUL-ended: u was zeroed */
     if (*p == ':') {
         uint32_t port = 0;
         p++;
@@ -77,14 +70,12 @@ int llmc_url_parse(const char *url, llmc_url_t *u)
     }
     if (*p != '\0' && *p != '/')
         return LLMC_ERR_URL;
-    u->path = p;
-    while (*p) {
+    u->path = h = p;
+    for (; *p != '\0'; p++)
         if (!path_char(*p))
             return LLMC_ERR_URL;
-        p++;
-    }
-    u->path_len = (size_t)(p - u->path);
-    while (u->path_len > 0 && u->path[u->path_len - 1] == '/')
-        u->path_len--;
+    while (p > h && p[-1] == '/')
+        p--;
+    u->path_len = (size_t)(p - h);
     return LLMC_OK;
 }

@@ -40,20 +40,19 @@ enum {
 };
 
 typedef struct {
-    uint8_t state;
-    uint8_t cstate; /* chunked sub-state */
-    uint16_t status;
-    uint16_t flags;
-    uint8_t name_len, val_len;
-    uint8_t header; /* which interesting header is being read */
-    bool val_long;  /* value longer than LLMC_HTTP_VAL_MAX */
+    uint64_t length;    /* Content-Length / chunk bytes left */
     uint32_t head_bytes;
     uint32_t trailer_bytes;
-    uint64_t length;    /* Content-Length / chunk bytes left */
-    int64_t retry_after_ms; /* -1: none */
+    int32_t retry_after_ms; /* -1: none */
+    uint16_t status;
+    uint16_t flags;
+    uint8_t state;
+    uint8_t cstate; /* chunked sub-state */
+    uint8_t val_len;
+    uint8_t header; /* which interesting header is being read */
+    bool val_long;  /* value longer than LLMC_HTTP_VAL_MAX */
     int8_t should_retry;    /* -1: none, 0: false, 1: true */
-    char name[LLMC_HTTP_NAME_MAX];
-    char val[LLMC_HTTP_VAL_MAX];
+    char val[LLMC_HTTP_VAL_MAX]; /* a header's name, then its value */
 } llmc_http_t;
 
 typedef struct {
@@ -61,7 +60,6 @@ typedef struct {
     size_t cap, len;
     uint8_t state;
     uint8_t field_len;
-    char field[5];
     bool has_data;
     bool after_cr;
 } llmc_sse_t;
