@@ -29,23 +29,23 @@
 #define V_PORT "\xa0"
 #define V_CLEN "\xa1"
 #define V_MAXTOK "\xa2"
-#define V_TEMP "\xa3"
-#define V_PATH "\xa4"
-#define V_HOST "\xa5"
-#define V_BEARER "\xa6"
-#define V_PROJECT "\xa7"
-#define V_KEYID "\xa8"
-#define V_SECRET "\xa9"
-#define V_MODEL "\xaa"
-#define V_ROLE "\xab"
-#define V_CONTENT "\xac"
+#define V_TEMP "\xa3.\xa4"
+#define V_PATH "\xa5"
+#define V_HOST "\xa6"
+#define V_BEARER "\xa7"
+#define V_PROJECT "\xa8"
+#define V_KEYID "\xa9"
+#define V_SECRET "\xaa"
+#define V_MODEL "\xab"
+#define V_ROLE "\xac"
+#define V_CONTENT "\xad"
 
 enum {
     END = 0x80, ENDIF, LOOP, LOOPEND,
     COND0 = 0x88, TOKEN = COND0, IPV6, PORT, STREAM, BEARER, PROJECT,
     MAXTOK, TEMP, ELSE,
     /* numbers, rendered into w->num */
-    VAL0 = 0xa0, VPORT = VAL0, CLEN, VMAXTOK, VTEMP,
+    VAL0 = 0xa0, VPORT = VAL0, CLEN, VMAXTOK, VTEMPI, VTEMPF,
     /* strings: fields of w (k_field), then of the message */
     PATH, HOST, VBEARER, VPROJECT, V_ESC, KEYID = V_ESC, SECRET, MODEL,
     ROLE, CONTENT
@@ -212,20 +212,22 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
                 n = 1;
             }
         }
-    } else if (c == VTEMP) {
-        float f = r->temperature > 100.0f ? 100.0f : r->temperature;
-        uint32_t milli = (uint32_t)(f * 1000.0f + 0.5f);
-        /* "I" then "1FFF" with its 1 turned into the point: "I.FFF" */
-        n = llmc_u64_to_dec(milli / 1000u, w->num);
-        n += llmc_u64_to_dec(milli % 1000u + 1000u, w->num + n);
-        w->num[n - 4] = '.';
-        s = w->num;
     } else if (c >= VAL0) {
+        uint64_t v = c == VPORT ? w->port
+                     : c == CLEN ? w->content_length
+                                 : (uint32_t)r->max_tokens;
+        if (c >= VTEMPI) {
+            float f = r->temperature > 100.0f ? 100.0f : r->temperature;
+            uint32_t milli = (uint32_t)(f * 1000.0f + 0.5f);
+            /* "I", then "1FFF" without its 1 */
+            v = c == VTEMPI ? milli / 1000u : milli % 1000u + 1000u;
+        }
         s = w->num;
-        n = llmc_u64_to_dec(c == VPORT   ? w->port
-                            : c == CLEN ? w->content_length
-                                        : (uint32_t)r->max_tokens,
-                            w->num);
+        n = llmc_u64_to_dec(v, w->num);
+        if (c == VTEMPF) {
+            s++;
+            n--;
+        }
     }
     if (s == NULL)
         s = "";
