@@ -155,6 +155,7 @@ void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok)
         return;
     }
     ps->fails = (uint8_t)(ps->fails + (ps->fails < UINT8_MAX)); /* saturates */
-    if (c->policy.cooldown_after > 0 && ps->fails >= c->policy.cooldown_after)
+    /* cooldown_after 0 (never) wraps to 255, above any count */
+    if ((uint8_t)(c->policy.cooldown_after - 1u) < ps->fails)
         ps->cool_until = c->now + c->policy.cooldown_ms;
 }

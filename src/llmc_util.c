@@ -77,12 +77,14 @@ static bool is_ctl(char c)
     return ch < 0x20 || ch == 0x7f;
 }
 
-/* A byte at a time: smaller than copying runs, and messages are short. */
+/* Copied, then its control bytes in the buffer turned into spaces. */
 void llmc_buf_text(llmc_buf_t *b, const char *s, size_t n)
 {
-    size_t i;
-    for (i = 0; i < n; i++)
-        llmc_buf_put(b, is_ctl(s[i]) ? " " : s + i, 1);
+    size_t k = b->len;
+    llmc_buf_put(b, s, n);
+    for (; k < b->len; k++)
+        if (is_ctl(b->p[k]))
+            b->p[k] = ' ';
 }
 
 bool llmc_ieq(const char *a, const char *b, size_t n)

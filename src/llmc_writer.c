@@ -1,5 +1,6 @@
 #include "llmc_writer.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "llmc_util.h"
@@ -11,41 +12,43 @@
  * the message number above it. Sizing and streaming walk the same pieces.
  */
 #define OP_END "\x80"
-#define OP_ELSE "\x81"
-#define OP_ENDIF "\x82"
-#define OP_LOOP "\x83"
-#define OP_LOOPEND "\x84"
-/* conditions: 0x88 + n */
+#define OP_ENDIF "\x81"
+#define OP_LOOP "\x82"
+#define OP_LOOPEND "\x83"
+/* conditions: 0x88 + n, bit n of the mask; ELSE is one that never holds */
 #define IF_TOKEN "\x88"
 #define IF_IPV6 "\x89"
 #define IF_PORT "\x8a"
 #define IF_STREAM "\x8b"
 #define IF_BEARER "\x8c"
 #define IF_PROJECT "\x8d"
-#define IF_NOTFIRST "\x8e"
-#define IF_MAXTOK "\x8f"
-#define IF_TEMP "\x90"
+#define IF_MAXTOK "\x8e"
+#define IF_TEMP "\x8f"
+#define OP_ELSE "\x90"
 /* values: 0xa0 + n, JSON-escaped from V_ESC on */
-#define V_PATH "\xa0"
-#define V_PORT "\xa1"
-#define V_CLEN "\xa2"
-#define V_HOST "\xa3"
-#define V_BEARER "\xa4"
-#define V_PROJECT "\xa5"
-#define V_MAXTOK "\xa6"
-#define V_TEMP "\xa7"
-#define V_KEYID "\xa8"
-#define V_SECRET "\xa9"
-#define V_MODEL "\xaa"
-#define V_ROLE "\xab"
-#define V_CONTENT "\xac"
+#define V_PORT "\xa0"
+#define V_CLEN "\xa1"
+#define V_MAXTOK "\xa2"
+#define V_TEMP "\xa3.\xa4"
+#define V_PATH "\xa5"
+#define V_HOST "\xa6"
+#define V_BEARER "\xa7"
+#define V_PROJECT "\xa8"
+#define V_KEYID "\xa9"
+#define V_SECRET "\xaa"
+#define V_MODEL "\xab"
+#define V_ROLE "\xac"
+#define V_CONTENT "\xad"
 
 enum {
-    END = 0x80, ELSE, ENDIF, LOOP, LOOPEND,
+    END = 0x80, ENDIF, LOOP, LOOPEND,
     COND0 = 0x88, TOKEN = COND0, IPV6, PORT, STREAM, BEARER, PROJECT,
-    NOTFIRST, MAXTOK, TEMP,
-    VAL0 = 0xa0, PATH = VAL0, VPORT, CLEN, HOST, VBEARER, VPROJECT, VMAXTOK,
-    VTEMP, V_ESC, KEYID = V_ESC, SECRET, MODEL, ROLE, CONTENT
+    MAXTOK, TEMP, ELSE,
+    /* numbers, rendered into w->num */
+    VAL0 = 0xa0, VPORT = VAL0, CLEN, VMAXTOK, VTEMPI, VTEMPF,
+    /* strings: fields of w (k_field), then of the message */
+    PATH, HOST, VBEARER, VPROJECT, V_ESC, KEYID = V_ESC, SECRET, MODEL,
+    ROLE, CONTENT
 };
 
 #define TPL_HEAD                                                             \
@@ -58,18 +61,24 @@ enum {
     IF_PROJECT "x-project-id: " V_PROJECT "\r\n" OP_ENDIF                    \
     "Content-Length: " V_CLEN "\r\n\r\n"
 /* {"keyId":"...","secret":"..."} for a token, else the chat body */
-#define TPL_BODY                                                             \
+#define TPL_TOKEN                                                            \
     IF_TOKEN "{\"keyId\":\"" V_KEYID "\",\"secret\":\"" V_SECRET "\"}"       \
-    OP_END OP_ENDIF                                                          \
-    "{\"model\":\"" V_MODEL "\",\"messages\":[" OP_LOOP IF_NOTFIRST ","      \
-    OP_ENDIF "{\"role\":\"" V_ROLE "\",\"content\":\"" V_CONTENT "\"}"       \
-    OP_LOOPEND "]" IF_MAXTOK ",\"max_tokens\":" V_MAXTOK OP_ENDIF            \
+    OP_END OP_ENDIF
+/* the messages: LOOP skips the "," the first time, LOOPEND goes back to it
+ * while messages remain */
+#define TPL_LOOP "{\"model\":\"" V_MODEL "\",\"messages\":[" OP_LOOP
+#define TPL_MSG ","                                                          \
+    "{\"role\":\"" V_ROLE "\",\"content\":\"" V_CONTENT "\"}" OP_LOOPEND
+#define TPL_TAIL                                                             \
+    "]" IF_MAXTOK ",\"max_tokens\":" V_MAXTOK OP_ENDIF                       \
     IF_TEMP ",\"temperature\":" V_TEMP OP_ENDIF ",\"stream\":" IF_STREAM     \
     "true,\"stream_options\":{\"include_usage\":true}" OP_ELSE "false"       \
     OP_ENDIF "}" OP_END
 
-static const char k_tpl[] = TPL_HEAD TPL_BODY;
+static const char k_tpl[] = TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG TPL_TAIL;
 #define BODY_POS ((uint32_t)sizeof(TPL_HEAD) - 1)
+#define MSG_POS ((uint32_t)sizeof(TPL_HEAD TPL_TOKEN TPL_LOOP) - 1)
+#define TAIL_POS ((uint32_t)sizeof(TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG) - 1)
 #define POS_BITS 9u
 #define POS_MASK ((1u << POS_BITS) - 1)
 
@@ -80,29 +89,32 @@ typedef struct {
     uint32_t next;
 } piece_t;
 
+/* The strings from fields of the writer, PATH to MODEL. */
+static const uint8_t k_field[] = {
+    offsetof(llmc_writer_t, path),       offsetof(llmc_writer_t, host),
+    offsetof(llmc_writer_t, bearer),     offsetof(llmc_writer_t, project_id),
+    offsetof(llmc_writer_t, key_id),     offsetof(llmc_writer_t, secret),
+    offsetof(llmc_writer_t, model),
+};
+
 /* The letter after the backslash ('u' for \u00XX), or 0: no escape. */
 static char esc_char(unsigned char c)
 {
-    static const char from[7] = "\"\\\b\f\n\r\t", to[7] = "\"\\bfnrt";
-    const char *f;
-    if (c >= 0x20 && c != '"' && c != '\\')
+    if (c == '"' || c == '\\')
+        return (char)c;
+    if (c >= 0x20)
         return 0;
-    f = memchr(from, c, sizeof(from));
-    return f != NULL ? to[f - from] : 'u';
-}
-
-static size_t esc_len(unsigned char c)
-{
-    char e = esc_char(c);
-    return e == 0 ? 1 : e == 'u' ? 6 : 2;
+    return c - 8u < 6u ? "btnufr"[c - 8u] : 'u'; /* \b \t \n \v \f \r */
 }
 
 uint64_t llmc_json_escaped_len(const char *s, size_t n)
 {
     uint64_t total = 0;
     size_t i;
-    for (i = 0; i < n; i++)
-        total += esc_len((unsigned char)s[i]);
+    for (i = 0; i < n; i++) {
+        char e = esc_char((unsigned char)s[i]);
+        total += e == 0 ? 1u : e == 'u' ? 6u : 2u;
+    }
     return total;
 }
 
@@ -135,31 +147,9 @@ size_t llmc_json_escape(const char *s, size_t n, char *out, size_t cap,
     return o;
 }
 
-static bool cond(const llmc_writer_t *w, unsigned k, uint32_t msg)
-{
-    const llmc_request_t *r = w->req;
-    switch (k) {
-    case TOKEN: return w->key_id != NULL;
-    case IPV6: return strchr(w->host, ':') != NULL; /* goes in [] */
-    case PORT: return w->port != 0;
-    case STREAM: return w->stream;
-    case BEARER: return w->bearer != NULL;
-    case PROJECT: return w->project_id != NULL;
-    case NOTFIRST: return msg != 0;
-    case MAXTOK: return r->max_tokens > 0;
-    default: return r->temperature >= 0.0f;
-    }
-}
-
-/* Skips past the next `a` or `b` from pos. */
-static uint32_t skip(uint32_t pos, unsigned a, unsigned b)
-{
-    unsigned c;
-    do
-        c = (unsigned char)k_tpl[pos++];
-    while (c != a && c != b);
-    return pos;
-}
+/* The conditions' mask (bit n: condition 0x88 + n holds), set by
+ * llmc_writer_start in the last byte of w->num, which numbers never reach. */
+#define MASK(w) ((w)->num[sizeof((w)->num) - 1])
 
 /* The piece at idx, or false past the end. Numbers are rendered into
  * w->num; rendering is deterministic, so a piece resumed later renders the
@@ -171,7 +161,7 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
     const llmc_message_t *m;
     const char *s = NULL;
     size_t n = (size_t)-1;
-    unsigned c;
+    unsigned c, t;
 
     for (;;) {
         c = (unsigned char)k_tpl[pos];
@@ -184,65 +174,63 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
             break;
         }
         pos++;
+        if (c >= VAL0)
+            break;
         if (c == END)
             return false;
-        if (c == ELSE) {
-            pos = skip(pos, ENDIF, ENDIF);
-        } else if (c == LOOP) {
-            if (r->n_messages == 0)
-                pos = skip(pos, LOOPEND, LOOPEND);
+        if (c == LOOP) {
+            pos = r->n_messages != 0 ? pos + 1 : TAIL_POS;
         } else if (c == LOOPEND) {
             if (++msg < r->n_messages)
-                while ((unsigned char)k_tpl[pos - 1] != LOOP)
-                    pos--;
-        } else if (c >= VAL0) {
-            break;
-        } else if (c >= COND0 && !cond(w, c, msg)) {
-            pos = skip(pos, ELSE, ENDIF);
+                pos = MSG_POS;
+        } else if (c >= COND0 &&
+                   !(((unsigned char)MASK(w) >> (c - COND0)) & 1u)) {
+            /* past the ENDIF, or the ELSE of a condition */
+            do
+                t = (unsigned char)k_tpl[pos++];
+            while (t != ENDIF && (t != ELSE || c == ELSE));
         }
     }
-    switch (c) {
-    case PATH:
-        s = w->path;
-        n = w->path_len;
-        if (n == 0 && w->key_id != NULL) {
-            s = "/"; /* a token URL without a path */
-            n = 1;
+    if (c >= ROLE) {
+        m = &r->messages[msg];
+        if (c == ROLE) {
+            s = m->role != NULL ? m->role : "user";
+        } else {
+            s = m->content;
+            if (m->content_len)
+                n = m->content_len;
         }
-        break;
-    case HOST: s = w->host; break;
-    case VBEARER: s = w->bearer; n = w->bearer_len; break;
-    case VPROJECT: s = w->project_id; break;
-    case VPORT: n = llmc_u64_to_dec(w->port, w->num); break;
-    case CLEN: n = llmc_u64_to_dec(w->content_length, w->num); break;
-    case VMAXTOK: n = llmc_u64_to_dec((uint32_t)r->max_tokens, w->num); break;
-    case VTEMP: {
-        float t = r->temperature > 100.0f ? 100.0f : r->temperature;
-        uint32_t milli = (uint32_t)(t * 1000.0f + 0.5f);
-        /* "I" then "1FFF" with its 1 turned into the point: "I.FFF" */
-        n = llmc_u64_to_dec(milli / 1000u, w->num);
-        n += llmc_u64_to_dec(milli % 1000u + 1000u, w->num + n);
-        w->num[n - 4] = '.';
-        break;
-    }
-    case KEYID: s = w->key_id; break;
-    case SECRET: s = w->secret; break;
-    case MODEL: s = w->model; break;
-    case ROLE:
-        m = &r->messages[msg];
-        s = m->role != NULL ? m->role : "user";
-        break;
-    case CONTENT:
-        m = &r->messages[msg];
-        s = m->content;
-        if (m->content_len)
-            n = m->content_len;
-        break;
-    default: /* a literal run */
-        break;
+    } else if (c >= PATH) {
+        s = *(const char *const *)(const void *)((const char *)w +
+                                                 k_field[c - PATH]);
+        if (c == VBEARER)
+            n = w->bearer_len;
+        if (c == PATH) {
+            n = w->path_len;
+            if (n == 0 && w->key_id != NULL) {
+                s = "/"; /* a token URL without a path */
+                n = 1;
+            }
+        }
+    } else if (c >= VAL0) {
+        uint64_t v = c == VPORT ? w->port
+                     : c == CLEN ? w->content_length
+                                 : (uint32_t)r->max_tokens;
+        if (c >= VTEMPI) {
+            float f = r->temperature > 100.0f ? 100.0f : r->temperature;
+            uint32_t milli = (uint32_t)(f * 1000.0f + 0.5f);
+            /* "I", then "1FFF" without its 1 */
+            v = c == VTEMPI ? milli / 1000u : milli % 1000u + 1000u;
+        }
+        s = w->num;
+        n = llmc_u64_to_dec(v, w->num);
+        if (c == VTEMPF) {
+            s++;
+            n--;
+        }
     }
     if (s == NULL)
-        s = c >= V_ESC ? "" : w->num;
+        s = "";
     if (n == (size_t)-1)
         n = strlen(s);
     pc->p = s;
@@ -254,19 +242,43 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
 
 int llmc_writer_start(llmc_writer_t *w)
 {
+    char tmp[64];
     piece_t pc;
     uint32_t i;
     uint64_t total = 0;
+    size_t k;
+    const llmc_request_t *r = w->req;
+    unsigned mask = 0;
+    if (w->key_id != NULL)
+        mask |= 1u << (TOKEN - COND0);
+    if (strchr(w->host, ':') != NULL)
+        mask |= 1u << (IPV6 - COND0); /* goes in [] */
+    if (w->port != 0)
+        mask |= 1u << (PORT - COND0);
+    if (w->stream)
+        mask |= 1u << (STREAM - COND0);
+    if (w->bearer != NULL)
+        mask |= 1u << (BEARER - COND0);
+    if (w->project_id != NULL)
+        mask |= 1u << (PROJECT - COND0);
+    if (r != NULL && r->max_tokens > 0) /* r is NULL for a token request */
+        mask |= 1u << (MAXTOK - COND0);
+    if (r != NULL && r->temperature >= 0.0f)
+        mask |= 1u << (TEMP - COND0);
+    MASK(w) = (char)mask;
 
-    /* one walk: the head's header values are checked, the body sized */
-    for (i = 0; get_piece(w, i, &pc); i = pc.next) {
-        if (i >= BODY_POS)
-            total += pc.kind >= V_ESC ? llmc_json_escaped_len(pc.p, pc.n)
-                                      : pc.n;
-        else if (pc.kind >= HOST && pc.kind <= VPROJECT &&
-                 llmc_has_ctl(pc.p, pc.n))
+    /* the head's header values are checked */
+    for (i = 0; i < BODY_POS; i = pc.next) {
+        (void)get_piece(w, i, &pc);
+        if (pc.kind >= HOST && pc.kind <= VPROJECT &&
+            llmc_has_ctl(pc.p, pc.n))
             return LLMC_ERR_HEADER;
     }
+    /* the body is sized by rendering it once */
+    w->idx = BODY_POS;
+    w->off = 0;
+    while ((k = llmc_writer_fill(w, tmp, sizeof(tmp))) != 0)
+        total += k;
     w->content_length = total;
     w->idx = 0;
     w->off = 0;

@@ -445,6 +445,23 @@ static void test_model_role_and_missing_fields(void **st)
     bytes_free(&r);
 }
 
+static void test_no_messages_give_an_empty_array(void **st)
+{
+    llmc_request_t req;
+    llmc_writer_t w;
+    req_bytes_t r;
+    (void)st;
+    llmc_request_init(&req);
+    req.max_tokens = 7;
+    writer_for(&w, &req);
+    build(&w, &r);
+    assert_string_equal(r.body,
+                        "{\"model\":\"gpt-4o-mini\",\"messages\":[],"
+                        "\"max_tokens\":7,\"stream\":true,\"stream_options\":"
+                        "{\"include_usage\":true}}");
+    bytes_free(&r);
+}
+
 static void test_content_len_limits_content(void **st)
 {
     static const llmc_message_t m[] = {{"user", "abcdef", 3}};
@@ -888,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_every_control_char_escaped_like_python),
         cmocka_unit_test(test_utf8_content_passed_through),
         cmocka_unit_test(test_model_role_and_missing_fields),
+        cmocka_unit_test(test_no_messages_give_an_empty_array),
         cmocka_unit_test(test_content_len_limits_content),
         cmocka_unit_test(test_messages_parse_back_to_their_content),
         cmocka_unit_test(test_host_has_non_default_port_only),
