@@ -194,8 +194,9 @@ static int tls_error(llmc_conn_t *k, int rc, llmc_buf_t *msg)
         llmc_buf_str(msg, "TLS handshake: ");
         llmc_buf_str(msg, llmc_port_errstr(k->port_err));
     } else {
-        llmc_buf_str(msg, "TLS handshake failed (mbedTLS ");
-        llmc_buf_i64(msg, rc);
+        /* mbedTLS's error codes are negative */
+        llmc_buf_str(msg, "TLS handshake failed (mbedTLS -");
+        llmc_buf_u64(msg, 0u - (uint32_t)rc);
         llmc_buf_str(msg, ")");
     }
     return LLMC_ERR_TLS;
@@ -383,8 +384,7 @@ long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n)
                                                        : LLMC_POLL_IN;
             return LLMC_PORT_WOULD_BLOCK;
         }
-        if (k->port_err == LLMC_PORT_EOF)
-            return LLMC_PORT_EOF; /* closed without close_notify */
+        /* the socket's error; LLMC_PORT_EOF: closed without close_notify */
         return k->port_err ? k->port_err : LLMC_PORT_ERROR;
     }
 #endif

@@ -61,16 +61,6 @@ void llmc_buf_u64(llmc_buf_t *b, uint64_t v)
     llmc_buf_put(b, d, llmc_u64_to_dec(v, d));
 }
 
-void llmc_buf_i64(llmc_buf_t *b, int64_t v)
-{
-    if (v < 0) {
-        llmc_buf_put(b, "-", 1);
-        llmc_buf_u64(b, (uint64_t)0 - (uint64_t)v);
-    } else {
-        llmc_buf_u64(b, (uint64_t)v);
-    }
-}
-
 static bool is_ctl(char c)
 {
     unsigned char ch = (unsigned char)c;

@@ -21,7 +21,6 @@ void llmc_buf_init(llmc_buf_t *b, char *p, size_t cap);
 void llmc_buf_put(llmc_buf_t *b, const char *s, size_t n);
 void llmc_buf_str(llmc_buf_t *b, const char *s);
 void llmc_buf_u64(llmc_buf_t *b, uint64_t v);
-void llmc_buf_i64(llmc_buf_t *b, int64_t v);
 /* Text from a peer: control bytes become spaces, so a message is one line. */
 void llmc_buf_text(llmc_buf_t *b, const char *s, size_t n);
 

@@ -55,14 +55,14 @@ static void test_buf_numbers(void **st)
     llmc_buf_t b;
     (void)st;
     llmc_buf_init(&b, m, sizeof(m));
-    llmc_buf_i64(&b, INT64_MIN);
+    llmc_buf_u64(&b, UINT64_MAX);
     llmc_buf_str(&b, " ");
-    llmc_buf_i64(&b, -1);
-    assert_string_equal(m, "-9223372036854775808 -1");
+    llmc_buf_u64(&b, 1);
+    assert_string_equal(m, "18446744073709551615 1");
     llmc_buf_init(&b, m, sizeof(m));
     llmc_buf_u64(&b, 0);
     llmc_buf_str(&b, NULL);
-    llmc_buf_i64(&b, INT64_MAX);
+    llmc_buf_u64(&b, INT64_MAX);
     assert_string_equal(m, "09223372036854775807");
     assert_int_equal(b.need, 20);
 }
