@@ -3,8 +3,10 @@
 
 #include <string.h>
 
+/* jsmn only tokenises values that validate() accepted: its strict mode
+ * would check again what is checked already, and would refuse a bare
+ * number or literal (it wants a delimiter after one). */
 #define JSMN_STATIC
-#define JSMN_STRICT
 #define JSMN_PARENT_LINKS /* finds a token's container in O(1), not by
                              scanning back over every token on each , } ] */
 #include <jsmn.h>
@@ -13,18 +15,18 @@ typedef char llmc_tok_size_check[sizeof(jsmntok_t) == sizeof(llmc_json_tok_t)
                                       ? 1
                                       : -1];
 
-static int hex4(const char *p, uint32_t *v)
+/* The value of 4 hex digits at p, or -1. */
+static int32_t hex4(const char *p)
 {
-    uint32_t x = 0;
+    int32_t x = 0;
     int i, d;
     for (i = 0; i < 4; i++) {
         d = llmc_hexval(p[i]);
         if (d < 0)
             return -1;
-        x = (x << 4) | (uint32_t)d;
+        x = x << 4 | d;
     }
-    *v = x;
-    return 0;
+    return x;
 }
 
 static size_t put_utf8(char *o, uint32_t cp)
@@ -50,45 +52,39 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n)
 {
     const char *bs = memchr(s, '\\', n), *x;
     size_t i, o;
+    int32_t cp, lo;
+    char c;
 
-    if (bs == NULL) {
-        *out_n = n;
-        return LLMC_OK;
-    }
-    i = o = (size_t)(bs - s);
+    i = o = bs != NULL ? (size_t)(bs - s) : n;
     while (i < n) {
-        char c = s[i];
-        uint32_t cp, lo;
-        if (c != '\\') {
-            s[o++] = c;
-            i++;
-            continue;
-        }
-        if (i + 1 >= n)
-            return LLMC_ERR_PROTOCOL;
-        c = s[i + 1];
-        i += 2;
-        if (c != 'u') {
+        c = s[i++];
+        if (c == '\\') {
+            if (i >= n)
+                return LLMC_ERR_PROTOCOL;
+            c = s[i++];
+            if (c == 'u') {
+                if (n - i < 4 || (cp = hex4(s + i)) < 0)
+                    return LLMC_ERR_PROTOCOL;
+                i += 4;
+                if ((cp & 0xF800) == 0xD800) { /* a surrogate */
+                    if (cp < 0xDC00 && n - i >= 6 && s[i] == '\\' &&
+                        s[i + 1] == 'u' && (lo = hex4(s + i + 2)) >= 0 &&
+                        (lo & 0xFC00) == 0xDC00) {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        i += 6;
+                    } else {
+                        cp = 0xFFFD;
+                    }
+                }
+                o += put_utf8(s + o, (uint32_t)cp);
+                continue;
+            }
             x = memchr(k_esc, c, 8);
             if (x == NULL)
                 return LLMC_ERR_PROTOCOL;
-            s[o++] = x[8];
-            continue;
+            c = x[8];
         }
-        if (i + 4 > n || hex4(s + i, &cp) != 0)
-            return LLMC_ERR_PROTOCOL;
-        i += 4;
-        if ((cp & 0xF800) == 0xD800) { /* a surrogate */
-            if (cp < 0xDC00 && i + 6 <= n && s[i] == '\\' &&
-                s[i + 1] == 'u' && hex4(s + i + 2, &lo) == 0 &&
-                (lo & 0xFC00) == 0xDC00) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 6;
-            } else {
-                cp = 0xFFFD;
-            }
-        }
-        o += put_utf8(s + o, cp);
+        s[o++] = c;
     }
     *out_n = o;
     return LLMC_OK;
@@ -161,7 +157,6 @@ static bool digit(char c)
 /* p points after an opening quote: return the closing quote, or NULL. */
 static const char *scan_string(const char *p, const char *e)
 {
-    uint32_t cp;
     for (;;) {
         unsigned char c = 0;
 #if UINTPTR_MAX > 0xFFFFFFFFu
@@ -201,7 +196,7 @@ static const char *scan_string(const char *p, const char *e)
             return NULL;
         c = (unsigned char)*p++;
         if (c == 'u') {
-            if (e - p < 4 || hex4(p, &cp) != 0)
+            if (e - p < 4 || hex4(p) < 0)
                 return NULL;
             p += 4;
         } else if (memchr(k_esc, c, 8) == NULL) {
@@ -326,42 +321,25 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
     }
 }
 
-static int validate(const char *js, size_t len, int from, int to,
-                    span_t *spans)
-{
-    return validate_from(js, 0, len, from, to, spans, false);
-}
-
-/* Tokenise one value located by validate(); tokens are relative to *base. */
-static int tokenise(char *js, const span_t *sp, llmc_json_tok_t *tok,
-                    size_t ntok, jsmntok_t **out, char **base)
+/* Tokenise the value js[0..n), located by validate(), into tok: 0 or an
+ * error. */
+static int tokenise(const char *js, int n, llmc_json_tok_t *tok, size_t ntok)
 {
     jsmn_parser p;
     jsmntok_t *t = (jsmntok_t *)(void *)tok;
     int r;
 
-    *base = js + sp->start;
-    if (**base != '{' && **base != '[' && **base != '"') {
-        /* a number or literal, checked by validate(); jsmn (strict) would
-         * want a delimiter after it */
-        if (ntok < 1)
-            return LLMC_ERR_TOO_LARGE;
-        t[0].type = JSMN_PRIMITIVE;
-        t[0].start = 0;
-        t[0].end = sp->end - sp->start;
-        t[0].size = 0;
-        *out = t;
-        return 1;
-    }
+#ifdef __GNUC__
+    if (t == NULL)
+        __builtin_unreachable(); /* lets the compiler drop jsmn's counting
+                                    mode (tokens == NULL) */
+#endif
     jsmn_init(&p);
-    r = jsmn_parse(&p, *base, (size_t)(sp->end - sp->start), t,
-                   (unsigned int)ntok);
+    r = jsmn_parse(&p, js, (size_t)n, t, (unsigned int)ntok);
     if (r == JSMN_ERROR_NOMEM)
         return LLMC_ERR_TOO_LARGE;
-    if (r <= 0)
-        return LLMC_ERR_PROTOCOL; /* validate() said otherwise: be safe */
-    *out = t;
-    return r;
+    return r > 0 ? 0 : LLMC_ERR_PROTOCOL; /* validate() said otherwise: be
+                                             safe */
 }
 
 static int string_at(char *js, const jsmntok_t *t, const char **s,
@@ -376,11 +354,6 @@ static int string_at(char *js, const jsmntok_t *t, const char **s,
     *s = js + t->start;
     *n = len;
     return LLMC_OK;
-}
-
-static bool is_null(const char *js, const jsmntok_t *t)
-{
-    return t->type == JSMN_PRIMITIVE && js[t->start] == 'n';
 }
 
 /* An integer's value (its first 13 digits: a count beyond that is not
@@ -407,30 +380,12 @@ typedef char llmc_usage_check[offsetof(llmc_usage_t, total_tokens) ==
 
 enum { K_ERRMSG = K_PROMPT + 3 }; /* error.message, found as K_MESSAGE */
 
-static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out);
-
-/* The members of the object t whose keys have ids in [from, to). */
-static int walk(char *js, const jsmntok_t *t, int from, int to,
-                llmc_chat_msg_t *out)
-{
-    int m, id, rc;
-
-    for (m = t++->size; m > 0; m--, t = skip(t + 1)) {
-        id = key_id(js + t->start, (size_t)(t->end - t->start), from, to);
-        if (id < 0)
-            continue;
-        rc = value(js, t + 1, from == K_MESSAGE ? K_ERRMSG : id, out);
-        if (rc != LLMC_OK)
-            return rc;
-    }
-    return LLMC_OK;
-}
-
 /* The value t of a member with key id: choices, usage, error at the top
  * level, what llmc reads inside them. */
 static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
 {
     int64_t v;
+    int from, to, m, rc;
 
     if (id == K_CHOICES) {
         if (t->type != JSMN_ARRAY)
@@ -438,46 +393,67 @@ static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
         if (t->size == 0)
             return LLMC_OK;
         t++;
-        if (t->type != JSMN_OBJECT)
-            return LLMC_ERR_PROTOCOL;
-        return walk(js, t, K_DELTA, K_CONTENT, out);
+        from = K_DELTA;
+        to = K_CONTENT;
+        goto object;
     }
-    if (is_null(js, t))
+    if (t->type == JSMN_PRIMITIVE && js[t->start] == 'n')
+        return LLMC_OK; /* null */
+    if (id >= K_PROMPT && id < K_ERRMSG) {
+        if (int_at(js, t, &v) == LLMC_OK) { /* a non-integer count is not
+                                               ours to judge */
+            int32_t c = v < 0 ? INT32_MIN : INT32_MAX;
+            if ((uint64_t)v + 0x80000000u <= 0xFFFFFFFFu) /* fits */
+                c = (int32_t)v;
+            *(int32_t *)(void *)((char *)&out->usage.prompt_tokens +
+                                 (id - K_PROMPT) * sizeof(int32_t)) = c;
+        }
         return LLMC_OK;
-    switch (id) {
-    case K_USAGE:
-        if (t->type != JSMN_OBJECT)
-            return LLMC_ERR_PROTOCOL;
-        out->usage.present = true;
-        return walk(js, t, K_PROMPT, K_PROMPT + 3, out);
-    case K_ERROR:
-        out->has_error = true;
-        if (t->type == JSMN_OBJECT)
-            return walk(js, t, K_MESSAGE, K_MESSAGE + 1, out);
-        /* a string is the message */
-        /* fall through */
-    case K_ERRMSG: /* the first string */
-        if (t->type != JSMN_STRING || out->error_msg != NULL)
-            return LLMC_OK;
-        return string_at(js, t, &out->error_msg, &out->error_len);
-    case K_DELTA:
-    case K_MESSAGE:
-        if (t->type != JSMN_OBJECT)
-            return LLMC_ERR_PROTOCOL;
-        return walk(js, t, K_CONTENT, K_CONTENT + 1, out);
-    case K_FINISH:
+    }
+    if (id == K_FINISH)
         return string_at(js, t, &out->finish_reason, &out->finish_len);
-    case K_CONTENT:
+    if (id == K_CONTENT) {
         out->rewritten |= out->content_len != out->content_raw_len;
         out->content_raw_len = (size_t)(t->end - t->start);
         out->has_content = true;
         return string_at(js, t, &out->content, &out->content_len);
     }
-    if (int_at(js, t, &v) == LLMC_OK) /* a non-integer count is not ours
-                                         to judge */
-        *(int32_t *)(void *)((char *)&out->usage.prompt_tokens +
-                             (id - K_PROMPT) * sizeof(int32_t)) =
-            v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+    if (id == K_ERROR) {
+        out->has_error = true;
+        from = to = K_MESSAGE; /* error.message, as K_ERRMSG */
+        if (t->type == JSMN_OBJECT)
+            goto walk;
+        /* a string is the message */
+    } else if (id != K_ERRMSG) { /* usage, delta, message */
+        from = K_CONTENT;
+        to = K_CONTENT + 1;
+        if (t->type != JSMN_OBJECT)
+            return LLMC_ERR_PROTOCOL;
+        if (id == K_USAGE) {
+            out->usage.present = true;
+            from = K_PROMPT;
+            to = K_PROMPT + 3;
+        }
+        goto walk;
+    }
+    /* the first string */
+    if (t->type != JSMN_STRING || out->error_msg != NULL)
+        return LLMC_OK;
+    return string_at(js, t, &out->error_msg, &out->error_len);
+
+object:
+    if (t->type != JSMN_OBJECT)
+        return LLMC_ERR_PROTOCOL;
+walk: /* the members of the object t whose keys have ids in [from, to) */
+    for (m = t++->size; m > 0; m--, t = skip(t + 1)) {
+        id = key_id(js + t->start, (size_t)(t->end - t->start), from,
+                    to == from ? to + 1 : to);
+        if (id < 0)
+            continue;
+        rc = value(js, t + 1, to == from ? K_ERRMSG : id, out);
+        if (rc != LLMC_OK)
+            return rc;
+    }
     return LLMC_OK;
 }
 
@@ -485,17 +461,17 @@ static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
 static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
                    size_t ntok, llmc_chat_msg_t *out)
 {
-    jsmntok_t *t;
     char *b;
     int j, rc;
 
     for (j = K_CHOICES; j <= K_ERROR; j++) {
         if (sp[j].start < 0)
             continue;
-        rc = tokenise(js, &sp[j], tok, ntok, &t, &b);
-        if (rc >= 0)
-            rc = value(b, t, j, out);
-        if (rc < 0)
+        b = js + sp[j].start;
+        rc = tokenise(b, sp[j].end - sp[j].start, tok, ntok);
+        if (rc == LLMC_OK)
+            rc = value(b, (jsmntok_t *)(void *)tok, j, out);
+        if (rc != LLMC_OK)
             return rc;
     }
     return LLMC_OK;
@@ -602,25 +578,27 @@ int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                     int64_t *expires_in)
 {
     span_t sp[K_EXPIRES + 1];
-    jsmntok_t *t;
+    const jsmntok_t *t = (jsmntok_t *)(void *)tok;
     char *b;
-    int n, rc = validate(js, len, K_ACCESS, K_EXPIRES + 1, sp);
+    int rc = validate_from(js, 0, len, K_ACCESS, K_EXPIRES + 1, sp, false);
 
     *expires_in = -1;
     if (rc != LLMC_OK)
         return rc;
     if (sp[K_ACCESS].start < 0)
         return LLMC_ERR_PROTOCOL;
-    n = tokenise(js, &sp[K_ACCESS], tok, ntok, &t, &b);
-    if (n < 0)
-        return n;
-    if (string_at(b, &t[0], token, token_len) != LLMC_OK || *token_len == 0)
+    b = js + sp[K_ACCESS].start;
+    rc = tokenise(b, sp[K_ACCESS].end - sp[K_ACCESS].start, tok, ntok);
+    if (rc != LLMC_OK)
+        return rc;
+    if (string_at(b, t, token, token_len) != LLMC_OK || *token_len == 0)
         return LLMC_ERR_PROTOCOL;
     if (sp[K_EXPIRES].start >= 0) {
-        n = tokenise(js, &sp[K_EXPIRES], tok, ntok, &t, &b);
-        if (n < 0)
-            return n;
-        if (int_at(b, &t[0], expires_in) != LLMC_OK)
+        b = js + sp[K_EXPIRES].start;
+        rc = tokenise(b, sp[K_EXPIRES].end - sp[K_EXPIRES].start, tok, ntok);
+        if (rc != LLMC_OK)
+            return rc;
+        if (int_at(b, t, expires_in) != LLMC_OK)
             return LLMC_ERR_PROTOCOL;
     }
     return LLMC_OK;
