@@ -46,13 +46,20 @@ static size_t put_utf8(char *o, uint32_t cp)
 /* The one-letter escapes, then what each stands for. */
 static const char k_esc[] = "\"\\/bfnrt\"\\/\b\f\n\r\t";
 
+/* The value of the escape \uXXXX at s[i..n), or -1. */
+static int32_t u_escape(const char *s, size_t i, size_t n)
+{
+    return n - i >= 6 && s[i] == '\\' && s[i + 1] == 'u' ? hex4(s + i + 2)
+                                                          : -1;
+}
+
 /* In place is safe: every escape is at least as long as what it makes
  * (\uXXXX: 6 bytes -> at most 3; a surrogate pair: 12 -> 4). */
 int llmc_json_unescape(char *s, size_t n, size_t *out_n)
 {
     const char *bs = memchr(s, '\\', n), *x;
     size_t i, o;
-    int32_t cp, lo;
+    int32_t cp;
     char c;
 
     i = o = bs != NULL ? (size_t)(bs - s) : n;
@@ -61,15 +68,14 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n)
         if (c == '\\') {
             if (i >= n)
                 return LLMC_ERR_PROTOCOL;
-            c = s[i++];
+            c = s[i];
             if (c == 'u') {
-                if (n - i < 4 || (cp = hex4(s + i)) < 0)
+                if ((cp = u_escape(s, i - 1, n)) < 0)
                     return LLMC_ERR_PROTOCOL;
-                i += 4;
+                i += 5;
                 if ((cp & 0xF800) == 0xD800) { /* a surrogate */
-                    if (cp < 0xDC00 && n - i >= 6 && s[i] == '\\' &&
-                        s[i + 1] == 'u' && (lo = hex4(s + i + 2)) >= 0 &&
-                        (lo & 0xFC00) == 0xDC00) {
+                    int32_t lo = u_escape(s, i, n);
+                    if (cp < 0xDC00 && (lo & 0xFC00) == 0xDC00) {
                         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                         i += 6;
                     } else {
@@ -79,6 +85,7 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n)
                 o += put_utf8(s + o, (uint32_t)cp);
                 continue;
             }
+            i++;
             x = memchr(k_esc, c, 8);
             if (x == NULL)
                 return LLMC_ERR_PROTOCOL;
@@ -192,15 +199,17 @@ static const char *scan_string(const char *p, const char *e)
             return NULL;
         if (c == '"')
             return p;
-        if (++p >= e)
+        if (e - p < 2)
             return NULL;
-        c = (unsigned char)*p++;
+        c = (unsigned char)p[1];
         if (c == 'u') {
-            if (e - p < 4 || hex4(p) < 0)
+            if (u_escape(p, 0, (size_t)(e - p)) < 0)
                 return NULL;
-            p += 4;
+            p += 6;
         } else if (memchr(k_esc, c, 8) == NULL) {
             return NULL;
+        } else {
+            p += 2;
         }
     }
 }
@@ -277,20 +286,22 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
                 break; /* an array's value */
             if (c != '"' || (q = scan_string(p + 1, e)) == NULL)
                 return LLMC_ERR_PROTOCOL;
-            if (depth == 1)
-                key = key_id(p + 1, (size_t)(q - p - 1), from, to);
-            p = skip_ws(q + 1, e);
-            if (p >= e || *p != ':')
+            i = (int)(q - p - 1);
+            q = skip_ws(q + 1, e);
+            if (q >= e || *q != ':')
                 return LLMC_ERR_PROTOCOL;
-            p++;
+            /* a member llmc reads: its value's span starts here (jsmn
+             * skips the whitespace before the value) */
+            if (depth == 1 &&
+                (key = key_id(p + 1, (size_t)i, from, to)) >= 0)
+                spans[key].start = (int)(q + 1 - js);
+            p = q + 1;
             st = VALUE;
             continue;
         }
         /* a value */
         if (depth == 0 && c != '{')
             return LLMC_ERR_PROTOCOL; /* the document is an object */
-        if (depth == 1 && key >= 0)
-            spans[key].start = (int)(p - js);
         if (c == '{' || c == '[') {
             if (depth == MAX_DEPTH)
                 return LLMC_ERR_PROTOCOL;
@@ -313,10 +324,8 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
         if (--depth == 0)
             return skip_ws(p, e) == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
     ended:
-        if (depth == 1 && key >= 0) {
+        if (depth == 1 && key >= 0) /* the member's value ends here */
             spans[key].end = (int)(p - js);
-            key = -1;
-        }
         st = AFTER;
     }
 }
