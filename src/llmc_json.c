@@ -223,13 +223,17 @@ static const char *digits(const char *p, const char *e)
     return p == d ? NULL : p;
 }
 
+/* The literals, each after its length. */
+static const char k_lit[] = "\4true\5false\4null";
+
 /* A number or literal starting at p: its end, or NULL. */
 static const char *scan_scalar(const char *p, const char *e)
 {
-    const char *w = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
-    size_t n = strlen(w);
-    if (*p == *w)
-        return (size_t)(e - p) >= n && memcmp(p, w, n) == 0 ? p + n : NULL;
+    const char *w;
+    for (w = k_lit; *w != 0; w += *w + 1)
+        if (*p == w[1])
+            return e - p >= *w && memcmp(p, w + 1, (size_t)*w) == 0 ? p + *w
+                                                                  : NULL;
     p += *p == '-';
     w = digits(p, e);
     if (w == NULL || (*p == '0' && w - p > 1))
@@ -250,14 +254,14 @@ enum { VALUE, NEXT, OPENED, AFTER };
 
 /* Validate js[0..len) as one object (and nothing else but whitespace);
  * for each key with an id in [from, to) found at the top level, the
- * value's span in spans[id]. From js + at: with tail false, the whole
- * document; with tail true, the rest of the top-level object after one of
- * its member values (the state validate() is in there), for the shape
- * cache below. */
+ * value's span in spans[id]. From js + at: with at 0, the whole document;
+ * else the rest of the top-level object after one of its member values
+ * (the state validate_from() is in there), for the shape cache below. */
 static int validate_from(const char *js, size_t at, size_t len, int from,
-                         int to, span_t *spans, bool tail)
+                         int to, span_t *spans)
 {
     const char *p = js + at, *e = js + len, *q;
+    bool tail = at > 0;
     uint32_t stack = tail; /* bit 0: the innermost level is an object */
     int depth = tail, key = -1, i;
     int st = tail ? AFTER : VALUE;
@@ -354,14 +358,12 @@ static int tokenise(const char *js, int n, llmc_json_tok_t *tok, size_t ntok)
 static int string_at(char *js, const jsmntok_t *t, const char **s,
                      size_t *n)
 {
-    size_t len;
-    if (t->type != JSMN_STRING)
-        return LLMC_ERR_PROTOCOL;
-    if (llmc_json_unescape(js + t->start, (size_t)(t->end - t->start),
-                           &len) != LLMC_OK)
+    /* llmc_json_unescape() sets *n only when it succeeds */
+    if (t->type != JSMN_STRING ||
+        llmc_json_unescape(js + t->start, (size_t)(t->end - t->start), n) !=
+            LLMC_OK)
         return LLMC_ERR_PROTOCOL;
     *s = js + t->start;
-    *n = len;
     return LLMC_OK;
 }
 
@@ -372,8 +374,8 @@ static int int_at(const char *js, const jsmntok_t *t, int64_t *v)
     const char *p = js + t->start;
     int64_t x = 0;
     int n = 13, neg = *p == '-';
-    if (t->type != JSMN_PRIMITIVE || !digit(p[neg]))
-        return LLMC_ERR_PROTOCOL;
+    if (t->type != JSMN_PRIMITIVE || *p > '9')
+        return LLMC_ERR_PROTOCOL; /* a literal: it starts with a letter */
     /* a validated number is followed by a delimiter: no end check */
     for (p += neg; digit(*p) && n-- > 0; p++)
         x = x * 10 + (*p - '0');
@@ -429,7 +431,8 @@ static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
     }
     if (id == K_ERROR) {
         out->has_error = true;
-        from = to = K_MESSAGE; /* error.message, as K_ERRMSG */
+        from = K_MESSAGE; /* error.message, as K_ERRMSG */
+        to = K_MESSAGE + 1;
         if (t->type == JSMN_OBJECT)
             goto walk;
         /* a string is the message */
@@ -455,11 +458,10 @@ object:
         return LLMC_ERR_PROTOCOL;
 walk: /* the members of the object t whose keys have ids in [from, to) */
     for (m = t++->size; m > 0; m--, t = skip(t + 1)) {
-        id = key_id(js + t->start, (size_t)(t->end - t->start), from,
-                    to == from ? to + 1 : to);
+        id = key_id(js + t->start, (size_t)(t->end - t->start), from, to);
         if (id < 0)
             continue;
-        rc = value(js, t + 1, to == from ? K_ERRMSG : id, out);
+        rc = value(js, t + 1, from == K_MESSAGE ? K_ERRMSG : id, out);
         if (rc != LLMC_OK)
             return rc;
     }
@@ -559,7 +561,7 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
 
     memset(out, 0, sizeof(*out));
     for (;;) {
-        rc = validate_from(js, at, len, K_CHOICES, K_ERROR + 1, sp, at > 0);
+        rc = validate_from(js, at, len, K_CHOICES, K_ERROR + 1, sp);
         if (at == 0 || (rc == LLMC_OK && sp[K_CHOICES].start < 0))
             break;
         at = 0; /* a miss: let the full decoding say what is wrong */
@@ -589,7 +591,7 @@ int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
     span_t sp[K_EXPIRES + 1];
     const jsmntok_t *t = (jsmntok_t *)(void *)tok;
     char *b;
-    int rc = validate_from(js, 0, len, K_ACCESS, K_EXPIRES + 1, sp, false);
+    int rc = validate_from(js, 0, len, K_ACCESS, K_EXPIRES + 1, sp);
 
     *expires_in = -1;
     if (rc != LLMC_OK)
