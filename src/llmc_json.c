@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-/* jsmn only tokenises values that validate() accepted: its strict mode
+/* jsmn only tokenises values that validate_from() accepted: its strict mode
  * would check again what is checked already, and would refuse a bare
  * number or literal (it wants a delimiter after one). */
 #define JSMN_STATIC
@@ -98,7 +98,7 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n)
 }
 
 /* The token after the subtree rooted at t (an object's size is its keys, a
- * key's size is its one value). jsmn's tree of a value that validate()
+ * key's size is its one value). jsmn's tree of a value that validate_from()
  * accepted is complete, so this stays within it. */
 static const jsmntok_t *skip(const jsmntok_t *t)
 {
@@ -334,8 +334,8 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
     }
 }
 
-/* Tokenise the value js[0..n), located by validate(), into tok: 0 or an
- * error. */
+/* Tokenise the value js[0..n), located by validate_from(), into tok: 0
+ * or an error. */
 static int tokenise(const char *js, int n, llmc_json_tok_t *tok, size_t ntok)
 {
     jsmn_parser p;
@@ -351,8 +351,8 @@ static int tokenise(const char *js, int n, llmc_json_tok_t *tok, size_t ntok)
     r = jsmn_parse(&p, js, (size_t)n, t, (unsigned int)ntok);
     if (r == JSMN_ERROR_NOMEM)
         return LLMC_ERR_TOO_LARGE;
-    return r > 0 ? 0 : LLMC_ERR_PROTOCOL; /* validate() said otherwise: be
-                                             safe */
+    /* jsmn and validate_from() disagree: be safe */
+    return r > 0 ? 0 : LLMC_ERR_PROTOCOL;
 }
 
 static int string_at(char *js, const jsmntok_t *t, const char **s,
@@ -368,7 +368,7 @@ static int string_at(char *js, const jsmntok_t *t, const char **s,
 }
 
 /* An integer's value (its first 13 digits: a count beyond that is not
- * real). The token is a number or literal that validate() accepted. */
+ * real). The token is a number or literal that validate_from() accepted. */
 static int int_at(const char *js, const jsmntok_t *t, int64_t *v)
 {
     const char *p = js + t->start;
@@ -468,7 +468,7 @@ walk: /* the members of the object t whose keys have ids in [from, to) */
     return LLMC_OK;
 }
 
-/* The members validate() located: choices[0], usage, error, in order. */
+/* The members validate_from() located: choices[0], usage, error, in order. */
 static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
                    size_t ntok, llmc_chat_msg_t *out)
 {

@@ -500,7 +500,8 @@ static void test_whitespace_around_read_values(void **st)
     assert_int_equal(chat("{\"choices\" : \n[ {\"delta\": {\"content\" :\t"
                           "\"ok\" } } ] ,\"usage\":\r\n{\"prompt_tokens\": 7 ,"
                           "\"completion_tokens\":-3000000000,"
-                          "\"total_tokens\":\n99999999999} , \"error\" : null }",
+                          "\"total_tokens\":\n99999999999} ,"
+                          " \"error\" : null }",
                           &m),
                      LLMC_OK);
     CONTENT_IS(&m, "ok");
