@@ -3,8 +3,10 @@
 
 #include <string.h>
 
+/* jsmn only tokenises values that validate_from() accepted: its strict mode
+ * would check again what is checked already, and would refuse a bare
+ * number or literal (it wants a delimiter after one). */
 #define JSMN_STATIC
-#define JSMN_STRICT
 #define JSMN_PARENT_LINKS /* finds a token's container in O(1), not by
                              scanning back over every token on each , } ] */
 #include <jsmn.h>
@@ -13,18 +15,18 @@ typedef char llmc_tok_size_check[sizeof(jsmntok_t) == sizeof(llmc_json_tok_t)
                                       ? 1
                                       : -1];
 
-static int hex4(const char *p, uint32_t *v)
+/* The value of 4 hex digits at p, or -1. */
+static int32_t hex4(const char *p)
 {
-    uint32_t x = 0;
+    int32_t x = 0;
     int i, d;
     for (i = 0; i < 4; i++) {
         d = llmc_hexval(p[i]);
         if (d < 0)
             return -1;
-        x = (x << 4) | (uint32_t)d;
+        x = x << 4 | d;
     }
-    *v = x;
-    return 0;
+    return x;
 }
 
 static size_t put_utf8(char *o, uint32_t cp)
@@ -44,58 +46,59 @@ static size_t put_utf8(char *o, uint32_t cp)
 /* The one-letter escapes, then what each stands for. */
 static const char k_esc[] = "\"\\/bfnrt\"\\/\b\f\n\r\t";
 
+/* The value of the escape \uXXXX at s[i..n), or -1. */
+static int32_t u_escape(const char *s, size_t i, size_t n)
+{
+    return n - i >= 6 && s[i] == '\\' && s[i + 1] == 'u' ? hex4(s + i + 2)
+                                                          : -1;
+}
+
 /* In place is safe: every escape is at least as long as what it makes
  * (\uXXXX: 6 bytes -> at most 3; a surrogate pair: 12 -> 4). */
 int llmc_json_unescape(char *s, size_t n, size_t *out_n)
 {
     const char *bs = memchr(s, '\\', n), *x;
     size_t i, o;
+    int32_t cp;
+    char c;
 
-    if (bs == NULL) {
-        *out_n = n;
-        return LLMC_OK;
-    }
-    i = o = (size_t)(bs - s);
+    i = o = bs != NULL ? (size_t)(bs - s) : n;
     while (i < n) {
-        char c = s[i];
-        uint32_t cp, lo;
-        if (c != '\\') {
-            s[o++] = c;
+        c = s[i++];
+        if (c == '\\') {
+            if (i >= n)
+                return LLMC_ERR_PROTOCOL;
+            c = s[i];
+            if (c == 'u') {
+                if ((cp = u_escape(s, i - 1, n)) < 0)
+                    return LLMC_ERR_PROTOCOL;
+                i += 5;
+                if ((cp & 0xF800) == 0xD800) { /* a surrogate */
+                    int32_t lo = u_escape(s, i, n);
+                    if (cp < 0xDC00 && (lo & 0xFC00) == 0xDC00) {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        i += 6;
+                    } else {
+                        cp = 0xFFFD;
+                    }
+                }
+                o += put_utf8(s + o, (uint32_t)cp);
+                continue;
+            }
             i++;
-            continue;
-        }
-        if (i + 1 >= n)
-            return LLMC_ERR_PROTOCOL;
-        c = s[i + 1];
-        i += 2;
-        if (c != 'u') {
             x = memchr(k_esc, c, 8);
             if (x == NULL)
                 return LLMC_ERR_PROTOCOL;
-            s[o++] = x[8];
-            continue;
+            c = x[8];
         }
-        if (i + 4 > n || hex4(s + i, &cp) != 0)
-            return LLMC_ERR_PROTOCOL;
-        i += 4;
-        if ((cp & 0xF800) == 0xD800) { /* a surrogate */
-            if (cp < 0xDC00 && i + 6 <= n && s[i] == '\\' &&
-                s[i + 1] == 'u' && hex4(s + i + 2, &lo) == 0 &&
-                (lo & 0xFC00) == 0xDC00) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 6;
-            } else {
-                cp = 0xFFFD;
-            }
-        }
-        o += put_utf8(s + o, cp);
+        s[o++] = c;
     }
     *out_n = o;
     return LLMC_OK;
 }
 
 /* The token after the subtree rooted at t (an object's size is its keys, a
- * key's size is its one value). jsmn's tree of a value that validate()
+ * key's size is its one value). jsmn's tree of a value that validate_from()
  * accepted is complete, so this stays within it. */
 static const jsmntok_t *skip(const jsmntok_t *t)
 {
@@ -161,7 +164,6 @@ static bool digit(char c)
 /* p points after an opening quote: return the closing quote, or NULL. */
 static const char *scan_string(const char *p, const char *e)
 {
-    uint32_t cp;
     for (;;) {
         unsigned char c = 0;
 #if UINTPTR_MAX > 0xFFFFFFFFu
@@ -197,15 +199,17 @@ static const char *scan_string(const char *p, const char *e)
             return NULL;
         if (c == '"')
             return p;
-        if (++p >= e)
+        if (e - p < 2)
             return NULL;
-        c = (unsigned char)*p++;
+        c = (unsigned char)p[1];
         if (c == 'u') {
-            if (e - p < 4 || hex4(p, &cp) != 0)
+            if (u_escape(p, 0, (size_t)(e - p)) < 0)
                 return NULL;
-            p += 4;
+            p += 6;
         } else if (memchr(k_esc, c, 8) == NULL) {
             return NULL;
+        } else {
+            p += 2;
         }
     }
 }
@@ -219,13 +223,17 @@ static const char *digits(const char *p, const char *e)
     return p == d ? NULL : p;
 }
 
+/* The literals, each after its length. */
+static const char k_lit[] = "\4true\5false\4null";
+
 /* A number or literal starting at p: its end, or NULL. */
 static const char *scan_scalar(const char *p, const char *e)
 {
-    const char *w = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
-    size_t n = strlen(w);
-    if (*p == *w)
-        return (size_t)(e - p) >= n && memcmp(p, w, n) == 0 ? p + n : NULL;
+    const char *w;
+    for (w = k_lit; *w != 0; w += *w + 1)
+        if (*p == w[1])
+            return e - p >= *w && memcmp(p, w + 1, (size_t)*w) == 0 ? p + *w
+                                                                  : NULL;
     p += *p == '-';
     w = digits(p, e);
     if (w == NULL || (*p == '0' && w - p > 1))
@@ -246,14 +254,14 @@ enum { VALUE, NEXT, OPENED, AFTER };
 
 /* Validate js[0..len) as one object (and nothing else but whitespace);
  * for each key with an id in [from, to) found at the top level, the
- * value's span in spans[id]. From js + at: with tail false, the whole
- * document; with tail true, the rest of the top-level object after one of
- * its member values (the state validate() is in there), for the shape
- * cache below. */
+ * value's span in spans[id]. From js + at: with at 0, the whole document;
+ * else the rest of the top-level object after one of its member values
+ * (the state validate_from() is in there), for the shape cache below. */
 static int validate_from(const char *js, size_t at, size_t len, int from,
-                         int to, span_t *spans, bool tail)
+                         int to, span_t *spans)
 {
     const char *p = js + at, *e = js + len, *q;
+    bool tail = at > 0;
     uint32_t stack = tail; /* bit 0: the innermost level is an object */
     int depth = tail, key = -1, i;
     int st = tail ? AFTER : VALUE;
@@ -282,20 +290,22 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
                 break; /* an array's value */
             if (c != '"' || (q = scan_string(p + 1, e)) == NULL)
                 return LLMC_ERR_PROTOCOL;
-            if (depth == 1)
-                key = key_id(p + 1, (size_t)(q - p - 1), from, to);
-            p = skip_ws(q + 1, e);
-            if (p >= e || *p != ':')
+            i = (int)(q - p - 1);
+            q = skip_ws(q + 1, e);
+            if (q >= e || *q != ':')
                 return LLMC_ERR_PROTOCOL;
-            p++;
+            /* a member llmc reads: its value's span starts here (jsmn
+             * skips the whitespace before the value) */
+            if (depth == 1 &&
+                (key = key_id(p + 1, (size_t)i, from, to)) >= 0)
+                spans[key].start = (int)(q + 1 - js);
+            p = q + 1;
             st = VALUE;
             continue;
         }
         /* a value */
         if (depth == 0 && c != '{')
             return LLMC_ERR_PROTOCOL; /* the document is an object */
-        if (depth == 1 && key >= 0)
-            spans[key].start = (int)(p - js);
         if (c == '{' || c == '[') {
             if (depth == MAX_DEPTH)
                 return LLMC_ERR_PROTOCOL;
@@ -318,80 +328,54 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
         if (--depth == 0)
             return skip_ws(p, e) == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
     ended:
-        if (depth == 1 && key >= 0) {
+        if (depth == 1 && key >= 0) /* the member's value ends here */
             spans[key].end = (int)(p - js);
-            key = -1;
-        }
         st = AFTER;
     }
 }
 
-static int validate(const char *js, size_t len, int from, int to,
-                    span_t *spans)
-{
-    return validate_from(js, 0, len, from, to, spans, false);
-}
-
-/* Tokenise one value located by validate(); tokens are relative to *base. */
-static int tokenise(char *js, const span_t *sp, llmc_json_tok_t *tok,
-                    size_t ntok, jsmntok_t **out, char **base)
+/* Tokenise the value js[0..n), located by validate_from(), into tok: 0
+ * or an error. */
+static int tokenise(const char *js, int n, llmc_json_tok_t *tok, size_t ntok)
 {
     jsmn_parser p;
     jsmntok_t *t = (jsmntok_t *)(void *)tok;
     int r;
 
-    *base = js + sp->start;
-    if (**base != '{' && **base != '[' && **base != '"') {
-        /* a number or literal, checked by validate(); jsmn (strict) would
-         * want a delimiter after it */
-        if (ntok < 1)
-            return LLMC_ERR_TOO_LARGE;
-        t[0].type = JSMN_PRIMITIVE;
-        t[0].start = 0;
-        t[0].end = sp->end - sp->start;
-        t[0].size = 0;
-        *out = t;
-        return 1;
-    }
+#ifdef __GNUC__
+    if (t == NULL)
+        __builtin_unreachable(); /* lets the compiler drop jsmn's counting
+                                    mode (tokens == NULL) */
+#endif
     jsmn_init(&p);
-    r = jsmn_parse(&p, *base, (size_t)(sp->end - sp->start), t,
-                   (unsigned int)ntok);
+    r = jsmn_parse(&p, js, (size_t)n, t, (unsigned int)ntok);
     if (r == JSMN_ERROR_NOMEM)
         return LLMC_ERR_TOO_LARGE;
-    if (r <= 0)
-        return LLMC_ERR_PROTOCOL; /* validate() said otherwise: be safe */
-    *out = t;
-    return r;
+    /* jsmn and validate_from() disagree: be safe */
+    return r > 0 ? 0 : LLMC_ERR_PROTOCOL;
 }
 
 static int string_at(char *js, const jsmntok_t *t, const char **s,
                      size_t *n)
 {
-    size_t len;
-    if (t->type != JSMN_STRING)
-        return LLMC_ERR_PROTOCOL;
-    if (llmc_json_unescape(js + t->start, (size_t)(t->end - t->start),
-                           &len) != LLMC_OK)
+    /* llmc_json_unescape() sets *n only when it succeeds */
+    if (t->type != JSMN_STRING ||
+        llmc_json_unescape(js + t->start, (size_t)(t->end - t->start), n) !=
+            LLMC_OK)
         return LLMC_ERR_PROTOCOL;
     *s = js + t->start;
-    *n = len;
     return LLMC_OK;
 }
 
-static bool is_null(const char *js, const jsmntok_t *t)
-{
-    return t->type == JSMN_PRIMITIVE && js[t->start] == 'n';
-}
-
 /* An integer's value (its first 13 digits: a count beyond that is not
- * real). The token is a number or literal that validate() accepted. */
+ * real). The token is a number or literal that validate_from() accepted. */
 static int int_at(const char *js, const jsmntok_t *t, int64_t *v)
 {
     const char *p = js + t->start;
     int64_t x = 0;
     int n = 13, neg = *p == '-';
-    if (t->type != JSMN_PRIMITIVE || !digit(p[neg]))
-        return LLMC_ERR_PROTOCOL;
+    if (t->type != JSMN_PRIMITIVE || *p > '9')
+        return LLMC_ERR_PROTOCOL; /* a literal: it starts with a letter */
     /* a validated number is followed by a delimiter: no end check */
     for (p += neg; digit(*p) && n-- > 0; p++)
         x = x * 10 + (*p - '0');
@@ -407,14 +391,72 @@ typedef char llmc_usage_check[offsetof(llmc_usage_t, total_tokens) ==
 
 enum { K_ERRMSG = K_PROMPT + 3 }; /* error.message, found as K_MESSAGE */
 
-static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out);
-
-/* The members of the object t whose keys have ids in [from, to). */
-static int walk(char *js, const jsmntok_t *t, int from, int to,
-                llmc_chat_msg_t *out)
+/* The value t of a member with key id: choices, usage, error at the top
+ * level, what llmc reads inside them. */
+static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
 {
-    int m, id, rc;
+    int64_t v;
+    int from, to, m, rc;
 
+    if (id == K_CHOICES) {
+        if (t->type != JSMN_ARRAY)
+            return LLMC_ERR_PROTOCOL;
+        if (t->size == 0)
+            return LLMC_OK;
+        t++;
+        from = K_DELTA;
+        to = K_CONTENT;
+        goto object;
+    }
+    if (t->type == JSMN_PRIMITIVE && js[t->start] == 'n')
+        return LLMC_OK; /* null */
+    if (id >= K_PROMPT && id < K_ERRMSG) {
+        if (int_at(js, t, &v) == LLMC_OK) { /* a non-integer count is not
+                                               ours to judge */
+            int32_t c = v < 0 ? INT32_MIN : INT32_MAX;
+            if ((uint64_t)v + 0x80000000u <= 0xFFFFFFFFu) /* fits */
+                c = (int32_t)v;
+            *(int32_t *)(void *)((char *)&out->usage.prompt_tokens +
+                                 (id - K_PROMPT) * sizeof(int32_t)) = c;
+        }
+        return LLMC_OK;
+    }
+    if (id == K_FINISH)
+        return string_at(js, t, &out->finish_reason, &out->finish_len);
+    if (id == K_CONTENT) {
+        out->rewritten |= out->content_len != out->content_raw_len;
+        out->content_raw_len = (size_t)(t->end - t->start);
+        out->has_content = true;
+        return string_at(js, t, &out->content, &out->content_len);
+    }
+    if (id == K_ERROR) {
+        out->has_error = true;
+        from = K_MESSAGE; /* error.message, as K_ERRMSG */
+        to = K_MESSAGE + 1;
+        if (t->type == JSMN_OBJECT)
+            goto walk;
+        /* a string is the message */
+    } else if (id != K_ERRMSG) { /* usage, delta, message */
+        from = K_CONTENT;
+        to = K_CONTENT + 1;
+        if (t->type != JSMN_OBJECT)
+            return LLMC_ERR_PROTOCOL;
+        if (id == K_USAGE) {
+            out->usage.present = true;
+            from = K_PROMPT;
+            to = K_PROMPT + 3;
+        }
+        goto walk;
+    }
+    /* the first string */
+    if (t->type != JSMN_STRING || out->error_msg != NULL)
+        return LLMC_OK;
+    return string_at(js, t, &out->error_msg, &out->error_len);
+
+object:
+    if (t->type != JSMN_OBJECT)
+        return LLMC_ERR_PROTOCOL;
+walk: /* the members of the object t whose keys have ids in [from, to) */
     for (m = t++->size; m > 0; m--, t = skip(t + 1)) {
         id = key_id(js + t->start, (size_t)(t->end - t->start), from, to);
         if (id < 0)
@@ -426,76 +468,21 @@ static int walk(char *js, const jsmntok_t *t, int from, int to,
     return LLMC_OK;
 }
 
-/* The value t of a member with key id: choices, usage, error at the top
- * level, what llmc reads inside them. */
-static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
-{
-    int64_t v;
-
-    if (id == K_CHOICES) {
-        if (t->type != JSMN_ARRAY)
-            return LLMC_ERR_PROTOCOL;
-        if (t->size == 0)
-            return LLMC_OK;
-        t++;
-        if (t->type != JSMN_OBJECT)
-            return LLMC_ERR_PROTOCOL;
-        return walk(js, t, K_DELTA, K_CONTENT, out);
-    }
-    if (is_null(js, t))
-        return LLMC_OK;
-    switch (id) {
-    case K_USAGE:
-        if (t->type != JSMN_OBJECT)
-            return LLMC_ERR_PROTOCOL;
-        out->usage.present = true;
-        return walk(js, t, K_PROMPT, K_PROMPT + 3, out);
-    case K_ERROR:
-        out->has_error = true;
-        if (t->type == JSMN_OBJECT)
-            return walk(js, t, K_MESSAGE, K_MESSAGE + 1, out);
-        /* a string is the message */
-        /* fall through */
-    case K_ERRMSG: /* the first string */
-        if (t->type != JSMN_STRING || out->error_msg != NULL)
-            return LLMC_OK;
-        return string_at(js, t, &out->error_msg, &out->error_len);
-    case K_DELTA:
-    case K_MESSAGE:
-        if (t->type != JSMN_OBJECT)
-            return LLMC_ERR_PROTOCOL;
-        return walk(js, t, K_CONTENT, K_CONTENT + 1, out);
-    case K_FINISH:
-        return string_at(js, t, &out->finish_reason, &out->finish_len);
-    case K_CONTENT:
-        out->rewritten |= out->content_len != out->content_raw_len;
-        out->content_raw_len = (size_t)(t->end - t->start);
-        out->has_content = true;
-        return string_at(js, t, &out->content, &out->content_len);
-    }
-    if (int_at(js, t, &v) == LLMC_OK) /* a non-integer count is not ours
-                                         to judge */
-        *(int32_t *)(void *)((char *)&out->usage.prompt_tokens +
-                             (id - K_PROMPT) * sizeof(int32_t)) =
-            v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
-    return LLMC_OK;
-}
-
-/* The members validate() located: choices[0], usage, error, in order. */
+/* The members validate_from() located: choices[0], usage, error, in order. */
 static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
                    size_t ntok, llmc_chat_msg_t *out)
 {
-    jsmntok_t *t;
     char *b;
     int j, rc;
 
     for (j = K_CHOICES; j <= K_ERROR; j++) {
         if (sp[j].start < 0)
             continue;
-        rc = tokenise(js, &sp[j], tok, ntok, &t, &b);
-        if (rc >= 0)
-            rc = value(b, t, j, out);
-        if (rc < 0)
+        b = js + sp[j].start;
+        rc = tokenise(b, sp[j].end - sp[j].start, tok, ntok);
+        if (rc == LLMC_OK)
+            rc = value(b, (jsmntok_t *)(void *)tok, j, out);
+        if (rc != LLMC_OK)
             return rc;
     }
     return LLMC_OK;
@@ -574,7 +561,7 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
 
     memset(out, 0, sizeof(*out));
     for (;;) {
-        rc = validate_from(js, at, len, K_CHOICES, K_ERROR + 1, sp, at > 0);
+        rc = validate_from(js, at, len, K_CHOICES, K_ERROR + 1, sp);
         if (at == 0 || (rc == LLMC_OK && sp[K_CHOICES].start < 0))
             break;
         at = 0; /* a miss: let the full decoding say what is wrong */
@@ -602,25 +589,27 @@ int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                     int64_t *expires_in)
 {
     span_t sp[K_EXPIRES + 1];
-    jsmntok_t *t;
+    const jsmntok_t *t = (jsmntok_t *)(void *)tok;
     char *b;
-    int n, rc = validate(js, len, K_ACCESS, K_EXPIRES + 1, sp);
+    int rc = validate_from(js, 0, len, K_ACCESS, K_EXPIRES + 1, sp);
 
     *expires_in = -1;
     if (rc != LLMC_OK)
         return rc;
     if (sp[K_ACCESS].start < 0)
         return LLMC_ERR_PROTOCOL;
-    n = tokenise(js, &sp[K_ACCESS], tok, ntok, &t, &b);
-    if (n < 0)
-        return n;
-    if (string_at(b, &t[0], token, token_len) != LLMC_OK || *token_len == 0)
+    b = js + sp[K_ACCESS].start;
+    rc = tokenise(b, sp[K_ACCESS].end - sp[K_ACCESS].start, tok, ntok);
+    if (rc != LLMC_OK)
+        return rc;
+    if (string_at(b, t, token, token_len) != LLMC_OK || *token_len == 0)
         return LLMC_ERR_PROTOCOL;
     if (sp[K_EXPIRES].start >= 0) {
-        n = tokenise(js, &sp[K_EXPIRES], tok, ntok, &t, &b);
-        if (n < 0)
-            return n;
-        if (int_at(b, &t[0], expires_in) != LLMC_OK)
+        b = js + sp[K_EXPIRES].start;
+        rc = tokenise(b, sp[K_EXPIRES].end - sp[K_EXPIRES].start, tok, ntok);
+        if (rc != LLMC_OK)
+            return rc;
+        if (int_at(b, t, expires_in) != LLMC_OK)
             return LLMC_ERR_PROTOCOL;
     }
     return LLMC_OK;

@@ -1,9 +1,9 @@
 /*
  * JSON decoding of what providers send: one SSE event (a chat.completion
  * chunk), a whole chat.completion body, an error body, an IAM token answer.
- * jsmn (strict) tokenises into a caller-given token array; llmc then checks
- * types and keys itself. Strings are unescaped in place, to UTF-8, surrogate
- * pairs included.
+ * llmc checks the JSON grammar itself, then jsmn tokenises the values it
+ * reads into a caller-given token array; llmc checks types and keys.
+ * Strings are unescaped in place, to UTF-8, surrogate pairs included.
  */
 #ifndef LLMC_JSON_H
 #define LLMC_JSON_H

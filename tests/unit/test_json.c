@@ -491,6 +491,32 @@ static void test_surrounding_whitespace_accepted(void **st)
     assert_false(m.has_content);
 }
 
+/* whitespace around the values llmc reads: their spans start at the
+ * colon, jsmn skips it; counts beyond 32 bits are clamped */
+static void test_whitespace_around_read_values(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\" : \n[ {\"delta\": {\"content\" :\t"
+                          "\"ok\" } } ] ,\"usage\":\r\n{\"prompt_tokens\": 7 ,"
+                          "\"completion_tokens\":-3000000000,"
+                          "\"total_tokens\":\n99999999999} ,"
+                          " \"error\" : null }",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "ok");
+    assert_true(m.usage.present);
+    assert_int_equal(m.usage.prompt_tokens, 7);
+    assert_int_equal(m.usage.completion_tokens, INT32_MIN);
+    assert_int_equal(m.usage.total_tokens, INT32_MAX);
+    assert_false(m.has_error);
+    /* a bare number takes one token too */
+    assert_int_equal(chat_ntok("{\"usage\": 1 }", 0, &m), LLMC_ERR_TOO_LARGE);
+    assert_int_equal(chat_ntok("{\"usage\": 1 }", 1, &m), LLMC_ERR_PROTOCOL);
+    assert_int_equal(chat_ntok("{\"error\": 5 }", 1, &m), LLMC_OK);
+    assert_true(m.has_error);
+}
+
 /* jsmn 1.1.0 accepts a key with no value ({"a"}, {"a":}); the decoder then
  * reads the value token past the ones jsmn produced: beyond the array when
  * it is full (ASan: heap-buffer-overflow in skip()), else a stale or zero
@@ -961,6 +987,8 @@ int main(void)
         cmocka_unit_test_teardown(test_bad_escapes_rejected, teardown),
         cmocka_unit_test_teardown(test_malformed_json_rejected, teardown),
         cmocka_unit_test_teardown(test_surrounding_whitespace_accepted,
+                                  teardown),
+        cmocka_unit_test_teardown(test_whitespace_around_read_values,
                                   teardown),
         cmocka_unit_test_teardown(test_key_without_value_rejected, teardown),
         cmocka_unit_test_teardown(test_missing_or_extra_separators_rejected,
