@@ -584,6 +584,7 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
     return rc;
 }
 
+#if LLMC_IAM_PROVIDERS > 0 /* the IAM token answer */
 int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                     const char **token, size_t *token_len,
                     int64_t *expires_in)
@@ -614,3 +615,4 @@ int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
     }
     return LLMC_OK;
 }
+#endif

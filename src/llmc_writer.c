@@ -51,8 +51,20 @@ enum {
     ROLE, CONTENT
 };
 
+#if LLMC_IAM_PROVIDERS > 0
+/* the token URL's path as it is, else the API's */
+#define TPL_CHAT IF_TOKEN OP_ELSE "/chat/completions" OP_ENDIF
+/* {"keyId":"...","secret":"..."} for a token, else the chat body */
+#define TPL_TOKEN                                                            \
+    IF_TOKEN "{\"keyId\":\"" V_KEYID "\",\"secret\":\"" V_SECRET "\"}"       \
+    OP_END OP_ENDIF
+#else /* Evolution IAM compiled out: never a token request */
+#define TPL_CHAT "/chat/completions"
+#define TPL_TOKEN ""
+#endif
+
 #define TPL_HEAD                                                             \
-    "POST " V_PATH IF_TOKEN OP_ELSE "/chat/completions" OP_ENDIF             \
+    "POST " V_PATH TPL_CHAT                                                  \
     " HTTP/1.1\r\nHost: " IF_IPV6 "[" OP_ENDIF V_HOST IF_IPV6 "]" OP_ENDIF   \
     IF_PORT ":" V_PORT OP_ENDIF "\r\nUser-Agent: llmc/" LLMC_VERSION         \
     "\r\nAccept: " IF_STREAM "text/event-stream" OP_ELSE "application/json"  \
@@ -60,10 +72,6 @@ enum {
     IF_BEARER "Authorization: Bearer " V_BEARER "\r\n" OP_ENDIF              \
     IF_PROJECT "x-project-id: " V_PROJECT "\r\n" OP_ENDIF                    \
     "Content-Length: " V_CLEN "\r\n\r\n"
-/* {"keyId":"...","secret":"..."} for a token, else the chat body */
-#define TPL_TOKEN                                                            \
-    IF_TOKEN "{\"keyId\":\"" V_KEYID "\",\"secret\":\"" V_SECRET "\"}"       \
-    OP_END OP_ENDIF
 /* the messages: LOOP skips the "," the first time, LOOPEND goes back to it
  * while messages remain */
 #define TPL_LOOP "{\"model\":\"" V_MODEL "\",\"messages\":[" OP_LOOP
@@ -207,10 +215,12 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
             n = w->bearer_len;
         if (c == PATH) {
             n = w->path_len;
+#if LLMC_IAM_PROVIDERS > 0
             if (n == 0 && w->key_id != NULL) {
                 s = "/"; /* a token URL without a path */
                 n = 1;
             }
+#endif
         }
     } else if (c >= VAL0) {
         uint64_t v = c == VPORT ? w->port
@@ -249,8 +259,10 @@ int llmc_writer_start(llmc_writer_t *w)
     size_t k;
     const llmc_request_t *r = w->req;
     unsigned mask = 0;
+#if LLMC_IAM_PROVIDERS > 0
     if (w->key_id != NULL)
         mask |= 1u << (TOKEN - COND0);
+#endif
     if (strchr(w->host, ':') != NULL)
         mask |= 1u << (IPV6 - COND0); /* goes in [] */
     if (w->port != 0)
