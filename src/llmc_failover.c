@@ -122,7 +122,7 @@ static uint32_t backoff(llmc_client_t *c, uint8_t retry)
 int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     uint32_t now = (uint32_t)c->now;
-    int64_t retry_after_ms = s->http.retry_after_ms;
+    int32_t retry_after_ms = s->http.retry_after_ms;
     s->tries++;
     llmc_set_timer(c, s, 0); /* the next provider starts at once */
     if (llmc_fo_retryable(status, s->http.status, s->http.should_retry) &&
