@@ -9,7 +9,8 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
 {
     const llmc_provider_t *p = &c->providers[i];
 #if LLMC_IAM
-    uint8_t k;
+    llmc_target_t *t;
+    uint8_t j, k;
 #endif
 
     if (p->auth == LLMC_AUTH_BEARER && p->api_key == NULL)
@@ -22,17 +23,18 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
 #else
     if (p->key_id == NULL || p->secret == NULL)
         return LLMC_ERR_CONFIG;
-    for (k = 0; k < LLMC_IAM_PROVIDERS; k++)
-        if (c->iam[k].provider == LLMC_NONE)
-            break;
+    /* the next free entry: one per IAM provider before this one */
+    for (k = 0, j = 0; j < i; j++)
+        if (c->prov[j].iam != LLMC_NONE)
+            k++;
     if (k == LLMC_IAM_PROVIDERS)
         return LLMC_ERR_CONFIG; /* raise LLMC_IAM_PROVIDERS */
+    t = &c->iam[k].t;
     if (llmc_url_parse(p->token_url ? p->token_url : LLMC_IAM_DEFAULT_TOKEN_URL,
-                       &c->iam[k].t.url) != LLMC_OK)
+                       &t->url) != LLMC_OK)
         return LLMC_ERR_URL;
-    c->iam[k].provider = i;
     c->prov[i].iam = k;
-    if (c->iam[k].t.url.tls)
+    if (t->url.tls)
         *need_tls = true;
     return LLMC_OK;
 #endif
@@ -73,8 +75,6 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
     s->w.key_id = p->key_id;
     s->w.secret = p->secret;
     s->w.stream = false;
-    s->w.path = iam->t.url.path;
-    s->w.path_len = iam->t.url.path_len;
 #endif
     return LLMC_OK;
 }

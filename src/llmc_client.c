@@ -220,7 +220,8 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 
 /* ---- attempts ---------------------------------------------------------- */
 
-static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status);
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
+                         const char *text);
 static void attempt_begin(llmc_client_t *c, llmc_slot_t *s);
 static void step_send(llmc_client_t *c, llmc_slot_t *s);
 static void attempt_request(llmc_client_t *c, llmc_slot_t *s);
@@ -391,14 +392,14 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
             return;
         }
 #endif
-        attempt_fail(c, s, LLMC_ERR_HTTP);
+        attempt_fail(c, s, LLMC_ERR_HTTP, NULL);
         return;
     }
 #if LLMC_IAM
     if (s->fetching_token) {
         rc = llmc_auth_store(c, s);
         if (rc < 0) {
-            attempt_fail(c, s, rc);
+            attempt_fail(c, s, rc, NULL);
             return;
         }
         attempt_request(c, s); /* now the chat request itself */
@@ -413,13 +414,12 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
         else
             decode_error(s, rc);
         if (rc != 0) {
-            attempt_fail(c, s, rc);
+            attempt_fail(c, s, rc, NULL);
             return;
         }
     }
     if (!s->delivered) {
-        set_msg(s, "the response ended without content");
-        attempt_fail(c, s, LLMC_ERR_EMPTY);
+        attempt_fail(c, s, LLMC_ERR_EMPTY, "the response ended without content");
         return;
     }
     record_attempt(c, s, LLMC_OK);
@@ -443,10 +443,10 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
             s->got_bytes = true;
             rc = llmc_http_head(&s->http, p, n, &used);
             if (rc < 0) {
-                set_msg(s, rc == LLMC_ERR_TOO_LARGE
-                               ? "response head too large (LLMC_HEAD_MAX)"
-                               : "malformed HTTP response head");
-                attempt_fail(c, s, rc);
+                attempt_fail(c, s, rc,
+                             rc == LLMC_ERR_TOO_LARGE
+                                 ? "response head too large (LLMC_HEAD_MAX)"
+                                 : "malformed HTTP response head");
                 return true;
             }
             p += used;
@@ -457,7 +457,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
         }
         rc = llmc_http_body(&s->http, p, n, &used, on_body, &f);
         if (rc < 0) {
-            attempt_fail(c, s, rc);
+            attempt_fail(c, s, rc, NULL);
             return true;
         }
         if (rc == 1) {
@@ -509,8 +509,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
     }
     ci = llmc_conn_alloc(c);
     if (ci < 0) {
-        set_msg(s, "no free connection (LLMC_CONNS)");
-        attempt_fail(c, s, LLMC_ERR_CONNECT);
+        attempt_fail(c, s, LLMC_ERR_CONNECT, "no free connection (LLMC_CONNS)");
         return;
     }
     if (t->n_addr == 0) {
@@ -518,7 +517,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         int n = llmc_port_resolve(t->url.host, t->url.port, t->addr, 2);
         if (n <= 0) {
             str2(&b, "cannot resolve ", t->url.host);
-            attempt_fail(c, s, LLMC_ERR_DNS);
+            attempt_fail(c, s, LLMC_ERR_DNS, NULL);
             return;
         }
         t->n_addr = (uint8_t)n;
@@ -528,7 +527,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
     rc = llmc_conn_open(c, ci, id, t, &b);
     if (rc < 0) {
         t->n_addr = 0;
-        attempt_fail(c, s, rc);
+        attempt_fail(c, s, rc, NULL);
         return;
     }
     s->conn = (uint8_t)ci;
@@ -575,7 +574,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     s->fetching_token = false;
     rc = llmc_auth_prepare(c, s);
     if (rc < 0) {
-        attempt_fail(c, s, rc);
+        attempt_fail(c, s, rc, NULL);
         return;
     }
     {
@@ -587,24 +586,26 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
         u = &target_of(c, s->target)->url;
         s->w.host = u->host;
         s->w.port = u->default_port ? 0 : u->port;
-        if (!LLMC_FETCHING_TOKEN(s)) {
-            s->w.path = u->path;
-            s->w.path_len = u->path_len;
-        }
+        s->w.path = u->path;
+        s->w.path_len = u->path_len;
     }
     rc = llmc_writer_start(&s->w);
     if (rc < 0) {
-        set_msg(s, "CR, LF or a control byte in a header value");
-        attempt_fail(c, s, rc);
+        attempt_fail(c, s, rc, "CR, LF or a control byte in a header value");
         return;
     }
     open_conn(c, s);
 }
 
-static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status)
+/* The attempt failed with status: its message is text, else the one set
+ * already, else the status's text. */
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
+                         const char *text)
 {
-    if (s->result.message[0] == '\0')
-        set_msg(s, llmc_strerror(status));
+    if (text == NULL && s->result.message[0] == '\0')
+        text = llmc_strerror(status);
+    if (text != NULL)
+        set_msg(s, text);
 #if LLMC_IAM
     if (s->fetching_token)
         llmc_auth_token_failed(c, s, &status);
@@ -644,8 +645,8 @@ static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err)
 {
     if (stale_retry(c, s))
         return;
-    set_msg(s, llmc_port_errstr((int)err));
-    attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO);
+    attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO,
+                 llmc_port_errstr((int)err));
 }
 
 static void step_send(llmc_client_t *c, llmc_slot_t *s)
@@ -695,8 +696,8 @@ static void step_recv(llmc_client_t *c, llmc_slot_t *s)
                 body_end(c, s, false);
                 return;
             }
-            set_msg(s, "connection closed before the response ended");
-            attempt_fail(c, s, LLMC_ERR_CLOSED);
+            attempt_fail(c, s, LLMC_ERR_CLOSED,
+                         "connection closed before the response ended");
             return;
         }
         io_fail(c, s, n);
@@ -720,7 +721,7 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
             if (rc == LLMC_ERR_CONNECT)
                 t->n_addr = 0; /* resolve again next time */
             slot_drop_conn(c, s, false);
-            attempt_fail(c, s, rc);
+            attempt_fail(c, s, rc, NULL);
             return;
         }
         if (rc == 0)
@@ -757,10 +758,6 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
     c->next_handle = 1;
     for (i = 0; i < LLMC_CONNS; i++)
         c->conns[i].sock = LLMC_SOCK_INVALID;
-#if LLMC_IAM
-    for (i = 0; i < LLMC_IAM_PROVIDERS; i++)
-        c->iam[i].provider = LLMC_NONE;
-#endif
     for (i = 0; i < cfg->n_providers; i++) {
         const llmc_provider_t *p = &cfg->providers[i];
         c->prov[i].iam = LLMC_NONE;
@@ -809,8 +806,7 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
         llmc_port_unlock();
         return LLMC_ERR_QUEUE_FULL;
     }
-    j = &c->queue[(c->q_head + c->q_len) % (LLMC_QUEUE_LEN + LLMC_SLOTS)];
-    c->q_len++;
+    j = &c->queue[c->q_len++];
     h = c->next_handle;
     c->next_handle = c->next_handle >= INT32_MAX - 1 ? 1 : c->next_handle + 1;
     memset(j, 0, sizeof(*j));
@@ -831,7 +827,7 @@ int llmc_cancel(llmc_client_t *c, llmc_handle_t h)
         return LLMC_ERR_ARG;
     llmc_port_lock();
     for (i = 0; i < c->q_len; i++) {
-        llmc_job_t *j = &c->queue[(c->q_head + i) % (LLMC_QUEUE_LEN + LLMC_SLOTS)];
+        llmc_job_t *j = &c->queue[i];
         if (j->handle == h && !j->cancelled) {
             j->cancelled = true;
             rc = LLMC_OK;
@@ -900,7 +896,7 @@ static void dispatch(llmc_client_t *c)
             llmc_port_unlock();
             return;
         }
-        j = c->queue[c->q_head];
+        j = c->queue[0];
         if (!j.cancelled && !c->shutting_down) {
             if (c->active >= c->max_inflight) {
                 llmc_port_unlock();
@@ -916,8 +912,8 @@ static void dispatch(llmc_client_t *c)
             c->active++;
             s->state = SLOT_WAIT; /* claimed */
         }
-        c->q_head = (uint8_t)((c->q_head + 1) % (LLMC_QUEUE_LEN + LLMC_SLOTS));
         c->q_len--;
+        memmove(&c->queue[0], &c->queue[1], c->q_len * sizeof(c->queue[0]));
         llmc_port_unlock();
         if (s == NULL)
             finish_unstarted(&j, why_cancelled(c));
@@ -943,7 +939,7 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
     else
         what = "no data for ", ms = p->idle_timeout_ms;
     say(s, what, ms, " ms");
-    attempt_fail(c, s, LLMC_ERR_TIMEOUT);
+    attempt_fail(c, s, LLMC_ERR_TIMEOUT, NULL);
 }
 
 /* Cancellations, timers, retries: everything that needs no I/O. */
@@ -990,16 +986,14 @@ static void service(llmc_client_t *c)
     }
 }
 
-/* Requests queued or running (the queue may grow from another task). */
+/* Requests queued or running (the queue may grow from another task);
+ * c->active counts the slots in use. */
 static int pending(const llmc_client_t *c)
 {
-    int i, n;
+    int n;
     llmc_port_lock();
-    n = c->q_len;
+    n = c->q_len + c->active;
     llmc_port_unlock();
-    for (i = 0; i < LLMC_SLOTS; i++)
-        if (c->slots[i].state != SLOT_FREE)
-            n++;
     return n;
 }
 
