@@ -236,30 +236,44 @@ static void deliver(llmc_slot_t *s, const char *text, size_t len)
         s->job.cb.on_delta(s->job.user, text, len);
 }
 
-/* Apply one decoded chunk or body; returns 0 or a status. */
-static int apply(llmc_slot_t *s, const llmc_chat_msg_t *m)
+/* Decode one event or JSON body and apply it: content to the caller,
+ * finish_reason and usage to the result. Returns 0 or a status. */
+static int decode(llmc_client_t *c, llmc_slot_t *s, char *data, size_t len,
+                  llmc_json_shape_t *shape)
 {
     llmc_result_t *r = &s->result;
-    if (m->has_error) {
+    llmc_chat_msg_t m;
+    int rc = llmc_json_chat(data, len, c->tok, LLMC_JSON_TOKENS, shape, &m);
+
+    if (rc == LLMC_ERR_TOO_LARGE) {
+        say(s, "JSON has more than ", LLMC_JSON_TOKENS,
+            " tokens (LLMC_JSON_TOKENS)");
+        return rc;
+    }
+    if (rc != 0) {
+        set_msg(s, "malformed JSON from the provider");
+        return rc;
+    }
+    if (m.has_error) {
         llmc_buf_t b;
         msg_buf(&b, s);
-        if (m->error_len > 0)
-            llmc_buf_text(&b, m->error_msg, m->error_len);
+        if (m.error_len > 0)
+            llmc_buf_text(&b, m.error_msg, m.error_len);
         else
             llmc_buf_str(&b, "error event without a message");
         return LLMC_ERR_API;
     }
-    if (m->has_content)
-        deliver(s, m->content, m->content_len);
-    if (m->finish_reason != NULL) {
-        size_t n = m->finish_len < sizeof(r->finish_reason) - 1
-                       ? m->finish_len
+    if (m.has_content)
+        deliver(s, m.content, m.content_len);
+    if (m.finish_reason != NULL) {
+        size_t n = m.finish_len < sizeof(r->finish_reason) - 1
+                       ? m.finish_len
                        : sizeof(r->finish_reason) - 1;
-        memcpy(r->finish_reason, m->finish_reason, n);
+        memcpy(r->finish_reason, m.finish_reason, n);
         r->finish_reason[n] = '\0';
     }
-    if (m->usage.present)
-        r->usage = m->usage;
+    if (m.usage.present)
+        r->usage = m.usage;
     return 0;
 }
 
@@ -268,22 +282,10 @@ typedef struct {
     llmc_slot_t *s;
 } feed_ctx_t;
 
-static int decode_error(llmc_slot_t *s, int rc)
-{
-    if (rc == LLMC_ERR_TOO_LARGE)
-        say(s, "JSON has more than ", LLMC_JSON_TOKENS,
-            " tokens (LLMC_JSON_TOKENS)");
-    else
-        set_msg(s, "malformed JSON from the provider");
-    return rc;
-}
-
 static int on_event(void *ctx, char *data, size_t len)
 {
     feed_ctx_t *f = ctx;
     llmc_slot_t *s = f->s;
-    llmc_chat_msg_t m;
-    int rc;
 
     if (s->done_seen)
         return 0; /* nothing counts after [DONE] */
@@ -291,11 +293,7 @@ static int on_event(void *ctx, char *data, size_t len)
         s->done_seen = true;
         return 0;
     }
-    rc = llmc_json_chat(data, len, f->c->tok, LLMC_JSON_TOKENS, &s->shape,
-                        &m);
-    if (rc != 0)
-        return decode_error(s, rc);
-    return apply(s, &m);
+    return decode(f->c, s, data, len, &s->shape);
 }
 
 /* "<what> larger than N bytes (LLMC_EVENT_BUF_SIZE)" */
@@ -373,7 +371,6 @@ static void error_message(llmc_client_t *c, llmc_slot_t *s)
 /* The body ended properly; reusable says the connection may be pooled. */
 static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
 {
-    llmc_chat_msg_t m;
     int rc;
 
     if (s->conn != LLMC_NONE) {
@@ -383,11 +380,9 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     if (s->body == BODY_ERROR) {
         error_message(c, s);
 #if LLMC_IAM
-        if (llmc_auth_should_refresh(c, s)) {
-            /* the token was refused: forget it, fetch one, retry once */
+        if (llmc_auth_refresh(c, s)) {
+            /* the token was refused: fetch one, retry once */
             record_attempt(c, s, LLMC_ERR_HTTP);
-            llmc_auth_invalidate(c, s);
-            s->token_retry = true;
             attempt_begin(c, s);
             return;
         }
@@ -407,12 +402,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     }
 #endif
     if (s->body == BODY_JSON) {
-        rc = llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS,
-                            NULL, &m);
-        if (rc == 0)
-            rc = apply(s, &m);
-        else
-            decode_error(s, rc);
+        rc = decode(c, s, s->buf, s->body_len, NULL);
         if (rc != 0) {
             attempt_fail(c, s, rc, NULL);
             return;
@@ -572,11 +562,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     s->w.model = p->model != NULL ? p->model : s->job.req->model;
     s->w.stream = !p->no_stream;
     s->fetching_token = false;
-    rc = llmc_auth_prepare(c, s);
-    if (rc < 0) {
-        attempt_fail(c, s, rc, NULL);
-        return;
-    }
+    llmc_auth_prepare(c, s);
     {
         const llmc_url_t *u;
         /* the provider, or its IAM token endpoint */
@@ -608,7 +594,7 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
         set_msg(s, text);
 #if LLMC_IAM
     if (s->fetching_token)
-        llmc_auth_token_failed(c, s, &status);
+        llmc_auth_token_failed(s, &status);
 #endif
     record_attempt(c, s, status);
     s->result.http_status = s->http.status;
@@ -720,8 +706,7 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
         if (rc < 0) {
             if (rc == LLMC_ERR_CONNECT)
                 t->n_addr = 0; /* resolve again next time */
-            slot_drop_conn(c, s, false);
-            attempt_fail(c, s, rc, NULL);
+            attempt_fail(c, s, rc, NULL); /* closes the connection */
             return;
         }
         if (rc == 0)
@@ -801,8 +786,8 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
     }
     free_slots = c->max_inflight > c->active ? c->max_inflight - c->active
                                              : 0;
-    if (c->q_len >= LLMC_QUEUE_LEN + free_slots ||
-        c->q_len >= LLMC_QUEUE_LEN + LLMC_SLOTS) {
+    /* free_slots <= max_inflight <= LLMC_SLOTS: within the queue array */
+    if (c->q_len >= LLMC_QUEUE_LEN + free_slots) {
         llmc_port_unlock();
         return LLMC_ERR_QUEUE_FULL;
     }
@@ -859,7 +844,6 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
     s->fetching_token = false;
     s->t_start = (uint32_t)c->now;
     llmc_set_timer(c, s, 0);
-    llmc_http_init(&s->http);
     msg_buf(&b, s);
     if (llmc_fo_plan(c, s, &b) == 0)
         finish(c, s, LLMC_ERR_NO_PROVIDER);
