@@ -460,6 +460,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
     return false;
 }
 
+/* The connection is ready: send the request. */
 static void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
     s->phase = PH_SEND;
@@ -468,6 +469,7 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     llmc_http_init(&s->http);
     s->got_bytes = false;
     s->done_seen = false;
+    step_send(c, s);
 }
 
 static llmc_target_t *target_of(llmc_client_t *c, uint8_t id)
@@ -494,7 +496,6 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         c->conns[ci].want = LLMC_POLL_OUT;
         s->conn = (uint8_t)ci;
         start_send(c, s);
-        step_send(c, s);
         return;
     }
     ci = llmc_conn_alloc(c);
@@ -712,10 +713,11 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
         if (rc == 0)
             return;
         start_send(c, s);
-    }
-    if (s->phase == PH_SEND)
+    } else if (s->phase == PH_SEND) {
         step_send(c, s);
-    if (s->state == SLOT_ACTIVE && s->phase == PH_RECV && s->conn != LLMC_NONE)
+    }
+    /* still a connection: still the attempt at hand */
+    if (s->phase == PH_RECV && s->conn != LLMC_NONE)
         step_recv(c, s);
 }
 
@@ -740,7 +742,6 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
     c->max_inflight = cfg->max_inflight == 0 || cfg->max_inflight > LLMC_SLOTS
                           ? LLMC_SLOTS
                           : cfg->max_inflight;
-    c->next_handle = 1;
     for (i = 0; i < LLMC_CONNS; i++)
         c->conns[i].sock = LLMC_SOCK_INVALID;
     for (i = 0; i < cfg->n_providers; i++) {
@@ -774,34 +775,32 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
 {
     llmc_job_t *j;
     llmc_handle_t h;
-    unsigned free_slots;
 
     if (c == NULL || req == NULL || req->n_messages == 0 ||
         req->messages == NULL)
         return LLMC_ERR_ARG;
     llmc_port_lock();
-    if (!c->ready || c->shutting_down) {
-        llmc_port_unlock();
-        return LLMC_ERR_STATE;
+    h = LLMC_ERR_STATE;
+    if (c->ready && !c->shutting_down) {
+        /* room: the queue plus the free slots (active never exceeds
+         * max_inflight <= LLMC_SLOTS: q_len stays within the array) */
+        h = LLMC_ERR_QUEUE_FULL;
+        if (c->q_len + c->active < LLMC_QUEUE_LEN + c->max_inflight) {
+            j = &c->queue[c->q_len++];
+            /* 1, 2, ... INT32_MAX - 1, then 1 again */
+            h = c->last_handle + 1;
+            c->last_handle = h >= INT32_MAX - 1 ? 0 : h;
+            memset(j, 0, sizeof(*j));
+            j->handle = h;
+            j->req = req;
+            if (cb != NULL)
+                j->cb = *cb;
+            j->user = user;
+        }
     }
-    free_slots = c->max_inflight > c->active ? c->max_inflight - c->active
-                                             : 0;
-    /* free_slots <= max_inflight <= LLMC_SLOTS: within the queue array */
-    if (c->q_len >= LLMC_QUEUE_LEN + free_slots) {
-        llmc_port_unlock();
-        return LLMC_ERR_QUEUE_FULL;
-    }
-    j = &c->queue[c->q_len++];
-    h = c->next_handle;
-    c->next_handle = c->next_handle >= INT32_MAX - 1 ? 1 : c->next_handle + 1;
-    memset(j, 0, sizeof(*j));
-    j->handle = h;
-    j->req = req;
-    if (cb != NULL)
-        j->cb = *cb;
-    j->user = user;
     llmc_port_unlock();
-    llmc_port_wake();
+    if (h > 0)
+        llmc_port_wake();
     return h;
 }
 
@@ -1072,8 +1071,7 @@ typedef struct {
     llmc_callbacks_t user_cb;
     void *user;
     llmc_result_t *out;
-    int status;
-    bool done;
+    int status; /* 1 until on_done */
 } chat_ctx_t;
 
 static void chat_delta(void *u, const char *t, size_t n)
@@ -1096,7 +1094,6 @@ static void chat_done(void *u, const llmc_result_t *r)
     if (x->out != NULL)
         *x->out = *r;
     x->status = r->status;
-    x->done = true;
     if (x->user_cb.on_done != NULL)
         x->user_cb.on_done(x->user, r);
 }
@@ -1104,8 +1101,9 @@ static void chat_done(void *u, const llmc_result_t *r)
 int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
               const llmc_callbacks_t *cb, void *user, llmc_result_t *result)
 {
+    static const llmc_callbacks_t mine = {chat_delta, chat_attempt,
+                                          chat_done};
     chat_ctx_t x;
-    llmc_callbacks_t mine;
     llmc_handle_t h;
 
     memset(&x, 0, sizeof(x));
@@ -1113,13 +1111,11 @@ int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
         x.user_cb = *cb;
     x.user = user;
     x.out = result;
-    mine.on_delta = chat_delta;
-    mine.on_attempt = chat_attempt;
-    mine.on_done = chat_done;
+    x.status = 1;
     h = llmc_submit(c, req, &mine, &x);
     if (h < 0)
         return h;
-    while (!x.done) {
+    while (x.status > 0) {
         int rc = llmc_poll(c, 1000);
         if (rc < 0)
             return rc;

@@ -208,7 +208,7 @@ struct llmc_client {
     uint8_t q_len, active; /* queued requests, slots in use */
     const llmc_provider_t *providers;
     llmc_policy_t policy;
-    int32_t next_handle;
+    int32_t last_handle; /* the latest handle given, 0 after a wrap */
     uint32_t rng;
     uint64_t now; /* llmc_port_now_ms() of the poll round at hand */
     /* waiting requests, oldest first; LLMC_SLOTS more entries than the
