@@ -835,8 +835,7 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
     llmc_buf_t b;
     memset(&s->result, 0, sizeof(s->result));
     s->result.provider = -1;
-    s->job = *j;
-    s->state = SLOT_WAIT;
+    s->job = *j; /* s->state: SLOT_WAIT since dispatch() claimed it */
     s->conn = LLMC_NONE;
     s->delivered = false;
     s->token_retry = false;
