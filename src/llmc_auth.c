@@ -9,7 +9,8 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
 {
     const llmc_provider_t *p = &c->providers[i];
 #if LLMC_IAM
-    uint8_t k;
+    llmc_target_t *t;
+    uint8_t j, k;
 #endif
 
     if (p->auth == LLMC_AUTH_BEARER && p->api_key == NULL)
@@ -22,61 +23,54 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
 #else
     if (p->key_id == NULL || p->secret == NULL)
         return LLMC_ERR_CONFIG;
-    for (k = 0; k < LLMC_IAM_PROVIDERS; k++)
-        if (c->iam[k].provider == LLMC_NONE)
-            break;
+    /* the next free entry: one per IAM provider before this one */
+    for (k = 0, j = 0; j < i; j++)
+        if (c->prov[j].iam != LLMC_NONE)
+            k++;
     if (k == LLMC_IAM_PROVIDERS)
         return LLMC_ERR_CONFIG; /* raise LLMC_IAM_PROVIDERS */
+    t = &c->iam[k].t;
     if (llmc_url_parse(p->token_url ? p->token_url : LLMC_IAM_DEFAULT_TOKEN_URL,
-                       &c->iam[k].t.url) != LLMC_OK)
+                       &t->url) != LLMC_OK)
         return LLMC_ERR_URL;
-    c->iam[k].provider = i;
     c->prov[i].iam = k;
-    if (c->iam[k].t.url.tls)
+    if (t->url.tls)
         *need_tls = true;
     return LLMC_OK;
 #endif
 }
 
-int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
+void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
 #if LLMC_IAM
     llmc_iam_t *iam;
 #endif
 
-    s->fetching_token = false;
-    s->w.key_id = NULL;
-    s->w.secret = NULL;
     if (p->auth == LLMC_AUTH_BEARER) {
         s->w.bearer = p->api_key;
         s->w.bearer_len = strlen(p->api_key);
     }
 #if LLMC_IAM
     if (p->auth != LLMC_AUTH_EVOLUTION_IAM)
-        return LLMC_OK;
+        return;
     iam = &c->iam[c->prov[s->provider].iam];
-    s->w.project_id = p->project_id;
     /* refresh when less than the margin remains; a token fetched for this
      * very request is used even if it is that short-lived */
     if (iam->valid && (s->token_fresh ||
                        c->now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires)) {
         s->token_fresh = false;
+        s->w.project_id = p->project_id;
         s->w.bearer = iam->token;
         s->w.bearer_len = iam->len;
-        return LLMC_OK;
+        return;
     }
     /* no usable token: this attempt first fetches one */
     s->fetching_token = true;
-    s->w.project_id = NULL;
-    s->w.bearer = NULL;
     s->w.key_id = p->key_id;
     s->w.secret = p->secret;
     s->w.stream = false;
-    s->w.path = iam->t.url.path;
-    s->w.path_len = iam->t.url.path_len;
 #endif
-    return LLMC_OK;
 }
 
 #if LLMC_IAM
@@ -116,23 +110,21 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     return LLMC_OK;
 }
 
-bool llmc_auth_should_refresh(const llmc_client_t *c, const llmc_slot_t *s)
+bool llmc_auth_refresh(llmc_client_t *c, llmc_slot_t *s)
 {
-    return c->providers[s->provider].auth == LLMC_AUTH_EVOLUTION_IAM &&
-           !s->fetching_token && !s->token_retry &&
-           (s->http.status == 401 || s->http.status == 403);
-}
-
-void llmc_auth_invalidate(llmc_client_t *c, llmc_slot_t *s)
-{
+    if (c->providers[s->provider].auth != LLMC_AUTH_EVOLUTION_IAM ||
+        s->fetching_token || s->token_retry ||
+        (s->http.status != 401 && s->http.status != 403))
+        return false;
     c->iam[c->prov[s->provider].iam].valid = false;
+    s->token_retry = true;
+    return true;
 }
 
-void llmc_auth_token_failed(llmc_client_t *c, llmc_slot_t *s, int *status)
+void llmc_auth_token_failed(llmc_slot_t *s, int *status)
 {
     char tmp[LLMC_MSG_LEN];
     llmc_buf_t b;
-    (void)c;
     memcpy(tmp, s->result.message, sizeof(tmp));
     llmc_buf_init(&b, s->result.message, sizeof(s->result.message));
     llmc_buf_str(&b, "IAM token: ");

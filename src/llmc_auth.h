@@ -25,23 +25,23 @@
 /* At client init: give an IAM provider its token storage. */
 int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls);
 
-/* Before an attempt's request is written: set the writer's credentials,
- * or turn the attempt into the token request (s->fetching_token). */
-int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s);
+/* Before an attempt's request is written (s->w cleared, s->fetching_token
+ * false): set the writer's credentials, or turn the attempt into the token
+ * request (s->fetching_token). */
+void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s);
 
 #if LLMC_IAM
 /* The token answer is in s->buf: keep it. LLMC_OK or an error. */
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s);
 
-/* The API said 401/403 with an IAM token we have not refreshed yet. */
-bool llmc_auth_should_refresh(const llmc_client_t *c, const llmc_slot_t *s);
-
-/* Forget the token, so the next prepare fetches a new one. */
-void llmc_auth_invalidate(llmc_client_t *c, llmc_slot_t *s);
+/* When the API said 401/403 to an IAM token not refreshed yet for this
+ * request: forget the token (the next prepare fetches one), note the
+ * refresh in s->token_retry and return true. */
+bool llmc_auth_refresh(llmc_client_t *c, llmc_slot_t *s);
 
 /* The token request failed: say so in the message; HTTP and format errors
  * become LLMC_ERR_AUTH. */
-void llmc_auth_token_failed(llmc_client_t *c, llmc_slot_t *s, int *status);
+void llmc_auth_token_failed(llmc_slot_t *s, int *status);
 #endif
 
 #endif /* LLMC_AUTH_H */

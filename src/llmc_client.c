@@ -220,7 +220,8 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 
 /* ---- attempts ---------------------------------------------------------- */
 
-static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status);
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
+                         const char *text);
 static void attempt_begin(llmc_client_t *c, llmc_slot_t *s);
 static void step_send(llmc_client_t *c, llmc_slot_t *s);
 static void attempt_request(llmc_client_t *c, llmc_slot_t *s);
@@ -235,30 +236,44 @@ static void deliver(llmc_slot_t *s, const char *text, size_t len)
         s->job.cb.on_delta(s->job.user, text, len);
 }
 
-/* Apply one decoded chunk or body; returns 0 or a status. */
-static int apply(llmc_slot_t *s, const llmc_chat_msg_t *m)
+/* Decode one event or JSON body and apply it: content to the caller,
+ * finish_reason and usage to the result. Returns 0 or a status. */
+static int decode(llmc_client_t *c, llmc_slot_t *s, char *data, size_t len,
+                  llmc_json_shape_t *shape)
 {
     llmc_result_t *r = &s->result;
-    if (m->has_error) {
+    llmc_chat_msg_t m;
+    int rc = llmc_json_chat(data, len, c->tok, LLMC_JSON_TOKENS, shape, &m);
+
+    if (rc == LLMC_ERR_TOO_LARGE) {
+        say(s, "JSON has more than ", LLMC_JSON_TOKENS,
+            " tokens (LLMC_JSON_TOKENS)");
+        return rc;
+    }
+    if (rc != 0) {
+        set_msg(s, "malformed JSON from the provider");
+        return rc;
+    }
+    if (m.has_error) {
         llmc_buf_t b;
         msg_buf(&b, s);
-        if (m->error_len > 0)
-            llmc_buf_text(&b, m->error_msg, m->error_len);
+        if (m.error_len > 0)
+            llmc_buf_text(&b, m.error_msg, m.error_len);
         else
             llmc_buf_str(&b, "error event without a message");
         return LLMC_ERR_API;
     }
-    if (m->has_content)
-        deliver(s, m->content, m->content_len);
-    if (m->finish_reason != NULL) {
-        size_t n = m->finish_len < sizeof(r->finish_reason) - 1
-                       ? m->finish_len
+    if (m.has_content)
+        deliver(s, m.content, m.content_len);
+    if (m.finish_reason != NULL) {
+        size_t n = m.finish_len < sizeof(r->finish_reason) - 1
+                       ? m.finish_len
                        : sizeof(r->finish_reason) - 1;
-        memcpy(r->finish_reason, m->finish_reason, n);
+        memcpy(r->finish_reason, m.finish_reason, n);
         r->finish_reason[n] = '\0';
     }
-    if (m->usage.present)
-        r->usage = m->usage;
+    if (m.usage.present)
+        r->usage = m.usage;
     return 0;
 }
 
@@ -267,22 +282,10 @@ typedef struct {
     llmc_slot_t *s;
 } feed_ctx_t;
 
-static int decode_error(llmc_slot_t *s, int rc)
-{
-    if (rc == LLMC_ERR_TOO_LARGE)
-        say(s, "JSON has more than ", LLMC_JSON_TOKENS,
-            " tokens (LLMC_JSON_TOKENS)");
-    else
-        set_msg(s, "malformed JSON from the provider");
-    return rc;
-}
-
 static int on_event(void *ctx, char *data, size_t len)
 {
     feed_ctx_t *f = ctx;
     llmc_slot_t *s = f->s;
-    llmc_chat_msg_t m;
-    int rc;
 
     if (s->done_seen)
         return 0; /* nothing counts after [DONE] */
@@ -290,11 +293,7 @@ static int on_event(void *ctx, char *data, size_t len)
         s->done_seen = true;
         return 0;
     }
-    rc = llmc_json_chat(data, len, f->c->tok, LLMC_JSON_TOKENS, &s->shape,
-                        &m);
-    if (rc != 0)
-        return decode_error(s, rc);
-    return apply(s, &m);
+    return decode(f->c, s, data, len, &s->shape);
 }
 
 /* "<what> larger than N bytes (LLMC_EVENT_BUF_SIZE)" */
@@ -372,7 +371,6 @@ static void error_message(llmc_client_t *c, llmc_slot_t *s)
 /* The body ended properly; reusable says the connection may be pooled. */
 static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
 {
-    llmc_chat_msg_t m;
     int rc;
 
     if (s->conn != LLMC_NONE) {
@@ -382,23 +380,21 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     if (s->body == BODY_ERROR) {
         error_message(c, s);
 #if LLMC_IAM
-        if (llmc_auth_should_refresh(c, s)) {
-            /* the token was refused: forget it, fetch one, retry once */
+        if (llmc_auth_refresh(c, s)) {
+            /* the token was refused: fetch one, retry once */
             record_attempt(c, s, LLMC_ERR_HTTP);
-            llmc_auth_invalidate(c, s);
-            s->token_retry = true;
             attempt_begin(c, s);
             return;
         }
 #endif
-        attempt_fail(c, s, LLMC_ERR_HTTP);
+        attempt_fail(c, s, LLMC_ERR_HTTP, NULL);
         return;
     }
 #if LLMC_IAM
     if (s->fetching_token) {
         rc = llmc_auth_store(c, s);
         if (rc < 0) {
-            attempt_fail(c, s, rc);
+            attempt_fail(c, s, rc, NULL);
             return;
         }
         attempt_request(c, s); /* now the chat request itself */
@@ -406,20 +402,14 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     }
 #endif
     if (s->body == BODY_JSON) {
-        rc = llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS,
-                            NULL, &m);
-        if (rc == 0)
-            rc = apply(s, &m);
-        else
-            decode_error(s, rc);
+        rc = decode(c, s, s->buf, s->body_len, NULL);
         if (rc != 0) {
-            attempt_fail(c, s, rc);
+            attempt_fail(c, s, rc, NULL);
             return;
         }
     }
     if (!s->delivered) {
-        set_msg(s, "the response ended without content");
-        attempt_fail(c, s, LLMC_ERR_EMPTY);
+        attempt_fail(c, s, LLMC_ERR_EMPTY, "the response ended without content");
         return;
     }
     record_attempt(c, s, LLMC_OK);
@@ -443,10 +433,10 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
             s->got_bytes = true;
             rc = llmc_http_head(&s->http, p, n, &used);
             if (rc < 0) {
-                set_msg(s, rc == LLMC_ERR_TOO_LARGE
-                               ? "response head too large (LLMC_HEAD_MAX)"
-                               : "malformed HTTP response head");
-                attempt_fail(c, s, rc);
+                attempt_fail(c, s, rc,
+                             rc == LLMC_ERR_TOO_LARGE
+                                 ? "response head too large (LLMC_HEAD_MAX)"
+                                 : "malformed HTTP response head");
                 return true;
             }
             p += used;
@@ -457,7 +447,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
         }
         rc = llmc_http_body(&s->http, p, n, &used, on_body, &f);
         if (rc < 0) {
-            attempt_fail(c, s, rc);
+            attempt_fail(c, s, rc, NULL);
             return true;
         }
         if (rc == 1) {
@@ -470,6 +460,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
     return false;
 }
 
+/* The connection is ready: send the request. */
 static void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
     s->phase = PH_SEND;
@@ -478,6 +469,7 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     llmc_http_init(&s->http);
     s->got_bytes = false;
     s->done_seen = false;
+    step_send(c, s);
 }
 
 static llmc_target_t *target_of(llmc_client_t *c, uint8_t id)
@@ -504,13 +496,11 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         c->conns[ci].want = LLMC_POLL_OUT;
         s->conn = (uint8_t)ci;
         start_send(c, s);
-        step_send(c, s);
         return;
     }
     ci = llmc_conn_alloc(c);
     if (ci < 0) {
-        set_msg(s, "no free connection (LLMC_CONNS)");
-        attempt_fail(c, s, LLMC_ERR_CONNECT);
+        attempt_fail(c, s, LLMC_ERR_CONNECT, "no free connection (LLMC_CONNS)");
         return;
     }
     if (t->n_addr == 0) {
@@ -518,7 +508,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         int n = llmc_port_resolve(t->url.host, t->url.port, t->addr, 2);
         if (n <= 0) {
             str2(&b, "cannot resolve ", t->url.host);
-            attempt_fail(c, s, LLMC_ERR_DNS);
+            attempt_fail(c, s, LLMC_ERR_DNS, NULL);
             return;
         }
         t->n_addr = (uint8_t)n;
@@ -528,7 +518,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
     rc = llmc_conn_open(c, ci, id, t, &b);
     if (rc < 0) {
         t->n_addr = 0;
-        attempt_fail(c, s, rc);
+        attempt_fail(c, s, rc, NULL);
         return;
     }
     s->conn = (uint8_t)ci;
@@ -573,11 +563,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     s->w.model = p->model != NULL ? p->model : s->job.req->model;
     s->w.stream = !p->no_stream;
     s->fetching_token = false;
-    rc = llmc_auth_prepare(c, s);
-    if (rc < 0) {
-        attempt_fail(c, s, rc);
-        return;
-    }
+    llmc_auth_prepare(c, s);
     {
         const llmc_url_t *u;
         /* the provider, or its IAM token endpoint */
@@ -587,27 +573,29 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
         u = &target_of(c, s->target)->url;
         s->w.host = u->host;
         s->w.port = u->default_port ? 0 : u->port;
-        if (!LLMC_FETCHING_TOKEN(s)) {
-            s->w.path = u->path;
-            s->w.path_len = u->path_len;
-        }
+        s->w.path = u->path;
+        s->w.path_len = u->path_len;
     }
     rc = llmc_writer_start(&s->w);
     if (rc < 0) {
-        set_msg(s, "CR, LF or a control byte in a header value");
-        attempt_fail(c, s, rc);
+        attempt_fail(c, s, rc, "CR, LF or a control byte in a header value");
         return;
     }
     open_conn(c, s);
 }
 
-static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status)
+/* The attempt failed with status: its message is text, else the one set
+ * already, else the status's text. */
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
+                         const char *text)
 {
-    if (s->result.message[0] == '\0')
-        set_msg(s, llmc_strerror(status));
+    if (text == NULL && s->result.message[0] == '\0')
+        text = llmc_strerror(status);
+    if (text != NULL)
+        set_msg(s, text);
 #if LLMC_IAM
     if (s->fetching_token)
-        llmc_auth_token_failed(c, s, &status);
+        llmc_auth_token_failed(s, &status);
 #endif
     record_attempt(c, s, status);
     s->result.http_status = s->http.status;
@@ -644,8 +632,8 @@ static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err)
 {
     if (stale_retry(c, s))
         return;
-    set_msg(s, llmc_port_errstr((int)err));
-    attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO);
+    attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO,
+                 llmc_port_errstr((int)err));
 }
 
 static void step_send(llmc_client_t *c, llmc_slot_t *s)
@@ -695,8 +683,8 @@ static void step_recv(llmc_client_t *c, llmc_slot_t *s)
                 body_end(c, s, false);
                 return;
             }
-            set_msg(s, "connection closed before the response ended");
-            attempt_fail(c, s, LLMC_ERR_CLOSED);
+            attempt_fail(c, s, LLMC_ERR_CLOSED,
+                         "connection closed before the response ended");
             return;
         }
         io_fail(c, s, n);
@@ -719,17 +707,17 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
         if (rc < 0) {
             if (rc == LLMC_ERR_CONNECT)
                 t->n_addr = 0; /* resolve again next time */
-            slot_drop_conn(c, s, false);
-            attempt_fail(c, s, rc);
+            attempt_fail(c, s, rc, NULL); /* closes the connection */
             return;
         }
         if (rc == 0)
             return;
         start_send(c, s);
-    }
-    if (s->phase == PH_SEND)
+    } else if (s->phase == PH_SEND) {
         step_send(c, s);
-    if (s->state == SLOT_ACTIVE && s->phase == PH_RECV && s->conn != LLMC_NONE)
+    }
+    /* still a connection: still the attempt at hand */
+    if (s->phase == PH_RECV && s->conn != LLMC_NONE)
         step_recv(c, s);
 }
 
@@ -754,13 +742,8 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
     c->max_inflight = cfg->max_inflight == 0 || cfg->max_inflight > LLMC_SLOTS
                           ? LLMC_SLOTS
                           : cfg->max_inflight;
-    c->next_handle = 1;
     for (i = 0; i < LLMC_CONNS; i++)
         c->conns[i].sock = LLMC_SOCK_INVALID;
-#if LLMC_IAM
-    for (i = 0; i < LLMC_IAM_PROVIDERS; i++)
-        c->iam[i].provider = LLMC_NONE;
-#endif
     for (i = 0; i < cfg->n_providers; i++) {
         const llmc_provider_t *p = &cfg->providers[i];
         c->prov[i].iam = LLMC_NONE;
@@ -792,35 +775,32 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
 {
     llmc_job_t *j;
     llmc_handle_t h;
-    unsigned free_slots;
 
     if (c == NULL || req == NULL || req->n_messages == 0 ||
         req->messages == NULL)
         return LLMC_ERR_ARG;
     llmc_port_lock();
-    if (!c->ready || c->shutting_down) {
-        llmc_port_unlock();
-        return LLMC_ERR_STATE;
+    h = LLMC_ERR_STATE;
+    if (c->ready && !c->shutting_down) {
+        /* room: the queue plus the free slots (active never exceeds
+         * max_inflight <= LLMC_SLOTS: q_len stays within the array) */
+        h = LLMC_ERR_QUEUE_FULL;
+        if (c->q_len + c->active < LLMC_QUEUE_LEN + c->max_inflight) {
+            j = &c->queue[c->q_len++];
+            /* 1, 2, ... INT32_MAX - 1, then 1 again */
+            h = c->last_handle + 1;
+            c->last_handle = h >= INT32_MAX - 1 ? 0 : h;
+            memset(j, 0, sizeof(*j));
+            j->handle = h;
+            j->req = req;
+            if (cb != NULL)
+                j->cb = *cb;
+            j->user = user;
+        }
     }
-    free_slots = c->max_inflight > c->active ? c->max_inflight - c->active
-                                             : 0;
-    if (c->q_len >= LLMC_QUEUE_LEN + free_slots ||
-        c->q_len >= LLMC_QUEUE_LEN + LLMC_SLOTS) {
-        llmc_port_unlock();
-        return LLMC_ERR_QUEUE_FULL;
-    }
-    j = &c->queue[(c->q_head + c->q_len) % (LLMC_QUEUE_LEN + LLMC_SLOTS)];
-    c->q_len++;
-    h = c->next_handle;
-    c->next_handle = c->next_handle >= INT32_MAX - 1 ? 1 : c->next_handle + 1;
-    memset(j, 0, sizeof(*j));
-    j->handle = h;
-    j->req = req;
-    if (cb != NULL)
-        j->cb = *cb;
-    j->user = user;
     llmc_port_unlock();
-    llmc_port_wake();
+    if (h > 0)
+        llmc_port_wake();
     return h;
 }
 
@@ -831,7 +811,7 @@ int llmc_cancel(llmc_client_t *c, llmc_handle_t h)
         return LLMC_ERR_ARG;
     llmc_port_lock();
     for (i = 0; i < c->q_len; i++) {
-        llmc_job_t *j = &c->queue[(c->q_head + i) % (LLMC_QUEUE_LEN + LLMC_SLOTS)];
+        llmc_job_t *j = &c->queue[i];
         if (j->handle == h && !j->cancelled) {
             j->cancelled = true;
             rc = LLMC_OK;
@@ -855,15 +835,13 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
     llmc_buf_t b;
     memset(&s->result, 0, sizeof(s->result));
     s->result.provider = -1;
-    s->job = *j;
-    s->state = SLOT_WAIT;
+    s->job = *j; /* s->state: SLOT_WAIT since dispatch() claimed it */
     s->conn = LLMC_NONE;
     s->delivered = false;
     s->token_retry = false;
     s->fetching_token = false;
     s->t_start = (uint32_t)c->now;
     llmc_set_timer(c, s, 0);
-    llmc_http_init(&s->http);
     msg_buf(&b, s);
     if (llmc_fo_plan(c, s, &b) == 0)
         finish(c, s, LLMC_ERR_NO_PROVIDER);
@@ -900,7 +878,7 @@ static void dispatch(llmc_client_t *c)
             llmc_port_unlock();
             return;
         }
-        j = c->queue[c->q_head];
+        j = c->queue[0];
         if (!j.cancelled && !c->shutting_down) {
             if (c->active >= c->max_inflight) {
                 llmc_port_unlock();
@@ -916,8 +894,8 @@ static void dispatch(llmc_client_t *c)
             c->active++;
             s->state = SLOT_WAIT; /* claimed */
         }
-        c->q_head = (uint8_t)((c->q_head + 1) % (LLMC_QUEUE_LEN + LLMC_SLOTS));
         c->q_len--;
+        memmove(&c->queue[0], &c->queue[1], c->q_len * sizeof(c->queue[0]));
         llmc_port_unlock();
         if (s == NULL)
             finish_unstarted(&j, why_cancelled(c));
@@ -943,7 +921,7 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
     else
         what = "no data for ", ms = p->idle_timeout_ms;
     say(s, what, ms, " ms");
-    attempt_fail(c, s, LLMC_ERR_TIMEOUT);
+    attempt_fail(c, s, LLMC_ERR_TIMEOUT, NULL);
 }
 
 /* Cancellations, timers, retries: everything that needs no I/O. */
@@ -990,16 +968,14 @@ static void service(llmc_client_t *c)
     }
 }
 
-/* Requests queued or running (the queue may grow from another task). */
+/* Requests queued or running (the queue may grow from another task);
+ * c->active counts the slots in use. */
 static int pending(const llmc_client_t *c)
 {
-    int i, n;
+    int n;
     llmc_port_lock();
-    n = c->q_len;
+    n = c->q_len + c->active;
     llmc_port_unlock();
-    for (i = 0; i < LLMC_SLOTS; i++)
-        if (c->slots[i].state != SLOT_FREE)
-            n++;
     return n;
 }
 
@@ -1094,8 +1070,7 @@ typedef struct {
     llmc_callbacks_t user_cb;
     void *user;
     llmc_result_t *out;
-    int status;
-    bool done;
+    int status; /* 1 until on_done */
 } chat_ctx_t;
 
 static void chat_delta(void *u, const char *t, size_t n)
@@ -1118,7 +1093,6 @@ static void chat_done(void *u, const llmc_result_t *r)
     if (x->out != NULL)
         *x->out = *r;
     x->status = r->status;
-    x->done = true;
     if (x->user_cb.on_done != NULL)
         x->user_cb.on_done(x->user, r);
 }
@@ -1126,8 +1100,9 @@ static void chat_done(void *u, const llmc_result_t *r)
 int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
               const llmc_callbacks_t *cb, void *user, llmc_result_t *result)
 {
+    static const llmc_callbacks_t mine = {chat_delta, chat_attempt,
+                                          chat_done};
     chat_ctx_t x;
-    llmc_callbacks_t mine;
     llmc_handle_t h;
 
     memset(&x, 0, sizeof(x));
@@ -1135,13 +1110,11 @@ int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
         x.user_cb = *cb;
     x.user = user;
     x.out = result;
-    mine.on_delta = chat_delta;
-    mine.on_attempt = chat_attempt;
-    mine.on_done = chat_done;
+    x.status = 1;
     h = llmc_submit(c, req, &mine, &x);
     if (h < 0)
         return h;
-    while (!x.done) {
+    while (x.status > 0) {
         int rc = llmc_poll(c, 1000);
         if (rc < 0)
             return rc;

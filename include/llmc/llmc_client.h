@@ -191,7 +191,6 @@ typedef struct {
 #if LLMC_IAM_PROVIDERS > 0
 typedef struct {
     llmc_target_t t;    /* token_url */
-    uint8_t provider;   /* LLMC_NONE: unused */
     bool valid;
     uint16_t len;
     uint64_t expires;   /* monotonic ms */
@@ -204,14 +203,15 @@ struct llmc_client {
     bool shutting_down;
     uint8_t n_providers;
     uint8_t max_inflight;
+    uint8_t q_len, active; /* queued requests, slots in use */
     const llmc_provider_t *providers;
     llmc_policy_t policy;
-    int32_t next_handle;
+    int32_t last_handle; /* the latest handle given, 0 after a wrap */
     uint32_t rng;
     uint64_t now; /* llmc_port_now_ms() of the poll round at hand */
-    uint8_t q_head, q_len, active;
-    /* waiting requests; LLMC_SLOTS more entries than the queue so that
-     * requests submitted before a poll can fill the free slots too */
+    /* waiting requests, oldest first; LLMC_SLOTS more entries than the
+     * queue so that requests submitted before a poll can fill the free
+     * slots too */
     llmc_job_t queue[LLMC_QUEUE_LEN + LLMC_SLOTS];
     llmc_provider_state_t prov[LLMC_MAX_PROVIDERS];
 #if LLMC_IAM_PROVIDERS > 0
