@@ -536,7 +536,6 @@ static void attempt_begin(llmc_client_t *c, llmc_slot_t *s)
     s->stale_retry = false;
     s->more = false;
     s->result.message[0] = '\0';
-    llmc_http_init(&s->http);
     if (r->n_attempts < UINT8_MAX)
         r->n_attempts++;
     if (r->n_attempts <= LLMC_MAX_ATTEMPTS) {
@@ -563,6 +562,9 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     s->w.model = p->model != NULL ? p->model : s->job.req->model;
     s->w.stream = !p->no_stream;
     s->fetching_token = false;
+    /* no response yet: after a token answer, its status and Retry-After
+     * must not pass for the chat request's */
+    llmc_http_init(&s->http);
     llmc_auth_prepare(c, s);
     {
         const llmc_url_t *u;
@@ -599,6 +601,7 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
 #endif
     record_attempt(c, s, status);
     s->result.http_status = s->http.status;
+    s->more = false; /* nothing more to read for this attempt */
     slot_drop_conn(c, s, false);
     llmc_fo_record(c, s->provider, false);
     if (s->delivered || status == LLMC_ERR_CANCELLED) {
@@ -840,6 +843,7 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
     s->delivered = false;
     s->token_retry = false;
     s->fetching_token = false;
+    s->token_fresh = false; /* a token fetched for an earlier request */
     s->t_start = (uint32_t)c->now;
     llmc_set_timer(c, s, 0);
     msg_buf(&b, s);

@@ -860,6 +860,21 @@ class IamTests(FailoverCase):
         self.assertAnswered(res, "b")
         self.assertEqual(self.trying(res[2]), ["iam", "b"])
 
+    def test_chat_connect_failure_after_token_has_no_http_status(self):
+        # the token answer (200) is not the chat request's answer: an
+        # attempt whose chat connection is refused records no HTTP status
+        srv = self.iam_server()
+        p = self.iam_prov("iam", srv)
+        p["base_url"] = "http://%s:%d/v1" % (TEST_HOST, refused_port())
+        cfg = self.config([p, self.prov("b", self.servers[0])],
+                          max_retries=0)
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(self.attempts(r), [("iam", "connect error"),
+                                            ("b", "ok")])
+        self.assertEqual([a["http"] for a in r["attempts"]], [0, 200])
+        self.assertEqual(srv.stats()["tokens_issued"], 1)
+
     def test_wrong_secret_alone_reports_auth_error(self):
         srv = self.iam_server()
         cfg = self.config([self.iam_prov("iam", srv, secret="wrong-SECRET-9")])
