@@ -928,13 +928,17 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
     attempt_fail(c, s, LLMC_ERR_TIMEOUT, NULL);
 }
 
-/* Cancellations, timers, retries: everything that needs no I/O. */
-static void service(llmc_client_t *c)
+/* Cancellations, timers, retries: everything that needs no I/O. Returns
+ * the milliseconds until the earliest timer or deadline of the slots in
+ * use as the last round left them (0: a slot has data left to read;
+ * UINT32_MAX: none in use). */
+static uint32_t service(llmc_client_t *c)
 {
-    uint32_t now = (uint32_t)c->now;
+    uint32_t now = (uint32_t)c->now, next = UINT32_MAX, t;
     int i, rounds, st;
     for (rounds = 0; rounds < 64; rounds++) {
         bool again = false;
+        next = UINT32_MAX;
         dispatch(c);
         for (i = 0; i < LLMC_SLOTS; i++) {
             llmc_slot_t *s = &c->slots[i];
@@ -943,7 +947,8 @@ static void service(llmc_client_t *c)
             st = LLMC_ERR_CANCELLED;
             if (s->job.cancelled || c->shutting_down) {
                 set_msg(s, why_cancelled(c));
-            } else if (now - s->t_start >= c->policy.deadline_ms) {
+            } else if (llmc_left(now, s->t_start, c->policy.deadline_ms) ==
+                       0) {
                 st = LLMC_ERR_TIMEOUT;
                 if (s->state == SLOT_ACTIVE) {
                     say(s, "deadline of ", c->policy.deadline_ms,
@@ -960,6 +965,15 @@ static void service(llmc_client_t *c)
                         phase_timeout(c, s);
                     again = true;
                 }
+                /* how long poll may sleep for this slot, as it is now */
+                if (s->state != SLOT_FREE) {
+                    t = llmc_left(now, s->t_start, c->policy.deadline_ms);
+                    if (t < next)
+                        next = t;
+                    t = s->more ? 0 : llmc_left(now, s->t_timer, s->timer_ms);
+                    if (t < next)
+                        next = t;
+                }
                 continue;
             }
             /* cancelled or past the deadline: the request ends */
@@ -970,6 +984,7 @@ static void service(llmc_client_t *c)
         if (!again)
             break;
     }
+    return next;
 }
 
 /* Requests queued or running (the queue may grow from another task);
@@ -981,31 +996,6 @@ static int pending(const llmc_client_t *c)
     n = c->q_len + c->active;
     llmc_port_unlock();
     return n;
-}
-
-/* How long poll may sleep: until the earliest timer. */
-static int wait_ms(const llmc_client_t *c, int timeout_ms)
-{
-    uint32_t now = (uint32_t)c->now, next = UINT32_MAX, t;
-    int i;
-    for (i = 0; i < LLMC_SLOTS; i++) {
-        const llmc_slot_t *s = &c->slots[i];
-        if (s->state == SLOT_FREE)
-            continue;
-        if (s->more)
-            return 0;
-        t = llmc_left(now, s->t_start, c->policy.deadline_ms);
-        if (t < next)
-            next = t;
-        t = llmc_left(now, s->t_timer, s->timer_ms);
-        if (t < next)
-            next = t;
-    }
-    if (next == UINT32_MAX)
-        return timeout_ms;
-    if (timeout_ms < 0 || next < (uint32_t)timeout_ms)
-        return (int)next;
-    return timeout_ms;
 }
 
 int llmc_poll(llmc_client_t *c, int timeout_ms)
@@ -1020,6 +1010,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     uint8_t owner[LLMC_CONNS]; /* per connection: slot index, or LLMC_NONE */
     uint8_t conn_of[LLMC_CONNS];
     size_t nfds = 0, i;
+    uint32_t next;
     int rc;
 
     if (c == NULL || !c->ready)
@@ -1027,7 +1018,9 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     if (n_extra > LLMC_POLL_EXTRA || (n_extra > 0 && extra == NULL))
         return LLMC_ERR_ARG;
     c->now = llmc_port_now_ms();
-    service(c);
+    next = service(c);
+    if (next == UINT32_MAX || (timeout_ms >= 0 && next > (uint32_t)timeout_ms))
+        next = (uint32_t)timeout_ms;
     memset(owner, LLMC_NONE, sizeof(owner));
     for (i = 0; i < LLMC_SLOTS; i++)
         if (c->slots[i].state == SLOT_ACTIVE && c->slots[i].conn != LLMC_NONE)
@@ -1043,7 +1036,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     }
     for (i = 0; i < n_extra; i++)
         fds[nfds + i] = extra[i];
-    rc = llmc_port_poll(fds, nfds + n_extra, wait_ms(c, timeout_ms));
+    rc = llmc_port_poll(fds, nfds + n_extra, (int)next);
     for (i = 0; i < n_extra; i++)
         extra[i].revents = rc >= 0 ? fds[nfds + i].revents : 0;
     c->now = llmc_port_now_ms();
