@@ -75,6 +75,13 @@ void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
 
 #if LLMC_IAM
 
+llmc_target_t *llmc_auth_target(llmc_client_t *c, uint8_t id)
+{
+    if (id >= LLMC_MAX_PROVIDERS)
+        return &c->iam[id - LLMC_MAX_PROVIDERS].t;
+    return &c->prov[id].t;
+}
+
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];

@@ -472,20 +472,11 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     step_send(c, s);
 }
 
-static llmc_target_t *target_of(llmc_client_t *c, uint8_t id)
-{
-#if LLMC_IAM
-    if (id >= LLMC_MAX_PROVIDERS)
-        return &c->iam[id - LLMC_MAX_PROVIDERS].t;
-#endif
-    return &c->prov[id].t;
-}
-
 /* Get a connection: a pooled one, or a new one. */
 static void open_conn(llmc_client_t *c, llmc_slot_t *s)
 {
     uint8_t id = s->target;
-    llmc_target_t *t = target_of(c, id);
+    llmc_target_t *t = llmc_auth_target(c, id);
     llmc_buf_t b;
     int ci, rc;
 
@@ -572,7 +563,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
         s->target = LLMC_FETCHING_TOKEN(s)
                         ? LLMC_TARGET_IAM(c->prov[s->provider].iam)
                         : s->provider;
-        u = &target_of(c, s->target)->url;
+        u = &llmc_auth_target(c, s->target)->url;
         s->w.host = u->host;
         s->w.port = u->default_port ? 0 : u->port;
         s->w.path = u->path;
@@ -702,7 +693,7 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
     if (s->state != SLOT_ACTIVE || s->conn == LLMC_NONE)
         return;
     if (s->phase == PH_CONNECT) {
-        llmc_target_t *t = target_of(c, s->target);
+        llmc_target_t *t = llmc_auth_target(c, s->target);
         llmc_buf_t b;
         int rc;
         msg_buf(&b, s);
