@@ -720,7 +720,7 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
 int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
 {
     size_t i;
-    bool need_tls = false;
+    int need_tls = 0;
     int rc;
 
     if (c == NULL || cfg == NULL || cfg->providers == NULL ||
@@ -745,11 +745,10 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
             return LLMC_ERR_CONFIG;
         if (llmc_url_parse(p->base_url, &c->prov[i].t.url) != LLMC_OK)
             return LLMC_ERR_URL;
-        if (c->prov[i].t.url.tls)
-            need_tls = true;
-        rc = llmc_auth_init_provider(c, (uint8_t)i, &need_tls);
+        rc = llmc_auth_init_provider(c, (uint8_t)i);
         if (rc < 0)
             return rc;
+        need_tls |= c->prov[i].t.url.tls | rc;
     }
     if (llmc_port_random(&c->rng, sizeof(c->rng)) != 0 || c->rng == 0)
         c->rng = 0x9E3779B9u;
@@ -940,14 +939,13 @@ static uint32_t service(llmc_client_t *c)
                 set_msg(s, why_cancelled(c));
             } else if (llmc_left(now, s->t_start, c->policy.deadline_ms) ==
                        0) {
+                bool active = s->state == SLOT_ACTIVE;
                 st = LLMC_ERR_TIMEOUT;
-                if (s->state == SLOT_ACTIVE) {
-                    say(s, "deadline of ", c->policy.deadline_ms,
-                        " ms exceeded");
+                say(s, active ? "deadline of "
+                              : "deadline exceeded while waiting to retry",
+                    c->policy.deadline_ms, active ? " ms exceeded" : NULL);
+                if (active)
                     llmc_fo_record(c, s->provider, false);
-                } else {
-                    set_msg(s, "deadline exceeded while waiting to retry");
-                }
             } else {
                 if (now - s->t_timer >= s->timer_ms) {
                     if (s->state == SLOT_WAIT)
