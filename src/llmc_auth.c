@@ -5,7 +5,7 @@
 #include "llmc_json.h"
 #include "llmc_url.h"
 
-int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
+int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
 {
     const llmc_provider_t *p = &c->providers[i];
 #if LLMC_IAM
@@ -18,7 +18,6 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
     if (p->auth != LLMC_AUTH_EVOLUTION_IAM)
         return LLMC_OK;
 #if !LLMC_IAM
-    (void)need_tls;
     return LLMC_ERR_CONFIG; /* compiled out: LLMC_IAM_PROVIDERS is 0 */
 #else
     if (p->key_id == NULL || p->secret == NULL)
@@ -34,9 +33,7 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls)
                        &t->url) != LLMC_OK)
         return LLMC_ERR_URL;
     c->prov[i].iam = k;
-    if (t->url.tls)
-        *need_tls = true;
-    return LLMC_OK;
+    return t->url.tls; /* 1: the token endpoint needs TLS */
 #endif
 }
 
@@ -74,6 +71,13 @@ void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
 }
 
 #if LLMC_IAM
+
+llmc_target_t *llmc_auth_target(llmc_client_t *c, uint8_t id)
+{
+    if (id >= LLMC_MAX_PROVIDERS)
+        return &c->iam[id - LLMC_MAX_PROVIDERS].t;
+    return &c->prov[id].t;
+}
 
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
 {

@@ -22,8 +22,17 @@
 
 /* The time is c->now. */
 
-/* At client init: give an IAM provider its token storage. */
-int llmc_auth_init_provider(llmc_client_t *c, uint8_t i, bool *need_tls);
+/* At client init: give an IAM provider its token storage. Returns an
+ * error, LLMC_OK, or 1 when its token endpoint needs TLS. */
+int llmc_auth_init_provider(llmc_client_t *c, uint8_t i);
+
+/* The connection target whose id is id: a provider's base_url, or with
+ * IAM (LLMC_TARGET_IAM) an entry's token_url. */
+#if LLMC_IAM
+llmc_target_t *llmc_auth_target(llmc_client_t *c, uint8_t id);
+#else
+#define llmc_auth_target(c, id) (&(c)->prov[id].t)
+#endif
 
 /* Before an attempt's request is written (s->w cleared, s->fetching_token
  * false): set the writer's credentials, or turn the attempt into the token

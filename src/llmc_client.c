@@ -472,20 +472,11 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     step_send(c, s);
 }
 
-static llmc_target_t *target_of(llmc_client_t *c, uint8_t id)
-{
-#if LLMC_IAM
-    if (id >= LLMC_MAX_PROVIDERS)
-        return &c->iam[id - LLMC_MAX_PROVIDERS].t;
-#endif
-    return &c->prov[id].t;
-}
-
 /* Get a connection: a pooled one, or a new one. */
 static void open_conn(llmc_client_t *c, llmc_slot_t *s)
 {
     uint8_t id = s->target;
-    llmc_target_t *t = target_of(c, id);
+    llmc_target_t *t = llmc_auth_target(c, id);
     llmc_buf_t b;
     int ci, rc;
 
@@ -572,7 +563,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
         s->target = LLMC_FETCHING_TOKEN(s)
                         ? LLMC_TARGET_IAM(c->prov[s->provider].iam)
                         : s->provider;
-        u = &target_of(c, s->target)->url;
+        u = &llmc_auth_target(c, s->target)->url;
         s->w.host = u->host;
         s->w.port = u->default_port ? 0 : u->port;
         s->w.path = u->path;
@@ -702,7 +693,7 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
     if (s->state != SLOT_ACTIVE || s->conn == LLMC_NONE)
         return;
     if (s->phase == PH_CONNECT) {
-        llmc_target_t *t = target_of(c, s->target);
+        llmc_target_t *t = llmc_auth_target(c, s->target);
         llmc_buf_t b;
         int rc;
         msg_buf(&b, s);
@@ -729,7 +720,7 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
 int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
 {
     size_t i;
-    bool need_tls = false;
+    int need_tls = 0;
     int rc;
 
     if (c == NULL || cfg == NULL || cfg->providers == NULL ||
@@ -754,11 +745,10 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
             return LLMC_ERR_CONFIG;
         if (llmc_url_parse(p->base_url, &c->prov[i].t.url) != LLMC_OK)
             return LLMC_ERR_URL;
-        if (c->prov[i].t.url.tls)
-            need_tls = true;
-        rc = llmc_auth_init_provider(c, (uint8_t)i, &need_tls);
+        rc = llmc_auth_init_provider(c, (uint8_t)i);
         if (rc < 0)
             return rc;
+        need_tls |= c->prov[i].t.url.tls | rc;
     }
     if (llmc_port_random(&c->rng, sizeof(c->rng)) != 0 || c->rng == 0)
         c->rng = 0x9E3779B9u;
@@ -928,13 +918,17 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
     attempt_fail(c, s, LLMC_ERR_TIMEOUT, NULL);
 }
 
-/* Cancellations, timers, retries: everything that needs no I/O. */
-static void service(llmc_client_t *c)
+/* Cancellations, timers, retries: everything that needs no I/O. Returns
+ * the milliseconds until the earliest timer or deadline of the slots in
+ * use as the last round left them (0: a slot has data left to read;
+ * UINT32_MAX: none in use). */
+static uint32_t service(llmc_client_t *c)
 {
-    uint32_t now = (uint32_t)c->now;
+    uint32_t now = (uint32_t)c->now, next = UINT32_MAX, t;
     int i, rounds, st;
     for (rounds = 0; rounds < 64; rounds++) {
         bool again = false;
+        next = UINT32_MAX;
         dispatch(c);
         for (i = 0; i < LLMC_SLOTS; i++) {
             llmc_slot_t *s = &c->slots[i];
@@ -943,15 +937,15 @@ static void service(llmc_client_t *c)
             st = LLMC_ERR_CANCELLED;
             if (s->job.cancelled || c->shutting_down) {
                 set_msg(s, why_cancelled(c));
-            } else if (now - s->t_start >= c->policy.deadline_ms) {
+            } else if (llmc_left(now, s->t_start, c->policy.deadline_ms) ==
+                       0) {
+                bool active = s->state == SLOT_ACTIVE;
                 st = LLMC_ERR_TIMEOUT;
-                if (s->state == SLOT_ACTIVE) {
-                    say(s, "deadline of ", c->policy.deadline_ms,
-                        " ms exceeded");
+                say(s, active ? "deadline of "
+                              : "deadline exceeded while waiting to retry",
+                    c->policy.deadline_ms, active ? " ms exceeded" : NULL);
+                if (active)
                     llmc_fo_record(c, s->provider, false);
-                } else {
-                    set_msg(s, "deadline exceeded while waiting to retry");
-                }
             } else {
                 if (now - s->t_timer >= s->timer_ms) {
                     if (s->state == SLOT_WAIT)
@@ -959,6 +953,15 @@ static void service(llmc_client_t *c)
                     else
                         phase_timeout(c, s);
                     again = true;
+                }
+                /* how long poll may sleep for this slot, as it is now */
+                if (s->state != SLOT_FREE) {
+                    t = llmc_left(now, s->t_start, c->policy.deadline_ms);
+                    if (t < next)
+                        next = t;
+                    t = s->more ? 0 : llmc_left(now, s->t_timer, s->timer_ms);
+                    if (t < next)
+                        next = t;
                 }
                 continue;
             }
@@ -970,6 +973,7 @@ static void service(llmc_client_t *c)
         if (!again)
             break;
     }
+    return next;
 }
 
 /* Requests queued or running (the queue may grow from another task);
@@ -981,31 +985,6 @@ static int pending(const llmc_client_t *c)
     n = c->q_len + c->active;
     llmc_port_unlock();
     return n;
-}
-
-/* How long poll may sleep: until the earliest timer. */
-static int wait_ms(const llmc_client_t *c, int timeout_ms)
-{
-    uint32_t now = (uint32_t)c->now, next = UINT32_MAX, t;
-    int i;
-    for (i = 0; i < LLMC_SLOTS; i++) {
-        const llmc_slot_t *s = &c->slots[i];
-        if (s->state == SLOT_FREE)
-            continue;
-        if (s->more)
-            return 0;
-        t = llmc_left(now, s->t_start, c->policy.deadline_ms);
-        if (t < next)
-            next = t;
-        t = llmc_left(now, s->t_timer, s->timer_ms);
-        if (t < next)
-            next = t;
-    }
-    if (next == UINT32_MAX)
-        return timeout_ms;
-    if (timeout_ms < 0 || next < (uint32_t)timeout_ms)
-        return (int)next;
-    return timeout_ms;
 }
 
 int llmc_poll(llmc_client_t *c, int timeout_ms)
@@ -1020,6 +999,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     uint8_t owner[LLMC_CONNS]; /* per connection: slot index, or LLMC_NONE */
     uint8_t conn_of[LLMC_CONNS];
     size_t nfds = 0, i;
+    uint32_t next;
     int rc;
 
     if (c == NULL || !c->ready)
@@ -1027,7 +1007,9 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     if (n_extra > LLMC_POLL_EXTRA || (n_extra > 0 && extra == NULL))
         return LLMC_ERR_ARG;
     c->now = llmc_port_now_ms();
-    service(c);
+    next = service(c);
+    if (next == UINT32_MAX || (timeout_ms >= 0 && next > (uint32_t)timeout_ms))
+        next = (uint32_t)timeout_ms;
     memset(owner, LLMC_NONE, sizeof(owner));
     for (i = 0; i < LLMC_SLOTS; i++)
         if (c->slots[i].state == SLOT_ACTIVE && c->slots[i].conn != LLMC_NONE)
@@ -1043,7 +1025,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     }
     for (i = 0; i < n_extra; i++)
         fds[nfds + i] = extra[i];
-    rc = llmc_port_poll(fds, nfds + n_extra, wait_ms(c, timeout_ms));
+    rc = llmc_port_poll(fds, nfds + n_extra, (int)next);
     for (i = 0; i < n_extra; i++)
         extra[i].revents = rc >= 0 ? fds[nfds + i].revents : 0;
     c->now = llmc_port_now_ms();
