@@ -466,9 +466,6 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
     llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
-    llmc_http_init(&s->http);
-    s->got_bytes = false;
-    s->done_seen = false;
     step_send(c, s);
 }
 
@@ -553,9 +550,12 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     s->w.model = p->model != NULL ? p->model : s->job.req->model;
     s->w.stream = !p->no_stream;
     s->fetching_token = false;
-    /* no response yet: after a token answer, its status and Retry-After
-     * must not pass for the chat request's */
+    /* no response yet: after a token answer or an earlier attempt's
+     * [DONE], neither its status, Retry-After nor [DONE] passes for this
+     * request's (a stale retry resends before any byte came back) */
     llmc_http_init(&s->http);
+    s->got_bytes = false;
+    s->done_seen = false;
     llmc_auth_prepare(c, s);
     {
         const llmc_url_t *u;
