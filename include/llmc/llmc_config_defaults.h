@@ -152,7 +152,7 @@
 #endif
 
 /* Providers that may use IAM auth at once (each holds LLMC_TOKEN_MAX).
- * 0 compiles Evolution IAM out (about 1.1 KB of code on Cortex-M4):
+ * 0 compiles Evolution IAM out (about 1 KB of code on Cortex-M4):
  * llmc_client_init() then refuses an LLMC_AUTH_EVOLUTION_IAM provider with
  * LLMC_ERR_CONFIG. */
 #ifndef LLMC_IAM_PROVIDERS
