@@ -924,7 +924,7 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
  * UINT32_MAX: none in use). */
 static uint32_t service(llmc_client_t *c)
 {
-    uint32_t now = (uint32_t)c->now, next = UINT32_MAX, t;
+    uint32_t now = (uint32_t)c->now, next = UINT32_MAX, left, t;
     int i, rounds, st;
     for (rounds = 0; rounds < 64; rounds++) {
         bool again = false;
@@ -934,11 +934,12 @@ static uint32_t service(llmc_client_t *c)
             llmc_slot_t *s = &c->slots[i];
             if (s->state == SLOT_FREE)
                 continue;
+            /* until the deadline; t_start stays while the request runs */
+            left = llmc_left(now, s->t_start, c->policy.deadline_ms);
             st = LLMC_ERR_CANCELLED;
             if (s->job.cancelled || c->shutting_down) {
                 set_msg(s, why_cancelled(c));
-            } else if (llmc_left(now, s->t_start, c->policy.deadline_ms) ==
-                       0) {
+            } else if (left == 0) {
                 bool active = s->state == SLOT_ACTIVE;
                 st = LLMC_ERR_TIMEOUT;
                 say(s, active ? "deadline of "
@@ -947,7 +948,7 @@ static uint32_t service(llmc_client_t *c)
                 if (active)
                     llmc_fo_record(c, s->provider, false);
             } else {
-                if (now - s->t_timer >= s->timer_ms) {
+                if (llmc_left(now, s->t_timer, s->timer_ms) == 0) {
                     if (s->state == SLOT_WAIT)
                         attempt_begin(c, s);
                     else
@@ -956,9 +957,8 @@ static uint32_t service(llmc_client_t *c)
                 }
                 /* how long poll may sleep for this slot, as it is now */
                 if (s->state != SLOT_FREE) {
-                    t = llmc_left(now, s->t_start, c->policy.deadline_ms);
-                    if (t < next)
-                        next = t;
+                    if (left < next)
+                        next = left;
                     t = s->more ? 0 : llmc_left(now, s->t_timer, s->timer_ms);
                     if (t < next)
                         next = t;
