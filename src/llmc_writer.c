@@ -15,7 +15,7 @@
 #define OP_ENDIF "\x81"
 #define OP_LOOP "\x82"
 #define OP_LOOPEND "\x83"
-/* conditions: 0x88 + n, bit n of the mask; ELSE is one that never holds */
+/* conditions: 0x88 + n, bit n of w->cond; ELSE is one that never holds */
 #define IF_TOKEN "\x88"
 #define IF_IPV6 "\x89"
 #define IF_PORT "\x8a"
@@ -155,9 +155,6 @@ size_t llmc_json_escape(const char *s, size_t n, char *out, size_t cap,
     return o;
 }
 
-/* The conditions' mask (bit n: condition 0x88 + n holds), set by
- * llmc_writer_start in the last byte of w->num, which numbers never reach. */
-#define MASK(w) ((w)->num[sizeof((w)->num) - 1])
 
 /* The piece at idx, or false past the end. Numbers are rendered into
  * w->num; rendering is deterministic, so a piece resumed later renders the
@@ -192,7 +189,7 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
             if (++msg < r->n_messages)
                 pos = MSG_POS;
         } else if (c >= COND0 &&
-                   !(((unsigned char)MASK(w) >> (c - COND0)) & 1u)) {
+                   !((w->cond >> (c - COND0)) & 1u)) {
             /* past the ENDIF, or the ELSE of a condition */
             do
                 t = (unsigned char)k_tpl[pos++];
@@ -277,7 +274,7 @@ int llmc_writer_start(llmc_writer_t *w)
         mask |= 1u << (MAXTOK - COND0);
     if (r != NULL && r->temperature >= 0.0f)
         mask |= 1u << (TEMP - COND0);
-    MASK(w) = (char)mask;
+    w->cond = (uint8_t)mask;
 
     /* the head's header values are checked */
     for (i = 0; i < BODY_POS; i = pc.next) {
