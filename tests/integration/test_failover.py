@@ -115,12 +115,14 @@ class FailoverCase(unittest.TestCase):
         return path
 
     # -- running ------------------------------------------------------------
-    def chat(self, cfg, *args, prompt="hello failover", timeout=TIMEOUT):
-        """Run llmc-chat -c cfg; returns (rc, stdout bytes, stderr, seconds)."""
+    def chat(self, cfg, *args, prompt="hello failover", timeout=TIMEOUT,
+             binary=None):
+        """Run llmc-chat -c cfg (or another build of it); returns (rc,
+        stdout bytes, stderr, seconds)."""
         t0 = time.monotonic()
         try:
             rc, out, err = run_chat(["-c", cfg] + list(args) + [prompt],
-                                    timeout=timeout)
+                                    timeout=timeout, binary=binary)
         except subprocess.TimeoutExpired:
             self.fail("llmc-chat did not finish within %d s" % timeout)
         return rc, out, err, time.monotonic() - t0
@@ -718,9 +720,7 @@ class IamCompiledOutTests(FailoverCase):
     def test_api_key_provider_still_answers(self):
         a = self.servers[0]
         cfg = self.config([self.prov("a", a, api_key="sk-test")])
-        rc, out, err = run_chat(["-c", cfg, "hello failover"], timeout=TIMEOUT,
-                                binary=self.NOIAM)
-        self.assertAnswered((rc, out, err, 0), "a")
+        self.assertAnswered(self.chat(cfg, binary=self.NOIAM), "a")
         hdr = a.stats()["last_request"]["headers"]
         self.assertEqual(hdr["authorization"], "Bearer sk-test")
 
@@ -728,8 +728,7 @@ class IamCompiledOutTests(FailoverCase):
         a = self.servers[0]
         cfg = self.config([self.prov("iam", a, key_id=IAM_KEY_ID,
                                      secret=IAM_SECRET)])
-        rc, out, err = run_chat(["-c", cfg, "hello failover"], timeout=TIMEOUT,
-                                binary=self.NOIAM)
+        rc, out, err, _ = self.chat(cfg, binary=self.NOIAM)
         self.assertEqual(rc, 2, err)
         self.assertEqual(out, b"")
         self.assertIn("config error", err)
