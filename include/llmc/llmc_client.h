@@ -210,6 +210,7 @@ struct llmc_client {
     int32_t last_handle; /* the latest handle given, 0 after a wrap */
     uint32_t rng;
     uint64_t now; /* llmc_port_now_ms() of the poll round at hand */
+    llmc_conn_t conns[LLMC_CONNS]; /* first: small offsets, short code */
     /* waiting requests, oldest first; LLMC_SLOTS more entries than the
      * queue so that requests submitted before a poll can fill the free
      * slots too */
@@ -218,7 +219,6 @@ struct llmc_client {
 #if LLMC_IAM_PROVIDERS > 0
     llmc_iam_t iam[LLMC_IAM_PROVIDERS];
 #endif
-    llmc_conn_t conns[LLMC_CONNS];
     llmc_slot_t slots[LLMC_SLOTS];
     llmc_json_tok_t tok[LLMC_JSON_TOKENS];
     char rx[LLMC_RECV_BUF_SIZE];
