@@ -61,13 +61,15 @@ static int match(const char *v, size_t n, const char *list, bool exact)
     return -1;
 }
 
-/* Decimal prefix of s, at most 18 digits (*end: its length). */
-static uint64_t parse_dec(const char *s, size_t n, size_t *end)
+/* The decimal prefix of s (*end: its length), UINT32_MAX from there up:
+ * 32-bit arithmetic is what a 32-bit MCU does in one instruction. */
+static uint32_t parse_dec(const char *s, size_t n, size_t *end)
 {
-    uint64_t v = 0;
+    uint32_t v = 0;
     size_t i;
-    for (i = 0; i < n && i < 18 && s[i] >= '0' && s[i] <= '9'; i++)
-        v = v * 10 + (unsigned)(s[i] - '0');
+    unsigned d;
+    for (i = 0; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++)
+        v = v > (UINT32_MAX - d) / 10 ? UINT32_MAX : v * 10 + d;
     *end = i;
     return v;
 }
@@ -96,7 +98,7 @@ static int line_done(llmc_http_t *h)
     static const char k[2][13] = {"HTTP/1.0 100 ", "HTTP/1.9 599 "};
     const char *v = h->val;
     size_t n = h->val_len, end, off = 0;
-    uint64_t x;
+    uint32_t x;
     unsigned f = 0;
     int i;
 
@@ -118,7 +120,8 @@ static int line_done(llmc_http_t *h)
             f = LLMC_HTTP_F_CLOSE;
         break;
     case HDR_CONTENT_LENGTH:
-        if (h->val_long || end == 0 || end != n ||
+        /* UINT32_MAX (4 GiB or more) marks a close-delimited body */
+        if (h->val_long || end == 0 || end != n || x == UINT32_MAX ||
             ((h->flags & LLMC_HTTP_F_LENGTH) && h->length != x))
             return LLMC_ERR_PROTOCOL;
         f = LLMC_HTTP_F_LENGTH;
@@ -178,7 +181,7 @@ static int head_done(llmc_http_t *h)
         h->length = 0;
     } else if (!(f & (LLMC_HTTP_F_LENGTH | LLMC_HTTP_F_NOBODY))) {
         f |= LLMC_HTTP_F_CLOSE; /* body ends when the peer closes */
-        h->length = UINT64_MAX;
+        h->length = UINT32_MAX; /* not counted down */
     }
     h->cstate = (f & LLMC_HTTP_F_NOBODY)     ? C_DONE
                 : (f & LLMC_HTTP_F_CHUNKED) ? C_SIZE
@@ -266,13 +269,14 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
         switch (h->cstate) {
         case C_DATA: {
             size_t k = n - i;
-            if ((uint64_t)k > h->length)
-                k = (size_t)h->length;
+            if (k > h->length)
+                k = h->length;
             rc = cb(ctx, p + i, k);
             if (rc != 0)
                 return rc;
             i += k;
-            h->length -= k;
+            if (h->length != UINT32_MAX)
+                h->length -= (uint32_t)k;
             if (h->length == 0)
                 h->cstate = h->flags & LLMC_HTTP_F_CHUNKED ? C_DATA_END
                                                            : C_DONE;
@@ -282,9 +286,9 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
         case C_SIZE_DIGITS:
             d = llmc_hexval(c);
             if (d >= 0) {
-                if (h->length > (UINT64_MAX >> 8))
+                if (h->length > (UINT32_MAX >> 8)) /* chunks < 256 MiB */
                     return LLMC_ERR_PROTOCOL;
-                h->length = (h->length << 4) | (uint64_t)d;
+                h->length = (h->length << 4) | (uint32_t)d;
                 h->cstate = C_SIZE_DIGITS;
             } else if (c == '\r') {
                 /* the LF follows */

@@ -40,7 +40,7 @@ enum {
 };
 
 typedef struct {
-    uint64_t length;    /* Content-Length / chunk bytes left */
+    uint32_t length;    /* Content-Length / chunk bytes left */
     uint32_t head_bytes;
     uint32_t trailer_bytes;
     int32_t retry_after_ms; /* -1: none */

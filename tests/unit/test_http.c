@@ -809,6 +809,17 @@ static void test_chunked_size_overflow_rejected(void **st)
         LLMC_ERR_PROTOCOL);
 }
 
+/* Chunk sizes are read in 32 bits: up to 256 MiB - 1. */
+static void test_chunk_size_up_to_256mib_read(void **st)
+{
+    tbuf_t data = {0};
+    (void)st;
+    assert_int_equal(chunked_err("FFFFFFF\r\nabc", &data), 0);
+    assert_int_equal(data.len, 3);
+    tb_free(&data);
+    assert_int_equal(chunked_err("10000000\r\nabc", NULL), LLMC_ERR_PROTOCOL);
+}
+
 static void test_chunked_huge_extension_too_large(void **st)
 {
     size_t n = strlen(CHUNKED_HEAD) + 2 + LLMC_HEAD_MAX + 10;
@@ -910,6 +921,54 @@ static void test_close_delimited_body_ends_on_eof(void **st)
     assert_true(r.h.flags & LLMC_HTTP_F_CLOSE);
     assert_false(r.reusable);
     run_free(&r);
+}
+
+/* Lengths are 32-bit: 4 GiB - 2 is the largest Content-Length read, and
+ * 4 GiB or more is refused rather than wrapped. */
+static void test_content_length_up_to_4gib_read_beyond_rejected(void **st)
+{
+    http_run_t r = {0};
+    (void)st;
+    parse(&r, "HTTP/1.1 200 OK\r\nContent-Length: 4294967294\r\n\r\n");
+    assert_int_equal(r.head_rc, 1);
+    assert_true(r.h.flags & LLMC_HTTP_F_LENGTH);
+    assert_int_equal(r.h.length, 4294967294u);
+    run_free(&r);
+    assert_int_equal(head_status_of("HTTP/1.1 200 OK\r\nContent-Length: "
+                                    "4294967295\r\n\r\n"),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(head_status_of("HTTP/1.1 200 OK\r\nContent-Length: "
+                                    "4294967296\r\n\r\n"),
+                     LLMC_ERR_PROTOCOL);
+}
+
+static int count_cb(void *ctx, const char *p, size_t n)
+{
+    (void)p;
+    *(uint64_t *)ctx += n;
+    return 0;
+}
+
+/* A close-delimited body has no length to count down: it goes on past
+ * 4 GiB until the peer closes. */
+static void test_close_delimited_body_not_cut_at_4gib(void **st)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\n\r\n";
+    static char chunk[1u << 16];
+    llmc_http_t h;
+    uint64_t got = 0, fed;
+    size_t used;
+    (void)st;
+    llmc_http_init(&h);
+    assert_int_equal(llmc_http_head(&h, head, sizeof(head) - 1, &used), 1);
+    for (fed = 0; fed <= 0x100000000ull; fed += sizeof(chunk)) {
+        assert_int_equal(
+            llmc_http_body(&h, chunk, sizeof(chunk), &used, count_cb, &got),
+            0);
+        assert_int_equal(used, sizeof(chunk));
+    }
+    assert_true(got == fed);
+    assert_int_equal(llmc_http_eof(&h), 1);
 }
 
 static void test_eof_on_short_content_length_body_is_closed(void **st)
@@ -1089,6 +1148,7 @@ int main(void)
         cmocka_unit_test(
             test_chunked_missing_crlf_after_data_rejected_after_data),
         cmocka_unit_test(test_chunked_size_overflow_rejected),
+        cmocka_unit_test(test_chunk_size_up_to_256mib_read),
         cmocka_unit_test(test_chunked_huge_extension_too_large),
         cmocka_unit_test(test_chunked_body_with_many_chunks_not_limited),
         cmocka_unit_test(
@@ -1097,6 +1157,9 @@ int main(void)
             test_content_length_body_exact_and_rest_not_consumed),
         cmocka_unit_test(test_content_length_zero_body_complete_at_once),
         cmocka_unit_test(test_close_delimited_body_ends_on_eof),
+        cmocka_unit_test(
+            test_content_length_up_to_4gib_read_beyond_rejected),
+        cmocka_unit_test(test_close_delimited_body_not_cut_at_4gib),
         cmocka_unit_test(test_eof_on_short_content_length_body_is_closed),
         cmocka_unit_test(test_eof_on_short_chunked_body_is_closed),
         cmocka_unit_test(test_no_body_for_204_and_304),
