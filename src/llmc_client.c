@@ -112,7 +112,7 @@ static void say(llmc_slot_t *s, const char *a, uint32_t n, const char *z)
     msg_buf(&b, s);
     llmc_buf_str(&b, a);
     if (z != NULL) {
-        llmc_buf_u64(&b, n);
+        llmc_buf_uint(&b, n);
         llmc_buf_str(&b, z);
     }
 }
@@ -354,7 +354,7 @@ static void error_message(llmc_client_t *c, llmc_slot_t *s)
 
     msg_buf(&b, s);
     llmc_buf_str(&b, "status ");
-    llmc_buf_u64(&b, s->http.status);
+    llmc_buf_uint(&b, s->http.status);
     if (s->body_len == 0)
         return;
     llmc_buf_str(&b, ": ");
@@ -1173,7 +1173,7 @@ size_t llmc_result_format(const llmc_result_t *r,
     }
     if (r->n_attempts > LLMC_MAX_ATTEMPTS) {
         llmc_buf_str(&b, "\n(");
-        llmc_buf_u64(&b, (uint64_t)(r->n_attempts - LLMC_MAX_ATTEMPTS));
+        llmc_buf_uint(&b, (size_t)(r->n_attempts - LLMC_MAX_ATTEMPTS));
         llmc_buf_str(&b, " more attempts not recorded)");
     }
     return b.need;

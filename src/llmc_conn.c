@@ -196,7 +196,7 @@ static int tls_error(llmc_conn_t *k, int rc, llmc_buf_t *msg)
     } else {
         /* mbedTLS's error codes are negative */
         llmc_buf_str(msg, "TLS handshake failed (mbedTLS -");
-        llmc_buf_u64(msg, 0u - (uint32_t)rc);
+        llmc_buf_uint(msg, 0u - (uint32_t)rc);
         llmc_buf_str(msg, ")");
     }
     return LLMC_ERR_TLS;

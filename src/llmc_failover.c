@@ -59,7 +59,7 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
     if (n == 0) {
         cnt[0] = c->n_providers; /* the message counts the configured */
         for (i = 0; i < 4; i++) {
-            llmc_buf_u64(msg, cnt[i]);
+            llmc_buf_uint(msg, cnt[i]);
             llmc_buf_str(msg, w);
             while (*w++ != '\0')
                 ;

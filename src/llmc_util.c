@@ -29,36 +29,25 @@ void llmc_buf_str(llmc_buf_t *b, const char *s)
     llmc_buf_put(b, s, llmc_strlen(s)); /* NULL appends nothing */
 }
 
-/* x / 10, leaving x % 10 in *r */
-static uint32_t div10(uint32_t x, uint32_t *r)
+/* size_t: the native word, one division instruction on a 32-bit MCU;
+ * every number llmc prints fits it */
+size_t llmc_uint_to_dec(size_t v, char *out)
 {
-    uint32_t q = x / 10u;
-    *r = x - q * 10u;
-    return q;
-}
-
-size_t llmc_u64_to_dec(uint64_t v, char *out)
-{
-    /* v / 10 in 32-bit steps (the high word, then the low word 16 bits at
-     * a time): no 64-bit division helper, which costs more than this */
     char tmp[20], *p = tmp + sizeof(tmp);
-    uint32_t hi = (uint32_t)(v >> 32), lo = (uint32_t)v, r, q;
     size_t n;
     do {
-        hi = div10(hi, &r);
-        q = div10(r << 16 | lo >> 16, &r);
-        lo = q << 16 | div10(r << 16 | (lo & 0xffffu), &r);
-        *--p = (char)('0' + r);
-    } while ((hi | lo) != 0);
+        *--p = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0);
     n = (size_t)(tmp + sizeof(tmp) - p);
     memcpy(out, p, n);
     return n;
 }
 
-void llmc_buf_u64(llmc_buf_t *b, uint64_t v)
+void llmc_buf_uint(llmc_buf_t *b, size_t v)
 {
     char d[20];
-    llmc_buf_put(b, d, llmc_u64_to_dec(v, d));
+    llmc_buf_put(b, d, llmc_uint_to_dec(v, d));
 }
 
 static bool is_ctl(char c)

@@ -20,12 +20,12 @@ typedef struct {
 void llmc_buf_init(llmc_buf_t *b, char *p, size_t cap);
 void llmc_buf_put(llmc_buf_t *b, const char *s, size_t n);
 void llmc_buf_str(llmc_buf_t *b, const char *s);
-void llmc_buf_u64(llmc_buf_t *b, uint64_t v);
+void llmc_buf_uint(llmc_buf_t *b, size_t v);
 /* Text from a peer: control bytes become spaces, so a message is one line. */
 void llmc_buf_text(llmc_buf_t *b, const char *s, size_t n);
 
 /* Decimal digits of v into out (>= 20 bytes); returns the length. */
-size_t llmc_u64_to_dec(uint64_t v, char *out);
+size_t llmc_uint_to_dec(size_t v, char *out);
 
 /* Value of a hex digit, or -1. */
 int llmc_hexval(char c);

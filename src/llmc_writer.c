@@ -115,17 +115,6 @@ static char esc_char(unsigned char c)
     return c - 8u < 6u ? "btnufr"[c - 8u] : 'u'; /* \b \t \n \v \f \r */
 }
 
-uint64_t llmc_json_escaped_len(const char *s, size_t n)
-{
-    uint64_t total = 0;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        char e = esc_char((unsigned char)s[i]);
-        total += e == 0 ? 1u : e == 'u' ? 6u : 2u;
-    }
-    return total;
-}
-
 size_t llmc_json_escape(const char *s, size_t n, char *out, size_t cap,
                         size_t *consumed)
 {
@@ -220,7 +209,7 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
 #endif
         }
     } else if (c >= VAL0) {
-        uint64_t v = c == VPORT ? w->port
+        size_t v = c == VPORT ? w->port
                      : c == CLEN ? w->content_length
                                  : (uint32_t)r->max_tokens;
         if (c >= VTEMPI) {
@@ -230,7 +219,7 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
             v = c == VTEMPI ? milli / 1000u : milli % 1000u + 1000u;
         }
         s = w->num;
-        n = llmc_u64_to_dec(v, w->num);
+        n = llmc_uint_to_dec(v, w->num);
         if (c == VTEMPF) {
             s++;
             n--;
@@ -252,7 +241,7 @@ int llmc_writer_start(llmc_writer_t *w)
     char tmp[64];
     piece_t pc;
     uint32_t i;
-    uint64_t total = 0;
+    size_t total = 0;
     size_t k;
     const llmc_request_t *r = w->req;
     unsigned mask = 0;

@@ -29,7 +29,5 @@ size_t llmc_writer_fill(llmc_writer_t *w, char *buf, size_t cap);
  * *consumed tells how much of s was used. Returns bytes written. */
 size_t llmc_json_escape(const char *s, size_t n, char *out, size_t cap,
                         size_t *consumed);
-/* Bytes the escaped form of s[0..n) takes. */
-uint64_t llmc_json_escaped_len(const char *s, size_t n);
 
 #endif /* LLMC_WRITER_H */

@@ -41,7 +41,7 @@
 
 #include "llmc/llmc_client.h"
 #include "llmc_json.h"   /* llmc_json_unescape */
-#include "llmc_writer.h" /* llmc_json_escape, llmc_json_escaped_len */
+#include "llmc_writer.h" /* llmc_json_escape */
 #include "llmc_tool_config.h"
 
 /* ---- sizes (each may be overridden with -D) ----------------------------- */
@@ -204,12 +204,26 @@ static bool out_printf(conn_t *c, const char *fmt, ...)
 /* Append s[0..n) JSON-escaped (no quotes); false when it does not fit. */
 static bool out_escaped(conn_t *c, const char *s, size_t n)
 {
+    size_t room = out_room(c), used; /* may move out's contents first */
+    size_t k = llmc_json_escape(s, n, c->out + c->out_len, room, &used);
+    if (used != n)
+        return false; /* out_len unchanged: nothing was added */
+    c->out_len += k;
+    return true;
+}
+
+/* Bytes the escaped form of s[0..n) takes: it is rendered and counted. */
+static uint64_t escaped_len(const char *s, size_t n)
+{
+    char tmp[256];
+    uint64_t total = 0;
     size_t used;
-    if ((uint64_t)out_room(c) < llmc_json_escaped_len(s, n))
-        return false;
-    c->out_len += llmc_json_escape(s, n, c->out + c->out_len,
-                                   GW_OUT_MAX - c->out_len, &used);
-    return used == n;
+    while (n > 0) {
+        total += llmc_json_escape(s, n, tmp, sizeof(tmp), &used);
+        s += used;
+        n -= used;
+    }
+    return total;
 }
 
 /* Escape NUL-terminated s into a small buffer (for messages in bodies). */
@@ -595,7 +609,7 @@ static void cb_done(void *user, const llmc_result_t *r)
         c->tail_len = (size_t)n;
         if (!head_json(c, 200,
                        (uint64_t)np +
-                           llmc_json_escaped_len(c->answer, c->answer_len) +
+                           escaped_len(c->answer, c->answer_len) +
                            (uint64_t)n,
                        NULL) ||
             !out_printf(c, "%s", pre)) {

@@ -83,7 +83,7 @@ typedef struct {
     /* progress */
     uint32_t idx;
     size_t off;
-    uint64_t content_length;
+    size_t content_length;
     char num[40];
 } llmc_writer_t;
 
