@@ -298,11 +298,7 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
     const llmc_url_t *u = &t->url;
     int rc;
 
-    memset(k, 0, sizeof(*k));
-    k->sock = LLMC_SOCK_INVALID;
-    k->target = target;
-    k->tls = u->tls;
-    k->state = CONN_CONNECTING;
+    /* before the connection is taken: it stays free */
 #if LLMC_TLS
     if (u->tls && !c->tls_ready) {
 #else
@@ -311,6 +307,11 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
         llmc_buf_str(msg, "https needs TLS, which this client lacks");
         return LLMC_ERR_CONFIG;
     }
+    memset(k, 0, sizeof(*k));
+    k->sock = LLMC_SOCK_INVALID;
+    k->target = target;
+    k->tls = u->tls;
+    k->state = CONN_CONNECTING;
     rc = connect_from(c, k, t, msg, LLMC_PORT_ERROR);
     if (rc < 0) {
         llmc_conn_close(c, ci, false);
