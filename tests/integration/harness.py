@@ -106,6 +106,35 @@ def refused_port():
     return s.getsockname()[1]
 
 
+def unanswered_port():
+    """A port on TEST_HOST where a connect never completes: a listener
+    with a backlog of 0 whose accept queue is full of this process's own
+    connections, so the kernel drops further SYNs (as a firewall that
+    drops packets would). Checked before it is handed out: a connect to it
+    must still be pending after 200 ms. Kept for the process's lifetime."""
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lst.bind((TEST_HOST, 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    _held_sockets.append(lst)
+    for _ in range(3):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex((TEST_HOST, port))
+        _held_sockets.append(s)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.settimeout(0.2)
+    try:
+        probe.connect((TEST_HOST, port))
+    except (socket.timeout, TimeoutError):
+        return port
+    finally:
+        probe.close()
+    raise RuntimeError("a connect to the full listener on port %d completed:"
+                       " this kernel does not drop SYNs on a full accept "
+                       "queue" % port)
+
+
 def wait_for_port(port, timeout=10.0, host=None, proc=None):
     host = host or TEST_HOST
     deadline = time.monotonic() + timeout

@@ -24,7 +24,7 @@ import unittest
 import urllib.parse
 
 from harness import (TEST_HOST, Server, chat_binary, refused_port, run_chat,
-                     tool_path)
+                     tool_path, unanswered_port)
 
 MULTI = tool_path("llmc-multi")
 TIMEOUT = 30
@@ -243,6 +243,37 @@ class FailoverTests(FailoverCase):
         ta = a.stats()["request_times"]
         self.assertGreaterEqual(ta[1] - ta[0], 0.29)
         self.assertLess(ta[1] - ta[0], 1.5)
+
+    def test_connect_timeout_fails_over(self):
+        a, b = unanswered_port(), self.servers[1]
+        cfg = self.config([self.prov("a", a), self.prov("b", b)],
+                          max_retries=0, connect_timeout_ms=300)
+        res = self.chat(cfg, "-v")
+        self.assertAnswered(res, "b")
+        self.assertEqual(self.trying(res[2]), ["a", "b"])
+        self.assertGreaterEqual(res[3], 0.29)
+        self.assertLess(res[3], 3.0)
+        r, = self.multi(cfg, 1, "echo me")
+        self.assertEqual(r["status"], "ok")
+        self.assertEqual(self.attempts(r), [("a", "timeout"), ("b", "ok")])
+        self.assertEqual(r["attempts"][0]["message"],
+                         "connect timed out after 300 ms")
+        self.assertGreaterEqual(r["attempts"][0]["ms"], 290)
+
+    def test_connect_timeout_after_done_is_not_taken_for_the_answer(self):
+        # a's stream ends with [DONE] but no content; the next attempt's
+        # connect times out. That [DONE] belongs to a's attempt: b's must
+        # end as the connect timeout it is, not as another empty answer.
+        a, b = self.servers[0], unanswered_port()
+        cfg = self.config([self.prov("a", a, {"empty": 1}), self.prov("b", b)],
+                          max_retries=0, connect_timeout_ms=300)
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "timeout")
+        self.assertEqual(self.attempts(r), [("a", "empty response"),
+                                            ("b", "timeout")])
+        self.assertEqual(r["attempts"][1]["message"],
+                         "connect timed out after 300 ms")
+        self.assertEqual(r["attempts"][1]["http"], 0)
 
     # 3
     def test_503_then_success_retries_same_provider(self):
