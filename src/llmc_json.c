@@ -367,19 +367,22 @@ static int string_at(char *js, const jsmntok_t *t, const char **s,
     return LLMC_OK;
 }
 
-/* An integer's value (its first 13 digits: a count beyond that is not
- * real). The token is a number or literal that validate_from() accepted. */
-static int int_at(const char *js, const jsmntok_t *t, int64_t *v)
+/* An integer's value, saturated to the int32_t range (a count beyond it is
+ * not real). The token is a number or literal that validate_from()
+ * accepted. */
+static int int_at(const char *js, const jsmntok_t *t, int32_t *v)
 {
     const char *p = js + t->start;
-    int64_t x = 0;
-    int n = 13, neg = *p == '-';
+    uint32_t x = 0;
+    int neg = *p == '-';
     if (t->type != JSMN_PRIMITIVE || *p > '9')
         return LLMC_ERR_PROTOCOL; /* a literal: it starts with a letter */
     /* a validated number is followed by a delimiter: no end check */
-    for (p += neg; digit(*p) && n-- > 0; p++)
-        x = x * 10 + (*p - '0');
-    *v = neg ? -x : x;
+    for (p += neg; digit(*p); p++)
+        x = x > 214748364u ? 2147483648u : x * 10 + (uint32_t)(*p - '0');
+    if (x > (uint32_t)INT32_MAX + (uint32_t)neg)
+        x = (uint32_t)INT32_MAX + (uint32_t)neg;
+    *v = neg ? (int32_t)(0u - x) : (int32_t)x;
     return LLMC_OK;
 }
 
@@ -395,7 +398,6 @@ enum { K_ERRMSG = K_PROMPT + 3 }; /* error.message, found as K_MESSAGE */
  * level, what llmc reads inside them. */
 static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
 {
-    int64_t v;
     int from, to, m, rc;
 
     if (id == K_CHOICES) {
@@ -411,14 +413,10 @@ static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
     if (t->type == JSMN_PRIMITIVE && js[t->start] == 'n')
         return LLMC_OK; /* null */
     if (id >= K_PROMPT && id < K_ERRMSG) {
-        if (int_at(js, t, &v) == LLMC_OK) { /* a non-integer count is not
-                                               ours to judge */
-            int32_t c = v < 0 ? INT32_MIN : INT32_MAX;
-            if ((uint64_t)v + 0x80000000u <= 0xFFFFFFFFu) /* fits */
-                c = (int32_t)v;
-            *(int32_t *)(void *)((char *)&out->usage.prompt_tokens +
-                                 (id - K_PROMPT) * sizeof(int32_t)) = c;
-        }
+        /* a non-integer count is not ours to judge */
+        (void)int_at(js, t,
+                     (int32_t *)(void *)((char *)&out->usage.prompt_tokens +
+                                         (id - K_PROMPT) * sizeof(int32_t)));
         return LLMC_OK;
     }
     if (id == K_FINISH)
@@ -610,8 +608,10 @@ int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
         rc = tokenise(b, sp[K_EXPIRES].end - sp[K_EXPIRES].start, tok, ntok);
         if (rc != LLMC_OK)
             return rc;
-        if (int_at(b, t, expires_in) != LLMC_OK)
+        int32_t v;
+        if (int_at(b, t, &v) != LLMC_OK)
             return LLMC_ERR_PROTOCOL;
+        *expires_in = v;
     }
     return LLMC_OK;
 }

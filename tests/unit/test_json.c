@@ -720,7 +720,8 @@ static void test_token_answer_read(void **st)
     assert_int_equal(exp, 3600);
 }
 
-/* expires_in is read to its first 13 digits, whatever follows them */
+/* expires_in is read as a 32-bit integer, saturated: the client keeps a
+ * token 30 days at most anyway */
 static void test_token_expiry_digits(void **st)
 {
     const char *t = NULL;
@@ -730,7 +731,23 @@ static void test_token_expiry_digits(void **st)
     assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
                               "123456789012345678}", &t, &len, &exp),
                      LLMC_OK);
-    assert_true(exp == 1234567890123LL);
+    assert_true(exp == INT32_MAX);
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
+                              "2147483647}", &t, &len, &exp),
+                     LLMC_OK);
+    assert_true(exp == INT32_MAX);
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
+                              "2147483646.9}", &t, &len, &exp),
+                     LLMC_OK);
+    assert_true(exp == INT32_MAX - 1);
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
+                              "-2147483648}", &t, &len, &exp),
+                     LLMC_OK);
+    assert_true(exp == INT32_MIN);
+    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
+                              "-99999999999999}", &t, &len, &exp),
+                     LLMC_OK);
+    assert_true(exp == INT32_MIN);
     assert_int_equal(token_of("{\"expires_in\": -42.9e1 ,"
                               "\"access_token\":\"t\"}", &t, &len, &exp),
                      LLMC_OK);
