@@ -724,38 +724,29 @@ static void test_token_answer_read(void **st)
  * token 30 days at most anyway */
 static void test_token_expiry_digits(void **st)
 {
+    static const struct {
+        const char *json;
+        int64_t want;
+    } k[] = {
+        {"{\"access_token\":\"t\",\"expires_in\":123456789012345678}",
+         INT32_MAX},
+        {"{\"access_token\":\"t\",\"expires_in\":2147483647}", INT32_MAX},
+        {"{\"access_token\":\"t\",\"expires_in\":2147483646.9}",
+         INT32_MAX - 1},
+        {"{\"access_token\":\"t\",\"expires_in\":-2147483648}", INT32_MIN},
+        {"{\"access_token\":\"t\",\"expires_in\":-99999999999999}",
+         INT32_MIN},
+        {"{\"expires_in\": -42.9e1 ,\"access_token\":\"t\"}", -42},
+        {"{\"access_token\":\"t\",\"expires_in\":0}", 0},
+    };
     const char *t = NULL;
-    size_t len = 0;
+    size_t len = 0, i;
     int64_t exp = 0;
     (void)st;
-    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
-                              "123456789012345678}", &t, &len, &exp),
-                     LLMC_OK);
-    assert_true(exp == INT32_MAX);
-    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
-                              "2147483647}", &t, &len, &exp),
-                     LLMC_OK);
-    assert_true(exp == INT32_MAX);
-    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
-                              "2147483646.9}", &t, &len, &exp),
-                     LLMC_OK);
-    assert_true(exp == INT32_MAX - 1);
-    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
-                              "-2147483648}", &t, &len, &exp),
-                     LLMC_OK);
-    assert_true(exp == INT32_MIN);
-    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":"
-                              "-99999999999999}", &t, &len, &exp),
-                     LLMC_OK);
-    assert_true(exp == INT32_MIN);
-    assert_int_equal(token_of("{\"expires_in\": -42.9e1 ,"
-                              "\"access_token\":\"t\"}", &t, &len, &exp),
-                     LLMC_OK);
-    assert_true(exp == -42);
-    assert_int_equal(token_of("{\"access_token\":\"t\",\"expires_in\":0}",
-                              &t, &len, &exp),
-                     LLMC_OK);
-    assert_true(exp == 0);
+    for (i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+        assert_int_equal(token_of(k[i].json, &t, &len, &exp), LLMC_OK);
+        assert_true(exp == k[i].want);
+    }
 }
 
 static void test_token_without_expiry_gives_minus_one(void **st)
