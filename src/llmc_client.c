@@ -823,12 +823,12 @@ int llmc_cancel(llmc_client_t *c, llmc_handle_t h)
     return rc;
 }
 
-static void slot_start(llmc_client_t *c, llmc_slot_t *s, const llmc_job_t *j)
+static void slot_start(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_buf_t b;
     memset(&s->result, 0, sizeof(s->result));
     s->result.provider = -1;
-    s->job = *j; /* s->state: SLOT_WAIT since dispatch() claimed it */
+    /* s->job and s->state (SLOT_WAIT): set as dispatch() claimed it */
     s->conn = LLMC_NONE;
     s->delivered = false;
     s->token_retry = false;
@@ -872,8 +872,7 @@ static void dispatch(llmc_client_t *c)
             llmc_port_unlock();
             return;
         }
-        j = c->queue[0];
-        if (!j.cancelled && !c->shutting_down) {
+        if (!c->queue[0].cancelled && !c->shutting_down) {
             if (c->active >= c->max_inflight) {
                 llmc_port_unlock();
                 return;
@@ -888,13 +887,16 @@ static void dispatch(llmc_client_t *c)
             c->active++;
             s->state = SLOT_WAIT; /* claimed */
         }
+        /* the job moves while the lock is held: llmc_cancel() finds it in
+         * the queue or in its slot */
+        *(s != NULL ? &s->job : &j) = c->queue[0];
         c->q_len--;
         memmove(&c->queue[0], &c->queue[1], c->q_len * sizeof(c->queue[0]));
         llmc_port_unlock();
         if (s == NULL)
             finish_unstarted(&j, why_cancelled(c));
         else
-            slot_start(c, s, &j);
+            slot_start(c, s);
     }
 }
 
