@@ -100,7 +100,7 @@ static void str2(llmc_buf_t *b, const char *x, const char *y)
 }
 
 /* *b writes the result's message from its start. */
-static void msg_buf(llmc_buf_t *b, llmc_slot_t *s)
+static LLMC_NOINLINE void msg_buf(llmc_buf_t *b, llmc_slot_t *s)
 {
     llmc_buf_init(b, s->result.message, sizeof(s->result.message));
 }

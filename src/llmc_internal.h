@@ -26,6 +26,14 @@ void llmc_log_(int level, const char *a, const char *b);
 #define LLMC_LOGD(a, b) ((void)0)
 #endif
 
+/* Kept out of line: a call is shorter than its inlined body at each of
+ * its callers. */
+#if defined(__GNUC__)
+#define LLMC_NOINLINE __attribute__((noinline))
+#else
+#define LLMC_NOINLINE
+#endif
+
 enum { CONN_FREE, CONN_CONNECTING, CONN_HANDSHAKE, CONN_BUSY, CONN_IDLE };
 
 /* Milliseconds left until base + len at now (0 when that is past), on the
