@@ -161,7 +161,8 @@ static void redact(const llmc_client_t *c, llmc_slot_t *s)
         mask(m, len, secrets[i]);
 }
 
-/* The attempt at hand ends: note it in the record, its message redacted. */
+/* The attempt at hand ends: note it in the record, its message redacted.
+ * Every attempt begun ends here, which fills all of its entry. */
 static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
 {
     llmc_result_t *r = &s->result;
@@ -170,6 +171,7 @@ static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
     if (r->n_attempts == 0 || r->n_attempts > LLMC_MAX_ATTEMPTS)
         return;
     a = &r->attempts[r->n_attempts - 1];
+    a->provider = s->provider;
     a->status = (int8_t)status;
     a->http_status = s->http.status;
     a->elapsed_ms = since(c, s->t_attempt);
@@ -518,19 +520,14 @@ static void attempt_begin(llmc_client_t *c, llmc_slot_t *s)
     llmc_result_t *r = &s->result;
 
     s->provider = s->order[s->pos];
-    s->state = SLOT_ACTIVE;
-    s->conn = LLMC_NONE;
+    s->state = SLOT_ACTIVE; /* s->conn: LLMC_NONE since the last one ended */
     s->t_attempt = (uint32_t)c->now;
     s->stale_retry = false;
     s->more = false;
     s->result.message[0] = '\0';
+    /* its entry in r->attempts is written whole as it ends */
     if (r->n_attempts < UINT8_MAX)
         r->n_attempts++;
-    if (r->n_attempts <= LLMC_MAX_ATTEMPTS) {
-        llmc_attempt_t *a = &r->attempts[r->n_attempts - 1];
-        memset(a, 0, sizeof(*a));
-        a->provider = s->provider;
-    }
     r->provider = s->provider;
     if (s->job.cb.on_attempt != NULL)
         s->job.cb.on_attempt(s->job.user, s->provider, provider_name(c, s->provider));
