@@ -428,9 +428,8 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
 
     f.c = c;
     f.s = s;
+    /* every way the attempt can end below returns at once */
     while (n > 0) {
-        if (s->phase != PH_RECV)
-            return true;
         if (!llmc_http_in_body(&s->http)) {
             s->got_bytes = true;
             rc = llmc_http_head(&s->http, p, n, &used);
@@ -707,8 +706,9 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
     } else if (s->phase == PH_SEND) {
         step_send(c, s);
     }
-    /* still a connection: still the attempt at hand */
-    if (s->phase == PH_RECV && s->conn != LLMC_NONE)
+    /* only a request sent in full makes the phase PH_RECV, on the
+     * connection it went out on; failures keep the phase they hit */
+    if (s->phase == PH_RECV)
         step_recv(c, s);
 }
 
