@@ -995,9 +995,11 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
                    int timeout_ms)
 {
     llmc_pollfd_t fds[LLMC_CONNS + LLMC_POLL_EXTRA];
-    uint8_t owner[LLMC_CONNS]; /* per connection: slot index, or LLMC_NONE */
+    /* per entry of fds: its connection, and whether that was idle as the
+     * round began */
     uint8_t conn_of[LLMC_CONNS];
-    size_t nfds = 0, i;
+    bool idle[LLMC_CONNS];
+    size_t nfds = 0, i, j;
     uint32_t next;
     int rc;
 
@@ -1009,10 +1011,6 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     next = service(c);
     if (next == UINT32_MAX || (timeout_ms >= 0 && next > (uint32_t)timeout_ms))
         next = (uint32_t)timeout_ms;
-    memset(owner, LLMC_NONE, sizeof(owner));
-    for (i = 0; i < LLMC_SLOTS; i++)
-        if (c->slots[i].state == SLOT_ACTIVE && c->slots[i].conn != LLMC_NONE)
-            owner[c->slots[i].conn] = (uint8_t)i;
     for (i = 0; i < LLMC_CONNS; i++) {
         llmc_conn_t *k = &c->conns[i];
         if (k->state == CONN_FREE || k->sock == LLMC_SOCK_INVALID)
@@ -1020,6 +1018,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
         fds[nfds].sock = k->sock;
         fds[nfds].events = k->want ? k->want : LLMC_POLL_IN;
         conn_of[nfds] = (uint8_t)i;
+        idle[nfds] = k->state == CONN_IDLE;
         nfds++;
     }
     for (i = 0; i < n_extra; i++)
@@ -1030,18 +1029,27 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     c->now = llmc_port_now_ms();
     if (rc >= 0) {
         for (i = 0; i < nfds; i++) {
-            uint8_t ci = conn_of[i], si = owner[ci];
+            uint8_t ci = conn_of[i];
             if (fds[i].revents == 0)
                 continue;
-            if (si == LLMC_NONE) {
+            if (idle[i]) {
                 /* an idle pooled connection became readable: the server
-                 * closed it (or sent what nobody asked for) */
+                 * closed it (or sent what nobody asked for); one taken
+                 * since is not this event's */
                 if (c->conns[ci].state == CONN_IDLE)
                     llmc_conn_close(c, ci, false);
                 continue;
             }
-            if (c->slots[si].conn == ci)
-                slot_step(c, &c->slots[si], fds[i].revents);
+            /* A connection in use belongs to the one active slot that
+             * holds it, and only that slot's own step lets it go: the
+             * slot found now is the one that held it as the round began. */
+            for (j = 0; j < LLMC_SLOTS; j++) {
+                llmc_slot_t *s = &c->slots[j];
+                if (s->state == SLOT_ACTIVE && s->conn == ci) {
+                    slot_step(c, s, fds[i].revents);
+                    break;
+                }
+            }
         }
     }
     for (i = 0; i < LLMC_SLOTS; i++)
