@@ -202,7 +202,6 @@ static void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s, bool notify)
 static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     llmc_result_t *r = &s->result;
-    llmc_job_t job = s->job;
 
     slot_drop_conn(c, s, true);
     r->status = status;
@@ -212,8 +211,8 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
                                         : NULL;
     if (status == LLMC_OK)
         r->message[0] = '\0';
-    if (job.cb.on_done != NULL)
-        job.cb.on_done(job.user, r);
+    if (s->job.cb.on_done != NULL)
+        s->job.cb.on_done(s->job.user, r);
     s->state = SLOT_FREE;
     llmc_port_lock();
     c->active--;
@@ -268,11 +267,9 @@ static int decode(llmc_client_t *c, llmc_slot_t *s, char *data, size_t len,
     if (m.has_content)
         deliver(s, m.content, m.content_len);
     if (m.finish_reason != NULL) {
-        size_t n = m.finish_len < sizeof(r->finish_reason) - 1
-                       ? m.finish_len
-                       : sizeof(r->finish_reason) - 1;
-        memcpy(r->finish_reason, m.finish_reason, n);
-        r->finish_reason[n] = '\0';
+        llmc_buf_t b;
+        llmc_buf_init(&b, r->finish_reason, sizeof(r->finish_reason));
+        llmc_buf_put(&b, m.finish_reason, m.finish_len);
     }
     if (m.usage.present)
         r->usage = m.usage;
