@@ -10,7 +10,7 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
     const llmc_provider_t *p = &c->providers[i];
 #if LLMC_IAM
     llmc_target_t *t;
-    uint8_t j, k;
+    uint8_t k = c->n_iam; /* the next free entry */
 #endif
 
     if (p->auth == LLMC_AUTH_BEARER && p->api_key == NULL)
@@ -22,10 +22,6 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
 #else
     if (p->key_id == NULL || p->secret == NULL)
         return LLMC_ERR_CONFIG;
-    /* the next free entry: one per IAM provider before this one */
-    for (k = 0, j = 0; j < i; j++)
-        if (c->prov[j].iam != LLMC_NONE)
-            k++;
     if (k == LLMC_IAM_PROVIDERS)
         return LLMC_ERR_CONFIG; /* raise LLMC_IAM_PROVIDERS */
     t = &c->iam[k].t;
@@ -33,6 +29,7 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
                        &t->url) != LLMC_OK)
         return LLMC_ERR_URL;
     c->prov[i].iam = k;
+    c->n_iam++;
     return t->url.tls; /* 1: the token endpoint needs TLS */
 #endif
 }

@@ -22,8 +22,9 @@
 
 /* The time is c->now. */
 
-/* At client init: give an IAM provider its token storage. Returns an
- * error, LLMC_OK, or 1 when its token endpoint needs TLS. */
+/* At client init, for providers 0, 1, ... in turn: give an IAM provider
+ * the next token storage entry. Returns an error, LLMC_OK, or 1 when its
+ * token endpoint needs TLS. */
 int llmc_auth_init_provider(llmc_client_t *c, uint8_t i);
 
 /* The connection target whose id is id: a provider's base_url, or with

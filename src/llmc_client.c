@@ -734,7 +734,6 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
         c->conns[i].sock = LLMC_SOCK_INVALID;
     for (i = 0; i < cfg->n_providers; i++) {
         const llmc_provider_t *p = &cfg->providers[i];
-        c->prov[i].iam = LLMC_NONE;
         if (p->name == NULL || p->name[0] == '\0')
             return LLMC_ERR_CONFIG;
         if (llmc_url_parse(p->base_url, &c->prov[i].t.url) != LLMC_OK)

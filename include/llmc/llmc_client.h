@@ -125,7 +125,7 @@ typedef struct {
 typedef struct {
     llmc_target_t t;
     uint8_t fails;   /* failed attempts in a row */
-    uint8_t iam;     /* index in llmc_client.iam, or LLMC_NONE */
+    uint8_t iam;     /* IAM providers: index in llmc_client.iam */
     uint64_t cool_until;
 #if LLMC_TLS
     bool has_session;
@@ -205,6 +205,7 @@ struct llmc_client {
     uint8_t n_providers;
     uint8_t max_inflight;
     uint8_t q_len, active; /* queued requests, slots in use */
+    uint8_t n_iam;         /* entries of iam given to providers */
     const llmc_provider_t *providers;
     llmc_policy_t policy;
     int32_t last_handle; /* the latest handle given, 0 after a wrap */
