@@ -720,6 +720,8 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
     if (c == NULL || cfg == NULL || cfg->providers == NULL ||
         cfg->n_providers == 0 || cfg->n_providers > LLMC_MAX_PROVIDERS)
         return LLMC_ERR_ARG;
+    /* all zero: free connections (llmc_conn.c reads a connection's sock
+     * only once llmc_conn_open() has set it) */
     memset(c, 0, sizeof(*c));
     c->providers = cfg->providers;
     c->n_providers = (uint8_t)cfg->n_providers;
@@ -730,8 +732,6 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
     c->max_inflight = cfg->max_inflight == 0 || cfg->max_inflight > LLMC_SLOTS
                           ? LLMC_SLOTS
                           : cfg->max_inflight;
-    for (i = 0; i < LLMC_CONNS; i++)
-        c->conns[i].sock = LLMC_SOCK_INVALID;
     for (i = 0; i < cfg->n_providers; i++) {
         const llmc_provider_t *p = &cfg->providers[i];
         if (p->name == NULL || p->name[0] == '\0')
