@@ -99,13 +99,24 @@ $(NBUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h
 $(NBUILD)/llmc-chat: $(NOBJ)
 	$(CC) $(SAN) $^ $(LIBS) -o $@
 
+# The CLI over a POSIX port whose connect has finished when it returns (as
+# blocking stacks' do): the variant port object comes before libllmc.a, so
+# the archive's port is not linked
+SBUILD := $(ABUILD)/syncconnect
+$(SBUILD)/llmc_port_posix.o: port/posix/llmc_port_posix.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS_LLMC) -DLLMC_POSIX_CONNECT_WAIT_MS=2000 $(CFLAGS) -c $< -o $@
+
+$(SBUILD)/llmc-chat: $(ABUILD)/obj/examples/posix/llmc_chat.o $(ATOBJ) $(SBUILD)/llmc_port_posix.o $(ABUILD)/libllmc.a
+	$(CC) $(SAN) $^ $(LIBS) -o $@
+
 $(ABUILD)/test_%: $(ABUILD)/obj/tests/unit/test_%.o $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ -lcmocka $(LIBS) -o $@
 
 unit: deps $(UNITS)
 	@bash scripts/run-unit.sh $(UNITS)
 
-integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(NBUILD)/llmc-chat
+integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat
 	LLMC_CHAT=$(abspath $(ABUILD))/llmc-chat LLMC_BUILD=$(abspath $(ABUILD)) LLMC_CHAT_PLAIN=$(abspath $(BUILD))/llmc-chat $(PYTHON) tests/integration/run.py
 
 check: deps all

@@ -461,6 +461,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
 /* The connection is ready: send the request. */
 static void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
+    c->conns[s->conn].want = LLMC_POLL_OUT; /* for what does not go at once */
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
     llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
@@ -479,7 +480,6 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
     ci = llmc_conn_find_idle(c, id);
     if (ci >= 0) {
         c->conns[ci].state = CONN_BUSY;
-        c->conns[ci].want = LLMC_POLL_OUT;
         s->conn = (uint8_t)ci;
         start_send(c, s);
         return;
@@ -508,6 +508,8 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         return;
     }
     s->conn = (uint8_t)ci;
+    if (rc > 0) /* connected already: no poll event will say so */
+        start_send(c, s);
 }
 
 /* Start an attempt on s->order[s->pos] (or its IAM token fetch). */

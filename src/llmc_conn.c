@@ -313,11 +313,9 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
     k->tls = u->tls;
     k->state = CONN_CONNECTING;
     rc = connect_from(c, k, t, msg, LLMC_PORT_ERROR);
-    if (rc < 0) {
+    if (rc < 0)
         llmc_conn_close(c, ci, false);
-        return rc;
-    }
-    return LLMC_OK;
+    return rc;
 }
 
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,

@@ -734,6 +734,38 @@ class CooldownTests(FailoverCase):
         self.assertEqual(a.stats()["chat_requests"], 2)
 
 
+class SyncConnectTests(FailoverCase):
+    """The CLI over a port whose connect has finished when it returns
+    LLMC_PORT_OK (build/asan/syncconnect: the POSIX port waiting for the
+    handshake, as blocking stacks such as modems' AT sockets do): the
+    request goes out at once, with no wait for a poll event."""
+
+    n_servers = 1
+    SYNC = tool_path("syncconnect/llmc-chat")
+
+    def setUp(self):
+        super().setUp()
+        if not os.access(self.SYNC, os.X_OK):
+            self.fail("%s not found (make integration builds it)" % self.SYNC)
+
+    def test_answer_over_a_connect_finished_at_once(self):
+        a = self.servers[0]
+        cfg = self.config([self.prov("a", a)], connect_timeout_ms=1500,
+                          first_byte_timeout_ms=1500)
+        res = self.chat(cfg, "-v", binary=self.SYNC)
+        self.assertAnswered(res, "a")
+        self.assertLess(res[3], 1.4)
+
+    def test_refused_at_once_fails_over(self):
+        a, b = refused_port(), self.servers[0]
+        cfg = self.config([self.prov("a", a), self.prov("b", b)],
+                          max_retries=0, connect_timeout_ms=1500)
+        res = self.chat(cfg, "-v", binary=self.SYNC)
+        self.assertAnswered(res, "b")
+        self.assertEqual(self.trying(res[2]), ["a", "b"])
+        self.assertIn("connection refused", res[2])
+
+
 class IamCompiledOutTests(FailoverCase):
     """The CLI built with LLMC_IAM_PROVIDERS=0 (Evolution IAM compiled out,
     as a firmware that only uses API keys would build llmc): keys still
