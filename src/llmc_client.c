@@ -1009,6 +1009,8 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     next = service(c);
     if (next == UINT32_MAX || (timeout_ms >= 0 && next > (uint32_t)timeout_ms))
         next = (uint32_t)timeout_ms;
+    else if (next > INT32_MAX) /* a timer 24.8 days or more away, with no */
+        next = INT32_MAX;      /* caller's timeout: not poll's "forever" */
     for (i = 0; i < LLMC_CONNS; i++) {
         llmc_conn_t *k = &c->conns[i];
         if (k->state == CONN_FREE || k->sock == LLMC_SOCK_INVALID)
