@@ -461,7 +461,6 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
 /* The connection is ready: send the request. */
 static void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
-    c->conns[s->conn].want = LLMC_POLL_OUT; /* for what does not go at once */
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
     llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
