@@ -734,25 +734,36 @@ class CooldownTests(FailoverCase):
         self.assertEqual(a.stats()["chat_requests"], 2)
 
 
-class SyncConnectTests(FailoverCase):
+class VariantCliCase(FailoverCase):
+    """Base class: one test server, and chat() runs another build of the
+    CLI, BINARY (make integration builds it)."""
+
+    n_servers = 1
+    BINARY = None
+
+    def setUp(self):
+        super().setUp()
+        if not os.access(self.BINARY, os.X_OK):
+            self.fail("%s not found (make integration builds it)"
+                      % self.BINARY)
+
+    def chat(self, cfg, *args, **kw):
+        return super().chat(cfg, *args, binary=self.BINARY, **kw)
+
+
+class SyncConnectTests(VariantCliCase):
     """The CLI over a port whose connect has finished when it returns
     LLMC_PORT_OK (build/asan/syncconnect: the POSIX port waiting for the
     handshake, as blocking stacks such as modems' AT sockets do): the
     request goes out at once, with no wait for a poll event."""
 
-    n_servers = 1
-    SYNC = tool_path("syncconnect/llmc-chat")
-
-    def setUp(self):
-        super().setUp()
-        if not os.access(self.SYNC, os.X_OK):
-            self.fail("%s not found (make integration builds it)" % self.SYNC)
+    BINARY = tool_path("syncconnect/llmc-chat")
 
     def test_answer_over_a_connect_finished_at_once(self):
         a = self.servers[0]
         cfg = self.config([self.prov("a", a)], connect_timeout_ms=1500,
                           first_byte_timeout_ms=1500)
-        res = self.chat(cfg, "-v", binary=self.SYNC)
+        res = self.chat(cfg, "-v")
         self.assertAnswered(res, "a")
         self.assertLess(res[3], 1.4)
 
@@ -760,30 +771,24 @@ class SyncConnectTests(FailoverCase):
         a, b = refused_port(), self.servers[0]
         cfg = self.config([self.prov("a", a), self.prov("b", b)],
                           max_retries=0, connect_timeout_ms=1500)
-        res = self.chat(cfg, "-v", binary=self.SYNC)
+        res = self.chat(cfg, "-v")
         self.assertAnswered(res, "b")
         self.assertEqual(self.trying(res[2]), ["a", "b"])
         self.assertIn("connection refused", res[2])
 
 
-class IamCompiledOutTests(FailoverCase):
+class IamCompiledOutTests(VariantCliCase):
     """The CLI built with LLMC_IAM_PROVIDERS=0 (Evolution IAM compiled out,
     as a firmware that only uses API keys would build llmc): keys still
     work, and an IAM provider is refused at start with a clear error, before
     anything is sent."""
 
-    n_servers = 1
-    NOIAM = tool_path("noiam/llmc-chat")
-
-    def setUp(self):
-        super().setUp()
-        if not os.access(self.NOIAM, os.X_OK):
-            self.fail("%s not found (make integration builds it)" % self.NOIAM)
+    BINARY = tool_path("noiam/llmc-chat")
 
     def test_api_key_provider_still_answers(self):
         a = self.servers[0]
         cfg = self.config([self.prov("a", a, api_key="sk-test")])
-        self.assertAnswered(self.chat(cfg, binary=self.NOIAM), "a")
+        self.assertAnswered(self.chat(cfg), "a")
         hdr = a.stats()["last_request"]["headers"]
         self.assertEqual(hdr["authorization"], "Bearer sk-test")
 
@@ -791,7 +796,7 @@ class IamCompiledOutTests(FailoverCase):
         a = self.servers[0]
         cfg = self.config([self.prov("iam", a, key_id=IAM_KEY_ID,
                                      secret=IAM_SECRET)])
-        rc, out, err, _ = self.chat(cfg, binary=self.NOIAM)
+        rc, out, err, _ = self.chat(cfg)
         self.assertEqual(rc, 2, err)
         self.assertEqual(out, b"")
         self.assertIn("config error", err)
