@@ -81,7 +81,7 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];
     const char *tok;
     size_t len;
-    int64_t expires_in;
+    int32_t expires_in;
     int rc = llmc_json_token(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS,
                              &tok, &len, &expires_in);
     llmc_buf_t b;

@@ -585,7 +585,7 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
 #if LLMC_IAM_PROVIDERS > 0 /* the IAM token answer */
 int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                     const char **token, size_t *token_len,
-                    int64_t *expires_in)
+                    int32_t *expires_in)
 {
     span_t sp[K_EXPIRES + 1];
     const jsmntok_t *t = (jsmntok_t *)(void *)tok;
@@ -608,10 +608,8 @@ int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
         rc = tokenise(b, sp[K_EXPIRES].end - sp[K_EXPIRES].start, tok, ntok);
         if (rc != LLMC_OK)
             return rc;
-        int32_t v;
-        if (int_at(b, t, &v) != LLMC_OK)
+        if (int_at(b, t, expires_in) != LLMC_OK)
             return LLMC_ERR_PROTOCOL;
-        *expires_in = v;
     }
     return LLMC_OK;
 }

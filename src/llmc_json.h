@@ -43,10 +43,11 @@ int llmc_json_chat(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,
                    llmc_json_shape_t *shape, llmc_chat_msg_t *out);
 
 #if LLMC_IAM_PROVIDERS > 0
-/* Decode {"access_token": "...", "expires_in": N}: token points into json. */
+/* Decode {"access_token": "...", "expires_in": N}: token points into json;
+ * *expires_in is N saturated to int32_t, or -1 when absent. */
 int llmc_json_token(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,
                     const char **token, size_t *token_len,
-                    int64_t *expires_in);
+                    int32_t *expires_in);
 #endif
 
 /* Unescape the JSON string body s[0..n) in place; *out_n = new length.

@@ -696,7 +696,7 @@ static void test_content_or_delta_of_wrong_type_rejected(void **st)
 /* ---- IAM token answer ------------------------------------------------- */
 
 static int token_of(const char *js, const char **tok, size_t *len,
-                    int64_t *exp)
+                    int32_t *exp)
 {
     size_t n = strlen(js);
     char *b = copy_in(js, n);
@@ -708,7 +708,7 @@ static void test_token_answer_read(void **st)
 {
     const char *t = NULL;
     size_t len = 0;
-    int64_t exp = 0;
+    int32_t exp = 0;
     (void)st;
     assert_int_equal(token_of("{\"access_token\":\"eyJ.abc\\/def\","
                               "\"expires_in\":3600,\"token_type\":\"Bearer\","
@@ -726,7 +726,7 @@ static void test_token_expiry_digits(void **st)
 {
     static const struct {
         const char *json;
-        int64_t want;
+        int32_t want;
     } k[] = {
         {"{\"access_token\":\"t\",\"expires_in\":123456789012345678}",
          INT32_MAX},
@@ -741,7 +741,7 @@ static void test_token_expiry_digits(void **st)
     };
     const char *t = NULL;
     size_t len = 0, i;
-    int64_t exp = 0;
+    int32_t exp = 0;
     (void)st;
     for (i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
         assert_int_equal(token_of(k[i].json, &t, &len, &exp), LLMC_OK);
@@ -753,7 +753,7 @@ static void test_token_without_expiry_gives_minus_one(void **st)
 {
     const char *t = NULL;
     size_t len = 0;
-    int64_t exp = 0;
+    int32_t exp = 0;
     (void)st;
     assert_int_equal(token_of("{\"access_token\":\"t\"}", &t, &len, &exp),
                      LLMC_OK);
@@ -764,7 +764,7 @@ static void test_token_missing_empty_or_wrong_type_rejected(void **st)
 {
     const char *t = NULL;
     size_t len = 0;
-    int64_t exp = 0;
+    int32_t exp = 0;
     (void)st;
     assert_int_equal(token_of("{\"expires_in\":3600}", &t, &len, &exp),
                      LLMC_ERR_PROTOCOL);
