@@ -3,9 +3,18 @@
 
 #include <string.h>
 
-/* jsmn only tokenises values that validate_from() accepted: its strict mode
- * would check again what is checked already, and would refuse a bare
- * number or literal (it wants a delimiter after one). */
+/* llmc compiles its own static copy of jsmn, in the one mode it is
+ * written for, whatever the build defines for other users of jsmn.h
+ * (ESP-IDF's espressif/jsmn passes its Kconfig choices to every component
+ * that includes it as -DJSMN_STRICT, -DJSMN_PARENT_LINKS, -DJSMN_STATIC).
+ * Not strict: jsmn only tokenises values that validate_from() accepted;
+ * its strict mode would check again what is checked already, and would
+ * refuse a bare number or literal ("usage":null, "expires_in":3600) as it
+ * wants a delimiter after one. */
+#undef JSMN_STRICT
+#undef JSMN_HEADER /* the implementation is wanted, not only declarations */
+#undef JSMN_STATIC
+#undef JSMN_PARENT_LINKS
 #define JSMN_STATIC
 #define JSMN_PARENT_LINKS /* finds a token's container in O(1), not by
                              scanning back over every token on each , } ] */
