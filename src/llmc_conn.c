@@ -136,6 +136,13 @@ int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
     }
     if (c->ca.raw.len > 0)
         mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3) && defined(MBEDTLS_SSL_SESSION_TICKETS) && \
+    defined(MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED)
+    /* TLS 1.3 (mbedTLS 3.6.1 on): a session is a ticket, which comes after
+     * the handshake; mbedtls_ssl_read() says so, and it is kept */
+    mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(
+        &c->conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
+#endif
     if (cfg->tls_setup != NULL && cfg->tls_setup(&c->conf) != 0)
         return LLMC_ERR_CONFIG;
     return LLMC_OK;
@@ -202,19 +209,26 @@ static int tls_error(llmc_conn_t *k, int rc, llmc_buf_t *msg)
     return LLMC_ERR_TLS;
 }
 
+/* Keep the connection's session for its provider's next connection to
+ * resume: after the handshake, and (TLS 1.3) on each new ticket. */
+static void keep_session(llmc_client_t *c, const llmc_conn_t *k)
+{
+    llmc_provider_state_t *ps;
+    if (k->target >= LLMC_MAX_PROVIDERS)
+        return; /* an IAM token endpoint: not kept */
+    ps = &c->prov[k->target];
+    if (ps->has_session)
+        mbedtls_ssl_session_free(&ps->session);
+    mbedtls_ssl_session_init(&ps->session);
+    ps->has_session = mbedtls_ssl_get_session(&k->ssl, &ps->session) == 0;
+}
+
 static int tls_handshake(llmc_client_t *c, llmc_conn_t *k, llmc_buf_t *msg)
 {
     int rc = mbedtls_ssl_handshake(&k->ssl);
     if (rc == 0) {
         k->state = CONN_BUSY;
-        if (k->target < LLMC_MAX_PROVIDERS) {
-            llmc_provider_state_t *ps = &c->prov[k->target];
-            if (ps->has_session)
-                mbedtls_ssl_session_free(&ps->session);
-            mbedtls_ssl_session_init(&ps->session);
-            ps->has_session =
-                mbedtls_ssl_get_session(&k->ssl, &ps->session) == 0;
-        }
+        keep_session(c, k);
         return 1;
     }
     if (rc == MBEDTLS_ERR_SSL_WANT_READ) {
@@ -373,7 +387,15 @@ long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n)
     (void)c;
 #if LLMC_TLS
     if (k->tls) {
-        int rc = mbedtls_ssl_read(&k->ssl, (unsigned char *)p, n);
+        int rc;
+#ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
+        /* a TLS 1.3 ticket (mbedTLS 3.6.0 always says so) */
+        while ((rc = mbedtls_ssl_read(&k->ssl, (unsigned char *)p, n)) ==
+               MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+            keep_session(c, k);
+#else
+        rc = mbedtls_ssl_read(&k->ssl, (unsigned char *)p, n);
+#endif
         if (rc > 0)
             return rc;
         if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
