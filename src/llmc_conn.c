@@ -10,6 +10,9 @@
 #if LLMC_TLS
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/x509.h>
+#if MBEDTLS_VERSION_MAJOR >= 4
+#include <psa/crypto.h>
+#endif
 #endif
 
 const char *llmc_port_errstr(int err)
@@ -91,6 +94,7 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
                                 : MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
+#if MBEDTLS_VERSION_MAJOR < 4
 static int entropy(void *ctx, unsigned char *buf, size_t len)
 {
     (void)ctx;
@@ -98,6 +102,7 @@ static int entropy(void *ctx, unsigned char *buf, size_t len)
                ? 0
                : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
 }
+#endif
 
 int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
 {
@@ -105,18 +110,28 @@ int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
 
     mbedtls_ssl_config_init(&c->conf);
     mbedtls_x509_crt_init(&c->ca);
-    mbedtls_ctr_drbg_init(&c->drbg);
     c->tls_ready = true;
+#if MBEDTLS_VERSION_MAJOR >= 4
+    /* TLS takes its random numbers from PSA, seeded by the platform's
+     * entropy source (mbedTLS's configuration, ESP-IDF's port) */
+    if (psa_crypto_init() != PSA_SUCCESS)
+        return LLMC_ERR_TLS;
+#else
+    /* a CTR-DRBG seeded from the port's random source */
+    mbedtls_ctr_drbg_init(&c->drbg);
     if (mbedtls_ctr_drbg_seed(&c->drbg, entropy, NULL,
                               (const unsigned char *)"llmc", 4) != 0)
         return LLMC_ERR_TLS;
+#endif
     if (mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT,
                                     MBEDTLS_SSL_TRANSPORT_STREAM,
                                     MBEDTLS_SSL_PRESET_DEFAULT) != 0)
         return LLMC_ERR_TLS;
     /* Verification is never optional. */
     mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+#if MBEDTLS_VERSION_MAJOR < 4
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+#endif
     if (cfg->ca_pem != NULL) {
         rc = mbedtls_x509_crt_parse(&c->ca, (const unsigned char *)cfg->ca_pem,
                                     cfg->ca_pem_len);
@@ -154,7 +169,9 @@ void llmc_tls_free(llmc_client_t *c)
         return;
     mbedtls_ssl_config_free(&c->conf);
     mbedtls_x509_crt_free(&c->ca);
+#if MBEDTLS_VERSION_MAJOR < 4
     mbedtls_ctr_drbg_free(&c->drbg);
+#endif
     c->tls_ready = false;
 }
 

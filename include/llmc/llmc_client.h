@@ -16,9 +16,12 @@
 #include "llmc_port.h"
 
 #if LLMC_TLS
-#include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
+#if MBEDTLS_VERSION_MAJOR < 4
+#include <mbedtls/ctr_drbg.h> /* 4.x: TLS takes its random numbers from PSA */
+#endif
 #endif
 
 #ifdef __cplusplus
@@ -227,7 +230,9 @@ struct llmc_client {
     bool tls_ready;
     mbedtls_ssl_config conf;
     mbedtls_x509_crt ca;
+#if MBEDTLS_VERSION_MAJOR < 4
     mbedtls_ctr_drbg_context drbg;
+#endif
 #endif
 };
 
