@@ -30,7 +30,6 @@ extern "C" {
 
 /* ---- parser and writer state (see src/llmc_http.h, llmc_sse.h, ...) --- */
 
-#define LLMC_HTTP_NAME_MAX 20 /* longest header name we look for + 1 */
 #define LLMC_HTTP_VAL_MAX 48  /* kept bytes of an interesting value */
 
 enum {
