@@ -7,12 +7,30 @@
 #include "llmc_port_freertos.h"
 #include "llmc_port_lwip.h"
 
+#ifdef ESP_PLATFORM
+/* ESP-IDF exports its kernel headers under freertos/ only */
+#include "freertos/FreeRTOS.h"
+#include "freertos/semphr.h"
+#include "freertos/task.h"
+#else
 #include "FreeRTOS.h"
 #include "semphr.h"
 #include "task.h"
+#endif
 
 #if !configSUPPORT_STATIC_ALLOCATION || !configUSE_RECURSIVE_MUTEXES
 #error "llmc's FreeRTOS port needs configSUPPORT_STATIC_ALLOCATION and configUSE_RECURSIVE_MUTEXES"
+#endif
+
+/* ESP-IDF's kernel takes a spinlock in taskENTER_CRITICAL(), on one core
+ * as on two; upstream FreeRTOS takes no argument. */
+#ifdef ESP_PLATFORM
+static portMUX_TYPE g_mux = portMUX_INITIALIZER_UNLOCKED;
+#define ENTER_CRITICAL() taskENTER_CRITICAL(&g_mux)
+#define EXIT_CRITICAL() taskEXIT_CRITICAL(&g_mux)
+#else
+#define ENTER_CRITICAL() taskENTER_CRITICAL()
+#define EXIT_CRITICAL() taskEXIT_CRITICAL()
 #endif
 
 #ifndef LLMC_FREERTOS_LOG
@@ -33,14 +51,14 @@ static TickType_t g_last_tick;
 uint64_t llmc_port_now_ms(void)
 {
     uint64_t ticks;
-    taskENTER_CRITICAL();
+    ENTER_CRITICAL();
     {
         TickType_t now = xTaskGetTickCount();
         g_ticks += (TickType_t)(now - g_last_tick);
         g_last_tick = now;
         ticks = g_ticks;
     }
-    taskEXIT_CRITICAL();
+    EXIT_CRITICAL();
     return ticks * 1000u / (uint64_t)configTICK_RATE_HZ;
 }
 
@@ -54,10 +72,10 @@ static SemaphoreHandle_t lock_handle(void)
     /* created on first use; the critical section makes the creation
      * happen once even when two tasks get here together */
     if (g_lock == NULL) {
-        taskENTER_CRITICAL();
+        ENTER_CRITICAL();
         if (g_lock == NULL)
             g_lock = xSemaphoreCreateRecursiveMutexStatic(&g_lock_buf);
-        taskEXIT_CRITICAL();
+        EXIT_CRITICAL();
     }
     return g_lock;
 }
