@@ -1,7 +1,8 @@
 /*
- * llmc port, OS half, for ESP-IDF (4.4 and 5.x): esp_timer for time,
+ * llmc port, OS half, for ESP-IDF (4.4, 5.x and 6.0): esp_timer for time,
  * esp_fill_random for random bytes, ESP_LOG for logging, a recursive
- * newlib lock (statically initialised, safe to take from any task) for
+ * _lock_t of ESP-IDF's libc layer (statically initialised, safe to take
+ * from any task; <sys/lock.h> with newlib and with 6.0's picolibc alike) for
  * llmc_port_lock. The network half is port/lwip/llmc_port_lwip.c on
  * ESP-IDF's lwIP; llmc_port_wake hands over to it.
  *
