@@ -10,7 +10,7 @@
 #if LLMC_TLS
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/x509.h>
-#if MBEDTLS_VERSION_MAJOR >= 4
+#if MBEDTLS_VERSION_MAJOR >= 4 || defined(MBEDTLS_USE_PSA_CRYPTO)
 #include <psa/crypto.h>
 #endif
 #endif
@@ -111,12 +111,16 @@ int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
     mbedtls_ssl_config_init(&c->conf);
     mbedtls_x509_crt_init(&c->ca);
     c->tls_ready = true;
-#if MBEDTLS_VERSION_MAJOR >= 4
-    /* TLS takes its random numbers from PSA, seeded by the platform's
-     * entropy source (mbedTLS's configuration, ESP-IDF's port) */
+#if MBEDTLS_VERSION_MAJOR >= 4 || defined(MBEDTLS_USE_PSA_CRYPTO)
+    /* 4.x: TLS takes its random numbers from PSA, seeded by the platform's
+     * entropy source (mbedTLS's configuration, ESP-IDF's port). 2.28 and
+     * 3.x built with MBEDTLS_USE_PSA_CRYPTO: PSA must be up before
+     * mbedtls_ssl_setup(). A second call (ESP-IDF makes one at start-up)
+     * does nothing. */
     if (psa_crypto_init() != PSA_SUCCESS)
         return LLMC_ERR_TLS;
-#else
+#endif
+#if MBEDTLS_VERSION_MAJOR < 4
     /* a CTR-DRBG seeded from the port's random source */
     mbedtls_ctr_drbg_init(&c->drbg);
     if (mbedtls_ctr_drbg_seed(&c->drbg, entropy, NULL,
