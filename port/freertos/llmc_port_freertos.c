@@ -42,20 +42,41 @@ static portMUX_TYPE g_mux = portMUX_INITIALIZER_UNLOCKED;
 
 /* ---- time --------------------------------------------------------------- */
 
-/* The tick count wraps (after 49 days at 1 kHz with 32-bit ticks, after
- * 65 s with configUSE_16_BIT_TICKS): extend it to 64 bits. Correct as long
- * as it is read at least once per wrap period, which llmc_poll does. */
+/* The tick count wraps: after 49.7 days at 1 kHz with 32-bit ticks, after
+ * 65.5 s with 16-bit ticks. Counting the wraps here, from the differences
+ * between two reads, would lose one whenever llmc goes unread for longer
+ * than that, and it does: an application polls only while requests run
+ * (llmc.h), and an idle llmc_poll(c, -1) waits without reading the clock.
+ * The clock would then run behind: an expired IAM token would still look
+ * valid, a provider's finished cooldown would still run. The kernel counts
+ * the wraps itself, in the tick interrupt; vTaskSetTimeOutState() reads
+ * that count together with the tick count. The pair is a count that wraps
+ * only after 2^(bits of BaseType_t + bits of TickType_t) ticks, 2^64 with
+ * 32-bit BaseType_t and TickType_t; its differences are summed in 64 bits,
+ * so a port with a narrower BaseType_t still needs just one read per that
+ * longer period. Ticks are counted from tick count 0, as before. */
+#define TICK_BITS (8u * (unsigned)sizeof(TickType_t))
+#define PAIR_BITS (TICK_BITS + 8u * (unsigned)sizeof(BaseType_t))
+
 static uint64_t g_ticks;
-static TickType_t g_last_tick;
+static uint64_t g_last_pair;
 
 uint64_t llmc_port_now_ms(void)
 {
     uint64_t ticks;
     ENTER_CRITICAL();
     {
-        TickType_t now = xTaskGetTickCount();
-        g_ticks += (TickType_t)(now - g_last_tick);
-        g_last_tick = now;
+        TimeOut_t t;
+        uint64_t pair, mask;
+        vTaskSetTimeOutState(&t);
+        pair = (uint64_t)t.xTimeOnEntering;
+        if (TICK_BITS < 64u)
+            pair += (uint64_t)(UBaseType_t)t.xOverflowCount
+                    << (TICK_BITS & 63u);
+        mask = PAIR_BITS >= 64u ? UINT64_MAX
+                                : ((uint64_t)1 << (PAIR_BITS & 63u)) - 1u;
+        g_ticks += (pair - g_last_pair) & mask;
+        g_last_pair = pair;
         ticks = g_ticks;
     }
     EXIT_CRITICAL();

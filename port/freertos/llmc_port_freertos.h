@@ -3,10 +3,12 @@
  * socket API. Link port/freertos/llmc_port_freertos.c with
  * port/lwip/llmc_port_lwip.c (the network half: sockets, poll, resolve).
  *
- * This half gives llmc_port_now_ms (xTaskGetTickCount), llmc_port_lock /
- * llmc_port_unlock (a statically allocated recursive mutex), llmc_port_wake
- * (hands over to llmc_port_lwip_wake: a flag that the polling task sees
- * within LLMC_LWIP_WAKE_SLICE_MS), llmc_port_log and llmc_port_random.
+ * This half gives llmc_port_now_ms (the tick count with the kernel's own
+ * count of its wraps, so no wrap is lost however long llmc goes unread),
+ * llmc_port_lock / llmc_port_unlock (a statically allocated recursive
+ * mutex), llmc_port_wake (hands over to llmc_port_lwip_wake: a flag that the
+ * polling task sees within LLMC_LWIP_WAKE_SLICE_MS), llmc_port_log and
+ * llmc_port_random.
  *
  * FreeRTOS has no random source and no console of its own, so the
  * application supplies both:
