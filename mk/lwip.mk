@@ -1,6 +1,7 @@
 # lwIP port (port/lwip) built on Linux against Debian's liblwip, with the
 # sanitizers: `make lwip` gives build/lwip/libllmc.a (src/ + port/lwip) and
-# build/lwip/llmc-chat, llmc-seq, llmc-multi, whose sockets are lwIP's on a
+# build/lwip/llmc-chat, llmc-seq, llmc-multi, llmc-conc, llmc-check and
+# llmc-gather, whose sockets are lwIP's on a
 # TAP device (tests/lwip/lwip_boot.c brings lwIP up before main), and
 # test-port-lwip, which calls the port's functions directly.
 # scripts/check.d/lwip.sh runs the integration suite with them.
@@ -24,7 +25,8 @@ LWIP_PORT_SRC := port/lwip/llmc_port_lwip.c port/lwip/llmc_port_lwip_unix.c \
 LOBJ          := $(patsubst %.c,$(ABUILD)/obj/%.o,$(SRC)) \
                  $(patsubst %.c,$(LBUILD)/obj/%.o,$(LWIP_PORT_SRC))
 LBOOT         := $(LBUILD)/obj/tests/lwip/lwip_boot.o
-LTOOLS        := $(addprefix $(LBUILD)/,llmc-chat llmc-seq llmc-multi test-port-lwip)
+LTOOLS        := $(addprefix $(LBUILD)/,llmc-chat llmc-seq llmc-multi llmc-conc \
+                   llmc-check llmc-gather test-port-lwip)
 LWIP_VARIANTS := dns select ipv4 ipv6
 
 .PHONY: lwip lwip-tools lwip-variants
@@ -50,6 +52,15 @@ $(LBUILD)/llmc-chat: $(ABUILD)/obj/examples/posix/llmc_chat.o $(ATOBJ) $(LBOOT) 
 $(LBUILD)/llmc-seq: $(ABUILD)/obj/tests/integration/llmc_seq.o $(LBOOT) $(LBUILD)/libllmc.a
 	$(CC) $(SAN) $^ $(LWIP_LIBS) $(LIBS) -o $@
 $(LBUILD)/llmc-multi: $(ABUILD)/obj/tests/integration/llmc_multi.o $(ABUILD)/obj/examples/posix/llmc_tool_config.o $(LBOOT) $(LBUILD)/libllmc.a
+	$(CC) $(SAN) $^ $(LWIP_LIBS) $(LIBS) -o $@
+
+$(LBUILD)/llmc-check: $(ABUILD)/obj/examples/posix/llmc_check.o $(ATOBJ) $(LBOOT) $(LBUILD)/libllmc.a
+	$(CC) $(SAN) $^ $(LWIP_LIBS) $(LIBS) -o $@
+$(LBUILD)/llmc-gather: $(ABUILD)/obj/examples/posix/llmc_gather.o $(ATOBJ) $(LBOOT) $(LBUILD)/libllmc.a
+	$(CC) $(SAN) $^ $(LWIP_LIBS) $(LIBS) -o $@
+# llmc-conc counts its open sockets in lwIP's table instead of /proc/self/fd
+$(LBUILD)/obj/tests/integration/llmc_conc.o: CFLAGS += -DLLMC_CONC_LWIP
+$(LBUILD)/llmc-conc: $(LBUILD)/obj/tests/integration/llmc_conc.o $(ATOBJ) $(LBOOT) $(LBUILD)/libllmc.a
 	$(CC) $(SAN) $^ $(LWIP_LIBS) $(LIBS) -o $@
 
 $(LBUILD)/test-port-lwip: $(LBUILD)/obj/tests/lwip/test_port_lwip.o $(LBOOT) $(LBUILD)/libllmc.a

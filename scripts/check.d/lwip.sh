@@ -26,13 +26,19 @@ fail() {
     exit 1
 }
 
-# Tests that run over lwIP. Left out, and why:
+# Tests that run over lwIP: the chat, keep-alive, failover and concurrency
+# suites. Left out, and why:
 #  - test_library.MemoryTests: they measure the heap and RSS of the plain
 #    (non-sanitizer) loopback llmc-chat under valgrind, which says nothing
 #    about the port; the lwIP tools are sanitizer builds.
+#  - test_failover.SyncConnectTests and IamCompiledOutTests: they test two
+#    llmc-chat variants built over the POSIX port.
+#  - test_gateway: llmc-gateway is a Linux server built over the POSIX port;
+#    its requests go through the same engine the suites above test.
 TESTS=(test_chat test_library.KeepAliveTests
        test_failover.FailoverTests test_failover.CooldownTests
-       test_failover.SecretTests test_failover.IamTests)
+       test_failover.SecretTests test_failover.IamTests
+       test_concurrency)
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespace and TAP device)"
 [ -c /dev/net/tun ] || fail "needs /dev/net/tun (TAP devices)"
@@ -79,7 +85,8 @@ log=$(mktemp)
 timeout -k 5 60 ip netns exec "$NS" "${lwenv[@]}" \
     "$LB/test-port-lwip" "$HOST_IP" 2>&1 | tee "$log"
 timeout -k 10 300 ip netns exec "$NS" "${lwenv[@]}" \
-    LLMC_TEST_HOST="$HOST_IP" LLMC_CHAT="$LB/llmc-chat" LLMC_BUILD="$LB" \
+    LLMC_TEST_HOST="$HOST_IP" LLMC_LISTEN_HOST="$LWIP_IP" \
+    LLMC_CHAT="$LB/llmc-chat" LLMC_BUILD="$LB" \
     "$PY" tests/integration/run.py "${TESTS[@]}" 2>&1 | tee -a "$log"
 passed=0
 failed=0

@@ -26,7 +26,8 @@
  *   tcancel        one request that gets no answer; a second thread cancels
  *                  it while the main thread's llmc_poll(10000) is blocked
  *   serve          a server on the same thread: llmc_port_listen() on
- *                  127.0.0.1 (the port is printed first), one request
+ *                  $LLMC_LISTEN_HOST (an IPv4 address, default 127.0.0.1;
+ *                  host and port are printed first), one request
  *                  submitted, then llmc_poll_with() waits on the listener,
  *                  the accepted socket and llmc's sockets together; the
  *                  accepted client's "ping\n" is answered "pong\n"
@@ -49,6 +50,9 @@
 
 #include "llmc/llmc_client.h"
 #include "../../examples/posix/llmc_tool_config.h"
+#ifdef LLMC_CONC_LWIP
+#include "lwip/sockets.h"
+#endif
 
 #define MAX_REQ 256
 #define CONTENT_MAX 4096
@@ -186,6 +190,22 @@ static uint64_t now_ms(void)
     return llmc_port_now_ms();
 }
 
+#ifdef LLMC_CONC_LWIP
+/* Built over the lwIP port (make lwip): its sockets are entries of lwIP's
+ * own table, not file descriptors. lwIP hands out the lowest free entry,
+ * so the open ones are near the bottom of the table. */
+static int count_sockets(void)
+{
+    int s, n = 0;
+    for (s = LWIP_SOCKET_OFFSET; s < LWIP_SOCKET_OFFSET + 1024; s++) {
+        int type;
+        socklen_t len = sizeof(type);
+        if (lwip_getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
+            n++;
+    }
+    return n;
+}
+#else
 /* Open sockets of this process, from /proc/self/fd. */
 static int count_sockets(void)
 {
@@ -210,6 +230,7 @@ static int count_sockets(void)
     closedir(d);
     return n;
 }
+#endif
 
 /* ---- commands --------------------------------------------------------- */
 
@@ -433,14 +454,25 @@ static int cmd_serve(const char *model)
     char buf[16];
     size_t got = 0;
     int ponged = 0, pong_before_done = 0, accepted = 0;
+    unsigned b[4];
+    const char *host = getenv("LLMC_LISTEN_HOST");
 
+    if (host == NULL || *host == '\0')
+        host = "127.0.0.1";
+    if (sscanf(host, "%u.%u.%u.%u", &b[0], &b[1], &b[2], &b[3]) != 4 ||
+        b[0] > 255 || b[1] > 255 || b[2] > 255 || b[3] > 255) {
+        fprintf(stderr, "llmc-conc: LLMC_LISTEN_HOST: not an IPv4 address\n");
+        return 1;
+    }
     memset(&a, 0, sizeof(a));
     a.family = 4;
-    a.addr[0] = 127;
-    a.addr[3] = 1;
+    a.addr[0] = (uint8_t)b[0];
+    a.addr[1] = (uint8_t)b[1];
+    a.addr[2] = (uint8_t)b[2];
+    a.addr[3] = (uint8_t)b[3];
     if (llmc_port_listen(&a, 4, &lst) != LLMC_PORT_OK)
         return 1;
-    printf("{\"listen\":%u}\n", (unsigned)a.port);
+    printf("{\"listen\":%u,\"host\":\"%s\"}\n", (unsigned)a.port, host);
     fflush(stdout);
     prepare(0, model);
     if (submit(0) < 0)

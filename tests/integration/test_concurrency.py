@@ -12,8 +12,14 @@ counter shared by every callback) and a summary line per command.
 
 Nothing here sleeps and hopes: ordering comes from the callbacks' event
 counter, socket counts from the server's /stats (open, max_open,
-connections, tls_resumed) and from the driver's own /proc/self/fd, and
-timing from recorded times with generous upper bounds.
+connections, tls_resumed) and from the driver's own count (/proc/self/fd;
+lwIP's socket table when it is built over the lwIP port), and timing from
+recorded times with generous upper bounds.
+
+The same tests run over the lwIP port (scripts/check.d/lwip.sh), where the
+drivers have their own TCP/IP stack at another address: servers and
+refused ports live on LLMC_TEST_HOST, and llmc-conc's own listener on
+LLMC_LISTEN_HOST.
 """
 
 import json
@@ -27,8 +33,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (Server, cert_path, chat_binary, chat_env, refused_port,
-                     tool_path)
+from harness import (TEST_HOST, Server, cert_path, chat_binary, chat_env,
+                     refused_port, tool_path)
 
 CONC = tool_path("llmc-conc")
 CHECK = tool_path("llmc-check")
@@ -277,8 +283,9 @@ class LibraryConcurrencyTests(unittest.TestCase):
                               "t?delay_ms=600&text=served"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            port = json.loads(p.stdout.readline())["listen"]
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            where = json.loads(p.stdout.readline())
+            with socket.create_connection((where["host"], where["listen"]),
+                                          timeout=5) as c:
                 c.sendall(b"ping\n")
                 self.assertEqual(c.recv(16), b"pong\n")
             out, err = p.communicate(timeout=TIMEOUT)
@@ -341,7 +348,8 @@ class ToolCase(unittest.TestCase):
 
     @staticmethod
     def prov(name, target, model="t", **extra):
-        url = ("http://127.0.0.1:%d/v1" % target if isinstance(target, int)
+        url = ("http://%s:%d/v1" % (TEST_HOST, target)
+               if isinstance(target, int)
                else target.url)
         p = {"name": name, "base_url": url, "model": model}
         p.update(extra)
