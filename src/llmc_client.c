@@ -168,6 +168,7 @@ static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
     llmc_result_t *r = &s->result;
     llmc_attempt_t *a;
     redact(c, s);
+    r->http_status = s->http.status;
     if (r->n_attempts == 0 || r->n_attempts > LLMC_MAX_ATTEMPTS)
         return;
     a = &r->attempts[r->n_attempts - 1];
@@ -585,7 +586,6 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
         llmc_auth_token_failed(s, &status);
 #endif
     record_attempt(c, s, status);
-    s->result.http_status = s->http.status;
     s->more = false; /* nothing more to read for this attempt */
     slot_drop_conn(c, s, false);
     llmc_fo_record(c, s->provider, false);

@@ -141,7 +141,8 @@ typedef struct {
     int status;         /* llmc_status_t of the whole request */
     int provider;       /* index that answered (or failed last); -1: none */
     const char *provider_name;
-    uint16_t http_status;
+    uint16_t http_status; /* of the last attempt's response (200 for an
+                             answer); 0 when it got none */
     bool partial;       /* content was delivered before the error */
     char finish_reason[24];
     llmc_usage_t usage;

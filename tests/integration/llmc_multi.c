@@ -78,8 +78,9 @@ static void print_result(int idx, const run_t *run, const llmc_result_t *res)
     llmc_tool_json_str(stdout, run->content, run->content_len);
     printf(",\"partial\":%s,\"message\":", res->partial ? "true" : "false");
     llmc_tool_json_cstr(stdout, res->message);
-    printf(",\"elapsed_ms\":%u,\"n_attempts\":%u,\"called\":[",
-           (unsigned)res->elapsed_ms, (unsigned)res->n_attempts);
+    printf(",\"http\":%u,\"elapsed_ms\":%u,\"n_attempts\":%u,\"called\":[",
+           (unsigned)res->http_status, (unsigned)res->elapsed_ms,
+           (unsigned)res->n_attempts);
     for (i = 0; i < run->n_called; i++) {
         if (i > 0)
             putchar(',');

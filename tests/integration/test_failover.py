@@ -626,7 +626,25 @@ class FailoverTests(FailoverCase):
                                             ("b", "http error"),
                                             ("b", "ok")])
         self.assertEqual([a["http"] for a in r["attempts"]], [0, 0, 503, 200])
+        self.assertEqual(r["http"], 200)
         self.assertEqual(r["format"], "b: ok")
+
+    def test_result_http_status_is_the_last_attempts(self):
+        a, b = self.servers[0], refused_port()
+        # the last attempt got a 503
+        cfg = self.config([self.prov("a", b), self.prov("b", a, {"status": 503})],
+                          max_retries=0)
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "http error")
+        self.assertEqual([x["http"] for x in r["attempts"]], [0, 503])
+        self.assertEqual(r["http"], 503)
+        # the last attempt got no response, after one that got a 503
+        cfg = self.config([self.prov("a", a, {"status": 503}), self.prov("b", b)],
+                          max_retries=0)
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "connect error")
+        self.assertEqual([x["http"] for x in r["attempts"]], [503, 0])
+        self.assertEqual(r["http"], 0)
 
     def test_refused_provider_does_not_exhaust_connections(self):
         # A client that keeps failing over from a refused provider must go
