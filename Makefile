@@ -99,6 +99,18 @@ $(NBUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h
 $(NBUILD)/llmc-chat: $(NOBJ)
 	$(CC) $(SAN) $^ $(LIBS) -o $@
 
+# The CLI with every log line compiled in (LLMC_LOG_LEVEL=4): the tests
+# read what it logs, and check that no secret is among it
+GBUILD   := $(ABUILD)/log4
+GOBJ     := $(patsubst %.c,$(GBUILD)/obj/%.o,$(SRC) $(PORT_SRC) $(TOOL_SRC) examples/posix/llmc_chat.c)
+
+$(GBUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS_LLMC) -DLLMC_LOG_LEVEL=4 $(CFLAGS) -c $< -o $@
+
+$(GBUILD)/llmc-chat: $(GOBJ)
+	$(CC) $(SAN) $^ $(LIBS) -o $@
+
 # The CLI over a POSIX port whose connect has finished when it returns (as
 # blocking stacks' do): the variant port object comes before libllmc.a, so
 # the archive's port is not linked
@@ -129,7 +141,7 @@ UNITS += $(ABUILD)/test_json_jsmnflags
 unit: deps $(UNITS)
 	@bash scripts/run-unit.sh $(UNITS)
 
-integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat
+integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat $(GBUILD)/llmc-chat
 	LLMC_CHAT=$(abspath $(ABUILD))/llmc-chat LLMC_BUILD=$(abspath $(ABUILD)) LLMC_CHAT_PLAIN=$(abspath $(BUILD))/llmc-chat $(PYTHON) tests/integration/run.py
 
 check: deps all

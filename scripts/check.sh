@@ -41,6 +41,9 @@ portable_src() {
             # and with Evolution IAM compiled out
             $cc -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
                 -Os -Iinclude -Isrc -DLLMC_IAM_PROVIDERS=0 -c "$f" -o $out/noiam.o || return 1
+            # and with every log line compiled in
+            $cc -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
+                -Os -Iinclude -Isrc -DLLMC_LOG_LEVEL=4 -c "$f" -o $out/log4.o || return 1
         done
     done
     local bad
@@ -48,7 +51,7 @@ portable_src() {
     if [ -n "$bad" ]; then echo "src/ references forbidden symbols:"; echo "$bad"; return 1; fi
     bad=$(nm -A build/libllmc.a 2>/dev/null | grep -E ' U (malloc|calloc|realloc|free)$' || true)
     if [ -n "$bad" ]; then echo "libllmc.a references the heap:"; echo "$bad"; return 1; fi
-    echo "src/: C99, gcc + clang -Werror (also with LLMC_IAM_PROVIDERS=0), no heap/stdio/OS symbols"
+    echo "src/: C99, gcc + clang -Werror (also with LLMC_IAM_PROVIDERS=0 and LLMC_LOG_LEVEL=4), no heap/stdio/OS symbols"
 }
 
 kconfig_build() {

@@ -28,15 +28,19 @@ enum { BODY_SSE, BODY_JSON, BODY_ERROR };
 #define DONE_GRACE_MS 1000u
 
 #if LLMC_LOG_LEVEL >= 1
-void llmc_log_(int level, const char *a, const char *b)
+void llmc_log_(int level, const char *a, const char *b, const char *z)
 {
-    char line[160];
+    char line[192];
     llmc_buf_t m;
     llmc_buf_init(&m, line, sizeof(line));
     llmc_buf_str(&m, a);
-    if (b != NULL) {
+    if (b != NULL && b[0] != '\0') {
         llmc_buf_str(&m, ": ");
         llmc_buf_str(&m, b);
+    }
+    if (z != NULL && z[0] != '\0') {
+        llmc_buf_str(&m, ": ");
+        llmc_buf_str(&m, z);
     }
     llmc_port_log(level, line, m.len);
 }
@@ -161,6 +165,8 @@ static void redact(const llmc_client_t *c, llmc_slot_t *s)
         mask(m, len, secrets[i]);
 }
 
+static const char *provider_name(const llmc_client_t *c, int i);
+
 /* The attempt at hand ends: note it in the record, its message redacted.
  * Every attempt begun ends here, which fills all of its entry. */
 static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
@@ -169,6 +175,11 @@ static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
     llmc_attempt_t *a;
     redact(c, s);
     r->http_status = s->http.status;
+    if (status != LLMC_OK)
+        LLMC_LOGW(provider_name(c, s->provider), llmc_strerror(status),
+                  r->message);
+    else
+        LLMC_LOGI(provider_name(c, s->provider), "ok", NULL);
     if (r->n_attempts == 0 || r->n_attempts > LLMC_MAX_ATTEMPTS)
         return;
     a = &r->attempts[r->n_attempts - 1];
@@ -212,6 +223,10 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
                                         : NULL;
     if (status == LLMC_OK)
         r->message[0] = '\0';
+    else if (status == LLMC_ERR_CANCELLED)
+        LLMC_LOGI("request cancelled", NULL, NULL);
+    else
+        LLMC_LOGE("request failed", llmc_strerror(status), r->message);
     if (s->job.cb.on_done != NULL)
         s->job.cb.on_done(s->job.user, r);
     s->state = SLOT_FREE;
@@ -479,6 +494,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
     msg_buf(&b, s);
     ci = llmc_conn_find_idle(c, id);
     if (ci >= 0) {
+        LLMC_LOGD(provider_name(c, s->provider), "pooled connection", NULL);
         c->conns[ci].state = CONN_BUSY;
         s->conn = (uint8_t)ci;
         start_send(c, s);
@@ -499,6 +515,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         }
         t->n_addr = (uint8_t)n;
     }
+    LLMC_LOGD(provider_name(c, s->provider), "connecting to", t->url.host);
     s->phase = PH_CONNECT;
     llmc_set_timer(c, s, c->policy.connect_timeout_ms);
     rc = llmc_conn_open(c, ci, id, t, &b);
@@ -527,6 +544,7 @@ static void attempt_begin(llmc_client_t *c, llmc_slot_t *s)
     if (r->n_attempts < UINT8_MAX)
         r->n_attempts++;
     r->provider = s->provider;
+    LLMC_LOGD(provider_name(c, s->provider), "attempt", NULL);
     if (s->job.cb.on_attempt != NULL)
         s->job.cb.on_attempt(s->job.user, s->provider, provider_name(c, s->provider));
 

@@ -9,21 +9,31 @@
 #include "llmc/llmc_client.h"
 #include "llmc_util.h"
 
+/* Log lines are "a: b: z" (b and z left out when NULL or empty), at
+ * LLMC_LOG_LEVEL and below; a disabled level compiles to nothing. What is
+ * logged: E a request that failed, W an attempt that failed, I an attempt
+ * that answered and a cancelled request, D each attempt's start and its
+ * connection. Messages are the results' own, with secrets masked. */
 #if LLMC_LOG_LEVEL >= 1
-void llmc_log_(int level, const char *a, const char *b);
-#define LLMC_LOGE(a, b) llmc_log_(1, (a), (b))
+void llmc_log_(int level, const char *a, const char *b, const char *z);
+#define LLMC_LOGE(a, b, z) llmc_log_(1, (a), (b), (z))
 #else
-#define LLMC_LOGE(a, b) ((void)0)
+#define LLMC_LOGE(a, b, z) ((void)0)
+#endif
+#if LLMC_LOG_LEVEL >= 2
+#define LLMC_LOGW(a, b, z) llmc_log_(2, (a), (b), (z))
+#else
+#define LLMC_LOGW(a, b, z) ((void)0)
 #endif
 #if LLMC_LOG_LEVEL >= 3
-#define LLMC_LOGI(a, b) llmc_log_(3, (a), (b))
+#define LLMC_LOGI(a, b, z) llmc_log_(3, (a), (b), (z))
 #else
-#define LLMC_LOGI(a, b) ((void)0)
+#define LLMC_LOGI(a, b, z) ((void)0)
 #endif
 #if LLMC_LOG_LEVEL >= 4
-#define LLMC_LOGD(a, b) llmc_log_(4, (a), (b))
+#define LLMC_LOGD(a, b, z) llmc_log_(4, (a), (b), (z))
 #else
-#define LLMC_LOGD(a, b) ((void)0)
+#define LLMC_LOGD(a, b, z) ((void)0)
 #endif
 
 /* Kept out of line: a call is shorter than its inlined body at each of

@@ -261,7 +261,9 @@
 
 /* ---- logging ----------------------------------------------------------- */
 
-/* 0 none, 1 error, 2 warning, 3 info, 4 debug. Disabled levels compile to
+/* 0 none, 1 error (failed requests), 2 warning (failed attempts), 3 info
+ * (answered attempts, cancels), 4 debug (each attempt's start and
+ * connection), through llmc_port_log(). Disabled levels compile to
  * nothing. Secrets are never logged at any level. */
 #ifndef LLMC_LOG_LEVEL
 #ifdef CONFIG_LLMC_LOG_LEVEL

@@ -116,13 +116,13 @@ class FailoverCase(unittest.TestCase):
 
     # -- running ------------------------------------------------------------
     def chat(self, cfg, *args, prompt="hello failover", timeout=TIMEOUT,
-             binary=None):
+             binary=None, env=None):
         """Run llmc-chat -c cfg (or another build of it); returns (rc,
         stdout bytes, stderr, seconds)."""
         t0 = time.monotonic()
         try:
             rc, out, err = run_chat(["-c", cfg] + list(args) + [prompt],
-                                    timeout=timeout, binary=binary)
+                                    timeout=timeout, binary=binary, env=env)
         except subprocess.TimeoutExpired:
             self.fail("llmc-chat did not finish within %d s" % timeout)
         return rc, out, err, time.monotonic() - t0
@@ -1007,10 +1007,8 @@ class SecretTests(FailoverCase):
         a = self.servers[0]
         cfg = self.config([self.prov("a", a, {"status": 403},
                                      api_key="env:LLMC_FAILOVER_KEY")])
-        t0 = time.monotonic()
-        rc, out, err = run_chat(["-c", cfg, "-v", "hi"], timeout=TIMEOUT,
-                                env={"LLMC_FAILOVER_KEY": API_KEY})
-        self.assertLess(time.monotonic() - t0, TIMEOUT)
+        rc, out, err, _ = self.chat(cfg, "-v", prompt="hi",
+                                    env={"LLMC_FAILOVER_KEY": API_KEY})
         self.assertEqual(rc, 1, err)
         self.assertIn("http error: status 403", err)
         self.assertNotIn(API_KEY, err)
@@ -1030,6 +1028,76 @@ class SecretTests(FailoverCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("http error: status 401", err)
         self.assertNotIn(API_KEY, err)
+
+
+LOG_CHAT = tool_path("log4/llmc-chat")
+
+
+class LoggingTests(VariantCliCase):
+    """The CLI built with LLMC_LOG_LEVEL=4 (build/asan/log4, every log line
+    compiled in): llmc's log lines, on stderr through the port, name each
+    attempt's provider, connection and outcome, and a failed request."""
+
+    BINARY = LOG_CHAT
+
+    @staticmethod
+    def log_lines(err):
+        return [x for x in err.splitlines() if x.startswith("llmc ")]
+
+    def test_each_attempt_is_logged_with_its_outcome(self):
+        a, b = refused_port(), self.servers[0]
+        cfg = self.config([self.prov("a", a), self.prov("b", b)],
+                          max_retries=0)
+        rc, out, err, _ = self.chat(cfg)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.log_lines(err), [
+            "llmc D: a: attempt",
+            "llmc D: a: connecting to: " + TEST_HOST,
+            "llmc W: a: connect error: connection refused",
+            "llmc D: b: attempt",
+            "llmc D: b: connecting to: " + TEST_HOST,
+            "llmc I: b: ok"])
+
+    def test_failed_request_is_logged_as_an_error(self):
+        a = self.servers[0]
+        cfg = self.config([self.prov("a", a, {"status": 503,
+                                              "msg": "overloaded"})],
+                          max_retries=0)
+        rc, out, err, _ = self.chat(cfg)
+        self.assertEqual(rc, 1, err)
+        lines = self.log_lines(err)
+        self.assertEqual(lines[-2:], [
+            "llmc W: a: http error: status 503: overloaded",
+            "llmc E: request failed: http error: status 503: overloaded"])
+
+    def test_iam_secret_is_never_logged(self):
+        srv = Server(iam_key_id=IAM_KEY_ID, iam_secret=IAM_SECRET).start()
+        self.addCleanup(srv.stop)
+        token_url = "http://%s:%d/api/v1/auth/token" % (TEST_HOST, srv.port)
+        for secret in (IAM_SECRET, "wrong-SECRET-9"):
+            with self.subTest(secret=secret):
+                cfg = self.config([self.prov(
+                    "iam", srv, {"status": 401, "msg": "refused " + secret},
+                    key_id=IAM_KEY_ID, secret=secret, token_url=token_url)],
+                    max_retries=0)
+                rc, out, err, _ = self.chat(cfg)
+                self.assertEqual(rc, 1, err)
+                self.assertIn("llmc W: iam: ", err)
+                self.assertIn("llmc E: request failed: ", err)
+                self.assertNotIn(secret, err)
+                self.assertNotIn(IAM_SECRET, err)
+
+
+class LoggedSecretTests(SecretTests):
+    """SecretTests again with every log line compiled in: the log says what
+    failed, and no secret is in it."""
+
+    def chat(self, cfg, *args, **kw):
+        kw["binary"] = LOG_CHAT
+        rc, out, err, secs = super().chat(cfg, *args, **kw)
+        # the run did log its failure, so the secret checks see the log
+        self.assertIn("llmc E: request failed: ", err)
+        return rc, out, err, secs
 
 
 if __name__ == "__main__":
