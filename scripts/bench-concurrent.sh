@@ -24,7 +24,7 @@ EVENTS=${BENCH_EVENTS:-2000}          # content events per stream
 ROUNDS=${BENCH_ROUNDS:-5}
 OUT=$B/concurrent.txt
 
-bash scripts/deps.sh python3-aiohttp
+bash scripts/deps.sh python3-aiohttp strace
 make -s build/bench-concurrent
 
 pids=()
