@@ -23,6 +23,12 @@
  * FreeRTOSConfig.h needs configSUPPORT_STATIC_ALLOCATION 1 and
  * configUSE_RECURSIVE_MUTEXES 1. Call llmc_port_lock / llmc (any llmc
  * function) after the scheduler has started.
+ *
+ * Seen when linking with lwIP's own FreeRTOS port (lwIP 2.2.1,
+ * contrib/ports/freertos/sys_arch.c, on FreeRTOS V11): that sys_arch needs
+ * configENABLE_BACKWARD_COMPATIBILITY 1 (it uses portTICK_RATE_MS), and
+ * port/lwip reads errno, which with picolibc is per task only with
+ * configUSE_PICOLIBC_TLS 1 (newlib: configUSE_NEWLIB_REENTRANT 1).
  */
 #ifndef LLMC_PORT_FREERTOS_H
 #define LLMC_PORT_FREERTOS_H
