@@ -12,12 +12,22 @@
  *   LLMC_LWIP_NETMASK    its netmask      (default 255.255.255.0)
  *   LLMC_LWIP_GW         its gateway      (default 192.0.2.1)
  * Any failure ends the process with status 70 and a line on stderr.
+ *
+ * main() starts only once the gateway has answered ARP. A TAP device has no
+ * carrier while no process holds it, and Linux brings the link back with
+ * up to a second's delay (linkwatch); until then it drops what it sends on
+ * the device, its ARP replies included. Started at once, a tool's first
+ * connect could wait for lwIP's ARP retry, a second later, and miss a short
+ * connect timeout through no fault of the port.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include <time.h>
+
+#include "lwip/etharp.h"
 #include "lwip/init.h"
 #include "lwip/ip4_addr.h"
 #include "lwip/netif.h"
@@ -46,6 +56,29 @@ static void env_addr(const char *name, const char *dflt, ip4_addr_t *out)
 static void on_tcpip_ready(void *arg)
 {
     sys_sem_signal((sys_sem_t *)arg);
+}
+
+/* Ask for the gateway's address every 50 ms until it answers (at most
+ * 5 s): then the host side of the TAP device sends again. */
+static void wait_for_gateway(const ip4_addr_t *gw)
+{
+    const struct timespec step = {0, 50 * 1000 * 1000};
+    struct eth_addr *mac;
+    const ip4_addr_t *ip;
+    int i;
+    ssize_t found = -1;
+
+    for (i = 0; i < 100 && found < 0; i++) {
+        LOCK_TCPIP_CORE();
+        found = etharp_find_addr(&g_netif, gw, &mac, &ip);
+        if (found < 0)
+            (void)etharp_request(&g_netif, gw);
+        UNLOCK_TCPIP_CORE();
+        if (found < 0)
+            nanosleep(&step, NULL);
+    }
+    if (found < 0)
+        fail("the gateway does not answer ARP", NULL);
 }
 
 __attribute__((constructor)) static void llmc_lwip_boot(void)
@@ -83,4 +116,5 @@ __attribute__((constructor)) static void llmc_lwip_boot(void)
     netif_set_link_up(&g_netif);
     netif_set_up(&g_netif);
     UNLOCK_TCPIP_CORE();
+    wait_for_gateway(&gw);
 }
