@@ -70,6 +70,13 @@ SCENARIO OPTIONS (all optional)
   delay_ms=N                     sleep before the response head
   event_delay_ms=N               sleep between events
   keepalive=0                    "Connection: close" and close afterwards
+  idle_close_ms=N                after this answer, close the connection
+                                 (FIN) when no request follows within N ms,
+                                 as servers do with idle keep-alive ones
+  hold=1                         the body's end never comes: no last chunk
+                                 (chunked), one byte short of Content-Length
+                                 (length), no close (close); the connection
+                                 is held until the client closes it
   close_notify=0                 (TLS) close without sending close_notify
 """
 
@@ -396,6 +403,29 @@ class Sleep:
 
 RESET = object()   # abort the connection with an RST
 CLOSE = object()   # close the connection normally, body unfinished
+HOLD = object()    # hold the connection open, body unfinished
+
+
+def wait_for_peer_close(sock):
+    """Read and drop until the peer closes (at most HANG_MAX), then close."""
+    end = time.monotonic() + HANG_MAX
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(min(left, 1.0))
+            try:
+                if not sock.recv(65536):
+                    break
+            except socket.timeout:
+                continue
+    except (OSError, ValueError):
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
 
 
 def reason_phrase(status):
@@ -441,6 +471,8 @@ def send_response(conn, status, headers, pieces, framing="length",
     lines.extend("%s: %s" % (n, v) for n, v in headers)
     if framing == "length":
         total = sum(len(p) for p in pieces if isinstance(p, bytes))
+        if any(p is HOLD for p in pieces):
+            total += 1  # the byte that never comes
         lines.append("Content-Length: %d" % total)
     elif framing == "chunked":
         lines.append("Transfer-Encoding: chunked")
@@ -457,6 +489,9 @@ def send_response(conn, status, headers, pieces, framing="length",
         if p is CLOSE:
             close_gracefully(conn, tls_notify)
             raise Aborted("truncated")
+        if p is HOLD:
+            wait_for_peer_close(conn.sock)
+            raise Aborted("held")
         if isinstance(p, Sleep):
             if p.seconds > 0:
                 time.sleep(p.seconds)
@@ -639,25 +674,7 @@ class ChatResponder:
                              chunk_size=opt_int(self.opts, "chunk", 0))
 
     def hang(self):
-        sock = self.conn.sock
-        end = time.monotonic() + HANG_MAX
-        try:
-            while True:
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                sock.settimeout(min(left, 1.0))
-                try:
-                    if not sock.recv(65536):
-                        break
-                except socket.timeout:
-                    continue
-        except (OSError, ValueError):
-            pass
-        try:
-            sock.close()
-        except OSError:
-            pass
+        wait_for_peer_close(self.conn.sock)
         raise Aborted("hang")
 
     def error(self, status):
@@ -841,6 +858,8 @@ class ChatResponder:
                 if comments and ev is not RESET and ev is not CLOSE:
                     pieces.append((": keep-alive" + eol).encode())
             pieces.append(ev)
+        if opt_flag(opts, "hold"):
+            pieces.append(HOLD)
         if reset == "headers":
             pieces = [RESET]
         headers = [("Content-Type", "text/event-stream"),
@@ -1032,7 +1051,12 @@ class Handler(socketserver.BaseRequestHandler):
 
         responder = ChatResponder(conn, req, opts, keep_alive,
                                   tls_notify=True)
-        return responder.respond()
+        conn.sock.settimeout(IDLE_TIMEOUT)
+        reuse = responder.respond()
+        if reuse and opt_int(opts, "idle_close_ms", 0) > 0:
+            # an idle wait that long ends the connection (Conn._fill)
+            conn.sock.settimeout(opt_int(opts, "idle_close_ms", 0) / 1000.0)
+        return reuse
 
 
 class Server(socketserver.ThreadingTCPServer):

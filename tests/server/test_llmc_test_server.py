@@ -10,6 +10,7 @@ produces a well-formed (or deliberately broken) response as documented.
 
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -444,6 +445,34 @@ class StreamTests(ServerTestBase):
         r = self.chat(chat_body("abcdefgh", model(truncate=1), stream=False))
         self.assertIsInstance(r.error, EOFError)
 
+    def test_hold(self):
+        # every event arrives, [DONE] included, but never the body's end
+        for framing in ("chunked", "length"):
+            with self.subTest(framing=framing):
+                c = self.client(timeout=0.5)
+                c.connect()
+                req = json.dumps(chat_body(
+                    "abcdefgh", model(hold=1, framing=framing))).encode()
+                c.sock.sendall(
+                    b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: %d"
+                    b"\r\n\r\n" % len(req) + req)
+                raw = b""
+                with self.assertRaises(socket.timeout):
+                    while True:
+                        d = c.sock.recv(65536)
+                        self.assertTrue(d, "the server closed")
+                        raw += d
+                head, body = raw.split(b"\r\n\r\n", 1)
+                self.assertIn(b"data: [DONE]", body)
+                if framing == "chunked":
+                    self.assertFalse(body.endswith(b"0\r\n\r\n"))
+                else:
+                    length = int(re.search(rb"Content-Length: (\d+)",
+                                           head).group(1))
+                    self.assertEqual(length, len(body) + 1)
+                c.close()
+
     def test_space0(self):
         r, _, (content, done, _, _, _) = self.stream("nospace", space=0)
         self.assertNotIn(b"data: ", r.body)
@@ -571,6 +600,27 @@ class StreamTests(ServerTestBase):
         self.assertEqual(st["requests"], 4)
         self.assertEqual(st["open"], 0)
         self.assertEqual(st["max_open"], 1)
+
+    def test_idle_close_ms(self):
+        c = self.client()
+        r = c.request("POST", "/v1/chat/completions",
+                      chat_body("x", model(idle_close_ms=100)))
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["connection"], "keep-alive")
+        # no further request: the server closes within about 100 ms
+        c.sock.settimeout(5.0)
+        t0 = time.monotonic()
+        self.assertEqual(c.sock.recv(1), b"")
+        self.assertLess(time.monotonic() - t0, 2.0)
+        c.close()
+        # a request in time keeps the connection
+        c = self.client()
+        for i in range(2):
+            r = c.request("POST", "/v1/chat/completions",
+                          chat_body("y", model(idle_close_ms=1000)))
+            self.assertEqual(r.status, 200)
+        c.close()
+        self.assertEqual(self.server.stats()["connections"], 2)
 
     def test_keepalive0_closes(self):
         c = self.client()
