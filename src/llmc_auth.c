@@ -50,10 +50,10 @@ void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
         return;
     iam = &c->iam[c->prov[s->provider].iam];
     /* refresh when less than the margin remains; a token fetched for this
-     * very request is used even if it is that short-lived */
-    if (iam->valid && (s->token_fresh ||
+     * very request is used by all of its attempts on this provider, even
+     * if it is that short-lived */
+    if (iam->valid && (s->token_fresh == c->prov[s->provider].iam + 1u ||
                        c->now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires)) {
-        s->token_fresh = false;
         s->w.project_id = p->project_id;
         s->w.bearer = iam->token;
         s->w.bearer_len = iam->len;
@@ -107,7 +107,7 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     /* at most 30 days: the milliseconds fit 32 bits */
     iam->expires = c->now + (uint32_t)expires_in * 1000u;
     iam->valid = true;
-    s->token_fresh = true;
+    s->token_fresh = (uint8_t)(c->prov[s->provider].iam + 1u);
     return LLMC_OK;
 }
 
@@ -118,6 +118,7 @@ bool llmc_auth_refresh(llmc_client_t *c, llmc_slot_t *s)
         (s->http.status != 401 && s->http.status != 403))
         return false;
     c->iam[c->prov[s->provider].iam].valid = false;
+    s->token_fresh = 0; /* refused: the next attempt fetches another */
     s->token_retry = true;
     return true;
 }

@@ -492,7 +492,9 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
     int ci, rc;
 
     msg_buf(&b, s);
-    ci = llmc_conn_find_idle(c, id);
+    /* the retry after a stale pooled connection takes a fresh one: the
+     * other pooled ones have been idle as long */
+    ci = s->stale_retry ? -1 : llmc_conn_find_idle(c, id);
     if (ci >= 0) {
         LLMC_LOGD(provider_name(c, s->provider), "pooled connection", NULL);
         c->conns[ci].state = CONN_BUSY;
@@ -845,7 +847,7 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s)
     s->delivered = false;
     s->token_retry = false;
     s->fetching_token = false;
-    s->token_fresh = false; /* a token fetched for an earlier request */
+    s->token_fresh = 0; /* a token fetched for an earlier request */
     s->t_start = (uint32_t)c->now;
     llmc_set_timer(c, s, 0);
     msg_buf(&b, s);
@@ -872,26 +874,24 @@ static void finish_unstarted(const llmc_job_t *j, const char *why)
         j->cb.on_done(j->user, &r);
 }
 
-/* Take jobs off the queue: cancelled ones end, others take free slots. */
+/* Take jobs off the queue: a cancelled one ends at once, wherever it
+ * waits; the oldest of the others takes a free slot. */
 static void dispatch(llmc_client_t *c)
 {
     for (;;) {
         llmc_job_t j;
         llmc_slot_t *s = NULL;
-        int i;
+        int i, q;
         llmc_port_lock();
-        if (c->q_len == 0) {
-            llmc_port_unlock();
-            return;
-        }
-        if (!c->queue[0].cancelled && !c->shutting_down) {
-            if (c->active >= c->max_inflight) {
-                llmc_port_unlock();
-                return;
-            }
-            for (i = 0; i < LLMC_SLOTS && s == NULL; i++)
-                if (c->slots[i].state == SLOT_FREE)
-                    s = &c->slots[i];
+        for (q = 0; q < c->q_len && !c->queue[q].cancelled && !c->shutting_down;
+             q++)
+            ;
+        if (q == c->q_len) {
+            q = 0;
+            if (c->q_len > 0 && c->active < c->max_inflight)
+                for (i = 0; i < LLMC_SLOTS && s == NULL; i++)
+                    if (c->slots[i].state == SLOT_FREE)
+                        s = &c->slots[i];
             if (s == NULL) {
                 llmc_port_unlock();
                 return;
@@ -901,9 +901,10 @@ static void dispatch(llmc_client_t *c)
         }
         /* the job moves while the lock is held: llmc_cancel() finds it in
          * the queue or in its slot */
-        *(s != NULL ? &s->job : &j) = c->queue[0];
+        *(s != NULL ? &s->job : &j) = c->queue[q];
         c->q_len--;
-        memmove(&c->queue[0], &c->queue[1], c->q_len * sizeof(c->queue[0]));
+        memmove(&c->queue[q], &c->queue[q + 1],
+                (size_t)(c->q_len - q) * sizeof(c->queue[0]));
         llmc_port_unlock();
         if (s == NULL)
             finish_unstarted(&j, why_cancelled(c));
@@ -953,7 +954,7 @@ static uint32_t service(llmc_client_t *c)
             st = LLMC_ERR_CANCELLED;
             if (s->job.cancelled || c->shutting_down) {
                 set_msg(s, why_cancelled(c));
-            } else if (left == 0) {
+            } else if (left == 0 && !(s->done_seen && s->state == SLOT_ACTIVE)) {
                 bool active = s->state == SLOT_ACTIVE;
                 st = LLMC_ERR_TIMEOUT;
                 say(s, active ? "deadline of "
@@ -962,7 +963,9 @@ static uint32_t service(llmc_client_t *c)
                 if (active)
                     llmc_fo_record(c, s->provider, false);
             } else {
-                if (llmc_left(now, s->t_timer, s->timer_ms) == 0) {
+                /* left == 0 here: the deadline came in the wait for the
+                 * body's end after [DONE]; the answer stands */
+                if (left == 0 || llmc_left(now, s->t_timer, s->timer_ms) == 0) {
                     if (s->state == SLOT_WAIT)
                         attempt_begin(c, s);
                     else
@@ -983,6 +986,7 @@ static uint32_t service(llmc_client_t *c)
             if (s->state == SLOT_ACTIVE)
                 record_attempt(c, s, st);
             finish(c, s, st);
+            again = true; /* its slot is free for the queue */
         }
         if (!again)
             break;

@@ -175,7 +175,9 @@ typedef struct {
     bool body_cut;     /* error body larger than the buffer */
     bool token_retry;  /* IAM: refreshed once after 401/403 */
     bool fetching_token; /* the attempt is the IAM token request */
-    bool token_fresh;  /* IAM: just fetched, good for this request */
+    uint8_t token_fresh; /* IAM: 1 + the index of the token fetched for
+                            this request (good for all of its attempts
+                            on that provider); 0: none */
     bool more;         /* stopped reading with data left: run again */
     /* ms, low 32 bits of llmc_port_now_ms(), compared by difference. The
      * timer fires timer_ms after t_timer: the phase's timeout while active,

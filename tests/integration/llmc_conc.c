@@ -25,7 +25,19 @@
  *                  thread submits one request while the poll is blocked
  *   tcancel        one request that gets no answer; a second thread cancels
  *                  it while the main thread's llmc_poll(10000) is blocked
- *   serve          a server on the same thread: llmc_port_listen() on
+ *   qcancel MODEL2 three requests, one at a time (-j 1): #0 (MODEL) runs,
+ *                  #1 and #2 (MODEL2) are queued; #2 is cancelled and one
+ *                  llmc_poll(0) follows: reports whether #2's on_done came
+ *                  in that poll, with #1 still queued
+ *   late N         -j 1: #0 (MODEL) runs, #1 (the same MODEL, or ARG) is
+ *                  queued; the application is busy for N ms, then calls
+ *                  llmc_poll(5000) once: reports how long that took and
+ *                  whether #1 started in it
+ *   stale MODEL2 MODEL3  #0 (MODEL) and #1 (MODEL2) at once, until both are
+ *                  done; then a line is read from stdin (the test lets the
+ *                  server close the idle connections meanwhile) and #2
+ *                  (MODEL3) runs on the same client
+ llmc_port_listen() on
  *                  $LLMC_LISTEN_HOST (an IPv4 address, default 127.0.0.1;
  *                  host and port are printed first), one request
  *                  submitted, then llmc_poll_with() waits on the listener,
@@ -356,6 +368,75 @@ static int cmd_shutdown(const char *model, int n, int inflight)
     return 0;
 }
 
+static int cmd_qcancel(const char *model, const char *model2)
+{
+    int in_that_poll;
+    prepare(0, model);
+    prepare(1, model2);
+    prepare(2, model2);
+    if (submit(0) < 0 || submit(1) < 0 || submit(2) < 0)
+        return 1;
+    if (llmc_poll(&g_client, 0) < 0) /* #0 starts; #1 and #2 wait */
+        return 1;
+    if (llmc_cancel(&g_client, g_items[2].h) != LLMC_OK)
+        return 1;
+    if (llmc_poll(&g_client, 0) < 0)
+        return 1;
+    in_that_poll = g_items[2].done_calls;
+    llmc_client_shutdown(&g_client);
+    print_items(3);
+    printf("{\"summary\":\"qcancel\",\"done_in_next_poll\":%d,"
+           "\"second_attempts\":%d}\n",
+           in_that_poll, g_items[1].attempts);
+    return 0;
+}
+
+static int cmd_late(const char *model, const char *model2, int busy_ms)
+{
+    struct timespec ts;
+    uint64_t t;
+    int started;
+    prepare(0, model);
+    prepare(1, model2);
+    if (submit(0) < 0 || submit(1) < 0)
+        return 1;
+    if (llmc_poll(&g_client, 0) < 0) /* #0 starts, #1 waits */
+        return 1;
+    ts.tv_sec = busy_ms / 1000;
+    ts.tv_nsec = (long)(busy_ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL); /* the application's own work */
+    t = now_ms();
+    if (llmc_poll(&g_client, 5000) < 0)
+        return 1;
+    t = now_ms() - t;
+    started = g_items[1].attempts > 0;
+    if (poll_until_done(2) != 0)
+        return 1;
+    print_items(2);
+    printf("{\"summary\":\"late\",\"poll_ms\":%u,\"started_in_poll\":%d}\n",
+           (unsigned)t, started);
+    return 0;
+}
+
+static int cmd_stale(const char *model, const char *model2,
+                     const char *model3)
+{
+    char line[16];
+    prepare(0, model);
+    prepare(1, model2);
+    if (submit(0) < 0 || submit(1) < 0 || poll_until_done(2) != 0)
+        return 1;
+    printf("{\"ready\":2}\n");
+    fflush(stdout);
+    (void)fgets(line, sizeof(line), stdin); /* the server has closed them */
+    prepare(2, model3);
+    if (submit(2) < 0 || poll_until_done(3) != 0)
+        return 1;
+    print_items(3);
+    printf("{\"summary\":\"stale\"}\n");
+    return 0;
+}
+
 static volatile int g_polling;
 static uint64_t g_poll_start_ms, g_submit_ms;
 
@@ -519,21 +600,23 @@ int main(int argc, char **argv)
     llmc_provider_t prov;
     llmc_config_t cfg;
     const char *ca = NULL, *cmd, *model;
-    int argi = 1, inflight = 0, rc;
+    int argi = 1, inflight = 0, deadline = 0, rc;
 
     while (argi + 1 < argc && argv[argi][0] == '-') {
         if (strcmp(argv[argi], "-j") == 0)
             inflight = atoi(argv[argi + 1]);
         else if (strcmp(argv[argi], "--ca") == 0)
             ca = argv[argi + 1];
+        else if (strcmp(argv[argi], "--deadline") == 0)
+            deadline = atoi(argv[argi + 1]);
         else
             break;
         argi += 2;
     }
     if (argc - argi < 3) {
-        fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE]\n"
-              "       run|queue|cancel|shutdown|thread|tcancel|serve BASE_URL MODEL "
-              "[ARG]\n",
+        fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE] [--deadline MS]\n"
+              "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
+              "tcancel|serve BASE_URL MODEL [ARG...]\n",
               stderr);
         return 2;
     }
@@ -548,6 +631,8 @@ int main(int argc, char **argv)
     llmc_policy_default(&cfg.policy);
     cfg.policy.max_retries = 0;
     cfg.policy.cooldown_after = 0;
+    if (deadline > 0)
+        cfg.policy.deadline_ms = (uint32_t)deadline;
     cfg.max_inflight = (uint8_t)inflight;
     cfg.ca_file = ca;
     rc = llmc_client_init(&g_client, &cfg);
@@ -565,6 +650,12 @@ int main(int argc, char **argv)
                        inflight > 0 ? inflight : LLMC_SLOTS);
     else if (strcmp(cmd, "cancel") == 0 && argc - argi > 3)
         rc = cmd_cancel(model, argv[argi + 3]);
+    else if (strcmp(cmd, "qcancel") == 0 && argc - argi > 3)
+        rc = cmd_qcancel(model, argv[argi + 3]);
+    else if (strcmp(cmd, "late") == 0 && ARG_N > 0)
+        rc = cmd_late(model, argc - argi > 4 ? argv[argi + 4] : model, ARG_N);
+    else if (strcmp(cmd, "stale") == 0 && argc - argi > 4)
+        rc = cmd_stale(model, argv[argi + 3], argv[argi + 4]);
     else if (strcmp(cmd, "shutdown") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ)
         return cmd_shutdown(model, ARG_N,
                             inflight > 0 ? inflight : LLMC_SLOTS);

@@ -203,6 +203,75 @@ class LibraryConcurrencyTests(unittest.TestCase):
         self.assertLess(s["total_ms"], 1500, s)
         self.assertEqual(srv.stats()["chat_requests"], 2)
 
+    def test_cancel_of_a_request_behind_another_queued_one_ends_it_at_once(self):
+        # llmc.h: llmc_cancel's on_done "runs in the next poll", also when
+        # the cancelled request waits behind another one in the queue
+        srv = self.server()
+        items, s = run_conc(["-j", 1, "qcancel", srv.url, "t?hang=1", "t"])
+        r0, r1, r2 = items
+        self.assertEqual(s["done_in_next_poll"], 1, s)
+        self.assertEqual(s["second_attempts"], 0, s)  # #1 is still queued
+        self.assertEqual((r2["status"], r2["attempts"], r2["done_calls"]),
+                         ("cancelled", 0, 1), r2)
+
+    def test_slot_freed_by_a_deadline_starts_the_queued_request_in_that_poll(self):
+        # #0 never answers and reaches its 300 ms deadline while the
+        # application is busy; the next llmc_poll ends it, and #1, queued
+        # behind it, must start in that same poll instead of waiting out
+        # the poll's 5 s timeout
+        srv = self.server()
+        items, s = run_conc(["-j", 1, "--deadline", 300, "late", srv.url,
+                             "t?hang=1", 600, "t"])
+        r0, r1 = items
+        self.assertEqual(r0["status"], "timeout", r0)
+        self.assertEqual(r1["status"], "ok", r1)
+        self.assertEqual(s["started_in_poll"], 1, s)
+        self.assertLess(s["poll_ms"], 1000, s)
+
+    def test_stale_keep_alive_is_retried_on_a_fresh_connection(self):
+        # README, Decisions: a pooled connection that fails before any byte
+        # of the answer is retried once on a fresh connection, not counted
+        # as an attempt. Here both pooled connections went stale; the retry
+        # must not take the second one.
+        srv = self.server()
+        need(CONC)
+        # each connection closes 400 ms after its answer: after both
+        # answers (the second comes 200 ms after the first)
+        p = subprocess.Popen([CONC, "stale", srv.url,
+                              "t?delay_ms=300&idle_close_ms=400",
+                              "t?delay_ms=100&idle_close_ms=400", "t"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(json.loads(p.stdout.readline()), {"ready": 2})
+            st = srv.stats()
+            self.assertEqual((st["connections"], st["max_open"]), (2, 2), st)
+            # the server closes both idle connections
+            wait_for(lambda: srv.stats()["open"] == 0, 5.0, "open == 0")
+            out, err = p.communicate(b"\n", timeout=TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        self.assertEqual(p.returncode, 0, err)
+        lines = [json.loads(x) for x in out.decode().splitlines()]
+        r2 = lines[2]
+        self.assertEqual((r2["status"], r2["attempts"]), ("ok", 1), r2)
+        self.assertEqual(r2["content"], conc_prompt(2))
+        # one fresh connection for the third request
+        self.assertEqual(srv.stats()["connections"], 3)
+
+    def test_deadline_in_the_wait_after_done_keeps_the_answer(self):
+        # README, Decisions: after [DONE] llmc waits up to 1 s for the
+        # body's end; if it never comes, "the answer still stands". The
+        # deadline falling inside that wait must not turn it into a timeout.
+        srv = self.server()
+        items, s = run_conc(["--deadline", 1500, "run", srv.url,
+                             "t?delay_ms=1000&hold=1", 1])
+        r, = items
+        self.assertEqual((r["status"], r["partial"]), ("ok", False), r)
+        self.assertEqual(r["content"], conc_prompt(0))
+        self.assertLess(r["ms"], 1500 + 500, r)
+
     def test_shutdown_with_requests_in_flight(self):
         srv = self.server()
         need(CONC)

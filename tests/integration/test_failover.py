@@ -960,6 +960,23 @@ class IamTests(FailoverCase):
         self.assertEqual([a["http"] for a in r["attempts"]], [0, 200])
         self.assertEqual(srv.stats()["tokens_issued"], 1)
 
+    def test_short_lived_token_serves_every_attempt_of_its_request(self):
+        # README: "A token fetched for a request is used by that request
+        # even if it lives less than 30 s": by its retry too
+        srv = self.iam_server(expires=20)
+        cfg = self.config([self.iam_prov("iam", srv, {"status": 503,
+                                                      "fail_first": 1})],
+                          max_retries=1)
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(self.attempts(r), [("iam", "http error"),
+                                            ("iam", "ok")])
+        self.assertEqual(srv.stats()["tokens_issued"], 1)
+        # the next request fetches its own: 20 s is within the margin
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(srv.stats()["tokens_issued"], 2)
+
     def test_wrong_secret_alone_reports_auth_error(self):
         srv = self.iam_server()
         cfg = self.config([self.iam_prov("iam", srv, secret="wrong-SECRET-9")])
