@@ -406,6 +406,13 @@ CLOSE = object()   # close the connection normally, body unfinished
 HOLD = object()    # hold the connection open, body unfinished
 
 
+def close_quietly(sock):
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
 def wait_for_peer_close(sock):
     """Read and drop until the peer closes (at most HANG_MAX), then close."""
     end = time.monotonic() + HANG_MAX
@@ -422,10 +429,7 @@ def wait_for_peer_close(sock):
                 continue
     except (OSError, ValueError):
         pass
-    try:
-        sock.close()
-    except OSError:
-        pass
+    close_quietly(sock)
 
 
 def reason_phrase(status):
@@ -531,10 +535,7 @@ def close_gracefully(conn, tls_notify=True):
                 break
     except (OSError, ValueError):
         pass
-    try:
-        sock.close()
-    except OSError:
-        pass
+    close_quietly(sock)
 
 
 def json_bytes(obj, ascii_only=False):
