@@ -85,31 +85,27 @@ $(ABUILD)/llmc-seq: $(ABUILD)/obj/tests/integration/llmc_seq.o $(ABUILD)/libllmc
 $(ABUILD)/llmc-multi: $(ABUILD)/obj/tests/integration/llmc_multi.o $(ABUILD)/obj/examples/posix/llmc_tool_config.o $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ $(LIBS) -o $@
 
-# The CLI with Evolution IAM compiled out (LLMC_IAM_PROVIDERS=0), as a
-# firmware that only uses API keys builds llmc: its own objects, since the
-# knob changes llmc_client_t
+# llmc-chat built whole (library, port, tool) with other knobs, in its own
+# directory, since a knob may change llmc_client_t:
+# $(call CLI_VARIANT,dir under $(ABUILD),preprocessor flags)
+define CLI_VARIANT
+$(ABUILD)/$(1)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CSTD) $$(WARN) -O1 -g $$(SAN) $(2) $$(CFLAGS) -c $$< -o $$@
+
+$(ABUILD)/$(1)/llmc-chat: $(patsubst %.c,$(ABUILD)/$(1)/obj/%.o,$(SRC) $(PORT_SRC) $(TOOL_SRC) examples/posix/llmc_chat.c)
+	$$(CC) $$(SAN) $$^ $$(LIBS) -o $$@
+endef
+
+# Evolution IAM compiled out (LLMC_IAM_PROVIDERS=0), as a firmware that
+# only uses API keys builds llmc
 NBUILD   := $(ABUILD)/noiam
-NOIAM_CPP := $(filter-out -DLLMC_IAM_PROVIDERS=%,$(CPPFLAGS_LLMC)) -DLLMC_IAM_PROVIDERS=0
-NOBJ     := $(patsubst %.c,$(NBUILD)/obj/%.o,$(SRC) $(PORT_SRC) $(TOOL_SRC) examples/posix/llmc_chat.c)
+$(eval $(call CLI_VARIANT,noiam,$(filter-out -DLLMC_IAM_PROVIDERS=%,$(CPPFLAGS_LLMC)) -DLLMC_IAM_PROVIDERS=0))
 
-$(NBUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(NOIAM_CPP) $(CFLAGS) -c $< -o $@
-
-$(NBUILD)/llmc-chat: $(NOBJ)
-	$(CC) $(SAN) $^ $(LIBS) -o $@
-
-# The CLI with every log line compiled in (LLMC_LOG_LEVEL=4): the tests
-# read what it logs, and check that no secret is among it
+# Every log line compiled in (LLMC_LOG_LEVEL=4): the tests read what it
+# logs, and check that no secret is among it
 GBUILD   := $(ABUILD)/log4
-GOBJ     := $(patsubst %.c,$(GBUILD)/obj/%.o,$(SRC) $(PORT_SRC) $(TOOL_SRC) examples/posix/llmc_chat.c)
-
-$(GBUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS_LLMC) -DLLMC_LOG_LEVEL=4 $(CFLAGS) -c $< -o $@
-
-$(GBUILD)/llmc-chat: $(GOBJ)
-	$(CC) $(SAN) $^ $(LIBS) -o $@
+$(eval $(call CLI_VARIANT,log4,$(CPPFLAGS_LLMC) -DLLMC_LOG_LEVEL=4))
 
 # The CLI over a POSIX port whose connect has finished when it returns (as
 # blocking stacks' do): the variant port object comes before libllmc.a, so
