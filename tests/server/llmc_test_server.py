@@ -1054,9 +1054,10 @@ class Handler(socketserver.BaseRequestHandler):
                                   tls_notify=True)
         conn.sock.settimeout(IDLE_TIMEOUT)
         reuse = responder.respond()
-        if reuse and opt_int(opts, "idle_close_ms", 0) > 0:
+        idle_close = opt_int(opts, "idle_close_ms", 0)
+        if reuse and idle_close > 0:
             # an idle wait that long ends the connection (Conn._fill)
-            conn.sock.settimeout(opt_int(opts, "idle_close_ms", 0) / 1000.0)
+            conn.sock.settimeout(idle_close / 1000.0)
         return reuse
 
 
