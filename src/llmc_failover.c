@@ -130,8 +130,10 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
         /* Retry-After is honoured up to 60 s and within the deadline; the
          * server asking for longer than we would wait moves on */
         bool backing_off = retry_after_ms <= 0;
+        /* the clock counts whole ms and was read up to 1 ms past its tick:
+         * one more makes a server's wait at least what it asked */
         uint32_t wait = backing_off ? backoff(c, (uint8_t)(s->tries - 1))
-                                    : (uint32_t)retry_after_ms;
+                                    : (uint32_t)retry_after_ms + 1u;
         if (backing_off ||
             (retry_after_ms <= 60000 &&
              wait < llmc_left(now, s->t_start, c->policy.deadline_ms))) {
