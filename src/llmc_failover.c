@@ -142,6 +142,7 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
         }
     }
     s->tries = 0;
+    s->token_retry = false; /* the one refresh after 401/403 is per provider */
     s->pos++;
     if (s->pos >= s->n_order)
         return LLMC_FO_STOP;

@@ -173,7 +173,8 @@ typedef struct {
     bool got_bytes;    /* any response byte on this attempt */
     bool stale_retry;  /* a reused connection failed: retried fresh once */
     bool body_cut;     /* error body larger than the buffer */
-    bool token_retry;  /* IAM: refreshed once after 401/403 */
+    bool token_retry;  /* IAM: refreshed once after 401/403 on this
+                          provider */
     bool fetching_token; /* the attempt is the IAM token request */
     uint8_t token_fresh; /* IAM: 1 + the index of the token fetched for
                             this request (good for all of its attempts

@@ -924,6 +924,33 @@ class IamTests(FailoverCase):
         self.assertEqual(st["tokens_issued"], 2)
         self.assertEqual(len(st["request_times"]), 2)
 
+    def test_each_iam_provider_gets_its_own_refresh_on_401(self):
+        # The refresh after a 401 belongs to the provider whose token was
+        # refused: failing over to a second IAM provider whose own token was
+        # revoked refreshes that one too, instead of failing the request.
+        s1, s2 = self.iam_server(), self.iam_server()
+        cfg = self.config([self.iam_prov("one", s1, {"status": 401}),
+                           self.iam_prov("two", s2)], max_retries=0)
+        s = self.session(cfg, 2)
+        r1 = s.request()
+        self.assertEqual(r1["status"], "ok", r1["format"])
+        self.assertEqual(self.attempts(r1), [("one", "http error"),
+                                             ("one", "http error"),
+                                             ("two", "ok")])
+        s2.revoke()
+        r2 = s.request()
+        self.assertEqual(r2["status"], "ok", r2["format"])
+        self.assertEqual(self.attempts(r2), [("one", "http error"),
+                                             ("one", "http error"),
+                                             ("two", "http error"),
+                                             ("two", "ok")])
+        self.assertEqual(r2["attempts"][2]["http"], 401)
+        # one: a token and its refresh, then the second request's refresh
+        # (the refreshed token was kept: the server refused the request,
+        # not the token); two: a token, and the refresh after the revoke
+        self.assertEqual(s1.stats()["tokens_issued"], 3)
+        self.assertEqual(s2.stats()["tokens_issued"], 2)
+
     def test_wrong_secret_is_auth_error_next_provider_answers(self):
         srv = self.iam_server()
         b = self.servers[0]
