@@ -25,6 +25,11 @@ static bool ignored(const llmc_request_t *r, const char *name)
     return false;
 }
 
+static bool cooling(const llmc_client_t *c, uint8_t provider)
+{
+    return c->prov[provider].cool_until > c->now;
+}
+
 int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
 {
     /* the words after each count of the message when none is eligible */
@@ -43,7 +48,7 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
             k = 1;
         } else if (ignored(r, p->name)) {
             k = 2;
-        } else if (c->prov[i].cool_until > c->now) {
+        } else if (cooling(c, (uint8_t)i)) {
             k = 3;
             if (coolest == LLMC_NONE ||
                 c->prov[i].cool_until < c->prov[coolest].cool_until)
@@ -123,10 +128,15 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     uint32_t now = (uint32_t)c->now;
     int32_t retry_after_ms = s->http.retry_after_ms;
+    /* a provider that began cooling down while this request ran (its
+     * failures, or other requests') is not retried, nor tried later, while
+     * another provider remains; the last one is always tried */
+    bool last = s->pos + 1u >= s->n_order;
     s->tries++;
     llmc_set_timer(c, s, 0); /* the next provider starts at once */
     if (llmc_fo_retryable(status, s->http.status, s->http.should_retry) &&
-        s->tries <= c->policy.max_retries) {
+        s->tries <= c->policy.max_retries &&
+        (last || !cooling(c, s->order[s->pos]))) {
         /* Retry-After is honoured up to 60 s and within the deadline; the
          * server asking for longer than we would wait moves on */
         bool backing_off = retry_after_ms <= 0;
@@ -143,7 +153,9 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
     }
     s->tries = 0;
     s->token_retry = false; /* the one refresh after 401/403 is per provider */
-    s->pos++;
+    do
+        s->pos++;
+    while (s->pos + 1u < s->n_order && cooling(c, s->order[s->pos]));
     if (s->pos >= s->n_order)
         return LLMC_FO_STOP;
     return LLMC_FO_NEXT;

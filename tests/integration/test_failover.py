@@ -693,6 +693,28 @@ class CooldownTests(FailoverCase):
         self.assertEqual(a.stats()["chat_requests"], 1)
         self.assertEqual(b.stats()["chat_requests"], 3)
 
+    def test_provider_that_starts_cooling_is_not_retried(self):
+        # max_retries 2 would try a three times, but its first failure
+        # starts its cooldown: the request moves on to b at once
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 503}),
+                           self.prov("b", b)],
+                          max_retries=2, cooldown_after=1, cooldown_ms=60000)
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(self.attempts(r), [("a", "http error"), ("b", "ok")])
+        self.assertEqual(a.stats()["chat_requests"], 1)
+
+    def test_last_provider_is_retried_even_while_cooling(self):
+        a = self.servers[0]
+        cfg = self.config([self.prov("a", a, {"status": 503,
+                                              "fail_first": 2})],
+                          max_retries=2, cooldown_after=1, cooldown_ms=60000)
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(self.attempts(r), [("a", "http error"),
+                                            ("a", "http error"), ("a", "ok")])
+
     def test_cooldown_needs_failures_in_a_row(self):
         a, b = self.servers[0], self.servers[1]
         cfg = self.config([self.prov("a", a, {"status": 503}),

@@ -674,6 +674,73 @@ static void test_failure_count_saturates_and_keeps_cooling(void **st)
     assert_int_equal(C->prov[0].cool_until, 299 + 100);
 }
 
+/* Cooldown is checked at every decision, not only when the order is
+ * planned: a provider that began cooling while the request ran (other
+ * requests' failures count too) is neither retried nor tried later while
+ * another provider remains. */
+static void test_provider_cooling_mid_request_is_not_retried(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    C->policy.max_retries = 2;
+    C->policy.cooldown_after = 1;
+    C->policy.cooldown_ms = 30000;
+    record(0, false, 100); /* a's failure starts its cooldown */
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, -1, 100), LLMC_FO_NEXT);
+    assert_int_equal(S->pos, 1);
+    assert_int_equal(S->tries, 0);
+}
+
+static void test_providers_cooling_mid_request_are_skipped(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    C->policy.cooldown_after = 1;
+    C->policy.cooldown_ms = 30000;
+    record(1, false, 50); /* b cools because of another request */
+    assert_int_equal(decide(LLMC_ERR_HTTP, 400, -1, -1, 100), LLMC_FO_NEXT);
+    assert_int_equal(S->pos, 2);
+    assert_int_equal(S->order[S->pos], 2);
+}
+
+static void test_last_provider_is_tried_and_retried_even_if_cooling(void **st)
+{
+    (void)st;
+    start_request(k_three, 3, 0);
+    C->policy.max_retries = 1;
+    C->policy.cooldown_after = 1;
+    C->policy.cooldown_ms = 30000;
+    record(1, false, 50);
+    record(2, false, 50);
+    /* b and c both cooling: b is skipped, c is the last and is tried */
+    assert_int_equal(decide(LLMC_ERR_HTTP, 400, -1, -1, 100), LLMC_FO_NEXT);
+    assert_int_equal(S->pos, 2);
+    /* and retried, as a request with one provider left would be */
+    record(2, false, 200);
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, -1, 200),
+                     LLMC_FO_RETRY);
+    assert_int_equal(S->pos, 2);
+}
+
+static void test_single_provider_retry_keeps_retrying_a_cooling_one(void **st)
+{
+    (void)st;
+    client_with(k_three, 3);
+    C->policy.single_provider_retry = true;
+    C->policy.max_retries = 2;
+    C->policy.cooldown_after = 1;
+    C->policy.cooldown_ms = 30000;
+    assert_int_equal(plan(0, NULL, 0), 1);
+    record(0, false, 100);
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, -1, 100),
+                     LLMC_FO_RETRY);
+    record(0, false, 200);
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, -1, 200),
+                     LLMC_FO_RETRY);
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, -1, 300),
+                     LLMC_FO_STOP);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -709,6 +776,10 @@ int main(void)
         T(test_single_provider_retry_tries_one_provider_1_plus_n),
         T(test_failover_walks_every_provider_then_stops),
         T(test_cooldown_after_n_failures_in_a_row),
+        T(test_provider_cooling_mid_request_is_not_retried),
+        T(test_providers_cooling_mid_request_are_skipped),
+        T(test_last_provider_is_tried_and_retried_even_if_cooling),
+        T(test_single_provider_retry_keeps_retrying_a_cooling_one),
         T(test_cooldown_reset_on_success),
         T(test_cooldown_disabled_when_after_is_zero),
         T(test_failure_count_saturates_and_keeps_cooling),
