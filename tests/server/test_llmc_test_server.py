@@ -920,4 +920,10 @@ class NginxTests(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    # one summary line in make check's format; failures and errors count
+    prog = unittest.main(exit=False, verbosity=1)
+    r = prog.result
+    bad = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
+    print("server: %d passed, %d failed"
+          % (r.testsRun - bad - len(r.skipped), bad + len(r.skipped)))
+    sys.exit(0 if bad == 0 and not r.skipped and r.testsRun > 0 else 1)
