@@ -326,6 +326,8 @@ static int on_body(void *ctx, const char *p, size_t n)
     int rc;
 
     if (s->body == BODY_SSE) {
+        if (s->done_seen)
+            return 0; /* nothing after [DONE] counts, not even its size */
         rc = llmc_sse_feed(&s->sse, p, n, on_event, ctx);
         if (rc == LLMC_ERR_TOO_LARGE && s->result.message[0] == '\0')
             too_large(s, "event larger than ");
@@ -432,6 +434,15 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     finish(c, s, LLMC_OK);
 }
 
+/* After [DONE] the answer is complete: a body whose end never comes, or
+ * comes broken (a close, a reset, bad framing), closes the connection but
+ * does not undo the answer. */
+static void done_end(llmc_client_t *c, llmc_slot_t *s)
+{
+    s->result.message[0] = '\0';
+    body_end(c, s, false);
+}
+
 /* Bytes arrived: returns true when the attempt ended (slot moved on). */
 static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
 {
@@ -461,7 +472,10 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
         }
         rc = llmc_http_body(&s->http, p, n, &used, on_body, &f);
         if (rc < 0) {
-            attempt_fail(c, s, rc, NULL);
+            if (s->done_seen)
+                done_end(c, s);
+            else
+                attempt_fail(c, s, rc, NULL);
             return true;
         }
         if (rc == 1) {
@@ -685,6 +699,10 @@ static void step_recv(llmc_client_t *c, llmc_slot_t *s)
         }
         if (n == LLMC_PORT_WOULD_BLOCK)
             return;
+        if (s->done_seen) { /* closed or reset before the body's end */
+            done_end(c, s);
+            return;
+        }
         if (n == LLMC_PORT_EOF && s->got_bytes) {
             int rc = llmc_http_eof(&s->http);
             if (rc == 1) {
@@ -919,8 +937,7 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
     const char *what;
     uint32_t ms;
     if (s->done_seen) { /* the answer is complete; only the framing lags */
-        s->result.message[0] = '\0';
-        body_end(c, s, false);
+        done_end(c, s);
         return;
     }
     if (s->phase == PH_CONNECT)

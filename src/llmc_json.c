@@ -409,6 +409,9 @@ static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
 {
     int from, to, m, rc;
 
+    if (t->type == JSMN_PRIMITIVE && js[t->start] == 'n')
+        return LLMC_OK; /* null: absent ("choices": null too, as vLLM
+                           sends beside an error) */
     if (id == K_CHOICES) {
         if (t->type != JSMN_ARRAY)
             return LLMC_ERR_PROTOCOL;
@@ -419,8 +422,6 @@ static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
         to = K_CONTENT;
         goto object;
     }
-    if (t->type == JSMN_PRIMITIVE && js[t->start] == 'n')
-        return LLMC_OK; /* null */
     if (id >= K_PROMPT && id < K_ERRMSG) {
         /* a non-integer count is not ours to judge */
         (void)int_at(js, t,

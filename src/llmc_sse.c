@@ -9,7 +9,9 @@
  * one did not; a line starts as S_FIELD with field_len 0 (so ':' there,
  * a comment, is just another field to skip). Then up to the line end:
  * S_DATA_LEAD and S_DATA keep a data value, S_SKIP ignores the rest. */
-enum { S_FIELD, S_DATA_LEAD, S_DATA, S_SKIP };
+enum { S_BOM, S_FIELD, S_DATA_LEAD, S_DATA, S_SKIP };
+/* S_BOM: where the stream starts, which may be a UTF-8 byte order mark
+ * (WHATWG: the decoder strips it); field_len counts its bytes so far. */
 #define FIELD_OTHER UINT8_MAX
 
 void llmc_sse_init(llmc_sse_t *s, char *buf, size_t cap)
@@ -44,6 +46,20 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
     const char *stop;
     int rc;
 
+    while (s->state == S_BOM && p < e) {
+        if (*p != "\xEF\xBB\xBF"[s->field_len]) {
+            /* no BOM; the part of one seen starts a field llmc does not
+             * read */
+            s->state = S_FIELD;
+            s->field_len = s->field_len != 0 ? FIELD_OTHER : 0;
+            break;
+        }
+        p++;
+        if (++s->field_len == 3) {
+            s->state = S_FIELD;
+            s->field_len = 0;
+        }
+    }
     for (; p < e; p++) {
         char c = *p;
         if (s->after_cr) {

@@ -1,5 +1,6 @@
 /*
- * Server-sent events framer (WHATWG rules): CR, LF or CRLF line ends, ':'
+ * Server-sent events framer (WHATWG rules): one leading UTF-8 BOM skipped,
+ * CR, LF or CRLF line ends, ':'
  * comment lines ignored, several data: lines joined with "\n", other fields
  * ignored, an event dispatched at a blank line. Resumable at any byte; the
  * event's data is gathered in a caller-given buffer, and an event bigger

@@ -27,7 +27,7 @@ fail() {
 }
 
 # Tests that run over lwIP: the chat, keep-alive, failover and concurrency
-# suites. Left out, and why:
+# suites, and the raw answers (closes and resets after [DONE]). Left out, and why:
 #  - test_library.MemoryTests: they measure the heap and RSS of the plain
 #    (non-sanitizer) loopback llmc-chat under valgrind, which says nothing
 #    about the port; the lwIP tools are sanitizer builds.
@@ -38,7 +38,7 @@ fail() {
 TESTS=(test_chat test_library.KeepAliveTests
        test_failover.FailoverTests test_failover.CooldownTests
        test_failover.SecretTests test_failover.IamTests
-       test_concurrency)
+       test_concurrency test_raw_answers)
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespace and TAP device)"
 [ -c /dev/net/tun ] || fail "needs /dev/net/tun (TAP devices)"

@@ -677,6 +677,34 @@ static void test_choices_not_an_array_rejected(void **st)
     assert_int_equal(chat("{\"choices\":[\"x\"]}", &m), LLMC_ERR_PROTOCOL);
 }
 
+/* vLLM and others send error chunks and error bodies with "choices": null:
+ * the provider's error.message must come through (README: "Error messages:
+ * the provider's error.message when it sent one"; DESIGN: an event whose
+ * JSON has an error object ends the request with that error), and a null
+ * choices is absent, as a null delta, content or usage is. */
+static void test_choices_null_is_absent_and_error_read(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"object\":\"error\",\"choices\":null,"
+                          "\"error\":{\"message\":\"context too long\"}}",
+                          &m),
+                     LLMC_OK);
+    assert_true(m.has_error);
+    assert_int_equal(m.error_len, 16);
+    assert_memory_equal(m.error_msg, "context too long", 16);
+    assert_int_equal(chat("{\"error\":{\"message\":\"x\"},\"choices\":null}",
+                          &m),
+                     LLMC_OK);
+    assert_true(m.has_error);
+    assert_int_equal(chat("{\"choices\":null,\"usage\":{\"total_tokens\":3}}",
+                          &m),
+                     LLMC_OK);
+    assert_false(m.has_content);
+    assert_true(m.usage.present);
+    assert_int_equal(m.usage.total_tokens, 3);
+}
+
 static void test_content_or_delta_of_wrong_type_rejected(void **st)
 {
     llmc_chat_msg_t m;
@@ -1004,6 +1032,8 @@ int main(void)
         cmocka_unit_test_teardown(test_more_tokens_than_given_too_large,
                                   teardown),
         cmocka_unit_test_teardown(test_choices_not_an_array_rejected,
+                                  teardown),
+        cmocka_unit_test_teardown(test_choices_null_is_absent_and_error_read,
                                   teardown),
         cmocka_unit_test_teardown(test_raw_control_bytes_in_strings_rejected,
                                   teardown),

@@ -304,6 +304,22 @@ static void test_utf8_and_binary_bytes_kept(void **st)
                   "[\\xc3\\xa9\\xe4\\xb8\\xad\\xf0\\x9f\\x98\\x80\\x01]");
 }
 
+/* WHATWG: the stream is UTF-8 decoded, which strips one leading BOM; the
+ * first event must not be lost (its content would silently vanish). */
+static void test_leading_bom_stripped(void **st)
+{
+    (void)st;
+    expect_events("\xef\xbb\xbf" "data: a\n\ndata: b\n\n", "[a][b]");
+    expect_events("\xef\xbb\xbf" "\r\ndata: a\n\n", "[a]");
+    /* only at the stream's start, and only one */
+    expect_events("data: a\n\n\xef\xbb\xbf" "data: b\n\n", "[a]");
+    expect_events("\xef\xbb\xbf\xef\xbb\xbf" "data: a\n\n", "");
+    /* part of a BOM is not one: that line is not a data line */
+    expect_events("\xef\xbb" "data: a\n\ndata: b\n\n", "[b]");
+    expect_events("\xef\ndata: b\n\n", "[b]");
+    expect_events("\xef\xbb\xbf", "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_callback_nonzero_return_propagated),
         cmocka_unit_test(test_empty_feed_is_a_no_op),
         cmocka_unit_test(test_utf8_and_binary_bytes_kept),
+        cmocka_unit_test(test_leading_bom_stripped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,156 @@
+"""Answers written byte for byte by a raw server, for what the scripted
+test server does not produce: a body whose end after [DONE] is missing or
+broken (README: "If the end never comes, the answer still stands and the
+connection is closed"), a UTF-8 BOM before the first event, and error
+objects beside "choices": null.
+"""
+
+import socket
+import struct
+import threading
+import unittest
+
+from harness import TEST_HOST, run_chat
+
+API_KEY = "test-key-0123"
+TIMEOUT = 20
+
+HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n")
+EVENT = b'data: {"choices":[{"delta":{"content":"Hello"}}]}\n\n'
+DONE = b"data: [DONE]\n\n"
+
+
+def chunk(b):
+    return b"%x\r\n" % len(b) + b + b"\r\n"
+
+
+class RawServer:
+    """Answers one request per connection with the given bytes, then ends
+    the connection: "close" (FIN) or "reset" (RST)."""
+
+    def __init__(self, answer, end="close"):
+        self.answer = answer
+        self.end = end
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((TEST_HOST, 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "http://%s:%d/v1" % (TEST_HOST, self.port)
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with c:
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    buf += d
+                head, _, body = buf.partition(b"\r\n\r\n")
+                n = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        n = int(line.split(b":")[1])
+                while len(body) < n:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    body += d
+                self.requests += 1
+                c.sendall(self.answer)
+                if self.end == "reset":
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+
+    def stop(self):
+        self.sock.close()
+
+
+class RawTestCase(unittest.TestCase):
+    def chat(self, answer, end="close"):
+        srv = RawServer(answer, end)
+        try:
+            result = run_chat(["--base-url", srv.url, "--api-key", API_KEY,
+                               "-m", "m", "--max-retries", "0", "hi"],
+                              timeout=TIMEOUT)
+        finally:
+            srv.stop()
+        return result, srv.requests
+
+
+class AfterDoneTests(RawTestCase):
+    def assertAnswerStands(self, result, requests):
+        rc, out, err = result
+        self.assertEqual(out, b"Hello", err)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(requests, 1, err)
+
+    def test_close_after_done_without_last_chunk(self):
+        # [DONE], then FIN: the last chunk never comes
+        self.assertAnswerStands(*self.chat(HEAD + chunk(EVENT) + chunk(DONE)))
+
+    def test_reset_after_done_without_last_chunk(self):
+        self.assertAnswerStands(*self.chat(HEAD + chunk(EVENT) + chunk(DONE),
+                                           end="reset"))
+
+    def test_close_after_done_short_content_length(self):
+        body = EVENT + DONE
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                b"Content-Length: %d\r\n\r\n" % (len(body) + 10))
+        self.assertAnswerStands(*self.chat(head + body))
+
+    def test_big_event_after_done_is_ignored(self):
+        # larger than LLMC_EVENT_BUF_SIZE, but after [DONE]
+        big = b"data: " + b"x" * 70000 + b"\n\n"
+        self.assertAnswerStands(*self.chat(
+            HEAD + chunk(EVENT) + chunk(DONE) + chunk(big) + b"0\r\n\r\n"))
+
+    def test_bad_framing_after_done(self):
+        self.assertAnswerStands(*self.chat(
+            HEAD + chunk(EVENT) + chunk(DONE) + b"zz\r\n"))
+
+
+class StreamStartAndErrorTests(RawTestCase):
+    def test_leading_bom_keeps_first_event(self):
+        # WHATWG strips one leading BOM; the first event's content must not
+        # vanish silently (exit 0 with "world" only, before the fix)
+        ev2 = b'data: {"choices":[{"delta":{"content":" world"}}]}\n\n'
+        (rc, out, err), _ = self.chat(HEAD + chunk(b"\xef\xbb\xbf" + EVENT)
+                                      + chunk(ev2) + chunk(DONE)
+                                      + b"0\r\n\r\n")
+        self.assertEqual(out, b"Hello world", err)
+        self.assertEqual(rc, 0, err)
+
+    def test_error_event_with_null_choices_under_200(self):
+        # vLLM-style error chunk: its message, not "malformed JSON"
+        ev = (b'data: {"object":"error","choices":null,"error":'
+              b'{"message":"context length exceeded","code":400}}\n\n')
+        (rc, out, err), _ = self.chat(HEAD + chunk(ev) + b"0\r\n\r\n")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("api error", err)
+        self.assertIn("context length exceeded", err)
+
+    def test_error_body_with_null_choices(self):
+        body = (b'{"object":"error","choices":null,"error":'
+                b'{"message":"bad model name"}}')
+        (rc, out, err), _ = self.chat(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("status 400: bad model name", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
