@@ -150,7 +150,11 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
         else if (key_is(k, "token_url")) dst = &p->token_url;
         else if (key_is(k, "model")) dst = &p->model;
         if (dst != NULL) {
-            if (secret_at(cfg, v, g_text + g_tok[k].start, dst) != 0)
+            /* the key's own text, not the rest of the file after it */
+            char field[16];
+            snprintf(field, sizeof(field), "%.*s",
+                     g_tok[k].end - g_tok[k].start, g_text + g_tok[k].start);
+            if (secret_at(cfg, v, field, dst) != 0)
                 return -1;
         } else if (key_is(k, "working")) {
             if (bool_at(v, &b) != 0)

@@ -541,6 +541,22 @@ class ConfigTests(ChatTestCase):
             self.assertEqual(last["body"]["model"],
                              "cfgmodel?text=configured+answer")
 
+    def test_config_error_never_shows_a_secret(self):
+        # llmc_tool_config.h: cfg->err "never contains a secret"; the name
+        # of a field of the wrong type must not pull in the rest of the file
+        secret = "sk-written-in-the-file-31337"
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            with open(cfg, "w") as f:
+                f.write('{"providers": [{"name": "a", "base_url": "%s", '
+                        '"model": 5, "api_key": "%s"}]}' %
+                        (self.server.url, secret))
+            rc, out, err = self.run_chat(["-c", cfg, "hello"])
+            self.assertEqual(rc, 2, err)
+            self.assertIn("model", err)
+            self.assertNotIn(secret[:8], err)
+            self.assertEqual(out, b"")
+
 
 if __name__ == "__main__":
     unittest.main()
