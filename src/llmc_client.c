@@ -166,6 +166,7 @@ static void redact(const llmc_client_t *c, llmc_slot_t *s)
 }
 
 static const char *provider_name(const llmc_client_t *c, int i);
+static const char *why_cancelled(const llmc_client_t *c);
 
 /* The attempt at hand ends: note it in the record, its message redacted.
  * Every attempt begun ends here, which fills all of its entry. */
@@ -227,12 +228,15 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
         LLMC_LOGI("request cancelled", NULL, NULL);
     else
         LLMC_LOGE("request failed", llmc_strerror(status), r->message);
-    if (s->job.cb.on_done != NULL)
-        s->job.cb.on_done(s->job.user, r);
+    /* the request has ended before its on_done runs: a submit from there
+     * finds its room, and a cancel of it finds nothing. The slot is reused
+     * only by dispatch(), which on_done cannot reach. */
     s->state = SLOT_FREE;
     llmc_port_lock();
     c->active--;
     llmc_port_unlock();
+    if (s->job.cb.on_done != NULL)
+        s->job.cb.on_done(s->job.user, r);
 }
 
 /* ---- attempts ---------------------------------------------------------- */
@@ -304,6 +308,8 @@ static int on_event(void *ctx, char *data, size_t len)
 
     if (s->done_seen)
         return 0; /* nothing counts after [DONE] */
+    if (s->job.cancelled)
+        return LLMC_ERR_CANCELLED; /* e.g. from on_delta: nothing more */
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         s->done_seen = true;
         return 0;
@@ -424,6 +430,10 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
             attempt_fail(c, s, rc, NULL);
             return;
         }
+    }
+    if (s->job.cancelled) { /* llmc_cancel() in a callback of this read */
+        attempt_fail(c, s, LLMC_ERR_CANCELLED, NULL);
+        return;
     }
     if (!s->delivered) {
         attempt_fail(c, s, LLMC_ERR_EMPTY, "the response ended without content");
@@ -611,6 +621,14 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
 static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
                          const char *text)
 {
+    if (status == LLMC_ERR_CANCELLED) {
+        /* llmc_cancel() from a callback of this read: ends as service()
+         * ends a cancelled request; the provider did not fail */
+        set_msg(s, why_cancelled(c));
+        record_attempt(c, s, status);
+        finish(c, s, status);
+        return;
+    }
     if (text == NULL && s->result.message[0] == '\0')
         text = llmc_strerror(status);
     if (text != NULL)
@@ -623,7 +641,7 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
     s->more = false; /* nothing more to read for this attempt */
     slot_drop_conn(c, s, false);
     llmc_fo_record(c, s->provider, false);
-    if (s->delivered || status == LLMC_ERR_CANCELLED) {
+    if (s->delivered) {
         finish(c, s, status); /* bound to this provider: no failover */
         return;
     }

@@ -160,7 +160,8 @@ typedef struct {
     void (*on_delta)(void *user, const char *text, size_t len);
     /* An attempt on a provider starts (index into the provider list). */
     void (*on_attempt)(void *user, int provider, const char *name);
-    /* The request ended; the result is valid during the call only. */
+    /* The request ended (its handle is gone, its room free for a submit);
+     * the result is valid during the call only. */
     void (*on_done)(void *user, const llmc_result_t *result);
 } llmc_callbacks_t;
 
@@ -214,7 +215,9 @@ int llmc_poll_with(llmc_client_t *c, struct llmc_pollfd_s *extra,
                    size_t n_extra, int timeout_ms);
 
 /* End one request with LLMC_ERR_CANCELLED (its on_done runs in the next
- * llmc_poll). Returns LLMC_OK, or LLMC_ERR_ARG for an unknown handle. */
+ * llmc_poll at the latest; from its own on_delta, nothing more of the
+ * answer is delivered). Returns LLMC_OK, or LLMC_ERR_ARG for an unknown
+ * handle. */
 int llmc_cancel(llmc_client_t *c, llmc_handle_t h);
 
 /* Submit and poll until done; copies the result to *result when non-NULL.

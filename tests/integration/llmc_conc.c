@@ -23,6 +23,8 @@
  *                  the server's view can be checked while the process lives
  *   thread         the main thread polls with a 10 s timeout; a second
  *                  thread submits one request while the poll is blocked
+ *   refill         -j 1: submit until the queue is full; the on_done of #0
+ *                  submits one more, which must find room (#0 has ended)
  *   tcancel        one request that gets no answer; a second thread cancels
  *                  it while the main thread's llmc_poll(10000) is blocked
  *   qcancel MODEL2 three requests, one at a time (-j 1): #0 (MODEL) runs,
@@ -95,6 +97,7 @@ static int g_switches;        /* on_delta of another item than the last */
 static int g_running, g_max_running; /* on_attempt .. on_done */
 static int g_done;
 static int g_with_content; /* items that got content */
+static int g_refill = -1;  /* refill: the item #0's on_done submits */
 
 static void on_attempt(void *user, int provider, const char *name)
 {
@@ -127,6 +130,8 @@ static void on_delta(void *user, const char *text, size_t len)
         (void)llmc_cancel(&g_client, it->h); /* allowed in a callback */
 }
 
+static const llmc_callbacks_t g_cb;
+
 static void on_done(void *user, const llmc_result_t *r)
 {
     item_t *it = user;
@@ -140,6 +145,12 @@ static void on_done(void *user, const llmc_result_t *r)
             g_running--;
     }
     g_seq++;
+    if (it->i == 0 && g_refill >= 0) { /* allowed in a callback */
+        int k = g_refill;
+        g_refill = -1;
+        g_items[k].h = llmc_submit(&g_client, &g_items[k].req, &g_cb,
+                                   &g_items[k]);
+    }
 }
 
 static const llmc_callbacks_t g_cb = {on_delta, on_attempt, on_done};
@@ -313,6 +324,28 @@ static int cmd_queue(const char *model, int n, const char *model2,
            after_poll > 0 ? "accepted" : llmc_strerror(after_poll),
            g_items[n + 1].h > 0 ? "accepted"
                                 : llmc_strerror(g_items[n + 1].h),
+           g_done);
+    return 0;
+}
+
+static int cmd_refill(const char *model)
+{
+    int n = 0, last;
+    while (n < MAX_REQ - 1) {
+        prepare(n, model);
+        if (submit(n) < 0)
+            break;
+        n++;
+    }
+    last = n; /* refused: it is the one #0's on_done submits again */
+    prepare(last, model);
+    g_refill = last;
+    while (llmc_poll(&g_client, 1000) > 0)
+        ;
+    print_items(g_items[last].h > 0 ? n + 1 : n);
+    printf("{\"summary\":\"refill\",\"accepted\":%d,\"from_on_done\":\"%s\","
+           "\"done\":%d}\n",
+           n, g_items[last].h > 0 ? "accepted" : llmc_strerror(g_items[last].h),
            g_done);
     return 0;
 }
@@ -661,6 +694,8 @@ int main(int argc, char **argv)
                             inflight > 0 ? inflight : LLMC_SLOTS);
     else if (strcmp(cmd, "thread") == 0)
         rc = cmd_thread(model);
+    else if (strcmp(cmd, "refill") == 0)
+        rc = cmd_refill(model);
     else if (strcmp(cmd, "tcancel") == 0)
         rc = cmd_tcancel(model);
     else {

@@ -203,6 +203,29 @@ class LibraryConcurrencyTests(unittest.TestCase):
         self.assertLess(s["total_ms"], 1500, s)
         self.assertEqual(srv.stats()["chat_requests"], 2)
 
+    def test_cancel_from_on_delta_of_a_stream_in_one_read_ends_it_cancelled(self):
+        # README: llmc_cancel "ends a request with LLMC_ERR_CANCELLED", also
+        # when the rest of the answer is already in the same read: no more
+        # on_delta after the cancel, and the status is not "ok"
+        srv = self.server()
+        for model in ("t?piece=2", "t?piece=2&framing=length"):
+            items, s = run_conc(["-j", 1, "cancel", srv.url, model, "t"])
+            r0 = items[0]
+            self.assertEqual((r0["status"], r0["partial"], r0["deltas"],
+                              r0["done_calls"]),
+                             ("cancelled", True, 1, 1), r0)
+            self.assertEqual(items[1]["status"], "ok", items[1])
+
+    def test_submit_from_on_done_finds_the_room_of_the_ended_request(self):
+        # README: callbacks "may call llmc_submit()"; in on_done the request
+        # has ended, so with the queue full it no longer holds its place
+        srv = self.server()
+        items, s = run_conc(["-j", 1, "refill", srv.url, "t"])
+        self.assertEqual(s["from_on_done"], "accepted", s)
+        self.assertEqual(s["done"], s["accepted"] + 1, s)
+        for it in items:
+            self.assertEqual((it["status"], it["done_calls"]), ("ok", 1), it)
+
     def test_cancel_of_a_request_behind_another_queued_one_ends_it_at_once(self):
         # llmc.h: llmc_cancel's on_done "runs in the next poll", also when
         # the cancelled request waits behind another one in the queue
