@@ -181,6 +181,7 @@ static int policy(llmc_tool_config_t *cfg, int i, int n)
     llmc_policy_t *p = &cfg->policy;
     int k, end = skip(i, n);
     long long v;
+    uint32_t ms;
     bool b;
 
     if (g_tok[i].type != JSMN_OBJECT)
@@ -199,15 +200,17 @@ static int policy(llmc_tool_config_t *cfg, int i, int n)
         if (num_at(t, &v) != 0)
             return fail(cfg, "expected a non-negative integer in policy",
                         NULL);
+        /* too large for the field: the largest it holds, never a wrap */
+        ms = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
         if (key_is(k, "max_retries")) p->max_retries = (uint8_t)(v > 255 ? 255 : v);
-        else if (key_is(k, "connect_timeout_ms")) p->connect_timeout_ms = (uint32_t)v;
-        else if (key_is(k, "first_byte_timeout_ms")) p->first_byte_timeout_ms = (uint32_t)v;
-        else if (key_is(k, "idle_timeout_ms")) p->idle_timeout_ms = (uint32_t)v;
-        else if (key_is(k, "deadline_ms")) p->deadline_ms = (uint32_t)v;
-        else if (key_is(k, "backoff_base_ms")) p->backoff_base_ms = (uint32_t)v;
-        else if (key_is(k, "backoff_max_ms")) p->backoff_max_ms = (uint32_t)v;
+        else if (key_is(k, "connect_timeout_ms")) p->connect_timeout_ms = ms;
+        else if (key_is(k, "first_byte_timeout_ms")) p->first_byte_timeout_ms = ms;
+        else if (key_is(k, "idle_timeout_ms")) p->idle_timeout_ms = ms;
+        else if (key_is(k, "deadline_ms")) p->deadline_ms = ms;
+        else if (key_is(k, "backoff_base_ms")) p->backoff_base_ms = ms;
+        else if (key_is(k, "backoff_max_ms")) p->backoff_max_ms = ms;
         else if (key_is(k, "cooldown_after")) p->cooldown_after = (uint8_t)(v > 255 ? 255 : v);
-        else if (key_is(k, "cooldown_ms")) p->cooldown_ms = (uint32_t)v;
+        else if (key_is(k, "cooldown_ms")) p->cooldown_ms = ms;
     }
     return 0;
 }
@@ -252,7 +255,8 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
             long long m;
             if (num_at(v, &m) != 0)
                 return fail(cfg, "\"max_inflight\" must be an integer", NULL);
-            cfg->max_inflight = (unsigned)m;
+            /* more than the slots means every slot */
+            cfg->max_inflight = m > 255 ? 255u : (unsigned)m;
         }
     }
     if (cfg->n_providers == 0)

@@ -551,6 +551,27 @@ class CheckToolTests(ToolCase):
         self.assertEqual([p["ok"] for p in json.loads(out)["providers"]],
                          [False, False])
 
+    def test_config_values_too_large_saturate_instead_of_wrapping(self):
+        # max_inflight 257 is "more than the slots": every slot, not 257 %
+        # 256 = 1 (which would run the five slow providers one at a time);
+        # a deadline of 2^32 + 100 ms is the longest one, not 100 ms
+        srv = self.server()
+        names = ["p%d" % i for i in range(5)]
+        cfg = self.config([self.prov(n, srv, "t?delay_ms=300")
+                           for n in names], deadline_ms=2 ** 32 + 100)
+        with open(cfg) as f:
+            doc = json.load(f)
+        doc["max_inflight"] = 257
+        with open(cfg, "w") as f:
+            json.dump(doc, f)
+        rc, out, err, wall = self.check(cfg)
+        self.assertEqual(rc, 0, out + err)
+        got, total = self.lines(out)
+        self.assertEqual(sorted(got), names)
+        self.assertEqual({t for t, _ in got.values()}, {CHECK_PROMPT}, out)
+        # one after the other would take 1.5 s
+        self.assertLess(total, 1.2, out)
+
     def test_timeout_cancels_what_is_still_running(self):
         srv = self.server()
         cfg = self.config([self.prov("fast", srv),
