@@ -1477,7 +1477,10 @@ int main(int argc, char **argv)
                 if (!conn_flush(c, now))
                     continue;
             if (re & (LLMC_POLL_IN | LLMC_POLL_ERR)) {
-                if (c->state == C_READ || c->state == C_WAIT)
+                /* a full buffer reads nothing more: an error or hang-up
+                 * there is the client gone, and reported at every poll */
+                if ((c->state == C_READ || c->state == C_WAIT) &&
+                    !((re & LLMC_POLL_ERR) && c->in_len >= GW_REQ_MAX))
                     conn_read(c, now);
                 else if (re & LLMC_POLL_ERR)
                     conn_drop(c, "socket error");

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -579,6 +580,28 @@ class GatewayLifecycleTests(unittest.TestCase):
         status, _, body = curl([gw.base + "/health"])
         wait_for(lambda: json.loads(curl([gw.base + "/health"])[2])
                  ["in_flight"] == 0, 3.0, "no request in flight")
+        status, _, body = post(gw.base + "/chat", {"message": "next"})
+        self.assertEqual((status, json.loads(body)),
+                         (200, {"response": "next"}))
+        self.assertCleanExit(gw, gw.stop())
+
+    def test_client_reset_with_a_full_request_buffer_cancels_its_request(self):
+        # The client pipelines more than the request buffer holds behind a
+        # request that waits, then resets. With the buffer full the gateway
+        # reads nothing more, so the reset is all poll reports: it must end
+        # the request, not be reported again at every poll until it ends.
+        srv, gw = self.start()
+        s = socket.create_connection((TEST_HOST, gw.port), timeout=10)
+        s.sendall(raw_request(0, "POST", "/v1/chat/completions",
+                              completion("x", model="t?hang=1")))
+        wait_for(lambda: srv.stats()["open"] == 1, 3.0,
+                 "the request to reach the provider")
+        s.sendall(b"G" * (64 * 1024))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
+        s.close()  # RST
+        wait_for(lambda: srv.stats()["open"] == 0, 3.0,
+                 "the upstream connection to close")
         status, _, body = post(gw.base + "/chat", {"message": "next"})
         self.assertEqual((status, json.loads(body)),
                          (200, {"response": "next"}))
