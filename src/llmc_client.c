@@ -166,7 +166,6 @@ static void redact(const llmc_client_t *c, llmc_slot_t *s)
 }
 
 static const char *provider_name(const llmc_client_t *c, int i);
-static const char *why_cancelled(const llmc_client_t *c);
 
 /* The attempt at hand ends: note it in the record, its message redacted.
  * Every attempt begun ends here, which fills all of its entry. */
@@ -622,11 +621,10 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
                          const char *text)
 {
     if (status == LLMC_ERR_CANCELLED) {
-        /* llmc_cancel() from a callback of this read: ends as service()
-         * ends a cancelled request; the provider did not fail */
-        set_msg(s, why_cancelled(c));
-        record_attempt(c, s, status);
-        finish(c, s, status);
+        /* llmc_cancel() from a callback of this read: nothing more is read,
+         * and service(), which ends every cancelled request, ends it in
+         * this poll; the provider did not fail */
+        s->more = false;
         return;
     }
     if (text == NULL && s->result.message[0] == '\0')
