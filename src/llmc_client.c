@@ -720,8 +720,11 @@ static void step_recv(llmc_client_t *c, llmc_slot_t *s)
             return;
         }
         if (n == LLMC_PORT_EOF && s->got_bytes) {
-            int rc = llmc_http_eof(&s->http);
-            if (rc == 1) {
+            /* a body that the close ends; a stream so framed is whole
+             * only with [DONE] (above) or a finish_reason: else it was
+             * cut, which the close alone cannot tell */
+            if (llmc_http_eof(&s->http) == 1 &&
+                (s->body != BODY_SSE || s->result.finish_reason[0] != '\0')) {
                 body_end(c, s, false);
                 return;
             }

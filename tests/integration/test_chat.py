@@ -373,6 +373,25 @@ class ErrorTests(ChatTestCase):
         self.assertFailure(result, ("connection closed", "i/o error"),
                            stdout=b"abcd")
 
+    def test_truncated_close_delimited_stream_fails(self):
+        # No Content-Length, not chunked: the close ends the body, so only
+        # [DONE] or a finish_reason tells a whole stream from a cut one.
+        result = self.chat("abcdefgh", truncate=1, framing="close",
+                           event_delay_ms=100)
+        self.assertFailure(result, "connection closed",
+                           "before the response ended", "partial",
+                           stdout=b"abcd")
+
+    def test_close_delimited_stream_without_done_or_finish_reason_fails(self):
+        result = self.chat("abcdefgh", done=0, finish="", framing="close")
+        self.assertFailure(result, "connection closed", "partial",
+                           stdout=b"abcdefgh")
+
+    def test_framed_stream_without_done_or_finish_reason_stands(self):
+        # chunked framing says where the body ends: the stream is whole
+        self.assertSuccess(self.chat("framed", done=0, finish="",
+                                     framing="chunked"), "framed")
+
     def test_truncated_non_stream_body_fails(self):
         result = self.chat("truncated body", "--no-stream", truncate=1,
                            framing="length")
