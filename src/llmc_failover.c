@@ -132,17 +132,19 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
      * failures, or other requests') is not retried, nor tried later, while
      * another provider remains; the last one is always tried */
     bool last = s->pos + 1u >= s->n_order;
-    s->tries++;
+    /* retries made so far on this provider: compared before the count
+     * moves, so that max_retries 255 cannot be passed by a wrap to 0 */
+    uint8_t n = s->tries++;
     llmc_set_timer(c, s, 0); /* the next provider starts at once */
     if (llmc_fo_retryable(status, s->http.status, s->http.should_retry) &&
-        s->tries <= c->policy.max_retries &&
+        n < c->policy.max_retries &&
         (last || !cooling(c, s->order[s->pos]))) {
         /* Retry-After is honoured up to 60 s and within the deadline; the
          * server asking for longer than we would wait moves on */
         bool backing_off = retry_after_ms <= 0;
         /* the clock counts whole ms and was read up to 1 ms past its tick:
          * one more makes a server's wait at least what it asked */
-        uint32_t wait = backing_off ? backoff(c, (uint8_t)(s->tries - 1))
+        uint32_t wait = backing_off ? backoff(c, n)
                                     : (uint32_t)retry_after_ms + 1u;
         if (backing_off ||
             (retry_after_ms <= 60000 &&

@@ -551,6 +551,43 @@ static void test_single_provider_retry_tries_one_provider_1_plus_n(void **st)
     assert_int_equal(tries, 1 + 3);
 }
 
+/* max_retries is a count of 0..255 (the config takes 255 for anything
+ * larger): at 255 the provider is still tried 1 + 255 times, not forever
+ * (the per-provider try count must not wrap). */
+static void test_max_retries_255_is_a_bound(void **st)
+{
+    int tries = 1, d;
+    uint64_t now = 0;
+    (void)st;
+    client_with(k_three, 3);
+    C->policy.single_provider_retry = true;
+    C->policy.max_retries = 255;
+    C->policy.backoff_base_ms = 1;
+    C->policy.backoff_max_ms = 1;
+    assert_int_equal(plan(0, NULL, 0), 1);
+    S->t_start = 0;
+    while ((d = decide(LLMC_ERR_CONNECT, 0, -1, -1, now)) ==
+           LLMC_FO_RETRY) {
+        now = WAKE;
+        tries++;
+        if (tries > 1000)
+            fail_msg("still retrying after %d tries", tries);
+    }
+    assert_int_equal(d, LLMC_FO_STOP);
+    assert_int_equal(tries, 1 + 255);
+    /* in failover mode too: 256 tries, then the next provider */
+    start_request(k_three, 3, 0);
+    C->policy.max_retries = 255;
+    for (tries = 1; (d = decide(LLMC_ERR_HTTP, 503, -1, -1, now)) ==
+                    LLMC_FO_RETRY;
+         tries++)
+        if (tries > 1000)
+            fail_msg("still retrying after %d tries", tries);
+    assert_int_equal(d, LLMC_FO_NEXT);
+    assert_int_equal(tries, 256);
+    assert_int_equal(S->pos, 1);
+}
+
 static void test_failover_walks_every_provider_then_stops(void **st)
 {
     int attempts[3] = {0}, d = LLMC_FO_NEXT, total = 0;
@@ -774,6 +811,7 @@ int main(void)
         T(test_decide_retry_after_zero_or_absent_uses_backoff),
         T(test_decide_retry_after_ignored_for_non_retryable),
         T(test_single_provider_retry_tries_one_provider_1_plus_n),
+        T(test_max_retries_255_is_a_bound),
         T(test_failover_walks_every_provider_then_stops),
         T(test_cooldown_after_n_failures_in_a_row),
         T(test_provider_cooling_mid_request_is_not_retried),
