@@ -144,7 +144,7 @@ static int line_done(llmc_http_t *h)
         break;
     /* Retry-After in seconds only: an HTTP-date needs a wall clock boards
      * lack. retry-after-ms may have a fraction; it wins. Both at most a
-     * day. */
+     * day (retry-after-ms a day and its fraction). */
     case HDR_RETRY_AFTER:
         if (end == 0 || end != n || (h->flags & F_PRECISE_RETRY))
             break;
@@ -154,7 +154,15 @@ static int line_done(llmc_http_t *h)
     case HDR_RETRY_AFTER_MS:
         if (end == 0 || (end != n && v[end] != '.'))
             break;
-        h->retry_after_ms = (int32_t)(x > 86400000 ? 86400000u : (uint32_t)x);
+        if (x > 86400000)
+            x = 86400000;
+        /* a fraction rounds up: 0.5 ms is a delay, 60000.5 ms over 60 s */
+        while (++end < n)
+            if (v[end] > '0') {
+                x++;
+                break;
+            }
+        h->retry_after_ms = (int32_t)x;
         f = F_PRECISE_RETRY;
         break;
     case HDR_SHOULD_RETRY:

@@ -565,7 +565,31 @@ static void test_retry_after_ms_wins_over_retry_after_either_order(void **st)
                      1500);
     assert_int_equal(retry_after_of("HTTP/1.1 429 X\r\nRETRY-AFTER-MS: 250.5"
                                     "\r\nContent-Length: 0\r\n\r\n"),
-                     250);
+                     251);
+}
+
+/* A fraction of retry-after-ms rounds up: 0.5 ms is a delay (DESIGN 3
+ * honours 0 < delay <= 60 s; 0 would mean none and the usual backoff),
+ * and 60000.5 ms is more than 60 s (moves on). A zero fraction changes
+ * nothing. */
+static void test_retry_after_ms_fraction_rounds_up(void **st)
+{
+    (void)st;
+    assert_int_equal(retry_after_of("HTTP/1.1 429 X\r\nretry-after-ms: 0.5"
+                                    "\r\nContent-Length: 0\r\n\r\n"),
+                     1);
+    assert_int_equal(retry_after_of("HTTP/1.1 429 X\r\nretry-after-ms: "
+                                    "60000.001\r\nContent-Length: 0\r\n\r\n"),
+                     60001);
+    assert_int_equal(retry_after_of("HTTP/1.1 429 X\r\nretry-after-ms: 7.000"
+                                    "\r\nContent-Length: 0\r\n\r\n"),
+                     7);
+    assert_int_equal(retry_after_of("HTTP/1.1 429 X\r\nretry-after-ms: 0.0"
+                                    "\r\nContent-Length: 0\r\n\r\n"),
+                     0);
+    assert_int_equal(retry_after_of("HTTP/1.1 429 X\r\nretry-after-ms: "
+                                    "99999999999.9\r\nContent-Length: 0\r\n\r\n"),
+                     86400001);
 }
 
 static void test_x_should_retry_true_false_and_absent(void **st)
@@ -1130,6 +1154,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_http_date_or_junk_ignored),
         cmocka_unit_test(
             test_retry_after_ms_wins_over_retry_after_either_order),
+        cmocka_unit_test(test_retry_after_ms_fraction_rounds_up),
         cmocka_unit_test(test_x_should_retry_true_false_and_absent),
         cmocka_unit_test(test_http10_response_is_not_reusable),
         cmocka_unit_test(test_unknown_long_headers_and_folding_ignored),
