@@ -98,10 +98,14 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
 bool llmc_fo_retryable(int status, uint16_t http_status, int8_t should_retry)
 {
     unsigned k = 0u - (unsigned)status;
-    if (status == LLMC_ERR_HTTP || status == LLMC_ERR_API) {
+    /* an answer: its status and X-Should-Retry decide (an IAM token
+     * request's failure is an auth error with the token endpoint's status;
+     * an error object came with a 2xx) */
+    if (status == LLMC_ERR_HTTP || status == LLMC_ERR_API ||
+        status == LLMC_ERR_AUTH) {
         if (should_retry >= 0)
             return should_retry == 1;
-        return status == LLMC_ERR_HTTP &&
+        return status != LLMC_ERR_API &&
                (http_status - 408u <= 1u || http_status == 429 ||
                 http_status >= 500);
     }

@@ -1026,6 +1026,25 @@ class IamTests(FailoverCase):
         self.assertEqual(r["status"], "ok", r["format"])
         self.assertEqual(srv.stats()["tokens_issued"], 2)
 
+    def test_token_endpoint_503_is_retried_on_the_same_provider(self):
+        # DESIGN 3: a 5xx is retryable, also when the token endpoint says
+        # it: the attempt is retried on its provider, not failed over
+        srv = Server(iam_key_id=IAM_KEY_ID, iam_secret=IAM_SECRET,
+                     iam_fail_first=1).start()
+        self.addCleanup(srv.stop)
+        b = self.servers[0]
+        cfg = self.config([self.iam_prov("iam", srv), self.prov("b", b)],
+                          max_retries=1)
+        r, = self.multi(cfg, 1)
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(r["provider"], "iam")
+        self.assertEqual(self.attempts(r), [("iam", "auth error"),
+                                            ("iam", "ok")])
+        self.assertEqual(r["attempts"][0]["http"], 503)
+        self.assertIn("IAM token", r["attempts"][0]["message"])
+        self.assertEqual(srv.stats()["tokens_issued"], 1)
+        self.assertUntouched(b)
+
     def test_wrong_secret_alone_reports_auth_error(self):
         srv = self.iam_server()
         cfg = self.config([self.iam_prov("iam", srv, secret="wrong-SECRET-9")])

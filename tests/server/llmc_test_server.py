@@ -139,6 +139,7 @@ class State:
         self.tls_resumed = 0
         self.tls_close_notify = 0
         self.tokens_issued = 0
+        self.iam_failed = 0  # token requests seen, for --iam-fail-first
         self.token_seq = 0
         self.tokens = {}  # token -> expiry (monotonic); None once revoked
         self.fail_counter = 0
@@ -1013,6 +1014,12 @@ class Handler(socketserver.BaseRequestHandler):
             return send_json(conn, 401, error_obj(
                 "invalid credentials", "authentication_error",
                 "invalid_credentials"), keep_alive)
+        with STATE.lock:
+            STATE.iam_failed += 1
+            fail = STATE.iam_failed <= args.iam_fail_first
+        if fail:
+            return send_json(conn, 503, error_obj(
+                "token service overloaded", "server_error"), keep_alive)
         token = STATE.issue_token(args.iam_expires)
         return send_json(conn, 200, {"access_token": token,
                                      "expires_in": args.iam_expires},
@@ -1089,6 +1096,8 @@ def main(argv=None):
     ap.add_argument("--iam-key-id")
     ap.add_argument("--iam-secret", default="")
     ap.add_argument("--iam-expires", type=int, default=3600)
+    ap.add_argument("--iam-fail-first", type=int, default=0,
+                    help="answer the first N token requests with 503")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     VERBOSE = args.verbose

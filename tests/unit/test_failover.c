@@ -337,6 +337,26 @@ static void test_x_should_retry_overrides_status(void **st)
     assert_false(llmc_fo_retryable(LLMC_ERR_HTTP, 400, -1));
 }
 
+/* The IAM token request's failures are reported as auth errors, with the
+ * token endpoint's HTTP status: a 5xx, 408, 409 or 429 there is retryable
+ * as anywhere else (DESIGN 3); refused credentials, a token answer that is
+ * not one, or x-should-retry: false are not. */
+static void test_auth_error_retryable_by_its_http_status(void **st)
+{
+    (void)st;
+    assert_true(llmc_fo_retryable(LLMC_ERR_AUTH, 503, -1));
+    assert_true(llmc_fo_retryable(LLMC_ERR_AUTH, 500, -1));
+    assert_true(llmc_fo_retryable(LLMC_ERR_AUTH, 429, -1));
+    assert_true(llmc_fo_retryable(LLMC_ERR_AUTH, 408, -1));
+    assert_true(llmc_fo_retryable(LLMC_ERR_AUTH, 400, 1));
+    assert_false(llmc_fo_retryable(LLMC_ERR_AUTH, 503, 0));
+    assert_false(llmc_fo_retryable(LLMC_ERR_AUTH, 401, -1));
+    assert_false(llmc_fo_retryable(LLMC_ERR_AUTH, 403, -1));
+    assert_false(llmc_fo_retryable(LLMC_ERR_AUTH, 200, -1));
+    /* an error object under 200 is never retryable by its status */
+    assert_false(llmc_fo_retryable(LLMC_ERR_API, 503, -1));
+}
+
 /* ---- decide ----------------------------------------------------------- */
 
 static void start_request(const llmc_provider_t *p, size_t n, uint64_t t0)
@@ -797,6 +817,7 @@ int main(void)
         T(test_retryable_http_statuses),
         T(test_not_retryable_malformed_verify_empty),
         T(test_x_should_retry_overrides_status),
+        T(test_auth_error_retryable_by_its_http_status),
         T(test_decide_retry_backoff_within_jitter_bounds),
         T(test_decide_exhausted_retries_move_on),
         T(test_decide_zero_max_retries_moves_on_at_once),
