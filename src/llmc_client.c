@@ -554,6 +554,13 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         start_send(c, s);
 }
 
+/* attempt_begin() clears finish_reason up to usage's end in one go */
+typedef char llmc_finish_usage_check[offsetof(llmc_result_t, usage) >
+                                             offsetof(llmc_result_t,
+                                                      finish_reason)
+                                         ? 1
+                                         : -1];
+
 /* Start an attempt on s->order[s->pos] (or its IAM token fetch). */
 static void attempt_begin(llmc_client_t *c, llmc_slot_t *s)
 {
@@ -565,6 +572,11 @@ static void attempt_begin(llmc_client_t *c, llmc_slot_t *s)
     s->stale_retry = false;
     s->more = false;
     s->result.message[0] = '\0';
+    /* finish_reason and usage are the answering attempt's: none of a
+     * failed one's (an empty answer may have sent both) */
+    memset(r->finish_reason, 0,
+           offsetof(llmc_result_t, usage) + sizeof(r->usage) -
+               offsetof(llmc_result_t, finish_reason));
     /* its entry in r->attempts is written whole as it ends */
     if (r->n_attempts < UINT8_MAX)
         r->n_attempts++;

@@ -5,8 +5,11 @@ connection is closed"), a UTF-8 BOM before the first event, and error
 objects beside "choices": null.
 """
 
+import json
+import os
 import socket
 import struct
+import tempfile
 import threading
 import unittest
 
@@ -150,6 +153,38 @@ class StreamStartAndErrorTests(RawTestCase):
             b"Content-Length: %d\r\n\r\n" % len(body) + body)
         self.assertEqual(rc, 1, err)
         self.assertIn("status 400: bad model name", err)
+
+
+class FailedAttemptLeavesNoTraceTests(unittest.TestCase):
+    def test_failed_attempts_finish_reason_and_usage_not_the_answers(self):
+        # DESIGN 7: the result's finish_reason and usage are the answering
+        # provider's. The first provider sends both but no content (an
+        # empty response, failed over); the second answers without either:
+        # the result has none, not the first provider's.
+        empty = (b'data: {"choices":[{"delta":{},"finish_reason":'
+                 b'"content_filter"}]}\n\n'
+                 b'data: {"choices":[],"usage":{"prompt_tokens":7,'
+                 b'"completion_tokens":0,"total_tokens":7}}\n\n')
+        a = RawServer(HEAD + chunk(empty) + chunk(DONE) + b"0\r\n\r\n")
+        b = RawServer(HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
+        self.addCleanup(a.stop)
+        self.addCleanup(b.stop)
+        fd, cfg = tempfile.mkstemp(suffix=".json")
+        self.addCleanup(os.unlink, cfg)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"providers": [
+                {"name": "a", "base_url": a.url, "api_key": API_KEY},
+                {"name": "b", "base_url": b.url, "api_key": API_KEY}],
+                "policy": {"max_retries": 0}}, f)
+        rc, out, err = run_chat(["-c", cfg, "-m", "m", "-v", "hi"],
+                                timeout=TIMEOUT)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"Hello", err)
+        self.assertEqual((a.requests, b.requests), (1, 1), err)
+        self.assertIn("b answered", err)
+        self.assertIn("(finish_reason none", err)
+        self.assertNotIn("content_filter", err.split("b answered")[1])
+        self.assertNotIn("tokens", err.split("b answered")[1])
 
 
 if __name__ == "__main__":
