@@ -452,6 +452,22 @@ class GatewayTests(unittest.TestCase):
             ("temperature not a number", json.dumps(
                 completion("x", temperature="hot")), 400),
             ("model not a string", json.dumps(completion("x", model=7)), 400),
+            # JSON that jsmn alone accepts
+            ("key without a value",
+             '{"messages": [{"role": "user", "content": "x"}], "model"}',
+             400),
+            ("missing comma",
+             '{"messages": [{"role": "user" "content": "x"}]}', 400),
+            ("not a literal",
+             '{"messages": [{"role": "user", "content": "x"}], '
+             '"stream": tx}', 400),
+            ("truncated literal",
+             '{"messages": [{"role": "user", "content": "x"}], '
+             '"max_tokens": nul}', 400),
+            ("leading zero", json.dumps(completion("x"))[:-1] +
+             ', "max_tokens": 010}', 400),
+            ("control byte in a string",
+             '{"messages": [{"role": "user", "content": "a\x01b"}]}', 400),
         ]
         for name, body, want in cases:
             with self.subTest(case=name):
@@ -479,6 +495,15 @@ class GatewayTests(unittest.TestCase):
         status, _, body = post(self.url("/chat"), {"message": "still here"})
         self.assertEqual((status, json.loads(body)),
                          (200, {"response": "still here"}))
+
+    def test_key_without_a_value_at_the_token_bound_is_400(self):
+        # jsmn accepts a key without a value; as the last of as many tokens
+        # as the gateway holds (GW_TOKENS, 1024 on a host build), its value
+        # would be read past the token array
+        body = ('{"messages":[{"role":"user","content":"hi"}],"a":['
+                + ",".join(["1"] * 1013) + '],"model"}')
+        status, _, rb = post(self.url("/v1/chat/completions"), body)
+        self.assertError(status, rb, 400)
 
     def test_40_concurrent_streams_each_get_their_own_answer(self):
         n = 40
