@@ -1541,7 +1541,11 @@ int main(int argc, char **argv)
             check_timeouts(now);
             last_tick = now;
         }
-        if (g_listener != LLMC_SOCK_INVALID) {
+        /* with every slot taken, the backlog holds new clients: a listener
+         * watched then would be ready at once, at every poll */
+        for (k = 0; k < GW_CONNS && g_conns[k].state != C_FREE; k++) {
+        }
+        if (g_listener != LLMC_SOCK_INVALID && k < GW_CONNS) {
             g_fds[nfds].sock = g_listener;
             g_fds[nfds].events = LLMC_POLL_IN;
             g_fds[nfds].revents = 0;

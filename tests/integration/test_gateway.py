@@ -647,6 +647,40 @@ class GatewayLifecycleTests(unittest.TestCase):
             s.close()
         self.assertCleanExit(gw, gw.stop())
 
+    def test_clients_beyond_the_connection_slots_wait_without_spinning(self):
+        # 128 connection slots (GW_CONNS on a host build), all held by idle
+        # clients: the next clients wait in the listen backlog, and the
+        # gateway sleeps meanwhile instead of polling a listener it cannot
+        # accept from
+        srv, gw = self.start(args=["--client-timeout", "30"])
+        idle = [socket.create_connection((TEST_HOST, gw.port), timeout=10)
+                for _ in range(128)]
+        try:
+            extra = socket.create_connection((TEST_HOST, gw.port), timeout=10)
+            extra.sendall(raw_request(0, "POST", "/chat",
+                                      {"message": "waited"}))
+            time.sleep(0.3)
+
+            def cpu():
+                with open("/proc/%d/stat" % gw.proc.pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / \
+                    os.sysconf("SC_CLK_TCK")
+
+            c0, t0 = cpu(), time.monotonic()
+            time.sleep(1.5)
+            used, spent = cpu() - c0, time.monotonic() - t0
+            self.assertLess(used, 0.3 * spent, "gateway busy while full")
+            idle.pop().close()  # a slot frees: the waiting client is served
+            st, _, body = read_response(extra)
+            self.assertEqual((st, json.loads(body)),
+                             (200, {"response": "waited"}))
+            extra.close()
+        finally:
+            for s in idle:
+                s.close()
+        self.assertCleanExit(gw, gw.stop())
+
     def test_beyond_inflight_and_queue_is_503_with_retry_after(self):
         srv, gw = self.start(args=["--max-inflight", "1", "--queue", "1"])
         results = [None] * 3
