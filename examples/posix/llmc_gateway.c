@@ -699,123 +699,16 @@ static int int_tok(const body_t *b, int t, int32_t *out)
     return 0;
 }
 
-/* The JSON grammar (RFC 8259) over p..e: where the value starting at p
- * ends, or NULL. jsmn alone accepts keys without values (whose value index
- * would then lie past the tokens it wrote), missing commas and words such
- * as "tx"; every body is checked here first. */
-#define GW_JSON_DEPTH 64
-
-static const char *js_ws(const char *p, const char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-static bool js_digit(const char *p, const char *e)
-{
-    return p < e && *p >= '0' && *p <= '9';
-}
-
-static const char *js_string(const char *p, const char *e)
-{
-    for (p++; p < e; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"')
-            return p + 1;
-        if (ch < 0x20)
-            return NULL;
-        if (ch == '\\') {
-            int k;
-            if (++p >= e)
-                return NULL;
-            if (*p == 'u') {
-                for (k = 0; k < 4; k++)
-                    if (++p >= e || !((*p >= '0' && *p <= '9') ||
-                                      (*p >= 'a' && *p <= 'f') ||
-                                      (*p >= 'A' && *p <= 'F')))
-                        return NULL;
-            } else if (strchr("\"\\/bfnrt", *p) == NULL || *p == '\0') {
-                return NULL;
-            }
-        }
-    }
-    return NULL;
-}
-
-static const char *js_value(const char *p, const char *e, int depth)
-{
-    static const char *const lit[] = {"true", "false", "null"};
-    size_t i;
-    if (p >= e)
-        return NULL;
-    if (*p == '"')
-        return js_string(p, e);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        if (depth >= GW_JSON_DEPTH)
-            return NULL;
-        p = js_ws(p + 1, e);
-        if (p < e && *p == close)
-            return p + 1;
-        for (;;) {
-            if (close == '}') {
-                if (p >= e || *p != '"' || (p = js_string(p, e)) == NULL)
-                    return NULL;
-                p = js_ws(p, e);
-                if (p >= e || *p != ':')
-                    return NULL;
-                p = js_ws(p + 1, e);
-            }
-            if ((p = js_value(p, e, depth + 1)) == NULL)
-                return NULL;
-            p = js_ws(p, e);
-            if (p < e && *p == close)
-                return p + 1;
-            if (p >= e || *p != ',')
-                return NULL;
-            p = js_ws(p + 1, e);
-        }
-    }
-    for (i = 0; i < 3; i++) {
-        size_t n = strlen(lit[i]);
-        if ((size_t)(e - p) >= n && memcmp(p, lit[i], n) == 0)
-            return p + n;
-    }
-    /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-    if (*p == '-')
-        p++;
-    if (!js_digit(p, e))
-        return NULL;
-    if (*p++ != '0')
-        while (js_digit(p, e))
-            p++;
-    if (p < e && *p == '.') {
-        if (!js_digit(++p, e))
-            return NULL;
-        while (js_digit(p, e))
-            p++;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < e && (*p == '+' || *p == '-'))
-            p++;
-        if (!js_digit(p, e))
-            return NULL;
-        while (js_digit(p, e))
-            p++;
-    }
-    return p;
-}
-
 /* Parse; returns token count or -1 with *why set. */
 static int parse_body(body_t *b, size_t len, const char **why)
 {
     jsmn_parser p;
     int n;
     size_t i;
-    const char *end = js_value(js_ws(b->text, b->text + len), b->text + len, 0);
-    if (end == NULL || js_ws(end, b->text + len) != b->text + len) {
+    /* jsmn alone accepts keys without values (whose value index would
+     * then lie past the tokens it wrote), missing commas and words such
+     * as "tx" */
+    if (!llmc_tool_json_valid(b->text, len)) {
         *why = "the body is not valid JSON";
         return -1;
     }

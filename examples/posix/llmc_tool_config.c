@@ -1,5 +1,6 @@
 #include "llmc_tool_config.h"
 
+#include "llmc_json.h"   /* llmc_json_unescape */
 #include "llmc_writer.h" /* llmc_json_escape */
 
 #include <stdio.h>
@@ -23,6 +24,119 @@ const char *llmc_tool_env_value(const char *s)
     return s;
 }
 
+/* The JSON grammar (RFC 8259) over p..e: where the value starting at p
+ * ends, or NULL. */
+#define JSON_DEPTH 64
+
+static const char *js_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static bool js_digit(const char *p, const char *e)
+{
+    return p < e && *p >= '0' && *p <= '9';
+}
+
+static const char *js_string(const char *p, const char *e)
+{
+    for (p++; p < e; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"')
+            return p + 1;
+        if (ch < 0x20)
+            return NULL;
+        if (ch == '\\') {
+            int k;
+            if (++p >= e)
+                return NULL;
+            if (*p == 'u') {
+                for (k = 0; k < 4; k++)
+                    if (++p >= e || !((*p >= '0' && *p <= '9') ||
+                                      (*p >= 'a' && *p <= 'f') ||
+                                      (*p >= 'A' && *p <= 'F')))
+                        return NULL;
+            } else if (strchr("\"\\/bfnrt", *p) == NULL || *p == '\0') {
+                return NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+static const char *js_value(const char *p, const char *e, int depth)
+{
+    static const char *const lit[] = {"true", "false", "null"};
+    size_t i;
+    if (p >= e)
+        return NULL;
+    if (*p == '"')
+        return js_string(p, e);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        if (depth >= JSON_DEPTH)
+            return NULL;
+        p = js_ws(p + 1, e);
+        if (p < e && *p == close)
+            return p + 1;
+        for (;;) {
+            if (close == '}') {
+                if (p >= e || *p != '"' || (p = js_string(p, e)) == NULL)
+                    return NULL;
+                p = js_ws(p, e);
+                if (p >= e || *p != ':')
+                    return NULL;
+                p = js_ws(p + 1, e);
+            }
+            if ((p = js_value(p, e, depth + 1)) == NULL)
+                return NULL;
+            p = js_ws(p, e);
+            if (p < e && *p == close)
+                return p + 1;
+            if (p >= e || *p != ',')
+                return NULL;
+            p = js_ws(p + 1, e);
+        }
+    }
+    for (i = 0; i < 3; i++) {
+        size_t n = strlen(lit[i]);
+        if ((size_t)(e - p) >= n && memcmp(p, lit[i], n) == 0)
+            return p + n;
+    }
+    /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+    if (*p == '-')
+        p++;
+    if (!js_digit(p, e))
+        return NULL;
+    if (*p++ != '0')
+        while (js_digit(p, e))
+            p++;
+    if (p < e && *p == '.') {
+        if (!js_digit(++p, e))
+            return NULL;
+        while (js_digit(p, e))
+            p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-'))
+            p++;
+        if (!js_digit(p, e))
+            return NULL;
+        while (js_digit(p, e))
+            p++;
+    }
+    return p;
+}
+
+bool llmc_tool_json_valid(const char *s, size_t n)
+{
+    const char *e = s + n, *end = js_value(js_ws(s, e), e, 0);
+    return end != NULL && js_ws(end, e) == e;
+}
+
 static int skip(int i, int n)
 {
     int end = g_tok[i].end;
@@ -40,46 +154,15 @@ static bool key_is(int k, const char *name)
            memcmp(g_text + g_tok[k].start, name, n) == 0;
 }
 
-/* Unescape in place and NUL-terminate (the closing quote's place). */
+/* Unescape in place (llmc's decoder: surrogate pairs, a lone surrogate
+ * U+FFFD) and NUL-terminate at the closing quote's place, or before it;
+ * NULL for a string holding U+0000, which a C string cannot carry. */
 static const char *str_at(int t)
 {
     char *s = g_text + g_tok[t].start;
-    size_t n = (size_t)(g_tok[t].end - g_tok[t].start), o = 0, i;
-    for (i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 1 < n) {
-            char e = s[++i];
-            switch (e) {
-            case 'n': s[o++] = '\n'; break;
-            case 't': s[o++] = '\t'; break;
-            case 'r': s[o++] = '\r'; break;
-            case 'b': s[o++] = '\b'; break;
-            case 'f': s[o++] = '\f'; break;
-            case 'u': {
-                unsigned v = 0, k;
-                for (k = 0; k < 4 && i + 1 < n; k++) {
-                    char h = s[++i];
-                    v = v * 16 + (unsigned)(h >= 'a' ? h - 'a' + 10
-                                            : h >= 'A' ? h - 'A' + 10
-                                                       : h - '0');
-                }
-                if (v < 0x80) {
-                    s[o++] = (char)v;
-                } else if (v < 0x800) {
-                    s[o++] = (char)(0xC0 | (v >> 6));
-                    s[o++] = (char)(0x80 | (v & 0x3F));
-                } else {
-                    s[o++] = (char)(0xE0 | (v >> 12));
-                    s[o++] = (char)(0x80 | ((v >> 6) & 0x3F));
-                    s[o++] = (char)(0x80 | (v & 0x3F));
-                }
-                break;
-            }
-            default: s[o++] = e; break;
-            }
-        } else {
-            s[o++] = s[i];
-        }
-    }
+    size_t n = (size_t)(g_tok[t].end - g_tok[t].start), o;
+    if (llmc_json_unescape(s, n, &o) != LLMC_OK || memchr(s, '\0', o) != NULL)
+        return NULL;
     s[o] = '\0';
     return s;
 }
@@ -120,6 +203,8 @@ static int secret_at(llmc_tool_config_t *cfg, int t, const char *field,
     if (g_tok[t].type != JSMN_STRING)
         return fail(cfg, "expected a string for", field);
     raw = str_at(t);
+    if (raw == NULL)
+        return fail(cfg, "a string holds U+0000 in", field);
     v = llmc_tool_env_value(raw);
     if (v == NULL)
         return fail(cfg, "environment variable not set", raw + 4);
@@ -233,7 +318,14 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
         return fail(cfg, "file too large", path);
     g_text[len] = '\0';
     jsmn_init(&jp);
+    /* jsmn alone accepts keys without values (whose value index would
+     * then lie past the tokens it wrote), missing commas and words such
+     * as "tx" */
+    if (!llmc_tool_json_valid(g_text, len))
+        return fail(cfg, "not valid JSON", path);
     n = jsmn_parse(&jp, g_text, len, g_tok, TOKENS);
+    if (n == JSMN_ERROR_NOMEM)
+        return fail(cfg, "too many JSON values", path);
     if (n <= 0 || g_tok[0].type != JSMN_OBJECT)
         return fail(cfg, "not a JSON object", path);
     for (k = 1; k < n; k = skip(k + 1, n)) {

@@ -576,6 +576,48 @@ class ConfigTests(ChatTestCase):
             self.assertNotIn(secret[:8], err)
             self.assertEqual(out, b"")
 
+    def write_config(self, tmp, text):
+        cfg = os.path.join(tmp, "providers.json")
+        with open(cfg, "w") as f:
+            f.write(text)
+        return cfg
+
+    def test_invalid_json_config_is_a_config_error(self):
+        # jsmn alone accepts each of these; the configuration must be JSON
+        prov = '{"name": "a", "base_url": "%s"}' % self.server.url
+        filler = ",".join(["1"] * 4085)
+        cases = {
+            "not a literal": '{"providers": [%s], "policy": '
+                             '{"shuffle": tx}}' % prov,
+            "missing comma": '{"providers": [%s] "policy": {}}' % prov,
+            "second document": '{"providers": [%s]} {"max_inflight": 1}'
+                               % prov,
+            # the last of the loader's 4096 tokens, a key without a value
+            "key without a value at the token bound":
+                '{"providers": [%s], "a": [%s], "ca_file"}' % (prov, filler),
+        }
+        for name, text in cases.items():
+            with self.subTest(case=name), \
+                    tempfile.TemporaryDirectory() as tmp:
+                rc, out, err = self.run_chat(["-c",
+                                              self.write_config(tmp, text),
+                                              "hello"])
+                self.assertEqual(rc, 2, err)
+                self.assertIn("llmc-chat: config: ", err)
+                self.assertNotIn("runtime error", err)
+                self.assertEqual(out, b"")
+
+    def test_config_strings_decode_surrogate_pairs(self):
+        # "\ud83d\ude00" is one code point, U+1F600, in UTF-8: 4 bytes
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = self.write_config(
+                tmp, '{"providers": [{"name": "a", "base_url": "%s", '
+                     '"model": "m\\ud83d\\ude00\\u00e9"}]}'
+                     % self.server.url)
+            rc, out, err = self.run_chat(["-c", cfg, "hello"])
+            self.assertSuccess((rc, out, err), "hello")
+            self.assertEqual(self.last_body()["model"], "m\U0001F600\u00e9")
+
 
 if __name__ == "__main__":
     unittest.main()
