@@ -1,8 +1,10 @@
 /*
  * llmc-chat: ask one question, stream the answer to stdout as it arrives.
  * stdout carries the answer's bytes and nothing else; status and errors go
- * to stderr. Exit status: 0 answered, 1 the request failed, 2 usage error.
+ * to stderr. Exit status: 0 answered (and written), 1 the request failed or
+ * stdout could not be written, 2 usage error.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +38,19 @@ static void on_signal(int sig)
     llmc_port_wake();
 }
 
+static llmc_handle_t g_handle;
+static int g_write_errno; /* stdout failed: the answer is not delivered */
+
 static void on_delta(void *user, const char *text, size_t len)
 {
     (void)user;
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
+    if (g_write_errno != 0)
+        return;
+    errno = 0;
+    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+        g_write_errno = errno != 0 ? errno : EIO;
+        llmc_cancel(&g_client, g_handle); /* nobody reads the rest */
+    }
 }
 
 static volatile int g_done;
@@ -250,7 +260,7 @@ int main(int argc, char **argv)
     cb.on_attempt = on_attempt;
     memset(&res, 0, sizeof(res));
     cb.on_done = on_done;
-    h = llmc_submit(&g_client, &req, &cb, &res);
+    g_handle = h = llmc_submit(&g_client, &req, &cb, &res);
     if (h < 0) {
         fprintf(stderr, "llmc-chat: %s\n", llmc_strerror(h));
         llmc_client_shutdown(&g_client);
@@ -276,7 +286,9 @@ int main(int argc, char **argv)
                     a->message, (unsigned)a->elapsed_ms);
         }
     }
-    if (res.status == LLMC_OK) {
+    if (g_write_errno != 0) {
+        fprintf(stderr, "llmc-chat: stdout: %s\n", strerror(g_write_errno));
+    } else if (res.status == LLMC_OK) {
         fprintf(stderr, "llmc-chat: %s answered in %u ms (finish_reason %s",
                 res.provider_name ? res.provider_name : "?",
                 (unsigned)res.elapsed_ms,

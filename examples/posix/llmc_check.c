@@ -15,8 +15,8 @@
  * whole run: what is still running then is cancelled. SIGINT and SIGTERM
  * cancel every request the same way, so each provider still gets its line.
  *
- * Exit status: 0 at least one provider answered, 1 none did, 2 usage or
- * configuration error.
+ * Exit status: 0 at least one provider answered, 1 none did (or stdout
+ * could not be written), 2 usage or configuration error.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -66,8 +66,8 @@ static void usage(FILE *f)
           "total.\n"
           "Without -c, the one provider is OPENAI_BASE_URL with "
           "OPENAI_API_KEY.\n"
-          "Exit status: 0 some provider answered, 1 none did, 2 usage "
-          "error.\n",
+          "Exit status: 0 some provider answered, 1 none did (or stdout\n"
+          "could not be written), 2 usage error.\n",
           f);
 }
 
@@ -370,5 +370,7 @@ int main(int argc, char **argv)
         printf("Total: %.2f secs\n", secs_since(g_t0));
         fflush(stdout);
     }
+    if (!llmc_tool_stdout_ok("llmc-check"))
+        return 1; /* the answers did not get out */
     return answered > 0 ? 0 : 1;
 }

@@ -12,7 +12,8 @@
  * provider is OPENAI_BASE_URL with OPENAI_API_KEY.
  *
  * Output, for each prompt i:  "[i] answer" or "[i] error: kind: message".
- * Exit status: 0 every prompt answered, 1 some failed, 2 usage error.
+ * Exit status: 0 every prompt answered, 1 some failed (or stdout could not
+ * be written), 2 usage error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,5 +162,7 @@ int main(int argc, char **argv)
         }
     }
     llmc_client_shutdown(&g_client);
+    if (!llmc_tool_stdout_ok("llmc-gather"))
+        return 1; /* the answers did not get out */
     return failed == 0 ? 0 : 1;
 }

@@ -3,6 +3,7 @@
 #include "llmc_json.h"   /* llmc_json_unescape */
 #include "llmc_writer.h" /* llmc_json_escape */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,4 +390,14 @@ const char *llmc_tool_init_hint(const llmc_tool_config_t *cfg, int rc)
             LLMC_IAM_PROVIDERS == 0)
             return " (Evolution IAM is not built in (LLMC_IAM_PROVIDERS=0))";
     return " (CA bundle or provider settings)";
+}
+
+bool llmc_tool_stdout_ok(const char *tool)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return true;
+    fprintf(stderr, "%s: stdout: %s\n", tool,
+            strerror(errno != 0 ? errno : EIO));
+    return false;
 }

@@ -40,4 +40,8 @@ bool llmc_tool_json_valid(const char *s, size_t n);
 void llmc_tool_json_str(FILE *f, const char *s, size_t n);
 void llmc_tool_json_cstr(FILE *f, const char *s); /* NUL-terminated */
 
+/* Flush stdout: true when everything written to it got out; otherwise
+ * "tool: stdout: reason" goes to stderr. */
+bool llmc_tool_stdout_ok(const char *tool);
+
 #endif /* LLMC_TOOL_CONFIG_H */

@@ -668,5 +668,49 @@ class ChatSignalTests(ToolCase):
                 self.assertTrue(prompt.startswith(out), out)
 
 
+class StdoutErrorTests(ToolCase):
+    """An answer that cannot be written is not an answer: stdout on a full
+    device gives exit status 1 and the error on stderr."""
+
+    def run_full(self, cmd):
+        with open("/dev/full", "wb") as full:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=full,
+                               stderr=subprocess.PIPE, timeout=TIMEOUT,
+                               env=chat_env())
+        return p.returncode, p.stderr.decode("utf-8", "replace")
+
+    def test_llmc_chat(self):
+        srv = self.server()
+        for extra in ([], ["--no-stream"]):
+            with self.subTest(args=extra):
+                rc, err = self.run_full([chat_binary(), "--base-url", srv.url,
+                                         "-m", "t"] + extra + ["hello"])
+                self.assertEqual(rc, 1, err)
+                self.assertIn("llmc-chat: stdout: ", err)
+                self.assertNotIn("answered", err)
+        # a long stream stops at the failed write: far fewer events are
+        # sent than the answer has
+        rc, err = self.run_full([chat_binary(), "--base-url", srv.url, "-m",
+                                 "t?size=400&piece=1&event_delay_ms=5", "x"])
+        self.assertEqual(rc, 1, err)
+        wait_for(lambda: srv.stats()["open"] == 0, 5.0, "open == 0")
+
+    def test_llmc_check(self):
+        srv = self.server()
+        need(CHECK)
+        cfg = self.config([self.prov("a", srv)])
+        rc, err = self.run_full([CHECK, "-c", cfg])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("llmc-check: stdout: ", err)
+
+    def test_llmc_gather(self):
+        srv = self.server()
+        need(GATHER)
+        cfg = self.config([self.prov("a", srv)])
+        rc, err = self.run_full([GATHER, "-c", cfg, "one", "two"])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("llmc-gather: stdout: ", err)
+
+
 if __name__ == "__main__":
     unittest.main()
