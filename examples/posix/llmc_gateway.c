@@ -84,7 +84,10 @@ enum {
     C_READ,  /* reading a request (or idle on keep-alive) */
     C_WAIT,  /* request submitted to llmc */
     C_WRITE, /* writing the rest of a response */
-    C_ZOMBIE /* socket closed, waiting for llmc's on_done */
+    C_ZOMBIE, /* socket closed, waiting for llmc's on_done */
+    C_DRAIN  /* 413 sent: reading the rest of the body away, so that the
+                close does not reset the connection under a client still
+                sending it (and before it reads the 413) */
 };
 
 enum { EP_CHAT = 1, EP_COMPLETIONS };
@@ -100,6 +103,7 @@ typedef struct {
     size_t req_len; /* head + body of the current request, once known */
     bool keep_alive;
     bool sent_continue;
+    unsigned long long drain_left; /* 413: body bytes not yet received */
     /* llmc request */
     int endpoint;
     bool stream, include_usage;
@@ -255,6 +259,7 @@ static void conn_reset_request(conn_t *c)
     c->tail_len = 0;
     c->close_after = false;
     c->sent_continue = false;
+    c->drain_left = 0;
     c->req_len = 0;
 }
 
@@ -1110,6 +1115,10 @@ static void conn_parse(conn_t *c, uint64_t now)
         c->keep_alive = false;
         snprintf(msg, sizeof(msg), "request body larger than %u bytes",
                  (unsigned)(GW_REQ_MAX - head_len));
+        /* a client waiting for "100 Continue" does not send the body */
+        c->drain_left = expect ? 0
+                               : (unsigned long long)content_length -
+                                     (c->in_len - head_len);
         respond_error(c, 413, "invalid_request_error", msg, NULL);
         return;
     }
@@ -1167,6 +1176,12 @@ malformed:
 static void conn_next(conn_t *c, uint64_t now)
 {
     size_t rest;
+    if (c->drain_left > 0 && !g_stopping) {
+        c->state = C_DRAIN;
+        c->in_len = 0;
+        c->t_start = c->t_last = now;
+        return;
+    }
     if (c->close_after || g_stopping) {
         conn_free(c);
         return;
@@ -1180,6 +1195,24 @@ static void conn_next(conn_t *c, uint64_t now)
     c->t_start = now;
     c->t_last = now;
     conn_parse(c, now);
+}
+
+/* C_DRAIN: discard the rest of a refused body, then close. */
+static void conn_drain(conn_t *c)
+{
+    for (;;) {
+        size_t want = c->drain_left < GW_REQ_MAX ? (size_t)c->drain_left
+                                                 : GW_REQ_MAX;
+        long n = llmc_port_recv(c->sock, c->in, want);
+        if (n == LLMC_PORT_WOULD_BLOCK)
+            return;
+        if (n > 0)
+            c->drain_left -= (unsigned long long)n;
+        if (n <= 0 || c->drain_left == 0) {
+            conn_free(c);
+            return;
+        }
+    }
 }
 
 static void conn_read(conn_t *c, uint64_t now)
@@ -1245,6 +1278,8 @@ static void check_timeouts(uint64_t now)
         else if ((c->state == C_WRITE || c->state == C_WAIT) &&
                  conn_pending(c) && now - c->t_last > g_client_timeout_ms)
             conn_drop(c, "client does not read");
+        else if (c->state == C_DRAIN && now - c->t_start > g_client_timeout_ms)
+            conn_drop(c, "client still sending a refused body");
     }
 }
 
@@ -1413,7 +1448,7 @@ int main(int argc, char **argv)
                 g_listener = LLMC_SOCK_INVALID;
             }
             for (k = 0; k < GW_CONNS; k++)
-                if (g_conns[k].state == C_READ)
+                if (g_conns[k].state == C_READ || g_conns[k].state == C_DRAIN)
                     conn_free(&g_conns[k]); /* idle or half-read */
         }
         if (g_stopping) {
@@ -1457,6 +1492,8 @@ int main(int argc, char **argv)
             if ((c->state == C_READ || c->state == C_WAIT) &&
                 c->in_len < GW_REQ_MAX)
                 ev |= LLMC_POLL_IN;
+            if (c->state == C_DRAIN)
+                ev |= LLMC_POLL_IN;
             g_fds[nfds].sock = c->sock;
             g_fds[nfds].events = ev;
             g_fds[nfds].revents = 0;
@@ -1487,6 +1524,10 @@ int main(int argc, char **argv)
             if (re & LLMC_POLL_OUT)
                 if (!conn_flush(c, now))
                     continue;
+            if (c->state == C_DRAIN) {
+                conn_drain(c);
+                continue;
+            }
             if (re & (LLMC_POLL_IN | LLMC_POLL_ERR)) {
                 /* a full buffer reads nothing more: an error or hang-up
                  * there is the client gone, and reported at every poll */

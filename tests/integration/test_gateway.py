@@ -681,6 +681,26 @@ class GatewayLifecycleTests(unittest.TestCase):
                 s.close()
         self.assertCleanExit(gw, gw.stop())
 
+    def test_oversized_body_sent_whole_still_gets_its_413(self):
+        # A client without "Expect: 100-continue" sends its whole body
+        # before it reads. Closing with that body unread resets the
+        # connection, and a body larger than the socket buffers then fails
+        # the client's send before it ever reads the 413.
+        srv, gw = self.start()
+        body = b'{"message": "' + b"x" * (32 << 20) + b'"}'
+        s = socket.create_connection((TEST_HOST, gw.port), timeout=20)
+        try:
+            s.sendall(raw_request(0, "POST", "/chat", body))
+            status, headers, rb = read_response(s)
+            self.assertEqual(status, 413, rb)
+            self.assertEqual(headers.get("connection"), "close")
+        finally:
+            s.close()
+        status, _, body = post(gw.base + "/chat", {"message": "next"})
+        self.assertEqual((status, json.loads(body)),
+                         (200, {"response": "next"}))
+        self.assertCleanExit(gw, gw.stop())
+
     def test_beyond_inflight_and_queue_is_503_with_retry_after(self):
         srv, gw = self.start(args=["--max-inflight", "1", "--queue", "1"])
         results = [None] * 3
