@@ -28,6 +28,7 @@
  * seconds, cancel the rest, shut the client down, exit 0.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1084,10 +1085,17 @@ static void conn_parse(conn_t *c, uint64_t now)
             v++;
         vn = (size_t)(le - v);
         if (name_is(p, (size_t)(colon - p), "content-length")) {
-            char *e;
-            long long cl = strtoll(v, &e, 10);
-            if (vn == 0 || cl < 0 || (e != le && *e != ' ') ||
-                (content_length >= 0 && cl != content_length))
+            /* 1*DIGIT, then only whitespace: "5 6" or "+5" is no length */
+            char *e = v;
+            long long cl = 0;
+            while (e < le && *e >= '0' && *e <= '9') /* saturating */
+                cl = cl > (LLONG_MAX - 9) / 10 ? LLONG_MAX
+                                               : cl * 10 + (*e - '0'), e++;
+            if (e == v)
+                goto malformed;
+            while (e < le && (*e == ' ' || *e == '\t'))
+                e++;
+            if (e != le || (content_length >= 0 && cl != content_length))
                 goto malformed;
             content_length = cl;
         } else if (name_is(p, (size_t)(colon - p), "transfer-encoding")) {

@@ -547,6 +547,29 @@ class GatewayTests(unittest.TestCase):
         finally:
             s.close()
 
+    def test_invalid_content_length_is_400_and_closed(self):
+        # RFC 9112 6.3: an invalid Content-Length cannot frame the body;
+        # "5 6" read as 5 would take the rest as a pipelined request
+        for value in ("5 6", "+5", " ", "5,5", "0x5", "5\x0b"):
+            with self.subTest(value=value):
+                s = socket.create_connection((TEST_HOST, self.gw.port),
+                                             timeout=10)
+                try:
+                    s.sendall(("GET /health HTTP/1.1\r\nContent-Length: %s"
+                               "\r\n\r\nabcde" % value).encode())
+                    status, headers, _ = read_response(s)
+                    self.assertEqual(status, 400)
+                    self.assertEqual(headers.get("connection"), "close")
+                finally:
+                    s.close()
+        # optional whitespace around the value is allowed
+        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
+        try:
+            s.sendall(b"GET /health HTTP/1.1\r\nContent-Length: 0 \t\r\n\r\n")
+            self.assertEqual(read_response(s)[0], 200)
+        finally:
+            s.close()
+
     def test_keep_alive_and_pipelining(self):
         s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
         try:
