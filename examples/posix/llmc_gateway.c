@@ -755,11 +755,15 @@ static int parse_completions(conn_t *c, body_t *b)
     for (k = 1; k < n; k = skip_tok(k + 1, n)) {
         int v = k + 1;
         if (key_is(b, k, "model")) {
+            size_t ml;
             if (g_tok[v].type != JSMN_STRING)
                 return bad(c, "\"model\" must be a string");
-            model = str_tok(b, v, NULL);
+            model = str_tok(b, v, &ml);
             if (model == NULL)
                 return bad(c, "bad string escape in \"model\"");
+            /* cut short, it would name another model */
+            if (ml >= GW_MODEL_MAX || memchr(model, '\0', ml) != NULL)
+                return bad(c, "\"model\" is too long (or holds U+0000)");
         } else if (key_is(b, k, "messages")) {
             int e, end = skip_tok(v, n);
             if (g_tok[v].type != JSMN_ARRAY)

@@ -452,6 +452,9 @@ class GatewayTests(unittest.TestCase):
             ("temperature not a number", json.dumps(
                 completion("x", temperature="hot")), 400),
             ("model not a string", json.dumps(completion("x", model=7)), 400),
+            # longer than the gateway keeps (GW_MODEL_MAX): never sent cut
+            ("model too long", json.dumps(completion("x", model="m" * 200)),
+             400),
             # JSON that jsmn alone accepts
             ("key without a value",
              '{"messages": [{"role": "user", "content": "x"}], "model"}',
