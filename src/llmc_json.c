@@ -343,6 +343,11 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
     }
 }
 
+int llmc_json_valid(const char *json, size_t len)
+{
+    return validate_from(json, 0, len, 0, 0, NULL);
+}
+
 /* Tokenise the value js[0..n), located by validate_from(), into tok: 0
  * or an error. */
 static int tokenise(const char *js, int n, llmc_json_tok_t *tok, size_t ntok)

@@ -54,4 +54,9 @@ int llmc_json_token(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,
  * Lone surrogates become U+FFFD. Returns LLMC_OK or LLMC_ERR_PROTOCOL. */
 int llmc_json_unescape(char *s, size_t n, size_t *out_n);
 
+/* Whether json[0..len) is one JSON object (RFC 8259, nesting up to 32
+ * levels) and nothing else but whitespace: 0 or LLMC_ERR_PROTOCOL. The
+ * check every event gets, for the host tools' files and requests. */
+int llmc_json_valid(const char *json, size_t len);
+
 #endif /* LLMC_JSON_H */

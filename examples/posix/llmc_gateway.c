@@ -41,7 +41,7 @@
 #include <jsmn.h>
 
 #include "llmc/llmc_client.h"
-#include "llmc_json.h"   /* llmc_json_unescape */
+#include "llmc_json.h"   /* llmc_json_valid, llmc_json_unescape */
 #include "llmc_writer.h" /* llmc_json_escape */
 #include "llmc_tool_config.h"
 
@@ -714,7 +714,7 @@ static int parse_body(body_t *b, size_t len, const char **why)
     /* jsmn alone accepts keys without values (whose value index would
      * then lie past the tokens it wrote), missing commas and words such
      * as "tx" */
-    if (!llmc_tool_json_valid(b->text, len)) {
+    if (llmc_json_valid(b->text, len) != LLMC_OK) {
         *why = "the body is not valid JSON";
         return -1;
     }

@@ -1,6 +1,6 @@
 #include "llmc_tool_config.h"
 
-#include "llmc_json.h"   /* llmc_json_unescape */
+#include "llmc_json.h"   /* llmc_json_valid, llmc_json_unescape */
 #include "llmc_writer.h" /* llmc_json_escape */
 
 #include <errno.h>
@@ -23,119 +23,6 @@ const char *llmc_tool_env_value(const char *s)
     if (s != NULL && strncmp(s, "env:", 4) == 0)
         return getenv(s + 4);
     return s;
-}
-
-/* The JSON grammar (RFC 8259) over p..e: where the value starting at p
- * ends, or NULL. */
-#define JSON_DEPTH 64
-
-static const char *js_ws(const char *p, const char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-static bool js_digit(const char *p, const char *e)
-{
-    return p < e && *p >= '0' && *p <= '9';
-}
-
-static const char *js_string(const char *p, const char *e)
-{
-    for (p++; p < e; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"')
-            return p + 1;
-        if (ch < 0x20)
-            return NULL;
-        if (ch == '\\') {
-            int k;
-            if (++p >= e)
-                return NULL;
-            if (*p == 'u') {
-                for (k = 0; k < 4; k++)
-                    if (++p >= e || !((*p >= '0' && *p <= '9') ||
-                                      (*p >= 'a' && *p <= 'f') ||
-                                      (*p >= 'A' && *p <= 'F')))
-                        return NULL;
-            } else if (strchr("\"\\/bfnrt", *p) == NULL || *p == '\0') {
-                return NULL;
-            }
-        }
-    }
-    return NULL;
-}
-
-static const char *js_value(const char *p, const char *e, int depth)
-{
-    static const char *const lit[] = {"true", "false", "null"};
-    size_t i;
-    if (p >= e)
-        return NULL;
-    if (*p == '"')
-        return js_string(p, e);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        if (depth >= JSON_DEPTH)
-            return NULL;
-        p = js_ws(p + 1, e);
-        if (p < e && *p == close)
-            return p + 1;
-        for (;;) {
-            if (close == '}') {
-                if (p >= e || *p != '"' || (p = js_string(p, e)) == NULL)
-                    return NULL;
-                p = js_ws(p, e);
-                if (p >= e || *p != ':')
-                    return NULL;
-                p = js_ws(p + 1, e);
-            }
-            if ((p = js_value(p, e, depth + 1)) == NULL)
-                return NULL;
-            p = js_ws(p, e);
-            if (p < e && *p == close)
-                return p + 1;
-            if (p >= e || *p != ',')
-                return NULL;
-            p = js_ws(p + 1, e);
-        }
-    }
-    for (i = 0; i < 3; i++) {
-        size_t n = strlen(lit[i]);
-        if ((size_t)(e - p) >= n && memcmp(p, lit[i], n) == 0)
-            return p + n;
-    }
-    /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-    if (*p == '-')
-        p++;
-    if (!js_digit(p, e))
-        return NULL;
-    if (*p++ != '0')
-        while (js_digit(p, e))
-            p++;
-    if (p < e && *p == '.') {
-        if (!js_digit(++p, e))
-            return NULL;
-        while (js_digit(p, e))
-            p++;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < e && (*p == '+' || *p == '-'))
-            p++;
-        if (!js_digit(p, e))
-            return NULL;
-        while (js_digit(p, e))
-            p++;
-    }
-    return p;
-}
-
-bool llmc_tool_json_valid(const char *s, size_t n)
-{
-    const char *e = s + n, *end = js_value(js_ws(s, e), e, 0);
-    return end != NULL && js_ws(end, e) == e;
 }
 
 static int skip(int i, int n)
@@ -322,7 +209,7 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
     /* jsmn alone accepts keys without values (whose value index would
      * then lie past the tokens it wrote), missing commas and words such
      * as "tx" */
-    if (!llmc_tool_json_valid(g_text, len))
+    if (!llmc_json_valid(g_text, len) == LLMC_OK)
         return fail(cfg, "not valid JSON", path);
     n = jsmn_parse(&jp, g_text, len, g_tok, TOKENS);
     if (n == JSMN_ERROR_NOMEM)

@@ -31,10 +31,6 @@ const char *llmc_tool_init_hint(const llmc_tool_config_t *cfg, int rc);
 /* The value of "env:NAME" strings, else s itself; NULL when NAME is unset. */
 const char *llmc_tool_env_value(const char *s);
 
-/* Whether s[0..n) is one JSON value (RFC 8259 grammar, nesting up to 64
- * levels), with only whitespace around it. */
-bool llmc_tool_json_valid(const char *s, size_t n);
-
 /* Write s[0..n) as a JSON string (quotes included) to f, escaped the way
  * llmc escapes request bodies; NULL writes null. */
 void llmc_tool_json_str(FILE *f, const char *s, size_t n);

@@ -478,6 +478,40 @@ static void test_malformed_json_rejected(void **st)
     }
 }
 
+/* llmc_json_valid() is the same check, without a member read */
+static void test_json_valid_is_the_grammar_check(void **st)
+{
+    static const char *const bad[] = {
+        "", "{", "{\"a\"}", "{\"a\":1 \"b\":2}", "{\"a\":1,}",
+        "{\"a\":tx}", "{\"a\":nul}", "{\"a\":1}{\"b\":2}", "[1,2]",
+        "{\"a\":\"\\x\"}", "{\"a\":01}",
+    };
+    char deep[5 + 2 * 32 + 1];
+    size_t i, n;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (llmc_json_valid(bad[i], strlen(bad[i])) != LLMC_ERR_PROTOCOL)
+            fail_msg("input %zu <%s> accepted", i, bad[i]);
+    assert_int_equal(llmc_json_valid(" {\"a\":[1,{\"b\":null}],"
+                                     "\"c\":\"\\ud83d\\ude00\"} \n",
+                                     strlen(" {\"a\":[1,{\"b\":null}],"
+                                            "\"c\":\"\\ud83d\\ude00\"} \n")),
+                     LLMC_OK);
+    /* an object and 31 arrays in it: 32 levels; one more array: 33 */
+    for (n = 31; n <= 32; n++) {
+        size_t k = 0;
+        memcpy(deep, "{\"a\":", 5);
+        k = 5;
+        for (i = 0; i < n; i++)
+            deep[k++] = '[';
+        for (i = 0; i < n; i++)
+            deep[k++] = ']';
+        deep[k++] = '}';
+        assert_int_equal(llmc_json_valid(deep, k),
+                         n == 31 ? LLMC_OK : LLMC_ERR_PROTOCOL);
+    }
+}
+
 static void test_surrounding_whitespace_accepted(void **st)
 {
     llmc_chat_msg_t m;
@@ -1022,6 +1056,8 @@ int main(void)
         cmocka_unit_test_teardown(test_unescape_direct_cases, teardown),
         cmocka_unit_test_teardown(test_bad_escapes_rejected, teardown),
         cmocka_unit_test_teardown(test_malformed_json_rejected, teardown),
+        cmocka_unit_test_teardown(test_json_valid_is_the_grammar_check,
+                                  teardown),
         cmocka_unit_test_teardown(test_surrounding_whitespace_accepted,
                                   teardown),
         cmocka_unit_test_teardown(test_whitespace_around_read_values,
