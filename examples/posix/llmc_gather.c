@@ -33,6 +33,8 @@ typedef struct {
     llmc_request_t req;
     char answer[ANSWER_MAX];
     size_t len;
+    llmc_handle_t handle;
+    bool cut; /* the answer outgrew answer[]: the request was cancelled */
     bool done;
     int status;
     char message[LLMC_MSG_LEN];
@@ -46,8 +48,15 @@ static task_t g_tasks[MAX_PROMPTS];
 static void on_delta(void *user, const char *text, size_t len)
 {
     task_t *t = user;
-    if (len > sizeof(t->answer) - t->len)
-        len = sizeof(t->answer) - t->len;
+    if (t->cut)
+        return;
+    if (len > sizeof(t->answer) - t->len) {
+        /* never a silently shortened answer: this one fails, and the
+         * provider stops spending tokens on it */
+        t->cut = true;
+        llmc_cancel(&g_client, t->handle);
+        return;
+    }
     memcpy(t->answer + t->len, text, len);
     t->len += len;
 }
@@ -59,6 +68,11 @@ static void on_done(void *user, const llmc_result_t *r)
     t->done = true;
     t->status = r->status;
     snprintf(t->message, sizeof(t->message), "%s", r->message);
+    if (t->cut) {
+        t->status = LLMC_ERR_TOO_LARGE;
+        snprintf(t->message, sizeof(t->message),
+                 "answer longer than %d bytes (ANSWER_MAX)", ANSWER_MAX);
+    }
 }
 
 int main(int argc, char **argv)
@@ -141,6 +155,7 @@ int main(int argc, char **argv)
         t->req.messages = &t->msg;
         t->req.n_messages = 1;
         h = llmc_submit(&g_client, &t->req, &cb, t);
+        t->handle = h;
         if (h < 0) { /* refused: no callback will come for it */
             t->done = true;
             t->status = h;
@@ -154,7 +169,9 @@ int main(int argc, char **argv)
     for (i = 0; i < n; i++) {
         const task_t *t = &g_tasks[i];
         if (t->status == LLMC_OK) {
-            printf("[%d] %.*s\n", i, (int)t->len, t->answer);
+            printf("[%d] ", i);
+            fwrite(t->answer, 1, t->len, stdout); /* a NUL is content too */
+            putchar('\n');
         } else {
             failed++;
             printf("[%d] error: %s: %s\n", i, llmc_strerror(t->status),

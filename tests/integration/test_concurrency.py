@@ -635,6 +635,37 @@ class GatherTests(ToolCase):
         self.assertEqual(st["chat_requests"], 5)
         self.assertEqual(st["max_open"], 2)
 
+    def gather(self, srv, model, *prompts):
+        cfg = self.config([self.prov("local", srv, model)])
+        return subprocess.run([GATHER, "-c", cfg] + list(prompts),
+                              capture_output=True, timeout=TIMEOUT,
+                              env=chat_env())
+
+    def test_answer_longer_than_its_buffer_is_an_error_not_cut(self):
+        srv = self.server()
+        need(GATHER)
+        p = self.gather(srv, "t?size=9000&piece=150", "long")
+        self.assertEqual(p.returncode, 1, p.stderr.decode())
+        self.assertEqual(p.stdout.decode(),
+                         "[0] error: response too large: answer longer "
+                         "than 8192 bytes (ANSWER_MAX)\n")
+
+    def test_answer_of_8192_bytes_is_whole(self):
+        srv = self.server()
+        need(GATHER)
+        p = self.gather(srv, "t?size=8192&piece=100", "exact")
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        out = p.stdout.decode()
+        self.assertTrue(out.startswith("[0] "), out[:40])
+        self.assertEqual(len(out), 4 + 8192 + 1)
+
+    def test_nul_in_an_answer_is_printed(self):
+        srv = self.server()
+        need(GATHER)
+        p = self.gather(srv, "t?text=a%00b", "nul")
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout, b"[0] a\x00b\n")
+
 
 class ChatSignalTests(ToolCase):
 
