@@ -764,6 +764,9 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
         if (rc < 0) {
             if (rc == LLMC_ERR_CONNECT)
                 t->n_addr = 0; /* resolve again next time */
+            if (rc == LLMC_ERR_TIMEOUT) /* no address left */
+                say(s, "connect timed out after ",
+                    c->policy.connect_timeout_ms, " ms");
             attempt_fail(c, s, rc, NULL); /* closes the connection */
             return;
         }
@@ -971,9 +974,13 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
         done_end(c, s);
         return;
     }
-    if (s->phase == PH_CONNECT)
-        what = "connect timed out after ", ms = p->connect_timeout_ms;
-    else if (!s->got_bytes)
+    if (s->phase == PH_CONNECT) {
+        /* the host's next address, or the attempt times out */
+        llmc_set_timer(c, s, p->connect_timeout_ms);
+        slot_step(c, s, LLMC_CONN_TIMED_OUT);
+        return;
+    }
+    if (!s->got_bytes)
         what = "no response within ", ms = p->first_byte_timeout_ms;
     else
         what = "no data for ", ms = p->idle_timeout_ms;

@@ -293,17 +293,23 @@ static int connect_addr(llmc_conn_t *k, const llmc_addr_t *a)
 }
 
 /* TCP is up: next the TLS handshake, or ready for plain http. */
-static int tcp_ready(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
+static int tcp_ready(llmc_client_t *c, llmc_conn_t *k, llmc_target_t *t,
                      llmc_buf_t *msg)
 {
+    if (k->addr_i > 0) {
+        /* the addresses before this one failed: this one alone until the
+         * name is resolved again (after a connect fails), so that a dead
+         * address costs one connect timeout, not one per connection */
+        t->addr[0] = t->addr[k->addr_i];
+        t->n_addr = 1;
+    }
 #if LLMC_TLS
     if (k->tls) {
-        int rc = tls_begin(c, k, u, msg);
+        int rc = tls_begin(c, k, &t->url, msg);
         return rc < 0 ? rc : tls_handshake(c, k, msg);
     }
 #else
     (void)c;
-    (void)u;
     (void)msg;
 #endif
     k->state = CONN_BUSY;
@@ -312,13 +318,13 @@ static int tcp_ready(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
 
 /* Try addresses from k->addr_i on until one connects or is in progress;
  * rc is the error to report if none is left. */
-static int connect_from(llmc_client_t *c, llmc_conn_t *k,
-                        const llmc_target_t *t, llmc_buf_t *msg, int rc)
+static int connect_from(llmc_client_t *c, llmc_conn_t *k, llmc_target_t *t,
+                        llmc_buf_t *msg, int rc)
 {
     for (; k->addr_i < t->n_addr; k->addr_i++) {
         rc = connect_addr(k, &t->addr[k->addr_i]);
         if (rc == 1)
-            return tcp_ready(c, k, &t->url, msg);
+            return tcp_ready(c, k, t, msg);
         if (rc == 0)
             return 0;
     }
@@ -327,7 +333,7 @@ static int connect_from(llmc_client_t *c, llmc_conn_t *k,
 }
 
 int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
-                   const llmc_target_t *t, llmc_buf_t *msg)
+                   llmc_target_t *t, llmc_buf_t *msg)
 {
     llmc_conn_t *k = &c->conns[ci];
     const llmc_url_t *u = &t->url;
@@ -354,17 +360,24 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
 }
 
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
-                   const llmc_target_t *t, llmc_buf_t *msg)
+                   llmc_target_t *t, llmc_buf_t *msg)
 {
     llmc_conn_t *k = &c->conns[ci];
-    int rc;
+    int rc = LLMC_PORT_ERROR;
 
-    if (k->state == CONN_CONNECTING) {
+    if (revents & LLMC_CONN_TIMED_OUT) {
+        if (k->state != CONN_CONNECTING || k->addr_i + 1u >= t->n_addr)
+            return LLMC_ERR_TIMEOUT; /* the caller says so */
+        /* a host with another address: that one, within a connect timeout
+         * of its own (a dead IPv6 route beside a working IPv4) */
+    } else if (k->state == CONN_CONNECTING) {
         if (!(revents & (LLMC_POLL_OUT | LLMC_POLL_ERR)))
             return 0;
         rc = llmc_port_connect_result(k->sock);
         if (rc == LLMC_PORT_OK)
-            return tcp_ready(c, k, &t->url, msg);
+            return tcp_ready(c, k, t, msg);
+    }
+    if (k->state == CONN_CONNECTING) {
         llmc_port_close(k->sock);
         k->sock = LLMC_SOCK_INVALID;
         k->addr_i++;

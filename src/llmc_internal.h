@@ -78,11 +78,15 @@ int llmc_conn_alloc(llmc_client_t *c);
  * once), 0: in progress (llmc_conn_step() goes on), or an error with a
  * message in *msg. */
 int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
-                   const llmc_target_t *t, llmc_buf_t *msg);
+                   llmc_target_t *t, llmc_buf_t *msg);
 /* Advance connect + TLS handshake: 1 ready, 0 waiting (conn->want set),
- * < 0 error with *msg. */
+ * < 0 error with *msg. revents LLMC_CONN_TIMED_OUT: the connect timeout
+ * passed; a TCP connect goes on to t's next address if it has one, else
+ * (and in the handshake) LLMC_ERR_TIMEOUT, with no message. An address
+ * that connects after others failed is then t's only one. */
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
-                   const llmc_target_t *t, llmc_buf_t *msg);
+                   llmc_target_t *t, llmc_buf_t *msg);
+#define LLMC_CONN_TIMED_OUT 0x80u
 /* Bytes moved, or LLMC_PORT_WOULD_BLOCK (conn->want set), LLMC_PORT_EOF,
  * or another LLMC_PORT_* error. */
 long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n);

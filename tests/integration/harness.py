@@ -106,26 +106,28 @@ def refused_port():
     return s.getsockname()[1]
 
 
-def unanswered_port():
-    """A port on TEST_HOST where a connect never completes: a listener
-    with a backlog of 0 whose accept queue is full of this process's own
-    connections, so the kernel drops further SYNs (as a firewall that
-    drops packets would). Checked before it is handed out: a connect to it
-    must still be pending after 200 ms. Kept for the process's lifetime."""
+def unanswered_port(host=None, port=0):
+    """A port on host (TEST_HOST) where a connect never completes: a
+    listener with a backlog of 0 whose accept queue is full of this
+    process's own connections, so the kernel drops further SYNs (as a
+    firewall that drops packets would). Checked before it is handed out: a
+    connect to it must still be pending after 200 ms. Kept for the
+    process's lifetime. port 0: any free one."""
+    host = host or TEST_HOST
     lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    lst.bind((TEST_HOST, 0))
+    lst.bind((host, port))
     lst.listen(0)
     port = lst.getsockname()[1]
     _held_sockets.append(lst)
     for _ in range(3):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
-        s.connect_ex((TEST_HOST, port))
+        s.connect_ex((host, port))
         _held_sockets.append(s)
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     probe.settimeout(0.2)
     try:
-        probe.connect((TEST_HOST, port))
+        probe.connect((host, port))
     except (socket.timeout, TimeoutError):
         return port
     finally:

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -1183,6 +1184,68 @@ class LoggedSecretTests(SecretTests):
         # the run did log its failure, so the secret checks see the log
         self.assertIn("llmc E: request failed: ", err)
         return rc, out, err, secs
+
+
+TWO_ADDRESSES = "two-addresses.llmc.test"
+
+
+class HostAddressTests(FailoverCase):
+    """A host name with two addresses whose first never answers a connect
+    (a dead route beside a working one). /etc/hosts and /etc/gai.conf are
+    replaced for the tool only, in a mount namespace of its own (root):
+    TWO_ADDRESSES is 127.0.0.2 (nothing answers) then 127.0.0.1."""
+
+    n_servers = 1
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            self.skipTest("needs root and unshare for a private /etc/hosts")
+        with open(os.path.join(self.tmp, "hosts"), "w") as f:
+            f.write("127.0.0.1 localhost\n127.0.0.1 %s\n127.0.0.2 %s\n"
+                    % (TWO_ADDRESSES, TWO_ADDRESSES))
+        with open(os.path.join(self.tmp, "gai.conf"), "w") as f:
+            # getaddrinfo would put 127.0.0.1 first (longest prefix match)
+            f.write("precedence ::ffff:127.0.0.2/128 100\n"
+                    "precedence ::ffff:0:0/96 10\n")
+        order = subprocess.run(
+            self.wrap([sys.executable, "-c",
+                       "import socket; print(' '.join(a[4][0] for a in "
+                       "socket.getaddrinfo(%r, 80, type=socket.SOCK_STREAM)"
+                       "))" % TWO_ADDRESSES]),
+            capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(order.stdout.decode().split(),
+                         ["127.0.0.2", "127.0.0.1"], order.stderr.decode())
+        self.srv = self.servers[0]
+        unanswered_port("127.0.0.2", self.srv.port)
+
+    def wrap(self, cmd):
+        return (["unshare", "-m", "sh", "-c",
+                 'mount --bind "$1" /etc/hosts && '
+                 'mount --bind "$2" /etc/gai.conf && shift 2 && exec "$@"',
+                 "sh", os.path.join(self.tmp, "hosts"),
+                 os.path.join(self.tmp, "gai.conf")] + cmd)
+
+    def test_connect_timeout_goes_on_to_the_next_address(self):
+        self.need_multi()
+        url = "http://%s:%d/v1" % (TWO_ADDRESSES, self.srv.port)
+        # no keep-alive: each request opens a connection of its own
+        cfg = self.config([{"name": "a", "base_url": url,
+                            "model": model(keepalive=0)}],
+                          max_retries=0, connect_timeout_ms=1000)
+        p = subprocess.run(self.wrap([MULTI, cfg, "2", "two addresses"]),
+                           capture_output=True, timeout=TIMEOUT)
+        err = p.stderr.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, err)
+        r1, r2 = [json.loads(x) for x in p.stdout.decode().splitlines()[:-1]]
+        # one attempt each: the dead address cost the first request one
+        # connect timeout, then the next address answered
+        self.assertEqual(self.attempts(r1), [("a", "ok")], r1)
+        self.assertGreaterEqual(r1["attempts"][0]["ms"], 990)
+        # the second connection went straight to the address that works
+        self.assertEqual(self.attempts(r2), [("a", "ok")], r2)
+        self.assertLess(r2["attempts"][0]["ms"], 900)
+        self.assertEqual(self.srv.stats()["connections"], 2)
 
 
 if __name__ == "__main__":
