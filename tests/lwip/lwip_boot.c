@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "lwip/etharp.h"
+#include "lwip/priv/tcp_priv.h" /* tcp_active_pcbs, for the exit below */
 #include "lwip/init.h"
 #include "lwip/ip4_addr.h"
 #include "lwip/netif.h"
@@ -81,6 +82,30 @@ static void wait_for_gateway(const ip4_addr_t *gw)
         fail("the gateway does not answer ARP", NULL);
 }
 
+/* At exit: the FIN of each connection the tool closed goes out first. On
+ * a board the stack outlives the task that closed them, as Linux's does a
+ * process; this one ends with the process, and a close queued in its last
+ * moments would leave the peer holding the connection. Waits (up to 2 s)
+ * until no connection has a FIN or data still unacknowledged. */
+static void flush_closes(void)
+{
+    const struct timespec step = {0, 10 * 1000 * 1000};
+    struct tcp_pcb *pcb;
+    int i, busy = 1;
+
+    for (i = 0; i < 200 && busy; i++) {
+        busy = 0;
+        LOCK_TCPIP_CORE();
+        for (pcb = tcp_active_pcbs; pcb != NULL; pcb = pcb->next)
+            busy |= pcb->state == FIN_WAIT_1 || pcb->state == CLOSING ||
+                    pcb->state == LAST_ACK || pcb->unsent != NULL ||
+                    pcb->unacked != NULL;
+        UNLOCK_TCPIP_CORE();
+        if (busy)
+            nanosleep(&step, NULL);
+    }
+}
+
 __attribute__((constructor)) static void llmc_lwip_boot(void)
 {
     const char *tap = getenv("PRECONFIGURED_TAPIF");
@@ -117,4 +142,6 @@ __attribute__((constructor)) static void llmc_lwip_boot(void)
     netif_set_up(&g_netif);
     UNLOCK_TCPIP_CORE();
     wait_for_gateway(&gw);
+    if (atexit(flush_closes) != 0)
+        fail("atexit failed", NULL);
 }
