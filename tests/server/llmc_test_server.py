@@ -213,8 +213,10 @@ class Conn:
         except (ConnectionError, ssl.SSLError, OSError) as e:
             raise ClientGone(str(e))
         if not data:
-            # TLS sockets are wrapped with suppress_ragged_eofs=False: an
-            # empty read is the peer's close_notify, a bare TCP close raises
+            # TLS sockets are wrapped with suppress_ragged_eofs=False and
+            # their context has no OP_IGNORE_UNEXPECTED_EOF (see main()):
+            # an empty read is the peer's close_notify, a bare TCP close
+            # raises
             if isinstance(self.sock, ssl.SSLSocket):
                 self.close_notify = True
             raise ClientGone("eof")
@@ -1107,6 +1109,12 @@ def main(argv=None):
     if args.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        # "tls_close_notify" needs a bare TCP close to read as an error.
+        # Python 3.10.0-3.11.2 (Debian 12's /usr/bin/python3 is 3.11.2)
+        # set OP_IGNORE_UNEXPECTED_EOF on every new context; with it,
+        # OpenSSL 3 reports a bare close exactly like a close_notify and
+        # every client would be counted as having sent one.
+        ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
         ctx.load_cert_chain(args.tls_cert, args.tls_key or args.tls_cert)
         try:
             ctx.set_alpn_protocols(["http/1.1"])
