@@ -78,6 +78,8 @@ step build "$MAKE" -s all
 step portable-src portable_src
 step kconfig kconfig_build
 step unit "$MAKE" -s unit
+# the test server the integration suite stands on checks itself first
+step server /usr/bin/python3 tests/server/test_llmc_test_server.py
 step integration "$MAKE" -s integration
 # further steps, one file per area (cross builds, emulated MCUs, lwIP, ...)
 for f in scripts/check.d/*.sh; do
