@@ -1238,26 +1238,31 @@ size_t llmc_result_format(const llmc_result_t *r,
         return b.need;
     }
     n = r->n_attempts < LLMC_MAX_ATTEMPTS ? r->n_attempts : LLMC_MAX_ATTEMPTS;
-    if (n == 0) {
-        llmc_buf_str(&b, llmc_strerror(r->status));
-        if (r->message[0] != '\0')
-            str2(&b, ": ", r->message);
-        return b.need;
+    if (n > 0) {
+        const llmc_attempt_t *a = r->attempts;
+        llmc_buf_str(&b, r->partial ? "failed after partial content:"
+                                    : "all providers failed:");
+        for (i = 0; i < n; i++, a++) {
+            const char *what = llmc_strerror(a->status);
+            str2(&b, "\n", name_in(providers, n_providers, a->provider));
+            str2(&b, ": ", what);
+            if (a->message[0] != '\0' && strcmp(a->message, what) != 0)
+                str2(&b, ": ", a->message);
+        }
+        if (r->n_attempts > LLMC_MAX_ATTEMPTS) {
+            llmc_buf_str(&b, "\n(");
+            llmc_buf_uint(&b, (size_t)(r->n_attempts - LLMC_MAX_ATTEMPTS));
+            llmc_buf_str(&b, " more attempts not recorded)");
+        }
+        a--; /* the last one recorded: did the request end with it? */
+        if (r->status == a->status && strcmp(r->message, a->message) == 0)
+            return b.need;
+        /* no: a deadline or cancel while it waited to retry, or an
+         * attempt past the record, ended it */
+        llmc_buf_str(&b, "\n");
     }
-    llmc_buf_str(&b, r->partial ? "failed after partial content:"
-                                : "all providers failed:");
-    for (i = 0; i < n; i++) {
-        const llmc_attempt_t *a = &r->attempts[i];
-        const char *what = llmc_strerror(a->status);
-        str2(&b, "\n", name_in(providers, n_providers, a->provider));
-        str2(&b, ": ", what);
-        if (a->message[0] != '\0' && strcmp(a->message, what) != 0)
-            str2(&b, ": ", a->message);
-    }
-    if (r->n_attempts > LLMC_MAX_ATTEMPTS) {
-        llmc_buf_str(&b, "\n(");
-        llmc_buf_uint(&b, (size_t)(r->n_attempts - LLMC_MAX_ATTEMPTS));
-        llmc_buf_str(&b, " more attempts not recorded)");
-    }
+    llmc_buf_str(&b, llmc_strerror(r->status));
+    if (r->message[0] != '\0')
+        str2(&b, ": ", r->message);
     return b.need;
 }

@@ -166,7 +166,9 @@ typedef struct {
 } llmc_callbacks_t;
 
 /* Write the result as text: the answer's provider on success, or
- * "all providers failed:" and one "name: kind: message" line per attempt.
+ * "all providers failed:" ("failed after partial content:") and one
+ * "name: kind: message" line per attempt, then "kind: message" when the
+ * request ended after its last attempt (deadline or cancel in a wait).
  * Returns the length it would need (like snprintf); always NUL-terminates
  * when cap > 0. */
 size_t llmc_result_format(const llmc_result_t *r,

@@ -520,11 +520,17 @@ class FailoverTests(FailoverCase):
                            self.prov("b", b)],
                           max_retries=5, backoff_base_ms=5000,
                           backoff_max_ms=10000, deadline_ms=800)
-        rc, out, err, elapsed = self.chat(cfg)
+        rc, out, err, elapsed = self.chat(cfg, "-v")
         self.assertEqual(rc, 1, err)
         self.assertEqual(out, b"")
         self.assertIn("llmc-chat: timeout: deadline exceeded while waiting "
                       "to retry", err)
+        # the formatted result ends with what ended the request
+        lines = self.report_lines(err)
+        self.assertTrue(lines[0].startswith("a: http error: status 503"),
+                        err)
+        self.assertEqual(lines[1], "timeout: deadline exceeded while "
+                                   "waiting to retry", err)
         self.assertGreaterEqual(elapsed, 0.75)
         self.assertLess(elapsed, 1.5)
         self.assertEqual(a.stats()["chat_requests"], 1)

@@ -93,6 +93,30 @@ static void test_partial_failure_says_so(void **st)
                                  "mid-stream");
 }
 
+/* The request ended after its last attempt (its deadline, or a cancel,
+ * came while it waited to retry): the reason is the last line. */
+static void test_end_after_the_last_attempt_is_the_last_line(void **st)
+{
+    llmc_result_t r;
+    (void)st;
+    fresh(&r);
+    add_attempt(&r, 0, LLMC_ERR_HTTP, 503, "status 503: overloaded");
+    r.status = LLMC_ERR_TIMEOUT;
+    snprintf(r.message, sizeof(r.message),
+             "deadline exceeded while waiting to retry");
+    assert_string_equal(fmt(&r), "all providers failed:\n"
+                                 "openai: http error: status 503: "
+                                 "overloaded\n"
+                                 "timeout: deadline exceeded while waiting "
+                                 "to retry");
+    r.status = LLMC_ERR_CANCELLED;
+    r.message[0] = '\0';
+    assert_string_equal(fmt(&r), "all providers failed:\n"
+                                 "openai: http error: status 503: "
+                                 "overloaded\n"
+                                 "cancelled");
+}
+
 static void test_failure_without_attempts_gives_kind_and_message(void **st)
 {
     llmc_result_t r;
@@ -220,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_one_failure_one_line),
         cmocka_unit_test(test_several_failures_one_line_each_in_order),
         cmocka_unit_test(test_partial_failure_says_so),
+        cmocka_unit_test(test_end_after_the_last_attempt_is_the_last_line),
         cmocka_unit_test(
             test_failure_without_attempts_gives_kind_and_message),
         cmocka_unit_test(
