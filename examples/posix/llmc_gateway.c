@@ -1034,7 +1034,7 @@ static bool value_has(const char *v, size_t n, const char *word)
 static void conn_parse(conn_t *c, uint64_t now)
 {
     char *end, *p, *line_end, *method, *target, *version;
-    size_t head_len, mlen, tlen;
+    size_t head_len, mlen, tlen, i;
     long long content_length = -1;
     bool chunked = false, expect = false, http10;
 
@@ -1047,7 +1047,17 @@ static void conn_parse(conn_t *c, uint64_t now)
         c->in_len -= 2;
         c->in[c->in_len] = '\0';
     }
-    end = strstr(c->in, "\r\n\r\n");
+    /* the head: lines that end in CRLF, up to a blank one. A NUL, or an
+     * LF without its CR, is a 400 at once, not a wait for an end that
+     * would never be found */
+    end = NULL;
+    for (i = 0; i < c->in_len && end == NULL; i++) {
+        char ch = c->in[i];
+        if (ch == '\0' || (ch == '\n' && (i == 0 || c->in[i - 1] != '\r')))
+            goto malformed;
+        if (ch == '\n' && i >= 3 && c->in[i - 2] == '\n') /* \r\n\r\n */
+            end = c->in + i - 3;
+    }
     if (end == NULL) {
         if (c->in_len >= GW_REQ_MAX) {
             c->keep_alive = false;

@@ -550,6 +550,24 @@ class GatewayTests(unittest.TestCase):
         finally:
             s.close()
 
+    def test_nul_or_bare_lf_in_the_head_is_400_at_once(self):
+        # neither waits for a CRLF CRLF that will never come: the answer
+        # is there well before --client-timeout
+        for head in (b"GET /health HTTP/1.1\nHost: x\n\n",
+                     b"GET /health HTTP/1.1\r\nHost: x\r\n\n",
+                     b"GET /health HTTP/1.1\r\nHost: \x00x\r\n\r\n",
+                     b"GET /hea\x00"):
+            with self.subTest(head=head):
+                s = socket.create_connection((TEST_HOST, self.gw.port),
+                                             timeout=3)
+                try:
+                    s.sendall(head)
+                    status, headers, _ = read_response(s)
+                    self.assertEqual(status, 400)
+                    self.assertEqual(headers.get("connection"), "close")
+                finally:
+                    s.close()
+
     def test_invalid_content_length_is_400_and_closed(self):
         # RFC 9112 6.3: an invalid Content-Length cannot frame the body;
         # "5 6" read as 5 would take the rest as a pipelined request
