@@ -1315,7 +1315,7 @@ static void usage(FILE *f)
           "                    [--port-file PATH] [-v]\n"
           "An OpenAI-compatible gateway with failover across the configured\n"
           "providers: POST /chat, POST /v1/chat/completions, GET /v1/models,\n"
-          "GET /health. Default --listen 127.0.0.1:8088.\n",
+          "GET /health. Default --listen 127.0.0.1:8088 (IPv6: [::1]:8088).\n",
           f);
 }
 
@@ -1326,10 +1326,17 @@ static int parse_listen(const char *s, llmc_addr_t *a)
     long port;
     char *e;
     int n;
+    size_t hl;
     if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
         return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
+    /* an IPv6 address as in a URL, [::1]:8088, or bare, ::1:8088 */
+    hl = (size_t)(colon - s);
+    if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
+        s++;
+        hl -= 2;
+    }
+    memcpy(host, s, hl);
+    host[hl] = '\0';
     port = strtol(colon + 1, &e, 10);
     if (*e != '\0' || port < 0 || port > 65535)
         return -1;

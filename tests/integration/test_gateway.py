@@ -630,6 +630,21 @@ class GatewayLifecycleTests(unittest.TestCase):
         for s in SAN_ERRORS:
             self.assertNotIn(s, err)
 
+    def test_listen_on_an_ipv6_address_in_brackets(self):
+        try:
+            socket.socket(socket.AF_INET6).bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        for listen in ("[::1]:0", "::1:0"):
+            with self.subTest(listen=listen):
+                _, gw = self.start(args=["--listen", listen])
+                s = socket.create_connection(("::1", gw.port), timeout=10)
+                try:
+                    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    self.assertEqual(read_response(s)[0], 200)
+                finally:
+                    s.close()
+
     def test_client_vanishing_mid_stream_cancels_its_request(self):
         srv, gw = self.start()
         s = socket.create_connection((TEST_HOST, gw.port), timeout=10)
