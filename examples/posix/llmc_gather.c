@@ -5,7 +5,7 @@
  * order of the prompts, whatever order they finished in.
  *
  *   llmc-gather [-c providers.json] [-j MAX_INFLIGHT] [--ca-file PATH]
- *               PROMPT...
+ *               [--] PROMPT...
  *
  * -j limits how many requests run at once (the semaphore of the asyncio
  * version); the others wait in the client's FIFO queue. Without -c, the one
@@ -84,6 +84,10 @@ int main(int argc, char **argv)
     int i, n = 0, failed = 0, rc;
 
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--") == 0) { /* prompts from here on */
+            i++;
+            break;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "llmc-gather: %s needs a value\n", argv[i]);
             return 2;
@@ -105,7 +109,7 @@ int main(int argc, char **argv)
     }
     if (i >= argc || argc - i > MAX_PROMPTS) {
         fprintf(stderr, "usage: llmc-gather [-c providers.json] "
-                        "[-j MAX_INFLIGHT] [--ca-file PATH] PROMPT... "
+                        "[-j MAX_INFLIGHT] [--ca-file PATH] [--] PROMPT... "
                         "(1 to %d prompts)\n", MAX_PROMPTS);
         return 2;
     }

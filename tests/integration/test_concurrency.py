@@ -659,6 +659,13 @@ class GatherTests(ToolCase):
         self.assertTrue(out.startswith("[0] "), out[:40])
         self.assertEqual(len(out), 4 + 8192 + 1)
 
+    def test_prompts_after_double_dash_may_start_with_a_dash(self):
+        srv = self.server()
+        need(GATHER)
+        p = self.gather(srv, "t", "--", "-j", "--x")
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout, b"[0] -j\n[1] --x\n")
+
     def test_nul_in_an_answer_is_printed(self):
         srv = self.server()
         need(GATHER)
