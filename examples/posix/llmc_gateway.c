@@ -149,6 +149,11 @@ static char g_scratch[GW_SCRATCH];
 static llmc_pollfd_t g_fds[GW_CONNS + 1];
 static int g_fd_conn[GW_CONNS + 1];
 static llmc_sock_t g_listener = LLMC_SOCK_INVALID;
+/* accept() failed for a reason other than "no client" (out of file
+ * descriptors): the listener is left out of poll until then, as it would
+ * be ready again at once, with the same client waiting */
+static uint64_t g_accept_pause_until;
+#define ACCEPT_PAUSE_MS 100
 static volatile sig_atomic_t g_signal;
 static const char *g_default_model = "default";
 static unsigned g_max_inflight;
@@ -1267,6 +1272,7 @@ static void accept_all(uint64_t now)
     for (;;) {
         llmc_sock_t s;
         size_t i;
+        int rc;
         conn_t *c = NULL;
         for (i = 0; i < GW_CONNS; i++)
             if (g_conns[i].state == C_FREE) {
@@ -1275,8 +1281,17 @@ static void accept_all(uint64_t now)
             }
         if (c == NULL)
             return; /* the backlog holds the rest */
-        if (llmc_port_accept(g_listener, &s) != LLMC_PORT_OK)
+        rc = llmc_port_accept(g_listener, &s);
+        if (rc != LLMC_PORT_OK) {
+            if (rc != LLMC_PORT_WOULD_BLOCK) {
+                if (g_verbose)
+                    fprintf(stderr, "llmc-gateway: accept failed (port "
+                                    "error %d); pausing %d ms\n",
+                            rc, ACCEPT_PAUSE_MS);
+                g_accept_pause_until = now + ACCEPT_PAUSE_MS;
+            }
             return;
+        }
         c->sock = s;
         c->state = C_READ;
         c->in_len = 0;
@@ -1502,7 +1517,8 @@ int main(int argc, char **argv)
          * watched then would be ready at once, at every poll */
         for (k = 0; k < GW_CONNS && g_conns[k].state != C_FREE; k++) {
         }
-        if (g_listener != LLMC_SOCK_INVALID && k < GW_CONNS) {
+        if (g_listener != LLMC_SOCK_INVALID && k < GW_CONNS &&
+            now >= g_accept_pause_until) {
             g_fds[nfds].sock = g_listener;
             g_fds[nfds].events = LLMC_POLL_IN;
             g_fds[nfds].revents = 0;

@@ -56,9 +56,10 @@ def need_openai_package():
 class Gateway:
     """llmc-gateway on a free port with a configuration of providers."""
 
-    def __init__(self, providers, args=(), policy=None):
+    def __init__(self, providers, args=(), policy=None, wrap=()):
         self.providers = providers
         self.args = [str(a) for a in args]
+        self.wrap = list(wrap)  # a command that runs the gateway
         self.policy = policy or {"max_retries": 0}
         self.proc = None
         self.port = None
@@ -74,7 +75,7 @@ class Gateway:
         port_file = os.path.join(self.tmpdir, "port")
         self.err = open(os.path.join(self.tmpdir, "stderr"), "wb")
         self.proc = subprocess.Popen(
-            [GATEWAY, "-c", cfg, "--listen", "%s:0" % TEST_HOST,
+            self.wrap + [GATEWAY, "-c", cfg, "--listen", "%s:0" % TEST_HOST,
              "--port-file", port_file] + self.args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=self.err)
@@ -617,12 +618,20 @@ class GatewayLifecycleTests(unittest.TestCase):
     """A gateway per test, with its own provider, so that the provider's
     /stats (open connections, requests) belong to the test."""
 
-    def start(self, args=(), scenario=None):
+    def start(self, args=(), scenario=None, wrap=()):
         srv = Server(scenario=scenario).start()
         self.addCleanup(srv.stop)
-        gw = Gateway([{"name": "p", "base_url": srv.url}], args=args).start()
+        gw = Gateway([{"name": "p", "base_url": srv.url}], args=args,
+                     wrap=wrap).start()
         self.addCleanup(gw.cleanup)
         return srv, gw
+
+    @staticmethod
+    def cpu(gw):
+        """The CPU seconds the gateway process has used."""
+        with open("/proc/%d/stat" % gw.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def assertCleanExit(self, gw, rc):
         err = gw.stderr()
@@ -720,15 +729,9 @@ class GatewayLifecycleTests(unittest.TestCase):
                                       {"message": "waited"}))
             time.sleep(0.3)
 
-            def cpu():
-                with open("/proc/%d/stat" % gw.proc.pid) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                return (int(fields[11]) + int(fields[12])) / \
-                    os.sysconf("SC_CLK_TCK")
-
-            c0, t0 = cpu(), time.monotonic()
+            c0, t0 = self.cpu(gw), time.monotonic()
             time.sleep(1.5)
-            used, spent = cpu() - c0, time.monotonic() - t0
+            used, spent = self.cpu(gw) - c0, time.monotonic() - t0
             self.assertLess(used, 0.3 * spent, "gateway busy while full")
             idle.pop().close()  # a slot frees: the waiting client is served
             st, _, body = read_response(extra)
@@ -758,6 +761,37 @@ class GatewayLifecycleTests(unittest.TestCase):
         status, _, body = post(gw.base + "/chat", {"message": "next"})
         self.assertEqual((status, json.loads(body)),
                          (200, {"response": "next"}))
+        self.assertCleanExit(gw, gw.stop())
+
+    def test_out_of_file_descriptors_waits_without_spinning(self):
+        # a descriptor limit far below the connection slots: accept()
+        # fails with EMFILE while clients wait in the backlog, and the
+        # gateway must not poll its ever-ready listener in a loop
+        srv, gw = self.start(args=["--client-timeout", "30"],
+                             wrap=["sh", "-c", 'ulimit -n 24 && exec "$@"',
+                                   "sh"])
+        idle = []
+        try:
+            for _ in range(40):
+                idle.append(socket.create_connection((TEST_HOST, gw.port),
+                                                     timeout=10))
+            extra = socket.create_connection((TEST_HOST, gw.port), timeout=10)
+            extra.sendall(raw_request(0, "POST", "/chat",
+                                      {"message": "waited"}))
+            time.sleep(0.3)
+            c0, t0 = self.cpu(gw), time.monotonic()
+            time.sleep(1.5)
+            used, spent = self.cpu(gw) - c0, time.monotonic() - t0
+            self.assertLess(used, 0.3 * spent, "gateway busy at EMFILE")
+            while idle:  # descriptors free: the waiting client is served
+                idle.pop().close()
+            st, _, body = read_response(extra)
+            self.assertEqual((st, json.loads(body)),
+                             (200, {"response": "waited"}))
+            extra.close()
+        finally:
+            for s in idle:
+                s.close()
         self.assertCleanExit(gw, gw.stop())
 
     def test_beyond_inflight_and_queue_is_503_with_retry_after(self):
