@@ -209,7 +209,7 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
     /* jsmn alone accepts keys without values (whose value index would
      * then lie past the tokens it wrote), missing commas and words such
      * as "tx" */
-    if (!llmc_json_valid(g_text, len) == LLMC_OK)
+    if (llmc_json_valid(g_text, len) != LLMC_OK)
         return fail(cfg, "not valid JSON", path);
     n = jsmn_parse(&jp, g_text, len, g_tok, TOKENS);
     if (n == JSMN_ERROR_NOMEM)
