@@ -622,11 +622,8 @@ class GatherTests(ToolCase):
     def test_answers_printed_in_prompt_order(self):
         srv = self.server()
         need(GATHER)
-        cfg = self.config([self.prov("local", srv, "t?delay_ms=50")])
         prompts = ["one", "two", "three", "four", "five"]
-        p = subprocess.run([GATHER, "-c", cfg, "-j", "2"] + prompts,
-                           capture_output=True, timeout=TIMEOUT,
-                           env=chat_env())
+        p = self.gather(srv, "t?delay_ms=50", "-j", "2", *prompts)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         self.assertEqual(p.stdout.decode(),
                          "".join("[%d] %s\n" % (i, t)
@@ -635,9 +632,10 @@ class GatherTests(ToolCase):
         self.assertEqual(st["chat_requests"], 5)
         self.assertEqual(st["max_open"], 2)
 
-    def gather(self, srv, model, *prompts):
+    def gather(self, srv, model, *args):
+        """llmc-gather -c (one provider, srv with model) args..."""
         cfg = self.config([self.prov("local", srv, model)])
-        return subprocess.run([GATHER, "-c", cfg] + list(prompts),
+        return subprocess.run([GATHER, "-c", cfg] + list(args),
                               capture_output=True, timeout=TIMEOUT,
                               env=chat_env())
 

@@ -132,10 +132,11 @@ class FailoverCase(unittest.TestCase):
         if not os.access(MULTI, os.X_OK):
             self.fail("llmc-multi not found at %s (make %s)" % (MULTI, MULTI))
 
-    def multi(self, cfg, n, prompt=None, timeout=TIMEOUT):
-        """Run llmc-multi: n requests on one client; returns the results."""
+    def multi(self, cfg, n, prompt=None, timeout=TIMEOUT, wrap=()):
+        """Run llmc-multi (under the command wrap, if any): n requests on
+        one client; returns the results."""
         self.need_multi()
-        cmd = [MULTI, cfg, str(n)] + ([prompt] if prompt else [])
+        cmd = list(wrap) + [MULTI, cfg, str(n)] + ([prompt] if prompt else [])
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=timeout)
@@ -1233,17 +1234,12 @@ class HostAddressTests(FailoverCase):
                  os.path.join(self.tmp, "gai.conf")] + cmd)
 
     def test_connect_timeout_goes_on_to_the_next_address(self):
-        self.need_multi()
         url = "http://%s:%d/v1" % (TWO_ADDRESSES, self.srv.port)
         # no keep-alive: each request opens a connection of its own
         cfg = self.config([{"name": "a", "base_url": url,
                             "model": model(keepalive=0)}],
                           max_retries=0, connect_timeout_ms=1000)
-        p = subprocess.run(self.wrap([MULTI, cfg, "2", "two addresses"]),
-                           capture_output=True, timeout=TIMEOUT)
-        err = p.stderr.decode("utf-8", "replace")
-        self.assertEqual(p.returncode, 0, err)
-        r1, r2 = [json.loads(x) for x in p.stdout.decode().splitlines()[:-1]]
+        r1, r2 = self.multi(cfg, 2, "two addresses", wrap=self.wrap([]))
         # one attempt each: the dead address cost the first request one
         # connect timeout, then the next address answered
         self.assertEqual(self.attempts(r1), [("a", "ok")], r1)

@@ -633,6 +633,35 @@ class GatewayLifecycleTests(unittest.TestCase):
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def assertBacklogWaitsIdle(self, gw, n_idle, n_freed, what):
+        """n_idle idle clients hold what the gateway has (its slots, its
+        descriptors); one more sends a request, which waits in the listen
+        backlog while the gateway stays all but idle, and is answered once
+        n_freed of the idle clients have gone. Then a clean exit."""
+        idle = []
+        try:
+            for _ in range(n_idle):
+                idle.append(socket.create_connection((TEST_HOST, gw.port),
+                                                     timeout=10))
+            extra = socket.create_connection((TEST_HOST, gw.port), timeout=10)
+            extra.sendall(raw_request(0, "POST", "/chat",
+                                      {"message": "waited"}))
+            time.sleep(0.3)
+            c0, t0 = self.cpu(gw), time.monotonic()
+            time.sleep(1.5)
+            used, spent = self.cpu(gw) - c0, time.monotonic() - t0
+            self.assertLess(used, 0.3 * spent, "gateway busy " + what)
+            for _ in range(n_freed):
+                idle.pop().close()
+            st, _, body = read_response(extra)
+            self.assertEqual((st, json.loads(body)),
+                             (200, {"response": "waited"}))
+            extra.close()
+        finally:
+            for s in idle:
+                s.close()
+        self.assertCleanExit(gw, gw.stop())
+
     def assertCleanExit(self, gw, rc):
         err = gw.stderr()
         self.assertEqual(rc, 0, err)
@@ -721,27 +750,8 @@ class GatewayLifecycleTests(unittest.TestCase):
         # gateway sleeps meanwhile instead of polling a listener it cannot
         # accept from
         srv, gw = self.start(args=["--client-timeout", "30"])
-        idle = [socket.create_connection((TEST_HOST, gw.port), timeout=10)
-                for _ in range(128)]
-        try:
-            extra = socket.create_connection((TEST_HOST, gw.port), timeout=10)
-            extra.sendall(raw_request(0, "POST", "/chat",
-                                      {"message": "waited"}))
-            time.sleep(0.3)
-
-            c0, t0 = self.cpu(gw), time.monotonic()
-            time.sleep(1.5)
-            used, spent = self.cpu(gw) - c0, time.monotonic() - t0
-            self.assertLess(used, 0.3 * spent, "gateway busy while full")
-            idle.pop().close()  # a slot frees: the waiting client is served
-            st, _, body = read_response(extra)
-            self.assertEqual((st, json.loads(body)),
-                             (200, {"response": "waited"}))
-            extra.close()
-        finally:
-            for s in idle:
-                s.close()
-        self.assertCleanExit(gw, gw.stop())
+        # a slot frees: the waiting client is served
+        self.assertBacklogWaitsIdle(gw, 128, 1, "while full")
 
     def test_oversized_body_sent_whole_still_gets_its_413(self):
         # A client without "Expect: 100-continue" sends its whole body
@@ -770,29 +780,8 @@ class GatewayLifecycleTests(unittest.TestCase):
         srv, gw = self.start(args=["--client-timeout", "30"],
                              wrap=["sh", "-c", 'ulimit -n 24 && exec "$@"',
                                    "sh"])
-        idle = []
-        try:
-            for _ in range(40):
-                idle.append(socket.create_connection((TEST_HOST, gw.port),
-                                                     timeout=10))
-            extra = socket.create_connection((TEST_HOST, gw.port), timeout=10)
-            extra.sendall(raw_request(0, "POST", "/chat",
-                                      {"message": "waited"}))
-            time.sleep(0.3)
-            c0, t0 = self.cpu(gw), time.monotonic()
-            time.sleep(1.5)
-            used, spent = self.cpu(gw) - c0, time.monotonic() - t0
-            self.assertLess(used, 0.3 * spent, "gateway busy at EMFILE")
-            while idle:  # descriptors free: the waiting client is served
-                idle.pop().close()
-            st, _, body = read_response(extra)
-            self.assertEqual((st, json.loads(body)),
-                             (200, {"response": "waited"}))
-            extra.close()
-        finally:
-            for s in idle:
-                s.close()
-        self.assertCleanExit(gw, gw.stop())
+        # descriptors free: the waiting client is served
+        self.assertBacklogWaitsIdle(gw, 40, 40, "at EMFILE")
 
     def test_beyond_inflight_and_queue_is_503_with_retry_after(self):
         srv, gw = self.start(args=["--max-inflight", "1", "--queue", "1"])
