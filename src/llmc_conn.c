@@ -365,24 +365,27 @@ int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
     llmc_conn_t *k = &c->conns[ci];
     int rc = LLMC_PORT_ERROR;
 
-    if (revents & LLMC_CONN_TIMED_OUT) {
-        if (k->state != CONN_CONNECTING || k->addr_i + 1u >= t->n_addr)
-            return LLMC_ERR_TIMEOUT; /* the caller says so */
-        /* a host with another address: that one, within a connect timeout
-         * of its own (a dead IPv6 route beside a working IPv4) */
-    } else if (k->state == CONN_CONNECTING) {
-        if (!(revents & (LLMC_POLL_OUT | LLMC_POLL_ERR)))
-            return 0;
-        rc = llmc_port_connect_result(k->sock);
-        if (rc == LLMC_PORT_OK)
-            return tcp_ready(c, k, t, msg);
-    }
     if (k->state == CONN_CONNECTING) {
+        if (revents & LLMC_CONN_TIMED_OUT) {
+            /* a host with another address: that one, within a connect
+             * timeout of its own (a dead IPv6 route beside a working
+             * IPv4) */
+            if (k->addr_i + 1u >= t->n_addr)
+                return LLMC_ERR_TIMEOUT; /* the caller says so */
+        } else {
+            if (!(revents & (LLMC_POLL_OUT | LLMC_POLL_ERR)))
+                return 0;
+            rc = llmc_port_connect_result(k->sock);
+            if (rc == LLMC_PORT_OK)
+                return tcp_ready(c, k, t, msg);
+        }
         llmc_port_close(k->sock);
         k->sock = LLMC_SOCK_INVALID;
         k->addr_i++;
         return connect_from(c, k, t, msg, rc);
     }
+    if (revents & LLMC_CONN_TIMED_OUT)
+        return LLMC_ERR_TIMEOUT; /* in the TLS handshake */
 #if LLMC_TLS
     if (k->state == CONN_HANDSHAKE)
         return tls_handshake(c, k, msg);
