@@ -170,27 +170,39 @@ def raw_request(port, method, path, body=None, extra_headers=""):
                                               extra_headers)).encode() + data
 
 
-def read_response(sock):
-    """Read one Content-Length response from sock: (status, headers, body)."""
+def recv_exactly(sock, n):
+    """The next n bytes from sock."""
     buf = b""
-    while b"\r\n\r\n" not in buf:
-        c = sock.recv(65536)
+    while len(buf) < n:
+        c = sock.recv(n - len(buf))
         if not c:
-            raise AssertionError("connection closed in the head: %r" % buf)
+            raise AssertionError("connection closed after %r" % buf)
         buf += c
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+    return buf
+
+
+def read_response(sock):
+    """Read one Content-Length response from sock: (status, headers, body).
+    Takes no byte past it: a pipelined response that came in the same
+    segment stays for the next call."""
+    head = b""
+    while True:
+        c = sock.recv(65536, socket.MSG_PEEK)
+        if not c:
+            raise AssertionError("connection closed in the head: %r" % head)
+        tail = head[-3:]
+        i = (tail + c).find(b"\r\n\r\n")
+        if i >= 0:
+            head += recv_exactly(sock, i + 4 - len(tail))
+            break
+        head += recv_exactly(sock, len(c))
+    lines = head[:-4].decode("latin-1").split("\r\n")
     headers = {}
     for ln in lines[1:]:
         k, _, v = ln.partition(":")
         headers[k.strip().lower()] = v.strip()
     n = int(headers.get("content-length", "0"))
-    while len(rest) < n:
-        c = sock.recv(65536)
-        if not c:
-            raise AssertionError("connection closed in the body")
-        rest += c
-    return int(lines[0].split(" ", 2)[1]), headers, rest[:n]
+    return int(lines[0].split(" ", 2)[1]), headers, recv_exactly(sock, n)
 
 
 def wait_for(cond, timeout=5.0, what="condition"):
