@@ -13,7 +13,7 @@
  *
  * Output, for each prompt i:  "[i] answer" or "[i] error: kind: message".
  * Exit status: 0 every prompt answered, 1 some failed (or stdout could not
- * be written), 2 usage error.
+ * be written), 2 usage or config error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +75,21 @@ static void on_done(void *user, const llmc_result_t *r)
     }
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: llmc-gather [-c providers.json] [-j MAX_INFLIGHT] "
+               "[--ca-file PATH] [--] PROMPT...\n"
+               "Submits every prompt (1 to %d) at once, at most MAX_INFLIGHT "
+               "running,\n"
+               "and prints \"[i] answer\" or \"[i] error: kind: message\" "
+               "in prompt order.\n"
+               "Without -c, the one provider is OPENAI_BASE_URL with "
+               "OPENAI_API_KEY.\n"
+               "Exit status: 0 every prompt answered, 1 some failed (or "
+               "stdout could\n"
+               "not be written), 2 usage or config error.\n", MAX_PROMPTS);
+}
+
 int main(int argc, char **argv)
 {
     const char *config = NULL, *ca_file = NULL;
@@ -87,6 +102,10 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--") == 0) { /* prompts from here on */
             i++;
             break;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "llmc-gather: %s needs a value\n", argv[i]);
@@ -108,9 +127,7 @@ int main(int argc, char **argv)
         }
     }
     if (i >= argc || argc - i > MAX_PROMPTS) {
-        fprintf(stderr, "usage: llmc-gather [-c providers.json] "
-                        "[-j MAX_INFLIGHT] [--ca-file PATH] [--] PROMPT... "
-                        "(1 to %d prompts)\n", MAX_PROMPTS);
+        usage(stderr);
         return 2;
     }
 

@@ -664,6 +664,17 @@ class GatherTests(ToolCase):
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         self.assertEqual(p.stdout, b"[0] -j\n[1] --x\n")
 
+    def test_help_prints_the_usage_and_exits_0(self):
+        need(GATHER)
+        for opt in ("--help", "-h"):
+            with self.subTest(opt=opt):
+                p = subprocess.run([GATHER, opt], capture_output=True,
+                                   timeout=TIMEOUT, env=chat_env())
+                self.assertEqual(p.returncode, 0, p.stderr.decode())
+                self.assertTrue(p.stdout.startswith(b"usage: llmc-gather "),
+                                p.stdout + p.stderr)
+                self.assertEqual(p.stderr, b"")
+
     def test_nul_in_an_answer_is_printed(self):
         srv = self.server()
         need(GATHER)
