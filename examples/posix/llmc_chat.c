@@ -17,7 +17,7 @@ static llmc_client_t g_client;
 static volatile sig_atomic_t g_stop;
 static int g_verbose;
 
-static void usage(void)
+static void usage(FILE *f)
 {
     fputs("usage: llmc-chat [-c providers.json] [--base-url URL] "
           "[--api-key KEY]\n"
@@ -27,8 +27,10 @@ static void usage(void)
           "                 [--shuffle] [--max-retries N] "
           "[--single-provider-retry] [-v] PROMPT...\n"
           "Without -c, --base-url and --api-key default to OPENAI_BASE_URL "
-          "and OPENAI_API_KEY.\n",
-          stderr);
+          "and OPENAI_API_KEY.\n"
+          "Exit status: 0 answered, 1 the request failed (or stdout could "
+          "not be\nwritten), 2 usage or config error.\n",
+          f);
 }
 
 static void on_signal(int sig)
@@ -154,14 +156,14 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             g_verbose = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage();
+            usage(stdout);
             return 0;
         } else if (strcmp(a, "--") == 0) {
             i++;
             break;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "llmc-chat: unknown option %s\n", a);
-            usage();
+            usage(stderr);
             return 2;
         } else {
             break;
@@ -179,7 +181,7 @@ int main(int argc, char **argv)
         plen += n;
     }
     if (plen == 0) {
-        usage();
+        usage(stderr);
         return 2;
     }
 

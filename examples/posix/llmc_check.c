@@ -67,7 +67,7 @@ static void usage(FILE *f)
           "Without -c, the one provider is OPENAI_BASE_URL with "
           "OPENAI_API_KEY.\n"
           "Exit status: 0 some provider answered, 1 none did (or stdout\n"
-          "could not be written), 2 usage error.\n",
+          "could not be written), 2 usage or config error.\n",
           f);
 }
 

@@ -430,6 +430,16 @@ class ErrorTests(ChatTestCase):
         self.assertEqual(self.server.stats()["requests"], 0)
 
 
+    def test_help_prints_the_usage_to_stdout(self):
+        for opt in ("--help", "-h"):
+            with self.subTest(opt=opt):
+                rc, out, err = self.run_chat([opt])
+                self.assertEqual(rc, 0, err)
+                self.assertTrue(out.startswith(b"usage: llmc-chat "),
+                                (out, err))
+                self.assertEqual(err, "")
+
+
 class TlsTests(ChatTestCase):
     server_args = {"tls": "good"}
 
