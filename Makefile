@@ -23,6 +23,15 @@ CPPFLAGS_LLMC += -DLLMC_SLOTS=64 -DLLMC_CONNS=80 -DLLMC_QUEUE_LEN=128 \
                  -DLLMC_RECV_BUF_SIZE=16384 -DLLMC_POLL_EXTRA=256
 endif
 
+# The knobs in force, in a file that changes when they do, so that adding
+# or removing .config rebuilds every object (MAKEFILES_DEP lists it).
+KNOBS      := $(filter -D%,$(CPPFLAGS_LLMC))
+KNOBS_FILE := $(BUILD)/knobs
+ifneq ($(file < $(KNOBS_FILE)),$(KNOBS))
+$(shell mkdir -p $(BUILD))
+$(file > $(KNOBS_FILE),$(KNOBS))
+endif
+
 SRC      := $(wildcard src/*.c)
 PORT_SRC := port/posix/llmc_port_posix.c port/posix/llmc_port_posix_os.c
 TOOL_SRC := examples/posix/llmc_tool_config.c
@@ -41,9 +50,10 @@ all: deps $(BUILD)/libllmc.a $(addprefix $(BUILD)/,$(TOOLS))
 deps:
 	@bash scripts/deps.sh
 
-# Objects depend on the makefiles too: a changed knob (-DLLMC_...) must not
-# leave objects built with the old one.
-MAKEFILES_DEP := Makefile $(wildcard mk/*.mk)
+# Objects depend on the makefiles and the knobs in force too: a changed
+# knob (-DLLMC_..., or .config added or removed) must not leave objects
+# built with the old one.
+MAKEFILES_DEP := Makefile $(wildcard mk/*.mk) $(KNOBS_FILE)
 
 $(BUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h)
 	@mkdir -p $(dir $@)

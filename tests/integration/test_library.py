@@ -70,6 +70,53 @@ class KeepAliveTests(unittest.TestCase):
             self.assertEqual(srv.stats()["connections"], 5)
 
 
+class BuildConfigTests(unittest.TestCase):
+
+    def test_library_follows_a_config_that_was_removed(self):
+        # `make defconfig` writes .config and the build follows it; once
+        # .config is gone the build goes back to the Makefile's own knobs,
+        # and objects built with the .config's must not be kept. Run in a
+        # copy of the tree, so that the checkout's own .config is left alone.
+        import shutil
+        import tempfile
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        repo = os.path.dirname(repo)
+        with tempfile.TemporaryDirectory() as d:
+            for sub in ("include", "src", "port", "mk"):
+                shutil.copytree(os.path.join(repo, sub), os.path.join(d, sub))
+            for name in ("Makefile", "Kconfig"):
+                shutil.copy(os.path.join(repo, name), d)
+            with open(os.path.join(d, "size.c"), "w") as f:
+                f.write('#include <stdio.h>\n#include <stddef.h>\n'
+                        'size_t llmc_client_size(void);\n'
+                        'int main(void) { printf("%zu", llmc_client_size());'
+                        ' return 0; }\n')
+
+            def client_size():
+                p = subprocess.run(["make", "-s", "--no-print-directory",
+                                    "OPT=-O0", "build/libllmc.a"], cwd=d,
+                                   capture_output=True, timeout=TIMEOUT * 3)
+                self.assertEqual(p.returncode, 0, p.stderr.decode())
+                p = subprocess.run(["cc", "size.c", "build/libllmc.a",
+                                    "-lmbedtls", "-lmbedx509", "-lmbedcrypto",
+                                    "-lpthread", "-o", "size"], cwd=d,
+                                   capture_output=True, timeout=TIMEOUT)
+                self.assertEqual(p.returncode, 0, p.stderr.decode())
+                return int(subprocess.run([os.path.join(d, "size")],
+                                          capture_output=True,
+                                          check=True).stdout)
+
+            host = client_size()
+            p = subprocess.run(["/usr/bin/python3", "-m", "olddefconfig",
+                                "Kconfig"], cwd=d, capture_output=True,
+                               env=dict(os.environ, KCONFIG_CONFIG=".config"))
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            mcu = client_size()
+            self.assertLess(mcu, host)  # 4 slots instead of 64
+            os.remove(os.path.join(d, ".config"))
+            self.assertEqual(client_size(), host)
+
+
 def max_rss_kib(args):
     """Run a command; return (stdout bytes, exit code, peak RSS in KiB).
     /usr/bin/time measures the program itself: the rusage of a child forked
