@@ -44,7 +44,7 @@ LIBS := -lmbedtls -lmbedx509 -lmbedcrypto -lpthread
 OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRC) $(PORT_SRC))
 TOBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
 
-.PHONY: all check demo bench clean deps menuconfig defconfig unit integration
+.PHONY: all check demo bench clean deps menuconfig defconfig unit integration cflags
 all: deps $(BUILD)/libllmc.a $(addprefix $(BUILD)/,$(TOOLS))
 
 deps:
@@ -152,6 +152,12 @@ integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)
 
 check: deps all
 	@bash scripts/check.sh
+
+# The flags a program that includes llmc/llmc_client.h needs to get the
+# llmc_client_t that $(BUILD)/libllmc.a was built for (its size follows the
+# knobs): cc $$(make -s cflags) app.c build/libllmc.a $(LIBS)
+cflags: $(KCONFIG_H)
+	@echo -I$(abspath include) $(if $(KCONFIG_H),-I$(abspath $(BUILD)/kconfig)) $(KNOBS)
 
 demo: all
 	@bash scripts/demo.sh

@@ -70,6 +70,92 @@ class KeepAliveTests(unittest.TestCase):
             self.assertEqual(srv.stats()["connections"], 5)
 
 
+# A program of the reader's own, written as the README's "The API in
+# short" is: a static llmc_client_t, one request, poll until done.
+APP_SOURCE = r"""
+#include <stdio.h>
+#include <llmc/llmc_client.h>
+
+static llmc_client_t client;
+
+static void on_delta(void *u, const char *text, size_t len)
+{
+    (void)u;
+    fwrite(text, 1, len, stdout);
+}
+
+int main(int argc, char **argv)
+{
+    llmc_provider_t prov = {0};
+    llmc_config_t cfg = {0};
+    llmc_message_t msg = {"user", "built against libllmc.a", 0};
+    llmc_request_t req;
+    llmc_callbacks_t cb = {0};
+    llmc_result_t res;
+    if (argc != 2)
+        return 2;
+    if (sizeof(client) != llmc_client_size()) {
+        fprintf(stderr, "llmc_client_t: %zu bytes here, %zu in the library\n",
+                sizeof(client), llmc_client_size());
+        return 3;
+    }
+    prov.name = "local";
+    prov.base_url = argv[1];
+    cfg.providers = &prov;
+    cfg.n_providers = 1;
+    llmc_policy_default(&cfg.policy);
+    if (llmc_client_init(&client, &cfg) != LLMC_OK)
+        return 4;
+    llmc_request_init(&req);
+    req.model = "t";
+    req.messages = &msg;
+    req.n_messages = 1;
+    cb.on_delta = on_delta;
+    llmc_chat(&client, &req, &cb, NULL, &res);
+    llmc_client_shutdown(&client);
+    return res.status == LLMC_OK ? 0 : 1;
+}
+"""
+
+
+class ApplicationBuildTests(unittest.TestCase):
+
+    def test_program_built_with_make_cflags_matches_libllmc(self):
+        # build/libllmc.a is built with the Makefile's knobs (or a
+        # .config's), and llmc_client_t's size follows them: a program
+        # compiled with other knobs gets a client of another size, which
+        # the library then writes past. `make -s cflags` prints the flags
+        # that give the library's.
+        import tempfile
+        chat = os.environ.get("LLMC_CHAT_PLAIN")
+        if not chat or not os.path.exists(chat):
+            self.fail("LLMC_CHAT_PLAIN (the non-sanitizer llmc-chat) not set")
+        build = os.path.dirname(os.path.abspath(chat))
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        repo = os.path.dirname(repo)
+        p = subprocess.run(["make", "-s", "--no-print-directory", "-C", repo,
+                            "BUILD=" + os.path.relpath(build, repo), "cflags"],
+                           capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        flags = p.stdout.decode().split()  # as $(make -s cflags) splits
+        with tempfile.TemporaryDirectory() as d, Server() as srv:
+            src = os.path.join(d, "app.c")
+            with open(src, "w") as f:
+                f.write(APP_SOURCE)
+            app = os.path.join(d, "app")
+            p = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror"]
+                               + flags + [src, os.path.join(build, "libllmc.a"),
+                                          "-lmbedtls", "-lmbedx509",
+                                          "-lmbedcrypto", "-lpthread", "-o",
+                                          app],
+                               capture_output=True, timeout=TIMEOUT)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            p = subprocess.run([app, srv.url], capture_output=True,
+                               timeout=TIMEOUT, env=chat_env())
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            self.assertEqual(p.stdout, b"built against libllmc.a")
+
+
 class BuildConfigTests(unittest.TestCase):
 
     def test_library_follows_a_config_that_was_removed(self):
