@@ -14,7 +14,10 @@ $(ABUILD)/llmc-gateway: $(ABUILD)/obj/examples/posix/llmc_gateway.o $(ATOBJ) $(A
 
 SOAK_SECONDS ?= 30
 
-.PHONY: soak
-soak: $(BUILD)/llmc-gateway
+.PHONY: soak soak-deps
+# the packages first: building the gateway needs them too
+soak-deps:
 	@bash scripts/deps.sh wrk
+
+soak: soak-deps $(BUILD)/llmc-gateway
 	SOAK_SECONDS=$(SOAK_SECONDS) LLMC_GATEWAY=$(abspath $(BUILD))/llmc-gateway $(PYTHON) tests/gateway/soak.py

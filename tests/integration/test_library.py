@@ -158,6 +158,30 @@ class ApplicationBuildTests(unittest.TestCase):
 
 class BuildConfigTests(unittest.TestCase):
 
+    def test_documented_targets_install_packages_before_compiling(self):
+        # README: on a fresh Debian 12 machine these targets install what
+        # they need (scripts/deps.sh): that must come before the first
+        # compiler run, which needs mbedTLS's and jsmn's headers.
+        import re
+        import tempfile
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        repo = os.path.dirname(repo)
+        compile_line = re.compile(r"(^| )(cc|gcc|clang|[a-z0-9-]+-gcc) ")
+        for target in ("demo", "bench", "size", "soak", "fuzz", "check"):
+            with self.subTest(target=target), \
+                    tempfile.TemporaryDirectory() as d:
+                env = {k: v for k, v in os.environ.items()
+                       if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+                p = subprocess.run(["make", "-n", "--no-print-directory",
+                                    "BUILD=" + d, target], cwd=repo, env=env,
+                                   capture_output=True, timeout=TIMEOUT)
+                self.assertEqual(p.returncode, 0, p.stderr.decode())
+                lines = p.stdout.decode().splitlines()
+                deps = [i for i, l in enumerate(lines) if "deps.sh" in l]
+                cc = [i for i, l in enumerate(lines) if compile_line.search(l)]
+                self.assertTrue(deps and cc, p.stdout.decode()[:500])
+                self.assertLess(deps[0], cc[0], "\n".join(lines[:cc[0] + 1]))
+
     def test_library_follows_a_config_that_was_removed(self):
         # `make defconfig` writes .config and the build follows it; once
         # .config is gone the build goes back to the Makefile's own knobs,
