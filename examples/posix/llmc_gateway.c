@@ -1324,14 +1324,16 @@ static void check_timeouts(uint64_t now)
 
 static void usage(FILE *f)
 {
-    fputs("usage: llmc-gateway -c providers.json [--listen HOST:PORT]\n"
+    fprintf(f, "usage: llmc-gateway -c providers.json [--listen HOST:PORT]\n"
           "                    [--model NAME] [--max-inflight N] [--queue N]\n"
           "                    [--grace SECONDS] [--client-timeout SECONDS]\n"
           "                    [--port-file PATH] [-v]\n"
           "An OpenAI-compatible gateway with failover across the configured\n"
           "providers: POST /chat, POST /v1/chat/completions, GET /v1/models,\n"
-          "GET /health. Default --listen 127.0.0.1:8088 (IPv6: [::1]:8088).\n",
-          f);
+          "GET /health. Defaults: --listen 127.0.0.1:8088 (IPv6: [::1]:8088),\n"
+          "--max-inflight the config's max_inflight or %d (the most),\n"
+          "--queue %d (the most), --grace 5, --client-timeout 10.\n",
+          LLMC_SLOTS, LLMC_QUEUE_LEN);
 }
 
 static int parse_listen(const char *s, llmc_addr_t *a)
