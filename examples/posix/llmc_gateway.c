@@ -1415,7 +1415,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (llmc_tool_config_load(&g_cfg, config) != 0) {
-        fprintf(stderr, "llmc-gateway: %s\n", g_cfg.err);
+        fprintf(stderr, "llmc-gateway: config: %s\n", g_cfg.err);
         return 2;
     }
     if (max_inflight > 0)
