@@ -502,6 +502,10 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
+    /* an IAM token answer of another request may have replaced the stored
+     * token since this request was written: send the token stored now,
+     * whole (every token stored has been checked for control bytes) */
+    s->w.bearer_len = llmc_strlen(s->w.bearer);
     llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
     step_send(c, s);
 }

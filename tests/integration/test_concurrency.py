@@ -632,6 +632,37 @@ class GatherTests(ToolCase):
         self.assertEqual(st["chat_requests"], 5)
         self.assertEqual(st["max_open"], 2)
 
+    def test_iam_requests_at_once_send_whole_tokens(self):
+        # Requests started together each fetch an IAM token, and each
+        # answer replaces the provider's one stored token (30 s: within the
+        # refresh margin, so none is kept), here with a shorter one, while
+        # other requests still do their TLS handshake with the API: each
+        # must send a whole token as it was issued, not the newer one cut
+        # to the older one's length or the older one's length of the newer
+        # one (its NUL and the older one's tail).
+        srv = self.server(tls="good", iam_key_id="kid-1",
+                          iam_secret="iam-SECRET-4711", iam_token_pad=64,
+                          iam_expires=30)
+        need(GATHER)
+        url = srv.url.rsplit("/", 1)[0]
+        path = os.path.join(self.tmp, "iam.json")
+        with open(path, "w") as f:
+            json.dump({"providers": [{
+                "name": "iam", "base_url": srv.url, "model": "t",
+                "key_id": "kid-1", "secret": "iam-SECRET-4711",
+                "token_url": url + "/api/v1/auth/token"}],
+                "policy": {"max_retries": 0},
+                "ca_file": cert_path("ca.pem")}, f)
+        prompts = ["p%d" % i for i in range(12)]
+        p = subprocess.run([GATHER, "-c", path, "-j", "12"] + prompts,
+                           capture_output=True, timeout=TIMEOUT,
+                           env=chat_env())
+        st = srv.stats()
+        self.assertEqual(st["tokens_refused"], [])
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout.decode(),
+                         "".join("[%d] p%d\n" % (i, i) for i in range(12)))
+
     def gather(self, srv, model, *args):
         """llmc-gather -c (one provider, srv with model) args..."""
         cfg = self.config([self.prov("local", srv, model)])

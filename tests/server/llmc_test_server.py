@@ -19,9 +19,11 @@ Endpoints
 
 /stats also holds "request_times": the server's monotonic clock (seconds,
 float) when each request to the chat endpoint arrived, in order, including
-requests refused for their credentials, and "tls_close_notify": how many
+requests refused for their credentials, "tls_close_notify": how many
 TLS connections the client ended with a close_notify alert (read while the
-server waited for the next request) rather than a bare TCP close.
+server waited for the next request) rather than a bare TCP close, and
+"tokens_refused": the Authorization values of chat requests whose IAM token
+was not one issued and still valid.
 
 /stats, /stats/reset and /iam/revoke are control requests: they are not
 counted in "requests", do not change "last_request", and a connection whose
@@ -142,6 +144,7 @@ class State:
         self.iam_failed = 0  # token requests seen, for --iam-fail-first
         self.token_seq = 0
         self.tokens = {}  # token -> expiry (monotonic); None once revoked
+        self.tokens_refused = []  # Authorization values the IAM check refused
         self.fail_counter = 0
         self.last_request = None
         self.request_times = []
@@ -157,6 +160,7 @@ class State:
                 "tls_resumed": self.tls_resumed,
                 "tls_close_notify": self.tls_close_notify,
                 "tokens_issued": self.tokens_issued,
+                "tokens_refused": list(self.tokens_refused),
                 "last_request": self.last_request,
                 "request_times": list(self.request_times),
             }
@@ -170,15 +174,19 @@ class State:
             self.tls_resumed = 0
             self.tls_close_notify = 0
             self.tokens_issued = 0
+            self.tokens_refused = []
             self.fail_counter = 0
             self.last_request = None
             self.request_times = []
 
-    def issue_token(self, lifetime):
+    def issue_token(self, lifetime, pad=0):
         with self.lock:
             self.token_seq += 1
             self.tokens_issued += 1
             token = "iam-token-%d" % self.token_seq
+            if pad:
+                # each token shorter than the one before
+                token = (token + "-").ljust(pad - self.token_seq, "x")
             self.tokens[token] = time.monotonic() + lifetime
             return token
 
@@ -1022,7 +1030,7 @@ class Handler(socketserver.BaseRequestHandler):
         if fail:
             return send_json(conn, 503, error_obj(
                 "token service overloaded", "server_error"), keep_alive)
-        token = STATE.issue_token(args.iam_expires)
+        token = STATE.issue_token(args.iam_expires, args.iam_token_pad)
         return send_json(conn, 200, {"access_token": token,
                                      "expires_in": args.iam_expires},
                          keep_alive)
@@ -1037,6 +1045,8 @@ class Handler(socketserver.BaseRequestHandler):
         if args.iam_key_id is not None:
             token = auth[7:] if auth.startswith("Bearer ") else ""
             if not STATE.token_valid(token):
+                with STATE.lock:
+                    STATE.tokens_refused.append(auth)
                 return send_json(conn, 401, error_obj(
                     "invalid or expired access token",
                     "authentication_error", "invalid_token"), keep_alive)
@@ -1098,6 +1108,9 @@ def main(argv=None):
     ap.add_argument("--iam-key-id")
     ap.add_argument("--iam-secret", default="")
     ap.add_argument("--iam-expires", type=int, default=3600)
+    ap.add_argument("--iam-token-pad", type=int, default=0,
+                    help="pad the Nth token to PAD - N characters, so that "
+                         "each token issued is shorter than the one before")
     ap.add_argument("--iam-fail-first", type=int, default=0,
                     help="answer the first N token requests with 503")
     ap.add_argument("-v", "--verbose", action="store_true")
