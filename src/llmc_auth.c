@@ -34,6 +34,14 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
 #endif
 }
 
+#if LLMC_IAM
+/* The stored token is good for more than the refresh margin. */
+static bool lasts(const llmc_client_t *c, const llmc_iam_t *iam)
+{
+    return iam->valid && c->now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires;
+}
+#endif
+
 void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
@@ -52,8 +60,8 @@ void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
     /* refresh when less than the margin remains; a token fetched for this
      * very request is used by all of its attempts on this provider, even
      * if it is that short-lived */
-    if (iam->valid && (s->token_fresh == c->prov[s->provider].iam + 1u ||
-                       c->now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires)) {
+    if ((iam->valid && s->token_fresh == c->prov[s->provider].iam + 1u) ||
+        lasts(c, iam)) {
         s->w.project_id = p->project_id;
         s->w.bearer = iam->token;
         s->w.bearer_len = iam->len;
@@ -97,16 +105,21 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
                               : "access_token has control bytes");
         return LLMC_ERR_AUTH;
     }
-    memcpy(iam->token, tok, len);
-    iam->token[len] = '\0';
-    iam->len = (uint16_t)len;
-    if (expires_in < 0)
-        expires_in = 0; /* unknown: use once, then fetch again */
-    if (expires_in > 86400 * 30)
-        expires_in = 86400 * 30;
-    /* at most 30 days: the milliseconds fit 32 bits */
-    iam->expires = c->now + (uint32_t)expires_in * 1000u;
-    iam->valid = true;
+    /* a token that another request's answer stored meanwhile, still good
+     * beyond the margin, stays: requests that sent it may not have their
+     * answers yet, whose messages are masked with the token stored */
+    if (!lasts(c, iam)) {
+        memcpy(iam->token, tok, len);
+        iam->token[len] = '\0';
+        iam->len = (uint16_t)len;
+        if (expires_in < 0)
+            expires_in = 0; /* unknown: use once, then fetch again */
+        if (expires_in > 86400 * 30)
+            expires_in = 86400 * 30;
+        /* at most 30 days: the milliseconds fit 32 bits */
+        iam->expires = c->now + (uint32_t)expires_in * 1000u;
+        iam->valid = true;
+    }
     s->token_fresh = (uint8_t)(c->prov[s->provider].iam + 1u);
     return LLMC_OK;
 }

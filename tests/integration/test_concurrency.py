@@ -663,6 +663,28 @@ class GatherTests(ToolCase):
         self.assertEqual(p.stdout.decode(),
                          "".join("[%d] p%d\n" % (i, i) for i in range(12)))
 
+    def test_iam_token_quoted_back_is_masked_with_requests_at_once(self):
+        # Two requests start together and both fetch a token; the second
+        # token answer comes 100 ms after the first. #0's request is
+        # answered after 300 ms with an error that quotes its Authorization
+        # header: the token it sent must be masked in its result, although
+        # another token answer came meanwhile.
+        srv = self.server(iam_key_id="kid-1", iam_secret="iam-SECRET-4711",
+                          iam_later_delay_ms=100)
+        need(GATHER)
+        url = srv.url.rsplit("/", 1)[0]
+        cfg = self.config([self.prov(
+            "iam", srv, "t?status=400&echo_auth=1&msg=no&delay_ms=300"
+            "&fail_first=1", key_id="kid-1", secret="iam-SECRET-4711",
+            token_url=url + "/api/v1/auth/token")])
+        p = subprocess.run([GATHER, "-c", cfg, "-j", "2", "a", "b"],
+                           capture_output=True, timeout=TIMEOUT,
+                           env=chat_env())
+        out = p.stdout.decode()
+        self.assertIn("] error: http error: status 400: no Bearer ***", out)
+        self.assertNotIn("iam-token", out + p.stderr.decode())
+        self.assertEqual(srv.stats()["tokens_refused"], [])
+
     def gather(self, srv, model, *args):
         """llmc-gather -c (one provider, srv with model) args..."""
         cfg = self.config([self.prov("local", srv, model)])

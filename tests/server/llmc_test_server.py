@@ -57,6 +57,8 @@ SCENARIO OPTIONS (all optional)
   retry_after_ms=N               add "retry-after-ms: N"
   should_retry=true|false        add "x-should-retry"
   errbody=json|text|none         error body format (default json)
+  echo_auth=1                    the error message quotes the request's
+                                 Authorization header
   fail_first=N                   failure options (status, reset, hang,
                                  mid_error, big_event, empty, delay_ms) apply
                                  only to the first N chat requests
@@ -692,6 +694,8 @@ class ChatResponder:
     def error(self, status):
         opts = self.opts
         msg = opts.get("msg", "test error %d" % status)
+        if opt_flag(opts, "echo_auth"):
+            msg += " " + self.req.headers.get("authorization", "")
         headers = []
         if "retry_after" in opts:
             headers.append(("Retry-After", opts["retry_after"]))
@@ -1027,9 +1031,12 @@ class Handler(socketserver.BaseRequestHandler):
         with STATE.lock:
             STATE.iam_failed += 1
             fail = STATE.iam_failed <= args.iam_fail_first
+            later = STATE.iam_failed > 1
         if fail:
             return send_json(conn, 503, error_obj(
                 "token service overloaded", "server_error"), keep_alive)
+        if later and args.iam_later_delay_ms:
+            time.sleep(args.iam_later_delay_ms / 1000.0)
         token = STATE.issue_token(args.iam_expires, args.iam_token_pad)
         return send_json(conn, 200, {"access_token": token,
                                      "expires_in": args.iam_expires},
@@ -1111,6 +1118,9 @@ def main(argv=None):
     ap.add_argument("--iam-token-pad", type=int, default=0,
                     help="pad the Nth token to PAD - N characters, so that "
                          "each token issued is shorter than the one before")
+    ap.add_argument("--iam-later-delay-ms", type=int, default=0,
+                    help="answer every token request but the first after "
+                         "this many ms")
     ap.add_argument("--iam-fail-first", type=int, default=0,
                     help="answer the first N token requests with 503")
     ap.add_argument("-v", "--verbose", action="store_true")
