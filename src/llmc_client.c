@@ -788,7 +788,14 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
 
 /* ---- client ------------------------------------------------------------ */
 
-int llmc_client_init(llmc_client_t *c, const llmc_config_t *cfg)
+int llmc_client_init_sized(llmc_client_t *c, const llmc_config_t *cfg,
+                           size_t client_size)
+{
+    return client_size == sizeof(*c) ? (llmc_client_init)(c, cfg)
+                                     : LLMC_ERR_CONFIG;
+}
+
+int (llmc_client_init)(llmc_client_t *c, const llmc_config_t *cfg)
 {
     size_t i;
     int need_tls = 0;

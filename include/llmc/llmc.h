@@ -198,7 +198,15 @@ typedef struct llmc_client llmc_client_t; /* see llmc_client.h */
 /* Handles are >= 1; a negative return is an llmc_status_t. */
 typedef int32_t llmc_handle_t;
 
+/* Set up a client in the caller's storage. Returns LLMC_OK, or an error
+ * (and the client cannot be used). Where llmc_client.h is included this
+ * name is a macro that also passes the caller's sizeof(llmc_client_t) to
+ * llmc_client_init_sized(): a program compiled with other knobs than its
+ * libllmc.a then gets LLMC_ERR_CONFIG, not a client that llmc writes past
+ * (zlib's inflateInit() checks sizeof(z_stream) the same way). */
 int llmc_client_init(llmc_client_t *c, const llmc_config_t *config);
+int llmc_client_init_sized(llmc_client_t *c, const llmc_config_t *config,
+                           size_t client_size);
 
 /* Queue a request; returns its handle, or LLMC_ERR_QUEUE_FULL (and the
  * callbacks are not called) or another error. */

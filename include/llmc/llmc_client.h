@@ -238,6 +238,11 @@ struct llmc_client {
 #endif
 };
 
+/* The storage's size as this program sees it, checked by the library
+ * against its own (llmc.h). */
+#define llmc_client_init(c, config) \
+    llmc_client_init_sized((c), (config), sizeof(llmc_client_t))
+
 #ifdef __cplusplus
 }
 #endif

@@ -92,20 +92,21 @@ int main(int argc, char **argv)
     llmc_request_t req;
     llmc_callbacks_t cb = {0};
     llmc_result_t res;
+    int rc;
     if (argc != 2)
         return 2;
-    if (sizeof(client) != llmc_client_size()) {
-        fprintf(stderr, "llmc_client_t: %zu bytes here, %zu in the library\n",
-                sizeof(client), llmc_client_size());
-        return 3;
-    }
     prov.name = "local";
     prov.base_url = argv[1];
     cfg.providers = &prov;
     cfg.n_providers = 1;
     llmc_policy_default(&cfg.policy);
-    if (llmc_client_init(&client, &cfg) != LLMC_OK)
+    rc = llmc_client_init(&client, &cfg);
+    if (rc != LLMC_OK) {
+        fprintf(stderr, "llmc_client_init: %s (%zu bytes here, %zu in the "
+                "library)\n", llmc_strerror(rc), sizeof(client),
+                llmc_client_size());
         return 4;
+    }
     llmc_request_init(&req);
     req.model = "t";
     req.messages = &msg;
@@ -120,12 +121,10 @@ int main(int argc, char **argv)
 
 class ApplicationBuildTests(unittest.TestCase):
 
-    def test_program_built_with_make_cflags_matches_libllmc(self):
-        # build/libllmc.a is built with the Makefile's knobs (or a
-        # .config's), and llmc_client_t's size follows them: a program
-        # compiled with other knobs gets a client of another size, which
-        # the library then writes past. `make -s cflags` prints the flags
-        # that give the library's.
+    def build_and_run(self, flags_of):
+        """APP_SOURCE compiled with flags_of(repo, build) and linked with
+        the library build that LLMC_CHAT_PLAIN is in, run against a test
+        server: the finished process."""
         import tempfile
         chat = os.environ.get("LLMC_CHAT_PLAIN")
         if not chat or not os.path.exists(chat):
@@ -133,11 +132,7 @@ class ApplicationBuildTests(unittest.TestCase):
         build = os.path.dirname(os.path.abspath(chat))
         repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         repo = os.path.dirname(repo)
-        p = subprocess.run(["make", "-s", "--no-print-directory", "-C", repo,
-                            "BUILD=" + os.path.relpath(build, repo), "cflags"],
-                           capture_output=True, timeout=TIMEOUT)
-        self.assertEqual(p.returncode, 0, p.stderr.decode())
-        flags = p.stdout.decode().split()  # as $(make -s cflags) splits
+        flags = flags_of(repo, build)
         with tempfile.TemporaryDirectory() as d, Server() as srv:
             src = os.path.join(d, "app.c")
             with open(src, "w") as f:
@@ -150,10 +145,35 @@ class ApplicationBuildTests(unittest.TestCase):
                                           app],
                                capture_output=True, timeout=TIMEOUT)
             self.assertEqual(p.returncode, 0, p.stderr.decode())
-            p = subprocess.run([app, srv.url], capture_output=True,
-                               timeout=TIMEOUT, env=chat_env())
+            return subprocess.run([app, srv.url], capture_output=True,
+                                  timeout=TIMEOUT, env=chat_env())
+
+    def test_program_built_with_make_cflags_matches_libllmc(self):
+        # build/libllmc.a is built with the Makefile's knobs (or a
+        # .config's), and llmc_client_t's size follows them. `make -s
+        # cflags` prints the flags that give the library's.
+        def make_cflags(repo, build):
+            p = subprocess.run(["make", "-s", "--no-print-directory", "-C",
+                                repo, "BUILD=" + os.path.relpath(build, repo),
+                                "cflags"],
+                               capture_output=True, timeout=TIMEOUT)
             self.assertEqual(p.returncode, 0, p.stderr.decode())
-            self.assertEqual(p.stdout, b"built against libllmc.a")
+            return p.stdout.decode().split()  # as $(make -s cflags) splits
+        p = self.build_and_run(make_cflags)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout, b"built against libllmc.a")
+
+    def test_program_built_with_other_knobs_is_refused_at_init(self):
+        # Compiled with the headers' defaults, the program's client is
+        # smaller than the one the library fills in: llmc_client_init()
+        # says so, and writes nothing (it would write past the storage).
+        p = self.build_and_run(lambda repo, build:
+                               ["-I" + os.path.join(repo, "include")])
+        self.assertEqual(p.returncode, 4, p.stderr.decode())
+        self.assertRegex(p.stderr.decode(),
+                         r"^llmc_client_init: config error \(\d+ bytes here, "
+                         r"\d+ in the library\)\n$")
+        self.assertEqual(p.stdout, b"")
 
 
 class BuildConfigTests(unittest.TestCase):
