@@ -27,7 +27,7 @@ static void usage(FILE *f)
           "                 [--shuffle] [--max-retries N] "
           "[--single-provider-retry] [-v] PROMPT...\n"
           "Without -c, --base-url and --api-key default to OPENAI_BASE_URL "
-          "and OPENAI_API_KEY.\n"
+          "and OPENAI_API_KEY;\nwith -c, they replace the first provider's.\n"
           "Exit status: 0 answered, 1 the request failed (or stdout could "
           "not be\nwritten), 2 usage or config error.\n",
           f);
@@ -212,8 +212,13 @@ int main(int argc, char **argv)
     for (i = 0; i < (int)cfg.n_providers; i++) {
         if (no_stream)
             cfg.providers[i].no_stream = true;
-        if (config != NULL && base_url != NULL && i == 0)
-            cfg.providers[0].base_url = base_url;
+    }
+    /* with -c, --base-url and --api-key stand for the first provider's */
+    if (config != NULL && base_url != NULL)
+        cfg.providers[0].base_url = base_url;
+    if (config != NULL && api_key != NULL) {
+        cfg.providers[0].auth = LLMC_AUTH_BEARER;
+        cfg.providers[0].api_key = api_key;
     }
     if (shuffle)
         cfg.policy.shuffle = true;

@@ -62,6 +62,17 @@ static int fail(llmc_tool_config_t *cfg, const char *what, const char *detail)
     return -1;
 }
 
+/* A key the loader does not know: most likely a misspelt one, whose
+ * setting would otherwise be silently left at its default. */
+static int unknown_key(llmc_tool_config_t *cfg, int k, const char *where)
+{
+    int n = g_tok[k].end - g_tok[k].start;
+    snprintf(cfg->err, sizeof(cfg->err), "unknown key \"%.*s%s\" in %s",
+             n > 40 ? 40 : n, g_text + g_tok[k].start, n > 40 ? "..." : "",
+             where);
+    return -1;
+}
+
 static int bool_at(int t, bool *out)
 {
     const char *s = g_text + g_tok[t].start;
@@ -137,6 +148,8 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
             if (bool_at(v, &b) != 0)
                 return fail(cfg, "\"stream\" must be true or false", NULL);
             p->no_stream = !b;
+        } else {
+            return unknown_key(cfg, k, "a provider");
         }
     }
     if (p->name == NULL || p->base_url == NULL)
@@ -154,13 +167,14 @@ static int policy(llmc_tool_config_t *cfg, int i, int n)
     llmc_policy_t *p = &cfg->policy;
     int k, end = skip(i, n);
     long long v;
-    uint32_t ms;
     bool b;
 
     if (g_tok[i].type != JSMN_OBJECT)
         return fail(cfg, "\"policy\" must be an object", NULL);
     for (k = i + 1; k < end; k = skip(k + 1, n)) {
         int t = k + 1;
+        uint8_t *p8 = NULL;
+        uint32_t *p32 = NULL;
         if (key_is(k, "shuffle") || key_is(k, "single_provider_retry")) {
             if (bool_at(t, &b) != 0)
                 return fail(cfg, "expected true or false in policy", NULL);
@@ -170,20 +184,24 @@ static int policy(llmc_tool_config_t *cfg, int i, int n)
                 p->single_provider_retry = b;
             continue;
         }
+        if (key_is(k, "max_retries")) p8 = &p->max_retries;
+        else if (key_is(k, "cooldown_after")) p8 = &p->cooldown_after;
+        else if (key_is(k, "connect_timeout_ms")) p32 = &p->connect_timeout_ms;
+        else if (key_is(k, "first_byte_timeout_ms")) p32 = &p->first_byte_timeout_ms;
+        else if (key_is(k, "idle_timeout_ms")) p32 = &p->idle_timeout_ms;
+        else if (key_is(k, "deadline_ms")) p32 = &p->deadline_ms;
+        else if (key_is(k, "backoff_base_ms")) p32 = &p->backoff_base_ms;
+        else if (key_is(k, "backoff_max_ms")) p32 = &p->backoff_max_ms;
+        else if (key_is(k, "cooldown_ms")) p32 = &p->cooldown_ms;
+        else return unknown_key(cfg, k, "policy");
         if (num_at(t, &v) != 0)
             return fail(cfg, "expected a non-negative integer in policy",
                         NULL);
         /* too large for the field: the largest it holds, never a wrap */
-        ms = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-        if (key_is(k, "max_retries")) p->max_retries = (uint8_t)(v > 255 ? 255 : v);
-        else if (key_is(k, "connect_timeout_ms")) p->connect_timeout_ms = ms;
-        else if (key_is(k, "first_byte_timeout_ms")) p->first_byte_timeout_ms = ms;
-        else if (key_is(k, "idle_timeout_ms")) p->idle_timeout_ms = ms;
-        else if (key_is(k, "deadline_ms")) p->deadline_ms = ms;
-        else if (key_is(k, "backoff_base_ms")) p->backoff_base_ms = ms;
-        else if (key_is(k, "backoff_max_ms")) p->backoff_max_ms = ms;
-        else if (key_is(k, "cooldown_after")) p->cooldown_after = (uint8_t)(v > 255 ? 255 : v);
-        else if (key_is(k, "cooldown_ms")) p->cooldown_ms = ms;
+        if (p8 != NULL)
+            *p8 = (uint8_t)(v > 255 ? 255 : v);
+        else
+            *p32 = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
     }
     return 0;
 }
@@ -237,6 +255,8 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
                 return fail(cfg, "\"max_inflight\" must be an integer", NULL);
             /* more than the slots means every slot */
             cfg->max_inflight = m > 255 ? 255u : (unsigned)m;
+        } else {
+            return unknown_key(cfg, k, "the file");
         }
     }
     if (cfg->n_providers == 0)

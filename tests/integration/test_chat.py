@@ -570,6 +570,46 @@ class ConfigTests(ChatTestCase):
             self.assertEqual(last["body"]["model"],
                              "cfgmodel?text=configured+answer")
 
+    def test_unknown_key_is_a_config_error_that_names_it(self):
+        # a misspelt key would otherwise leave its setting at the default
+        # without a word
+        prov = '"name": "a", "base_url": "%s"' % self.server.url
+        cases = {
+            '{"providers": [{%s}], "polcy": {}}' % prov:
+                'unknown key "polcy" in the file',
+            '{"providers": [{%s, "api-key": "k"}]}' % prov:
+                'unknown key "api-key" in a provider',
+            '{"providers": [{%s}], "policy": {"max_retires": 5}}' % prov:
+                'unknown key "max_retires" in policy',
+            '{"providers": [{%s}], "policy": {"shufle": true}}' % prov:
+                'unknown key "shufle" in policy',
+            '{"providers": [{%s}], "x%s": 1}' % (prov, "y" * 60):
+                'unknown key "x%s..." in the file' % ("y" * 39),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for text, want in cases.items():
+                with self.subTest(want=want):
+                    cfg = self.write_config(tmp, text)
+                    rc, out, err = self.run_chat(["-c", cfg, "hello"])
+                    self.assertEqual(rc, 2, err)
+                    self.assertEqual(err,
+                                     "llmc-chat: config: %s\n" % want)
+                    self.assertEqual(out, b"")
+
+    def test_base_url_and_api_key_replace_the_first_providers(self):
+        key = "cli-key-5150"
+        with Server(require_auth=key) as srv, \
+                tempfile.TemporaryDirectory() as tmp:
+            cfg = self.write_config(tmp, json.dumps({"providers": [
+                {"name": "first", "base_url": "http://127.0.0.1:9/v1",
+                 "api_key": "file-key", "model": "test"},
+                {"name": "second", "base_url": "http://127.0.0.1:9/v1"}]}))
+            rc, out, err = self.run_chat(["-c", cfg, "--base-url", srv.url,
+                                          "--api-key", key, "hello"])
+            self.assertSuccess((rc, out, err), "hello")
+            self.assertEqual(srv.last_request()["headers"]["authorization"],
+                             "Bearer " + key)
+
     def test_config_error_never_shows_a_secret(self):
         # llmc_tool_config.h: cfg->err "never contains a secret"; the name
         # of a field of the wrong type must not pull in the rest of the file
