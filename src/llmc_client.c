@@ -430,11 +430,9 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
             return;
         }
     }
-    if (s->job.cancelled) { /* llmc_cancel() in a callback of this read */
-        attempt_fail(c, s, LLMC_ERR_CANCELLED, NULL);
-        return;
-    }
-    if (!s->delivered) {
+    /* a request cancelled meanwhile (in a callback of this read) ends as
+     * cancelled: attempt_fail() sees to it */
+    if (s->job.cancelled || !s->delivered) {
         attempt_fail(c, s, LLMC_ERR_EMPTY, "the response ended without content");
         return;
     }
@@ -636,10 +634,12 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
 static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
                          const char *text)
 {
-    if (status == LLMC_ERR_CANCELLED) {
-        /* llmc_cancel() from a callback of this read: nothing more is read,
-         * and service(), which ends every cancelled request, ends it in
-         * this poll; the provider did not fail */
+    if (status == LLMC_ERR_CANCELLED || s->job.cancelled) {
+        /* llmc_cancel() from a callback of this read (or from another
+         * task): nothing more is read, and service(), which ends every
+         * cancelled request, ends it in this poll as cancelled, also when
+         * a close or an error came after the cancel; the provider did not
+         * fail */
         s->more = false;
         return;
     }

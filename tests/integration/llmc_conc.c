@@ -16,7 +16,9 @@
  *                  so that a slow MODEL keeps the slots busy meanwhile
  *   cancel MODEL2  three requests: #0 (MODEL) is cancelled from its first
  *                  on_delta, #1 (MODEL2) is queued behind it, #2 (MODEL2)
- *                  is cancelled while still queued
+ *                  is cancelled while still queued. With --cancel-wait MS,
+ *                  that on_delta waits MS first, so that what the server
+ *                  sent after the event (a close, a reset) has arrived
  *   shutdown N     submit N requests; once every running one has delivered
  *                  content, llmc_client_shutdown(); then print the socket
  *                  count and wait for a line on stdin before exiting, so that
@@ -98,6 +100,7 @@ static int g_running, g_max_running; /* on_attempt .. on_done */
 static int g_done;
 static int g_with_content; /* items that got content */
 static int g_refill = -1;  /* refill: the item #0's on_done submits */
+static int g_cancel_wait_ms; /* --cancel-wait */
 
 static void on_attempt(void *user, int provider, const char *name)
 {
@@ -126,8 +129,13 @@ static void on_delta(void *user, const char *text, size_t len)
         g_switches++;
     g_last_delta = it->i;
     g_seq++;
-    if (it->cancel_on_delta && it->deltas == 1)
+    if (it->cancel_on_delta && it->deltas == 1) {
+        struct timespec ts;
+        ts.tv_sec = g_cancel_wait_ms / 1000;
+        ts.tv_nsec = (long)(g_cancel_wait_ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
         (void)llmc_cancel(&g_client, it->h); /* allowed in a callback */
+    }
 }
 
 static const llmc_callbacks_t g_cb;
@@ -642,12 +650,15 @@ int main(int argc, char **argv)
             ca = argv[argi + 1];
         else if (strcmp(argv[argi], "--deadline") == 0)
             deadline = atoi(argv[argi + 1]);
+        else if (strcmp(argv[argi], "--cancel-wait") == 0)
+            g_cancel_wait_ms = atoi(argv[argi + 1]);
         else
             break;
         argi += 2;
     }
     if (argc - argi < 3) {
-        fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE] [--deadline MS]\n"
+        fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE] [--deadline MS]"
+              " [--cancel-wait MS]\n"
               "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
               "tcancel|serve BASE_URL MODEL [ARG...]\n",
               stderr);

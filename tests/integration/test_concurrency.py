@@ -216,6 +216,24 @@ class LibraryConcurrencyTests(unittest.TestCase):
                              ("cancelled", True, 1, 1), r0)
             self.assertEqual(items[1]["status"], "ok", items[1])
 
+    def test_cancel_from_on_delta_wins_over_the_connection_ending_after_it(self):
+        # llmc.h: llmc_cancel ends the request with LLMC_ERR_CANCELLED. The
+        # server sends one event and closes (or resets); on_delta waits
+        # for that to arrive before it cancels, so the close is read after
+        # the cancel, in the same poll: it must not replace the cancel's
+        # status
+        srv = self.server()
+        for model in ("t?truncate=1", "t?truncate=1&framing=length",
+                      "t?reset=content"):
+            with self.subTest(model=model):
+                items, s = run_conc(["-j", 1, "--cancel-wait", 200, "cancel",
+                                     srv.url, model, "t"])
+                r0 = items[0]
+                self.assertEqual((r0["status"], r0["partial"], r0["deltas"],
+                                  r0["done_calls"]),
+                                 ("cancelled", True, 1, 1), r0)
+                self.assertEqual(items[1]["status"], "ok", items[1])
+
     def test_submit_from_on_done_finds_the_room_of_the_ended_request(self):
         # README: callbacks "may call llmc_submit()"; in on_done the request
         # has ended, so with the queue full it no longer holds its place
