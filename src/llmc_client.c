@@ -846,7 +846,9 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
     llmc_job_t *j;
     llmc_handle_t h;
 
-    if (c == NULL || req == NULL || req->n_messages == 0 ||
+    /* 1 to LLMC_WRITER_MAX_MESSAGES messages (0 wraps to the largest) */
+    if (c == NULL || req == NULL ||
+        req->n_messages - 1 >= LLMC_WRITER_MAX_MESSAGES ||
         req->messages == NULL)
         return LLMC_ERR_ARG;
     llmc_port_lock();

@@ -87,7 +87,7 @@ static const char k_tpl[] = TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG TPL_TAIL;
 #define BODY_POS ((uint32_t)sizeof(TPL_HEAD) - 1)
 #define MSG_POS ((uint32_t)sizeof(TPL_HEAD TPL_TOKEN TPL_LOOP) - 1)
 #define TAIL_POS ((uint32_t)sizeof(TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG) - 1)
-#define POS_BITS 9u
+#define POS_BITS LLMC_WRITER_POS_BITS
 #define POS_MASK ((1u << POS_BITS) - 1)
 
 typedef struct {

@@ -18,6 +18,12 @@
 
 
 
+/* A writer position holds a template offset in its low
+ * LLMC_WRITER_POS_BITS bits and the message number above them (32 bits in
+ * all): a request has at most LLMC_WRITER_MAX_MESSAGES messages. */
+#define LLMC_WRITER_POS_BITS 9u
+#define LLMC_WRITER_MAX_MESSAGES ((size_t)1 << (32u - LLMC_WRITER_POS_BITS))
+
 /* Validate header values and size the body. Returns LLMC_OK or
  * LLMC_ERR_HEADER (CR, LF or another control byte in a header value). */
 int llmc_writer_start(llmc_writer_t *w);

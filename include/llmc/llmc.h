@@ -113,7 +113,7 @@ typedef struct {
 typedef struct {
     const char *model; /* used unless the provider sets its own */
     const llmc_message_t *messages;
-    size_t n_messages;
+    size_t n_messages; /* 1 to 2^23; else llmc_submit(): LLMC_ERR_ARG */
     int32_t max_tokens; /* <= 0: not sent */
     float temperature;  /* < 0: not sent */
     const char *const *ignored; /* provider names to skip */
