@@ -795,6 +795,27 @@ int llmc_client_init_sized(llmc_client_t *c, const llmc_config_t *cfg,
                                      : LLMC_ERR_CONFIG;
 }
 
+/* The policy in force: a zeroed one (a config left zeroed) is the
+ * default; any other is as given, except that a timeout or deadline of 0,
+ * which would end every request at once, is the default's. */
+static void policy_from(llmc_policy_t *p, const llmc_policy_t *given)
+{
+    llmc_policy_t d;
+    llmc_policy_default(&d);
+    *p = *given;
+    if ((p->shuffle | p->single_provider_retry | p->max_retries |
+         p->cooldown_after | p->backoff_base_ms | p->backoff_max_ms |
+         p->cooldown_ms | p->connect_timeout_ms | p->first_byte_timeout_ms |
+         p->idle_timeout_ms | p->deadline_ms) == 0)
+        *p = d;
+#define LLMC_GIVEN_OR_DEFAULT(f) if (p->f == 0) p->f = d.f
+    LLMC_GIVEN_OR_DEFAULT(connect_timeout_ms);
+    LLMC_GIVEN_OR_DEFAULT(first_byte_timeout_ms);
+    LLMC_GIVEN_OR_DEFAULT(idle_timeout_ms);
+    LLMC_GIVEN_OR_DEFAULT(deadline_ms);
+#undef LLMC_GIVEN_OR_DEFAULT
+}
+
 int (llmc_client_init)(llmc_client_t *c, const llmc_config_t *cfg)
 {
     size_t i;
@@ -809,10 +830,7 @@ int (llmc_client_init)(llmc_client_t *c, const llmc_config_t *cfg)
     memset(c, 0, sizeof(*c));
     c->providers = cfg->providers;
     c->n_providers = (uint8_t)cfg->n_providers;
-    c->policy = cfg->policy;
-    if (c->policy.deadline_ms == 0 && c->policy.connect_timeout_ms == 0 &&
-        c->policy.backoff_base_ms == 0)
-        llmc_policy_default(&c->policy); /* an all-zero policy */
+    policy_from(&c->policy, &cfg->policy);
     c->max_inflight = cfg->max_inflight == 0 || cfg->max_inflight > LLMC_SLOTS
                           ? LLMC_SLOTS
                           : cfg->max_inflight;

@@ -85,7 +85,10 @@ typedef struct {
     bool no_stream;         /* "stream": false: ask for a whole JSON body */
 } llmc_provider_t;
 
-/* Failover and timing policy; llmc_policy_default() fills the defaults. */
+/* Failover and timing policy; llmc_policy_default() fills the defaults.
+ * llmc_client_init() takes a zeroed policy (a config left zeroed) as the
+ * default one, and any other as given, except that a timeout or deadline
+ * of 0 takes its default: 0 would end every request at once. */
 typedef struct {
     bool shuffle;               /* try providers in a random order */
     bool single_provider_retry; /* first eligible provider only */

@@ -792,6 +792,83 @@ static void test_single_provider_retry_keeps_retrying_a_cooling_one(void **st)
                      LLMC_FO_STOP);
 }
 
+/* The policy llmc_client_init() puts in force for a given one. */
+static llmc_policy_t in_force(const llmc_policy_t *given)
+{
+    static const llmc_provider_t prov = {.name = "p",
+                                         .base_url = "http://127.0.0.1/v1"};
+    llmc_config_t cfg;
+    llmc_policy_t p;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.providers = &prov;
+    cfg.n_providers = 1;
+    cfg.policy = *given;
+    assert_int_equal(llmc_client_init(C, &cfg), LLMC_OK);
+    p = C->policy;
+    llmc_client_shutdown(C);
+    return p;
+}
+
+static void assert_timeouts_are(const llmc_policy_t *p, uint32_t connect,
+                                uint32_t first_byte, uint32_t idle,
+                                uint32_t deadline)
+{
+    assert_int_equal(p->connect_timeout_ms, connect);
+    assert_int_equal(p->first_byte_timeout_ms, first_byte);
+    assert_int_equal(p->idle_timeout_ms, idle);
+    assert_int_equal(p->deadline_ms, deadline);
+}
+
+static void test_zeroed_policy_is_the_default(void **st)
+{
+    llmc_policy_t given, d, p;
+    (void)st;
+    memset(&given, 0, sizeof(given));
+    llmc_policy_default(&d);
+    p = in_force(&given);
+    assert_int_equal(p.shuffle, d.shuffle);
+    assert_int_equal(p.single_provider_retry, d.single_provider_retry);
+    assert_int_equal(p.max_retries, d.max_retries);
+    assert_int_equal(p.backoff_base_ms, d.backoff_base_ms);
+    assert_int_equal(p.backoff_max_ms, d.backoff_max_ms);
+    assert_int_equal(p.cooldown_after, d.cooldown_after);
+    assert_int_equal(p.cooldown_ms, d.cooldown_ms);
+    assert_timeouts_are(&p, d.connect_timeout_ms, d.first_byte_timeout_ms,
+                        d.idle_timeout_ms, d.deadline_ms);
+}
+
+static void test_policy_fields_given_are_kept_zero_timeouts_default(void **st)
+{
+    llmc_policy_t given, d, p;
+    (void)st;
+    llmc_policy_default(&d);
+    /* shuffle alone on a zeroed policy: every other field as given (no
+     * retries, no backoff, no cooldown), the timeouts the default's */
+    memset(&given, 0, sizeof(given));
+    given.shuffle = true;
+    p = in_force(&given);
+    assert_true(p.shuffle);
+    assert_int_equal(p.max_retries, 0);
+    assert_int_equal(p.backoff_base_ms, 0);
+    assert_int_equal(p.cooldown_after, 0);
+    assert_timeouts_are(&p, d.connect_timeout_ms, d.first_byte_timeout_ms,
+                        d.idle_timeout_ms, d.deadline_ms);
+    /* a deadline alone: kept, with the other timeouts the default's */
+    memset(&given, 0, sizeof(given));
+    given.deadline_ms = 1234;
+    p = in_force(&given);
+    assert_int_equal(p.max_retries, 0);
+    assert_timeouts_are(&p, d.connect_timeout_ms, d.first_byte_timeout_ms,
+                        d.idle_timeout_ms, 1234);
+    /* the default with a deadline of 0: 0 would end every request */
+    given = d;
+    given.deadline_ms = 0;
+    given.idle_timeout_ms = 77;
+    p = in_force(&given);
+    assert_timeouts_are(&p, d.connect_timeout_ms, d.first_byte_timeout_ms, 77,
+                        d.deadline_ms);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -836,6 +913,8 @@ int main(void)
         T(test_cooldown_reset_on_success),
         T(test_cooldown_disabled_when_after_is_zero),
         T(test_failure_count_saturates_and_keeps_cooling),
+        T(test_zeroed_policy_is_the_default),
+        T(test_policy_fields_given_are_kept_zero_timeouts_default),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
