@@ -27,3 +27,16 @@ $(ABUILD)/llmc-gather: $(ABUILD)/obj/examples/posix/llmc_gather.o $(ATOBJ) $(ABU
 
 $(ABUILD)/llmc-conc: $(ABUILD)/obj/tests/integration/llmc_conc.o $(ATOBJ) $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ $(LIBS) -o $@
+
+# llmc-conc, library and port built with ThreadSanitizer instead of ASan:
+# test_library's thread test submits and cancels from a second thread
+# while the main one polls, and any data race ends the run
+TBUILD := $(ABUILD)/tsan
+integration: $(TBUILD)/llmc-conc
+
+$(TBUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g -fsanitize=thread $(CPPFLAGS_LLMC) $(CFLAGS) -c $< -o $@
+
+$(TBUILD)/llmc-conc: $(patsubst %.c,$(TBUILD)/obj/%.o,$(SRC) $(PORT_SRC) $(TOOL_SRC) tests/integration/llmc_conc.c)
+	$(CC) -fsanitize=thread $^ $(LIBS) -o $@

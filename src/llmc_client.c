@@ -232,6 +232,7 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
      * only by dispatch(), which on_done cannot reach. */
     s->state = SLOT_FREE;
     llmc_port_lock();
+    s->job.handle = 0; /* llmc_cancel() finds it no more */
     c->active--;
     llmc_port_unlock();
     if (s->job.cb.on_done != NULL)
@@ -307,7 +308,7 @@ static int on_event(void *ctx, char *data, size_t len)
 
     if (s->done_seen)
         return 0; /* nothing counts after [DONE] */
-    if (s->job.cancelled)
+    if (LLMC_CANCELLED(&s->job))
         return LLMC_ERR_CANCELLED; /* e.g. from on_delta: nothing more */
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         s->done_seen = true;
@@ -432,7 +433,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     }
     /* a request cancelled meanwhile (in a callback of this read) ends as
      * cancelled: attempt_fail() sees to it */
-    if (s->job.cancelled || !s->delivered) {
+    if (LLMC_CANCELLED(&s->job) || !s->delivered) {
         attempt_fail(c, s, LLMC_ERR_EMPTY, "the response ended without content");
         return;
     }
@@ -634,7 +635,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
 static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
                          const char *text)
 {
-    if (status == LLMC_ERR_CANCELLED || s->job.cancelled) {
+    if (status == LLMC_ERR_CANCELLED || LLMC_CANCELLED(&s->job)) {
         /* llmc_cancel() from a callback of this read (or from another
          * task): nothing more is read, and service(), which ends every
          * cancelled request, ends it in this poll as cancelled, also when
@@ -903,14 +904,16 @@ int llmc_cancel(llmc_client_t *c, llmc_handle_t h)
     for (i = 0; i < c->q_len; i++) {
         llmc_job_t *j = &c->queue[i];
         if (j->handle == h && !j->cancelled) {
-            j->cancelled = true;
+            LLMC_SET_CANCELLED(j);
             rc = LLMC_OK;
         }
     }
     for (i = 0; i < LLMC_SLOTS; i++) {
         llmc_slot_t *s = &c->slots[i];
-        if (s->state != SLOT_FREE && s->job.handle == h && !s->job.cancelled) {
-            s->job.cancelled = true;
+        /* the handle of a request in a slot, until it ends (finish()):
+         * the slot's state is the polling task's, read without the lock */
+        if (s->job.handle == h && !s->job.cancelled) {
+            LLMC_SET_CANCELLED(&s->job);
             rc = LLMC_OK;
         }
     }
@@ -1038,7 +1041,7 @@ static uint32_t service(llmc_client_t *c)
             /* until the deadline; t_start stays while the request runs */
             left = llmc_left(now, s->t_start, c->policy.deadline_ms);
             st = LLMC_ERR_CANCELLED;
-            if (s->job.cancelled || c->shutting_down) {
+            if (LLMC_CANCELLED(&s->job) || c->shutting_down) {
                 set_msg(s, why_cancelled(c));
             } else if (left == 0 && !(s->done_seen && s->state == SLOT_ACTIVE)) {
                 bool active = s->state == SLOT_ACTIVE;

@@ -44,6 +44,20 @@ void llmc_log_(int level, const char *a, const char *b, const char *z);
 #define LLMC_NOINLINE
 #endif
 
+/* A request's cancelled flag is set by llmc_cancel(), under the port lock,
+ * from any task, and read by the polling task without the lock: relaxed
+ * atomic accesses where the compiler has them (the same one-byte load or
+ * store on every target), so that this is no data race in C's terms, nor
+ * to ThreadSanitizer. */
+#if defined(__GNUC__)
+#define LLMC_CANCELLED(j) __atomic_load_n(&(j)->cancelled, __ATOMIC_RELAXED)
+#define LLMC_SET_CANCELLED(j) \
+    __atomic_store_n(&(j)->cancelled, true, __ATOMIC_RELAXED)
+#else
+#define LLMC_CANCELLED(j) ((j)->cancelled)
+#define LLMC_SET_CANCELLED(j) ((j)->cancelled = true)
+#endif
+
 enum { CONN_FREE, CONN_CONNECTING, CONN_HANDSHAKE, CONN_BUSY, CONN_IDLE };
 
 /* Milliseconds left until base + len at now (0 when that is past), on the

@@ -29,6 +29,11 @@
  *                  submits one more, which must find room (#0 has ended)
  *   tcancel        one request that gets no answer; a second thread cancels
  *                  it while the main thread's llmc_poll(10000) is blocked
+ *   tstress N      a second thread submits N requests one after another,
+ *                  at most 12 outstanding, and cancels every third one 4
+ *                  submits later; the main thread polls until all N are
+ *                  done. Built with ThreadSanitizer, this checks
+ *                  the engine's locking
  *   qcancel MODEL2 three requests, one at a time (-j 1): #0 (MODEL) runs,
  *                  #1 and #2 (MODEL2) are queued; #2 is cancelled and one
  *                  llmc_poll(0) follows: reports whether #2's on_done came
@@ -98,6 +103,7 @@ static int g_last_delta = -1; /* item of the previous on_delta */
 static int g_switches;        /* on_delta of another item than the last */
 static int g_running, g_max_running; /* on_attempt .. on_done */
 static int g_done;
+static int g_done_any; /* g_done, for other threads (atomic accesses) */
 static int g_with_content; /* items that got content */
 static int g_refill = -1;  /* refill: the item #0's on_done submits */
 static int g_cancel_wait_ms; /* --cancel-wait */
@@ -149,6 +155,7 @@ static void on_done(void *user, const llmc_result_t *r)
         it->partial = r->partial;
         it->ms = r->elapsed_ms;
         g_done++;
+        __atomic_fetch_add(&g_done_any, 1, __ATOMIC_RELAXED);
         if (it->attempts > 0)
             g_running--;
     }
@@ -567,6 +574,51 @@ static int cmd_tcancel(const char *model)
     return 0;
 }
 
+static int g_stress_n, g_stress_cancelled;
+static const char *g_stress_model;
+
+static void *stress_submitter(void *arg)
+{
+    struct timespec ts = {0, 1000000L};
+    int i;
+    (void)arg;
+    for (i = 0; i < g_stress_n; i++) {
+        /* at most 12 outstanding: with -j 8, a request submitted 4 before
+         * is most likely running, not queued */
+        while (i - __atomic_load_n(&g_done_any, __ATOMIC_RELAXED) >= 12)
+            nanosleep(&ts, NULL);
+        prepare(i, g_stress_model);
+        if (submit(i) < 0) {
+            fprintf(stderr, "llmc-conc: submit %d: %s\n", i,
+                    llmc_strerror(g_items[i].h));
+            _exit(1);
+        }
+        /* every third request, cancelled 4 submits later: running,
+         * queued or ended by then */
+        if (i >= 4 && (i - 4) % 3 == 2 &&
+            llmc_cancel(&g_client, g_items[i - 4].h) == LLMC_OK)
+            g_stress_cancelled++;
+    }
+    return NULL;
+}
+
+static int cmd_tstress(const char *model, int n)
+{
+    pthread_t th;
+    g_stress_n = n;
+    g_stress_model = model;
+    if (pthread_create(&th, NULL, stress_submitter, NULL) != 0)
+        return 1;
+    while (g_done < n)
+        if (llmc_poll(&g_client, 100) < 0)
+            break;
+    pthread_join(th, NULL);
+    print_items(n);
+    printf("{\"summary\":\"tstress\",\"cancel_ok\":%d}\n",
+           g_stress_cancelled);
+    return 0;
+}
+
 /* A server and a request on one thread, in one wait. */
 static int cmd_serve(const char *model)
 {
@@ -660,7 +712,7 @@ int main(int argc, char **argv)
         fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE] [--deadline MS]"
               " [--cancel-wait MS]\n"
               "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
-              "tcancel|serve BASE_URL MODEL [ARG...]\n",
+              "tcancel|tstress|serve BASE_URL MODEL [ARG...]\n",
               stderr);
         return 2;
     }
@@ -709,6 +761,8 @@ int main(int argc, char **argv)
         rc = cmd_refill(model);
     else if (strcmp(cmd, "tcancel") == 0)
         rc = cmd_tcancel(model);
+    else if (strcmp(cmd, "tstress") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ)
+        rc = cmd_tstress(model, ARG_N);
     else {
         fprintf(stderr, "llmc-conc: bad command line\n");
         rc = 2;

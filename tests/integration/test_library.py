@@ -5,6 +5,7 @@ llmc-seq BASE_URL N MODEL [CA_FILE] makes N sequential requests on one
 client and prints each answer on a line, then "done N".
 """
 
+import json
 import os
 import subprocess
 import unittest
@@ -174,6 +175,49 @@ class ApplicationBuildTests(unittest.TestCase):
                          r"^llmc_client_init: config error \(\d+ bytes here, "
                          r"\d+ in the library\)\n$")
         self.assertEqual(p.stdout, b"")
+
+
+class ThreadSanitizerTests(unittest.TestCase):
+
+    def test_submit_and_cancel_from_a_second_thread_race_free(self):
+        # llmc_submit() and llmc_cancel() may be called from another task
+        # while one polls (README, "Callbacks and threads"): llmc-conc,
+        # library and port built with ThreadSanitizer, has a second thread
+        # submit 200 requests as fast as the queue takes them and cancel
+        # every third, while the main thread polls. Any data race is a
+        # report and exit status 66; every request ends once, answered
+        # whole or cancelled.
+        conc = tool_path("tsan/llmc-conc")
+        if not os.path.exists(conc):
+            self.fail("%s not built (make integration builds it)" % conc)
+        n = 200
+        with Server() as srv:
+            env = dict(chat_env(), TSAN_OPTIONS="halt_on_error=1 exitcode=66")
+            p = subprocess.run([conc, "-j", "8", "tstress", srv.url,
+                                "t?event_delay_ms=2", str(n)],
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=TIMEOUT, env=env)
+        err = p.stderr.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn("ThreadSanitizer", err)
+        lines = [json.loads(x) for x in p.stdout.decode().splitlines()]
+        items, summary = lines[:-1], lines[-1]
+        self.assertEqual(len(items), n)
+        cancelled = 0
+        for it in items:
+            self.assertEqual(it["done_calls"], 1, it)
+            if it["status"] == "cancelled":
+                self.assertEqual(it["i"] % 3, 2, it)  # only those cancelled
+                cancelled += 1
+                continue
+            self.assertEqual(it["status"], "ok", it)
+            i = it["i"]
+            self.assertEqual(it["content"], "stream %02d: alpha %02d bravo "
+                             "%02d charlie %02d delta %02d" % (i, i, i, i, i))
+        # a cancel that came after its request had ended found nothing; one
+        # that came as its answer was being taken may still see it answered
+        self.assertLessEqual(cancelled, summary["cancel_ok"])
+        self.assertGreater(cancelled, 0)
 
 
 class BuildConfigTests(unittest.TestCase):
