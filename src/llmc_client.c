@@ -868,7 +868,7 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
     /* 1 to LLMC_WRITER_MAX_MESSAGES messages (0 wraps to the largest) */
     if (c == NULL || req == NULL ||
         req->n_messages - 1 >= LLMC_WRITER_MAX_MESSAGES ||
-        req->messages == NULL)
+        req->messages == NULL || (req->n_ignored > 0 && req->ignored == NULL))
         return LLMC_ERR_ARG;
     llmc_port_lock();
     h = LLMC_ERR_STATE;

@@ -120,7 +120,7 @@ typedef struct {
     int32_t max_tokens; /* <= 0: not sent */
     float temperature;  /* < 0: not sent */
     const char *const *ignored; /* provider names to skip */
-    size_t n_ignored;
+    size_t n_ignored; /* > 0 with ignored NULL: LLMC_ERR_ARG at submit */
 } llmc_request_t;
 
 /* Initialise a request with no max_tokens and no temperature. */

@@ -811,6 +811,33 @@ static void test_submit_refuses_more_messages_than_the_writer_numbers(void **st)
     llmc_client_shutdown(&c); /* ends it unstarted */
 }
 
+/* An ignored list said to hold names but given as NULL is refused at
+ * submit, not read in the poll that plans the request. */
+static void test_submit_refuses_ignored_count_without_a_list(void **st)
+{
+    static llmc_client_t c;
+    llmc_provider_t p;
+    llmc_config_t cfg;
+    llmc_message_t m = {"user", "hi", 0};
+    llmc_request_t req;
+    (void)st;
+    memset(&p, 0, sizeof(p));
+    p.name = "local";
+    p.base_url = "http://127.0.0.1:9/v1";
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.providers = &p;
+    cfg.n_providers = 1;
+    assert_int_equal(llmc_client_init(&c, &cfg), LLMC_OK);
+    llmc_request_init(&req);
+    req.messages = &m;
+    req.n_messages = 1;
+    req.n_ignored = 1;
+    assert_int_equal(llmc_submit(&c, &req, NULL, NULL), LLMC_ERR_ARG);
+    req.n_ignored = 0;
+    assert_true(llmc_submit(&c, &req, NULL, NULL) > 0);
+    llmc_client_shutdown(&c);
+}
+
 /* ---- IAM token request ------------------------------------------------ */
 
 static void test_iam_token_request_bytes(void **st)
@@ -950,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_long_conversation_content_length_matches),
         cmocka_unit_test(
             test_submit_refuses_more_messages_than_the_writer_numbers),
+        cmocka_unit_test(test_submit_refuses_ignored_count_without_a_list),
         cmocka_unit_test(test_iam_token_request_bytes),
         cmocka_unit_test(test_iam_token_request_with_every_capacity),
         cmocka_unit_test(
