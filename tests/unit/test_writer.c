@@ -780,11 +780,14 @@ static void test_long_conversation_content_length_matches(void **st)
     free(big);
 }
 
-/* The writer numbers messages in the upper 23 bits of its position: more
- * than 2^23 messages wrapped to message 0 and the sizing pass never ended
- * (the poll that started the request hung). llmc_submit() refuses them,
- * and an empty list, before anything is queued. */
-static void test_submit_refuses_more_messages_than_the_writer_numbers(void **st)
+/* llmc_submit() refuses, before anything is queued:
+ * - more than 2^23 messages: the writer numbers messages in the upper 23
+ *   bits of its position, and more wrapped to message 0, so that the
+ *   sizing pass never ended (the poll that started the request hung);
+ * - no messages;
+ * - an ignored list said to hold names but given as NULL (it was read in
+ *   the poll that planned the request). */
+static void test_submit_refuses_counts_it_cannot_use(void **st)
 {
     static llmc_client_t c;
     llmc_provider_t p;
@@ -798,7 +801,6 @@ static void test_submit_refuses_more_messages_than_the_writer_numbers(void **st)
     memset(&cfg, 0, sizeof(cfg));
     cfg.providers = &p;
     cfg.n_providers = 1;
-    llmc_policy_default(&cfg.policy);
     assert_int_equal(llmc_client_init(&c, &cfg), LLMC_OK);
     llmc_request_init(&req);
     req.messages = &m; /* submit reads none of them */
@@ -806,36 +808,13 @@ static void test_submit_refuses_more_messages_than_the_writer_numbers(void **st)
     assert_int_equal(llmc_submit(&c, &req, NULL, NULL), LLMC_ERR_ARG);
     req.n_messages = 0;
     assert_int_equal(llmc_submit(&c, &req, NULL, NULL), LLMC_ERR_ARG);
-    req.n_messages = (size_t)1 << 23; /* the most it numbers */
-    assert_true(llmc_submit(&c, &req, NULL, NULL) > 0);
-    llmc_client_shutdown(&c); /* ends it unstarted */
-}
-
-/* An ignored list said to hold names but given as NULL is refused at
- * submit, not read in the poll that plans the request. */
-static void test_submit_refuses_ignored_count_without_a_list(void **st)
-{
-    static llmc_client_t c;
-    llmc_provider_t p;
-    llmc_config_t cfg;
-    llmc_message_t m = {"user", "hi", 0};
-    llmc_request_t req;
-    (void)st;
-    memset(&p, 0, sizeof(p));
-    p.name = "local";
-    p.base_url = "http://127.0.0.1:9/v1";
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.providers = &p;
-    cfg.n_providers = 1;
-    assert_int_equal(llmc_client_init(&c, &cfg), LLMC_OK);
-    llmc_request_init(&req);
-    req.messages = &m;
     req.n_messages = 1;
     req.n_ignored = 1;
     assert_int_equal(llmc_submit(&c, &req, NULL, NULL), LLMC_ERR_ARG);
     req.n_ignored = 0;
+    req.n_messages = (size_t)1 << 23; /* the most it numbers */
     assert_true(llmc_submit(&c, &req, NULL, NULL) > 0);
-    llmc_client_shutdown(&c);
+    llmc_client_shutdown(&c); /* ends it unstarted */
 }
 
 /* ---- IAM token request ------------------------------------------------ */
@@ -976,8 +955,7 @@ int main(void)
         cmocka_unit_test(test_writer_start_resets_progress),
         cmocka_unit_test(test_long_conversation_content_length_matches),
         cmocka_unit_test(
-            test_submit_refuses_more_messages_than_the_writer_numbers),
-        cmocka_unit_test(test_submit_refuses_ignored_count_without_a_list),
+            test_submit_refuses_counts_it_cannot_use),
         cmocka_unit_test(test_iam_token_request_bytes),
         cmocka_unit_test(test_iam_token_request_with_every_capacity),
         cmocka_unit_test(
