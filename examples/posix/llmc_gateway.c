@@ -1267,18 +1267,22 @@ static void conn_read(conn_t *c, uint64_t now)
         conn_parse(c, now);
 }
 
+/* A connection slot for a new client, or NULL when all are taken. */
+static conn_t *free_conn(void)
+{
+    size_t i;
+    for (i = 0; i < GW_CONNS; i++)
+        if (g_conns[i].state == C_FREE)
+            return &g_conns[i];
+    return NULL;
+}
+
 static void accept_all(uint64_t now)
 {
     for (;;) {
         llmc_sock_t s;
-        size_t i;
         int rc;
-        conn_t *c = NULL;
-        for (i = 0; i < GW_CONNS; i++)
-            if (g_conns[i].state == C_FREE) {
-                c = &g_conns[i];
-                break;
-            }
+        conn_t *c = free_conn();
         if (c == NULL)
             return; /* the backlog holds the rest */
         rc = llmc_port_accept(g_listener, &s);
@@ -1517,9 +1521,7 @@ int main(int argc, char **argv)
         }
         /* with every slot taken, the backlog holds new clients: a listener
          * watched then would be ready at once, at every poll */
-        for (k = 0; k < GW_CONNS && g_conns[k].state != C_FREE; k++) {
-        }
-        if (g_listener != LLMC_SOCK_INVALID && k < GW_CONNS &&
+        if (g_listener != LLMC_SOCK_INVALID && free_conn() != NULL &&
             now >= g_accept_pause_until) {
             g_fds[nfds].sock = g_listener;
             g_fds[nfds].events = LLMC_POLL_IN;
