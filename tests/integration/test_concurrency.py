@@ -203,6 +203,16 @@ class LibraryConcurrencyTests(unittest.TestCase):
         self.assertLess(s["total_ms"], 1500, s)
         self.assertEqual(srv.stats()["chat_requests"], 2)
 
+    def assertCancelledAfterOneDelta(self, items):
+        """llmc-conc cancel: #0, cancelled from its first on_delta, ended
+        cancelled with that one delta and one on_done; #1, queued behind
+        it, was answered."""
+        r0 = items[0]
+        self.assertEqual((r0["status"], r0["partial"], r0["deltas"],
+                          r0["done_calls"]),
+                         ("cancelled", True, 1, 1), r0)
+        self.assertEqual(items[1]["status"], "ok", items[1])
+
     def test_cancel_from_on_delta_of_a_stream_in_one_read_ends_it_cancelled(self):
         # README: llmc_cancel "ends a request with LLMC_ERR_CANCELLED", also
         # when the rest of the answer is already in the same read: no more
@@ -210,11 +220,7 @@ class LibraryConcurrencyTests(unittest.TestCase):
         srv = self.server()
         for model in ("t?piece=2", "t?piece=2&framing=length"):
             items, s = run_conc(["-j", 1, "cancel", srv.url, model, "t"])
-            r0 = items[0]
-            self.assertEqual((r0["status"], r0["partial"], r0["deltas"],
-                              r0["done_calls"]),
-                             ("cancelled", True, 1, 1), r0)
-            self.assertEqual(items[1]["status"], "ok", items[1])
+            self.assertCancelledAfterOneDelta(items)
 
     def test_cancel_from_on_delta_wins_over_the_connection_ending_after_it(self):
         # llmc.h: llmc_cancel ends the request with LLMC_ERR_CANCELLED. The
@@ -228,11 +234,7 @@ class LibraryConcurrencyTests(unittest.TestCase):
             with self.subTest(model=model):
                 items, s = run_conc(["-j", 1, "--cancel-wait", 200, "cancel",
                                      srv.url, model, "t"])
-                r0 = items[0]
-                self.assertEqual((r0["status"], r0["partial"], r0["deltas"],
-                                  r0["done_calls"]),
-                                 ("cancelled", True, 1, 1), r0)
-                self.assertEqual(items[1]["status"], "ok", items[1])
+                self.assertCancelledAfterOneDelta(items)
 
     def test_submit_from_on_done_finds_the_room_of_the_ended_request(self):
         # README: callbacks "may call llmc_submit()"; in on_done the request
