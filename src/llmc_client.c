@@ -1111,10 +1111,12 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     uint32_t next;
     int rc;
 
-    if (c == NULL || !c->ready)
+    /* not from a callback: the round at hand would be re-entered */
+    if (c == NULL || !c->ready || c->busy)
         return LLMC_ERR_STATE;
     if (n_extra > LLMC_POLL_EXTRA || (n_extra > 0 && extra == NULL))
         return LLMC_ERR_ARG;
+    c->busy = 1;
     c->now = llmc_port_now_ms();
     next = service(c);
     if (next == UINT32_MAX || (timeout_ms >= 0 && next > (uint32_t)timeout_ms))
@@ -1166,6 +1168,11 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
         if (c->slots[i].more)
             slot_step(c, &c->slots[i], 0);
     service(c);
+    if (c->busy == 2) { /* a callback asked for the shutdown */
+        c->busy = 0;
+        llmc_client_shutdown(c);
+    }
+    c->busy = 0;
     return pending(c);
 }
 
@@ -1208,6 +1215,8 @@ int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
     chat_ctx_t x;
     llmc_handle_t h;
 
+    if (c != NULL && c->busy)
+        return LLMC_ERR_STATE; /* from a callback: it cannot poll */
     memset(&x, 0, sizeof(x));
     if (cb != NULL)
         x.user_cb = *cb;
@@ -1233,6 +1242,14 @@ void llmc_client_shutdown(llmc_client_t *c)
     llmc_port_lock();
     c->shutting_down = true;
     llmc_port_unlock();
+    if (c->busy) {
+        /* from a callback: no more submits from now on; the poll (or
+         * shutdown) that runs the callback ends every request and closes
+         * everything before it returns */
+        c->busy = 2;
+        return;
+    }
+    c->busy = 1;
     /* running requests end as cancelled in service(); so do queued ones,
      * dispatched one by one as cancelled */
     c->now = llmc_port_now_ms();
@@ -1247,6 +1264,7 @@ void llmc_client_shutdown(llmc_client_t *c)
         }
 #endif
     llmc_tls_free(c);
+    c->busy = 0;
     c->ready = false;
 }
 

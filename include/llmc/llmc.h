@@ -156,8 +156,10 @@ typedef struct {
     char message[LLMC_MSG_LEN]; /* the final error's message */
 } llmc_result_t;
 
-/* Callbacks run inside llmc_poll(). See README "Callbacks" for which llmc
- * calls they may make (submit and cancel: yes; poll, chat, shutdown: no). */
+/* Callbacks run inside llmc_poll(). They may call llmc_submit() and
+ * llmc_cancel(); llmc_poll() and llmc_chat() return LLMC_ERR_STATE there;
+ * llmc_client_shutdown() there is finished by the poll running the
+ * callback before it returns. See README "Callbacks". */
 typedef struct {
     /* Content as it arrives: UTF-8, not NUL-terminated, never repeated. */
     void (*on_delta)(void *user, const char *text, size_t len);
@@ -234,12 +236,13 @@ int llmc_poll_with(llmc_client_t *c, struct llmc_pollfd_s *extra,
 int llmc_cancel(llmc_client_t *c, llmc_handle_t h);
 
 /* Submit and poll until done; copies the result to *result when non-NULL.
- * Returns the request's status. Not to be called from a callback. */
+ * Returns the request's status (LLMC_ERR_STATE from a callback). */
 int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
               const llmc_callbacks_t *cb, void *user, llmc_result_t *result);
 
 /* Cancel everything (each request gets its on_done), send TLS close_notify,
- * close every socket, free mbedTLS state. The client can be re-initialised. */
+ * close every socket, free mbedTLS state. The client can be re-initialised.
+ * From a callback: the poll running it does this before it returns. */
 void llmc_client_shutdown(llmc_client_t *c);
 
 /* sizeof(llmc_client_t), for callers that keep the type opaque. */

@@ -207,6 +207,9 @@ typedef struct {
 struct llmc_client {
     bool ready;
     bool shutting_down;
+    /* callbacks may run: 1 inside llmc_poll() or llmc_client_shutdown(),
+     * 2 when a callback asked for the shutdown, which that call ends */
+    uint8_t busy;
     uint8_t n_providers;
     uint8_t max_inflight;
     uint8_t q_len, active; /* queued requests, slots in use */

@@ -107,6 +107,26 @@ static int g_done_any; /* g_done, for other threads (atomic accesses) */
 static int g_with_content; /* items that got content */
 static int g_refill = -1;  /* refill: the item #0's on_done submits */
 static int g_cancel_wait_ms; /* --cancel-wait */
+/* reenter: item #0's first on_delta (1) or its on_done (2) calls what a
+ * callback must not, and records what those calls returned */
+static int g_reenter;
+static int g_reenter_poll = 1, g_reenter_chat = 1, g_reenter_submit = 1;
+
+static void reenter(void)
+{
+    llmc_result_t r;
+    int n = g_reenter;
+    g_reenter = 0;
+    if (n == 0)
+        return;
+    g_reenter_poll = llmc_poll(&g_client, 0);
+    g_reenter_chat = llmc_chat(&g_client, &g_items[MAX_REQ - 1].req, NULL,
+                               NULL, &r);
+    llmc_client_shutdown(&g_client);
+    /* refused at once: the shutdown has begun */
+    g_reenter_submit = llmc_submit(&g_client, &g_items[MAX_REQ - 1].req,
+                                   NULL, NULL);
+}
 
 static void on_attempt(void *user, int provider, const char *name)
 {
@@ -135,6 +155,8 @@ static void on_delta(void *user, const char *text, size_t len)
         g_switches++;
     g_last_delta = it->i;
     g_seq++;
+    if (it->i == 0 && g_reenter == 1)
+        reenter();
     if (it->cancel_on_delta && it->deltas == 1) {
         struct timespec ts;
         ts.tv_sec = g_cancel_wait_ms / 1000;
@@ -160,6 +182,8 @@ static void on_done(void *user, const llmc_result_t *r)
             g_running--;
     }
     g_seq++;
+    if (it->i == 0 && g_reenter == 2)
+        reenter();
     if (it->i == 0 && g_refill >= 0) { /* allowed in a callback */
         int k = g_refill;
         g_refill = -1;
@@ -413,6 +437,42 @@ static int cmd_shutdown(const char *model, int n, int inflight)
                                      &g_items[0])));
     fflush(stdout);
     (void)fgets(line, sizeof(line), stdin); /* the test has looked */
+    return 0;
+}
+
+/* n requests (#0 of model, the others of model2); item #0's callback
+ * (where: delta or done) calls
+ * llmc_poll(), llmc_chat() and llmc_client_shutdown(). */
+static int cmd_reenter(const char *model, int n, const char *where,
+                       const char *model2)
+{
+    int i, last = 1, polls = 0, cancelled = 0, ok = 0, calls = 0;
+    for (i = 0; i < n; i++) {
+        prepare(i, i == 0 ? model : model2);
+        if (submit(i) < 0)
+            return 1;
+    }
+    prepare(MAX_REQ - 1, model);
+    g_reenter = strcmp(where, "done") == 0 ? 2 : 1;
+    while (last > 0) {
+        last = llmc_poll(&g_client, 1000);
+        polls++;
+    }
+    for (i = 0; i < n; i++) {
+        cancelled += g_items[i].status == LLMC_ERR_CANCELLED;
+        ok += g_items[i].status == LLMC_OK;
+        calls += g_items[i].done_calls;
+    }
+    print_items(n);
+    printf("{\"summary\":\"reenter\",\"poll_in_cb\":\"%s\","
+           "\"chat_in_cb\":\"%s\",\"submit_after\":\"%s\","
+           "\"last_poll\":%d,\"polls\":%d,\"done\":%d,\"done_calls\":%d,"
+           "\"ok\":%d,\"cancelled\":%d,\"sockets_after\":%d,"
+           "\"poll_after\":\"%s\"}\n",
+           llmc_strerror(g_reenter_poll), llmc_strerror(g_reenter_chat),
+           llmc_strerror(g_reenter_submit), last, polls, g_done, calls, ok,
+           cancelled, count_sockets(),
+           llmc_strerror(llmc_poll(&g_client, 0)));
     return 0;
 }
 
@@ -712,7 +772,7 @@ int main(int argc, char **argv)
         fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE] [--deadline MS]"
               " [--cancel-wait MS]\n"
               "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
-              "tcancel|tstress|serve BASE_URL MODEL [ARG...]\n",
+              "tcancel|tstress|reenter|serve BASE_URL MODEL [ARG...]\n",
               stderr);
         return 2;
     }
@@ -755,6 +815,10 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "shutdown") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ)
         return cmd_shutdown(model, ARG_N,
                             inflight > 0 ? inflight : LLMC_SLOTS);
+    else if (strcmp(cmd, "reenter") == 0 && ARG_N > 0 &&
+             ARG_N < MAX_REQ && argc - argi > 4)
+        rc = cmd_reenter(model, ARG_N, argv[argi + 4],
+                         argc - argi > 5 ? argv[argi + 5] : model);
     else if (strcmp(cmd, "thread") == 0)
         rc = cmd_thread(model);
     else if (strcmp(cmd, "refill") == 0)

@@ -356,6 +356,43 @@ class LibraryConcurrencyTests(unittest.TestCase):
             out, err = p.communicate(b"\n", timeout=TIMEOUT)
         self.assertEqual(p.returncode, 0, err)
 
+    def test_poll_chat_and_shutdown_from_a_callback(self):
+        # README "Callbacks": llmc_poll() and llmc_chat() from a callback
+        # return LLMC_ERR_STATE (the round would be re-entered); a
+        # shutdown asked from a callback is done by the poll running it
+        # before that returns: every request ends once, every socket
+        # closes, and the client refuses further calls
+        srv = self.server()
+        for where in ("delta", "done"):
+            with self.subTest(where=where):
+                # #0 ends within 0.3 s; #1 streams for 3.6 s
+                items, s = run_conc(["-j", 2, "reenter", srv.url,
+                                     "t?event_delay_ms=20&piece=4", 5, where,
+                                     "t?event_delay_ms=300&piece=4"])
+                self.assertEqual(len(items), 5)
+                self.assertEqual(s["poll_in_cb"], "invalid state", s)
+                self.assertEqual(s["chat_in_cb"], "invalid state", s)
+                self.assertEqual(s["submit_after"], "invalid state", s)
+                self.assertEqual(s["last_poll"], 0, s)
+                self.assertEqual((s["done"], s["done_calls"]), (5, 5), s)
+                self.assertEqual(s["sockets_after"], 0, s)
+                self.assertEqual(s["poll_after"], "invalid state", s)
+                r0 = items[0]
+                if where == "delta":  # it ends in the poll that asked
+                    self.assertEqual((r0["status"], r0["partial"]),
+                                     ("cancelled", True), r0)
+                else:
+                    self.assertEqual(r0["status"], "ok", r0)
+                # #1 ran beside #0 (2 at once), its first event 0.3 s
+                # away at #0's first delta, mid-stream at #0's end;
+                # #2..#4 waited in the queue
+                self.assertEqual((items[1]["status"], items[1]["attempts"],
+                                  items[1]["partial"]),
+                                 ("cancelled", 1, where == "done"), items[1])
+                for it in items[2:]:
+                    self.assertEqual((it["status"], it["attempts"]),
+                                     ("cancelled", 0), it)
+
     def test_reopened_tls_connection_resumes_the_session(self):
         srv = self.server(tls="good")
         need(SEQ)
