@@ -42,7 +42,7 @@ static bool lasts(const llmc_client_t *c, const llmc_iam_t *iam)
 }
 #endif
 
-void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
+int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
 #if LLMC_IAM
@@ -55,7 +55,7 @@ void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
     }
 #if LLMC_IAM
     if (p->auth != LLMC_AUTH_EVOLUTION_IAM)
-        return;
+        return 0;
     iam = &c->iam[c->prov[s->provider].iam];
     /* refresh when less than the margin remains; a token fetched for this
      * very request is used by all of its attempts on this provider, even
@@ -65,14 +65,19 @@ void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
         s->w.project_id = p->project_id;
         s->w.bearer = iam->token;
         s->w.bearer_len = iam->len;
-        return;
+        return 0;
     }
-    /* no usable token: this attempt first fetches one */
+    /* no usable token: another request's fetch brings one, or this
+     * attempt first fetches one */
+    if (iam->fetcher != 0)
+        return 1;
+    iam->fetcher = (uint8_t)(s - c->slots + 1);
     s->fetching_token = true;
     s->w.key_id = p->key_id;
     s->w.secret = p->secret;
     s->w.stream = false;
 #endif
+    return 0;
 }
 
 #if LLMC_IAM
@@ -105,21 +110,19 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
                               : "access_token has control bytes");
         return LLMC_ERR_AUTH;
     }
-    /* a token that another request's answer stored meanwhile, still good
-     * beyond the margin, stays: requests that sent it may not have their
-     * answers yet, whose messages are masked with the token stored */
-    if (!lasts(c, iam)) {
-        memcpy(iam->token, tok, len);
-        iam->token[len] = '\0';
-        iam->len = (uint16_t)len;
-        if (expires_in < 0)
-            expires_in = 0; /* unknown: use once, then fetch again */
-        if (expires_in > 86400 * 30)
-            expires_in = 86400 * 30;
-        /* at most 30 days: the milliseconds fit 32 bits */
-        iam->expires = c->now + (uint32_t)expires_in * 1000u;
-        iam->valid = true;
-    }
+    /* no other token is stored meanwhile: a provider's token is fetched
+     * by one request at a time (llmc_auth_prepare()), and only when the
+     * one stored does not last */
+    memcpy(iam->token, tok, len);
+    iam->token[len] = '\0';
+    iam->len = (uint16_t)len;
+    if (expires_in < 0)
+        expires_in = 0; /* unknown: use once, then fetch again */
+    if (expires_in > 86400 * 30)
+        expires_in = 86400 * 30;
+    /* at most 30 days: the milliseconds fit 32 bits */
+    iam->expires = c->now + (uint32_t)expires_in * 1000u;
+    iam->valid = true;
     s->token_fresh = (uint8_t)(c->prov[s->provider].iam + 1u);
     return LLMC_OK;
 }

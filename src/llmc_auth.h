@@ -36,9 +36,11 @@ llmc_target_t *llmc_auth_target(llmc_client_t *c, uint8_t id);
 #endif
 
 /* Before an attempt's request is written (s->w cleared, s->fetching_token
- * false): set the writer's credentials, or turn the attempt into the token
- * request (s->fetching_token). */
-void llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s);
+ * false): set the writer's credentials and return 0, or turn the attempt
+ * into the token request (s->fetching_token) and return 0, or return 1
+ * when another request is fetching the token the attempt needs: it waits
+ * for that one fetch, which requests that start together share. */
+int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s);
 
 #if LLMC_IAM
 /* The token answer is in s->buf: keep it. LLMC_OK or an error. */

@@ -16,7 +16,9 @@
 #include "llmc_writer.h"
 
 enum { SLOT_FREE, SLOT_WAIT, SLOT_ACTIVE };
-enum { PH_CONNECT, PH_SEND, PH_RECV };
+/* PH_TOKEN: waiting, with no connection, for another request's fetch of
+ * the IAM token this one needs (token_shared() ends the wait) */
+enum { PH_CONNECT, PH_SEND, PH_RECV, PH_TOKEN };
 enum { BODY_SSE, BODY_JSON, BODY_ERROR };
 
 /* Reads per slot per poll round, so one fast stream cannot starve others. */
@@ -210,12 +212,53 @@ static void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s, bool notify)
     }
 }
 
+static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
+                         const char *text);
+static void attempt_request(llmc_client_t *c, llmc_slot_t *s);
+
+#if LLMC_IAM
+/* s's IAM token fetch ended: status LLMC_OK, the token is stored; < 0, it
+ * failed as s's message says; 1, s stopped (cancel, deadline). The
+ * requests waiting for that fetch go on: with the token, with the same
+ * failure (each as its own attempt's), or the first of them with a fetch
+ * of its own, which the others wait for in turn. */
+static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
+{
+    uint8_t k = c->prov[s->provider].iam;
+    int i;
+
+    if (!s->fetching_token || c->iam[k].fetcher != s - c->slots + 1)
+        return;
+    c->iam[k].fetcher = 0;
+    for (i = 0; i < LLMC_SLOTS; i++) {
+        llmc_slot_t *w = &c->slots[i];
+        /* PH_TOKEN: an IAM provider's attempt, whose entry may be k */
+        if (w->state != SLOT_ACTIVE || w->phase != PH_TOKEN ||
+            c->prov[w->provider].iam != k)
+            continue;
+        if (status < 0) {
+            attempt_fail(c, w, status, s->result.message);
+            continue;
+        }
+        if (status == LLMC_OK)
+            w->token_fresh = s->token_fresh; /* fetched for it too */
+        else if (c->shutting_down || LLMC_CANCELLED(&w->job))
+            continue; /* service() ends it */
+        attempt_request(c, w);
+    }
+}
+#endif
+
 /* The request ends: the result goes to on_done and the slot is freed. */
 static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     llmc_result_t *r = &s->result;
 
     slot_drop_conn(c, s, true);
+#if LLMC_IAM
+    token_shared(c, s, 1); /* a fetch cut short: a waiting request takes
+                              it over */
+#endif
     r->status = status;
     r->elapsed_ms = since(c, s->t_start);
     r->partial = status != LLMC_OK && s->delivered;
@@ -241,11 +284,8 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 
 /* ---- attempts ---------------------------------------------------------- */
 
-static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
-                         const char *text);
 static void attempt_begin(llmc_client_t *c, llmc_slot_t *s);
 static void step_send(llmc_client_t *c, llmc_slot_t *s);
-static void attempt_request(llmc_client_t *c, llmc_slot_t *s);
 
 static void deliver(llmc_slot_t *s, const char *text, size_t len)
 {
@@ -420,6 +460,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
             attempt_fail(c, s, rc, NULL);
             return;
         }
+        token_shared(c, s, LLMC_OK);
         attempt_request(c, s); /* now the chat request itself */
         return;
     }
@@ -609,7 +650,15 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     llmc_http_init(&s->http);
     s->got_bytes = false;
     s->done_seen = false;
-    llmc_auth_prepare(c, s);
+    if (llmc_auth_prepare(c, s) != 0) {
+        /* another request fetches the token: wait for it (token_shared()),
+         * within the deadline */
+        LLMC_LOGD(provider_name(c, s->provider), "waiting for its token",
+                  NULL);
+        s->phase = PH_TOKEN;
+        llmc_set_timer(c, s, c->policy.deadline_ms);
+        return;
+    }
     {
         const llmc_url_t *u;
         /* the provider, or its IAM token endpoint */
@@ -649,8 +698,10 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
     if (text != NULL)
         set_msg(s, text);
 #if LLMC_IAM
-    if (s->fetching_token)
+    if (s->fetching_token) {
         llmc_auth_token_failed(s, &status);
+        token_shared(c, s, status);
+    }
 #endif
     record_attempt(c, s, status);
     s->more = false; /* nothing more to read for this attempt */

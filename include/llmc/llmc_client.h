@@ -198,6 +198,7 @@ typedef struct {
 typedef struct {
     llmc_target_t t;    /* token_url */
     bool valid;
+    uint8_t fetcher;    /* 1 + the slot fetching a token now; 0: none */
     uint16_t len;
     uint64_t expires;   /* monotonic ms */
     char token[LLMC_TOKEN_MAX];

@@ -476,6 +476,25 @@ static int cmd_reenter(const char *model, int n, const char *where,
     return 0;
 }
 
+/* Two IAM requests start together: #0 fetches the token, #1 waits for that
+ * fetch; #0 is cancelled while it fetches. */
+static int cmd_tokcancel(const char *model)
+{
+    prepare(0, model);
+    prepare(1, model);
+    if (submit(0) < 0 || submit(1) < 0)
+        return 1;
+    if (llmc_poll(&g_client, 0) < 0) /* both start */
+        return 1;
+    if (llmc_cancel(&g_client, g_items[0].h) != LLMC_OK)
+        return 1;
+    if (poll_until_done(2) != 0)
+        return 1;
+    print_items(2);
+    printf("{\"summary\":\"tokcancel\"}\n");
+    return 0;
+}
+
 static int cmd_qcancel(const char *model, const char *model2)
 {
     int in_that_poll;
@@ -753,6 +772,7 @@ int main(int argc, char **argv)
     llmc_provider_t prov;
     llmc_config_t cfg;
     const char *ca = NULL, *cmd, *model;
+    const char *key_id = NULL, *secret = NULL, *token_url = NULL;
     int argi = 1, inflight = 0, deadline = 0, rc;
 
     while (argi + 1 < argc && argv[argi][0] == '-') {
@@ -764,6 +784,12 @@ int main(int argc, char **argv)
             deadline = atoi(argv[argi + 1]);
         else if (strcmp(argv[argi], "--cancel-wait") == 0)
             g_cancel_wait_ms = atoi(argv[argi + 1]);
+        else if (strcmp(argv[argi], "--key-id") == 0)
+            key_id = argv[argi + 1];
+        else if (strcmp(argv[argi], "--secret") == 0)
+            secret = argv[argi + 1];
+        else if (strcmp(argv[argi], "--token-url") == 0)
+            token_url = argv[argi + 1];
         else
             break;
         argi += 2;
@@ -771,8 +797,10 @@ int main(int argc, char **argv)
     if (argc - argi < 3) {
         fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE] [--deadline MS]"
               " [--cancel-wait MS]\n"
+              "       [--key-id ID --secret S --token-url URL]\n"
               "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
-              "tcancel|tstress|reenter|serve BASE_URL MODEL [ARG...]\n",
+              "tcancel|tstress|reenter|tokcancel|serve BASE_URL MODEL"
+              " [ARG...]\n",
               stderr);
         return 2;
     }
@@ -781,6 +809,12 @@ int main(int argc, char **argv)
     memset(&prov, 0, sizeof(prov));
     prov.name = "local";
     prov.base_url = argv[argi + 1];
+    if (key_id != NULL) { /* Evolution IAM */
+        prov.auth = LLMC_AUTH_EVOLUTION_IAM;
+        prov.key_id = key_id;
+        prov.secret = secret;
+        prov.token_url = token_url;
+    }
     memset(&cfg, 0, sizeof(cfg));
     cfg.providers = &prov;
     cfg.n_providers = 1;
@@ -819,6 +853,8 @@ int main(int argc, char **argv)
              ARG_N < MAX_REQ && argc - argi > 4)
         rc = cmd_reenter(model, ARG_N, argv[argi + 4],
                          argc - argi > 5 ? argv[argi + 5] : model);
+    else if (strcmp(cmd, "tokcancel") == 0)
+        rc = cmd_tokcancel(model);
     else if (strcmp(cmd, "thread") == 0)
         rc = cmd_thread(model);
     else if (strcmp(cmd, "refill") == 0)

@@ -689,58 +689,87 @@ class GatherTests(ToolCase):
         self.assertEqual(st["chat_requests"], 5)
         self.assertEqual(st["max_open"], 2)
 
-    def test_iam_requests_at_once_send_whole_tokens(self):
-        # Requests started together each fetch an IAM token, and each
-        # answer replaces the provider's one stored token (30 s: within the
-        # refresh margin, so none is kept), here with a shorter one, while
-        # other requests still do their TLS handshake with the API: each
-        # must send a whole token as it was issued, not the newer one cut
-        # to the older one's length or the older one's length of the newer
-        # one (its NUL and the older one's tail).
-        srv = self.server(tls="good", iam_key_id="kid-1",
-                          iam_secret="iam-SECRET-4711", iam_token_pad=64,
-                          iam_expires=30)
-        need(GATHER)
-        url = srv.url.rsplit("/", 1)[0]
-        path = os.path.join(self.tmp, "iam.json")
-        with open(path, "w") as f:
-            json.dump({"providers": [{
-                "name": "iam", "base_url": srv.url, "model": "t",
-                "key_id": "kid-1", "secret": "iam-SECRET-4711",
-                "token_url": url + "/api/v1/auth/token"}],
-                "policy": {"max_retries": 0},
-                "ca_file": cert_path("ca.pem")}, f)
-        prompts = ["p%d" % i for i in range(12)]
-        p = subprocess.run([GATHER, "-c", path, "-j", "12"] + prompts,
-                           capture_output=True, timeout=TIMEOUT,
-                           env=chat_env())
-        st = srv.stats()
-        self.assertEqual(st["tokens_refused"], [])
-        self.assertEqual(p.returncode, 0, p.stderr.decode())
-        self.assertEqual(p.stdout.decode(),
-                         "".join("[%d] p%d\n" % (i, i) for i in range(12)))
+    IAM_KEY = ("kid-1", "iam-SECRET-4711")
 
-    def test_iam_token_quoted_back_is_masked_with_requests_at_once(self):
-        # Two requests start together and both fetch a token; the second
-        # token answer comes 100 ms after the first. #0's request is
-        # answered after 300 ms with an error that quotes its Authorization
-        # header: the token it sent must be masked in its result, although
-        # another token answer came meanwhile.
-        srv = self.server(iam_key_id="kid-1", iam_secret="iam-SECRET-4711",
-                          iam_later_delay_ms=100)
+    def iam_conc(self, srv, *args):
+        """llmc-conc with srv's URL as an Evolution IAM provider."""
+        url = srv.url.rsplit("/", 1)[0]
+        return run_conc(["--key-id", self.IAM_KEY[0], "--secret",
+                         self.IAM_KEY[1], "--token-url",
+                         url + "/api/v1/auth/token"] + list(args))
+
+    def test_iam_requests_at_once_share_one_token_fetch(self):
+        # Requests that start together need the same token: one fetches
+        # it, the others wait for that fetch (200 ms here) and send the
+        # token it brought, also one inside the 30 s refresh margin,
+        # which is good for the requests it was fetched for.
+        for expires in (3600, 30):
+            with self.subTest(expires_in=expires):
+                srv = self.server(iam_key_id=self.IAM_KEY[0],
+                                  iam_secret=self.IAM_KEY[1],
+                                  iam_expires=expires, iam_delay_ms=200)
+                items, s = self.iam_conc(srv, "run", srv.url, "t", 4)
+                for it in items:
+                    self.assertEqual((it["status"], it["content"],
+                                      it["attempts"]),
+                                     ("ok", conc_prompt(it["i"]), 1), it)
+                st = srv.stats()
+                self.assertEqual((st["token_requests"], st["chat_requests"]),
+                                 (1, 4), st)
+                self.assertEqual(st["tokens_refused"], [])
+
+    def test_iam_token_fetch_failure_is_every_waiting_request_s(self):
+        # The one fetch fails (503, no retries): each request that waited
+        # for it fails with that failure, none fetches again
+        srv = self.server(iam_key_id=self.IAM_KEY[0],
+                          iam_secret=self.IAM_KEY[1], iam_fail_first=1,
+                          iam_delay_ms=200)
+        items, s = self.iam_conc(srv, "run", srv.url, "t", 3)
+        for it in items:
+            self.assertEqual((it["status"], it["attempts"]),
+                             ("auth error", 1), it)
+        st = srv.stats()
+        self.assertEqual((st["token_requests"], st["chat_requests"]), (1, 0))
+
+    def test_iam_token_fetch_cancelled_is_taken_over_by_a_waiting_request(self):
+        # #0 fetches the token (answered after 300 ms), #1 waits for it;
+        # #0 is cancelled: #1 fetches one itself and is answered (not left
+        # waiting until its 5 s deadline)
+        srv = self.server(iam_key_id=self.IAM_KEY[0],
+                          iam_secret=self.IAM_KEY[1], iam_delay_ms=300)
+        items, s = self.iam_conc(srv, "--deadline", 5000, "tokcancel",
+                                 srv.url, "t")
+        r0, r1 = items
+        self.assertEqual((r0["status"], r0["attempts"], r0["deltas"]),
+                         ("cancelled", 1, 0), r0)
+        self.assertEqual((r1["status"], r1["content"], r1["attempts"]),
+                         ("ok", conc_prompt(1), 1), r1)
+        st = srv.stats()
+        self.assertEqual(st["chat_requests"], 1)
+        self.assertEqual(st["tokens_refused"], [])
+
+    def test_iam_token_quoted_back_is_masked_in_every_request_sharing_it(self):
+        # Two requests start together and send the one token fetched for
+        # both; each is answered with an error that quotes its
+        # Authorization header: the token must be masked in both results.
+        srv = self.server(iam_key_id="kid-1", iam_secret="iam-SECRET-4711")
         need(GATHER)
         url = srv.url.rsplit("/", 1)[0]
         cfg = self.config([self.prov(
-            "iam", srv, "t?status=400&echo_auth=1&msg=no&delay_ms=300"
-            "&fail_first=1", key_id="kid-1", secret="iam-SECRET-4711",
+            "iam", srv, "t?status=400&echo_auth=1&msg=no",
+            key_id="kid-1", secret="iam-SECRET-4711",
             token_url=url + "/api/v1/auth/token")])
         p = subprocess.run([GATHER, "-c", cfg, "-j", "2", "a", "b"],
                            capture_output=True, timeout=TIMEOUT,
                            env=chat_env())
         out = p.stdout.decode()
-        self.assertIn("] error: http error: status 400: no Bearer ***", out)
+        for i in range(2):
+            self.assertIn("[%d] error: http error: status 400: no Bearer ***"
+                          % i, out)
         self.assertNotIn("iam-token", out + p.stderr.decode())
-        self.assertEqual(srv.stats()["tokens_refused"], [])
+        st = srv.stats()
+        self.assertEqual((st["token_requests"], st["tokens_refused"]),
+                         (1, []))
 
     def gather(self, srv, model, *args):
         """llmc-gather -c (one provider, srv with model) args..."""

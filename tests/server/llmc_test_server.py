@@ -143,6 +143,7 @@ class State:
         self.tls_resumed = 0
         self.tls_close_notify = 0
         self.tokens_issued = 0
+        self.token_requests = 0  # with good credentials, since the reset
         self.iam_failed = 0  # token requests seen, for --iam-fail-first
         self.token_seq = 0
         self.tokens = {}  # token -> expiry (monotonic); None once revoked
@@ -162,6 +163,7 @@ class State:
                 "tls_resumed": self.tls_resumed,
                 "tls_close_notify": self.tls_close_notify,
                 "tokens_issued": self.tokens_issued,
+                "token_requests": self.token_requests,
                 "tokens_refused": list(self.tokens_refused),
                 "last_request": self.last_request,
                 "request_times": list(self.request_times),
@@ -176,6 +178,7 @@ class State:
             self.tls_resumed = 0
             self.tls_close_notify = 0
             self.tokens_issued = 0
+            self.token_requests = 0
             self.tokens_refused = []
             self.fail_counter = 0
             self.last_request = None
@@ -1030,13 +1033,13 @@ class Handler(socketserver.BaseRequestHandler):
                 "invalid_credentials"), keep_alive)
         with STATE.lock:
             STATE.iam_failed += 1
+            STATE.token_requests += 1
             fail = STATE.iam_failed <= args.iam_fail_first
-            later = STATE.iam_failed > 1
+        if args.iam_delay_ms:
+            time.sleep(args.iam_delay_ms / 1000.0)
         if fail:
             return send_json(conn, 503, error_obj(
                 "token service overloaded", "server_error"), keep_alive)
-        if later and args.iam_later_delay_ms:
-            time.sleep(args.iam_later_delay_ms / 1000.0)
         token = STATE.issue_token(args.iam_expires, args.iam_token_pad)
         return send_json(conn, 200, {"access_token": token,
                                      "expires_in": args.iam_expires},
@@ -1118,9 +1121,8 @@ def main(argv=None):
     ap.add_argument("--iam-token-pad", type=int, default=0,
                     help="pad the Nth token to PAD - N characters, so that "
                          "each token issued is shorter than the one before")
-    ap.add_argument("--iam-later-delay-ms", type=int, default=0,
-                    help="answer every token request but the first after "
-                         "this many ms")
+    ap.add_argument("--iam-delay-ms", type=int, default=0,
+                    help="answer every token request after this many ms")
     ap.add_argument("--iam-fail-first", type=int, default=0,
                     help="answer the first N token requests with 503")
     ap.add_argument("-v", "--verbose", action="store_true")

@@ -877,7 +877,25 @@ class AuthTests(unittest.TestCase):
             self.assertEqual(c.request("POST", "/v1/chat/completions", body,
                                        auth).status, 401)
             c.close()
-            self.assertEqual(srv.stats()["tokens_issued"], 2)
+            st = srv.stats()
+            self.assertEqual(st["tokens_issued"], 2)
+            # the one with the wrong secret is not a token request
+            self.assertEqual(st["token_requests"], 2)
+
+    def test_iam_delay_and_failures_count_as_token_requests(self):
+        with harness.Server(iam_key_id="kid", iam_secret="sec",
+                            iam_delay_ms=300, iam_fail_first=1) as srv:
+            c = Client(srv.port)
+            for status in (503, 200):
+                t0 = time.monotonic()
+                r = c.request("POST", "/api/v1/auth/token",
+                              {"keyId": "kid", "secret": "sec"})
+                self.assertEqual(r.status, status)
+                self.assertGreaterEqual(time.monotonic() - t0, 0.3)
+            c.close()
+            st = srv.stats()
+            self.assertEqual((st["token_requests"], st["tokens_issued"]),
+                             (2, 1))
 
 
 class LifecycleTests(unittest.TestCase):
