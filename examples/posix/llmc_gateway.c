@@ -18,8 +18,9 @@
  * accept, send, recv, close), and the clients' sockets are waited on in the
  * same llmc_poll_with() as llmc's own, so the same loop can run on a board.
  *
- * Streamed answers are relayed event by event as llmc's on_delta delivers
- * them (Connection: close ends the stream); non-streamed answers keep the
+ * Streamed answers go out piece by piece as llmc's on_delta delivers them,
+ * each as a chunk event of the gateway's own (Connection: close ends the
+ * stream); non-streamed answers keep the
  * connection alive. Request JSON is parsed with jsmn; message contents are
  * unescaped in place in the connection's buffer and handed to llmc as
  * pointers, valid until the request's on_done.
