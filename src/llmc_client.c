@@ -650,6 +650,9 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     llmc_http_init(&s->http);
     s->got_bytes = false;
     s->done_seen = false;
+    /* not PH_TOKEN from an earlier wait: token_shared() takes a slot in
+     * that phase for one waiting, also the one whose fetch just failed */
+    s->phase = PH_CONNECT;
     if (llmc_auth_prepare(c, s) != 0) {
         /* another request fetches the token: wait for it (token_shared()),
          * within the deadline */

@@ -771,6 +771,30 @@ class GatherTests(ToolCase):
         self.assertEqual((st["token_requests"], st["tokens_refused"]),
                          (1, []))
 
+    def test_iam_fetch_failing_at_once_ends_its_request_once(self):
+        # #0 fetches a's token (503 after 200 ms), #1 waits for that
+        # fetch; both fail over to b, whose token URL does not resolve, so
+        # each fetch of b's token fails as it starts, with no wait: each
+        # request ends once with that failure (a request that had waited
+        # for a's token was taken for one waiting for b's, failed twice
+        # and ended twice, and llmc_poll() never returned 0)
+        srv = self.server(iam_key_id="kid-1", iam_secret="iam-SECRET-4711",
+                          iam_fail_first=1, iam_delay_ms=200)
+        need(GATHER)
+        url = srv.url.rsplit("/", 1)[0]
+        key = {"key_id": "kid-1", "secret": "iam-SECRET-4711"}
+        cfg = self.config([
+            self.prov("a", srv, token_url=url + "/api/v1/auth/token", **key),
+            self.prov("b", srv, token_url="http://nonexistent.invalid/token",
+                      **key)])
+        p = subprocess.run([GATHER, "-c", cfg, "-j", "2", "x", "y"],
+                           capture_output=True, timeout=10, env=chat_env())
+        self.assertEqual(p.returncode, 1, p.stderr.decode())
+        self.assertEqual(p.stdout.decode(), "".join(
+            "[%d] error: dns error: IAM token: cannot resolve "
+            "nonexistent.invalid\n" % i for i in range(2)))
+        self.assertEqual(srv.stats()["token_requests"], 1)
+
     def gather(self, srv, model, *args):
         """llmc-gather -c (one provider, srv with model) args..."""
         cfg = self.config([self.prov("local", srv, model)])
