@@ -237,6 +237,10 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
             c->prov[w->provider].iam != k)
             continue;
         if (status < 0) {
+            /* the token endpoint's answer too (status, Retry-After,
+             * X-Should-Retry): the failover decision and the record of
+             * w's attempt are those of s's */
+            w->http = s->http;
             attempt_fail(c, w, status, s->result.message);
             continue;
         }

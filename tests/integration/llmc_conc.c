@@ -773,7 +773,7 @@ int main(int argc, char **argv)
     llmc_config_t cfg;
     const char *ca = NULL, *cmd, *model;
     const char *key_id = NULL, *secret = NULL, *token_url = NULL;
-    int argi = 1, inflight = 0, deadline = 0, rc;
+    int argi = 1, inflight = 0, deadline = 0, retries = 0, rc;
 
     while (argi + 1 < argc && argv[argi][0] == '-') {
         if (strcmp(argv[argi], "-j") == 0)
@@ -782,6 +782,8 @@ int main(int argc, char **argv)
             ca = argv[argi + 1];
         else if (strcmp(argv[argi], "--deadline") == 0)
             deadline = atoi(argv[argi + 1]);
+        else if (strcmp(argv[argi], "--retries") == 0)
+            retries = atoi(argv[argi + 1]);
         else if (strcmp(argv[argi], "--cancel-wait") == 0)
             g_cancel_wait_ms = atoi(argv[argi + 1]);
         else if (strcmp(argv[argi], "--key-id") == 0)
@@ -796,7 +798,7 @@ int main(int argc, char **argv)
     }
     if (argc - argi < 3) {
         fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE] [--deadline MS]"
-              " [--cancel-wait MS]\n"
+              " [--cancel-wait MS] [--retries N]\n"
               "       [--key-id ID --secret S --token-url URL]\n"
               "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
               "tcancel|tstress|reenter|tokcancel|serve BASE_URL MODEL"
@@ -819,7 +821,7 @@ int main(int argc, char **argv)
     cfg.providers = &prov;
     cfg.n_providers = 1;
     llmc_policy_default(&cfg.policy);
-    cfg.policy.max_retries = 0;
+    cfg.policy.max_retries = (uint8_t)retries;
     cfg.policy.cooldown_after = 0;
     if (deadline > 0)
         cfg.policy.deadline_ms = (uint32_t)deadline;

@@ -731,6 +731,23 @@ class GatherTests(ToolCase):
         st = srv.stats()
         self.assertEqual((st["token_requests"], st["chat_requests"]), (1, 0))
 
+    def test_iam_token_fetch_failure_is_retried_by_every_waiting_request(self):
+        # The one fetch fails with a 503, which is retried (max_retries 1):
+        # the requests that waited for it fail the same way, so they retry
+        # too, and all three are answered with the token fetched again
+        # (they took the failure for one without an HTTP status, not to
+        # be retried, and failed)
+        srv = self.server(iam_key_id=self.IAM_KEY[0],
+                          iam_secret=self.IAM_KEY[1], iam_fail_first=1,
+                          iam_delay_ms=200)
+        items, s = self.iam_conc(srv, "--retries", 1, "run", srv.url, "t", 3)
+        for it in items:
+            self.assertEqual((it["status"], it["content"], it["attempts"]),
+                             ("ok", conc_prompt(it["i"]), 2), it)
+        st = srv.stats()
+        self.assertEqual((st["token_requests"], st["chat_requests"]), (2, 3))
+        self.assertEqual(st["tokens_refused"], [])
+
     def test_iam_token_fetch_cancelled_is_taken_over_by_a_waiting_request(self):
         # #0 fetches the token (answered after 300 ms), #1 waits for it;
         # #0 is cancelled: #1 fetches one itself and is answered (not left
