@@ -1177,6 +1177,8 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     c->busy = 1;
     c->now = llmc_port_now_ms();
     next = service(c);
+    if (c->busy == 2) /* a callback asked for the shutdown: this poll */
+        timeout_ms = 0; /* ends everything, with nothing to wait for */
     if (next == UINT32_MAX || (timeout_ms >= 0 && next > (uint32_t)timeout_ms))
         next = (uint32_t)timeout_ms;
     else if (next > INT32_MAX) /* a timer 24.8 days or more away, with no */

@@ -40,8 +40,10 @@
  *                  in that poll, with #1 still queued
  *   late N         -j 1: #0 (MODEL) runs, #1 (the same MODEL, or ARG) is
  *                  queued; the application is busy for N ms, then calls
- *                  llmc_poll(5000) once: reports how long that took and
- *                  whether #1 started in it
+ *                  llmc_poll(5000) once: reports how long that took, what
+ *                  it returned and whether #1 started in it. --reenter
+ *                  delta|done: #0's first on_delta or its on_done makes
+ *                  reenter's calls (llmc_client_shutdown() among them)
  *   stale MODEL2 MODEL3  #0 (MODEL) and #1 (MODEL2) at once, until both are
  *                  done; then a line is read from stdin (the test lets the
  *                  server close the idle connections meanwhile) and #2
@@ -452,7 +454,6 @@ static int cmd_reenter(const char *model, int n, const char *where,
         if (submit(i) < 0)
             return 1;
     }
-    prepare(MAX_REQ - 1, model);
     g_reenter = strcmp(where, "done") == 0 ? 2 : 1;
     while (last > 0) {
         last = llmc_poll(&g_client, 1000);
@@ -522,7 +523,7 @@ static int cmd_late(const char *model, const char *model2, int busy_ms)
 {
     struct timespec ts;
     uint64_t t;
-    int started;
+    int started, rc;
     prepare(0, model);
     prepare(1, model2);
     if (submit(0) < 0 || submit(1) < 0)
@@ -533,15 +534,17 @@ static int cmd_late(const char *model, const char *model2, int busy_ms)
     ts.tv_nsec = (long)(busy_ms % 1000) * 1000000L;
     nanosleep(&ts, NULL); /* the application's own work */
     t = now_ms();
-    if (llmc_poll(&g_client, 5000) < 0)
+    rc = llmc_poll(&g_client, 5000);
+    if (rc < 0)
         return 1;
     t = now_ms() - t;
     started = g_items[1].attempts > 0;
     if (poll_until_done(2) != 0)
         return 1;
     print_items(2);
-    printf("{\"summary\":\"late\",\"poll_ms\":%u,\"started_in_poll\":%d}\n",
-           (unsigned)t, started);
+    printf("{\"summary\":\"late\",\"poll_ms\":%u,\"poll_rc\":%d,"
+           "\"started_in_poll\":%d}\n",
+           (unsigned)t, rc, started);
     return 0;
 }
 
@@ -782,6 +785,8 @@ int main(int argc, char **argv)
             ca = argv[argi + 1];
         else if (strcmp(argv[argi], "--deadline") == 0)
             deadline = atoi(argv[argi + 1]);
+        else if (strcmp(argv[argi], "--reenter") == 0) /* as reenter's */
+            g_reenter = strcmp(argv[argi + 1], "done") == 0 ? 2 : 1;
         else if (strcmp(argv[argi], "--retries") == 0)
             retries = atoi(argv[argi + 1]);
         else if (strcmp(argv[argi], "--cancel-wait") == 0)
@@ -799,6 +804,7 @@ int main(int argc, char **argv)
     if (argc - argi < 3) {
         fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE] [--deadline MS]"
               " [--cancel-wait MS] [--retries N]\n"
+              "       [--reenter delta|done]\n"
               "       [--key-id ID --secret S --token-url URL]\n"
               "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
               "tcancel|tstress|reenter|tokcancel|serve BASE_URL MODEL"
@@ -808,6 +814,7 @@ int main(int argc, char **argv)
     }
     cmd = argv[argi];
     model = argv[argi + 2];
+    prepare(MAX_REQ - 1, model); /* what reenter() submits */
     memset(&prov, 0, sizeof(prov));
     prov.name = "local";
     prov.base_url = argv[argi + 1];

@@ -393,6 +393,22 @@ class LibraryConcurrencyTests(unittest.TestCase):
                     self.assertEqual((it["status"], it["attempts"]),
                                      ("cancelled", 0), it)
 
+    def test_shutdown_from_a_callback_at_the_start_of_a_poll_returns_at_once(self):
+        # #0's deadline passes while the application is busy: the poll
+        # that follows ends it first thing, and its on_done shuts the
+        # client down, which also ends #1, queued. Nothing is left to
+        # wait for: that poll returns 0 at once, not after its 5 s
+        # timeout (with llmc_poll(-1) it never returned)
+        srv = self.server()
+        items, s = run_conc(["-j", 1, "--deadline", 300, "--reenter", "done",
+                             "late", srv.url, "t?hang=1", 600, "t"])
+        r0, r1 = items
+        self.assertEqual((r0["status"], r0["done_calls"]), ("timeout", 1), r0)
+        self.assertEqual((r1["status"], r1["attempts"], r1["done_calls"]),
+                         ("cancelled", 0, 1), r1)
+        self.assertEqual(s["poll_rc"], 0, s)
+        self.assertLess(s["poll_ms"], 1000, s)
+
     def test_reopened_tls_connection_resumes_the_session(self):
         srv = self.server(tls="good")
         need(SEQ)
