@@ -246,8 +246,10 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
         }
         if (status == LLMC_OK)
             w->token_fresh = s->token_fresh; /* fetched for it too */
-        else if (c->shutting_down || LLMC_CANCELLED(&w->job))
-            continue; /* service() ends it */
+        else if (c->shutting_down || LLMC_CANCELLED(&w->job) ||
+                 llmc_left((uint32_t)c->now, w->t_start,
+                           c->policy.deadline_ms) == 0)
+            continue; /* service() ends it: no fetch past its deadline */
         attempt_request(c, w);
     }
 }

@@ -781,6 +781,21 @@ class GatherTests(ToolCase):
         self.assertEqual(st["chat_requests"], 1)
         self.assertEqual(st["tokens_refused"], [])
 
+    def test_iam_token_fetch_at_the_deadline_is_not_taken_over_past_it(self):
+        # Four requests start together; #0 fetches the token (answered
+        # after 1 s), the others wait; the deadline (300 ms) ends all four
+        # in one pass. No request past its deadline fetches the token
+        # instead of #0: the token endpoint sees one connection, not four
+        srv = self.server(iam_key_id=self.IAM_KEY[0],
+                          iam_secret=self.IAM_KEY[1], iam_delay_ms=1000)
+        items, s = self.iam_conc(srv, "--deadline", 300, "run", srv.url,
+                                 "t", 4)
+        for it in items:
+            self.assertEqual((it["status"], it["attempts"]),
+                             ("timeout", 1), it)
+        st = srv.stats()
+        self.assertEqual((st["connections"], st["chat_requests"]), (1, 0), st)
+
     def test_iam_token_quoted_back_is_masked_in_every_request_sharing_it(self):
         # Two requests start together and send the one token fetched for
         # both; each is answered with an error that quotes its
