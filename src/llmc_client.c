@@ -659,7 +659,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     /* not PH_TOKEN from an earlier wait: token_shared() takes a slot in
      * that phase for one waiting, also the one whose fetch just failed */
     s->phase = PH_CONNECT;
-    if (llmc_auth_prepare(c, s) != 0) {
+    if (llmc_auth_prepare(c, s) != 0 && LLMC_IAM) {
         /* another request fetches the token: wait for it (token_shared()),
          * within the deadline */
         LLMC_LOGD(provider_name(c, s->provider), "waiting for its token",
