@@ -162,7 +162,13 @@ static void redact(const llmc_client_t *c, llmc_slot_t *s)
     secrets[0] = p->api_key;
     secrets[1] = p->secret;
     secrets[2] = p->key_id;
+#if LLMC_IAM
+    /* a message holds no more of it than this copy; the stored token may
+     * be another by now */
+    secrets[3] = s->sent_token;
+#else
     secrets[3] = s->w.bearer;
+#endif
     for (i = 0; i < 4; i++)
         mask(m, len, secrets[i]);
 }
@@ -552,6 +558,15 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
      * token since this request was written: send the token stored now,
      * whole (every token stored has been checked for control bytes) */
     s->w.bearer_len = llmc_strlen(s->w.bearer);
+#if LLMC_IAM
+    {
+        size_t n = s->w.bearer_len < LLMC_MSG_LEN - 1 ? s->w.bearer_len
+                                                      : LLMC_MSG_LEN - 1;
+        if (n > 0) /* not for a token request: it sends no bearer */
+            memcpy(s->sent_token, s->w.bearer, n);
+        s->sent_token[n] = '\0';
+    }
+#endif
     llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
     step_send(c, s);
 }

@@ -191,6 +191,11 @@ typedef struct {
     llmc_sse_t sse;
     llmc_json_shape_t shape;
     llmc_result_t result;
+#if LLMC_IAM_PROVIDERS > 0
+    /* the start of the bearer the attempt sent, as much as a message can
+     * hold: masked in its messages also after the stored token changed */
+    char sent_token[LLMC_MSG_LEN];
+#endif
     char buf[LLMC_EVENT_BUF_SIZE];
 } llmc_slot_t;
 

@@ -96,6 +96,7 @@ typedef struct {
     bool partial;
     uint32_t ms;
     bool cancel_on_delta;
+    char message[LLMC_MSG_LEN]; /* the result's */
 } item_t;
 
 static llmc_client_t g_client;
@@ -178,6 +179,7 @@ static void on_done(void *user, const llmc_result_t *r)
         it->status = r->status;
         it->partial = r->partial;
         it->ms = r->elapsed_ms;
+        memcpy(it->message, r->message, sizeof(it->message));
         g_done++;
         __atomic_fetch_add(&g_done_any, 1, __ATOMIC_RELAXED);
         if (it->attempts > 0)
@@ -202,6 +204,8 @@ static void print_item(const item_t *it)
     llmc_tool_json_cstr(stdout, llmc_strerror(it->status));
     fputs(",\"content\":", stdout);
     llmc_tool_json_str(stdout, it->content, it->len);
+    fputs(",\"message\":", stdout);
+    llmc_tool_json_cstr(stdout, it->message);
     printf(",\"partial\":%s,\"deltas\":%d,\"attempts\":%d,"
            "\"attempt_seq\":%ld,\"done_seq\":%ld,\"done_calls\":%d,"
            "\"ms\":%u}\n",
@@ -548,6 +552,24 @@ static int cmd_late(const char *model, const char *model2, int busy_ms)
     return 0;
 }
 
+/* #0 starts; wait_ms later (polling meanwhile) #1 is submitted. */
+static int cmd_after(const char *model, const char *model2, int wait_ms)
+{
+    uint64_t t0 = now_ms(), t;
+    prepare(0, model);
+    prepare(1, model2);
+    if (submit(0) < 0)
+        return 1;
+    while ((t = now_ms() - t0) < (uint64_t)wait_ms)
+        if (llmc_poll(&g_client, (int)((uint64_t)wait_ms - t)) < 0)
+            return 1;
+    if (submit(1) < 0 || poll_until_done(2) != 0)
+        return 1;
+    print_items(2);
+    printf("{\"summary\":\"after\"}\n");
+    return 0;
+}
+
 static int cmd_stale(const char *model, const char *model2,
                      const char *model3)
 {
@@ -807,7 +829,7 @@ int main(int argc, char **argv)
               "       [--reenter delta|done]\n"
               "       [--key-id ID --secret S --token-url URL]\n"
               "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
-              "tcancel|tstress|reenter|tokcancel|serve BASE_URL MODEL"
+              "tcancel|tstress|reenter|tokcancel|after|serve BASE_URL MODEL"
               " [ARG...]\n",
               stderr);
         return 2;
@@ -862,6 +884,8 @@ int main(int argc, char **argv)
              ARG_N < MAX_REQ && argc - argi > 4)
         rc = cmd_reenter(model, ARG_N, argv[argi + 4],
                          argc - argi > 5 ? argv[argi + 5] : model);
+    else if (strcmp(cmd, "after") == 0 && ARG_N > 0 && argc - argi > 4)
+        rc = cmd_after(model, argv[argi + 4], ARG_N);
     else if (strcmp(cmd, "tokcancel") == 0)
         rc = cmd_tokcancel(model);
     else if (strcmp(cmd, "thread") == 0)

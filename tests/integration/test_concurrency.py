@@ -843,6 +843,31 @@ class GatherTests(ToolCase):
             "nonexistent.invalid\n" % i for i in range(2)))
         self.assertEqual(srv.stats()["token_requests"], 1)
 
+    def test_iam_token_quoted_back_is_masked_after_the_token_changed(self):
+        # Tokens that live 30 s are within the refresh margin: #1, started
+        # 300 ms after #0, fetches a token of its own, which replaces the
+        # one #0 sent. #0's error (after 800 ms) quotes #0's token: it must
+        # be masked, although it is no longer the one stored.
+        # Also with tokens longer than a message (300 bytes), cut in it.
+        for pad, masked in ((0, 11), (300, 95 - 22)):
+            with self.subTest(token_pad=pad):
+                srv = self.server(iam_key_id=self.IAM_KEY[0],
+                                  iam_secret=self.IAM_KEY[1], iam_expires=30,
+                                  iam_token_pad=pad)
+                items, s = self.iam_conc(
+                    srv, "after", srv.url,
+                    "t?status=400&echo_auth=1&msg=no&delay_ms=800", 300, "t")
+                r0, r1 = items
+                self.assertEqual(r0["status"], "http error", r0)
+                # each byte of #0's token that the message holds: all of
+                # "iam-token-1", or the message's last 73 bytes (of 95)
+                self.assertEqual(r0["message"],
+                                 "status 400: no Bearer " + "*" * masked)
+                self.assertEqual(r1["status"], "ok", r1)
+                st = srv.stats()
+                self.assertEqual((st["token_requests"],
+                                  st["tokens_refused"]), (2, []))
+
     def gather(self, srv, model, *args):
         """llmc-gather -c (one provider, srv with model) args..."""
         cfg = self.config([self.prov("local", srv, model)])
