@@ -562,7 +562,7 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     {
         size_t n = s->w.bearer_len < LLMC_MSG_LEN - 1 ? s->w.bearer_len
                                                       : LLMC_MSG_LEN - 1;
-        if (n > 0) /* not for a token request: it sends no bearer */
+        if (n > 0) /* none: no auth, or the token request itself */
             memcpy(s->sent_token, s->w.bearer, n);
         s->sent_token[n] = '\0';
     }

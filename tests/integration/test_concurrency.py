@@ -707,12 +707,27 @@ class GatherTests(ToolCase):
 
     IAM_KEY = ("kid-1", "iam-SECRET-4711")
 
+    def iam_server(self, **opts):
+        """A test server that issues IAM tokens for IAM_KEY."""
+        return self.server(iam_key_id=self.IAM_KEY[0],
+                           iam_secret=self.IAM_KEY[1], **opts)
+
+    @staticmethod
+    def token_url(srv):
+        return srv.url.rsplit("/", 1)[0] + "/api/v1/auth/token"
+
+    def iam_prov(self, name, srv, model="t", token_url=None):
+        """An IAM provider on srv with IAM_KEY; its token at srv's
+        endpoint unless token_url says otherwise."""
+        return self.prov(name, srv, model, key_id=self.IAM_KEY[0],
+                         secret=self.IAM_KEY[1],
+                         token_url=token_url or self.token_url(srv))
+
     def iam_conc(self, srv, *args):
         """llmc-conc with srv's URL as an Evolution IAM provider."""
-        url = srv.url.rsplit("/", 1)[0]
         return run_conc(["--key-id", self.IAM_KEY[0], "--secret",
                          self.IAM_KEY[1], "--token-url",
-                         url + "/api/v1/auth/token"] + list(args))
+                         self.token_url(srv)] + list(args))
 
     def test_iam_requests_at_once_share_one_token_fetch(self):
         # Requests that start together need the same token: one fetches
@@ -721,9 +736,7 @@ class GatherTests(ToolCase):
         # which is good for the requests it was fetched for.
         for expires in (3600, 30):
             with self.subTest(expires_in=expires):
-                srv = self.server(iam_key_id=self.IAM_KEY[0],
-                                  iam_secret=self.IAM_KEY[1],
-                                  iam_expires=expires, iam_delay_ms=200)
+                srv = self.iam_server(iam_expires=expires, iam_delay_ms=200)
                 items, s = self.iam_conc(srv, "run", srv.url, "t", 4)
                 for it in items:
                     self.assertEqual((it["status"], it["content"],
@@ -737,9 +750,7 @@ class GatherTests(ToolCase):
     def test_iam_token_fetch_failure_is_every_waiting_request_s(self):
         # The one fetch fails (503, no retries): each request that waited
         # for it fails with that failure, none fetches again
-        srv = self.server(iam_key_id=self.IAM_KEY[0],
-                          iam_secret=self.IAM_KEY[1], iam_fail_first=1,
-                          iam_delay_ms=200)
+        srv = self.iam_server(iam_fail_first=1, iam_delay_ms=200)
         items, s = self.iam_conc(srv, "run", srv.url, "t", 3)
         for it in items:
             self.assertEqual((it["status"], it["attempts"]),
@@ -753,9 +764,7 @@ class GatherTests(ToolCase):
         # too, and all three are answered with the token fetched again
         # (they took the failure for one without an HTTP status, not to
         # be retried, and failed)
-        srv = self.server(iam_key_id=self.IAM_KEY[0],
-                          iam_secret=self.IAM_KEY[1], iam_fail_first=1,
-                          iam_delay_ms=200)
+        srv = self.iam_server(iam_fail_first=1, iam_delay_ms=200)
         items, s = self.iam_conc(srv, "--retries", 1, "run", srv.url, "t", 3)
         for it in items:
             self.assertEqual((it["status"], it["content"], it["attempts"]),
@@ -768,8 +777,7 @@ class GatherTests(ToolCase):
         # #0 fetches the token (answered after 300 ms), #1 waits for it;
         # #0 is cancelled: #1 fetches one itself and is answered (not left
         # waiting until its 5 s deadline)
-        srv = self.server(iam_key_id=self.IAM_KEY[0],
-                          iam_secret=self.IAM_KEY[1], iam_delay_ms=300)
+        srv = self.iam_server(iam_delay_ms=300)
         items, s = self.iam_conc(srv, "--deadline", 5000, "tokcancel",
                                  srv.url, "t")
         r0, r1 = items
@@ -786,8 +794,7 @@ class GatherTests(ToolCase):
         # after 1 s), the others wait; the deadline (300 ms) ends all four
         # in one pass. No request past its deadline fetches the token
         # instead of #0: the token endpoint sees one connection, not four
-        srv = self.server(iam_key_id=self.IAM_KEY[0],
-                          iam_secret=self.IAM_KEY[1], iam_delay_ms=1000)
+        srv = self.iam_server(iam_delay_ms=1000)
         items, s = self.iam_conc(srv, "--deadline", 300, "run", srv.url,
                                  "t", 4)
         for it in items:
@@ -800,13 +807,10 @@ class GatherTests(ToolCase):
         # Two requests start together and send the one token fetched for
         # both; each is answered with an error that quotes its
         # Authorization header: the token must be masked in both results.
-        srv = self.server(iam_key_id="kid-1", iam_secret="iam-SECRET-4711")
+        srv = self.iam_server()
         need(GATHER)
-        url = srv.url.rsplit("/", 1)[0]
-        cfg = self.config([self.prov(
-            "iam", srv, "t?status=400&echo_auth=1&msg=no",
-            key_id="kid-1", secret="iam-SECRET-4711",
-            token_url=url + "/api/v1/auth/token")])
+        cfg = self.config([self.iam_prov(
+            "iam", srv, "t?status=400&echo_auth=1&msg=no")])
         p = subprocess.run([GATHER, "-c", cfg, "-j", "2", "a", "b"],
                            capture_output=True, timeout=TIMEOUT,
                            env=chat_env())
@@ -826,15 +830,12 @@ class GatherTests(ToolCase):
         # request ends once with that failure (a request that had waited
         # for a's token was taken for one waiting for b's, failed twice
         # and ended twice, and llmc_poll() never returned 0)
-        srv = self.server(iam_key_id="kid-1", iam_secret="iam-SECRET-4711",
-                          iam_fail_first=1, iam_delay_ms=200)
+        srv = self.iam_server(iam_fail_first=1, iam_delay_ms=200)
         need(GATHER)
-        url = srv.url.rsplit("/", 1)[0]
-        key = {"key_id": "kid-1", "secret": "iam-SECRET-4711"}
         cfg = self.config([
-            self.prov("a", srv, token_url=url + "/api/v1/auth/token", **key),
-            self.prov("b", srv, token_url="http://nonexistent.invalid/token",
-                      **key)])
+            self.iam_prov("a", srv),
+            self.iam_prov("b", srv,
+                          token_url="http://nonexistent.invalid/token")])
         p = subprocess.run([GATHER, "-c", cfg, "-j", "2", "x", "y"],
                            capture_output=True, timeout=10, env=chat_env())
         self.assertEqual(p.returncode, 1, p.stderr.decode())
@@ -851,9 +852,7 @@ class GatherTests(ToolCase):
         # Also with tokens longer than a message (300 bytes), cut in it.
         for pad, masked in ((0, 11), (300, 95 - 22)):
             with self.subTest(token_pad=pad):
-                srv = self.server(iam_key_id=self.IAM_KEY[0],
-                                  iam_secret=self.IAM_KEY[1], iam_expires=30,
-                                  iam_token_pad=pad)
+                srv = self.iam_server(iam_expires=30, iam_token_pad=pad)
                 items, s = self.iam_conc(
                     srv, "after", srv.url,
                     "t?status=400&echo_auth=1&msg=no&delay_ms=800", 300, "t")
