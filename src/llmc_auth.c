@@ -123,17 +123,22 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     /* at most 30 days: the milliseconds fit 32 bits */
     iam->expires = c->now + (uint32_t)expires_in * 1000u;
     iam->valid = true;
+    iam->gen++;
     s->token_fresh = (uint8_t)(c->prov[s->provider].iam + 1u);
     return LLMC_OK;
 }
 
 bool llmc_auth_refresh(llmc_client_t *c, llmc_slot_t *s)
 {
+    llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];
     if (c->providers[s->provider].auth != LLMC_AUTH_EVOLUTION_IAM ||
         s->fetching_token || s->token_retry ||
         (s->http.status != 401 && s->http.status != 403))
         return false;
-    c->iam[c->prov[s->provider].iam].valid = false;
+    /* a refusal that comes after another request's refusal has brought a
+     * newer token is not the newer token's: that one stays */
+    if (iam->gen == s->sent_gen)
+        iam->valid = false;
     s->token_fresh = 0; /* refused: the next attempt fetches another */
     s->token_retry = true;
     return true;

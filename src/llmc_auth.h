@@ -47,7 +47,8 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s);
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s);
 
 /* When the API said 401/403 to an IAM token not refreshed yet for this
- * request: forget the token (the next prepare fetches one), note the
+ * request: forget the token it sent unless a newer one has replaced it
+ * (the next prepare fetches one, or sends the newer one), note the
  * refresh in s->token_retry and return true. */
 bool llmc_auth_refresh(llmc_client_t *c, llmc_slot_t *s);
 

@@ -565,6 +565,8 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
         if (n > 0) /* none: no auth, or the token request itself */
             memcpy(s->sent_token, s->w.bearer, n);
         s->sent_token[n] = '\0';
+        /* IAM providers: the stored token's, which is the one sent */
+        s->sent_gen = c->iam[c->prov[s->provider].iam].gen;
     }
 #endif
     llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);

@@ -179,6 +179,7 @@ typedef struct {
     uint8_t token_fresh; /* IAM: 1 + the index of the token fetched for
                             this request (good for all of its attempts
                             on that provider); 0: none */
+    uint8_t sent_gen;  /* IAM: the generation of the token sent */
     bool more;         /* stopped reading with data left: run again */
     /* ms, low 32 bits of llmc_port_now_ms(), compared by difference. The
      * timer fires timer_ms after t_timer: the phase's timeout while active,
@@ -204,6 +205,7 @@ typedef struct {
     llmc_target_t t;    /* token_url */
     bool valid;
     uint8_t fetcher;    /* 1 + the slot fetching a token now; 0: none */
+    uint8_t gen;        /* counts the tokens stored (mod 256) */
     uint16_t len;
     uint64_t expires;   /* monotonic ms */
     char token[LLMC_TOKEN_MAX];

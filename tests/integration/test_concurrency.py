@@ -867,6 +867,26 @@ class GatherTests(ToolCase):
                 self.assertEqual((st["token_requests"],
                                   st["tokens_refused"]), (2, []))
 
+    def test_iam_late_refusal_of_an_old_token_keeps_the_newer_one(self):
+        # #0 sends token 1 and is refused (401) only after 800 ms. #1,
+        # started 300 ms in, sends token 1 too and is refused at once: it
+        # fetches token 2 and is answered. #0's refusal then concerns
+        # token 1, not token 2: #0 retries with token 2, no third fetch.
+        # (fail_first=2: the first two chat requests are refused, later
+        # ones answered; a token refused by the server is not counted)
+        srv = self.iam_server()
+        items, s = self.iam_conc(
+            srv, "after", srv.url, "t?status=401&delay_ms=800&fail_first=2",
+            300, "t?status=401&fail_first=2")
+        for it in items:
+            self.assertEqual((it["status"], it["content"], it["attempts"]),
+                             ("ok", conc_prompt(it["i"]), 2), it)
+        st = srv.stats()
+        self.assertEqual((st["token_requests"], st["chat_requests"],
+                          st["tokens_refused"]), (2, 4, []), st)
+        self.assertEqual(st["last_request"]["headers"]["authorization"],
+                         "Bearer iam-token-2")
+
     def gather(self, srv, model, *args):
         """llmc-gather -c (one provider, srv with model) args..."""
         cfg = self.config([self.prov("local", srv, model)])
