@@ -732,7 +732,10 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
     record_attempt(c, s, status);
     s->more = false; /* nothing more to read for this attempt */
     slot_drop_conn(c, s, false);
-    llmc_fo_record(c, s->provider, false);
+    /* a request that waited for another's token fetch shares its failure,
+     * which counts once towards the provider's cooldown */
+    if (s->phase != PH_TOKEN)
+        llmc_fo_record(c, s->provider, false);
     if (s->delivered) {
         finish(c, s, status); /* bound to this provider: no failover */
         return;
@@ -1126,7 +1129,8 @@ static uint32_t service(llmc_client_t *c)
                 say(s, active ? "deadline of "
                               : "deadline exceeded while waiting to retry",
                     c->policy.deadline_ms, active ? " ms exceeded" : NULL);
-                if (active)
+                /* not one waiting for a token fetch: the fetch counts */
+                if (active && s->phase != PH_TOKEN)
                     llmc_fo_record(c, s->provider, false);
             } else {
                 /* left == 0 here: the deadline came in the wait for the

@@ -867,6 +867,46 @@ class GatherTests(ToolCase):
                 self.assertEqual((st["token_requests"],
                                   st["tokens_refused"]), (2, []))
 
+    def test_iam_token_fetch_failure_shared_counts_once_for_cooldown(self):
+        # x, y and z start together on a (cooldown after 2 failures in a
+        # row); x's token fetch fails (503) and y and z, which waited for
+        # it, fail with it: one failure of a, not three. All three fail
+        # over to b. w, which starts when a slot frees, still tries a,
+        # whose second fetch succeeds: a answers it.
+        a, b = self.iam_server(iam_fail_first=1, iam_delay_ms=200), \
+            self.server()
+        need(GATHER)
+        cfg = self.config([self.iam_prov("a", a), self.prov("b", b)],
+                          cooldown_after=2, cooldown_ms=60000)
+        p = subprocess.run([GATHER, "-c", cfg, "-j", "3", "x", "y", "z", "w"],
+                           capture_output=True, timeout=TIMEOUT,
+                           env=chat_env())
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        st = a.stats()
+        self.assertEqual((st["token_requests"], st["chat_requests"]), (2, 1),
+                         st)
+        self.assertEqual(b.stats()["chat_requests"], 3)
+
+    def test_iam_deadline_in_a_shared_fetch_counts_once_for_cooldown(self):
+        # x, y and z start together on a (cooldown after 2 failures in a
+        # row); x's token fetch takes 1 s, past the 300 ms deadline, which
+        # ends all three: one failure of a (x's), not three. w, which
+        # starts when a slot frees, still tries a, not b: it fetches again
+        # and times out too.
+        a, b = self.iam_server(iam_delay_ms=1000), self.server()
+        need(GATHER)
+        cfg = self.config([self.iam_prov("a", a), self.prov("b", b)],
+                          cooldown_after=2, cooldown_ms=60000,
+                          deadline_ms=300)
+        p = subprocess.run([GATHER, "-c", cfg, "-j", "3", "x", "y", "z", "w"],
+                           capture_output=True, timeout=TIMEOUT,
+                           env=chat_env())
+        self.assertEqual(p.returncode, 1, p.stderr.decode())
+        self.assertEqual(p.stdout.decode().count("error: timeout"), 4,
+                         p.stdout.decode())
+        self.assertEqual(a.stats()["connections"], 2)
+        self.assertEqual(b.stats()["chat_requests"], 0)
+
     def test_iam_late_refusal_of_an_old_token_keeps_the_newer_one(self):
         # #0 sends token 1 and is refused (401) only after 800 ms. #1,
         # started 300 ms in, sends token 1 too and is refused at once: it
