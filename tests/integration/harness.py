@@ -137,6 +137,18 @@ def unanswered_port(host=None, port=0):
                        "queue" % port)
 
 
+def wait_for(cond, timeout=5.0, what="condition"):
+    """Wait until cond() is true (checked every 20 ms) or fail."""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.02)
+
+
 def wait_for_port(port, timeout=10.0, host=None, proc=None):
     host = host or TEST_HOST
     deadline = time.monotonic() + timeout

@@ -34,7 +34,7 @@ import time
 import unittest
 
 from harness import (TEST_HOST, Server, cert_path, chat_binary, chat_env,
-                     refused_port, tool_path)
+                     refused_port, tool_path, wait_for)
 
 CONC = tool_path("llmc-conc")
 CHECK = tool_path("llmc-check")
@@ -66,18 +66,6 @@ def run_conc(args, timeout=TIMEOUT):
                              % (args, p.returncode, err))
     lines = [json.loads(x) for x in p.stdout.decode("utf-8").splitlines()]
     return lines[:-1], lines[-1]
-
-
-def wait_for(cond, timeout=5.0, what="condition"):
-    """Wait until cond() is true (checked every 20 ms) or fail."""
-    end = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)
 
 
 class LibraryConcurrencyTests(unittest.TestCase):
