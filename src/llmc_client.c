@@ -250,12 +250,14 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
             attempt_fail(c, w, status, s->result.message);
             continue;
         }
+        /* service() ends it in this poll: no connection, and no fetch
+         * past its deadline */
+        if (c->shutting_down || LLMC_CANCELLED(&w->job) ||
+            llmc_left((uint32_t)c->now, w->t_start, c->policy.deadline_ms) ==
+                0)
+            continue;
         if (status == LLMC_OK)
             w->token_fresh = s->token_fresh; /* fetched for it too */
-        else if (c->shutting_down || LLMC_CANCELLED(&w->job) ||
-                 llmc_left((uint32_t)c->now, w->t_start,
-                           c->policy.deadline_ms) == 0)
-            continue; /* service() ends it: no fetch past its deadline */
         attempt_request(c, w);
     }
 }
