@@ -38,7 +38,7 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
 /* The stored token is good for more than the refresh margin. */
 static bool lasts(const llmc_client_t *c, const llmc_iam_t *iam)
 {
-    return iam->valid && c->now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires;
+    return iam->len != 0 && c->now + LLMC_IAM_REFRESH_MARGIN_MS < iam->expires;
 }
 #endif
 
@@ -60,7 +60,7 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
     /* refresh when less than the margin remains; a token fetched for this
      * very request is used by all of its attempts on this provider, even
      * if it is that short-lived */
-    if ((iam->valid && s->token_fresh == c->prov[s->provider].iam + 1u) ||
+    if ((iam->len != 0 && s->token_fresh == c->prov[s->provider].iam + 1u) ||
         lasts(c, iam)) {
         s->w.project_id = p->project_id;
         s->w.bearer = iam->token;
@@ -100,6 +100,8 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     llmc_buf_t b;
 
     llmc_buf_init(&b, s->result.message, sizeof(s->result.message));
+    /* an empty token is none (llmc_json_token()): a stored token's len
+     * is not 0 */
     if (rc != LLMC_OK) {
         llmc_buf_str(&b, "no access_token in the answer");
         return LLMC_ERR_AUTH;
@@ -122,7 +124,6 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
         expires_in = 86400 * 30;
     /* at most 30 days: the milliseconds fit 32 bits */
     iam->expires = c->now + (uint32_t)expires_in * 1000u;
-    iam->valid = true;
     iam->gen++;
     s->token_fresh = (uint8_t)(c->prov[s->provider].iam + 1u);
     return LLMC_OK;
@@ -138,7 +139,7 @@ bool llmc_auth_refresh(llmc_client_t *c, llmc_slot_t *s)
     /* a refusal that comes after another request's refusal has brought a
      * newer token is not the newer token's: that one stays */
     if (iam->gen == s->sent_gen)
-        iam->valid = false;
+        iam->len = 0;
     s->token_fresh = 0; /* refused: the next attempt fetches another */
     s->token_retry = true;
     return true;

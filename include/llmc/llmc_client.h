@@ -203,10 +203,9 @@ typedef struct {
 #if LLMC_IAM_PROVIDERS > 0
 typedef struct {
     llmc_target_t t;    /* token_url */
-    bool valid;
     uint8_t fetcher;    /* 1 + the slot fetching a token now; 0: none */
     uint8_t gen;        /* counts the tokens stored (mod 256) */
-    uint16_t len;
+    uint16_t len;       /* 0: no token (none yet, or it was refused) */
     uint64_t expires;   /* monotonic ms */
     char token[LLMC_TOKEN_MAX];
 } llmc_iam_t;

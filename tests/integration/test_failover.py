@@ -863,9 +863,9 @@ class IamTests(FailoverCase):
 
     n_servers = 1
 
-    def iam_server(self, expires=3600):
+    def iam_server(self, expires=3600, **opts):
         srv = Server(iam_key_id=IAM_KEY_ID, iam_secret=IAM_SECRET,
-                     iam_expires=expires).start()
+                     iam_expires=expires, **opts).start()
         self.addCleanup(srv.stop)
         return srv
 
@@ -984,6 +984,23 @@ class IamTests(FailoverCase):
         # not the token); two: a token, and the refresh after the revoke
         self.assertEqual(s1.stats()["tokens_issued"], 3)
         self.assertEqual(s2.stats()["tokens_issued"], 2)
+
+    def test_empty_token_is_auth_error_next_provider_answers(self):
+        # An empty access_token is no token: the attempt fails as an auth
+        # error at once, with no chat request sent as "Bearer " to be
+        # refused (and refreshed, and refused again)
+        srv = self.iam_server(iam_empty_token=True)
+        b = self.servers[0]
+        cfg = self.config([self.iam_prov("iam", srv), self.prov("b", b)])
+        r, = self.multi(cfg, 1, "after empty")
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(self.attempts(r), [("iam", "auth error"),
+                                            ("b", "ok")])
+        self.assertEqual(r["attempts"][0]["message"],
+                         "IAM token: no access_token in the answer")
+        st = srv.stats()
+        self.assertEqual((st["token_requests"], st["chat_requests"],
+                          st["tokens_refused"]), (1, 0, []))
 
     def test_wrong_secret_is_auth_error_next_provider_answers(self):
         srv = self.iam_server()

@@ -1040,7 +1040,8 @@ class Handler(socketserver.BaseRequestHandler):
         if fail:
             return send_json(conn, 503, error_obj(
                 "token service overloaded", "server_error"), keep_alive)
-        token = STATE.issue_token(args.iam_expires, args.iam_token_pad)
+        token = ("" if args.iam_empty_token else
+                 STATE.issue_token(args.iam_expires, args.iam_token_pad))
         return send_json(conn, 200, {"access_token": token,
                                      "expires_in": args.iam_expires},
                          keep_alive)
@@ -1121,6 +1122,9 @@ def main(argv=None):
     ap.add_argument("--iam-token-pad", type=int, default=0,
                     help="pad the Nth token to PAD - N characters, so that "
                          "each token issued is shorter than the one before")
+    ap.add_argument("--iam-empty-token", action="store_true",
+                    help="answer token requests with an empty access_token "
+                         "(no token is issued)")
     ap.add_argument("--iam-delay-ms", type=int, default=0,
                     help="answer every token request after this many ms")
     ap.add_argument("--iam-fail-first", type=int, default=0,

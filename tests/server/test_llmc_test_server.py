@@ -882,6 +882,24 @@ class AuthTests(unittest.TestCase):
             # the one with the wrong secret is not a token request
             self.assertEqual(st["token_requests"], 2)
 
+    def test_iam_empty_token(self):
+        with harness.Server(iam_key_id="kid", iam_secret="sec",
+                            iam_empty_token=True) as srv:
+            c = Client(srv.port)
+            r = c.request("POST", "/api/v1/auth/token",
+                          {"keyId": "kid", "secret": "sec"})
+            self.assertEqual(r.status, 200)
+            self.assertEqual(json.loads(r.body),
+                             {"access_token": "", "expires_in": 3600})
+            r = c.request("POST", "/v1/chat/completions",
+                          chat_body("x", model(), stream=False),
+                          {"Authorization": "Bearer "})
+            self.assertEqual(r.status, 401)
+            c.close()
+            st = srv.stats()
+            self.assertEqual((st["token_requests"], st["tokens_issued"]),
+                             (1, 0))
+
     def test_iam_delay_and_failures_count_as_token_requests(self):
         with harness.Server(iam_key_id="kid", iam_secret="sec",
                             iam_delay_ms=300, iam_fail_first=1) as srv:
