@@ -22,7 +22,7 @@ import time
 import unittest
 
 from harness import (REPO, TEST_HOST, Server, refused_port, size_content,
-                     tool_path)
+                     tool_path, wait_for)
 
 GATEWAY = tool_path("llmc-gateway")
 NODE_DIR = os.path.join(REPO, "build", "node")
@@ -203,17 +203,6 @@ def read_response(sock):
         headers[k.strip().lower()] = v.strip()
     n = int(headers.get("content-length", "0"))
     return int(lines[0].split(" ", 2)[1]), headers, recv_exactly(sock, n)
-
-
-def wait_for(cond, timeout=5.0, what="condition"):
-    end = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)
 
 
 def completion(content, model="t", **kw):
