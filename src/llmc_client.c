@@ -725,6 +725,11 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
         text = llmc_strerror(status);
     if (text != NULL)
         set_msg(s, text);
+    /* a request that waited for another's token fetch shares its failure,
+     * which counts once towards the provider's cooldown: before the
+     * waiting requests decide, so that they see the cooldown it starts */
+    if (s->phase != PH_TOKEN)
+        llmc_fo_record(c, s->provider, false);
 #if LLMC_IAM
     if (s->fetching_token) {
         llmc_auth_token_failed(s, &status);
@@ -734,10 +739,6 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
     record_attempt(c, s, status);
     s->more = false; /* nothing more to read for this attempt */
     slot_drop_conn(c, s, false);
-    /* a request that waited for another's token fetch shares its failure,
-     * which counts once towards the provider's cooldown */
-    if (s->phase != PH_TOKEN)
-        llmc_fo_record(c, s->provider, false);
     if (s->delivered) {
         finish(c, s, status); /* bound to this provider: no failover */
         return;

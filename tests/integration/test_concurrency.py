@@ -875,6 +875,27 @@ class GatherTests(ToolCase):
                          st)
         self.assertEqual(b.stats()["chat_requests"], 3)
 
+    def test_iam_shared_fetch_failure_that_starts_cooldown_moves_all_on(self):
+        # a cools down after 1 failure; x, y and z start together on it and
+        # x's token fetch fails (503, retried: max_retries 1). That one
+        # failure puts a into cooldown, so none of the three retries a:
+        # each goes on to b, y and z as x does (not a second fetch from a,
+        # which is cooling down)
+        a, b = self.iam_server(iam_fail_first=1, iam_delay_ms=200), \
+            self.server()
+        need(GATHER)
+        cfg = self.config([self.iam_prov("a", a), self.prov("b", b)],
+                          cooldown_after=1, cooldown_ms=60000,
+                          max_retries=1)
+        p = subprocess.run([GATHER, "-c", cfg, "-j", "3", "x", "y", "z"],
+                           capture_output=True, timeout=TIMEOUT,
+                           env=chat_env())
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        st = a.stats()
+        self.assertEqual((st["token_requests"], st["chat_requests"]), (1, 0),
+                         st)
+        self.assertEqual(b.stats()["chat_requests"], 3)
+
     def test_iam_deadline_in_a_shared_fetch_counts_once_for_cooldown(self):
         # x, y and z start together on a (cooldown after 2 failures in a
         # row); x's token fetch takes 1 s, past the 300 ms deadline, which
