@@ -223,6 +223,14 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
 static void attempt_request(llmc_client_t *c, llmc_slot_t *s);
 
 #if LLMC_IAM
+/* s is cancelled or past its deadline: service() ends it in this poll, so
+ * it starts nothing more (no connection, no request a server could bill) */
+static bool ends_now(const llmc_client_t *c, const llmc_slot_t *s)
+{
+    return c->shutting_down || LLMC_CANCELLED(&s->job) ||
+           llmc_left((uint32_t)c->now, s->t_start, c->policy.deadline_ms) == 0;
+}
+
 /* s's IAM token fetch ended: status LLMC_OK, the token is stored; < 0, it
  * failed as s's message says; 1, s stopped (cancel, deadline). The
  * requests waiting for that fetch go on: with the token, with the same
@@ -250,12 +258,8 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
             attempt_fail(c, w, status, s->result.message);
             continue;
         }
-        /* service() ends it in this poll: no connection, and no fetch
-         * past its deadline */
-        if (c->shutting_down || LLMC_CANCELLED(&w->job) ||
-            llmc_left((uint32_t)c->now, w->t_start, c->policy.deadline_ms) ==
-                0)
-            continue;
+        if (ends_now(c, w))
+            continue; /* also: no fetch of its own past its deadline */
         if (status == LLMC_OK)
             w->token_fresh = s->token_fresh; /* fetched for it too */
         attempt_request(c, w);
@@ -475,7 +479,8 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
             return;
         }
         token_shared(c, s, LLMC_OK);
-        attempt_request(c, s); /* now the chat request itself */
+        if (!ends_now(c, s))
+            attempt_request(c, s); /* now the chat request itself */
         return;
     }
 #endif
