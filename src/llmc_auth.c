@@ -69,9 +69,9 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
     }
     /* no usable token: another request's fetch brings one, or this
      * attempt first fetches one */
-    if (iam->fetcher != 0)
+    if (iam->fetching)
         return 1;
-    iam->fetcher = (uint8_t)(s - c->slots + 1);
+    iam->fetching = true;
     s->fetching_token = true;
     s->w.key_id = p->key_id;
     s->w.secret = p->secret;

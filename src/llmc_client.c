@@ -241,9 +241,12 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
     uint8_t k = c->prov[s->provider].iam;
     int i;
 
-    if (!s->fetching_token || c->iam[k].fetcher != s - c->slots + 1)
+    /* s's flag and the entry's are set and cleared together: a fetch is
+     * shared once */
+    if (!s->fetching_token)
         return;
-    c->iam[k].fetcher = 0;
+    s->fetching_token = false;
+    c->iam[k].fetching = false;
     for (i = 0; i < LLMC_SLOTS; i++) {
         llmc_slot_t *w = &c->slots[i];
         /* PH_TOKEN: an IAM provider's attempt, whose entry may be k */

@@ -203,7 +203,8 @@ typedef struct {
 #if LLMC_IAM_PROVIDERS > 0
 typedef struct {
     llmc_target_t t;    /* token_url */
-    uint8_t fetcher;    /* 1 + the slot fetching a token now; 0: none */
+    bool fetching;      /* a request fetches a token now: the one slot
+                           whose fetching_token is set for this entry */
     uint8_t gen;        /* counts the tokens stored (mod 256) */
     uint16_t len;       /* 0: no token (none yet, or it was refused) */
     uint64_t expires;   /* monotonic ms */
