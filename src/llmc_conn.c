@@ -293,7 +293,7 @@ static int connect_addr(llmc_conn_t *k, const llmc_addr_t *a)
 }
 
 /* TCP is up: next the TLS handshake, or ready for plain http. */
-static int tcp_ready(llmc_client_t *c, llmc_conn_t *k, llmc_target_t *t,
+static LLMC_NOINLINE int tcp_ready(llmc_client_t *c, llmc_conn_t *k, llmc_target_t *t,
                      llmc_buf_t *msg)
 {
     if (k->addr_i > 0) {
