@@ -48,6 +48,14 @@ void llmc_log_(int level, const char *a, const char *b, const char *z)
 }
 #endif
 
+const char *llmc_text_at(const char *texts, unsigned k)
+{
+    for (; k > 0; k--)
+        while (*texts++ != '\0')
+            ;
+    return texts;
+}
+
 const char *llmc_strerror(int status)
 {
     /* the texts of LLMC_OK, LLMC_ERR_ARG (-1), ... LLMC_ERR_STATE (-21) */
@@ -58,14 +66,10 @@ const char *llmc_strerror(int status)
         "response too large\0api error\0empty response\0cancelled\0"
         "no provider\0queue full\0invalid header value\0auth error\0"
         "config error\0invalid state\0unknown error";
-    const char *s = texts;
     unsigned k = 0u - (unsigned)status;
     if (k > 0u - (unsigned)LLMC_ERR_STATE)
         k = 1u - (unsigned)LLMC_ERR_STATE; /* unknown */
-    for (; k > 0; k--)
-        while (*s++ != '\0')
-            ;
-    return s;
+    return llmc_text_at(texts, k);
 }
 
 void llmc_policy_default(llmc_policy_t *p)

@@ -24,14 +24,10 @@ const char *llmc_port_errstr(int err)
                                  "connection reset by peer\0"
                                  "network unreachable\0"
                                  "host not found";
-    const char *t = k_text;
     unsigned i = (unsigned)LLMC_PORT_EOF - (unsigned)err;
     if (i > (unsigned)(LLMC_PORT_EOF - LLMC_PORT_NOT_FOUND))
         i = (unsigned)(LLMC_PORT_EOF - LLMC_PORT_ERROR); /* "socket error" */
-    while (i > 0)
-        if (*t++ == '\0')
-            i--;
-    return t;
+    return llmc_text_at(k_text, i);
 }
 
 int llmc_conn_find_idle(llmc_client_t *c, uint8_t target)
