@@ -35,6 +35,12 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
 }
 
 #if LLMC_IAM
+LLMC_NOINLINE llmc_iam_t *llmc_auth_iam(llmc_client_t *c,
+                                        const llmc_slot_t *s)
+{
+    return &c->iam[c->prov[s->provider].iam];
+}
+
 /* The stored token is good for more than the refresh margin. */
 static bool lasts(const llmc_client_t *c, const llmc_iam_t *iam)
 {
@@ -56,11 +62,11 @@ int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s)
 #if LLMC_IAM
     if (p->auth != LLMC_AUTH_EVOLUTION_IAM)
         return 0;
-    iam = &c->iam[c->prov[s->provider].iam];
+    iam = llmc_auth_iam(c, s);
     /* refresh when less than the margin remains; a token fetched for this
      * very request is used by all of its attempts on this provider, even
      * if it is that short-lived */
-    if ((iam->len != 0 && s->token_fresh == c->prov[s->provider].iam + 1u) ||
+    if ((iam->len != 0 && s->token_fresh) ||
         lasts(c, iam)) {
         s->w.project_id = p->project_id;
         s->w.bearer = iam->token;
@@ -91,7 +97,7 @@ llmc_target_t *llmc_auth_target(llmc_client_t *c, uint8_t id)
 
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
 {
-    llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];
+    llmc_iam_t *iam = llmc_auth_iam(c, s);
     const char *tok;
     size_t len;
     int32_t expires_in;
@@ -125,13 +131,13 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     /* at most 30 days: the milliseconds fit 32 bits */
     iam->expires = c->now + (uint32_t)expires_in * 1000u;
     iam->gen++;
-    s->token_fresh = (uint8_t)(c->prov[s->provider].iam + 1u);
+    s->token_fresh = true;
     return LLMC_OK;
 }
 
 bool llmc_auth_refresh(llmc_client_t *c, llmc_slot_t *s)
 {
-    llmc_iam_t *iam = &c->iam[c->prov[s->provider].iam];
+    llmc_iam_t *iam = llmc_auth_iam(c, s);
     if (c->providers[s->provider].auth != LLMC_AUTH_EVOLUTION_IAM ||
         s->fetching_token || s->token_retry ||
         (s->http.status != 401 && s->http.status != 403))
@@ -140,7 +146,7 @@ bool llmc_auth_refresh(llmc_client_t *c, llmc_slot_t *s)
      * newer token is not the newer token's: that one stays */
     if (iam->gen == s->sent_gen)
         iam->len = 0;
-    s->token_fresh = 0; /* refused: the next attempt fetches another */
+    s->token_fresh = false; /* refused: the next attempt fetches another */
     s->token_retry = true;
     return true;
 }

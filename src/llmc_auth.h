@@ -43,6 +43,9 @@ llmc_target_t *llmc_auth_target(llmc_client_t *c, uint8_t id);
 int llmc_auth_prepare(llmc_client_t *c, llmc_slot_t *s);
 
 #if LLMC_IAM
+/* The token entry of s's provider (an IAM one). */
+llmc_iam_t *llmc_auth_iam(llmc_client_t *c, const llmc_slot_t *s);
+
 /* The token answer is in s->buf: keep it. LLMC_OK or an error. */
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s);
 

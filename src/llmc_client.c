@@ -242,7 +242,7 @@ static bool ends_now(const llmc_client_t *c, const llmc_slot_t *s)
  * of its own, which the others wait for in turn. */
 static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
 {
-    uint8_t k = c->prov[s->provider].iam;
+    llmc_iam_t *iam;
     int i;
 
     /* s's flag and the entry's are set and cleared together: a fetch is
@@ -250,12 +250,13 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
     if (!s->fetching_token)
         return;
     s->fetching_token = false;
-    c->iam[k].fetching = false;
+    iam = llmc_auth_iam(c, s);
+    iam->fetching = false;
     for (i = 0; i < LLMC_SLOTS; i++) {
         llmc_slot_t *w = &c->slots[i];
-        /* PH_TOKEN: an IAM provider's attempt, whose entry may be k */
+        /* PH_TOKEN: an IAM provider's attempt, whose entry may be s's */
         if (w->state != SLOT_ACTIVE || w->phase != PH_TOKEN ||
-            c->prov[w->provider].iam != k)
+            llmc_auth_iam(c, w) != iam)
             continue;
         if (status < 0) {
             /* the token endpoint's answer too (status, Retry-After,
@@ -580,7 +581,7 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
             memcpy(s->sent_token, s->w.bearer, n);
         s->sent_token[n] = '\0';
         /* IAM providers: the stored token's, which is the one sent */
-        s->sent_gen = c->iam[c->prov[s->provider].iam].gen;
+        s->sent_gen = llmc_auth_iam(c, s)->gen;
     }
 #endif
     llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
@@ -1028,7 +1029,7 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s)
     s->delivered = false;
     s->token_retry = false;
     s->fetching_token = false;
-    s->token_fresh = 0; /* a token fetched for an earlier request */
+    s->token_fresh = false; /* a token fetched for an earlier request */
     s->t_start = (uint32_t)c->now;
     llmc_set_timer(c, s, 0);
     msg_buf(&b, s);

@@ -158,7 +158,10 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
         }
     }
     s->tries = 0;
-    s->token_retry = false; /* the one refresh after 401/403 is per provider */
+    /* per provider: the one refresh after 401/403, and the token fetched
+     * for this request */
+    s->token_retry = false;
+    s->token_fresh = false;
     do
         s->pos++;
     while (s->pos + 1u < s->n_order && cooling(c, s->order[s->pos]));

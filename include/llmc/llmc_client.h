@@ -176,9 +176,9 @@ typedef struct {
     bool token_retry;  /* IAM: refreshed once after 401/403 on this
                           provider */
     bool fetching_token; /* the attempt is the IAM token request */
-    uint8_t token_fresh; /* IAM: 1 + the index of the token fetched for
-                            this request (good for all of its attempts
-                            on that provider); 0: none */
+    bool token_fresh;  /* IAM: a token was fetched for this request on
+                          this provider, good for all of its attempts
+                          there (a request tries a provider once) */
     uint8_t sent_gen;  /* IAM: the generation of the token sent */
     bool more;         /* stopped reading with data left: run again */
     /* ms, low 32 bits of llmc_port_now_ms(), compared by difference. The
