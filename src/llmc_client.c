@@ -575,11 +575,10 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     s->w.bearer_len = llmc_strlen(s->w.bearer);
 #if LLMC_IAM
     {
-        size_t n = s->w.bearer_len < LLMC_MSG_LEN - 1 ? s->w.bearer_len
-                                                      : LLMC_MSG_LEN - 1;
-        if (n > 0) /* none: no auth, or the token request itself */
-            memcpy(s->sent_token, s->w.bearer, n);
-        s->sent_token[n] = '\0';
+        /* as much as fits (none: no auth, or the token request itself) */
+        llmc_buf_t b;
+        llmc_buf_init(&b, s->sent_token, sizeof(s->sent_token));
+        llmc_buf_put(&b, s->w.bearer, s->w.bearer_len);
         /* IAM providers: the stored token's, which is the one sent */
         s->sent_gen = llmc_auth_iam(c, s)->gen;
     }
