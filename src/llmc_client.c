@@ -856,14 +856,11 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
     if (s->state != SLOT_ACTIVE || s->conn == LLMC_NONE)
         return;
     if (s->phase == PH_CONNECT) {
-        llmc_target_t *t = llmc_auth_target(c, s->target);
         llmc_buf_t b;
         int rc;
         msg_buf(&b, s);
-        rc = llmc_conn_step(c, s->conn, revents, t, &b);
+        rc = llmc_conn_step(c, s->conn, revents, &b);
         if (rc < 0) {
-            if (rc == LLMC_ERR_CONNECT)
-                t->n_addr = 0; /* resolve again next time */
             if (rc == LLMC_ERR_TIMEOUT) /* no address left */
                 say(s, "connect timed out after ",
                     c->policy.connect_timeout_ms, " ms");

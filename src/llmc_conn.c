@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "llmc_auth.h"
 #include "llmc_internal.h"
 
 #if LLMC_TLS
@@ -325,6 +326,7 @@ static int connect_from(llmc_client_t *c, llmc_conn_t *k, llmc_target_t *t,
             return 0;
     }
     llmc_buf_str(msg, llmc_port_errstr(rc));
+    t->n_addr = 0; /* resolve again next time */
     return LLMC_ERR_CONNECT;
 }
 
@@ -356,12 +358,13 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
 }
 
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
-                   llmc_target_t *t, llmc_buf_t *msg)
+                   llmc_buf_t *msg)
 {
     llmc_conn_t *k = &c->conns[ci];
     int rc = LLMC_PORT_ERROR;
 
     if (k->state == CONN_CONNECTING) {
+        llmc_target_t *t = llmc_auth_target(c, k->target);
         if (revents & LLMC_CONN_TIMED_OUT) {
             /* a host with another address: that one, within a connect
              * timeout of its own (a dead IPv6 route beside a working

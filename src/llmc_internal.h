@@ -88,18 +88,21 @@ int llmc_conn_find_idle(llmc_client_t *c, uint8_t target);
 /* A free connection, evicting the least recently used idle one; or -1. */
 int llmc_conn_alloc(llmc_client_t *c);
 /* Start connecting to t (t->addr[0], then the others on failure), whose
- * id is target. Returns 1: ready to send (the port's connect finished at
- * once), 0: in progress (llmc_conn_step() goes on), or an error with a
- * message in *msg. */
+ * id is target (llmc_auth_target()). Returns 1: ready to send (the port's
+ * connect finished at once), 0: in progress (llmc_conn_step() goes on),
+ * or an error with a message in *msg; LLMC_ERR_CONNECT (no address
+ * connects) also sets t->n_addr to 0: resolve again next time. */
 int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
                    llmc_target_t *t, llmc_buf_t *msg);
 /* Advance connect + TLS handshake: 1 ready, 0 waiting (conn->want set),
  * < 0 error with *msg. revents LLMC_CONN_TIMED_OUT: the connect timeout
- * passed; a TCP connect goes on to t's next address if it has one, else
- * (and in the handshake) LLMC_ERR_TIMEOUT, with no message. An address
- * that connects after others failed is then t's only one. */
+ * passed; a TCP connect goes on to its target's next address if it has
+ * one, else (and in the handshake) LLMC_ERR_TIMEOUT, with no message. An
+ * address that connects after others failed is then the target's only
+ * one; when none connects, the target's name is resolved again next
+ * time. */
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
-                   llmc_target_t *t, llmc_buf_t *msg);
+                   llmc_buf_t *msg);
 #define LLMC_CONN_TIMED_OUT 0x80u
 /* Bytes moved, or LLMC_PORT_WOULD_BLOCK (conn->want set), LLMC_PORT_EOF,
  * or another LLMC_PORT_* error. */
