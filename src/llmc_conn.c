@@ -290,8 +290,8 @@ static int connect_addr(llmc_conn_t *k, const llmc_addr_t *a)
 }
 
 /* TCP is up: next the TLS handshake, or ready for plain http. */
-static LLMC_NOINLINE int tcp_ready(llmc_client_t *c, llmc_conn_t *k, llmc_target_t *t,
-                     llmc_buf_t *msg)
+static LLMC_NOINLINE int tcp_ready(llmc_client_t *c, llmc_conn_t *k,
+                                   llmc_target_t *t, llmc_buf_t *msg)
 {
     if (k->addr_i > 0) {
         /* the addresses before this one failed: this one alone until the
