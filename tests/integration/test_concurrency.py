@@ -682,7 +682,6 @@ class GatherTests(ToolCase):
 
     def test_answers_printed_in_prompt_order(self):
         srv = self.server()
-        need(GATHER)
         prompts = ["one", "two", "three", "four", "five"]
         p = self.gather(srv, "t?delay_ms=50", "-j", "2", *prompts)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
@@ -796,12 +795,9 @@ class GatherTests(ToolCase):
         # both; each is answered with an error that quotes its
         # Authorization header: the token must be masked in both results.
         srv = self.iam_server()
-        need(GATHER)
         cfg = self.config([self.iam_prov(
             "iam", srv, "t?status=400&echo_auth=1&msg=no")])
-        p = subprocess.run([GATHER, "-c", cfg, "-j", "2", "a", "b"],
-                           capture_output=True, timeout=TIMEOUT,
-                           env=chat_env())
+        p = self.gather_cfg(cfg, "-j", "2", "a", "b")
         out = p.stdout.decode()
         for i in range(2):
             self.assertIn("[%d] error: http error: status 400: no Bearer ***"
@@ -819,13 +815,11 @@ class GatherTests(ToolCase):
         # for a's token was taken for one waiting for b's, failed twice
         # and ended twice, and llmc_poll() never returned 0)
         srv = self.iam_server(iam_fail_first=1, iam_delay_ms=200)
-        need(GATHER)
         cfg = self.config([
             self.iam_prov("a", srv),
             self.iam_prov("b", srv,
                           token_url="http://nonexistent.invalid/token")])
-        p = subprocess.run([GATHER, "-c", cfg, "-j", "2", "x", "y"],
-                           capture_output=True, timeout=10, env=chat_env())
+        p = self.gather_cfg(cfg, "-j", "2", "x", "y", timeout=10)
         self.assertEqual(p.returncode, 1, p.stderr.decode())
         self.assertEqual(p.stdout.decode(), "".join(
             "[%d] error: dns error: IAM token: cannot resolve "
@@ -855,25 +849,30 @@ class GatherTests(ToolCase):
                 self.assertEqual((st["token_requests"],
                                   st["tokens_refused"]), (2, []))
 
+    def shared_fetch_fails(self, prompts, **policy):
+        """llmc-gather -j 3 with a prompt per character of prompts, over a
+        (IAM; its first token fetch fails, a 503 after 200 ms) and b; all
+        must be answered. Returns (a's token requests, a's chat requests,
+        b's chat requests)."""
+        a = self.iam_server(iam_fail_first=1, iam_delay_ms=200)
+        b = self.server()
+        cfg = self.config([self.iam_prov("a", a), self.prov("b", b)],
+                          cooldown_ms=60000, **policy)
+        p = self.gather_cfg(cfg, "-j", "3", *prompts)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        st = a.stats()
+        return (st["token_requests"], st["chat_requests"],
+                b.stats()["chat_requests"])
+
     def test_iam_token_fetch_failure_shared_counts_once_for_cooldown(self):
         # x, y and z start together on a (cooldown after 2 failures in a
         # row); x's token fetch fails (503) and y and z, which waited for
         # it, fail with it: one failure of a, not three. All three fail
         # over to b. w, which starts when a slot frees, still tries a,
         # whose second fetch succeeds: a answers it.
-        a, b = self.iam_server(iam_fail_first=1, iam_delay_ms=200), \
-            self.server()
-        need(GATHER)
-        cfg = self.config([self.iam_prov("a", a), self.prov("b", b)],
-                          cooldown_after=2, cooldown_ms=60000)
-        p = subprocess.run([GATHER, "-c", cfg, "-j", "3", "x", "y", "z", "w"],
-                           capture_output=True, timeout=TIMEOUT,
-                           env=chat_env())
-        self.assertEqual(p.returncode, 0, p.stderr.decode())
-        st = a.stats()
-        self.assertEqual((st["token_requests"], st["chat_requests"]), (2, 1),
-                         st)
-        self.assertEqual(b.stats()["chat_requests"], 3)
+        # (a's token requests, a's chat requests, b's chat requests)
+        self.assertEqual(self.shared_fetch_fails("xyzw", cooldown_after=2),
+                         (2, 1, 3))
 
     def test_iam_shared_fetch_failure_that_starts_cooldown_moves_all_on(self):
         # a cools down after 1 failure; x, y and z start together on it and
@@ -881,20 +880,9 @@ class GatherTests(ToolCase):
         # failure puts a into cooldown, so none of the three retries a:
         # each goes on to b, y and z as x does (not a second fetch from a,
         # which is cooling down)
-        a, b = self.iam_server(iam_fail_first=1, iam_delay_ms=200), \
-            self.server()
-        need(GATHER)
-        cfg = self.config([self.iam_prov("a", a), self.prov("b", b)],
-                          cooldown_after=1, cooldown_ms=60000,
-                          max_retries=1)
-        p = subprocess.run([GATHER, "-c", cfg, "-j", "3", "x", "y", "z"],
-                           capture_output=True, timeout=TIMEOUT,
-                           env=chat_env())
-        self.assertEqual(p.returncode, 0, p.stderr.decode())
-        st = a.stats()
-        self.assertEqual((st["token_requests"], st["chat_requests"]), (1, 0),
-                         st)
-        self.assertEqual(b.stats()["chat_requests"], 3)
+        self.assertEqual(self.shared_fetch_fails("xyz", cooldown_after=1,
+                                                 max_retries=1),
+                         (1, 0, 3))
 
     def test_iam_deadline_in_a_shared_fetch_counts_once_for_cooldown(self):
         # x, y and z start together on a (cooldown after 2 failures in a
@@ -903,13 +891,10 @@ class GatherTests(ToolCase):
         # starts when a slot frees, still tries a, not b: it fetches again
         # and times out too.
         a, b = self.iam_server(iam_delay_ms=1000), self.server()
-        need(GATHER)
         cfg = self.config([self.iam_prov("a", a), self.prov("b", b)],
                           cooldown_after=2, cooldown_ms=60000,
                           deadline_ms=300)
-        p = subprocess.run([GATHER, "-c", cfg, "-j", "3", "x", "y", "z", "w"],
-                           capture_output=True, timeout=TIMEOUT,
-                           env=chat_env())
+        p = self.gather_cfg(cfg, "-j", "3", "x", "y", "z", "w")
         self.assertEqual(p.returncode, 1, p.stderr.decode())
         self.assertEqual(p.stdout.decode().count("error: timeout"), 4,
                          p.stdout.decode())
@@ -938,14 +923,19 @@ class GatherTests(ToolCase):
 
     def gather(self, srv, model, *args):
         """llmc-gather -c (one provider, srv with model) args..."""
-        cfg = self.config([self.prov("local", srv, model)])
+        return self.gather_cfg(self.config([self.prov("local", srv, model)]),
+                               *args)
+
+    @staticmethod
+    def gather_cfg(cfg, *args, timeout=TIMEOUT):
+        """llmc-gather -c cfg args...; the finished process."""
+        need(GATHER)
         return subprocess.run([GATHER, "-c", cfg] + list(args),
-                              capture_output=True, timeout=TIMEOUT,
+                              capture_output=True, timeout=timeout,
                               env=chat_env())
 
     def test_answer_longer_than_its_buffer_is_an_error_not_cut(self):
         srv = self.server()
-        need(GATHER)
         p = self.gather(srv, "t?size=9000&piece=150", "long")
         self.assertEqual(p.returncode, 1, p.stderr.decode())
         self.assertEqual(p.stdout.decode(),
@@ -954,7 +944,6 @@ class GatherTests(ToolCase):
 
     def test_answer_of_8192_bytes_is_whole(self):
         srv = self.server()
-        need(GATHER)
         p = self.gather(srv, "t?size=8192&piece=100", "exact")
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         out = p.stdout.decode()
@@ -963,7 +952,6 @@ class GatherTests(ToolCase):
 
     def test_prompts_after_double_dash_may_start_with_a_dash(self):
         srv = self.server()
-        need(GATHER)
         p = self.gather(srv, "t", "--", "-j", "--x")
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         self.assertEqual(p.stdout, b"[0] -j\n[1] --x\n")
@@ -981,7 +969,6 @@ class GatherTests(ToolCase):
 
     def test_nul_in_an_answer_is_printed(self):
         srv = self.server()
-        need(GATHER)
         p = self.gather(srv, "t?text=a%00b", "nul")
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         self.assertEqual(p.stdout, b"[0] a\x00b\n")
