@@ -48,14 +48,6 @@ void llmc_log_(int level, const char *a, const char *b, const char *z)
 }
 #endif
 
-const char *llmc_text_at(const char *texts, unsigned k)
-{
-    for (; k > 0; k--)
-        while (*texts++ != '\0')
-            ;
-    return texts;
-}
-
 const char *llmc_strerror(int status)
 {
     /* the texts of LLMC_OK, LLMC_ERR_ARG (-1), ... LLMC_ERR_STATE (-21) */

@@ -112,8 +112,6 @@ long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n);
 void llmc_conn_release(llmc_client_t *c, int ci, bool reusable);
 /* Close; notify sends TLS close_notify first. */
 void llmc_conn_close(llmc_client_t *c, int ci, bool notify);
-/* The text after the first k of the NUL-ended texts laid end to end. */
-const char *llmc_text_at(const char *texts, unsigned k);
 /* Text for an LLMC_PORT_* error. */
 const char *llmc_port_errstr(int err);
 

@@ -93,6 +93,14 @@ size_t llmc_strlen(const char *s)
     return s != NULL ? strlen(s) : 0;
 }
 
+const char *llmc_text_at(const char *texts, unsigned k)
+{
+    for (; k > 0; k--)
+        while (*texts++ != '\0')
+            ;
+    return texts;
+}
+
 int llmc_hexval(char c)
 {
     if (c >= '0' && c <= '9')

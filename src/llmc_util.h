@@ -38,4 +38,7 @@ bool llmc_has_ctl(const char *s, size_t n);
 
 size_t llmc_strlen(const char *s);
 
+/* The text after the first k of the NUL-ended texts laid end to end. */
+const char *llmc_text_at(const char *texts, unsigned k);
+
 #endif /* LLMC_UTIL_H */
