@@ -261,7 +261,7 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
         if (ends_now(c, w))
             continue; /* also: no fetch of its own past its deadline */
         if (status == LLMC_OK)
-            w->token_fresh = s->token_fresh; /* fetched for it too */
+            w->token_fresh = true; /* fetched for it too */
         attempt_request(c, w);
     }
 }
