@@ -417,6 +417,19 @@ class ErrorTests(ChatTestCase):
             self.assertEqual(last["headers"]["authorization"],
                              "Bearer " + secret)
 
+    def test_api_key_quoted_json_escaped_is_masked(self):
+        # PHP's json_encode writes "/" as "\\/": the key, quoted back in a
+        # body llmc shows as raw text ({"detail": ...}, no error.message),
+        # is masked in its escaped form too.
+        secret = "sk-llmc/SLASHED/7f3a"
+        result = self.chat("secret", api_key=secret, status=401,
+                           errbody="detail", echo_auth=1, msg="bad key")
+        rc, out, err = result
+        self.assertFailure(result, "http error", 401)
+        self.assertIn("detail", err)
+        self.assertNotIn("SLASHED", err)
+        self.assertNotIn("7f3a", err, err)
+
     def test_header_injection_in_api_key_refused(self):
         rc, out, err = self.chat("inject", api_key="abc\r\nX-Evil: 1")
         self.assertNotEqual(rc, 0, "stderr: %s" % err)

@@ -56,7 +56,9 @@ SCENARIO OPTIONS (all optional)
   retry_after=S                  add "Retry-After: S"
   retry_after_ms=N               add "retry-after-ms: N"
   should_retry=true|false        add "x-should-retry"
-  errbody=json|text|none         error body format (default json)
+  errbody=json|text|none|detail  error body format (default json); detail:
+                                 {"detail":msg} with "/" written as "\\/",
+                                 as PHP's json_encode writes it
   echo_auth=1                    the error message quotes the request's
                                  Authorization header
   fail_first=N                   failure options (status, reset, hang,
@@ -709,6 +711,9 @@ class ChatResponder:
         kind = opts.get("errbody", "json")
         if kind == "none":
             body = b""
+            headers.insert(0, ("Content-Type", "application/json"))
+        elif kind == "detail":
+            body = json_bytes({"detail": msg}).replace(b"/", b"\\/")
             headers.insert(0, ("Content-Type", "application/json"))
         elif kind == "text":
             body = msg.encode("utf-8")

@@ -729,6 +729,10 @@ class ErrorTests(ServerTestBase):
         r = self.chat(chat_body("x", model(status=500, errbody="text")))
         self.assertEqual(r.body, b"test error 500")
         self.assertTrue(r.headers["content-type"].startswith("text/plain"))
+        r = self.chat(chat_body("x", model(status=500, errbody="detail",
+                                           msg="a/b \\ c")))
+        self.assertEqual(r.body, b'{"detail":"a\\/b \\\\ c"}')
+        self.assertEqual(json.loads(r.body), {"detail": "a/b \\ c"})
         for framing in ("chunked", "length", "close"):
             r = self.chat(chat_body("x", model(status=500, errbody="none",
                                                framing=framing)))
