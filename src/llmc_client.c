@@ -569,20 +569,6 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
-    /* an IAM token answer of another request may have replaced the stored
-     * token since this request was written: send the token stored now,
-     * whole (every token stored has been checked for control bytes) */
-    s->w.bearer_len = llmc_strlen(s->w.bearer);
-#if LLMC_IAM
-    {
-        /* as much as fits (none: no auth, or the token request itself) */
-        llmc_buf_t b;
-        llmc_buf_init(&b, s->sent_token, sizeof(s->sent_token));
-        llmc_buf_put(&b, s->w.bearer, s->w.bearer_len);
-        /* IAM providers: the stored token's, which is the one sent */
-        s->sent_gen = llmc_auth_iam(c, s)->gen;
-    }
-#endif
     llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
     step_send(c, s);
 }
@@ -786,11 +772,36 @@ static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err)
                  llmc_port_errstr((int)err));
 }
 
+/* Until its bytes are written, the bearer is the one stored now: an IAM
+ * token answer of another request may have replaced the stored token since
+ * this request began, even while its head was going out. The writer takes
+ * the bearer whole into one fill (a token is at most LLMC_TOKEN_MAX, the
+ * buffer at least that), so no header mixes two tokens. */
+static void stamp_bearer(llmc_client_t *c, llmc_slot_t *s)
+{
+    /* every token stored has been checked for control bytes */
+    s->w.bearer_len = llmc_strlen(s->w.bearer);
+#if LLMC_IAM
+    {
+        /* as much as fits (none: no auth, or the token request itself) */
+        llmc_buf_t b;
+        llmc_buf_init(&b, s->sent_token, sizeof(s->sent_token));
+        llmc_buf_put(&b, s->w.bearer, s->w.bearer_len);
+        /* IAM providers: the stored token's, which is the one sent */
+        s->sent_gen = llmc_auth_iam(c, s)->gen;
+    }
+#else
+    (void)c;
+#endif
+}
+
 static void step_send(llmc_client_t *c, llmc_slot_t *s)
 {
     for (;;) {
         long n;
         if (s->tx_off == s->tx_len) {
+            if (llmc_writer_bearer_ahead(&s->w))
+                stamp_bearer(c, s);
             s->tx_len = llmc_writer_fill(&s->w, s->buf, sizeof(s->buf));
             s->tx_off = 0;
             if (s->tx_len == 0) {

@@ -63,13 +63,16 @@ enum {
 #define TPL_TOKEN ""
 #endif
 
-#define TPL_HEAD                                                             \
+/* up to the bearer's value, then from it */
+#define TPL_HEAD1                                                            \
     "POST " V_PATH TPL_CHAT                                                  \
     " HTTP/1.1\r\nHost: " IF_IPV6 "[" OP_ENDIF V_HOST IF_IPV6 "]" OP_ENDIF   \
     IF_PORT ":" V_PORT OP_ENDIF "\r\nUser-Agent: llmc/" LLMC_VERSION         \
     "\r\nAccept: " IF_STREAM "text/event-stream" OP_ELSE "application/json"  \
     OP_ENDIF "\r\nContent-Type: application/json\r\n"                        \
-    IF_BEARER "Authorization: Bearer " V_BEARER "\r\n" OP_ENDIF              \
+    IF_BEARER "Authorization: Bearer "
+#define TPL_HEAD                                                             \
+    TPL_HEAD1 V_BEARER "\r\n" OP_ENDIF                                        \
     IF_PROJECT "x-project-id: " V_PROJECT "\r\n" OP_ENDIF                    \
     "Content-Length: " V_CLEN "\r\n\r\n"
 /* the messages: LOOP skips the "," the first time, LOOPEND goes back to it
@@ -84,6 +87,7 @@ enum {
     OP_ENDIF "}" OP_END
 
 static const char k_tpl[] = TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG TPL_TAIL;
+#define BEARER_POS ((uint32_t)sizeof(TPL_HEAD1) - 1)
 #define BODY_POS ((uint32_t)sizeof(TPL_HEAD) - 1)
 #define MSG_POS ((uint32_t)sizeof(TPL_HEAD TPL_TOKEN TPL_LOOP) - 1)
 #define TAIL_POS ((uint32_t)sizeof(TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG) - 1)
@@ -289,6 +293,9 @@ size_t llmc_writer_fill(llmc_writer_t *w, char *buf, size_t cap)
     piece_t pc;
 
     while (o < cap && get_piece(w, w->idx, &pc)) {
+        /* the bearer goes out whole from one fill (see the header) */
+        if (pc.kind == VBEARER && o > 0 && pc.n > cap - o)
+            break;
         if (pc.kind >= V_ESC) {
             o += llmc_json_escape(pc.p + w->off, pc.n - w->off, buf + o,
                                   cap - o, &used);
@@ -307,4 +314,9 @@ size_t llmc_writer_fill(llmc_writer_t *w, char *buf, size_t cap)
         w->off = 0;
     }
     return o;
+}
+
+bool llmc_writer_bearer_ahead(const llmc_writer_t *w)
+{
+    return w->idx < BEARER_POS || (w->idx == BEARER_POS && w->off == 0);
 }

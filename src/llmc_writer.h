@@ -28,8 +28,16 @@
  * LLMC_ERR_HEADER (CR, LF or another control byte in a header value). */
 int llmc_writer_start(llmc_writer_t *w);
 
-/* Render the next bytes into buf; returns how many (0: all written). */
+/* Render the next bytes into buf; returns how many (0: all written).
+ * The bearer (bearer_len bytes, read as its piece is rendered) is never
+ * split between two fills when it fits in cap: a fill that has bytes
+ * already ends before it. So a bearer no longer than the buffer is read
+ * in one go, and bytes written to the buffer are the caller's copy. */
 size_t llmc_writer_fill(llmc_writer_t *w, char *buf, size_t cap);
+
+/* No byte of the bearer has been rendered yet: bearer and bearer_len may
+ * still be changed, to send another. */
+bool llmc_writer_bearer_ahead(const llmc_writer_t *w);
 
 /* JSON-escape s[0..n) into out[0..cap) without splitting an escape;
  * *consumed tells how much of s was used. Returns bytes written. */

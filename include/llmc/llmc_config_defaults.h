@@ -279,6 +279,9 @@
 #if LLMC_EVENT_BUF_SIZE < 256
 #error "LLMC_EVENT_BUF_SIZE must be at least 256"
 #endif
+#if LLMC_IAM_PROVIDERS > 0 && LLMC_TOKEN_MAX > LLMC_EVENT_BUF_SIZE
+#error "LLMC_TOKEN_MAX must be at most LLMC_EVENT_BUF_SIZE (a token is sent from one buffer fill)"
+#endif
 #if LLMC_RECV_BUF_SIZE < 64
 #error "LLMC_RECV_BUF_SIZE must be at least 64"
 #endif

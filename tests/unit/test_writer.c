@@ -566,6 +566,74 @@ static void test_authorization_only_when_bearer_set(void **st)
     bytes_free(&r);
 }
 
+/* s (a string) is in p[0..n). */
+static bool holds(const char *p, size_t n, const char *s)
+{
+    size_t m = strlen(s), i;
+    for (i = 0; i + m <= n; i++)
+        if (memcmp(p + i, s, m) == 0)
+            return true;
+    return false;
+}
+
+/* The bearer is rendered whole from one fill, so a token replaced between
+ * two fills of the head (another request's token answer while this one's
+ * send blocked) goes out whole: the one set before the fill that took it,
+ * never a mix of two. Every buffer size from the token's length up. */
+static void test_bearer_whole_from_one_fill_replaceable_until_then(void **st)
+{
+    static const char *const toks[2] = {
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", /* 40 */
+        "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",           /* 30 */
+    };
+    llmc_request_t req;
+    llmc_writer_t w;
+    req_bytes_t ref;
+    tbuf_t got;
+    char buf[300];
+    size_t cap, k, fills;
+    int last;
+    (void)st;
+    llmc_request_init(&req);
+    req.messages = k_two;
+    req.n_messages = 2;
+    for (cap = 40; cap <= sizeof(buf); cap++) {
+        writer_for(&w, &req);
+        w.bearer = toks[0];
+        w.bearer_len = strlen(toks[0]);
+        assert_int_equal(llmc_writer_start(&w), LLMC_OK);
+        memset(&got, 0, sizeof(got));
+        tb_put(&got, "", 0);
+        last = -1;
+        for (fills = 0;; fills++) {
+            bool ahead = llmc_writer_bearer_ahead(&w);
+            if (ahead) { /* another token every fill until it is taken */
+                last = (int)(fills & 1);
+                w.bearer = toks[last];
+                w.bearer_len = strlen(toks[last]);
+            }
+            k = llmc_writer_fill(&w, buf, cap);
+            if (k == 0)
+                break;
+            if (ahead && !llmc_writer_bearer_ahead(&w)) {
+                /* this fill took the bearer: all of it */
+                assert_true(holds(buf, k, toks[last]));
+            }
+            tb_put(&got, buf, k);
+        }
+        assert_false(llmc_writer_bearer_ahead(&w));
+        /* the bytes are those of a request with that token */
+        writer_for(&w, &req);
+        w.bearer = toks[last];
+        w.bearer_len = strlen(toks[last]);
+        build(&w, &ref);
+        assert_int_equal(got.len, ref.all.len);
+        assert_memory_equal(got.p, ref.all.p, got.len);
+        bytes_free(&ref);
+        tb_free(&got);
+    }
+}
+
 static void test_project_id_header_only_when_set(void **st)
 {
     llmc_request_t req;
@@ -946,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_messages_parse_back_to_their_content),
         cmocka_unit_test(test_host_has_non_default_port_only),
         cmocka_unit_test(test_authorization_only_when_bearer_set),
+        cmocka_unit_test(test_bearer_whole_from_one_fill_replaceable_until_then),
         cmocka_unit_test(test_project_id_header_only_when_set),
         cmocka_unit_test(test_cr_or_lf_in_header_values_rejected),
         cmocka_unit_test(test_ipv6_host_header_bracketed),
