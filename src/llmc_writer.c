@@ -318,5 +318,5 @@ size_t llmc_writer_fill(llmc_writer_t *w, char *buf, size_t cap)
 
 bool llmc_writer_bearer_ahead(const llmc_writer_t *w)
 {
-    return w->idx < BEARER_POS || (w->idx == BEARER_POS && w->off == 0);
+    return w->idx + (w->off != 0) <= BEARER_POS;
 }
