@@ -134,23 +134,27 @@ static uint32_t since(const llmc_client_t *c, uint32_t t)
  * middle of it (a tail of 4 or more bytes that starts the secret; the
  * longest such tail comes first, and masked bytes match no later one).
  * The message may be a JSON body shown as raw text, which quotes the
- * secret as JSON writes it: the second pass reads a backslash as the
+ * secret as JSON writes it: the second reading takes a backslash as the
  * escape of the next byte (\" \\ \/). */
 static void mask(char *m, size_t len, const char *secret)
 {
-    size_t j, i, k, n = llmc_strlen(secret);
+    size_t j, i, k, end, n = llmc_strlen(secret);
     int esc;
     if (n < 4)
         return;
-    for (esc = 0; esc < 2; esc++)
-        for (j = 0; j + 4 <= len; j++) {
+    for (j = 0; j + 4 <= len; j++) {
+        /* the longer of the two readings that match from j */
+        end = j;
+        for (esc = 0; esc < 2; esc++) {
             for (i = 0, k = j; i < n && k < len; i++, k++)
                 if ((esc && m[k] == '\\' && ++k == len) ||
                     m[k] != secret[i])
                     break;
-            if (i == n || k == len)
-                memset(m + j, '*', k - j);
+            if ((i == n || k == len) && k > end)
+                end = k;
         }
+        memset(m + j, '*', end - j);
+    }
 }
 
 /* Providers sometimes quote the credentials they were given ("Incorrect
