@@ -128,8 +128,6 @@ int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
                                     MBEDTLS_SSL_TRANSPORT_STREAM,
                                     MBEDTLS_SSL_PRESET_DEFAULT) != 0)
         return LLMC_ERR_TLS;
-    /* Verification is never optional. */
-    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
 #if MBEDTLS_VERSION_MAJOR < 4
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
 #endif
@@ -161,6 +159,10 @@ int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
 #endif
     if (cfg->tls_setup != NULL && cfg->tls_setup(&c->conf) != 0)
         return LLMC_ERR_CONFIG;
+    /* Verification is never optional, whatever the hook set: it may add
+     * trust (a CA chain, a bundle's verify callback), not remove the
+     * check. */
+    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
     return LLMC_OK;
 }
 

@@ -194,7 +194,10 @@ typedef struct {
     size_t ca_pem_len;
     const char *ca_file;
     /* Optional: called with the mbedtls_ssl_config* after llmc's setup, e.g.
-     * esp_crt_bundle_attach. Return 0 on success. */
+     * esp_crt_bundle_attach. Return 0 on success. It may add trust (a CA
+     * chain, a verify callback, which then has its say as the bundle's
+     * does); llmc sets MBEDTLS_SSL_VERIFY_REQUIRED again after it, so it
+     * cannot make verification optional or turn it off. */
     int (*tls_setup)(void *ssl_config);
 } llmc_config_t;
 

@@ -4,13 +4,39 @@
  * "done N". Used to check keep-alive reuse (the server counts connections)
  * and TLS over a reused connection.
  *   llmc-seq BASE_URL N MODEL [CA_FILE | pem:CA_FILE]
- * "pem:" loads the file into memory and passes it as ca_pem instead.
+ * "pem:" loads the file into memory and passes it as ca_pem instead;
+ * "hook:" gives no CA but a tls_setup hook that puts the file's CA chain
+ * in the mbedTLS config (as esp_crt_bundle_attach brings a bundle);
+ * "hook-none" gives a hook that asks for no verification at all.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llmc/llmc_client.h"
+
+#if LLMC_TLS
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+static mbedtls_x509_crt g_hook_ca;
+static const char *g_hook_file;
+
+static int hook_ca(void *conf)
+{
+    mbedtls_x509_crt_init(&g_hook_ca);
+    if (mbedtls_x509_crt_parse_file(&g_hook_ca, g_hook_file) != 0)
+        return -1;
+    mbedtls_ssl_conf_ca_chain(conf, &g_hook_ca, NULL);
+    return 0;
+}
+
+static int hook_none(void *conf)
+{
+    mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_NONE);
+    return 0;
+}
+#endif
 
 static llmc_client_t g_client;
 static char g_pem[1 << 16];
@@ -45,6 +71,14 @@ int main(int argc, char **argv)
     cfg.n_providers = 1;
     llmc_policy_default(&cfg.policy);
     cfg.ca_file = argc > 4 ? argv[4] : NULL;
+#if LLMC_TLS
+    if (cfg.ca_file != NULL && strncmp(cfg.ca_file, "hook", 4) == 0) {
+        g_hook_file = cfg.ca_file + 5; /* after "hook:" */
+        cfg.tls_setup = strcmp(cfg.ca_file, "hook-none") == 0 ? hook_none
+                                                             : hook_ca;
+        cfg.ca_file = NULL;
+    }
+#endif
     if (cfg.ca_file != NULL && strncmp(cfg.ca_file, "pem:", 4) == 0) {
         FILE *f = fopen(cfg.ca_file + 4, "rb");
         size_t got = f ? fread(g_pem, 1, sizeof(g_pem) - 1, f) : 0;

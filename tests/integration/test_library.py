@@ -61,6 +61,29 @@ class KeepAliveTests(unittest.TestCase):
             self.assertIn("certificate verification failed", err)
             self.assertEqual(srv.stats()["requests"], 0)
 
+    def test_tls_setup_hook_supplies_the_trust_anchors(self):
+        # no CA given: the hook's chain is the one trusted (as
+        # esp_crt_bundle_attach brings ESP-IDF's bundle)
+        with Server(tls="good") as srv:
+            rc, out, err = run_seq(srv.url, 2,
+                                   ca="hook:" + cert_path("ca.pem"))
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, expected_answers(2))
+        with Server(tls="good") as srv:
+            rc, out, err = run_seq(srv.url, 1,
+                                   ca="hook:" + cert_path("other-ca.pem"))
+            self.assertEqual(rc, 1)
+            self.assertIn("certificate verification failed", err)
+
+    def test_tls_setup_hook_cannot_turn_verification_off(self):
+        # a hook that sets MBEDTLS_SSL_VERIFY_NONE: llmc requires
+        # verification again after it, so the untrusted server is refused
+        with Server(tls="good") as srv:
+            rc, out, err = run_seq(srv.url, 1, ca="hook-none")
+            self.assertEqual(rc, 1, out)
+            self.assertIn("certificate verification failed", err)
+            self.assertEqual(srv.stats()["requests"], 0)
+
     def test_connection_closed_by_server_is_replaced(self):
         # keepalive=0: the server closes after each answer; every request
         # must still succeed, each on a new connection
