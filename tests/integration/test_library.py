@@ -46,43 +46,37 @@ class KeepAliveTests(unittest.TestCase):
             self.assertEqual(st["requests"], 5)
             self.assertEqual(st["connections"], 1)
 
-    def test_ca_given_as_in_memory_pem_is_trusted(self):
+    def assert_trusted(self, ca):
+        """llmc-seq with this CA argument is answered over TLS."""
         with Server(tls="good") as srv:
-            rc, out, err = run_seq(srv.url, 2,
-                                   ca="pem:" + cert_path("ca.pem"))
+            rc, out, err = run_seq(srv.url, 2, ca=ca)
             self.assertEqual(rc, 0, err)
             self.assertEqual(out, expected_answers(2))
 
-    def test_in_memory_pem_of_another_ca_refuses_the_server(self):
+    def assert_refused(self, ca):
+        """llmc-seq with this CA argument refuses the test server."""
         with Server(tls="good") as srv:
-            rc, out, err = run_seq(srv.url, 1,
-                                   ca="pem:" + cert_path("other-ca.pem"))
-            self.assertEqual(rc, 1)
+            rc, out, err = run_seq(srv.url, 1, ca=ca)
+            self.assertEqual(rc, 1, out)
             self.assertIn("certificate verification failed", err)
             self.assertEqual(srv.stats()["requests"], 0)
+
+    def test_ca_given_as_in_memory_pem_is_trusted(self):
+        self.assert_trusted("pem:" + cert_path("ca.pem"))
+
+    def test_in_memory_pem_of_another_ca_refuses_the_server(self):
+        self.assert_refused("pem:" + cert_path("other-ca.pem"))
 
     def test_tls_setup_hook_supplies_the_trust_anchors(self):
         # no CA given: the hook's chain is the one trusted (as
         # esp_crt_bundle_attach brings ESP-IDF's bundle)
-        with Server(tls="good") as srv:
-            rc, out, err = run_seq(srv.url, 2,
-                                   ca="hook:" + cert_path("ca.pem"))
-            self.assertEqual(rc, 0, err)
-            self.assertEqual(out, expected_answers(2))
-        with Server(tls="good") as srv:
-            rc, out, err = run_seq(srv.url, 1,
-                                   ca="hook:" + cert_path("other-ca.pem"))
-            self.assertEqual(rc, 1)
-            self.assertIn("certificate verification failed", err)
+        self.assert_trusted("hook:" + cert_path("ca.pem"))
+        self.assert_refused("hook:" + cert_path("other-ca.pem"))
 
     def test_tls_setup_hook_cannot_turn_verification_off(self):
         # a hook that sets MBEDTLS_SSL_VERIFY_NONE: llmc requires
         # verification again after it, so the untrusted server is refused
-        with Server(tls="good") as srv:
-            rc, out, err = run_seq(srv.url, 1, ca="hook-none")
-            self.assertEqual(rc, 1, out)
-            self.assertIn("certificate verification failed", err)
-            self.assertEqual(srv.stats()["requests"], 0)
+        self.assert_refused("hook-none")
 
     def test_connection_closed_by_server_is_replaced(self):
         # keepalive=0: the server closes after each answer; every request
