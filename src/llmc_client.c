@@ -781,8 +781,20 @@ static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err)
  * this request began, even while its head was going out. The writer takes
  * the bearer whole into one fill (a token is at most LLMC_TOKEN_MAX, the
  * buffer at least that), so no header mixes two tokens. */
-static void stamp_bearer(llmc_client_t *c, llmc_slot_t *s)
+static bool stamp_bearer(llmc_client_t *c, llmc_slot_t *s)
 {
+#if LLMC_IAM
+    llmc_iam_t *iam = llmc_auth_iam(c, s);
+    if (s->w.bearer == iam->token && iam->len == 0) {
+        /* another request's refusal dropped the stored token: fetch the
+         * next one or wait for its fetch, as a request starting now
+         * does, and pool the connection if nothing went out on it */
+        llmc_conn_release(c, s->conn, s->w.idx == 0);
+        s->conn = LLMC_NONE;
+        attempt_request(c, s);
+        return true;
+    }
+#endif
     /* every token stored has been checked for control bytes */
     s->w.bearer_len = llmc_strlen(s->w.bearer);
 #if LLMC_IAM
@@ -792,11 +804,12 @@ static void stamp_bearer(llmc_client_t *c, llmc_slot_t *s)
         llmc_buf_init(&b, s->sent_token, sizeof(s->sent_token));
         llmc_buf_put(&b, s->w.bearer, s->w.bearer_len);
         /* IAM providers: the stored token's, which is the one sent */
-        s->sent_gen = llmc_auth_iam(c, s)->gen;
+        s->sent_gen = iam->gen;
     }
 #else
     (void)c;
 #endif
+    return false;
 }
 
 static void step_send(llmc_client_t *c, llmc_slot_t *s)
@@ -804,8 +817,8 @@ static void step_send(llmc_client_t *c, llmc_slot_t *s)
     for (;;) {
         long n;
         if (s->tx_off == s->tx_len) {
-            if (llmc_writer_bearer_ahead(&s->w))
-                stamp_bearer(c, s);
+            if (llmc_writer_bearer_ahead(&s->w) && stamp_bearer(c, s))
+                return;
             s->tx_len = llmc_writer_fill(&s->w, s->buf, sizeof(s->buf));
             s->tx_off = 0;
             if (s->tx_len == 0) {

@@ -921,6 +921,28 @@ class GatherTests(ToolCase):
         self.assertEqual(st["last_request"]["headers"]["authorization"],
                          "Bearer iam-token-2")
 
+    def test_iam_token_dropped_while_connecting_is_not_sent(self):
+        # Two requests share token 1; the server refuses it. The second
+        # connection's TLS handshake is held until the refused request
+        # asks for token 2 (answered 300 ms later): the request on it
+        # then has token 1 ready to send, dropped meanwhile. It waits for
+        # token 2 instead, and leaves its connection in the pool.
+        srv = self.server(tls="good", iam_key_id=self.IAM_KEY[0],
+                          iam_secret=self.IAM_KEY[1], iam_refuse_first=1,
+                          iam_delay_ms=300, tls_hold="2:2")
+        items, s = self.iam_conc(srv, "--ca", cert_path("ca.pem"), "run",
+                                 srv.url, "t", 2)
+        for it in items:
+            self.assertEqual((it["status"], it["content"]),
+                             ("ok", conc_prompt(it["i"])), it)
+        # the refused one tried twice, the held one once
+        self.assertEqual(sorted(it["attempts"] for it in items), [1, 2],
+                         items)
+        st = srv.stats()
+        self.assertEqual((st["token_requests"], st["chat_requests"],
+                          st["tokens_refused"], st["connections"]),
+                         (2, 2, ["Bearer iam-token-1"], 3), st)
+
     def gather(self, srv, model, *args):
         """llmc-gather -c (one provider, srv with model) args..."""
         return self.gather_cfg(self.config([self.prov("local", srv, model)]),

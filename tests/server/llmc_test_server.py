@@ -147,6 +147,8 @@ class State:
         self.tokens_issued = 0
         self.token_requests = 0  # with good credentials, since the reset
         self.iam_failed = 0  # token requests seen, for --iam-fail-first
+        self.accepted = 0  # connections accepted since the start
+        self.token_seen = threading.Condition(self.lock)  # for --tls-hold
         self.token_seq = 0
         self.tokens = {}  # token -> expiry (monotonic); None once revoked
         self.tokens_refused = []  # Authorization values the IAM check refused
@@ -194,7 +196,10 @@ class State:
             if pad:
                 # each token shorter than the one before
                 token = (token + "-").ljust(pad - self.token_seq, "x")
-            self.tokens[token] = time.monotonic() + lifetime
+            # --iam-refuse-first: the chat endpoint refuses it
+            self.tokens[token] = (
+                None if self.token_seq <= self.args.iam_refuse_first
+                else time.monotonic() + lifetime)
             return token
 
     def token_valid(self, token):
@@ -913,6 +918,18 @@ class Handler(socketserver.BaseRequestHandler):
         with STATE.lock:
             STATE.connections += 1
             STATE.open += 1
+            STATE.accepted += 1
+            self.number = STATE.accepted
+
+    def hold_handshake(self):
+        """--tls-hold N:K: the Nth connection's TLS handshake waits until
+        K token requests have come in (at most 10 s)."""
+        hold = STATE.args.tls_hold
+        if hold is None or hold[0] != self.number:
+            return
+        with STATE.token_seen:
+            STATE.token_seen.wait_for(
+                lambda: STATE.token_requests >= hold[1], timeout=10.0)
 
     def finish(self):
         with STATE.lock:
@@ -930,6 +947,7 @@ class Handler(socketserver.BaseRequestHandler):
         self.tls_info = None
         ctx = self.server.tls_context
         if ctx is not None:
+            self.hold_handshake()
             try:
                 sock.settimeout(10.0)
                 sock = ctx.wrap_socket(sock, server_side=True,
@@ -1039,6 +1057,7 @@ class Handler(socketserver.BaseRequestHandler):
         with STATE.lock:
             STATE.iam_failed += 1
             STATE.token_requests += 1
+            STATE.token_seen.notify_all()
             fail = STATE.iam_failed <= args.iam_fail_first
         if args.iam_delay_ms:
             time.sleep(args.iam_delay_ms / 1000.0)
@@ -1111,6 +1130,11 @@ class Server(socketserver.ThreadingTCPServer):
             super().handle_error(request, client_address)
 
 
+def hold_arg(text):
+    n, _, k = text.partition(":")
+    return int(n), int(k)
+
+
 def main(argv=None):
     global STATE, VERBOSE
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -1134,6 +1158,13 @@ def main(argv=None):
                     help="answer every token request after this many ms")
     ap.add_argument("--iam-fail-first", type=int, default=0,
                     help="answer the first N token requests with 503")
+    ap.add_argument("--iam-refuse-first", type=int, default=0,
+                    help="the chat endpoint refuses the first N tokens "
+                         "issued, as if revoked")
+    ap.add_argument("--tls-hold", type=hold_arg, metavar="N:K",
+                    help="the Nth connection accepted (from 1, control "
+                         "connections included) holds its TLS handshake "
+                         "until K token requests have come in, at most 10 s")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     VERBOSE = args.verbose

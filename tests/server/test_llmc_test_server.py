@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -918,6 +919,50 @@ class AuthTests(unittest.TestCase):
             st = srv.stats()
             self.assertEqual((st["token_requests"], st["tokens_issued"]),
                              (2, 1))
+
+    def test_iam_refuse_first(self):
+        with harness.Server(iam_key_id="kid", iam_secret="sec",
+                            iam_refuse_first=1) as srv:
+            c = Client(srv.port)
+            body = chat_body("x", model(), stream=False)
+            for n, status in ((1, 401), (2, 200)):
+                r = c.request("POST", "/api/v1/auth/token",
+                              {"keyId": "kid", "secret": "sec"})
+                auth = {"Authorization": "Bearer iam-token-%d" % n}
+                self.assertEqual(json.loads(r.body)["access_token"],
+                                 "iam-token-%d" % n)
+                self.assertEqual(c.request("POST", "/v1/chat/completions",
+                                           body, auth).status, status)
+            c.close()
+            self.assertEqual(srv.stats()["tokens_refused"],
+                             ["Bearer iam-token-1"])
+
+    def test_tls_hold_waits_for_the_token_requests(self):
+        # connection 1's handshake ends only after connection 2 asked
+        # for a token
+        with harness.Server(tls="good", iam_key_id="kid", iam_secret="sec",
+                            tls_hold="1:1") as srv:
+            ca = harness.cert_path("ca.pem")
+            held = Client(srv.port, tls_ca=ca)
+            done = []
+            t = threading.Thread(
+                target=lambda: (held.connect(), done.append(time.monotonic())))
+            t.start()
+            deadline = time.monotonic() + 5
+            while srv.stats()["connections"] < 1 and \
+                    time.monotonic() < deadline:
+                time.sleep(0.01)  # the held one is accepted
+            time.sleep(0.2)
+            asked = time.monotonic()
+            c = Client(srv.port, tls_ca=ca)
+            r = c.request("POST", "/api/v1/auth/token",
+                          {"keyId": "kid", "secret": "sec"})
+            self.assertEqual(r.status, 200)
+            t.join(10)
+            self.assertEqual(len(done), 1)
+            self.assertGreater(done[0], asked)
+            c.close()
+            held.close()
 
 
 class LifecycleTests(unittest.TestCase):
