@@ -895,8 +895,13 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
             attempt_fail(c, s, rc, NULL); /* closes the connection */
             return;
         }
-        if (rc == 0)
+        if (rc != 1) {
+            /* 2: on the host's next address (the last one was refused or
+             * timed out), which has a connect timeout of its own */
+            if (rc == 2)
+                llmc_set_timer(c, s, c->policy.connect_timeout_ms);
             return;
+        }
         start_send(c, s);
     } else if (s->phase == PH_SEND) {
         step_send(c, s);
@@ -1130,7 +1135,6 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
     }
     if (s->phase == PH_CONNECT) {
         /* the host's next address, or the attempt times out */
-        llmc_set_timer(c, s, p->connect_timeout_ms);
         slot_step(c, s, LLMC_CONN_TIMED_OUT);
         return;
     }

@@ -383,7 +383,8 @@ int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
         llmc_port_close(k->sock);
         k->sock = LLMC_SOCK_INVALID;
         k->addr_i++;
-        return connect_from(c, k, t, msg, rc);
+        rc = connect_from(c, k, t, msg, rc);
+        return rc == 0 ? 2 : rc; /* 2: in progress on the next address */
     }
     if (revents & LLMC_CONN_TIMED_OUT)
         return LLMC_ERR_TIMEOUT; /* in the TLS handshake */

@@ -95,9 +95,11 @@ int llmc_conn_alloc(llmc_client_t *c);
 int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
                    llmc_target_t *t, llmc_buf_t *msg);
 /* Advance connect + TLS handshake: 1 ready, 0 waiting (conn->want set),
- * < 0 error with *msg. revents LLMC_CONN_TIMED_OUT: the connect timeout
- * passed; a TCP connect goes on to its target's next address if it has
- * one, else (and in the handshake) LLMC_ERR_TIMEOUT, with no message. An
+ * 2 waiting for the target's next address (the last one failed or timed
+ * out: it gets a connect timeout of its own), < 0 error with *msg.
+ * revents LLMC_CONN_TIMED_OUT: the connect timeout passed; a TCP connect
+ * goes on to its target's next address if it has one, else (and in the
+ * handshake) LLMC_ERR_TIMEOUT, with no message. An
  * address that connects after others failed is then the target's only
  * one; when none connects, the target's name is resolved again next
  * time. */

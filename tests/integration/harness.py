@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,49 @@ def unanswered_port(host=None, port=0):
                        " this kernel does not drop SYNs on a full accept "
                        "queue" % port)
 
+
+
+def late_refused_port(host, port):
+    """A port on host where a connect is refused only about a second after
+    it began, as when a route fails late: a full listener (see
+    unanswered_port()) that goes away as soon as a connect to it waits, so
+    that the retransmitted SYN (the kernel's first retransmission comes 1 s
+    later) gets the refusal. Returns an event set when it went away."""
+    lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lst.bind((host, port))
+    lst.listen(0)
+    fill = []
+    for _ in range(3):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex((host, port))
+        fill.append(s)
+    time.sleep(0.05)
+    mine = {s.getsockname()[1] for s in fill}
+    # /proc/net/tcp: the remote address in the kernel's byte order
+    want = "%08X:%04X" % (struct.unpack("=I", socket.inet_aton(host))[0],
+                          port)
+    gone = threading.Event()
+
+    def waiting():
+        with open("/proc/net/tcp") as f:
+            for line in f.read().splitlines()[1:]:
+                x = line.split()
+                if (x[2] == want and x[3] == "02" and  # SYN_SENT
+                        int(x[1].split(":")[1], 16) not in mine):
+                    return True
+        return False
+
+    def watch():
+        while not waiting():
+            time.sleep(0.005)
+        lst.close()
+        for s in fill:
+            s.close()
+        gone.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return gone
 
 def wait_for(cond, timeout=5.0, what="condition"):
     """Wait until cond() is true (checked every 20 ms) or fail."""

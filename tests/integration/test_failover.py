@@ -24,8 +24,9 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (TEST_HOST, Server, chat_binary, refused_port, run_chat,
-                     tool_path, unanswered_port, wait_for)
+from harness import (TEST_HOST, Server, chat_binary, free_port,
+                     late_refused_port, refused_port, run_chat, tool_path,
+                     unanswered_port, wait_for)
 
 MULTI = tool_path("llmc-multi")
 TIMEOUT = 30
@@ -1245,7 +1246,10 @@ class HostAddressTests(FailoverCase):
         self.assertEqual(order.stdout.decode().split(),
                          ["127.0.0.2", "127.0.0.1"], order.stderr.decode())
         self.srv = self.servers[0]
-        unanswered_port("127.0.0.2", self.srv.port)
+        # once per class (its server's port): the socket is kept
+        if getattr(type(self), "dead_port", None) != self.srv.port:
+            unanswered_port("127.0.0.2", self.srv.port)
+            type(self).dead_port = self.srv.port
 
     def wrap(self, cmd):
         return (["unshare", "-m", "sh", "-c",
@@ -1270,6 +1274,25 @@ class HostAddressTests(FailoverCase):
         self.assertLess(r2["attempts"][0]["ms"], 900)
         self.assertEqual(self.srv.stats()["connections"], 2)
 
+
+    def test_next_address_after_a_late_refusal_gets_a_whole_connect_timeout(
+            self):
+        # README, Design: a connect that is refused goes on to the next
+        # address, "each with its own connect timeout". Here the first
+        # address refuses only after about a second and the second never
+        # answers: it must still get 1500 ms of its own.
+        port = free_port()
+        unanswered_port("127.0.0.1", port)
+        gone = late_refused_port("127.0.0.2", port)
+        url = "http://%s:%d/v1" % (TWO_ADDRESSES, port)
+        cfg = self.config([{"name": "a", "base_url": url, "model": "t"}],
+                          max_retries=0, connect_timeout_ms=1500)
+        r, = self.multi(cfg, 1, "late refusal", wrap=self.wrap([]))
+        self.assertTrue(gone.is_set())
+        self.assertEqual(self.attempts(r), [("a", "timeout")], r)
+        self.assertEqual(r["message"], "connect timed out after 1500 ms", r)
+        # about 1 s until the refusal, then 1500 ms on the second address
+        self.assertGreaterEqual(r["attempts"][0]["ms"], 2400, r)
 
 if __name__ == "__main__":
     unittest.main()
