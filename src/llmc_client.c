@@ -604,6 +604,9 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
     if (t->n_addr == 0) {
         /* may block (getaddrinfo); cached until a connect fails */
         int n = llmc_port_resolve(t->url.host, t->url.port, t->addr, 2);
+        /* the time it took is no part of the connect timeout (nor of
+         * other timers started after it) */
+        c->now = llmc_port_now_ms();
         if (n <= 0) {
             str2(&b, "cannot resolve ", t->url.host);
             attempt_fail(c, s, LLMC_ERR_DNS, NULL);
@@ -1152,7 +1155,8 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
  * UINT32_MAX: none in use). */
 static uint32_t service(llmc_client_t *c)
 {
-    uint32_t now = (uint32_t)c->now, next = UINT32_MAX, left, t;
+    /* c->now, which a name lookup in this pass moves on */
+    uint32_t next = UINT32_MAX, left, t;
     int i, rounds, st;
     for (rounds = 0; rounds < 64; rounds++) {
         bool again = false;
@@ -1163,7 +1167,8 @@ static uint32_t service(llmc_client_t *c)
             if (s->state == SLOT_FREE)
                 continue;
             /* until the deadline; t_start stays while the request runs */
-            left = llmc_left(now, s->t_start, c->policy.deadline_ms);
+            left = llmc_left((uint32_t)c->now, s->t_start,
+                             c->policy.deadline_ms);
             st = LLMC_ERR_CANCELLED;
             if (LLMC_CANCELLED(&s->job) || c->shutting_down) {
                 set_msg(s, why_cancelled(c));
@@ -1179,7 +1184,8 @@ static uint32_t service(llmc_client_t *c)
             } else {
                 /* left == 0 here: the deadline came in the wait for the
                  * body's end after [DONE]; the answer stands */
-                if (left == 0 || llmc_left(now, s->t_timer, s->timer_ms) == 0) {
+                if (left == 0 ||
+                    llmc_left((uint32_t)c->now, s->t_timer, s->timer_ms) == 0) {
                     if (s->state == SLOT_WAIT)
                         attempt_begin(c, s);
                     else
@@ -1190,7 +1196,9 @@ static uint32_t service(llmc_client_t *c)
                 if (s->state != SLOT_FREE) {
                     if (left < next)
                         next = left;
-                    t = s->more ? 0 : llmc_left(now, s->t_timer, s->timer_ms);
+                    t = s->more ? 0
+                                : llmc_left((uint32_t)c->now, s->t_timer,
+                                            s->timer_ms);
                     if (t < next)
                         next = t;
                 }

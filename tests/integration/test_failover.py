@@ -17,14 +17,17 @@ import json
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
 
-from harness import (TEST_HOST, Server, chat_binary, free_port,
+from harness import (TEST_HOST, Server, cert_path, chat_binary, free_port,
                      late_refused_port, refused_port, run_chat, tool_path,
                      unanswered_port, wait_for)
 
@@ -1293,6 +1296,84 @@ class HostAddressTests(FailoverCase):
         self.assertEqual(r["message"], "connect timed out after 1500 ms", r)
         # about 1 s until the refusal, then 1500 ms on the second address
         self.assertGreaterEqual(r["attempts"][0]["ms"], 2400, r)
+
+
+class SlowLookupTests(FailoverCase):
+    """A host name whose lookup takes 1.2 s: the tool's /etc/hosts is empty
+    and its /etc/resolv.conf names a DNS server of the test's own (root,
+    a mount namespace, as HostAddressTests) that answers A queries for any
+    name with 127.0.0.1 after that delay."""
+
+    n_servers = 1
+    server_args = {"tls": "good"}
+    DELAY = 1.2
+    DNS = "127.0.0.9"
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            self.skipTest("needs root and unshare for a private resolv.conf")
+        with open(os.path.join(self.tmp, "hosts"), "w") as f:
+            f.write("")
+        with open(os.path.join(self.tmp, "resolv.conf"), "w") as f:
+            f.write("nameserver %s\noptions timeout:5 attempts:1\n"
+                    % self.DNS)
+        dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dns.bind((self.DNS, 53))
+        self.addCleanup(dns.close)
+        threading.Thread(target=self.serve_dns, args=(dns,),
+                         daemon=True).start()
+
+    def serve_dns(self, sock):
+        def answer(q, peer):
+            time.sleep(self.DELAY)
+            end = 12
+            while q[end]:
+                end += q[end] + 1
+            qtype = struct.unpack(">H", q[end + 1:end + 3])[0]
+            an = b""
+            if qtype == 1:  # A: 127.0.0.1; AAAA: none
+                an = (b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) +
+                      socket.inet_aton("127.0.0.1"))
+            head = q[:2] + struct.pack(">HHHHH", 0x8180, 1, 1 if an else 0,
+                                       0, 0)
+            try:
+                sock.sendto(head + q[12:end + 5] + an, peer)
+            except OSError:
+                pass
+        while True:
+            try:
+                q, peer = sock.recvfrom(512)
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(q, peer),
+                             daemon=True).start()
+
+    def wrap(self):
+        return ["unshare", "-m", "sh", "-c",
+                'mount --bind "$1" /etc/hosts && '
+                'mount --bind "$2" /etc/resolv.conf && shift 2 && '
+                'exec "$@"', "sh", os.path.join(self.tmp, "hosts"),
+                os.path.join(self.tmp, "resolv.conf")]
+
+    def test_a_slow_lookup_is_not_counted_in_the_connect_timeout(self):
+        # README, Failover and retry 8: connect_timeout_ms covers the TCP
+        # connect and the TLS handshake; the name lookup, which may block,
+        # is not part of it. A lookup longer than the connect timeout must
+        # not fail a handshake that takes milliseconds.
+        srv = self.servers[0]
+        path = os.path.join(self.tmp, "cfg.json")
+        with open(path, "w") as f:
+            json.dump({"providers": [
+                {"name": "a", "base_url": "https://localhost:%d/v1" % srv.port,
+                 "model": "t"}],
+                "ca_file": cert_path("ca.pem"),
+                "policy": {"max_retries": 0, "connect_timeout_ms": 1000,
+                           "cooldown_after": 0}}, f)
+        r, = self.multi(path, 1, "slow lookup", wrap=self.wrap())
+        self.assertEqual(self.attempts(r), [("a", "ok")], r)
+        self.assertEqual(r["content"], "slow lookup")
+        self.assertGreaterEqual(r["elapsed_ms"], 1100, r)
 
 if __name__ == "__main__":
     unittest.main()
