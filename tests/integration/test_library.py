@@ -237,6 +237,44 @@ class ThreadSanitizerTests(unittest.TestCase):
         self.assertGreater(cancelled, 0)
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def kconfig_compile(values, flags):
+    """src/*.c compiled with the header the root Kconfig generates when
+    `values` ({symbol: value}) are set and every other symbol keeps its
+    default, as in menuconfig: (values as Kconfig took them, the failed
+    compiler run or None). A value Kconfig refuses is not taken."""
+    import glob
+    import tempfile
+    import kconfiglib  # python3-kconfiglib, as `make menuconfig` uses
+    kc = kconfiglib.Kconfig(os.path.join(REPO, "Kconfig"), warn=False)
+    for name, v in values.items():
+        kc.syms[name].set_value(str(v))
+    took = {name: kc.syms[name].str_value for name in values}
+    with tempfile.TemporaryDirectory() as d:
+        kc.write_autoconf(os.path.join(d, "llmc_kconfig.h"))
+        p = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror",
+                            "-I" + os.path.join(REPO, "include"),
+                            "-I" + os.path.join(REPO, "src"), "-I" + d,
+                            '-DLLMC_CONFIG_FILE="llmc_kconfig.h"'] + flags
+                           + sorted(glob.glob(os.path.join(REPO, "src/*.c"))),
+                           cwd=d, capture_output=True, timeout=TIMEOUT)
+    return took, (p if p.returncode != 0 else None)
+
+
+def kconfig_int_limits():
+    """(symbol, lowest, highest) of each int symbol of the root Kconfig
+    that has a range, its bounds as the defaults of the others make them."""
+    import kconfiglib
+    kc = kconfiglib.Kconfig(os.path.join(REPO, "Kconfig"), warn=False)
+    return [(s.name, int(s.ranges[0][0].str_value),
+             int(s.ranges[0][1].str_value))
+            for s in kc.unique_defined_syms
+            if s.type == kconfiglib.INT and s.ranges]
+
+
 class BuildConfigTests(unittest.TestCase):
 
     def test_documented_targets_install_packages_before_compiling(self):
@@ -262,6 +300,23 @@ class BuildConfigTests(unittest.TestCase):
                 cc = [i for i, l in enumerate(lines) if compile_line.search(l)]
                 self.assertTrue(deps and cc, p.stdout.decode()[:500])
                 self.assertLess(deps[0], cc[0], "\n".join(lines[:cc[0] + 1]))
+
+    def test_every_knob_at_the_ends_of_its_kconfig_range_compiles(self):
+        # A value menuconfig (or ESP-IDF's menuconfig, same Kconfig)
+        # accepts must build: the headers' #error checks may not refuse
+        # it. Each int knob at its lowest and highest, the others at their
+        # defaults; syntax only, which is where #error and a constant that
+        # does not fit its field show.
+        from concurrent.futures import ThreadPoolExecutor
+        cases = [(name, v) for name, lo, hi in kconfig_int_limits()
+                 for v in (lo, hi)]
+        with ThreadPoolExecutor(2) as ex:
+            runs = list(ex.map(lambda c: kconfig_compile(
+                {c[0]: c[1]}, ["-fsyntax-only"]), cases))
+        for (name, v), (took, p) in zip(cases, runs):
+            with self.subTest(knob=name, value=v):
+                self.assertEqual(took[name], str(v))
+                self.assertTrue(p is None, p and p.stderr.decode()[-600:])
 
     def test_library_follows_a_config_that_was_removed(self):
         # `make defconfig` writes .config and the build follows it; once
