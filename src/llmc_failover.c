@@ -71,6 +71,9 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
         }
         return 0;
     }
+    /* with one provider there is nothing to shuffle, and gcc's array
+     * bounds check would take the loop for a read of order[1] */
+#if LLMC_MAX_PROVIDERS > 1
     if (c->policy.shuffle) {
         for (i = n - 1u; i > 0; i--) {
             unsigned j = llmc_rand(c) % (i + 1u);
@@ -79,6 +82,7 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
             s->order[j] = t;
         }
     }
+#endif
     if (c->policy.single_provider_retry)
         n = 1;
     s->n_order = n;

@@ -318,6 +318,26 @@ class BuildConfigTests(unittest.TestCase):
                 self.assertEqual(took[name], str(v))
                 self.assertTrue(p is None, p and p.stderr.decode()[-600:])
 
+    def test_every_knob_at_its_kconfig_minimum_or_maximum_at_once_builds(self):
+        # The smallest configuration Kconfig allows (one provider, one
+        # slot, ...) and the largest, compiled as the Makefile (-O2) and
+        # the MCU builds (-Os) do: warnings that need the optimiser
+        # (array bounds) must not stop either.
+        import kconfiglib
+        for end in (0, 1):
+            kc = kconfiglib.Kconfig(os.path.join(REPO, "Kconfig"), warn=False)
+            values = {}
+            for s in kc.unique_defined_syms:  # in order: ranges may name
+                if s.type == kconfiglib.INT and s.ranges:  # earlier knobs
+                    values[s.name] = s.ranges[0][end].str_value
+                    s.set_value(values[s.name])
+            for opt in ("-O2", "-Os"):
+                with self.subTest(end=("lowest", "highest")[end], opt=opt):
+                    took, p = kconfig_compile(values, [opt, "-c"])
+                    self.assertEqual(took, values)
+                    self.assertTrue(p is None,
+                                    p and p.stderr.decode()[-600:])
+
     def test_library_follows_a_config_that_was_removed(self):
         # `make defconfig` writes .config and the build follows it; once
         # .config is gone the build goes back to the Makefile's own knobs,
