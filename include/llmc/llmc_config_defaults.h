@@ -285,6 +285,26 @@
 #if LLMC_RECV_BUF_SIZE < 64
 #error "LLMC_RECV_BUF_SIZE must be at least 64"
 #endif
+/* the policy's fields: uint8_t counts, uint32_t milliseconds */
+#if LLMC_DEFAULT_MAX_RETRIES < 0 || LLMC_DEFAULT_MAX_RETRIES > 255 || \
+    LLMC_DEFAULT_COOLDOWN_AFTER < 0 || LLMC_DEFAULT_COOLDOWN_AFTER > 255
+#error "LLMC_DEFAULT_MAX_RETRIES and LLMC_DEFAULT_COOLDOWN_AFTER are 0 to 255"
+#endif
+#if LLMC_DEFAULT_CONNECT_TIMEOUT_MS < 1 || \
+    LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS < 1 || \
+    LLMC_DEFAULT_IDLE_TIMEOUT_MS < 1 || LLMC_DEFAULT_DEADLINE_MS < 1
+#error "a default timeout or deadline of 0 would end every request at once"
+#endif
+#if LLMC_DEFAULT_BACKOFF_BASE_MS < 0 || LLMC_DEFAULT_BACKOFF_MAX_MS < 0 || \
+    LLMC_DEFAULT_COOLDOWN_MS < 0 || \
+    LLMC_DEFAULT_BACKOFF_BASE_MS > 0xFFFFFFFF || \
+    LLMC_DEFAULT_BACKOFF_MAX_MS > 0xFFFFFFFF || \
+    LLMC_DEFAULT_CONNECT_TIMEOUT_MS > 0xFFFFFFFF || \
+    LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS > 0xFFFFFFFF || \
+    LLMC_DEFAULT_IDLE_TIMEOUT_MS > 0xFFFFFFFF || \
+    LLMC_DEFAULT_DEADLINE_MS > 0xFFFFFFFF || LLMC_DEFAULT_COOLDOWN_MS > 0xFFFFFFFF
+#error "default policy times are 32-bit milliseconds"
+#endif
 #if LLMC_MAX_PROVIDERS > 250 || LLMC_SLOTS > 250 || LLMC_CONNS > 250 || \
     LLMC_QUEUE_LEN + LLMC_SLOTS > 255
 #error "llmc counts providers, slots and connections in bytes"

@@ -307,7 +307,16 @@ class BuildConfigTests(unittest.TestCase):
         # it. Each int knob at its lowest and highest, the others at their
         # defaults; syntax only, which is where #error and a constant that
         # does not fit its field show.
+        # Every int knob has a range: without one, Kconfig takes any
+        # integer, also one its field cannot hold or one that breaks
+        # every request (a timeout of 0).
+        import kconfiglib
         from concurrent.futures import ThreadPoolExecutor
+        kc = kconfiglib.Kconfig(os.path.join(REPO, "Kconfig"), warn=False)
+        for s in kc.unique_defined_syms:
+            if s.type == kconfiglib.INT:
+                with self.subTest(knob=s.name):
+                    self.assertTrue(s.ranges, "no range in Kconfig")
         cases = [(name, v) for name, lo, hi in kconfig_int_limits()
                  for v in (lo, hi)]
         with ThreadPoolExecutor(2) as ex:
@@ -337,6 +346,29 @@ class BuildConfigTests(unittest.TestCase):
                     self.assertEqual(took, values)
                     self.assertTrue(p is None,
                                     p and p.stderr.decode()[-600:])
+
+    def test_policy_default_the_policy_cannot_hold_is_refused(self):
+        # A default policy value set with -D (or an sdkconfig.h written
+        # by hand) that its field cannot hold, or a timeout of 0 that would
+        # end every request at once, stops the build, also without
+        # -Werror: ESP-IDF's -Werror=all leaves -Woverflow a warning, and a
+        # negative value converts without one.
+        for knob, v in (("MAX_RETRIES", 256), ("MAX_RETRIES", -1),
+                        ("COOLDOWN_AFTER", 300), ("COOLDOWN_AFTER", -1),
+                        ("CONNECT_TIMEOUT_MS", 0), ("DEADLINE_MS", 0),
+                        ("FIRST_BYTE_TIMEOUT_MS", 0), ("IDLE_TIMEOUT_MS", 0),
+                        ("IDLE_TIMEOUT_MS", 4294967296),
+                        ("BACKOFF_BASE_MS", -1), ("BACKOFF_MAX_MS", -1),
+                        ("COOLDOWN_MS", -1)):
+            with self.subTest(knob=knob, value=v):
+                p = subprocess.run(["cc", "-std=c99", "-fsyntax-only",
+                                    "-I" + os.path.join(REPO, "include"),
+                                    "-I" + os.path.join(REPO, "src"),
+                                    "-DLLMC_DEFAULT_%s=%d" % (knob, v),
+                                    os.path.join(REPO, "src/llmc_client.c")],
+                                   capture_output=True, timeout=TIMEOUT)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertIn(b"#error", p.stderr)
 
     def test_library_follows_a_config_that_was_removed(self):
         # `make defconfig` writes .config and the build follows it; once
