@@ -56,7 +56,8 @@
 #endif
 
 /* Caller sockets llmc_poll_with() can wait on beside llmc's own (a server
- * built on llmc, such as llmc-gateway); 8 bytes of stack each in a poll. */
+ * built on llmc, such as llmc-gateway); 16 bytes of stack each in a poll
+ * (llmc's poll array and the port's). */
 #ifndef LLMC_POLL_EXTRA
 #ifdef CONFIG_LLMC_POLL_EXTRA
 #define LLMC_POLL_EXTRA CONFIG_LLMC_POLL_EXTRA
@@ -124,7 +125,8 @@
 #endif
 #endif
 
-/* Longest host name in a base_url (kept per provider for SNI / Host). */
+/* Longest host name in a base_url or token_url (kept per provider and per
+ * IAM entry, for SNI / Host). */
 #ifndef LLMC_HOST_MAX
 #ifdef CONFIG_LLMC_HOST_MAX
 #define LLMC_HOST_MAX CONFIG_LLMC_HOST_MAX
@@ -152,7 +154,7 @@
 #endif
 
 /* Providers that may use IAM auth at once (each holds LLMC_TOKEN_MAX).
- * 0 compiles Evolution IAM out (about 1 KB of code on Cortex-M4):
+ * 0 compiles Evolution IAM out (about 1.3 KB of code on Cortex-M4):
  * llmc_client_init() then refuses an LLMC_AUTH_EVOLUTION_IAM provider with
  * LLMC_ERR_CONFIG. */
 #ifndef LLMC_IAM_PROVIDERS
