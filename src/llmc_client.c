@@ -380,7 +380,9 @@ static int on_event(void *ctx, char *data, size_t len)
         return 0; /* nothing counts after [DONE] */
     if (LLMC_CANCELLED(&s->job))
         return LLMC_ERR_CANCELLED; /* e.g. from on_delta: nothing more */
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+    /* data that starts with [DONE], blanks after it too, as the openai
+     * SDKs read it */
+    if (len >= 6 && memcmp(data, "[DONE]", 6) == 0) {
         s->done_seen = true;
         return 0;
     }

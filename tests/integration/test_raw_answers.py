@@ -155,6 +155,17 @@ class StreamStartAndErrorTests(RawTestCase):
         self.assertIn("status 400: bad model name", err)
 
 
+class StreamEndTests(RawTestCase):
+    def test_done_with_trailing_blanks_ends_the_stream(self):
+        # the openai SDKs (Python and Node) end a stream at data that starts
+        # with [DONE]: a complete answer is not a "malformed JSON" failure
+        (rc, out, err), _ = self.chat(HEAD + chunk(EVENT)
+                                      + chunk(b"data: [DONE] \t\n\n")
+                                      + b"0\r\n\r\n")
+        self.assertEqual(out, b"Hello", err)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("malformed", err)
+
 class FailedAttemptLeavesNoTraceTests(unittest.TestCase):
     def test_failed_attempts_finish_reason_and_usage_not_the_answers(self):
         # DESIGN 7: the result's finish_reason and usage are the answering
