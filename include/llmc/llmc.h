@@ -147,11 +147,13 @@ typedef struct {
     uint16_t http_status; /* of the last attempt's response (200 for an
                              answer); 0 when it got none */
     bool partial;       /* content was delivered before the error */
-    char finish_reason[24];
+    uint8_t n_attempts; /* attempts made (may exceed the recorded) */
+    /* the provider's, NUL-terminated; the longest in use is DeepSeek's
+     * "insufficient_system_resource" (28 bytes), a longer one is cut */
+    char finish_reason[32];
     llmc_usage_t usage;
     uint32_t elapsed_ms;
     uint32_t content_bytes; /* bytes passed to on_delta */
-    uint8_t n_attempts;     /* attempts made (may exceed the recorded) */
     llmc_attempt_t attempts[LLMC_MAX_ATTEMPTS];
     char message[LLMC_MSG_LEN]; /* the final error's message */
 } llmc_result_t;

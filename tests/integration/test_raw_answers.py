@@ -82,11 +82,12 @@ class RawServer:
 
 
 class RawTestCase(unittest.TestCase):
-    def chat(self, answer, end="close"):
+    def chat(self, answer, end="close", args=()):
         srv = RawServer(answer, end)
         try:
             result = run_chat(["--base-url", srv.url, "--api-key", API_KEY,
-                               "-m", "m", "--max-retries", "0", "hi"],
+                               "-m", "m", "--max-retries", "0"] + list(args)
+                              + ["hi"],
                               timeout=TIMEOUT)
         finally:
             srv.stop()
@@ -165,6 +166,16 @@ class StreamEndTests(RawTestCase):
         self.assertEqual(out, b"Hello", err)
         self.assertEqual(rc, 0, err)
         self.assertNotIn("malformed", err)
+
+    def test_longest_known_finish_reason_kept_whole(self):
+        # DeepSeek's finish_reason values include
+        # "insufficient_system_resource" (28 bytes)
+        ev = (b'data: {"choices":[{"delta":{"content":"Hello"},'
+              b'"finish_reason":"insufficient_system_resource"}]}\n\n')
+        (rc, out, err), _ = self.chat(HEAD + chunk(ev) + chunk(DONE)
+                                      + b"0\r\n\r\n", args=["-v"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("(finish_reason insufficient_system_resource)", err)
 
 class FailedAttemptLeavesNoTraceTests(unittest.TestCase):
     def test_failed_attempts_finish_reason_and_usage_not_the_answers(self):
