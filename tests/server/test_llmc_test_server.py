@@ -53,6 +53,12 @@ def client_context(ca):
     return _contexts[ca]
 
 
+def token_request(c, secret="sec"):
+    """POST an IAM token request for key id "kid" on client c."""
+    return c.request("POST", "/api/v1/auth/token",
+                     {"keyId": "kid", "secret": secret})
+
+
 class Client:
     def __init__(self, port, tls_ca=None, host="127.0.0.1", timeout=10.0,
                  server_hostname="localhost", session=None):
@@ -853,11 +859,9 @@ class AuthTests(unittest.TestCase):
         with harness.Server(iam_key_id="kid", iam_secret="sec",
                             iam_expires=1) as srv:
             c = Client(srv.port)
-            r = c.request("POST", "/api/v1/auth/token",
-                          {"keyId": "kid", "secret": "bad"})
+            r = token_request(c, "bad")
             self.assertEqual(r.status, 401)
-            r = c.request("POST", "/api/v1/auth/token",
-                          {"keyId": "kid", "secret": "sec"})
+            r = token_request(c)
             self.assertEqual(r.status, 200)
             tok = json.loads(r.body)
             self.assertEqual(tok, {"access_token": "iam-token-1",
@@ -871,8 +875,7 @@ class AuthTests(unittest.TestCase):
             time.sleep(1.1)
             self.assertEqual(c.request("POST", "/v1/chat/completions", body,
                                        auth).status, 401)
-            r = c.request("POST", "/api/v1/auth/token",
-                          {"keyId": "kid", "secret": "sec"})
+            r = token_request(c)
             auth = {"Authorization": "Bearer " +
                     json.loads(r.body)["access_token"]}
             self.assertEqual(auth["Authorization"], "Bearer iam-token-2")
@@ -891,8 +894,7 @@ class AuthTests(unittest.TestCase):
         with harness.Server(iam_key_id="kid", iam_secret="sec",
                             iam_empty_token=True) as srv:
             c = Client(srv.port)
-            r = c.request("POST", "/api/v1/auth/token",
-                          {"keyId": "kid", "secret": "sec"})
+            r = token_request(c)
             self.assertEqual(r.status, 200)
             self.assertEqual(json.loads(r.body),
                              {"access_token": "", "expires_in": 3600})
@@ -911,8 +913,7 @@ class AuthTests(unittest.TestCase):
             c = Client(srv.port)
             for status in (503, 200):
                 t0 = time.monotonic()
-                r = c.request("POST", "/api/v1/auth/token",
-                              {"keyId": "kid", "secret": "sec"})
+                r = token_request(c)
                 self.assertEqual(r.status, status)
                 self.assertGreaterEqual(time.monotonic() - t0, 0.3)
             c.close()
@@ -926,8 +927,7 @@ class AuthTests(unittest.TestCase):
             c = Client(srv.port)
             body = chat_body("x", model(), stream=False)
             for n, status in ((1, 401), (2, 200)):
-                r = c.request("POST", "/api/v1/auth/token",
-                              {"keyId": "kid", "secret": "sec"})
+                r = token_request(c)
                 auth = {"Authorization": "Bearer iam-token-%d" % n}
                 self.assertEqual(json.loads(r.body)["access_token"],
                                  "iam-token-%d" % n)
@@ -958,8 +958,7 @@ class AuthTests(unittest.TestCase):
             time.sleep(0.2)
             asked = time.monotonic()
             c = Client(srv.port, tls_ca=ca)
-            r = c.request("POST", "/api/v1/auth/token",
-                          {"keyId": "kid", "secret": "sec"})
+            r = token_request(c)
             self.assertEqual(r.status, 200)
             t.join(10)
             self.assertEqual(len(done), 1)
