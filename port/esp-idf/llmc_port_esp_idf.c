@@ -70,3 +70,8 @@ void llmc_port_wake(void)
 {
     llmc_port_lwip_wake();
 }
+
+uint32_t llmc_port_lwip_min_wait_ms(void)
+{
+    return 1; /* ESP-IDF's sys_arch rounds a wait up to whole ticks */
+}

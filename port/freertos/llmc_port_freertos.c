@@ -22,16 +22,6 @@
 #error "llmc's FreeRTOS port needs configSUPPORT_STATIC_ALLOCATION and configUSE_RECURSIVE_MUTEXES"
 #endif
 
-#ifndef ESP_PLATFORM
-/* lwIP's FreeRTOS sys_arch turns a wait in ms into whole ticks, rounding
- * down: a wake slice shorter than one tick would not wait at all, and an
- * idle llmc_poll(c, -1) would spin at its task's priority for ever.
- * (ESP-IDF's sys_arch rounds up.) */
-typedef char llmc_wake_slice_is_at_least_one_tick
-    [LLMC_LWIP_WAKE_SLICE_MS * (unsigned long)configTICK_RATE_HZ >= 1000u
-         ? 1 : -1];
-#endif
-
 /* ESP-IDF's kernel takes a spinlock in taskENTER_CRITICAL(), on one core
  * as on two; upstream FreeRTOS takes no argument. */
 #ifdef ESP_PLATFORM
@@ -126,6 +116,18 @@ void llmc_port_unlock(void)
 void llmc_port_wake(void)
 {
     llmc_port_lwip_wake();
+}
+
+uint32_t llmc_port_lwip_min_wait_ms(void)
+{
+#ifdef ESP_PLATFORM
+    return 1; /* ESP-IDF's sys_arch rounds a wait up to whole ticks */
+#else
+    /* lwIP's FreeRTOS sys_arch turns ms into ticks by dividing by
+     * portTICK_PERIOD_MS, rounding down: that many ms is one tick */
+    uint32_t ms = (uint32_t)portTICK_PERIOD_MS;
+    return ms > 0 ? ms : 1;
+#endif
 }
 
 int llmc_port_random(void *buf, size_t len)

@@ -405,10 +405,14 @@ static int wait_once(llmc_pollfd_t *fds, size_t n, int ms)
 #endif /* LWIP_SOCKET_POLL */
 
 /* Waits in slices of at most LLMC_LWIP_WAKE_SLICE_MS so that
- * llmc_port_lwip_wake() (a flag) is seen within one slice. */
+ * llmc_port_lwip_wake() (a flag) is seen within one slice. No slice is
+ * shorter than the OS half's llmc_port_lwip_min_wait_ms(): a sys_arch that
+ * rounds a wait down to whole ticks would not wait at all for less than a
+ * tick, and the end of a timed wait would be spent polling. */
 int llmc_port_poll(llmc_pollfd_t *fds, size_t n, int timeout_ms)
 {
     uint64_t start = 0;
+    uint32_t shortest = llmc_port_lwip_min_wait_ms();
     size_t i;
 
     if (fds == NULL)
@@ -432,6 +436,8 @@ int llmc_port_poll(llmc_pollfd_t *fds, size_t n, int timeout_ms)
                 slice = (int)((uint64_t)timeout_ms - spent);
             }
         }
+        if (slice > 0 && (uint32_t)slice < shortest)
+            slice = (int)shortest;
         if (n == 0) {
             if (slice > 0)
                 sys_msleep((u32_t)slice);

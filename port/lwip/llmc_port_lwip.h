@@ -11,7 +11,8 @@
  * The OS half (port/freertos, port/esp-idf, or llmc_port_lwip_unix.c for the
  * Linux test build) implements the rest:
  *   llmc_port_now_ms, llmc_port_random, llmc_port_log,
- *   llmc_port_lock, llmc_port_unlock, llmc_port_wake
+ *   llmc_port_lock, llmc_port_unlock, llmc_port_wake,
+ *   llmc_port_lwip_min_wait_ms (below)
  * and its llmc_port_wake() must call llmc_port_lwip_wake() below, which is
  * how a wake reaches a task blocked in llmc_port_poll().
  *
@@ -34,6 +35,8 @@
 #ifndef LLMC_PORT_LWIP_H
 #define LLMC_PORT_LWIP_H
 
+#include <stdint.h>
+
 #include "llmc/llmc_config_defaults.h" /* Kconfig / sdkconfig values */
 
 #ifdef __cplusplus
@@ -49,6 +52,17 @@ extern "C" {
 #define LLMC_LWIP_WAKE_SLICE_MS 10
 #endif
 #endif
+
+/* Supplied by the OS half: the shortest wait, in ms (1 to 1000), that
+ * lwIP's sys_arch makes when asked for one. llmc_port_poll() asks lwIP for
+ * no timed wait shorter than this, so its task sleeps rather than spins.
+ * lwIP's FreeRTOS sys_arch (contrib/ports/freertos) turns ms into ticks by
+ * rounding down: a wait shorter than a tick returns at once, so there this
+ * is one tick (port/freertos returns it). ESP-IDF's sys_arch rounds up and
+ * the Unix one waits in ms: 1. A timed llmc_port_poll() may then end up to
+ * this much late; with a clock that counts ticks, as port/freertos's does,
+ * its deadline falls on a tick and a wait of one tick ends on that tick. */
+uint32_t llmc_port_lwip_min_wait_ms(void);
 
 /* Make a concurrent (or the next) llmc_port_poll() return 0 within
  * LLMC_LWIP_WAKE_SLICE_MS. Only stores to a flag: safe from any task, from

@@ -11,3 +11,8 @@ void llmc_port_wake(void)
 {
     llmc_port_lwip_wake(); /* a flag: safe from signal handlers too */
 }
+
+uint32_t llmc_port_lwip_min_wait_ms(void)
+{
+    return 1; /* the Unix sys_arch waits in ms */
+}

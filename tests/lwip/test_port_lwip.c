@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "llmc/llmc_port.h"
+#include "llmc_port_lwip.h"
 
 static int g_passed, g_failed;
 
@@ -89,6 +90,21 @@ static long recv_all(llmc_sock_t sock, char *buf, size_t n, size_t *got)
     return r;
 }
 
+/* This program is its own OS half's lwIP hand-over (instead of
+ * port/lwip/llmc_port_lwip_unix.c), so that it can play a sys_arch whose
+ * shortest wait is longer than 1 ms, as a FreeRTOS tick is. */
+static uint32_t g_min_wait = 1;
+
+uint32_t llmc_port_lwip_min_wait_ms(void)
+{
+    return g_min_wait;
+}
+
+void llmc_port_wake(void)
+{
+    llmc_port_lwip_wake();
+}
+
 static void *wake_later(void *arg)
 {
     (void)arg;
@@ -137,6 +153,19 @@ static void test_exchange(const char *host)
     cfd = accept(lfd, NULL, NULL);
     CHECK("recv with nothing to read would block",
           llmc_port_recv(s, buf, sizeof(buf)) == LLMC_PORT_WOULD_BLOCK);
+    {
+        /* lwip_poll() too is given no wait shorter than the shortest */
+        llmc_pollfd_t p = {s, LLMC_POLL_IN, 0};
+        uint64_t t0;
+        int n;
+        g_min_wait = 60;
+        t0 = llmc_port_now_ms();
+        n = llmc_port_poll(&p, 1, 5);
+        t0 = llmc_port_now_ms() - t0;
+        g_min_wait = 1;
+        CHECK("a short socket wait is made as the shortest wait",
+              n == 0 && p.revents == 0 && t0 >= 45 && t0 < 400);
+    }
 
     /* 200 kB lwIP -> Linux: partial sends and POLL_OUT on the way */
     for (i = 0; i < sizeof(big); i++)
@@ -233,6 +262,28 @@ static void test_poll_timing(void)
     pthread_join(th, NULL);
     CHECK("wake from another thread ends poll(-1)",
           rc == 0 && dt >= 90 && dt < 600);
+
+    /* a sys_arch whose shortest wait is 60 ms (a 16 Hz tick): a 5 ms wait
+     * is made as one of 60 ms (Debian's sys_arch waits exactly what it is
+     * asked), not as 5 ms of polling */
+    g_min_wait = 60;
+    t0 = llmc_port_now_ms();
+    rc = llmc_port_poll(NULL, 0, 5);
+    dt = llmc_port_now_ms() - t0;
+    CHECK("a wait shorter than the sys_arch's shortest is made as that",
+          rc == 0 && dt >= 45 && dt < 400);
+    t0 = llmc_port_now_ms();
+    rc = llmc_port_poll(NULL, 0, 0);
+    CHECK("poll with timeout 0 still does not wait",
+          rc == 0 && llmc_port_now_ms() - t0 < 30);
+    pthread_create(&th, NULL, wake_later, NULL);
+    t0 = llmc_port_now_ms();
+    rc = llmc_port_poll(NULL, 0, -1);
+    dt = llmc_port_now_ms() - t0;
+    pthread_join(th, NULL);
+    CHECK("wake ends poll(-1) when the shortest wait exceeds the slice",
+          rc == 0 && dt >= 90 && dt < 600);
+    g_min_wait = 1;
 }
 
 int main(int argc, char **argv)
