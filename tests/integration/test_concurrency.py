@@ -353,9 +353,11 @@ class LibraryConcurrencyTests(unittest.TestCase):
         srv = self.server()
         for where in ("delta", "done"):
             with self.subTest(where=where):
-                # #0 ends within 0.3 s; #1 streams for 3.6 s
+                # 14 deltas each: #0's first comes 0.06 s in and its end
+                # about 1 s in; #1's first comes 0.3 s in, its end 4.5 s
+                # in. Each side has at least 0.24 s to spare.
                 items, s = run_conc(["-j", 2, "reenter", srv.url,
-                                     "t?event_delay_ms=20&piece=4", 5, where,
+                                     "t?event_delay_ms=60&piece=4", 5, where,
                                      "t?event_delay_ms=300&piece=4"])
                 self.assertEqual(len(items), 5)
                 self.assertEqual(s["poll_in_cb"], "invalid state", s)
