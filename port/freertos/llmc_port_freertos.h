@@ -7,7 +7,7 @@
  * count of its wraps, so no wrap is lost however long llmc goes unread),
  * llmc_port_lock / llmc_port_unlock (a statically allocated recursive
  * mutex), llmc_port_wake (hands over to llmc_port_lwip_wake: a flag that the
- * polling task sees within LLMC_LWIP_WAKE_SLICE_MS), llmc_port_log,
+ * polling task sees within one wake slice), llmc_port_log,
  * llmc_port_random, and llmc_port_lwip_min_wait_ms (one tick, the shortest
  * wait of lwIP's FreeRTOS sys_arch, so that port/lwip never spins on waits
  * that sys_arch rounds down to none).

@@ -64,8 +64,9 @@ extern "C" {
  * its deadline falls on a tick and a wait of one tick ends on that tick. */
 uint32_t llmc_port_lwip_min_wait_ms(void);
 
-/* Make a concurrent (or the next) llmc_port_poll() return 0 within
- * LLMC_LWIP_WAKE_SLICE_MS. Only stores to a flag: safe from any task, from
+/* Make a concurrent (or the next) llmc_port_poll() return 0 within one
+ * slice: LLMC_LWIP_WAKE_SLICE_MS, or llmc_port_lwip_min_wait_ms() if that
+ * is longer. Only stores to a flag: safe from any task, from
  * a signal handler and from an ISR. */
 void llmc_port_lwip_wake(void);
 
