@@ -13,11 +13,13 @@ CPPFLAGS_LLMC := -Iinclude -Isrc
 # A Kconfig .config (make defconfig / menuconfig) overrides the defaults of
 # include/llmc/llmc_config_defaults.h through a generated header. Without
 # one, the Linux build uses roomier knobs than the MCU-sized defaults:
-# 64 requests at once, 128 queued, 16 providers.
+# 64 requests at once, 128 queued, 16 providers. MCU_KNOBS=1 builds with
+# the MCU-sized defaults themselves, as a board without a .config gets them
+# (use it with a BUILD of its own).
 ifneq ($(wildcard .config),)
 KCONFIG_H := $(BUILD)/kconfig/llmc_kconfig.h
 CPPFLAGS_LLMC += -I$(BUILD)/kconfig -DLLMC_CONFIG_FILE='"llmc_kconfig.h"'
-else
+else ifneq ($(MCU_KNOBS),1)
 CPPFLAGS_LLMC += -DLLMC_SLOTS=64 -DLLMC_CONNS=80 -DLLMC_QUEUE_LEN=128 \
                  -DLLMC_MAX_PROVIDERS=16 -DLLMC_IAM_PROVIDERS=4 \
                  -DLLMC_RECV_BUF_SIZE=16384 -DLLMC_POLL_EXTRA=256
@@ -27,7 +29,7 @@ endif
 # or removing .config rebuilds every object (MAKEFILES_DEP lists it).
 KNOBS      := $(filter -D%,$(CPPFLAGS_LLMC))
 KNOBS_FILE := $(BUILD)/knobs
-ifneq ($(file < $(KNOBS_FILE)),$(KNOBS))
+ifneq ($(wildcard $(KNOBS_FILE))|$(file < $(KNOBS_FILE)),$(KNOBS_FILE)|$(KNOBS))
 $(shell mkdir -p $(BUILD))
 $(file > $(KNOBS_FILE),$(KNOBS))
 endif
@@ -148,7 +150,7 @@ unit: deps $(UNITS)
 	@bash scripts/run-unit.sh $(UNITS)
 
 integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat $(GBUILD)/llmc-chat
-	LLMC_CHAT=$(abspath $(ABUILD))/llmc-chat LLMC_BUILD=$(abspath $(ABUILD)) LLMC_CHAT_PLAIN=$(abspath $(BUILD))/llmc-chat $(PYTHON) tests/integration/run.py
+	LLMC_CHAT=$(abspath $(ABUILD))/llmc-chat LLMC_BUILD=$(abspath $(ABUILD)) LLMC_CHAT_PLAIN=$(abspath $(BUILD))/llmc-chat $(PYTHON) tests/integration/run.py $(INTEGRATION_ARGS)
 
 check: deps all
 	@bash scripts/check.sh

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Run the llmc integration test suite.
 
-Usage: tests/integration/run.py [-k PATTERN]... [TEST_ID]...
+Usage: tests/integration/run.py [-k PATTERN]... [--leave-out ID]... [TEST_ID]...
 
-  TEST_ID   e.g. test_chat.StreamTests or test_chat.StreamTests.test_eol_cr
-  -k        only run tests whose name matches PATTERN (unittest semantics)
+  TEST_ID      e.g. test_chat.StreamTests or test_chat.StreamTests.test_eol_cr
+  -k           only run tests whose name matches PATTERN (unittest semantics)
+  --leave-out  do not load the tests whose id starts with ID (module, class
+               or test); they are neither run nor counted
 
 Environment: LLMC_CHAT overrides the CLI path (default build/llmc-chat).
 
@@ -78,6 +80,9 @@ def main():
     ap = argparse.ArgumentParser(description="llmc integration tests")
     ap.add_argument("-k", dest="patterns", action="append", default=[],
                     help="only run tests matching this pattern")
+    ap.add_argument("--leave-out", dest="leave_out", action="append",
+                    default=[], metavar="ID",
+                    help="do not load tests whose id starts with ID")
     ap.add_argument("tests", nargs="*",
                     help="test ids (default: every test_*.py in this directory)")
     args = ap.parse_args()
@@ -91,6 +96,11 @@ def main():
         suite = loader.loadTestsFromNames(args.tests)
     else:
         suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+    if args.leave_out:
+        suite = unittest.TestSuite(
+            t for t in iter_tests(suite)
+            if not any(t.id() == x or t.id().startswith(x + ".")
+                       for x in args.leave_out))
     all_ids = [t.id() for t in iter_tests(suite)]
 
     print("llmc-chat: %s%s" % (harness.chat_binary(),
