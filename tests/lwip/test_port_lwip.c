@@ -233,56 +233,57 @@ static void test_exchange(const char *host)
     CHECK("refused connect is LLMC_PORT_REFUSED", r == LLMC_PORT_REFUSED);
 }
 
-static void test_poll_timing(void)
+/* llmc_port_poll(NULL, 0, timeout_ms), with llmc_port_wake() from another
+ * thread 100 ms in if woken; returns its result, *dt the ms it took. */
+static int timed_poll(int timeout_ms, int woken, uint64_t *dt)
 {
-    uint64_t t0, dt;
     pthread_t th;
+    uint64_t t0;
     int rc;
 
+    if (woken)
+        pthread_create(&th, NULL, wake_later, NULL);
     t0 = llmc_port_now_ms();
-    rc = llmc_port_poll(NULL, 0, 120);
-    dt = llmc_port_now_ms() - t0;
-    CHECK("poll times out after timeout_ms", rc == 0 && dt >= 120 && dt < 400);
+    rc = llmc_port_poll(NULL, 0, timeout_ms);
+    *dt = llmc_port_now_ms() - t0;
+    if (woken)
+        pthread_join(th, NULL);
+    return rc;
+}
 
-    t0 = llmc_port_now_ms();
-    rc = llmc_port_poll(NULL, 0, 0);
-    CHECK("poll with timeout 0 returns at once",
-          rc == 0 && llmc_port_now_ms() - t0 < 50);
+static void test_poll_timing(void)
+{
+    /* The last three play a sys_arch whose shortest wait is 60 ms (a
+     * 16 Hz tick): a 5 ms wait is made as one of 60 ms (Debian's sys_arch
+     * waits exactly what it is asked), not as 5 ms of polling. */
+    static const struct {
+        const char *name;
+        uint32_t min_wait;  /* llmc_port_lwip_min_wait_ms() */
+        int wake_first;     /* llmc_port_wake() before the poll */
+        int timeout_ms, woken;
+        uint64_t lo, hi;    /* the ms it may take: lo <= dt < hi */
+    } t[] = {
+        {"poll times out after timeout_ms", 1, 0, 120, 0, 120, 400},
+        {"poll with timeout 0 returns at once", 1, 0, 0, 0, 0, 50},
+        {"a wake before poll makes it return at once", 1, 1, 2000, 0, 0, 50},
+        {"wake from another thread ends poll(-1)", 1, 0, -1, 1, 90, 600},
+        {"a wait shorter than the sys_arch's shortest is made as that", 60,
+         0, 5, 0, 45, 400},
+        {"poll with timeout 0 still does not wait", 60, 0, 0, 0, 0, 30},
+        {"wake ends poll(-1) when the shortest wait exceeds the slice", 60,
+         0, -1, 1, 90, 600},
+    };
+    size_t i;
 
-    llmc_port_wake();
-    t0 = llmc_port_now_ms();
-    rc = llmc_port_poll(NULL, 0, 2000);
-    CHECK("a wake before poll makes it return at once",
-          rc == 0 && llmc_port_now_ms() - t0 < 50);
-
-    pthread_create(&th, NULL, wake_later, NULL);
-    t0 = llmc_port_now_ms();
-    rc = llmc_port_poll(NULL, 0, -1);
-    dt = llmc_port_now_ms() - t0;
-    pthread_join(th, NULL);
-    CHECK("wake from another thread ends poll(-1)",
-          rc == 0 && dt >= 90 && dt < 600);
-
-    /* a sys_arch whose shortest wait is 60 ms (a 16 Hz tick): a 5 ms wait
-     * is made as one of 60 ms (Debian's sys_arch waits exactly what it is
-     * asked), not as 5 ms of polling */
-    g_min_wait = 60;
-    t0 = llmc_port_now_ms();
-    rc = llmc_port_poll(NULL, 0, 5);
-    dt = llmc_port_now_ms() - t0;
-    CHECK("a wait shorter than the sys_arch's shortest is made as that",
-          rc == 0 && dt >= 45 && dt < 400);
-    t0 = llmc_port_now_ms();
-    rc = llmc_port_poll(NULL, 0, 0);
-    CHECK("poll with timeout 0 still does not wait",
-          rc == 0 && llmc_port_now_ms() - t0 < 30);
-    pthread_create(&th, NULL, wake_later, NULL);
-    t0 = llmc_port_now_ms();
-    rc = llmc_port_poll(NULL, 0, -1);
-    dt = llmc_port_now_ms() - t0;
-    pthread_join(th, NULL);
-    CHECK("wake ends poll(-1) when the shortest wait exceeds the slice",
-          rc == 0 && dt >= 90 && dt < 600);
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        uint64_t dt;
+        int rc;
+        g_min_wait = t[i].min_wait;
+        if (t[i].wake_first)
+            llmc_port_wake();
+        rc = timed_poll(t[i].timeout_ms, t[i].woken, &dt);
+        CHECK(t[i].name, rc == 0 && dt >= t[i].lo && dt < t[i].hi);
+    }
     g_min_wait = 1;
 }
 
