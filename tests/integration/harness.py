@@ -138,7 +138,6 @@ def unanswered_port(host=None, port=0):
                        "queue" % port)
 
 
-
 def late_refused_port(host, port):
     """A port on host where a connect is refused only about a second after
     it began, as when a route fails late: a full listener (see
@@ -180,6 +179,7 @@ def late_refused_port(host, port):
 
     threading.Thread(target=watch, daemon=True).start()
     return gone
+
 
 def wait_for(cond, timeout=5.0, what="condition"):
     """Wait until cond() is true (checked every 20 ms) or fail."""

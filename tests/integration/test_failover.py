@@ -1221,6 +1221,16 @@ class LoggedSecretTests(SecretTests):
 TWO_ADDRESSES = "two-addresses.llmc.test"
 
 
+def private_etc(tmp, names, cmd=()):
+    """cmd in a mount namespace of its own (root, unshare) where each
+    /etc/NAME of names is the file tmp/NAME."""
+    binds = " && ".join('mount --bind "$%d" /etc/%s' % (i + 1, n)
+                        for i, n in enumerate(names))
+    return (["unshare", "-m", "sh", "-c",
+             '%s && shift %d && exec "$@"' % (binds, len(names)), "sh"]
+            + [os.path.join(tmp, n) for n in names] + list(cmd))
+
+
 class HostAddressTests(FailoverCase):
     """A host name with two addresses whose first never answers a connect
     (a dead route beside a working one). /etc/hosts and /etc/gai.conf are
@@ -1255,11 +1265,7 @@ class HostAddressTests(FailoverCase):
             type(self).dead_port = self.srv.port
 
     def wrap(self, cmd):
-        return (["unshare", "-m", "sh", "-c",
-                 'mount --bind "$1" /etc/hosts && '
-                 'mount --bind "$2" /etc/gai.conf && shift 2 && exec "$@"',
-                 "sh", os.path.join(self.tmp, "hosts"),
-                 os.path.join(self.tmp, "gai.conf")] + cmd)
+        return private_etc(self.tmp, ("hosts", "gai.conf"), cmd)
 
     def test_connect_timeout_goes_on_to_the_next_address(self):
         url = "http://%s:%d/v1" % (TWO_ADDRESSES, self.srv.port)
@@ -1276,7 +1282,6 @@ class HostAddressTests(FailoverCase):
         self.assertEqual(self.attempts(r2), [("a", "ok")], r2)
         self.assertLess(r2["attempts"][0]["ms"], 900)
         self.assertEqual(self.srv.stats()["connections"], 2)
-
 
     def test_next_address_after_a_late_refusal_gets_a_whole_connect_timeout(
             self):
@@ -1350,11 +1355,7 @@ class SlowLookupTests(FailoverCase):
                              daemon=True).start()
 
     def wrap(self):
-        return ["unshare", "-m", "sh", "-c",
-                'mount --bind "$1" /etc/hosts && '
-                'mount --bind "$2" /etc/resolv.conf && shift 2 && '
-                'exec "$@"', "sh", os.path.join(self.tmp, "hosts"),
-                os.path.join(self.tmp, "resolv.conf")]
+        return private_etc(self.tmp, ("hosts", "resolv.conf"))
 
     def test_a_slow_lookup_is_not_counted_in_the_connect_timeout(self):
         # README, Failover and retry 8: connect_timeout_ms covers the TCP

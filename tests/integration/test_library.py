@@ -264,11 +264,11 @@ def kconfig_compile(values, flags):
     return took, (p if p.returncode != 0 else None)
 
 
-def kconfig_int_limits():
+def kconfig_int_limits(kc):
     """(symbol, lowest, highest) of each int symbol of the root Kconfig
-    that has a range, its bounds as the defaults of the others make them."""
+    (kc, as kconfiglib read it) that has a range, its bounds as the
+    defaults of the others make them."""
     import kconfiglib
-    kc = kconfiglib.Kconfig(os.path.join(REPO, "Kconfig"), warn=False)
     return [(s.name, int(s.ranges[0][0].str_value),
              int(s.ranges[0][1].str_value))
             for s in kc.unique_defined_syms
@@ -317,7 +317,7 @@ class BuildConfigTests(unittest.TestCase):
             if s.type == kconfiglib.INT:
                 with self.subTest(knob=s.name):
                     self.assertTrue(s.ranges, "no range in Kconfig")
-        cases = [(name, v) for name, lo, hi in kconfig_int_limits()
+        cases = [(name, v) for name, lo, hi in kconfig_int_limits(kc)
                  for v in (lo, hi)]
         with ThreadPoolExecutor(2) as ex:
             runs = list(ex.map(lambda c: kconfig_compile(
