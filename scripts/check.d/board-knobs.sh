@@ -8,28 +8,13 @@
 # Linux tools with roomier knobs (Makefile), so without this one the sizes
 # that ship would be tested only by the unit tests.
 #
-# Left out, because they need more room than those sizes give, which is
-# the point of the knobs (each is tested by the "integration" step):
-#  - 32 streams at once (twice), 20 and 10 requests submitted at once (the
-#    queue holds 8), and 5 providers answering at once (4 slots);
-#  - test_gateway: llmc-gateway is a Linux server; its bounds follow the
-#    Linux knobs;
-#  - test_library's build checks (ApplicationBuildTests, BuildConfigTests):
-#    they build with the Makefile's own knobs.
+# Left out: the tests listed in scripts/board-knobs-leave-out, which need
+# more room than those sizes give.
 # Builds in $BUILD/board-knobs. Last line: "board-knobs: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
-LEAVE_OUT=(
-    test_concurrency.LibraryConcurrencyTests.test_32_streams_interleave_and_each_gets_its_own_content
-    test_concurrency.LibraryConcurrencyTests.test_32_tls_streams_interleave
-    test_concurrency.LibraryConcurrencyTests.test_max_inflight_bounds_the_open_sockets
-    test_concurrency.LibraryConcurrencyTests.test_queue_starts_requests_in_submit_order
-    test_concurrency.CheckToolTests.test_five_slow_providers_answer_in_parallel
-    test_gateway
-    test_library.ApplicationBuildTests
-    test_library.BuildConfigTests
-)
+mapfile -t LEAVE_OUT < <(grep -v '^#' scripts/board-knobs-leave-out)
 args=()
 for t in "${LEAVE_OUT[@]}"; do args+=(--leave-out "$t"); done
 log=$(mktemp)

@@ -9,10 +9,13 @@
 # the host side, and removes everything on exit.
 #
 # Needs root and /dev/net/tun; without them the step fails (it never skips).
-# Builds in $BUILD (default build). Last line: "lwip: N passed, M failed".
+# Builds in $BUILD (default build). Arguments are passed on to
+# tests/integration/run.py (lwip-board-knobs.sh passes --leave-out ones).
+# Last line: "$STEP: N passed, M failed" (STEP default lwip).
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
+STEP=${STEP:-lwip}
 LB=$(realpath -m "$BUILD/lwip")
 PY=/usr/bin/python3
 NS=llmc-lwip-$$
@@ -21,8 +24,8 @@ HOST_IP=192.0.2.1
 LWIP_IP=192.0.2.2
 
 fail() {
-    echo "lwip: $*" >&2
-    echo "lwip: 0 passed, 1 failed"
+    echo "$STEP: $*" >&2
+    echo "$STEP: 0 passed, 1 failed"
     exit 1
 }
 
@@ -87,13 +90,13 @@ timeout -k 5 60 ip netns exec "$NS" "${lwenv[@]}" \
 timeout -k 10 300 ip netns exec "$NS" "${lwenv[@]}" \
     LLMC_TEST_HOST="$HOST_IP" LLMC_LISTEN_HOST="$LWIP_IP" \
     LLMC_CHAT="$LB/llmc-chat" LLMC_BUILD="$LB" \
-    "$PY" tests/integration/run.py "${TESTS[@]}" 2>&1 | tee -a "$log"
+    "$PY" tests/integration/run.py "$@" "${TESTS[@]}" 2>&1 | tee -a "$log"
 passed=0
 failed=0
 for what in port integration; do
     summary=$(grep -E "^$what: [0-9]+ passed, [0-9]+ failed\$" "$log" | tail -1)
     if [ -z "$summary" ]; then
-        echo "lwip: $what checks did not finish"
+        echo "$STEP: $what checks did not finish"
         failed=$((failed + 1))
         continue
     fi
@@ -102,5 +105,5 @@ for what in port integration; do
     failed=$((failed + $4))
 done
 rm -f "$log"
-echo "lwip: $passed passed, $failed failed"
+echo "$STEP: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
