@@ -37,7 +37,9 @@ typedef struct {
     bool cut; /* the answer outgrew answer[]: the request was cancelled */
     bool done;
     int status;
-    char message[LLMC_MSG_LEN];
+    /* the result's message, or llmc-gather's own when the answer was cut
+     * (its 40 bytes must fit at the smallest LLMC_MSG_LEN too) */
+    char message[LLMC_MSG_LEN > 64 ? LLMC_MSG_LEN : 64];
 } task_t;
 
 static llmc_client_t g_client;
