@@ -289,7 +289,15 @@ void llmc_tool_json_cstr(FILE *f, const char *s)
 
 const char *llmc_tool_init_hint(const llmc_tool_config_t *cfg, int rc)
 {
+    static char url_hint[120];
     size_t i;
+    if (rc == LLMC_ERR_URL) {
+        snprintf(url_hint, sizeof(url_hint),
+                 " (each base_url and token_url is http:// or https://, with "
+                 "a host name of at most %d bytes: LLMC_HOST_MAX)",
+                 LLMC_HOST_MAX - 1);
+        return url_hint;
+    }
     if (rc != LLMC_ERR_CONFIG)
         return "";
     for (i = 0; i < cfg->n_providers; i++)

@@ -588,6 +588,24 @@ class ConfigTests(ChatTestCase):
             self.assertEqual(last["body"]["model"],
                              "cfgmodel?text=configured+answer")
 
+    def test_url_llmc_cannot_take_is_refused_with_what_it_takes(self):
+        # llmc_client_init() answers LLMC_ERR_URL alone; the tool says what
+        # a URL must be, including the host length the build allows (a
+        # host that does not fit LLMC_HOST_MAX is refused, never cut)
+        host = "h" * 64 + ".example"  # longer than the Linux build's 63
+        for url in ("ftp://127.0.0.1/v1", "http://%s/v1" % host,
+                    "https://%s:8443/v1" % host):
+            with self.subTest(url=url):
+                rc, out, err = self.run_chat(
+                    ["hello"], env={"OPENAI_BASE_URL": url,
+                                    "OPENAI_API_KEY": "k"})
+                self.assertEqual(rc, 2, err)
+                self.assertEqual(out, b"")
+                self.assertIn("cannot start the client: bad url (each "
+                              "base_url and token_url is http:// or "
+                              "https://, with a host name of at most 63 "
+                              "bytes: LLMC_HOST_MAX)", err)
+
     def test_unknown_key_is_a_config_error_that_names_it(self):
         # a misspelt key would otherwise leave its setting at the default
         # without a word
