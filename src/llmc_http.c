@@ -185,6 +185,11 @@ static int head_done(llmc_http_t *h)
     if (h->status == 204 || h->status == 304)
         f |= LLMC_HTTP_F_NOBODY;
     if (f & LLMC_HTTP_F_CHUNKED) {
+        /* with a Content-Length as well, chunked wins (RFC 9112 6.3) but
+         * the connection is not used again: such framing may be an
+         * attempt to split responses */
+        if (f & LLMC_HTTP_F_LENGTH)
+            f |= LLMC_HTTP_F_CLOSE;
         f &= (uint16_t)~LLMC_HTTP_F_LENGTH;
         h->length = 0;
     } else if (!(f & (LLMC_HTTP_F_LENGTH | LLMC_HTTP_F_NOBODY))) {

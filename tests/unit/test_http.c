@@ -439,16 +439,29 @@ static void test_transfer_encoding_gzip_or_stacked_rejected(void **st)
 
 static void test_chunked_wins_over_content_length(void **st)
 {
-    http_run_t r = {0};
+    /* and the connection is not reused (RFC 9112 6.3: such a message
+     * "ought to be handled as an error"), in either order; chunked alone
+     * leaves it reusable */
+    static const char *const in[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"};
+    size_t i;
     (void)st;
-    parse(&r, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
-              "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
-    assert_int_equal(r.head_rc, 1);
-    assert_true(r.h.flags & LLMC_HTTP_F_CHUNKED);
-    assert_false(r.h.flags & LLMC_HTTP_F_LENGTH);
-    assert_int_equal(r.body_rc, 1);
-    assert_string_equal(tb_cstr(&r.data), "ok");
-    run_free(&r);
+    for (i = 0; i < 3; i++) {
+        http_run_t r = {0};
+        parse(&r, in[i]);
+        assert_int_equal(r.head_rc, 1);
+        assert_true(r.h.flags & LLMC_HTTP_F_CHUNKED);
+        assert_false(r.h.flags & LLMC_HTTP_F_LENGTH);
+        assert_int_equal(r.body_rc, 1);
+        assert_string_equal(tb_cstr(&r.data), "ok");
+        assert_int_equal(r.reusable, i == 2);
+        run_free(&r);
+    }
 }
 
 static void test_connection_close_sets_close_and_not_reusable(void **st)
