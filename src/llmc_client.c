@@ -317,6 +317,8 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 static void attempt_begin(llmc_client_t *c, llmc_slot_t *s);
 static void step_send(llmc_client_t *c, llmc_slot_t *s);
 
+static const char k_fffd[3] = "\xEF\xBF\xBD"; /* U+FFFD in UTF-8 */
+
 static void deliver(llmc_slot_t *s, const char *text, size_t len)
 {
     if (len == 0)
@@ -354,8 +356,30 @@ static int decode(llmc_client_t *c, llmc_slot_t *s, char *data, size_t len,
             llmc_buf_str(&b, "error event without a message");
         return LLMC_ERR_API;
     }
-    if (m.has_content)
-        deliver(s, m.content, m.content_len);
+    if (m.has_content) {
+        const char *t = m.content;
+        size_t n = m.content_len;
+        char pair[4];
+        /* a surrogate pair split between two contents (a server that cuts
+         * UTF-16 text into chunks) is joined: its halves' U+FFFD at the
+         * edges make way for the one code point */
+        if (s->held_hi != 0 && n > 0) {
+            if (m.lone[0] != 0) {
+                llmc_json_pair(pair, s->held_hi, m.lone[0]);
+                deliver(s, pair, 4);
+                t += 3;
+                n -= 3;
+            } else {
+                deliver(s, k_fffd, 3);
+            }
+            s->held_hi = 0;
+        }
+        if (m.lone[1] != 0) {
+            s->held_hi = m.lone[1];
+            n -= 3;
+        }
+        deliver(s, t, n);
+    }
     if (m.finish_reason != NULL) {
         llmc_buf_t b;
         llmc_buf_init(&b, r->finish_reason, sizeof(r->finish_reason));
@@ -505,6 +529,9 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
             return;
         }
     }
+    /* a high surrogate no low one followed: U+FFFD, as a lone one is */
+    if (s->held_hi != 0 && !LLMC_CANCELLED(&s->job))
+        deliver(s, k_fffd, 3);
     /* a request cancelled meanwhile (in a callback of this read) ends as
      * cancelled: attempt_fail() sees to it */
     if (LLMC_CANCELLED(&s->job) || !s->delivered) {
@@ -682,6 +709,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     llmc_http_init(&s->http);
     s->got_bytes = false;
     s->done_seen = false;
+    s->held_hi = 0;
     /* not PH_TOKEN from an earlier wait: token_shared() takes a slot in
      * that phase for one waiting, also the one whose fetch just failed */
     s->phase = PH_CONNECT;

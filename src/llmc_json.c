@@ -64,7 +64,13 @@ static int32_t u_escape(const char *s, size_t i, size_t n)
 
 /* In place is safe: every escape is at least as long as what it makes
  * (\uXXXX: 6 bytes -> at most 3; a surrogate pair: 12 -> 4). */
-int llmc_json_unescape(char *s, size_t n, size_t *out_n)
+void llmc_json_pair(char *out, uint16_t hi, uint16_t lo)
+{
+    (void)put_utf8(out, 0x10000 + ((uint32_t)(hi - 0xD800) << 10) +
+                            (uint32_t)(lo - 0xDC00));
+}
+
+int llmc_json_unescape(char *s, size_t n, size_t *out_n, uint16_t *lone)
 {
     const char *bs = memchr(s, '\\', n), *x;
     size_t i, o;
@@ -88,6 +94,10 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n)
                         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                         i += 6;
                     } else {
+                        /* a low half that begins s, or a high one that
+                         * ends it (the escape is s[i - 6..i)) */
+                        if (lone != NULL && (cp < 0xDC00 ? i == n : i == 6))
+                            lone[cp < 0xDC00] = (uint16_t)cp;
                         cp = 0xFFFD;
                     }
                 }
@@ -370,12 +380,12 @@ static int tokenise(const char *js, int n, llmc_json_tok_t *tok, size_t ntok)
 }
 
 static int string_at(char *js, const jsmntok_t *t, const char **s,
-                     size_t *n)
+                     size_t *n, uint16_t *lone)
 {
     /* llmc_json_unescape() sets *n only when it succeeds */
     if (t->type != JSMN_STRING ||
-        llmc_json_unescape(js + t->start, (size_t)(t->end - t->start), n) !=
-            LLMC_OK)
+        llmc_json_unescape(js + t->start, (size_t)(t->end - t->start), n,
+                           lone) != LLMC_OK)
         return LLMC_ERR_PROTOCOL;
     *s = js + t->start;
     return LLMC_OK;
@@ -435,12 +445,15 @@ static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
         return LLMC_OK;
     }
     if (id == K_FINISH)
-        return string_at(js, t, &out->finish_reason, &out->finish_len);
+        return string_at(js, t, &out->finish_reason, &out->finish_len,
+                         NULL);
     if (id == K_CONTENT) {
         out->rewritten |= out->content_len != out->content_raw_len;
         out->content_raw_len = (size_t)(t->end - t->start);
         out->has_content = true;
-        return string_at(js, t, &out->content, &out->content_len);
+        out->lone[0] = out->lone[1] = 0; /* an earlier content's */
+        return string_at(js, t, &out->content, &out->content_len,
+                         out->lone);
     }
     if (id == K_ERROR) {
         out->has_error = true;
@@ -464,7 +477,7 @@ static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
     /* the first string */
     if (t->type != JSMN_STRING || out->error_msg != NULL)
         return LLMC_OK;
-    return string_at(js, t, &out->error_msg, &out->error_len);
+    return string_at(js, t, &out->error_msg, &out->error_len, NULL);
 
 object:
     if (t->type != JSMN_OBJECT)
@@ -587,8 +600,8 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
         out->content = js + shape->pre_len;
         out->content_raw_len = raw;
         out->has_content = true;
-        if (llmc_json_unescape(js + shape->pre_len, raw, &out->content_len) !=
-            LLMC_OK)
+        if (llmc_json_unescape(js + shape->pre_len, raw, &out->content_len,
+                               out->lone) != LLMC_OK)
             return LLMC_ERR_PROTOCOL; /* as string_at() would say */
     }
     rc = members(js, sp, tok, ntok, out);
@@ -616,7 +629,8 @@ int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
     rc = tokenise(b, sp[K_ACCESS].end - sp[K_ACCESS].start, tok, ntok);
     if (rc != LLMC_OK)
         return rc;
-    if (string_at(b, t, token, token_len) != LLMC_OK || *token_len == 0)
+    if (string_at(b, t, token, token_len, NULL) != LLMC_OK ||
+        *token_len == 0)
         return LLMC_ERR_PROTOCOL;
     if (sp[K_EXPIRES].start >= 0) {
         b = js + sp[K_EXPIRES].start;

@@ -23,6 +23,8 @@ typedef struct {
     size_t content_len;
     size_t content_raw_len; /* its length in the JSON text, escaped */
     bool has_content;
+    uint16_t lone[2]; /* the content's lone halves at its edges, as
+                         llmc_json_unescape() notes them; 0: none */
     bool rewritten; /* internal: a content before this one was unescaped
                        in place, so the bytes before it are not the
                        event's (no shape is kept from it) */
@@ -51,8 +53,15 @@ int llmc_json_token(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,
 #endif
 
 /* Unescape the JSON string body s[0..n) in place; *out_n = new length.
- * Lone surrogates become U+FFFD. Returns LLMC_OK or LLMC_ERR_PROTOCOL. */
-int llmc_json_unescape(char *s, size_t n, size_t *out_n);
+ * Lone surrogates become U+FFFD. lone: NULL, or where to note the lone
+ * halves whose other half may be in the stream's next or last string:
+ * lone[0] a low surrogate that begins s, lone[1] a high one that ends it
+ * (their U+FFFD are the first and the last 3 bytes out); other entries are
+ * left as they are. Returns LLMC_OK or LLMC_ERR_PROTOCOL. */
+int llmc_json_unescape(char *s, size_t n, size_t *out_n, uint16_t *lone);
+
+/* The UTF-8 of the code point the surrogates hi and lo make: 4 bytes. */
+void llmc_json_pair(char *out, uint16_t hi, uint16_t lo);
 
 /* Whether json[0..len) is one JSON object (RFC 8259, nesting up to 32
  * levels) and nothing else but whitespace: 0 or LLMC_ERR_PROTOCOL. The

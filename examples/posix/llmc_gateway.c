@@ -670,7 +670,7 @@ static const char *str_tok(body_t *b, int t, size_t *len)
 {
     char *s = b->text + g_tok[t].start;
     size_t n = (size_t)(g_tok[t].end - g_tok[t].start), o;
-    if (llmc_json_unescape(s, n, &o) != LLMC_OK)
+    if (llmc_json_unescape(s, n, &o, NULL) != LLMC_OK)
         return NULL;
     s[o] = '\0'; /* the closing quote's place, or before it */
     if (len != NULL)

@@ -49,7 +49,8 @@ static const char *str_at(int t)
 {
     char *s = g_text + g_tok[t].start;
     size_t n = (size_t)(g_tok[t].end - g_tok[t].start), o;
-    if (llmc_json_unescape(s, n, &o) != LLMC_OK || memchr(s, '\0', o) != NULL)
+    if (llmc_json_unescape(s, n, &o, NULL) != LLMC_OK ||
+        memchr(s, '\0', o) != NULL)
         return NULL;
     s[o] = '\0';
     return s;

@@ -181,6 +181,8 @@ typedef struct {
                           there (a request tries a provider once) */
     uint8_t sent_gen;  /* IAM: the generation of the token sent */
     bool more;         /* stopped reading with data left: run again */
+    uint16_t held_hi;  /* a high surrogate that ended the last content,
+                          kept for a low one that may begin the next */
     /* ms, low 32 bits of llmc_port_now_ms(), compared by difference. The
      * timer fires timer_ms after t_timer: the phase's timeout while active,
      * the wake-up for the next attempt while waiting. */

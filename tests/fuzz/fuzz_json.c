@@ -1,5 +1,6 @@
 /* JSON chunk decoding: never reads outside the input, content is within
- * the input's bytes, and decoding is deterministic. */
+ * the input's bytes, the lone surrogate halves noted at its edges are
+ * where the note says, and decoding is deterministic. */
 #include "fuzz_common.h"
 #include "llmc_json.h"
 
@@ -25,6 +26,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_ASSERT(m1.content >= a && m1.content + m1.content_len <= a + size);
             FUZZ_ASSERT(m1.content_len == m2.content_len);
             FUZZ_ASSERT(memcmp(m1.content, m2.content, m1.content_len) == 0);
+            /* a noted lone half is a low one, U+FFFD at the start, or a
+             * high one, U+FFFD at the end; the client takes 3 bytes off
+             * for each, which must not run past the content */
+            FUZZ_ASSERT(m1.content_len >= 3u * (size_t)((m1.lone[0] != 0) +
+                                                        (m1.lone[1] != 0)));
+            FUZZ_ASSERT(m1.lone[0] == 0 || (m1.lone[0] & 0xFC00) == 0xDC00);
+            FUZZ_ASSERT(m1.lone[1] == 0 || (m1.lone[1] & 0xFC00) == 0xD800);
+            FUZZ_ASSERT(m1.lone[0] == 0 ||
+                        memcmp(m1.content, "\xEF\xBF\xBD", 3) == 0);
+            FUZZ_ASSERT(m1.lone[1] == 0 ||
+                        memcmp(m1.content + m1.content_len - 3,
+                               "\xEF\xBF\xBD", 3) == 0);
+            FUZZ_ASSERT(m1.lone[0] == m2.lone[0] && m1.lone[1] == m2.lone[1]);
+        } else {
+            FUZZ_ASSERT(m1.lone[0] == 0 && m1.lone[1] == 0);
         }
         if (m1.error_msg != NULL)
             FUZZ_ASSERT(m1.error_msg >= a && m1.error_msg + m1.error_len <= a + size);

@@ -40,6 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(memcmp(a, b, n) == 0);
         if (r1 == 0) {
             FUZZ_ASSERT(m1.has_content == m2.has_content);
+            FUZZ_ASSERT(m1.lone[0] == m2.lone[0] && m1.lone[1] == m2.lone[1]);
             FUZZ_ASSERT(m1.has_error == m2.has_error);
             FUZZ_ASSERT(same_str(m1.content, m1.content_len, a, m2.content,
                                  m2.content_len, b));

@@ -209,5 +209,111 @@ class FailedAttemptLeavesNoTraceTests(unittest.TestCase):
         self.assertNotIn("tokens", err.split("b answered")[1])
 
 
+def content(text):
+    """One SSE event whose delta content is text, a JSON string body."""
+    return (b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n'
+            % text.encode())
+
+
+SMILE = "\U0001F600".encode()  # U+1F600, 4 bytes of UTF-8
+FFFD = "\uFFFD".encode()
+
+
+class SplitSurrogateTests(RawTestCase):
+    """A server that cuts UTF-16 text into chunks (JavaScript's
+    String.slice does) can end one delta with the high half of a pair and
+    begin the next with its low half, each escaped as JSON writes a lone
+    surrogate. The two halves make one character, as a JavaScript client
+    would join them; a half the other does not follow is U+FFFD, as any
+    lone surrogate is."""
+
+    def stream(self, *texts, done=True, args=()):
+        body = b"".join(chunk(content(t)) for t in texts)
+        if done:
+            body += chunk(DONE)
+        (rc, out, err), _ = self.chat(HEAD + body + b"0\r\n\r\n",
+                                      args=args)
+        return rc, out, err
+
+    def test_pair_split_between_two_deltas_is_one_character(self):
+        # the same shape twice, so the second event takes the shape
+        # cache's path; then a different shape for the full decoding's
+        rc, out, err = self.stream("Smile \\ud83d", "\\ude00!")
+        self.assertEqual(out, b"Smile " + SMILE + b"!", err)
+        self.assertEqual(rc, 0, err)
+        ev = (b'data: {"id":"x","choices":[{"index":0,"delta":'
+              b'{"content":"\\ude00 ok"}}]}\n\n')
+        (rc, out, err), _ = self.chat(
+            HEAD + chunk(content("\\ud83d")) + chunk(ev) + chunk(DONE)
+            + b"0\r\n\r\n")
+        self.assertEqual(out, SMILE + b" ok", err)
+        self.assertEqual(rc, 0, err)
+
+    def test_events_without_content_between_the_halves(self):
+        role = b'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n'
+        (rc, out, err), _ = self.chat(
+            HEAD + chunk(content("a\\ud83d")) + chunk(role)
+            + chunk(content("")) + chunk(content("\\ude00b")) + chunk(DONE)
+            + b"0\r\n\r\n")
+        self.assertEqual(out, b"a" + SMILE + b"b", err)
+        self.assertEqual(rc, 0, err)
+
+    def test_half_without_its_other_half_is_a_replacement_character(self):
+        cases = {
+            ("a\\ud83d", "b"): b"a" + FFFD + b"b",
+            ("a\\ud83d", "\\ud83d\\ude00"): b"a" + FFFD + SMILE,
+            ("a", "\\ude00b"): b"a" + FFFD + b"b",
+            ("a\\ud83d", "\\ud83d", "\\ude00"): b"a" + FFFD + SMILE,
+            # the high half last: U+FFFD at the end, not dropped
+            ("a\\ud83d",): b"a" + FFFD,
+            ("\\ud83d",): FFFD,
+        }
+        for texts, want in cases.items():
+            with self.subTest(texts=texts):
+                rc, out, err = self.stream(*texts)
+                self.assertEqual(out, want, err)
+                self.assertEqual(rc, 0, err)
+        # and without [DONE], a close-delimited body with a finish_reason
+        fin = (b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}'
+               b'\n\n')
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                b"\r\n")
+        (rc, out, err), _ = self.chat(head + content("x\\ud83d") + fin)
+        self.assertEqual(out, b"x" + FFFD, err)
+        self.assertEqual(rc, 0, err)
+
+    def test_not_joined_across_providers(self):
+        # a held half has not reached the caller: the first provider's
+        # stream breaks after it, the request fails over, and the second
+        # provider's low half is not joined with the first's high one
+        a = RawServer(HEAD + chunk(content("\\ud83d")))  # no end: cut
+        b = RawServer(HEAD + chunk(content("\\ude00x")) + chunk(DONE)
+                      + b"0\r\n\r\n")
+        self.addCleanup(a.stop)
+        self.addCleanup(b.stop)
+        fd, cfg = tempfile.mkstemp(suffix=".json")
+        self.addCleanup(os.unlink, cfg)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"providers": [
+                {"name": "a", "base_url": a.url, "api_key": API_KEY},
+                {"name": "b", "base_url": b.url, "api_key": API_KEY}],
+                "policy": {"max_retries": 0}}, f)
+        rc, out, err = run_chat(["-c", cfg, "-m", "m", "-v", "hi"],
+                                timeout=TIMEOUT)
+        self.assertEqual(out, FFFD + b"x", err)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual((a.requests, b.requests), (1, 1), err)
+        self.assertIn("b answered", err)
+
+    def test_non_streamed_body_ending_with_a_high_half(self):
+        body = b'{"choices":[{"message":{"content":"z\\ud83d"}}]}'
+        (rc, out, err), _ = self.chat(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body,
+            args=["--no-stream"])
+        self.assertEqual(out, b"z" + FFFD, err)
+        self.assertEqual(rc, 0, err)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -393,10 +393,90 @@ static int unescape_str(const char *in, char *out, size_t *out_n)
 {
     size_t n = strlen(in);
     char *b = copy_in(in, n);
-    int rc = llmc_json_unescape(b, n, out_n);
+    int rc = llmc_json_unescape(b, n, out_n, NULL);
     if (rc == LLMC_OK)
         memcpy(out, b, *out_n);
     return rc;
+}
+
+/* The lone halves llmc_json_unescape() notes: a low one that begins the
+ * string, a high one that ends it; none elsewhere, and the output is the
+ * same with or without the note. */
+static void test_lone_halves_at_the_edges_are_noted(void **st)
+{
+    static const struct {
+        const char *in;
+        uint16_t lo, hi; /* lone[0], lone[1] */
+    } cases[] = {
+        {"\\\\ud83d", 0, 0},                  /* not an escape */
+        {"ab\\ud83d", 0, 0xD83D},             /* high at the end */
+        {"\\uDBFF", 0, 0xDBFF},               /* alone: the end */
+        {"\\ude00cd", 0xDE00, 0},             /* low at the start */
+        {"\\udc00", 0xDC00, 0},
+        {"\\ude00x\\ud83d", 0xDE00, 0xD83D},  /* both */
+        {"\\ude00\\ud83d", 0xDE00, 0xD83D},
+        {"x\\ude00", 0, 0},                   /* low, not at the start */
+        {"\\ud83dx", 0, 0},                   /* high, not at the end */
+        {"\\ud83d\\ude00", 0, 0},             /* a pair */
+        {"a\\ud83d\\ude00\\ud83d", 0, 0xD83D},
+        {"\\ude00\\ud83d\\ude00", 0xDE00, 0},
+        {"\\ud83d\\ud83d", 0, 0xD83D},        /* only the last high */
+        {"\\ude00\\ude00", 0xDE00, 0},        /* only the first low */
+        {"\\u0041\\ud83d\\n", 0, 0},
+        {"\\ud83d\\n", 0, 0},
+    };
+    size_t i, n1, n2;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].in);
+        char *a = copy_in(cases[i].in, len), b[64];
+        uint16_t lone[2] = {0, 0};
+        assert_true(len < sizeof(b));
+        memcpy(b, cases[i].in, len);
+        assert_int_equal(llmc_json_unescape(a, len, &n1, lone), LLMC_OK);
+        assert_int_equal(llmc_json_unescape(b, len, &n2, NULL), LLMC_OK);
+        if (lone[0] != cases[i].lo || lone[1] != cases[i].hi)
+            fail_msg("%s: lone %#x %#x", cases[i].in, lone[0], lone[1]);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(a, b, n1);
+        /* a noted half is U+FFFD at its edge */
+        if (lone[0] != 0)
+            assert_memory_equal(a, "\xef\xbf\xbd", 3);
+        if (lone[1] != 0)
+            assert_memory_equal(a + n1 - 3, "\xef\xbf\xbd", 3);
+    }
+    (void)st;
+}
+
+/* A chunk notes its content's lone halves, and only the content's: a
+ * finish_reason or an error message beside it does not. */
+static void test_chat_notes_the_contents_lone_halves(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(delta_of("\\ude00 ok \\ud83d", &m), LLMC_OK);
+    assert_int_equal(m.lone[0], 0xDE00);
+    assert_int_equal(m.lone[1], 0xD83D);
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":\"a\\ud83d\"},"
+                          "\"finish_reason\":\"\\ude00x\\ud83d\"}]}",
+                          &m),
+                     LLMC_OK);
+    assert_int_equal(m.lone[0], 0);
+    assert_int_equal(m.lone[1], 0xD83D);
+    assert_int_equal(chat("{\"choices\":[{\"finish_reason\":\"\\ud83d\","
+                          "\"delta\":{\"content\":\"b\"}}]}",
+                          &m),
+                     LLMC_OK);
+    assert_int_equal(m.lone[1], 0);
+    assert_int_equal(chat("{\"error\":{\"message\":\"\\ude00\"}}", &m),
+                     LLMC_OK);
+    assert_int_equal(m.lone[0], 0);
+    /* the last of two contents counts, as its text does */
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":\"\\ude00\","
+                          "\"content\":\"c\"}}]}",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "c");
+    assert_int_equal(m.lone[0], 0);
 }
 
 static void test_unescape_direct_cases(void **st)
@@ -1053,6 +1133,10 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(
             test_lone_surrogates_become_replacement_char, teardown),
+        cmocka_unit_test_teardown(test_lone_halves_at_the_edges_are_noted,
+                                  teardown),
+        cmocka_unit_test_teardown(test_chat_notes_the_contents_lone_halves,
+                                  teardown),
         cmocka_unit_test_teardown(test_unescape_direct_cases, teardown),
         cmocka_unit_test_teardown(test_bad_escapes_rejected, teardown),
         cmocka_unit_test_teardown(test_malformed_json_rejected, teardown),

@@ -165,7 +165,7 @@ static void body_value(const req_bytes_t *r, int idx, const char *key,
             assert_int_equal(llmc_json_unescape(js + t[k + 1].start,
                                                 (size_t)(t[k + 1].end -
                                                          t[k + 1].start),
-                                                &len),
+                                                &len, NULL),
                              LLMC_OK);
             tb_put(out, js + t[k + 1].start, len);
         } else {
