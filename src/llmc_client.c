@@ -321,7 +321,9 @@ static const char k_fffd[3] = "\xEF\xBF\xBD"; /* U+FFFD in UTF-8 */
 
 static void deliver(llmc_slot_t *s, const char *text, size_t len)
 {
-    if (len == 0)
+    /* cancelled from an on_delta for an earlier piece of this event:
+     * nothing more of the answer (llmc.h) */
+    if (len == 0 || LLMC_CANCELLED(&s->job))
         return;
     s->delivered = true;
     s->result.content_bytes += (uint32_t)len;
@@ -530,7 +532,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
         }
     }
     /* a high surrogate no low one followed: U+FFFD, as a lone one is */
-    if (s->held_hi != 0 && !LLMC_CANCELLED(&s->job))
+    if (s->held_hi != 0)
         deliver(s, k_fffd, 3);
     /* a request cancelled meanwhile (in a callback of this read) ends as
      * cancelled: attempt_fail() sees to it */

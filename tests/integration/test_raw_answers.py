@@ -305,6 +305,24 @@ class SplitSurrogateTests(RawTestCase):
         self.assertEqual((a.requests, b.requests), (1, 1), err)
         self.assertIn("b answered", err)
 
+    def test_cancel_from_the_on_delta_of_the_joined_pair(self):
+        # llmc.h: cancelled from its own on_delta, "nothing more of the
+        # answer is delivered", also the rest of the event that completed
+        # the pair. llmc-conc cancels #0 from its first on_delta (the
+        # pair); #1 gets the whole answer, #2 is cancelled while queued.
+        from test_concurrency import run_conc
+        srv = RawServer(HEAD + chunk(content("\\ud83d"))
+                        + chunk(content("\\ude00 rest")) + chunk(DONE)
+                        + b"0\r\n\r\n")
+        self.addCleanup(srv.stop)
+        items, _ = run_conc(["-j", 1, "cancel", srv.url, "m", "m"])
+        r0, r1 = items[0], items[1]
+        self.assertEqual((r0["status"], r0["partial"], r0["deltas"],
+                          r0["content"]),
+                         ("cancelled", True, 1, SMILE.decode()), r0)
+        self.assertEqual((r1["status"], r1["content"]),
+                         ("ok", SMILE.decode() + " rest"), r1)
+
     def test_non_streamed_body_ending_with_a_high_half(self):
         body = b'{"choices":[{"message":{"content":"z\\ud83d"}}]}'
         (rc, out, err), _ = self.chat(
