@@ -177,6 +177,24 @@ class StreamEndTests(RawTestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("(finish_reason insufficient_system_resource)", err)
 
+def failover(test, answer_a, answer_b):
+    """llmc-chat -v with providers a and b (raw servers giving answer_a and
+    answer_b) and no retries: ((rc, out, err), a, b)."""
+    a = RawServer(answer_a)
+    b = RawServer(answer_b)
+    test.addCleanup(a.stop)
+    test.addCleanup(b.stop)
+    fd, cfg = tempfile.mkstemp(suffix=".json")
+    test.addCleanup(os.unlink, cfg)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"providers": [
+            {"name": "a", "base_url": a.url, "api_key": API_KEY},
+            {"name": "b", "base_url": b.url, "api_key": API_KEY}],
+            "policy": {"max_retries": 0}}, f)
+    return (run_chat(["-c", cfg, "-m", "m", "-v", "hi"], timeout=TIMEOUT),
+            a, b)
+
+
 class FailedAttemptLeavesNoTraceTests(unittest.TestCase):
     def test_failed_attempts_finish_reason_and_usage_not_the_answers(self):
         # DESIGN 7: the result's finish_reason and usage are the answering
@@ -187,19 +205,9 @@ class FailedAttemptLeavesNoTraceTests(unittest.TestCase):
                  b'"content_filter"}]}\n\n'
                  b'data: {"choices":[],"usage":{"prompt_tokens":7,'
                  b'"completion_tokens":0,"total_tokens":7}}\n\n')
-        a = RawServer(HEAD + chunk(empty) + chunk(DONE) + b"0\r\n\r\n")
-        b = RawServer(HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
-        self.addCleanup(a.stop)
-        self.addCleanup(b.stop)
-        fd, cfg = tempfile.mkstemp(suffix=".json")
-        self.addCleanup(os.unlink, cfg)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"providers": [
-                {"name": "a", "base_url": a.url, "api_key": API_KEY},
-                {"name": "b", "base_url": b.url, "api_key": API_KEY}],
-                "policy": {"max_retries": 0}}, f)
-        rc, out, err = run_chat(["-c", cfg, "-m", "m", "-v", "hi"],
-                                timeout=TIMEOUT)
+        (rc, out, err), a, b = failover(
+            self, HEAD + chunk(empty) + chunk(DONE) + b"0\r\n\r\n",
+            HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
         self.assertEqual(rc, 0, err)
         self.assertEqual(out, b"Hello", err)
         self.assertEqual((a.requests, b.requests), (1, 1), err)
@@ -286,20 +294,9 @@ class SplitSurrogateTests(RawTestCase):
         # a held half has not reached the caller: the first provider's
         # stream breaks after it, the request fails over, and the second
         # provider's low half is not joined with the first's high one
-        a = RawServer(HEAD + chunk(content("\\ud83d")))  # no end: cut
-        b = RawServer(HEAD + chunk(content("\\ude00x")) + chunk(DONE)
-                      + b"0\r\n\r\n")
-        self.addCleanup(a.stop)
-        self.addCleanup(b.stop)
-        fd, cfg = tempfile.mkstemp(suffix=".json")
-        self.addCleanup(os.unlink, cfg)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"providers": [
-                {"name": "a", "base_url": a.url, "api_key": API_KEY},
-                {"name": "b", "base_url": b.url, "api_key": API_KEY}],
-                "policy": {"max_retries": 0}}, f)
-        rc, out, err = run_chat(["-c", cfg, "-m", "m", "-v", "hi"],
-                                timeout=TIMEOUT)
+        (rc, out, err), a, b = failover(
+            self, HEAD + chunk(content("\\ud83d")),  # no end: cut
+            HEAD + chunk(content("\\ude00x")) + chunk(DONE) + b"0\r\n\r\n")
         self.assertEqual(out, FFFD + b"x", err)
         self.assertEqual(rc, 0, err)
         self.assertEqual((a.requests, b.requests), (1, 1), err)
