@@ -9,8 +9,6 @@
 # "lwip-board-knobs: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
-mapfile -t LEAVE_OUT < <(grep -v '^#' scripts/board-knobs-leave-out)
-args=()
-for t in "${LEAVE_OUT[@]}"; do args+=(--leave-out "$t"); done
 MCU_KNOBS=1 BUILD="${BUILD:-build}/board-knobs" STEP=lwip-board-knobs \
-    exec bash scripts/check.d/lwip.sh "${args[@]}"
+    exec bash scripts/check.d/lwip.sh \
+    --leave-out-file scripts/board-knobs-leave-out

@@ -10,7 +10,7 @@
 #
 # Needs root and /dev/net/tun; without them the step fails (it never skips).
 # Builds in $BUILD (default build). Arguments are passed on to
-# tests/integration/run.py (lwip-board-knobs.sh passes --leave-out ones).
+# tests/integration/run.py (lwip-board-knobs.sh passes --leave-out-file).
 # Last line: "$STEP: N passed, M failed" (STEP default lwip).
 set -u
 cd "$(dirname "$0")/../.."

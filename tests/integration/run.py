@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Run the llmc integration test suite.
 
-Usage: tests/integration/run.py [-k PATTERN]... [--leave-out ID]... [TEST_ID]...
+Usage: tests/integration/run.py [-k PATTERN]... [--leave-out ID]...
+                                [--leave-out-file FILE]... [TEST_ID]...
 
   TEST_ID      e.g. test_chat.StreamTests or test_chat.StreamTests.test_eol_cr
   -k           only run tests whose name matches PATTERN (unittest semantics)
   --leave-out  do not load the tests whose id starts with ID (module, class
                or test); they are neither run nor counted
+  --leave-out-file
+               the same for each ID in FILE, one a line (blank lines and
+               lines starting with # are skipped)
 
 Environment: LLMC_CHAT overrides the CLI path (default build/llmc-chat).
 
@@ -83,9 +87,16 @@ def main():
     ap.add_argument("--leave-out", dest="leave_out", action="append",
                     default=[], metavar="ID",
                     help="do not load tests whose id starts with ID")
+    ap.add_argument("--leave-out-file", dest="leave_out_files",
+                    action="append", default=[], metavar="FILE",
+                    help="--leave-out each ID in FILE, one a line")
     ap.add_argument("tests", nargs="*",
                     help="test ids (default: every test_*.py in this directory)")
     args = ap.parse_args()
+    for name in args.leave_out_files:  # before the chdir: caller's paths
+        with open(name) as f:
+            args.leave_out += [x.strip() for x in f
+                               if x.strip() and not x.startswith("#")]
 
     os.chdir(HERE)
     loader = unittest.TestLoader()
