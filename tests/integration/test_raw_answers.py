@@ -177,6 +177,7 @@ class StreamEndTests(RawTestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("(finish_reason insufficient_system_resource)", err)
 
+
 def failover(test, answer_a, answer_b):
     """llmc-chat -v with providers a and b (raw servers giving answer_a and
     answer_b) and no retries: ((rc, out, err), a, b)."""
@@ -235,12 +236,12 @@ class SplitSurrogateTests(RawTestCase):
     would join them; a half the other does not follow is U+FFFD, as any
     lone surrogate is."""
 
-    def stream(self, *texts, done=True, args=()):
+    def stream(self, *texts):
+        """llmc-chat's (rc, out, err) for deltas with these contents, then
+        [DONE]."""
         body = b"".join(chunk(content(t)) for t in texts)
-        if done:
-            body += chunk(DONE)
-        (rc, out, err), _ = self.chat(HEAD + body + b"0\r\n\r\n",
-                                      args=args)
+        (rc, out, err), _ = self.chat(HEAD + body + chunk(DONE)
+                                      + b"0\r\n\r\n")
         return rc, out, err
 
     def test_pair_split_between_two_deltas_is_one_character(self):
