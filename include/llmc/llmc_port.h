@@ -50,7 +50,6 @@ int llmc_port_resolve(const char *host, uint16_t port, llmc_addr_t *out,
 int llmc_port_connect(const llmc_addr_t *addr, llmc_sock_t *sock);
 int llmc_port_connect_result(llmc_sock_t sock);
 
-/* Send / receive up to len bytes. recv returns LLMC_PORT_EOF on close. */
 /* For servers on llmc (not used by src/): a non-blocking TCP socket
  * listening on addr (port 0: any; the chosen port is written back), and
  * accepting one connection (LLMC_PORT_OK, LLMC_PORT_WOULD_BLOCK, error);
@@ -58,6 +57,9 @@ int llmc_port_connect_result(llmc_sock_t sock);
 int llmc_port_listen(llmc_addr_t *addr, int backlog, llmc_sock_t *sock);
 int llmc_port_accept(llmc_sock_t listener, llmc_sock_t *sock);
 
+/* Send / receive up to len bytes. recv returns LLMC_PORT_EOF on close.
+ * close of LLMC_SOCK_INVALID does nothing (llmc closes a connection whose
+ * connect failed without asking whether a socket was made). */
 long llmc_port_send(llmc_sock_t sock, const void *buf, size_t len);
 long llmc_port_recv(llmc_sock_t sock, void *buf, size_t len);
 void llmc_port_close(llmc_sock_t sock);
