@@ -1,9 +1,9 @@
-# libFuzzer targets for the parsers (clang, ASan + UBSan). `make fuzz` runs
-# each for FUZZ_SECONDS (default 60); make check runs each for a few
-# seconds from the seed corpus in tests/fuzz/corpus/.
+# libFuzzer targets for the parsers and the whole engine (clang, ASan +
+# UBSan). `make fuzz` runs each for FUZZ_SECONDS (default 60); make check
+# runs each for a few seconds from the seed corpus in tests/fuzz/corpus/.
 FUZZ_SECONDS ?= 60
 FBUILD  := $(BUILD)/fuzz
-FUZZ_TARGETS := sse http json json_shape url
+FUZZ_TARGETS := sse http json json_shape url client
 FUZZ_SRC := src/llmc_sse.c src/llmc_http.c src/llmc_json.c src/llmc_url.c src/llmc_util.c
 FSAN    := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1
 
@@ -12,6 +12,18 @@ $(FBUILD)/obj/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h test
 	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(CPPFLAGS_LLMC) -Itests/fuzz -c $< -o $@
 
 $(FBUILD)/fuzz_%: $(FBUILD)/obj/tests/fuzz/fuzz_%.o $(patsubst %.c,$(FBUILD)/obj/%.o,$(FUZZ_SRC))
+	clang -fsanitize=fuzzer,address,undefined $^ -o $@
+
+# fuzz_client: the whole engine over the fake network in fuzz_client.c,
+# with the MCU-sized knobs (small buffers reach their bounds), plain http
+# and every log level compiled in (a log line must hold no secret).
+FCLIENT_FLAGS := -Iinclude -Isrc -DLLMC_TLS=0 -DLLMC_LOG_LEVEL=4
+
+$(FBUILD)/client/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(FCLIENT_FLAGS) -Itests/fuzz -c $< -o $@
+
+$(FBUILD)/fuzz_client: $(patsubst %.c,$(FBUILD)/client/%.o,tests/fuzz/fuzz_client.c $(wildcard src/*.c))
 	clang -fsanitize=fuzzer,address,undefined $^ -o $@
 
 .PHONY: fuzz fuzz-build
