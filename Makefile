@@ -15,8 +15,11 @@ CPPFLAGS_LLMC := -Iinclude -Isrc
 # one, the Linux build uses roomier knobs than the MCU-sized defaults:
 # 64 requests at once, 128 queued, 16 providers. MCU_KNOBS=1 builds with
 # the MCU-sized defaults themselves, as a board without a .config gets them
-# (use it with a BUILD of its own).
-ifneq ($(wildcard .config),)
+# (use it with a BUILD of its own). DOTCONFIG=file builds with that .config
+# instead of ./.config (also with a BUILD of its own; make check's
+# unit-min-knobs step writes one with every knob at its Kconfig minimum).
+DOTCONFIG ?= .config
+ifneq ($(wildcard $(DOTCONFIG)),)
 KCONFIG_H := $(BUILD)/kconfig/llmc_kconfig.h
 CPPFLAGS_LLMC += -I$(BUILD)/kconfig -DLLMC_CONFIG_FILE='"llmc_kconfig.h"'
 else ifneq ($(MCU_KNOBS),1)
@@ -169,9 +172,9 @@ bench: all
 
 # ---- Kconfig ---------------------------------------------------------------
 
-$(BUILD)/kconfig/llmc_kconfig.h: .config Kconfig
+$(BUILD)/kconfig/llmc_kconfig.h: $(DOTCONFIG) Kconfig
 	@mkdir -p $(dir $@)
-	KCONFIG_CONFIG=.config $(PYTHON) -m genconfig --header-path $@ Kconfig
+	KCONFIG_CONFIG=$(DOTCONFIG) $(PYTHON) -m genconfig --header-path $@ Kconfig
 
 defconfig: deps
 	rm -f .config

@@ -32,13 +32,31 @@ static int teardown(void **st)
     return 0;
 }
 
+/* A client holds at most LLMC_MAX_PROVIDERS providers (1 at the Kconfig
+ * minimum). Tests of the order among providers, or of moving on to the
+ * next one, need as many as they list and are left out of builds with
+ * fewer; those that stay with the first provider list up to three. */
+#define NP3 (LLMC_MAX_PROVIDERS < 3 ? LLMC_MAX_PROVIDERS : 3)
+
 static void client_with(const llmc_provider_t *p, size_t n)
 {
     memset(C, 0, sizeof(*C));
     memset(S, 0, sizeof(*S));
     C->providers = p;
     C->n_providers = (uint8_t)n;
+    /* The policy these tests are written for, which is Kconfig's default
+     * one; a build with other default policy knobs (at their Kconfig
+     * minimum: no retries, a 1 ms deadline) gets it too. */
     llmc_policy_default(&C->policy);
+    C->policy.max_retries = 2;
+    C->policy.backoff_base_ms = 500;
+    C->policy.backoff_max_ms = 8000;
+    C->policy.connect_timeout_ms = 5000;
+    C->policy.first_byte_timeout_ms = 30000;
+    C->policy.idle_timeout_ms = 30000;
+    C->policy.deadline_ms = 120000;
+    C->policy.cooldown_after = 3;
+    C->policy.cooldown_ms = 30000;
     C->rng = 0x12345678u;
     C->ready = true;
     S->job.req = &R;
@@ -87,6 +105,7 @@ static const llmc_provider_t k_three[] = {
 
 /* ---- plan ------------------------------------------------------------- */
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_plan_keeps_listed_order(void **st)
 {
     (void)st;
@@ -99,7 +118,9 @@ static void test_plan_keeps_listed_order(void **st)
     assert_int_equal(S->pos, 0);
     assert_int_equal(S->tries, 0);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 5
 static void test_plan_excludes_disabled_ignored_and_cooling(void **st)
 {
     static const llmc_provider_t p[] = {
@@ -120,7 +141,9 @@ static void test_plan_excludes_disabled_ignored_and_cooling(void **st)
     assert_int_equal(S->order[1], 4);
     assert_int_equal(S->n_order, 2);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_plan_cooldown_expires_at_its_time(void **st)
 {
     (void)st;
@@ -131,7 +154,9 @@ static void test_plan_cooldown_expires_at_its_time(void **st)
     assert_int_equal(plan(5000, NULL, 0), 3);
     assert_int_equal(S->order[0], 0);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 4
 static void test_plan_no_provider_message_counts_each(void **st)
 {
     static const llmc_provider_t p[] = {
@@ -150,6 +175,7 @@ static void test_plan_no_provider_message_counts_each(void **st)
     assert_string_equal(msg, "4 configured, 2 not working, "
                              "2 ignored, 0 cooling down");
 }
+#endif
 
 static void test_plan_with_no_providers_says_none_configured(void **st)
 {
@@ -161,6 +187,7 @@ static void test_plan_with_no_providers_says_none_configured(void **st)
                              "0 ignored, 0 cooling down");
 }
 
+#if LLMC_MAX_PROVIDERS >= 4
 static void test_plan_all_cooling_tries_the_one_that_cools_first(void **st)
 {
     static const llmc_provider_t p[] = {
@@ -177,7 +204,9 @@ static void test_plan_all_cooling_tries_the_one_that_cools_first(void **st)
     assert_int_equal(S->order[0], 1);
     assert_int_equal(S->n_order, 1);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_plan_cooling_ignored_provider_never_chosen(void **st)
 {
     static const char *const ign[] = {"b"};
@@ -191,7 +220,9 @@ static void test_plan_cooling_ignored_provider_never_chosen(void **st)
     assert_int_equal(plan(1000, NULL, 0), 1);
     assert_int_equal(S->order[0], 2);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 5
 static bool is_permutation(const uint8_t *o, size_t n, const uint8_t *set)
 {
     size_t i, j;
@@ -204,7 +235,9 @@ static bool is_permutation(const uint8_t *o, size_t n, const uint8_t *set)
     }
     return true;
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 8
 static void test_plan_shuffle_gives_a_permutation(void **st)
 {
     static const llmc_provider_t p[] = {
@@ -233,7 +266,9 @@ static void test_plan_shuffle_gives_a_permutation(void **st)
     for (i = 0; i < 8; i++) /* every provider comes first sometimes */
         assert_true(first_pos[i] > 10);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 5
 static void test_plan_shuffle_only_among_eligible(void **st)
 {
     static const llmc_provider_t p[] = {
@@ -254,7 +289,9 @@ static void test_plan_shuffle_only_among_eligible(void **st)
         assert_true(is_permutation(S->order, 3, elig));
     }
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_plan_single_provider_retry_uses_first_eligible(void **st)
 {
     static const llmc_provider_t p[] = {
@@ -272,7 +309,9 @@ static void test_plan_single_provider_retry_uses_first_eligible(void **st)
     assert_int_equal(plan(1000, NULL, 0), 1);
     assert_true(S->order[0] == 1 || S->order[0] == 2);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 2
 static void test_plan_provider_without_name_cannot_be_ignored(void **st)
 {
     static const llmc_provider_t p[] = {{.name = NULL}, {.name = "b"}};
@@ -284,6 +323,7 @@ static void test_plan_provider_without_name_cannot_be_ignored(void **st)
     assert_int_equal(plan(1000, NULL, 0), 1);
     assert_int_equal(S->order[0], 0);
 }
+#endif
 
 /* ---- classification --------------------------------------------------- */
 
@@ -373,7 +413,7 @@ static void test_decide_retry_backoff_within_jitter_bounds(void **st)
     (void)st;
     for (seed = 1; seed <= 200; seed++) {
         uint8_t n;
-        start_request(k_three, 3, 1000);
+        start_request(k_three, NP3, 1000);
         C->rng = seed * 2654435761u;
         C->policy.max_retries = 8;
         C->policy.backoff_base_ms = 500;
@@ -406,6 +446,7 @@ static void test_decide_retry_backoff_within_jitter_bounds(void **st)
     assert_true(hi_seen > 475);
 }
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_decide_exhausted_retries_move_on(void **st)
 {
     (void)st;
@@ -425,7 +466,9 @@ static void test_decide_exhausted_retries_move_on(void **st)
                      LLMC_FO_RETRY);
     assert_int_equal(S->pos, 1);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_decide_zero_max_retries_moves_on_at_once(void **st)
 {
     (void)st;
@@ -435,7 +478,9 @@ static void test_decide_zero_max_retries_moves_on_at_once(void **st)
                      LLMC_FO_NEXT);
     assert_int_equal(S->pos, 1);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_decide_non_retryable_moves_on(void **st)
 {
     static const struct {
@@ -460,11 +505,12 @@ static void test_decide_non_retryable_moves_on(void **st)
         assert_int_equal(WAKE, 100);
     }
 }
+#endif
 
 static void test_decide_should_retry_true_retries_a_400(void **st)
 {
     (void)st;
-    start_request(k_three, 3, 0);
+    start_request(k_three, NP3, 0);
     assert_int_equal(decide(LLMC_ERR_HTTP, 400, 1, -1, 100),
                      LLMC_FO_RETRY);
     assert_int_equal(S->pos, 0);
@@ -472,21 +518,20 @@ static void test_decide_should_retry_true_retries_a_400(void **st)
 
 static void test_decide_last_provider_stops(void **st)
 {
+    int i;
     (void)st;
-    start_request(k_three, 3, 0);
+    start_request(k_three, NP3, 0);
     C->policy.max_retries = 0;
-    assert_int_equal(decide(LLMC_ERR_HTTP, 401, -1, -1, 1),
-                     LLMC_FO_NEXT);
-    assert_int_equal(decide(LLMC_ERR_HTTP, 401, -1, -1, 2),
-                     LLMC_FO_NEXT);
-    assert_int_equal(decide(LLMC_ERR_HTTP, 401, -1, -1, 3),
-                     LLMC_FO_STOP);
+    for (i = 1; i < NP3; i++)
+        assert_int_equal(decide(LLMC_ERR_HTTP, 401, -1, -1, (uint64_t)i),
+                         LLMC_FO_NEXT);
+    assert_int_equal(decide(LLMC_ERR_HTTP, 401, -1, -1, NP3), LLMC_FO_STOP);
 }
 
 static void test_decide_retry_after_honoured_up_to_60s(void **st)
 {
     (void)st;
-    start_request(k_three, 3, 0);
+    start_request(k_three, NP3, 0);
     assert_int_equal(decide(LLMC_ERR_HTTP, 429, -1, 3000, 1000),
                      LLMC_FO_RETRY);
     /* one ms more than asked: the clock may have been read up to 1 ms
@@ -499,6 +544,7 @@ static void test_decide_retry_after_honoured_up_to_60s(void **st)
     assert_int_equal(S->pos, 0);
 }
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_decide_retry_after_over_60s_moves_on(void **st)
 {
     (void)st;
@@ -513,7 +559,9 @@ static void test_decide_retry_after_over_60s_moves_on(void **st)
                      LLMC_FO_NEXT);
     assert_int_equal(S->pos, 2);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_decide_retry_after_beyond_deadline_moves_on(void **st)
 {
     (void)st;
@@ -527,11 +575,12 @@ static void test_decide_retry_after_beyond_deadline_moves_on(void **st)
                      LLMC_FO_RETRY);
     assert_int_equal(WAKE, 10001);
 }
+#endif
 
 static void test_decide_retry_after_zero_or_absent_uses_backoff(void **st)
 {
     (void)st;
-    start_request(k_three, 3, 0);
+    start_request(k_three, NP3, 0);
     C->policy.backoff_base_ms = 400;
     C->policy.backoff_max_ms = 400;
     assert_int_equal(decide(LLMC_ERR_HTTP, 429, -1, 0, 1000),
@@ -545,9 +594,10 @@ static void test_decide_retry_after_zero_or_absent_uses_backoff(void **st)
 static void test_decide_retry_after_ignored_for_non_retryable(void **st)
 {
     (void)st;
-    start_request(k_three, 3, 0);
+    start_request(k_three, NP3, 0);
+    /* not retried: on to the next provider, or the end with only one */
     assert_int_equal(decide(LLMC_ERR_HTTP, 400, -1, 1000, 10),
-                     LLMC_FO_NEXT);
+                     NP3 > 1 ? LLMC_FO_NEXT : LLMC_FO_STOP);
 }
 
 /* single_provider_retry with max_retries n: the tries made on the first
@@ -556,7 +606,7 @@ static int single_provider_tries(uint8_t n)
 {
     int tries = 1, d;
     uint64_t now = 0;
-    client_with(k_three, 3);
+    client_with(k_three, NP3);
     C->policy.single_provider_retry = true;
     C->policy.max_retries = n;
     C->policy.backoff_base_ms = 1;
@@ -589,6 +639,7 @@ static void test_max_retries_255_is_a_bound(void **st)
     uint64_t now = WAKE;
     (void)st;
     assert_int_equal(single_provider_tries(255), 1 + 255);
+#if LLMC_MAX_PROVIDERS >= 3 /* moves on to the second of three */
     /* in failover mode too: 256 tries, then the next provider */
     start_request(k_three, 3, 0);
     C->policy.max_retries = 255;
@@ -600,14 +651,19 @@ static void test_max_retries_255_is_a_bound(void **st)
     assert_int_equal(d, LLMC_FO_NEXT);
     assert_int_equal(tries, 256);
     assert_int_equal(S->pos, 1);
+#else
+    (void)tries;
+    (void)d;
+    (void)now;
+#endif
 }
 
 static void test_failover_walks_every_provider_then_stops(void **st)
 {
-    int attempts[3] = {0}, d = LLMC_FO_NEXT, total = 0;
+    int attempts[3] = {0}, d = LLMC_FO_NEXT, total = 0, i;
     uint64_t now = 0;
     (void)st;
-    start_request(k_three, 3, 0);
+    start_request(k_three, NP3, 0);
     C->policy.max_retries = 1;
     while (d != LLMC_FO_STOP) {
         attempts[S->order[S->pos]]++;
@@ -616,11 +672,11 @@ static void test_failover_walks_every_provider_then_stops(void **st)
         now = WAKE;
         assert_true(total < 100);
     }
-    assert_int_equal(attempts[0], 2);
-    assert_int_equal(attempts[1], 2);
-    assert_int_equal(attempts[2], 2);
+    for (i = 0; i < NP3; i++)
+        assert_int_equal(attempts[i], 2);
 }
 
+#if LLMC_MAX_PROVIDERS >= 3
 /* The slot's times are the clock's low 32 bits: a request that runs while
  * they wrap keeps its deadline and its retry times. */
 static void test_decide_across_32_bit_wrap(void **st)
@@ -645,6 +701,7 @@ static void test_decide_across_32_bit_wrap(void **st)
     assert_true(S->timer_ms >= 375 && S->timer_ms <= 500);
     assert_int_equal(S->t_timer, (uint32_t)(t0 + 4000));
 }
+#endif
 
 static void test_left_is_exact_across_wrap(void **st)
 {
@@ -661,6 +718,7 @@ static void test_left_is_exact_across_wrap(void **st)
 
 /* ---- record / cooldown ------------------------------------------------ */
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_cooldown_after_n_failures_in_a_row(void **st)
 {
     (void)st;
@@ -678,11 +736,12 @@ static void test_cooldown_after_n_failures_in_a_row(void **st)
     assert_int_equal(S->order[1], 2);
     assert_int_equal(plan(31200, NULL, 0), 3);
 }
+#endif
 
 static void test_cooldown_reset_on_success(void **st)
 {
     (void)st;
-    client_with(k_three, 3);
+    client_with(k_three, NP3);
     C->policy.cooldown_after = 3;
     C->policy.cooldown_ms = 30000;
     record(0, false, 1000);
@@ -697,26 +756,26 @@ static void test_cooldown_reset_on_success(void **st)
     assert_true(C->prov[0].cool_until > 1000);
     record(0, true, 2000);
     assert_int_equal(C->prov[0].cool_until, 0);
-    assert_int_equal(plan(2000, NULL, 0), 3);
+    assert_int_equal(plan(2000, NULL, 0), NP3);
 }
 
 static void test_cooldown_disabled_when_after_is_zero(void **st)
 {
     int i;
     (void)st;
-    client_with(k_three, 3);
+    client_with(k_three, NP3);
     C->policy.cooldown_after = 0;
     for (i = 0; i < 50; i++)
-        record(2, false, 1000);
-    assert_int_equal(C->prov[2].cool_until, 0);
-    assert_int_equal(plan(1001, NULL, 0), 3);
+        record(NP3 - 1, false, 1000);
+    assert_int_equal(C->prov[NP3 - 1].cool_until, 0);
+    assert_int_equal(plan(1001, NULL, 0), NP3);
 }
 
 static void test_failure_count_saturates_and_keeps_cooling(void **st)
 {
     int i;
     (void)st;
-    client_with(k_three, 3);
+    client_with(k_three, NP3);
     C->policy.cooldown_after = 2;
     C->policy.cooldown_ms = 100;
     for (i = 0; i < 300; i++)
@@ -725,6 +784,7 @@ static void test_failure_count_saturates_and_keeps_cooling(void **st)
     assert_int_equal(C->prov[0].cool_until, 299 + 100);
 }
 
+#if LLMC_MAX_PROVIDERS >= 3
 /* Cooldown is checked at every decision, not only when the order is
  * planned: a provider that began cooling while the request ran (other
  * requests' failures count too) is neither retried nor tried later while
@@ -741,7 +801,9 @@ static void test_provider_cooling_mid_request_is_not_retried(void **st)
     assert_int_equal(S->pos, 1);
     assert_int_equal(S->tries, 0);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_providers_cooling_mid_request_are_skipped(void **st)
 {
     (void)st;
@@ -753,7 +815,9 @@ static void test_providers_cooling_mid_request_are_skipped(void **st)
     assert_int_equal(S->pos, 2);
     assert_int_equal(S->order[S->pos], 2);
 }
+#endif
 
+#if LLMC_MAX_PROVIDERS >= 3
 static void test_last_provider_is_tried_and_retried_even_if_cooling(void **st)
 {
     (void)st;
@@ -772,11 +836,12 @@ static void test_last_provider_is_tried_and_retried_even_if_cooling(void **st)
                      LLMC_FO_RETRY);
     assert_int_equal(S->pos, 2);
 }
+#endif
 
 static void test_single_provider_retry_keeps_retrying_a_cooling_one(void **st)
 {
     (void)st;
-    client_with(k_three, 3);
+    client_with(k_three, NP3);
     C->policy.single_provider_retry = true;
     C->policy.max_retries = 2;
     C->policy.cooldown_after = 1;
@@ -873,42 +938,82 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_plan_keeps_listed_order),
+#endif
+#if LLMC_MAX_PROVIDERS >= 5
         T(test_plan_excludes_disabled_ignored_and_cooling),
+#endif
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_plan_cooldown_expires_at_its_time),
+#endif
+#if LLMC_MAX_PROVIDERS >= 4
         T(test_plan_no_provider_message_counts_each),
+#endif
         T(test_plan_with_no_providers_says_none_configured),
+#if LLMC_MAX_PROVIDERS >= 4
         T(test_plan_all_cooling_tries_the_one_that_cools_first),
+#endif
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_plan_cooling_ignored_provider_never_chosen),
+#endif
+#if LLMC_MAX_PROVIDERS >= 8
         T(test_plan_shuffle_gives_a_permutation),
+#endif
+#if LLMC_MAX_PROVIDERS >= 5
         T(test_plan_shuffle_only_among_eligible),
+#endif
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_plan_single_provider_retry_uses_first_eligible),
+#endif
+#if LLMC_MAX_PROVIDERS >= 2
         T(test_plan_provider_without_name_cannot_be_ignored),
+#endif
         T(test_retryable_network_errors_and_timeouts),
         T(test_retryable_http_statuses),
         T(test_not_retryable_malformed_verify_empty),
         T(test_x_should_retry_overrides_status),
         T(test_auth_error_retryable_by_its_http_status),
         T(test_decide_retry_backoff_within_jitter_bounds),
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_decide_exhausted_retries_move_on),
+#endif
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_decide_zero_max_retries_moves_on_at_once),
+#endif
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_decide_non_retryable_moves_on),
+#endif
         T(test_decide_should_retry_true_retries_a_400),
         T(test_decide_last_provider_stops),
         T(test_decide_retry_after_honoured_up_to_60s),
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_decide_across_32_bit_wrap),
+#endif
         T(test_left_is_exact_across_wrap),
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_decide_retry_after_over_60s_moves_on),
+#endif
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_decide_retry_after_beyond_deadline_moves_on),
+#endif
         T(test_decide_retry_after_zero_or_absent_uses_backoff),
         T(test_decide_retry_after_ignored_for_non_retryable),
         T(test_single_provider_retry_tries_one_provider_1_plus_n),
         T(test_max_retries_255_is_a_bound),
         T(test_failover_walks_every_provider_then_stops),
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_cooldown_after_n_failures_in_a_row),
+#endif
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_provider_cooling_mid_request_is_not_retried),
+#endif
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_providers_cooling_mid_request_are_skipped),
+#endif
+#if LLMC_MAX_PROVIDERS >= 3
         T(test_last_provider_is_tried_and_retried_even_if_cooling),
+#endif
         T(test_single_provider_retry_keeps_retrying_a_cooling_one),
         T(test_cooldown_reset_on_success),
         T(test_cooldown_disabled_when_after_is_zero),
