@@ -29,6 +29,8 @@
 int llmc_writer_start(llmc_writer_t *w);
 
 /* Render the next bytes into buf; returns how many (0: all written).
+ * cap is at least 6, the longest escape (\u001f): a smaller buffer could
+ * get 0 before the end. llmc fills a slot's whole event buffer.
  * The bearer (bearer_len bytes, read as its piece is rendered) is never
  * split between two fills when it fits in cap: a fill that has bytes
  * already ends before it. So a bearer no longer than the buffer is read
