@@ -1,10 +1,12 @@
-# libFuzzer targets for the parsers and the whole engine (clang, ASan +
-# UBSan). `make fuzz` runs each for FUZZ_SECONDS (default 60); make check
-# runs each for a few seconds from the seed corpus in tests/fuzz/corpus/.
+# libFuzzer targets for the parsers, the request writer and the whole
+# engine (clang, ASan + UBSan). `make fuzz` runs each for FUZZ_SECONDS
+# (default 60); make check runs each for a few seconds from the seed
+# corpus in tests/fuzz/corpus/.
 FUZZ_SECONDS ?= 60
 FBUILD  := $(BUILD)/fuzz
-FUZZ_TARGETS := sse http json json_shape url client
-FUZZ_SRC := src/llmc_sse.c src/llmc_http.c src/llmc_json.c src/llmc_url.c src/llmc_util.c
+FUZZ_TARGETS := sse http json json_shape url writer client
+FUZZ_SRC := src/llmc_sse.c src/llmc_http.c src/llmc_json.c src/llmc_url.c src/llmc_util.c \
+            src/llmc_writer.c
 FSAN    := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1
 
 $(FBUILD)/obj/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h)

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# A short fuzzing run of every parser and of the whole engine (libFuzzer,
-# ASan + UBSan): each target for FUZZ_CHECK_SECONDS (default 8) from the
-# seed corpus. `make fuzz` runs longer. Prints "fuzz: N passed, M failed" (one per target).
+# A short fuzzing run of every parser, the request writer and the whole
+# engine (libFuzzer, ASan + UBSan): each target for FUZZ_CHECK_SECONDS
+# (default 8) from the seed corpus. `make fuzz` runs longer. Prints
+# "fuzz: N passed, M failed" (one per target).
 set -u
 cd "$(dirname "$0")/../.."
 secs=${FUZZ_CHECK_SECONDS:-8}
 ${MAKE:-make} -s fuzz-build || { echo "fuzz: 0 passed, 1 failed"; exit 1; }
 pass=0; fail=0
-for t in sse http json json_shape url client; do
+for t in sse http json json_shape url writer client; do
     d=$(mktemp -d)
     if build/fuzz/fuzz_$t -max_total_time=$secs -print_final_stats=1 -artifact_prefix=build/fuzz/ "$d" tests/fuzz/corpus/$t \
         >"$d.log" 2>&1; then
