@@ -270,7 +270,7 @@ void llmc_port_log(int level, const char *msg, size_t len)
 
 typedef struct {
     llmc_handle_t h;
-    int done, cancelled, attempts, bytes, after_content_attempt;
+    int done, cancelled, attempts, bytes;
     int cancel_in_delta;
     uint64_t submitted;
 } req_t;
