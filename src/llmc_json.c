@@ -62,14 +62,14 @@ static int32_t u_escape(const char *s, size_t i, size_t n)
                                                           : -1;
 }
 
-/* In place is safe: every escape is at least as long as what it makes
- * (\uXXXX: 6 bytes -> at most 3; a surrogate pair: 12 -> 4). */
 void llmc_json_pair(char *out, uint16_t hi, uint16_t lo)
 {
     (void)put_utf8(out, 0x10000 + ((uint32_t)(hi - 0xD800) << 10) +
                             (uint32_t)(lo - 0xDC00));
 }
 
+/* In place is safe: every escape is at least as long as what it makes
+ * (\uXXXX: 6 bytes -> at most 3; a surrogate pair: 12 -> 4). */
 int llmc_json_unescape(char *s, size_t n, size_t *out_n, uint16_t *lone)
 {
     const char *bs = memchr(s, '\\', n), *x;
