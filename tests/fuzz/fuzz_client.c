@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "fuzz_common.h"
+#include <stdio.h>
 #include "llmc/llmc.h"
 #include "llmc/llmc_client.h"
 #include "llmc/llmc_port.h"
@@ -122,16 +123,9 @@ int llmc_port_connect(const llmc_addr_t *addr, llmc_sock_t *sock)
     i = k->mode & M_HEAD;
     k->head = (const uint8_t *)k_heads[i];
     if (i == 3) {
-        char *h = g_len_heads[g_n_socks], num[24];
-        size_t n = k->len, d = 0, j;
-        do
-            num[d++] = (char)('0' + n % 10);
-        while ((n /= 10) != 0);
-        strcpy(h, k_heads[3]);
-        j = strlen(h);
-        while (d > 0)
-            h[j++] = num[--d];
-        memcpy(h + j, "\r\n\r\n", 5);
+        char *h = g_len_heads[g_n_socks];
+        snprintf(h, sizeof(g_len_heads[0]), "%s%zu\r\n\r\n", k_heads[3],
+                 k->len);
         k->head = (const uint8_t *)h;
     }
     k->head_len = strlen((const char *)k->head);
@@ -215,11 +209,8 @@ int llmc_port_poll(llmc_pollfd_t *fds, size_t n, int timeout_ms)
     int ready = 0;
     for (i = 0; i < n; i++) {
         fsock_t *k = sock_of(fds[i].sock);
-        uint8_t r = 0;
-        if (k->connecting)
-            r = (fds[i].events & LLMC_POLL_OUT) ? LLMC_POLL_OUT : 0;
-        else if ((fds[i].events & LLMC_POLL_OUT))
-            r = LLMC_POLL_OUT;
+        /* a connect ends, and a connection takes bytes, whenever asked */
+        uint8_t r = fds[i].events & LLMC_POLL_OUT;
         /* a server answers once it has had some of the request */
         if (k->connected && k->sent && (fds[i].events & LLMC_POLL_IN) &&
             (left(k) > 0 || (k->mode & M_END) != 12u))
@@ -356,7 +347,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     llmc_request_t req;
     uint8_t set[8];
     size_t i, n_prov, n_iam = 0;
-    int polls = 0, left_ = 1, cancel_at, shutdown_at;
+    int polls = 0, running = 1, cancel_at, shutdown_at;
     uint64_t limit;
 
     if (size < sizeof(set))
@@ -432,7 +423,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* every request has a deadline; the queued ones wait for a slot */
     limit = g_now + (uint64_t)(g_n_reqs + 1) * (cfg.policy.deadline_ms + 1000u);
-    while (left_ > 0) {
+    while (running > 0) {
         if (polls == cancel_at) {
             req_t *r = &g_reqs[set[6] % g_n_reqs];
             if (r->done == 0 && llmc_cancel(&g_client, r->h) == LLMC_OK)
@@ -440,8 +431,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (polls == shutdown_at)
             break;
-        left_ = llmc_poll(&g_client, 1000);
-        FUZZ_ASSERT(left_ >= 0);
+        running = llmc_poll(&g_client, 1000);
+        FUZZ_ASSERT(running >= 0);
         FUZZ_ASSERT(++polls < 100000 && g_now <= limit); /* no hang */
     }
     llmc_client_shutdown(&g_client);
