@@ -24,20 +24,8 @@ bash scripts/deps.sh || fail "cannot install the packages make unit needs"
 mkdir -p "$B" || fail "cannot create $B"
 # the .config, rewritten only when it changes, so that a second run
 # rebuilds nothing
-"$PY" - "$B/.config.new" <<'PY' || fail "cannot write the .config"
-import sys
-import kconfiglib
-
-kc = kconfiglib.Kconfig("Kconfig", warn=False)
-# in order: a range may name an earlier knob (LLMC_CONNS from LLMC_SLOTS)
-for s in kc.unique_defined_syms:
-    if s.type == kconfiglib.INT and s.ranges:
-        lo = s.ranges[0][0].str_value
-        s.set_value(lo)
-        if s.str_value != lo:
-            sys.exit("%s: Kconfig did not take %s" % (s.name, lo))
-kc.write_config(sys.argv[1])
-PY
+"$PY" scripts/kconfig_ends.py lowest "$B/.config.new" ||
+    fail "cannot write the .config"
 if cmp -s "$B/.config.new" "$B/.config"; then
     rm -f "$B/.config.new"
 else

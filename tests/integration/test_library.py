@@ -8,6 +8,7 @@ client and prints each answer on a line, then "done N".
 import json
 import os
 import subprocess
+import sys
 import unittest
 
 from harness import Server, cert_path, chat_env, size_content, tool_path
@@ -346,14 +347,10 @@ class BuildConfigTests(unittest.TestCase):
         # tools built on the library come along at -O2 (llmc-gather's
         # message once did not fit a 16-byte LLMC_MSG_LEN); llmc-gateway
         # refuses, with an #error, knobs too small for its connections.
-        import kconfiglib
+        sys.path.insert(0, os.path.join(REPO, "scripts"))
+        import kconfig_ends  # as make check's unit-min-knobs step sets them
         for end in (0, 1):
-            kc = kconfiglib.Kconfig(os.path.join(REPO, "Kconfig"), warn=False)
-            values = {}
-            for s in kc.unique_defined_syms:  # in order: ranges may name
-                if s.type == kconfiglib.INT and s.ranges:  # earlier knobs
-                    values[s.name] = s.ranges[0][end].str_value
-                    s.set_value(values[s.name])
+            _, values = kconfig_ends.at_end(os.path.join(REPO, "Kconfig"), end)
             for opt in ("-O2", "-Os"):
                 with self.subTest(end=("lowest", "highest")[end], opt=opt):
                     more = TOOL_SOURCES if opt == "-O2" else ()
