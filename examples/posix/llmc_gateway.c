@@ -179,12 +179,6 @@ static void logf_(const char *fmt, ...)
     va_end(ap);
 }
 
-static void on_signal(int sig)
-{
-    g_signal = sig;
-    llmc_port_wake();
-}
-
 static size_t out_room(conn_t *c)
 {
     if (c->out_off > 0 && c->out_off == c->out_len)
@@ -1327,6 +1321,16 @@ static void check_timeouts(uint64_t now)
 
 /* ---- main ------------------------------------------------------------------------ */
 
+/* LLMC_GATEWAY_FUZZ leaves main() out: tests/fuzz/fuzz_gateway.c includes
+ * this file and drives the connections over a port of its own. */
+#ifndef LLMC_GATEWAY_FUZZ
+
+static void on_signal(int sig)
+{
+    g_signal = sig;
+    llmc_port_wake();
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: llmc-gateway -c providers.json [--listen HOST:PORT]\n"
@@ -1607,3 +1611,5 @@ int main(int argc, char **argv)
     fprintf(stderr, "llmc-gateway: stopped\n");
     return exit_code;
 }
+
+#endif /* LLMC_GATEWAY_FUZZ */
