@@ -698,8 +698,9 @@ static int num_tok(const body_t *b, int t, double *out)
 static int int_tok(const body_t *b, int t, int32_t *out)
 {
     double d;
-    if (num_tok(b, t, &d) != 0 || d != (double)(long long)d ||
-        d > 2147483647.0 || d < -2147483648.0)
+    /* the range first: converting a double beyond it is undefined */
+    if (num_tok(b, t, &d) != 0 ||
+        !(d >= -2147483648.0 && d <= 2147483647.0) || d != (double)(int32_t)d)
         return -1;
     *out = (int32_t)d;
     return 0;

@@ -471,6 +471,9 @@ class GatewayTests(unittest.TestCase):
              '"max_tokens": nul}', 400),
             ("leading zero", json.dumps(completion("x"))[:-1] +
              ', "max_tokens": 010}', 400),
+            # beyond any integer type: no conversion of it is defined
+            ("max_tokens 1e300", json.dumps(completion("x"))[:-1] +
+             ', "max_tokens": 1e300}', 400),
             ("control byte in a string",
              '{"messages": [{"role": "user", "content": "a\x01b"}]}', 400),
         ]
