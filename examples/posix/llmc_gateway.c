@@ -784,9 +784,14 @@ static int parse_completions(conn_t *c, body_t *b)
                 for (f = e + 1; f < fend; f = skip_tok(f + 1, n)) {
                     int fv = f + 1;
                     if (key_is(b, f, "role")) {
+                        size_t rl;
                         if (g_tok[fv].type != JSMN_STRING)
                             return bad(c, "\"role\" must be a string");
-                        m->role = str_tok(b, fv, NULL);
+                        m->role = str_tok(b, fv, &rl);
+                        /* llmc takes it NUL-terminated: cut short at a
+                         * U+0000, it would name another role */
+                        if (m->role != NULL && memchr(m->role, '\0', rl))
+                            return bad(c, "\"role\" holds U+0000");
                     } else if (key_is(b, f, "content")) {
                         if (g_tok[fv].type != JSMN_STRING)
                             return bad(c, "\"content\" must be a string");

@@ -447,6 +447,10 @@ class GatewayTests(unittest.TestCase):
             ("content not a string",
              '{"messages": [{"role": "user", "content": 5}]}', 400),
             ("missing role", '{"messages": [{"content": "x"}]}', 400),
+            # a role is passed on NUL-terminated: never sent cut short
+            ("role with U+0000",
+             '{"messages": [{"role": "user\\u0000x", "content": "x"}]}',
+             400),
             ("max_tokens a string", json.dumps(
                 completion("x", max_tokens="many")), 400),
             ("stream not a bool", json.dumps(completion("x", stream="yes")),
