@@ -4,7 +4,7 @@
 # corpus in tests/fuzz/corpus/.
 FUZZ_SECONDS ?= 60
 FBUILD  := $(BUILD)/fuzz
-FUZZ_TARGETS := sse http json json_shape url writer client
+FUZZ_TARGETS := sse http json json_shape url writer client gateway
 FUZZ_SRC := src/llmc_sse.c src/llmc_http.c src/llmc_json.c src/llmc_url.c src/llmc_util.c \
             src/llmc_writer.c
 FSAN    := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1
@@ -26,6 +26,16 @@ $(FBUILD)/client/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h t
 	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(FCLIENT_FLAGS) -Itests/fuzz -c $< -o $@
 
 $(FBUILD)/fuzz_client: $(patsubst %.c,$(FBUILD)/client/%.o,tests/fuzz/fuzz_client.c $(wildcard src/*.c))
+	clang -fsanitize=fuzzer,address,undefined $^ -o $@
+
+# fuzz_gateway: llmc-gateway's HTTP and request body parsing, the file
+# included whole (LLMC_GATEWAY_FUZZ leaves its main() out), with the engine
+# objects and knobs of fuzz_client: a board's connection slots and sizes.
+$(FBUILD)/gateway/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h examples/posix/*.[ch])
+	@mkdir -p $(dir $@)
+	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(FCLIENT_FLAGS) -DLLMC_GATEWAY_FUZZ -Itests/fuzz -c $< -o $@
+
+$(FBUILD)/fuzz_gateway: $(FBUILD)/gateway/tests/fuzz/fuzz_gateway.o $(patsubst %.c,$(FBUILD)/client/%.o,$(wildcard src/*.c))
 	clang -fsanitize=fuzzer,address,undefined $^ -o $@
 
 .PHONY: fuzz fuzz-build

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_CHECK_SECONDS:-8}
 ${MAKE:-make} -s fuzz-build || { echo "fuzz: 0 passed, 1 failed"; exit 1; }
 pass=0; fail=0
-for t in sse http json json_shape url writer client; do
+for t in sse http json json_shape url writer client gateway; do
     d=$(mktemp -d)
     if build/fuzz/fuzz_$t -max_total_time=$secs -print_final_stats=1 -artifact_prefix=build/fuzz/ "$d" tests/fuzz/corpus/$t \
         >"$d.log" 2>&1; then
