@@ -1,7 +1,8 @@
 # libFuzzer targets for the parsers, the request writer and the whole
 # engine (clang, ASan + UBSan). `make fuzz` runs each for FUZZ_SECONDS
 # (default 60); make check runs each for a few seconds from the seed
-# corpus in tests/fuzz/corpus/.
+# corpus in tests/fuzz/corpus/. A target's tests/fuzz/TARGET.dict, if there
+# is one, is its libFuzzer dictionary.
 FUZZ_SECONDS ?= 60
 FBUILD  := $(BUILD)/fuzz
 FUZZ_TARGETS := sse http json json_shape url writer client gateway
@@ -45,7 +46,8 @@ fuzz: deps fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FBUILD)/corpus/$$t; \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
-	  if ! $(FBUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	  if ! $(FBUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict \
 	      -artifact_prefix=$(FBUILD)/ $(FBUILD)/corpus/$$t tests/fuzz/corpus/$$t \
 	      > $(FBUILD)/fuzz_$$t.log 2>&1; then \
 	    grep -E "ERROR|SUMMARY|Test unit written" $(FBUILD)/fuzz_$$t.log; exit 1; \
