@@ -136,19 +136,6 @@ $(SBUILD)/llmc-chat: $(ABUILD)/obj/examples/posix/llmc_chat.o $(ATOBJ) $(SBUILD)
 $(ABUILD)/test_%: $(ABUILD)/obj/tests/unit/test_%.o $(ABUILD)/libllmc.a
 	$(CC) $(SAN) $^ -lcmocka $(LIBS) -o $@
 
-# The JSON tests again, with the jsmn options ESP-IDF's espressif/jsmn
-# component passes to every component that uses it (its Kconfig choices,
-# strict mode among them): llmc's own copy of jsmn must not change mode.
-JBUILD     := $(ABUILD)/jsmnflags
-JSMN_FLAGS := -DJSMN_STRICT -DJSMN_PARENT_LINKS -DJSMN_STATIC -DJSMN_HEADER
-$(JBUILD)/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/unit/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS_LLMC) -Itests/unit $(JSMN_FLAGS) $(CFLAGS) -c $< -o $@
-
-$(ABUILD)/test_json_jsmnflags: $(JBUILD)/tests/unit/test_json.o $(JBUILD)/src/llmc_json.o $(ABUILD)/libllmc.a
-	$(CC) $(SAN) $^ -lcmocka $(LIBS) -o $@
-UNITS += $(ABUILD)/test_json_jsmnflags
-
 unit: deps $(UNITS)
 	@bash scripts/run-unit.sh $(UNITS)
 

@@ -1,8 +1,9 @@
 # Cross builds of src/ for microcontrollers, their code-size table, and the
 # unit tests on emulated MCUs.
 #
-#   make cross      src/ (jsmn is compiled inside llmc_json.c) with -Os for
-#                   Cortex-M4, RV32IMC and Xtensa LX106: build/cross/<t>/
+#   make cross      src/ with -Os for Cortex-M4, RV32IMC and Xtensa LX106:
+#                   build/cross/<t>/ (jsmn.h is copied to build/cross/include
+#                   for the unit tests, which parse requests back with it)
 #   make size       per-file text+data table and the client's RAM parts,
 #                   also written to build/size.txt (scripts/size.sh)
 #   make mcu-tests  tests/unit/test_*.c for Cortex-M4 and RV32IMC against a
@@ -105,7 +106,7 @@ CROSS_HDRS := $(wildcard include/llmc/*.h src/*.h)
 define CROSS_RULES
 CROSS_OBJ_$(1) := $$(patsubst src/%.c,$(CROSS_DIR)/$(1)/obj/%.o,$(SRC))
 
-$(CROSS_DIR)/$(1)/obj/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/obj/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP) | $(CROSS_DEP_$(1))
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
 
@@ -113,29 +114,25 @@ $(CROSS_DIR)/$(1)/libllmc.a: $$(CROSS_OBJ_$(1))
 	@rm -f $$@
 	$(CROSS_PREFIX_$(1))ar rcs $$@ $$^
 
-$(CROSS_DIR)/$(1)/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DEP_$(1))
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -fno-common -c $$< -o $$@
 
-$(CROSS_DIR)/$(1)/jsmn_size.o: tests/mcu/jsmn_size.c | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
-	@mkdir -p $$(@D)
-	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -c $$< -o $$@
-
 # the TLS glue: the two files that change with LLMC_TLS=1
-$(CROSS_DIR)/$(1)/tls/%.o: src/%.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DIR)/tls-include/.stamp $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/tls/%.o: src/%.c $(CROSS_HDRS) | $(CROSS_DIR)/tls-include/.stamp $(CROSS_DEP_$(1))
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) $(CROSS_TLS_CPP) -DLLMC_TLS=1 -c $$< -o $$@
 
-$(CROSS_DIR)/$(1)/tls/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DIR)/tls-include/.stamp $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/tls/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/tls-include/.stamp $(CROSS_DEP_$(1))
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) $(CROSS_TLS_CPP) -DLLMC_TLS=1 -fno-common -c $$< -o $$@
 
 # Evolution IAM compiled out (LLMC_IAM_PROVIDERS=0): size only
-$(CROSS_DIR)/$(1)/noiam/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/noiam/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP) | $(CROSS_DEP_$(1))
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -DLLMC_IAM_PROVIDERS=0 -c $$< -o $$@
 
-$(CROSS_DIR)/$(1)/noiam/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/include/jsmn.h $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/noiam/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DEP_$(1))
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -DLLMC_IAM_PROVIDERS=0 -fno-common -c $$< -o $$@
 endef
@@ -161,7 +158,7 @@ $(foreach t,$(MCU_TARGETS),$(eval $(call MCU_RULES,$(t))))
 
 CROSS_TLS_TARGETS := arm rv32
 CROSS_ALL := $(foreach t,$(CROSS_TARGETS),$(CROSS_DIR)/$(t)/libllmc.a \
-                 $(CROSS_DIR)/$(t)/sizes.o $(CROSS_DIR)/$(t)/jsmn_size.o) \
+                 $(CROSS_DIR)/$(t)/sizes.o) \
              $(foreach t,$(CROSS_TLS_TARGETS),$(CROSS_DIR)/$(t)/tls/llmc_conn.o \
                  $(CROSS_DIR)/$(t)/tls/llmc_client.o $(CROSS_DIR)/$(t)/tls/sizes.o \
                  $(patsubst src/%.c,$(CROSS_DIR)/$(t)/noiam/%.o,$(SRC)) \

@@ -173,8 +173,8 @@ for line in open(cg):
     cnt, path, fn = int(m.group(1).replace(",", "")), m.group(2), m.group(3)
     if len(top) < 8:
         top.append((cnt, path.split("/")[-1] + ":" + fn))
-    if "jsmn" in path or "llmc_json" in path:
-        g = "JSON (llmc_json, jsmn)"
+    if "llmc_json" in path:
+        g = "JSON (llmc_json)"
     elif "llmc_sse" in path:
         g = "SSE framing (llmc_sse)"
     elif "llmc_http" in path:

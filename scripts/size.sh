@@ -30,7 +30,7 @@ row() { # label values...
 
 files=$(cd "$dir/${keys[0]}/obj" && ls *.o)
 
-echo "llmc code size: src/ with jsmn (compiled into llmc_json.o), -Os, LLMC_TLS=0"
+echo "llmc code size: src/ (the whole library; no other code), -Os, LLMC_TLS=0"
 echo "(TLS glue excluded), MCU default knobs; text+data bytes per object file"
 echo
 row "file" "${names[@]}"
@@ -54,11 +54,6 @@ row "total text+data" "${vals[@]}"
 row "  text" "${tv[@]}"
 row "  data" "${dv[@]}"
 row "  bss" "${bv[@]}"
-jv=()
-for i in $(seq 0 $((n - 1))); do
-    read -r t d b < <(objsize "${prefixes[$i]}" "$dir/${keys[$i]}/jsmn_size.o"); jv+=($((t + d)))
-done
-row "jsmn alone (in llmc_json.o)" "${jv[@]}"
 echo
 
 if [ ${#tls_targets[@]} -gt 0 ]; then
@@ -91,7 +86,7 @@ fi
 
 s0="$dir/${keys[0]}/sizes.o"; p0=${prefixes[0]}
 knobs=""
-for kn in SLOTS CONNS QUEUE_LEN MAX_PROVIDERS IAM_PROVIDERS EVENT_BUF_SIZE RECV_BUF_SIZE JSON_TOKENS MAX_ATTEMPTS MSG_LEN TOKEN_MAX; do
+for kn in SLOTS CONNS QUEUE_LEN MAX_PROVIDERS IAM_PROVIDERS EVENT_BUF_SIZE RECV_BUF_SIZE MAX_ATTEMPTS MSG_LEN TOKEN_MAX; do
     knobs="$knobs LLMC_$kn=$(symsize "$p0" "$s0" "llmc_knob_$kn")"
 done
 echo "RAM of one client (bytes), MCU defaults of llmc_config_defaults.h:"
@@ -112,7 +107,6 @@ parts=(
     "    one provider:provider_state"
     "  IAM tokens:iam"
     "  queue:queue"
-    "  jsmn tokens:tok"
     "  receive buffer:rx"
 )
 row "LLMC_TLS=0" "${names[@]}"
@@ -203,8 +197,8 @@ k0=${keys[0]}
 code=$((tot_t[$k0] + tot_d[$k0]))
 slot=$(symsize "$p0" "$s0" llmc_sizeof_slot)
 verdict() { [ "$1" -le "$2" ] && echo "within" || echo "over by $(($1 - $2))"; }
-echo "Targets (${names[0]}): src/ + jsmn <= 12288 B text+data: $code B, $(verdict "$code" 12288);"
+echo "Targets (${names[0]}): src/ <= 12288 B text+data: $code B, $(verdict "$code" 12288);"
 echo "one request slot <= 4096 B of RAM (TLS excluded): $slot B, $(verdict "$slot" 4096)."
 if [ -n "${ntot[$k0]:-}" ]; then
-    echo "With LLMC_IAM_PROVIDERS=0: src/ + jsmn ${ntot[$k0]} B, $(verdict "${ntot[$k0]}" 12288)."
+    echo "With LLMC_IAM_PROVIDERS=0: src/ ${ntot[$k0]} B, $(verdict "${ntot[$k0]}" 12288)."
 fi

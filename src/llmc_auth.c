@@ -101,8 +101,7 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     const char *tok;
     size_t len;
     int32_t expires_in;
-    int rc = llmc_json_token(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS,
-                             &tok, &len, &expires_in);
+    int rc = llmc_json_token(s->buf, s->body_len, &tok, &len, &expires_in);
     llmc_buf_t b;
 
     llmc_buf_init(&b, s->result.message, sizeof(s->result.message));

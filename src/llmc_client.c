@@ -333,18 +333,13 @@ static void deliver(llmc_slot_t *s, const char *text, size_t len)
 
 /* Decode one event or JSON body and apply it: content to the caller,
  * finish_reason and usage to the result. Returns 0 or a status. */
-static int decode(llmc_client_t *c, llmc_slot_t *s, char *data, size_t len,
+static int decode(llmc_slot_t *s, char *data, size_t len,
                   llmc_json_shape_t *shape)
 {
     llmc_result_t *r = &s->result;
     llmc_chat_msg_t m;
-    int rc = llmc_json_chat(data, len, c->tok, LLMC_JSON_TOKENS, shape, &m);
+    int rc = llmc_json_chat(data, len, shape, &m);
 
-    if (rc == LLMC_ERR_TOO_LARGE) {
-        say(s, "JSON has more than ", LLMC_JSON_TOKENS,
-            " tokens (LLMC_JSON_TOKENS)");
-        return rc;
-    }
     if (rc != 0) {
         set_msg(s, "malformed JSON from the provider");
         return rc;
@@ -392,15 +387,9 @@ static int decode(llmc_client_t *c, llmc_slot_t *s, char *data, size_t len,
     return 0;
 }
 
-typedef struct {
-    llmc_client_t *c;
-    llmc_slot_t *s;
-} feed_ctx_t;
-
 static int on_event(void *ctx, char *data, size_t len)
 {
-    feed_ctx_t *f = ctx;
-    llmc_slot_t *s = f->s;
+    llmc_slot_t *s = ctx;
 
     if (s->done_seen)
         return 0; /* nothing counts after [DONE] */
@@ -412,7 +401,7 @@ static int on_event(void *ctx, char *data, size_t len)
         s->done_seen = true;
         return 0;
     }
-    return decode(f->c, s, data, len, &s->shape);
+    return decode(s, data, len, &s->shape);
 }
 
 /* "<what> larger than N bytes (LLMC_EVENT_BUF_SIZE)" */
@@ -424,8 +413,7 @@ static int too_large(llmc_slot_t *s, const char *what_larger_than)
 
 static int on_body(void *ctx, const char *p, size_t n)
 {
-    feed_ctx_t *f = ctx;
-    llmc_slot_t *s = f->s;
+    llmc_slot_t *s = ctx;
     size_t room = sizeof(s->buf) - s->body_len;
     int rc;
 
@@ -468,7 +456,7 @@ static void on_head(llmc_slot_t *s)
 }
 
 /* The error body's message: {"error":{"message":...}}, else its text. */
-static void error_message(llmc_client_t *c, llmc_slot_t *s)
+static void error_message(llmc_slot_t *s)
 {
     llmc_chat_msg_t m;
     llmc_buf_t b;
@@ -480,8 +468,7 @@ static void error_message(llmc_client_t *c, llmc_slot_t *s)
         return;
     llmc_buf_str(&b, ": ");
     if (!s->body_cut &&
-        llmc_json_chat(s->buf, s->body_len, c->tok, LLMC_JSON_TOKENS, NULL,
-                       &m) == 0 &&
+        llmc_json_chat(s->buf, s->body_len, NULL, &m) == 0 &&
         m.has_error && m.error_len > 0) {
         llmc_buf_text(&b, m.error_msg, m.error_len);
         return;
@@ -499,7 +486,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
         s->conn = LLMC_NONE;
     }
     if (s->body == BODY_ERROR) {
-        error_message(c, s);
+        error_message(s);
 #if LLMC_IAM
         if (llmc_auth_refresh(c, s)) {
             /* the token was refused: fetch one, retry once */
@@ -525,7 +512,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     }
 #endif
     if (s->body == BODY_JSON) {
-        rc = decode(c, s, s->buf, s->body_len, NULL);
+        rc = decode(s, s->buf, s->body_len, NULL);
         if (rc != 0) {
             attempt_fail(c, s, rc, NULL);
             return;
@@ -557,12 +544,9 @@ static void done_end(llmc_client_t *c, llmc_slot_t *s)
 /* Bytes arrived: returns true when the attempt ended (slot moved on). */
 static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
 {
-    feed_ctx_t f;
     size_t used;
     int rc;
 
-    f.c = c;
-    f.s = s;
     /* every way the attempt can end below returns at once */
     while (n > 0) {
         if (!llmc_http_in_body(&s->http)) {
@@ -581,7 +565,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
                 return false;
             on_head(s);
         }
-        rc = llmc_http_body(&s->http, p, n, &used, on_body, &f);
+        rc = llmc_http_body(&s->http, p, n, &used, on_body, s);
         if (rc < 0) {
             if (s->done_seen)
                 done_end(c, s);

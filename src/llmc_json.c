@@ -3,27 +3,6 @@
 
 #include <string.h>
 
-/* llmc compiles its own static copy of jsmn, in the one mode it is
- * written for, whatever the build defines for other users of jsmn.h
- * (ESP-IDF's espressif/jsmn passes its Kconfig choices to every component
- * that includes it as -DJSMN_STRICT, -DJSMN_PARENT_LINKS, -DJSMN_STATIC).
- * Not strict: jsmn only tokenises values that validate_from() accepted;
- * its strict mode would check again what is checked already, and would
- * refuse a bare number or literal ("usage":null, "expires_in":3600) as it
- * wants a delimiter after one. */
-#undef JSMN_STRICT
-#undef JSMN_HEADER /* the implementation is wanted, not only declarations */
-#undef JSMN_STATIC
-#undef JSMN_PARENT_LINKS
-#define JSMN_STATIC
-#define JSMN_PARENT_LINKS /* finds a token's container in O(1), not by
-                             scanning back over every token on each , } ] */
-#include <jsmn.h>
-
-typedef char llmc_tok_size_check[sizeof(jsmntok_t) == sizeof(llmc_json_tok_t)
-                                      ? 1
-                                      : -1];
-
 /* The value of 4 hex digits at p, or -1. */
 static int32_t hex4(const char *p)
 {
@@ -116,18 +95,6 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n, uint16_t *lone)
     return LLMC_OK;
 }
 
-/* The token after the subtree rooted at t (an object's size is its keys, a
- * key's size is its one value). jsmn's tree of a value that validate_from()
- * accepted is complete, so this stays within it. */
-static const jsmntok_t *skip(const jsmntok_t *t)
-{
-    int pending = 1;
-    do
-        pending += t++->size - 1;
-    while (pending > 0);
-    return t;
-}
-
 /* The keys llmc reads, each after its length; a key's id is its place. */
 static const char k_keys[] = "\7choices\5usage\5error"
                              "\14access_token\12expires_in"
@@ -155,12 +122,9 @@ static int key_id(const char *s, size_t n, int from, int to)
  * Each event is checked here, in one pass, against the JSON grammar (RFC
  * 8259: strings with valid escapes and no raw control bytes, numbers,
  * literals, separators, nesting up to 32 levels), and the values of the
- * top-level members llmc reads are located. jsmn then tokenises only those
- * values. Two reasons: jsmn, even strict, accepts {"a"}, {"a":1 "b":2},
- * {"a":1,} and bare words such as "nul"; and its cost is about 110
- * instructions per token plus 11 per byte of every string, which on
- * OpenAI-shaped chunks (30 tokens, mostly boilerplate) would be most of the
- * receive path's cost. */
+ * top-level members llmc reads are located. Only those values are read
+ * again (below), so the boilerplate of an OpenAI-shaped chunk (id, model,
+ * created...) is scanned once, and no token array is needed. */
 
 #define MAX_DEPTH 32
 
@@ -313,8 +277,8 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
             q = skip_ws(q + 1, e);
             if (q >= e || *q != ':')
                 return LLMC_ERR_PROTOCOL;
-            /* a member llmc reads: its value's span starts here (jsmn
-             * skips the whitespace before the value) */
+            /* a member llmc reads: its value's span starts here, at
+             * the whitespace before the value */
             if (depth == 1 &&
                 (key = key_id(p + 1, (size_t)i, from, to)) >= 0)
                 spans[key].start = (int)(q + 1 - js);
@@ -358,55 +322,60 @@ int llmc_json_valid(const char *json, size_t len)
     return validate_from(json, 0, len, 0, 0, NULL);
 }
 
-/* Tokenise the value js[0..n), located by validate_from(), into tok: 0
- * or an error. */
-static int tokenise(const char *js, int n, llmc_json_tok_t *tok, size_t ntok)
-{
-    jsmn_parser p;
-    jsmntok_t *t = (jsmntok_t *)(void *)tok;
-    int r;
+/* ---- decoding ----------------------------------------------------------
+ * The values validate_from() located are read by walking their text, which
+ * is valid JSON by then: a value's type is its first byte, and its end is
+ * found with the scanners above (none of them can fail on it). A value's
+ * end is found before anything inside it is unescaped in place. */
 
-#ifdef __GNUC__
-    if (t == NULL)
-        __builtin_unreachable(); /* lets the compiler drop jsmn's counting
-                                    mode (tokens == NULL) */
-#endif
-    jsmn_init(&p);
-    r = jsmn_parse(&p, js, (size_t)n, t, (unsigned int)ntok);
-    if (r == JSMN_ERROR_NOMEM)
-        return LLMC_ERR_TOO_LARGE;
-    /* jsmn and validate_from() disagree: be safe */
-    return r > 0 ? 0 : LLMC_ERR_PROTOCOL;
+/* The end of the valid value at p (no whitespace before it). */
+static char *skip_value(char *p, const char *e)
+{
+    int depth = 0;
+    char c;
+    do {
+        p = (char *)skip_ws(p, e);
+        c = *p;
+        if (c == '"')
+            p = (char *)scan_string(p + 1, e) + 1;
+        else if (c == '{' || c == '[')
+            depth++, p++;
+        else if (c == '}' || c == ']')
+            depth--, p++;
+        else if (c == ',' || c == ':')
+            p++;
+        else
+            p = (char *)scan_scalar(p, e);
+    } while (depth > 0);
+    return p;
 }
 
-static int string_at(char *js, const jsmntok_t *t, const char **s,
-                     size_t *n, uint16_t *lone)
+/* The string v[0..n) (quotes included), unescaped in place. */
+static int string_at(char *v, const char *n, const char **s, size_t *len,
+                     uint16_t *lone)
 {
-    /* llmc_json_unescape() sets *n only when it succeeds */
-    if (t->type != JSMN_STRING ||
-        llmc_json_unescape(js + t->start, (size_t)(t->end - t->start), n,
-                           lone) != LLMC_OK)
+    /* llmc_json_unescape() sets *len only when it succeeds */
+    if (*v != '"' ||
+        llmc_json_unescape(v + 1, (size_t)(n - v - 2), len, lone) != LLMC_OK)
         return LLMC_ERR_PROTOCOL;
-    *s = js + t->start;
+    *s = v + 1;
     return LLMC_OK;
 }
 
 /* An integer's value, saturated to the int32_t range (a count beyond it is
- * not real). The token is a number or literal that validate_from()
- * accepted. */
-static int int_at(const char *js, const jsmntok_t *t, int32_t *v)
+ * not real). v is a value that validate_from() accepted. */
+static int int_at(const char *v, int32_t *out)
 {
-    const char *p = js + t->start;
     uint32_t x = 0;
-    int neg = *p == '-';
-    if (t->type != JSMN_PRIMITIVE || *p > '9')
-        return LLMC_ERR_PROTOCOL; /* a literal: it starts with a letter */
+    int neg = *v == '-';
+    if (!neg && !digit(*v))
+        return LLMC_ERR_PROTOCOL; /* not a number */
     /* a validated number is followed by a delimiter: no end check */
-    for (p += neg; digit(*p); p++)
-        x = x > 214748364u ? 2147483648u : x * 10 + (uint32_t)(*p - '0');
+    for (v += neg; digit(*v); v++)
+        x = x > 214748364u ? 2147483648u : x * 10 + (uint32_t)(*v - '0');
     if (x > (uint32_t)INT32_MAX + (uint32_t)neg)
         x = (uint32_t)INT32_MAX + (uint32_t)neg;
-    *v = neg ? (int32_t)(0u - x) : (int32_t)x;
+    *out = neg ? (int32_t)(0u - x) : (int32_t)x;
     return LLMC_OK;
 }
 
@@ -418,54 +387,53 @@ typedef char llmc_usage_check[offsetof(llmc_usage_t, total_tokens) ==
 
 enum { K_ERRMSG = K_PROMPT + 3 }; /* error.message, found as K_MESSAGE */
 
-/* The value t of a member with key id: choices, usage, error at the top
- * level, what llmc reads inside them. */
-static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
+/* The value v[0..n) of a member with key id: choices, usage, error at the
+ * top level, what llmc reads inside them. */
+static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
 {
-    int from, to, m, rc;
+    char *m;
+    int from, to, rc;
 
-    if (t->type == JSMN_PRIMITIVE && js[t->start] == 'n')
+    if (*v == 'n')
         return LLMC_OK; /* null: absent ("choices": null too, as vLLM
                            sends beside an error) */
     if (id == K_CHOICES) {
-        if (t->type != JSMN_ARRAY)
+        if (*v != '[')
             return LLMC_ERR_PROTOCOL;
-        if (t->size == 0)
-            return LLMC_OK;
-        t++;
+        v = (char *)skip_ws(v + 1, n);
+        if (*v == ']')
+            return LLMC_OK; /* no choice */
+        n = skip_value(v, n); /* choices[0] */
         from = K_DELTA;
         to = K_CONTENT;
         goto object;
     }
     if (id >= K_PROMPT && id < K_ERRMSG) {
         /* a non-integer count is not ours to judge */
-        (void)int_at(js, t,
-                     (int32_t *)(void *)((char *)&out->usage.prompt_tokens +
-                                         (id - K_PROMPT) * sizeof(int32_t)));
+        (void)int_at(v, (int32_t *)(void *)((char *)&out->usage.prompt_tokens +
+                                            (id - K_PROMPT) * sizeof(int32_t)));
         return LLMC_OK;
     }
     if (id == K_FINISH)
-        return string_at(js, t, &out->finish_reason, &out->finish_len,
-                         NULL);
+        return string_at(v, n, &out->finish_reason, &out->finish_len, NULL);
     if (id == K_CONTENT) {
         out->rewritten |= out->content_len != out->content_raw_len;
-        out->content_raw_len = (size_t)(t->end - t->start);
+        out->content_raw_len = (size_t)(n - v - 2);
         out->has_content = true;
         out->lone[0] = out->lone[1] = 0; /* an earlier content's */
-        return string_at(js, t, &out->content, &out->content_len,
-                         out->lone);
+        return string_at(v, n, &out->content, &out->content_len, out->lone);
     }
     if (id == K_ERROR) {
         out->has_error = true;
         from = K_MESSAGE; /* error.message, as K_ERRMSG */
         to = K_MESSAGE + 1;
-        if (t->type == JSMN_OBJECT)
+        if (*v == '{')
             goto walk;
         /* a string is the message */
     } else if (id != K_ERRMSG) { /* usage, delta, message */
         from = K_CONTENT;
         to = K_CONTENT + 1;
-        if (t->type != JSMN_OBJECT)
+        if (*v != '{')
             return LLMC_ERR_PROTOCOL;
         if (id == K_USAGE) {
             out->usage.present = true;
@@ -475,39 +443,45 @@ static int value(char *js, const jsmntok_t *t, int id, llmc_chat_msg_t *out)
         goto walk;
     }
     /* the first string */
-    if (t->type != JSMN_STRING || out->error_msg != NULL)
+    if (*v != '"' || out->error_msg != NULL)
         return LLMC_OK;
-    return string_at(js, t, &out->error_msg, &out->error_len, NULL);
+    return string_at(v, n, &out->error_msg, &out->error_len, NULL);
 
 object:
-    if (t->type != JSMN_OBJECT)
+    if (*v != '{')
         return LLMC_ERR_PROTOCOL;
-walk: /* the members of the object t whose keys have ids in [from, to) */
-    for (m = t++->size; m > 0; m--, t = skip(t + 1)) {
-        id = key_id(js + t->start, (size_t)(t->end - t->start), from, to);
-        if (id < 0)
-            continue;
-        rc = value(js, t + 1, from == K_MESSAGE ? K_ERRMSG : id, out);
-        if (rc != LLMC_OK)
+walk: /* the members of the object v[0..n) whose keys have ids in [from, to) */
+    for (v = (char *)skip_ws(v + 1, n); *v != '}';
+         v = (char *)skip_ws(v + (*v == ','), n)) {
+        m = (char *)scan_string(v + 1, n); /* the key's closing quote */
+        id = key_id(v + 1, (size_t)(m - v - 1), from, to);
+        v = (char *)skip_ws(skip_ws(m + 1, n) + 1, n); /* past the ':' */
+        m = skip_value(v, n);
+        if (id >= 0 &&
+            (rc = value(v, m, from == K_MESSAGE ? K_ERRMSG : id, out)) !=
+                LLMC_OK)
             return rc;
+        v = (char *)skip_ws(m, n);
     }
     return LLMC_OK;
 }
 
-/* The members validate_from() located: choices[0], usage, error, in order. */
-static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
-                   size_t ntok, llmc_chat_msg_t *out)
+/* The value of the top-level member that validate_from() located at sp:
+ * where it starts, past whitespace. */
+static char *located(char *js, const span_t *sp)
 {
-    char *b;
+    return (char *)skip_ws(js + sp->start, js + sp->end);
+}
+
+/* The members validate_from() located: choices[0], usage, error, in order. */
+static int members(char *js, const span_t *sp, llmc_chat_msg_t *out)
+{
     int j, rc;
 
     for (j = K_CHOICES; j <= K_ERROR; j++) {
         if (sp[j].start < 0)
             continue;
-        b = js + sp[j].start;
-        rc = tokenise(b, sp[j].end - sp[j].start, tok, ntok);
-        if (rc == LLMC_OK)
-            rc = value(b, (jsmntok_t *)(void *)tok, j, out);
+        rc = value(located(js, &sp[j]), js + sp[j].end, j, out);
         if (rc != LLMC_OK)
             return rc;
     }
@@ -521,9 +495,9 @@ static int members(char *js, const span_t *sp, llmc_json_tok_t *tok,
  * the opening quote) and after it (from the closing quote to the end of
  * "choices") are kept. The next event that starts with the same prefix,
  * has a valid JSON string from there, and continues with the same suffix
- * is decoded from that knowledge: validation and jsmn are deterministic
- * left to right, so they would find what they found before with the new
- * string in place. Only the rest of the object after "choices" (usage,
+ * is decoded from that knowledge: validation and decoding are
+ * deterministic left to right, so they would find what they found before
+ * with the new string in place. Only the rest of the object after "choices" (usage,
  * error, anything else) is validated and decoded as usual. The result is
  * the full decoding's, byte for byte (tests/fuzz/fuzz_json_shape.c checks
  * that); the cost is two memcmp and one string scan. */
@@ -578,8 +552,8 @@ static void shape_keep(llmc_json_shape_t *sh, const char *js,
 #endif
 }
 
-int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
-                   llmc_json_shape_t *shape, llmc_chat_msg_t *out)
+int llmc_json_chat(char *js, size_t len, llmc_json_shape_t *shape,
+                   llmc_chat_msg_t *out)
 {
     span_t sp[K_ERROR + 1];
     size_t at = shape != NULL ? shape_match(js, len, shape) : 0, raw;
@@ -604,42 +578,30 @@ int llmc_json_chat(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
                                out->lone) != LLMC_OK)
             return LLMC_ERR_PROTOCOL; /* as string_at() would say */
     }
-    rc = members(js, sp, tok, ntok, out);
+    rc = members(js, sp, out);
     if (rc == LLMC_OK && shape != NULL && at == 0)
         shape_keep(shape, js, sp, out);
     return rc;
 }
 
 #if LLMC_IAM_PROVIDERS > 0 /* the IAM token answer */
-int llmc_json_token(char *js, size_t len, llmc_json_tok_t *tok, size_t ntok,
-                    const char **token, size_t *token_len,
-                    int32_t *expires_in)
+int llmc_json_token(char *js, size_t len, const char **token,
+                    size_t *token_len, int32_t *expires_in)
 {
     span_t sp[K_EXPIRES + 1];
-    const jsmntok_t *t = (jsmntok_t *)(void *)tok;
-    char *b;
     int rc = validate_from(js, 0, len, K_ACCESS, K_EXPIRES + 1, sp);
 
     *expires_in = -1;
     if (rc != LLMC_OK)
         return rc;
-    if (sp[K_ACCESS].start < 0)
-        return LLMC_ERR_PROTOCOL;
-    b = js + sp[K_ACCESS].start;
-    rc = tokenise(b, sp[K_ACCESS].end - sp[K_ACCESS].start, tok, ntok);
-    if (rc != LLMC_OK)
-        return rc;
-    if (string_at(b, t, token, token_len, NULL) != LLMC_OK ||
+    if (sp[K_ACCESS].start < 0 ||
+        string_at(located(js, &sp[K_ACCESS]), js + sp[K_ACCESS].end, token,
+                  token_len, NULL) != LLMC_OK ||
         *token_len == 0)
         return LLMC_ERR_PROTOCOL;
-    if (sp[K_EXPIRES].start >= 0) {
-        b = js + sp[K_EXPIRES].start;
-        rc = tokenise(b, sp[K_EXPIRES].end - sp[K_EXPIRES].start, tok, ntok);
-        if (rc != LLMC_OK)
-            return rc;
-        if (int_at(b, t, expires_in) != LLMC_OK)
-            return LLMC_ERR_PROTOCOL;
-    }
+    if (sp[K_EXPIRES].start >= 0 &&
+        int_at(located(js, &sp[K_EXPIRES]), expires_in) != LLMC_OK)
+        return LLMC_ERR_PROTOCOL;
     return LLMC_OK;
 }
 #endif

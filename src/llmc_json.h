@@ -1,8 +1,8 @@
 /*
  * JSON decoding of what providers send: one SSE event (a chat.completion
  * chunk), a whole chat.completion body, an error body, an IAM token answer.
- * llmc checks the JSON grammar itself, then jsmn tokenises the values it
- * reads into a caller-given token array; llmc checks types and keys.
+ * llmc checks the JSON grammar, then reads the values it needs (their
+ * types and keys checked) by walking the validated text: no token array.
  * Strings are unescaped in place, to UTF-8, surrogate pairs included.
  */
 #ifndef LLMC_JSON_H
@@ -37,19 +37,17 @@ typedef struct {
 } llmc_chat_msg_t;
 
 /* Decode a chat completion chunk or body at json[0..len) (modified in
- * place). Returns LLMC_OK, LLMC_ERR_PROTOCOL (not the JSON we expect) or
- * LLMC_ERR_TOO_LARGE (more tokens than ntok). shape: NULL, or the stream's
- * shape cache (pre_len 0 when the stream starts); the result is the same
- * with or without it. */
-int llmc_json_chat(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,
-                   llmc_json_shape_t *shape, llmc_chat_msg_t *out);
+ * place). Returns LLMC_OK or LLMC_ERR_PROTOCOL (not the JSON we expect).
+ * shape: NULL, or the stream's shape cache (pre_len 0 when the stream
+ * starts); the result is the same with or without it. */
+int llmc_json_chat(char *json, size_t len, llmc_json_shape_t *shape,
+                   llmc_chat_msg_t *out);
 
 #if LLMC_IAM_PROVIDERS > 0
 /* Decode {"access_token": "...", "expires_in": N}: token points into json;
  * *expires_in is N saturated to int32_t, or -1 when absent. */
-int llmc_json_token(char *json, size_t len, llmc_json_tok_t *tok, size_t ntok,
-                    const char **token, size_t *token_len,
-                    int32_t *expires_in);
+int llmc_json_token(char *json, size_t len, const char **token,
+                    size_t *token_len, int32_t *expires_in);
 #endif
 
 /* Unescape the JSON string body s[0..n) in place; *out_n = new length.

@@ -98,11 +98,6 @@ typedef struct {
     size_t path_len;
 } llmc_url_t;
 
-/* Token storage, opaque outside llmc_json.c: jsmntok_t is 4 ints. */
-typedef struct {
-    int v[5];
-} llmc_json_tok_t;
-
 /* The previous event around its content string (src/llmc_json.c). */
 typedef struct {
     uint16_t pre_len; /* bytes up to the content's opening quote; 0: none */
@@ -239,7 +234,6 @@ struct llmc_client {
     llmc_iam_t iam[LLMC_IAM_PROVIDERS];
 #endif
     llmc_slot_t slots[LLMC_SLOTS];
-    llmc_json_tok_t tok[LLMC_JSON_TOKENS];
     char rx[LLMC_RECV_BUF_SIZE];
 #if LLMC_TLS
     bool tls_ready;

@@ -86,19 +86,10 @@
 #endif
 #endif
 
-/* jsmn tokens, one array per client (one value is tokenised at a time):
- * 20 B each (jsmn with parent links). */
-#ifndef LLMC_JSON_TOKENS
-#ifdef CONFIG_LLMC_JSON_TOKENS
-#define LLMC_JSON_TOKENS CONFIG_LLMC_JSON_TOKENS
-#else
-#define LLMC_JSON_TOKENS 128
-#endif
-#endif
-
 /* Per slot: the previous event's bytes around its content string, so an
  * event that differs from it only inside that string is decoded without
- * tokenising it again (the "shape cache" of src/llmc_json.c). 0: off. */
+ * validating and walking those bytes again (the "shape cache" of
+ * src/llmc_json.c). 0: off. */
 #ifndef LLMC_JSON_SHAPE_SIZE
 #ifdef CONFIG_LLMC_JSON_SHAPE_SIZE
 #define LLMC_JSON_SHAPE_SIZE CONFIG_LLMC_JSON_SHAPE_SIZE

@@ -6,7 +6,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static llmc_json_tok_t tok[64];
     llmc_chat_msg_t m1, m2;
     char *a, *b;
     int r1, r2;
@@ -17,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     b = malloc(size ? size : 1);
     memcpy(a, data, size);
     memcpy(b, data, size);
-    r1 = llmc_json_chat(a, size, tok, 64, NULL, &m1);
-    r2 = llmc_json_chat(b, size, tok, 64, NULL, &m2);
+    r1 = llmc_json_chat(a, size, NULL, &m1);
+    r2 = llmc_json_chat(b, size, NULL, &m2);
     FUZZ_ASSERT(r1 == r2);
     if (r1 == 0) {
         FUZZ_ASSERT(m1.has_content == m2.has_content);

@@ -16,7 +16,6 @@ static bool same_str(const char *a, size_t an, const char *ab,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static llmc_json_tok_t tok[64];
     static llmc_json_shape_t shape;
     const uint8_t *p = data, *e = data + size, *nl;
     llmc_chat_msg_t m1, m2;
@@ -34,8 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         b = malloc(n ? n : 1);
         memcpy(a, p, n);
         memcpy(b, p, n);
-        r1 = llmc_json_chat(a, n, tok, 64, &shape, &m1);
-        r2 = llmc_json_chat(b, n, tok, 64, NULL, &m2);
+        r1 = llmc_json_chat(a, n, &shape, &m1);
+        r2 = llmc_json_chat(b, n, NULL, &m2);
         FUZZ_ASSERT(r1 == r2);
         FUZZ_ASSERT(memcmp(a, b, n) == 0);
         if (r1 == 0) {
