@@ -497,10 +497,11 @@ static int members(char *js, const span_t *sp, llmc_chat_msg_t *out)
  * has a valid JSON string from there, and continues with the same suffix
  * is decoded from that knowledge: validation and decoding are
  * deterministic left to right, so they would find what they found before
- * with the new string in place. Only the rest of the object after "choices" (usage,
- * error, anything else) is validated and decoded as usual. The result is
- * the full decoding's, byte for byte (tests/fuzz/fuzz_json_shape.c checks
- * that); the cost is two memcmp and one string scan. */
+ * with the new string in place. Only the rest of the object after
+ * "choices" (usage, error, anything else) is validated and decoded as
+ * usual. The result is the full decoding's, byte for byte
+ * (tests/fuzz/fuzz_json_shape.c checks that); the cost is two memcmp and
+ * one string scan. */
 
 /* Where validation of js[0..len) can start after the shape sh: past its
  * suffix, when the event has its prefix, a valid JSON string from there and

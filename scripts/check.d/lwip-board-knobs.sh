@@ -3,7 +3,7 @@
 # llmc and its tools built with the MCU-sized defaults (make MCU_KNOBS=1,
 # as the board-knobs step does) over Debian's lwIP on a TAP device: the
 # closest thing to a board that runs here, 4 requests at once, 2 KB
-# receive and event buffers, 128 JSON tokens, on lwIP's sockets.
+# receive and event buffers, on lwIP's sockets.
 # Leaves out the tests listed in scripts/board-knobs-leave-out.
 # Builds in $BUILD/board-knobs/lwip. Last line:
 # "lwip-board-knobs: N passed, M failed".
