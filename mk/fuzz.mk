@@ -39,8 +39,12 @@ $(FBUILD)/gateway/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h 
 $(FBUILD)/fuzz_gateway: $(FBUILD)/gateway/tests/fuzz/fuzz_gateway.o $(patsubst %.c,$(FBUILD)/client/%.o,$(wildcard src/*.c))
 	clang -fsanitize=fuzzer,address,undefined $^ -o $@
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-targets
 fuzz-build: $(addprefix $(FBUILD)/fuzz_,$(FUZZ_TARGETS))
+
+# the target names, one list for `make fuzz` and make check's fuzz step
+fuzz-targets:
+	@echo $(FUZZ_TARGETS)
 
 fuzz: deps fuzz-build
 	@for t in $(FUZZ_TARGETS); do \

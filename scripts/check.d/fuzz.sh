@@ -8,8 +8,9 @@ set -u
 cd "$(dirname "$0")/../.."
 secs=${FUZZ_CHECK_SECONDS:-8}
 ${MAKE:-make} -s fuzz-build || { echo "fuzz: 0 passed, 1 failed"; exit 1; }
+targets=$(${MAKE:-make} -s fuzz-targets) || { echo "fuzz: 0 passed, 1 failed"; exit 1; }
 pass=0; fail=0
-for t in sse http json json_shape url writer client gateway; do
+for t in $targets; do
     d=$(mktemp -d)
     dict=; [ -f tests/fuzz/$t.dict ] && dict=-dict=tests/fuzz/$t.dict
     if build/fuzz/fuzz_$t -max_total_time=$secs -print_final_stats=1 $dict -artifact_prefix=build/fuzz/ "$d" tests/fuzz/corpus/$t \
