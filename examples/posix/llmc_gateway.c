@@ -104,6 +104,7 @@ typedef struct {
     size_t in_len;
     size_t req_len; /* head + body of the current request, once known */
     bool keep_alive;
+    bool peer_eof; /* the client half-closed: nothing more will come */
     bool sent_continue;
     unsigned long long drain_left; /* 413: body bytes not yet received */
     /* llmc request */
@@ -359,7 +360,7 @@ static bool head_json(conn_t *c, int status, uint64_t body_len,
 {
     if (g_stopping)
         c->close_after = true;
-    if (!c->keep_alive)
+    if (!c->keep_alive || c->peer_eof)
         c->close_after = true;
     return out_printf(c,
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
@@ -891,6 +892,10 @@ static void submit(conn_t *c, char *body, size_t len)
         return;
     if (c->endpoint == EP_CHAT)
         c->stream = false;
+    if (c->peer_eof) { /* see conn_read() */
+        conn_drop(c, "client closed before its answer");
+        return;
+    }
     if (g_active >= g_max_inflight + g_queue_limit) {
         respond_error(c, 503, "overloaded",
                       "too many requests in flight, retry later",
@@ -1255,6 +1260,18 @@ static void conn_read(conn_t *c, uint64_t now)
         n = llmc_port_recv(c->sock, c->in + c->in_len, GW_REQ_MAX - c->in_len);
         if (n == LLMC_PORT_WOULD_BLOCK)
             break;
+        if (n == LLMC_PORT_EOF && c->state == C_READ && c->in_len > 0) {
+            /* A half-close after the request (shutdown(SHUT_WR), `nc -N`):
+             * what is answered at once (health, models, an error) still
+             * goes out, then the connection closes. A valid chat request
+             * is not started (submit()): a client that has closed is
+             * taken as gone, as when the close comes while it waits. */
+            c->peer_eof = true;
+            conn_parse(c, now);
+            if (c->state == C_READ)
+                conn_drop(c, "client closed within its request");
+            return;
+        }
         if (n <= 0) {
             conn_drop(c, n == LLMC_PORT_EOF ? "client closed" : "recv failed");
             return;
@@ -1300,6 +1317,7 @@ static void accept_all(uint64_t now)
         c->sock = s;
         c->state = C_READ;
         c->in_len = 0;
+        c->peer_eof = false;
         c->out_off = c->out_len = 0;
         c->t_start = c->t_last = now;
         conn_reset_request(c);

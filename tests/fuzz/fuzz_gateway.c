@@ -625,6 +625,7 @@ static void body_mode(const uint8_t *data, size_t size, int ep)
     c->sock = LLMC_SOCK_INVALID;
     c->state = C_READ;
     c->keep_alive = true;
+    c->peer_eof = false;
     c->out_off = c->out_len = 0;
     conn_reset_request(c);
     c->endpoint = ep;

@@ -715,6 +715,42 @@ class GatewayLifecycleTests(unittest.TestCase):
                          (200, {"response": "next"}))
         self.assertCleanExit(gw, gw.stop())
 
+    def test_half_close_after_the_request(self):
+        # A client that sends its request and then shuts its sending side
+        # (`nc -N`, some HTTP/1.0 clients). TCP_CORK holds the request
+        # until the shutdown, so the request and the FIN arrive in one
+        # segment and the gateway reads both in one go. What it answers
+        # at once still goes out, marked "Connection: close", and the
+        # connection then closes. A chat request is not started: a client
+        # that has closed is taken as gone, as when it closes while its
+        # request waits.
+        srv, gw = self.start()
+        cases = (("health", b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+                 ("bad body", raw_request(0, "POST", "/chat", b"{"), 400),
+                 ("unknown path", raw_request(0, "GET", "/nope"), 404),
+                 ("chat", raw_request(0, "POST", "/chat",
+                                      {"message": "x"}), None))
+        for what, req, want in cases:
+            with self.subTest(what):
+                s = socket.create_connection((TEST_HOST, gw.port),
+                                             timeout=10)
+                try:
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                    s.sendall(req)
+                    s.shutdown(socket.SHUT_WR)
+                    if want is not None:
+                        st, h, body = read_response(s)
+                        self.assertEqual(st, want, body)
+                        self.assertEqual(h.get("connection"), "close")
+                    self.assertEqual(s.recv(100), b"")
+                finally:
+                    s.close()
+        self.assertEqual(srv.stats()["requests"], 0)
+        status, _, body = post(gw.base + "/chat", {"message": "next"})
+        self.assertEqual((status, json.loads(body)),
+                         (200, {"response": "next"}))
+        self.assertCleanExit(gw, gw.stop())
+
     def test_client_reset_with_a_full_request_buffer_cancels_its_request(self):
         # The client pipelines more than the request buffer holds behind a
         # request that waits, then resets. With the buffer full the gateway
