@@ -647,12 +647,25 @@ static int skip_tok(int i, int n)
     return i;
 }
 
+/* Whether key token k is name, escapes decoded ("mod\u0065l" is "model"),
+ * as a JSON parser on the other side of the client reads it. */
 static bool key_is(const body_t *b, int k, const char *name)
 {
-    size_t n = strlen(name);
-    return g_tok[k].type == JSMN_STRING &&
-           (size_t)(g_tok[k].end - g_tok[k].start) == n &&
-           memcmp(b->text + g_tok[k].start, name, n) == 0;
+    /* the longest name, each byte written as \u00XX, fits */
+    char tmp[6 * sizeof("max_completion_tokens")];
+    const char *s = b->text + g_tok[k].start;
+    size_t n = strlen(name), kn = (size_t)(g_tok[k].end - g_tok[k].start);
+    if (g_tok[k].type != JSMN_STRING)
+        return false;
+    if (memchr(s, '\\', kn) != NULL) {
+        if (kn > sizeof(tmp))
+            return false;
+        memcpy(tmp, s, kn); /* the body's own bytes stay as they are */
+        if (llmc_json_unescape(tmp, kn, &kn, NULL) != LLMC_OK)
+            return false;
+        s = tmp;
+    }
+    return kn == n && memcmp(s, name, n) == 0;
 }
 
 static bool is_null(const body_t *b, int t)
@@ -771,6 +784,7 @@ static int parse_completions(conn_t *c, body_t *b)
             if (g_tok[v].type != JSMN_ARRAY)
                 return bad(c, "\"messages\" must be an array");
             have_messages = true;
+            nm = 0; /* a second "messages" replaces the first */
             for (e = v + 1; e < end; e = skip_tok(e, n)) {
                 int f, fend = skip_tok(e, n);
                 llmc_message_t *m;

@@ -16,8 +16,8 @@
  * (any string without U+0000: the gateway leaves roles to the provider)
  * and content (pointers inside the body, unescaped in place,
  * NUL-terminated), at most GW_MESSAGES messages, max_tokens, temperature,
- * stream and include_usage. Keys are matched as written (the gateway
- * does not decode escapes in keys); the JSON grammar itself is
+ * stream and include_usage. Keys are matched decoded, and of a key given
+ * twice the last counts ("messages" too); the JSON grammar itself is
  * llmc_json_valid()'s, fuzzed by fuzz_json.
  *
  * Connection mode: the rest of the input is what a client sends on one
@@ -246,8 +246,10 @@ static size_t value_end(ref_t *r, size_t i)
     return i;
 }
 
-/* The next member of the object at *i (its '{' at first): key (as
- * written, between its quotes) and value; false at its end. */
+static span_t str_at(ref_t *r, size_t i);
+
+/* The next member of the object at *i (its '{' at first): key (decoded)
+ * and value; false at its end. */
 static bool member(ref_t *r, size_t *i, span_t *key, size_t *val)
 {
     size_t p = ws(r, *i), e;
@@ -256,8 +258,7 @@ static bool member(ref_t *r, size_t *i, span_t *key, size_t *val)
     if (r->js[p] == '}')
         return false;
     e = value_end(r, p);
-    key->s = r->js + p + 1;
-    key->n = e - p - 2;
+    *key = str_at(r, p);
     *val = ws(r, ws(r, e) + 1);
     *i = value_end(r, *val);
     return true;
@@ -442,6 +443,7 @@ static void reference(const char *js, size_t len, int ep, char *arena,
             if (c != '[')
                 return;
             have_messages = true;
+            w->nm = 0; /* the last "messages" counts */
             for (e = v; element(&r, &e, &ev);) {
                 size_t f = ev, fv;
                 span_t fk;

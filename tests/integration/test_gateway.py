@@ -284,6 +284,22 @@ class GatewayTests(unittest.TestCase):
         msgs = self.srv.last_request()["body"]["messages"]
         self.assertEqual(msgs[0], {"role": "system", "content": 'be "brief"'})
 
+    def test_keys_are_read_as_json_parsers_read_them(self):
+        # escapes in keys are decoded, and of a key given twice the last
+        # one counts (Python's json, the SDKs' servers): "messages" too,
+        # whose first array must not reach the provider
+        raw = ('{"model":"t","messages":[{"role":"user","content":"first"}],'
+               '"m\\u0065ssages":[{"r\\u006fle":"user","content":"second"}],'
+               '"max_\\u0074okens":7}')
+        status, _, body = post(self.url("/v1/chat/completions"), raw)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["choices"][0]["message"]["content"],
+                         "second")
+        sent = self.srv.last_request()["body"]
+        self.assertEqual(sent["messages"],
+                         [{"role": "user", "content": "second"}])
+        self.assertEqual(sent["max_tokens"], 7)
+
     def test_completions_stream(self):
         prompt = "stream me: alpha bravo charlie delta echo foxtrot é 😀"
         status, head, body = post(
