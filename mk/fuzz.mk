@@ -5,7 +5,7 @@
 # is one, is its libFuzzer dictionary.
 FUZZ_SECONDS ?= 60
 FBUILD  := $(BUILD)/fuzz
-FUZZ_TARGETS := sse http json json_shape url writer client gateway
+FUZZ_TARGETS := sse http json json_shape url writer client gateway tls
 FUZZ_SRC := src/llmc_sse.c src/llmc_http.c src/llmc_json.c src/llmc_url.c src/llmc_util.c \
             src/llmc_writer.c
 FSAN    := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1
@@ -38,6 +38,25 @@ $(FBUILD)/gateway/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h 
 
 $(FBUILD)/fuzz_gateway: $(FBUILD)/gateway/tests/fuzz/fuzz_gateway.o $(patsubst %.c,$(FBUILD)/client/%.o,$(wildcard src/*.c))
 	clang -fsanitize=fuzzer,address,undefined $^ -o $@
+
+# fuzz_tls: the engine of fuzz_client over https, each connection served by
+# a real mbedTLS server in the process (tests/fuzz/fuzz_tls.c), with the
+# same MCU-sized knobs and log level, TLS on. The certificates are made
+# here by scripts/gen-test-certs.sh; the target reads them from this
+# directory (or from $$FUZZ_TLS_CERTS).
+FTLS_CERTS := $(FBUILD)/certs
+FTLS_FLAGS := -Iinclude -Isrc -DLLMC_TLS=1 -DLLMC_LOG_LEVEL=4 \
+              -DFUZZ_TLS_CERTS='"$(abspath $(FTLS_CERTS))"'
+
+$(FTLS_CERTS)/ca.pem: scripts/gen-test-certs.sh
+	sh scripts/gen-test-certs.sh $(FTLS_CERTS)
+
+$(FBUILD)/tls/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(FTLS_FLAGS) -Itests/fuzz -c $< -o $@
+
+$(FBUILD)/fuzz_tls: $(patsubst %.c,$(FBUILD)/tls/%.o,tests/fuzz/fuzz_tls.c $(wildcard src/*.c)) | $(FTLS_CERTS)/ca.pem
+	clang -fsanitize=fuzzer,address,undefined $^ -lmbedtls -lmbedx509 -lmbedcrypto -o $@
 
 .PHONY: fuzz fuzz-build fuzz-targets
 fuzz-build: $(addprefix $(FBUILD)/fuzz_,$(FUZZ_TARGETS))

@@ -1,0 +1,1025 @@
+/*
+ * The whole engine (src/) over https: every connection it opens is served
+ * by a real mbedTLS server in this process, over byte pipes in the fake
+ * network below, so the TLS glue of src/llmc_conn.c (bio callbacks,
+ * WANT_READ / WANT_WRITE, verification errors, session resumption,
+ * close_notify) runs against handshakes, certificates, damaged records and
+ * endings the input chooses. mbedTLS itself is not instrumented; the glue
+ * and the engine are.
+ *
+ * Checked as in fuzz_client.c: every request ends exactly once, with a
+ * result that agrees with what was delivered; no secret in a result or a
+ * log line; every socket closed once and none used after its close; no
+ * hang (a fake clock that moves only by the waits llmc asks for). And over
+ * TLS:
+ *  - what the server decrypts is a run of whole requests, each one
+ *    "POST <the target's path> HTTP/1.1" with its Host, head and
+ *    Content-Length body (a partial last one allowed);
+ *  - a connection whose server sent a certificate for another host, or
+ *    one from an unknown CA, and whose client received that certificate
+ *    whole and undamaged, ends its attempt with LLMC_ERR_TLS_VERIFY and
+ *    the message that says which (counted over the run: as many attempts
+ *    with that message as such connections, at least);
+ *  - no attempt ends with LLMC_ERR_TLS_VERIFY unless a connection's
+ *    certificate (bad, or damaged) reached the client;
+ *  - one request, one provider (no IAM, one address), whose first
+ *    connection has a valid certificate, no damage and one of the
+ *    well-formed answers below in full, ends LLMC_OK.
+ *
+ * Input: 8 bytes of settings (see LLVMFuzzerTestOneInput), then one script
+ * per connection the engine opens, in the order it opens them, separated
+ * by "|||\n". A script is
+ *   [mode] [piece] [tls] [off_lo] [off_hi] plaintext...
+ * mode and piece as in fuzz_client.c (head, end, refused/pending connect;
+ * read and write sizes), mode 128: send and recv say "would block" every
+ * other call. tls: & 3 the certificate (0, 1 valid for the host; 2 another
+ * host's; 3 signed by an unknown CA); >> 2 & 3 damage to the server's
+ * ciphertext at offset off_lo | (off_hi & 31) << 8 (1: one byte flipped,
+ * bit off_hi >> 5; 2: cut there, then the script's end; 0, 3: none);
+ * >> 4 the server's record size (0: as large as mbedTLS makes them, else
+ * n * 23 bytes). The server answers once it has decrypted a whole
+ * request: the head (k_heads) and the plaintext, then ends as the mode
+ * says: close_notify and EOF, EOF alone, reset (after which sends fail
+ * too), or nothing more. When the scripts run out, connections are
+ * refused, so every run ends. The servers of a run share one session
+ * cache, so a provider's later connections resume the session its client
+ * kept.
+ *
+ * The certificates (scripts/gen-test-certs.sh) are read from the
+ * directory FUZZ_TLS_CERTS names (the build's, or the environment's).
+ * With FUZZ_TLS_STATS set, the process prints at exit how many
+ * handshakes were full and resumed and how many attempts failed
+ * verification.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "fuzz_common.h"
+#include <stdio.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_cache.h>
+#include <mbedtls/x509_crt.h>
+
+#include "llmc/llmc.h"
+#include "llmc/llmc_client.h"
+#include "llmc/llmc_port.h"
+
+#ifndef FUZZ_TLS_CERTS
+#define FUZZ_TLS_CERTS "build/fuzz/certs"
+#endif
+
+#define SEP "|||\n"
+#define SEP_LEN 4
+#define HDR_LEN 5 /* a script's bytes before its plaintext */
+#define MAX_SOCKS 64
+#define MAX_REQS 16
+#define FIRST_SOCK 3
+
+static const char *const k_secrets[] = {"sk-fuzz-SECRET-4242",
+                                        "kid-fuzz-7777", "sec-fuzz-99990"};
+
+/* the verification messages of src/llmc_conn.c, by certificate */
+static const char k_msg_host[] = "certificate does not match the host name";
+static const char k_msg_ca[] = "certificate not signed by a trusted CA";
+static const char k_iam[] = "IAM token: ";
+
+/* ---- byte pipes ---------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *p;
+    size_t len, off, cap;
+} pipe_t;
+
+static void pipe_put(pipe_t *q, const uint8_t *b, size_t n)
+{
+    if (q->off == q->len)
+        q->off = q->len = 0;
+    if (q->len + n > q->cap) {
+        size_t cap = q->cap ? q->cap : 1024;
+        while (cap < q->len + n)
+            cap *= 2;
+        q->p = realloc(q->p, cap);
+        FUZZ_ASSERT(q->p != NULL);
+        q->cap = cap;
+    }
+    memcpy(q->p + q->len, b, n);
+    q->len += n;
+}
+
+static size_t pipe_take(pipe_t *q, uint8_t *b, size_t n)
+{
+    size_t left = q->len - q->off;
+    if (n > left)
+        n = left;
+    if (n == 0)
+        return 0;
+    memcpy(b, q->p + q->off, n);
+    q->off += n;
+    return n;
+}
+
+static void pipe_free(pipe_t *q)
+{
+    free(q->p);
+    memset(q, 0, sizeof(*q));
+}
+
+/* ---- the fake network ---------------------------------------------------- */
+
+enum { SRV_HS, SRV_READ, SRV_WRITE, SRV_DONE, SRV_FAILED };
+
+typedef struct {
+    /* the script */
+    const uint8_t *head, *data;
+    size_t head_len, len;
+    uint8_t mode, piece, tls;
+    size_t dmg_off;
+    uint8_t dmg_xor;
+    /* the client's side */
+    int open, connected, connecting, token;
+    unsigned calls;  /* send and recv calls, for mode 128 */
+    size_t delivered; /* ciphertext bytes recv handed to the client */
+    /* the server */
+    mbedtls_ssl_context ssl;
+    int ssl_ready, srv, rd_end, cut;
+    size_t wr_off;       /* plaintext written */
+    size_t out;          /* ciphertext the server made */
+    pipe_t to_srv, to_cli, plain;
+    /* the server's records, as made: where its Certificate ended */
+    uint8_t rec_hdr[5];
+    size_t rec_hdr_n, rec_left;
+    int rec_first, rec_cert, ccs;
+    size_t cert_end; /* 0: none sent */
+} fsock_t;
+
+static fsock_t g_socks[MAX_SOCKS];
+static int g_n_socks;
+static const uint8_t *g_scripts;
+static size_t g_scripts_len;
+static uint64_t g_now;
+static uint32_t g_rand;
+
+/* mode bits of a script */
+#define M_HEAD 3u       /* 0 raw, 1 SSE head, 2 chunked head, 3 length head */
+#define M_END 12u       /* 0: close_notify, EOF; 4: EOF; 8: reset; 12: stall */
+#define M_REFUSE 16u    /* connect refused */
+#define M_PENDING 32u   /* connect in progress first */
+#define M_CONN_FAIL 64u /* ... and then fails */
+#define M_BLOCKY 128u   /* send and recv would block every other call */
+
+/* tls bits of a script */
+#define T_CERT 3u      /* 0, 1 valid; 2 wrong host; 3 unknown CA */
+#define T_DMG 12u      /* 4: flip a byte; 8: cut */
+#define T_RECORD 240u  /* the server's record size / 23 (0: largest) */
+
+static const char *const k_heads[] = {
+    "",
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    "Transfer-Encoding: chunked\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    "Content-Length: "};
+static char g_len_heads[MAX_SOCKS][80];
+
+/* Well-formed answers, by head: a script with one of these whole, on a
+ * valid certificate without damage, must succeed (see expect_ok()). */
+#define GOOD_SSE                                                           \
+    "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"          \
+    "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n"           \
+    "data: [DONE]\n\n"
+static const char k_good_sse[] = GOOD_SSE;
+static const char k_good_chunked[] =
+    "31\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n\r\n"
+    "1a\r\ndata: {\"choices\":[{\"delta\"\r\n"
+    "16\r\n:{\"content\":\"lo\"}}]}\n\n\r\n"
+    "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n";
+static const char k_good_json[] =
+    "{\"choices\":[{\"message\":{\"content\":\"Hello there\"},"
+    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,"
+    "\"completion_tokens\":2,\"total_tokens\":5}}";
+
+/* ---- the servers' TLS ---------------------------------------------------- */
+
+static mbedtls_x509_crt g_crt[3];
+static mbedtls_pk_context g_key[3];
+static mbedtls_ssl_config g_srv_conf[3]; /* valid, wrong host, unknown CA */
+static mbedtls_ctr_drbg_context g_srv_drbg;
+static mbedtls_ssl_cache_context g_cache;
+static char *g_ca_pem;
+static size_t g_ca_pem_len;
+
+/* The servers' cipher suite: static ECDH with the certificate's key (no
+ * ServerKeyExchange; half the public-key work of ECDHE, so twice the
+ * inputs per second), or ECDHE with a signed ServerKeyExchange. */
+static const int k_suites[2][2] = {
+    {MBEDTLS_TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256, 0},
+    {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0}};
+
+/* counts over the process, printed at exit with FUZZ_TLS_STATS set */
+static unsigned long g_st_full, g_st_resumed, g_st_verify, g_st_ok;
+
+static void stats(void)
+{
+    fprintf(stderr,
+            "fuzz_tls: %lu full handshakes, %lu resumed, %lu attempts "
+            "failed verification, %lu requests ok\n",
+            g_st_full, g_st_resumed, g_st_verify, g_st_ok);
+}
+
+/* The server's random source: a CTR-DRBG seeded per run from the input. */
+static int fixed_entropy(void *ctx, unsigned char *b, size_t n)
+{
+    (void)ctx;
+    memset(b, 0x5c, n);
+    return 0;
+}
+
+static int srv_send(void *ctx, const unsigned char *b, size_t n);
+static int srv_recv(void *ctx, unsigned char *b, size_t n);
+
+static char *read_file(const char *dir, const char *name, size_t *len)
+{
+    char path[512];
+    FILE *f;
+    long n;
+    char *p;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "rb");
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+        fseek(f, 0, SEEK_SET) != 0) {
+        fprintf(stderr, "fuzz_tls: cannot read %s\n", path);
+        exit(1);
+    }
+    p = malloc((size_t)n + 1);
+    FUZZ_ASSERT(p != NULL);
+    FUZZ_ASSERT(fread(p, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    p[n] = '\0';
+    *len = (size_t)n + 1; /* PEM, as mbedTLS wants it: the NUL counted */
+    return p;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    static const char *const names[3] = {"server", "wrong-host",
+                                         "unknown-ca-server"};
+    /* x25519 for the key exchange: the client offers it, and it costs
+     * less than P-256, which the certificates' keys are */
+    static const mbedtls_ecp_group_id curves[] = {MBEDTLS_ECP_DP_CURVE25519,
+                                                  MBEDTLS_ECP_DP_SECP256R1,
+                                                  MBEDTLS_ECP_DP_NONE};
+    const char *dir = getenv("FUZZ_TLS_CERTS");
+    int i;
+    (void)argc, (void)argv;
+    if (dir == NULL)
+        dir = FUZZ_TLS_CERTS;
+    g_ca_pem = read_file(dir, "ca.pem", &g_ca_pem_len);
+    mbedtls_ctr_drbg_init(&g_srv_drbg);
+    mbedtls_ssl_cache_init(&g_cache);
+    for (i = 0; i < 3; i++) {
+        char name[64];
+        size_t n;
+        char *pem;
+        mbedtls_x509_crt_init(&g_crt[i]);
+        mbedtls_pk_init(&g_key[i]);
+        snprintf(name, sizeof(name), "%s.pem", names[i]);
+        pem = read_file(dir, name, &n);
+        FUZZ_ASSERT(mbedtls_x509_crt_parse(&g_crt[i],
+                                           (const unsigned char *)pem, n) == 0);
+        free(pem);
+        snprintf(name, sizeof(name), "%s.key", names[i]);
+        pem = read_file(dir, name, &n);
+        FUZZ_ASSERT(mbedtls_pk_parse_key(&g_key[i], (const unsigned char *)pem,
+                                         n, NULL, 0) == 0);
+        free(pem);
+        mbedtls_ssl_config_init(&g_srv_conf[i]);
+        FUZZ_ASSERT(mbedtls_ssl_config_defaults(
+                        &g_srv_conf[i], MBEDTLS_SSL_IS_SERVER,
+                        MBEDTLS_SSL_TRANSPORT_STREAM,
+                        MBEDTLS_SSL_PRESET_DEFAULT) == 0);
+        mbedtls_ssl_conf_rng(&g_srv_conf[i], mbedtls_ctr_drbg_random,
+                             &g_srv_drbg);
+        FUZZ_ASSERT(mbedtls_ssl_conf_own_cert(&g_srv_conf[i], &g_crt[i],
+                                              &g_key[i]) == 0);
+        mbedtls_ssl_conf_curves(&g_srv_conf[i], curves);
+        /* one cache for the three: a session made with one certificate
+         * resumes under another, as on a server whose certificate changed */
+        mbedtls_ssl_conf_session_cache(&g_srv_conf[i], &g_cache,
+                                       mbedtls_ssl_cache_get,
+                                       mbedtls_ssl_cache_set);
+    }
+    if (getenv("FUZZ_TLS_STATS") != NULL)
+        atexit(stats);
+    return 0;
+}
+
+static int srv_open(fsock_t *k)
+{
+    unsigned cert = k->tls & T_CERT;
+    mbedtls_ssl_init(&k->ssl);
+    k->ssl_ready = 1;
+    if (mbedtls_ssl_setup(&k->ssl, &g_srv_conf[cert < 2 ? 0 : cert - 1]) != 0)
+        return -1;
+    mbedtls_ssl_set_bio(&k->ssl, k, srv_send, srv_recv, NULL);
+    k->srv = SRV_HS;
+    return 0;
+}
+
+/* Follow the server's records as it makes them: the end of its
+ * Certificate message (a handshake record before its ChangeCipherSpec
+ * whose first byte is 11; mbedTLS 2.28 puts each handshake message in a
+ * record of its own). */
+static void track(fsock_t *k, uint8_t b, size_t pos)
+{
+    if (k->rec_hdr_n < 5) {
+        k->rec_hdr[k->rec_hdr_n++] = b;
+        if (k->rec_hdr_n == 5) {
+            k->rec_left = (size_t)k->rec_hdr[3] << 8 | k->rec_hdr[4];
+            k->rec_first = 1;
+            k->rec_cert = 0;
+            if (k->rec_hdr[0] == 20)
+                k->ccs = 1;
+            if (k->rec_left == 0)
+                k->rec_hdr_n = 0;
+        }
+        return;
+    }
+    if (k->rec_first && k->rec_hdr[0] == 22 && !k->ccs && b == 11)
+        k->rec_cert = 1;
+    k->rec_first = 0;
+    if (--k->rec_left == 0) {
+        if (k->rec_cert && k->cert_end == 0)
+            k->cert_end = pos + 1;
+        k->rec_hdr_n = 0;
+    }
+}
+
+/* The server's bio: what it sends reaches the client's pipe, damaged as
+ * the script says. It never blocks. */
+static int srv_send(void *ctx, const unsigned char *b, size_t n)
+{
+    fsock_t *k = ctx;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        size_t pos = k->out + i;
+        uint8_t c = b[i];
+        track(k, c, pos);
+        if ((k->tls & T_DMG) == 8u && pos >= k->dmg_off)
+            k->cut = 1;
+        if (k->cut)
+            continue;
+        if ((k->tls & T_DMG) == 4u && pos == k->dmg_off)
+            c ^= k->dmg_xor;
+        pipe_put(&k->to_cli, &c, 1);
+    }
+    k->out += n;
+    return (int)n;
+}
+
+static int srv_recv(void *ctx, unsigned char *b, size_t n)
+{
+    fsock_t *k = ctx;
+    size_t got = pipe_take(&k->to_srv, b, n);
+    return got > 0 ? (int)got : MBEDTLS_ERR_SSL_WANT_READ;
+}
+
+/* The server's plaintext: the head, then the script's bytes. */
+static size_t plain_len(const fsock_t *k) { return k->head_len + k->len; }
+
+/* What the server decrypted: whole requests for this connection's target,
+ * the last one perhaps partial. Returns how many are whole. */
+static int check_requests(const fsock_t *k)
+{
+    const char *want = k->token ? "POST /token HTTP/1.1\r\nHost: 192.0.2.1\r\n"
+                                : "POST /v1/chat/completions HTTP/1.1\r\n"
+                                  "Host: localhost";
+    size_t wn = strlen(want), at = 0;
+    int whole = 0;
+    while (at < k->plain.len) {
+        const char *p = (const char *)k->plain.p + at, *end, *cl;
+        size_t left = k->plain.len - at, head;
+        unsigned long body;
+        FUZZ_ASSERT(memcmp(p, want, left < wn ? left : wn) == 0);
+        end = memmem(p, left, "\r\n\r\n", 4);
+        if (end == NULL)
+            break; /* a partial head */
+        head = (size_t)(end - p) + 4;
+        cl = memmem(p, head, "\r\nContent-Length: ", 18);
+        FUZZ_ASSERT(cl != NULL);
+        body = strtoul(cl + 18, NULL, 10);
+        if (left - head < body)
+            break; /* a partial body */
+        at += head + body;
+        whole++;
+    }
+    return whole;
+}
+
+/* Run the server as far as it goes. */
+static void srv_step(fsock_t *k)
+{
+    unsigned char buf[1024];
+    int rc;
+    if (!k->ssl_ready || k->srv == SRV_FAILED || k->rd_end)
+        return;
+    if (k->srv == SRV_HS) {
+        rc = mbedtls_ssl_handshake(&k->ssl);
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+            return;
+        if (rc != 0) {
+            k->srv = SRV_FAILED;
+            return;
+        }
+        if (k->cert_end != 0)
+            g_st_full++;
+        else
+            g_st_resumed++;
+        k->srv = SRV_READ;
+    }
+    for (;;) {
+        rc = mbedtls_ssl_read(&k->ssl, buf, sizeof(buf));
+        if (rc > 0) {
+            pipe_put(&k->plain, buf, (size_t)rc);
+            continue;
+        }
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+            break;
+        /* the client's close_notify, or an error: the server is done
+         * (after its answer, it reads no more, and ends as it meant to) */
+        if (k->srv == SRV_DONE)
+            k->rd_end = 1;
+        else
+            k->srv = SRV_FAILED;
+        return;
+    }
+    /* the answer, once a whole request has come */
+    if (k->srv == SRV_READ && check_requests(k) > 0)
+        k->srv = SRV_WRITE;
+    if (k->srv != SRV_WRITE)
+        return;
+    while (k->wr_off < plain_len(k)) {
+        size_t rec = (size_t)((k->tls & T_RECORD) >> 4) * 23u, n;
+        const uint8_t *p;
+        if (k->wr_off < k->head_len) {
+            p = k->head + k->wr_off;
+            n = k->head_len - k->wr_off;
+        } else {
+            p = k->data + (k->wr_off - k->head_len);
+            n = plain_len(k) - k->wr_off;
+        }
+        if (rec != 0 && n > rec)
+            n = rec;
+        rc = mbedtls_ssl_write(&k->ssl, p, n);
+        if (rc <= 0) {
+            k->srv = SRV_FAILED;
+            return;
+        }
+        k->wr_off += (size_t)rc;
+    }
+    if ((k->mode & M_END) == 0)
+        (void)mbedtls_ssl_close_notify(&k->ssl);
+    k->srv = SRV_DONE;
+}
+
+/* What the client sees once the server's bytes are all read: 0 nothing
+ * yet, else LLMC_PORT_EOF or LLMC_PORT_RESET (or 0 for a stall). */
+static long end_of(const fsock_t *k)
+{
+    unsigned end = k->mode & M_END;
+    if (k->srv == SRV_FAILED && !k->cut)
+        return end == 8u ? LLMC_PORT_RESET : LLMC_PORT_EOF;
+    if (k->srv != SRV_DONE && !k->cut)
+        return 0;
+    if (end == 12u)
+        return 0;
+    return end == 8u ? LLMC_PORT_RESET : LLMC_PORT_EOF;
+}
+
+/* The next script, or NULL when none is left. */
+static int next_script(fsock_t *k)
+{
+    const uint8_t *end;
+    size_t n, h;
+    uint8_t hdr[HDR_LEN] = {0, 0, 0, 0, 0};
+    if (g_scripts_len == 0)
+        return 0;
+    end = memmem(g_scripts, g_scripts_len, SEP, SEP_LEN);
+    n = end ? (size_t)(end - g_scripts) : g_scripts_len;
+    h = n < HDR_LEN ? n : HDR_LEN;
+    memcpy(hdr, g_scripts, h);
+    k->mode = hdr[0];
+    k->piece = hdr[1];
+    k->tls = hdr[2];
+    k->dmg_off = (size_t)hdr[3] | (size_t)(hdr[4] & 31u) << 8;
+    k->dmg_xor = (uint8_t)(1u << (hdr[4] >> 5));
+    k->data = g_scripts + h;
+    k->len = n - h;
+    g_scripts += end ? n + SEP_LEN : n;
+    g_scripts_len -= end ? n + SEP_LEN : n;
+    return 1;
+}
+
+static fsock_t *sock_of(llmc_sock_t s)
+{
+    FUZZ_ASSERT(s >= FIRST_SOCK && s < FIRST_SOCK + g_n_socks);
+    FUZZ_ASSERT(g_socks[s - FIRST_SOCK].open); /* no use after close */
+    return &g_socks[s - FIRST_SOCK];
+}
+
+int llmc_port_resolve(const char *host, uint16_t port, llmc_addr_t *out,
+                      int max)
+{
+    if (strncmp(host, "nx", 2) == 0)
+        return LLMC_PORT_NOT_FOUND;
+    memset(out, 0, sizeof(*out));
+    out->family = 4;
+    out->port = port;
+    if (strcmp(host, "192.0.2.1") == 0) { /* the IAM token endpoint */
+        out->addr[0] = 192;
+        out->addr[2] = 2;
+        out->addr[3] = 1;
+        return 1;
+    }
+    out->addr[0] = 127;
+    out->addr[3] = 1;
+    if (max > 1 && port == 8443) { /* localhost:8443 has a second address */
+        out[1] = out[0];
+        out[1].addr[3] = 2;
+        return 2;
+    }
+    return 1;
+}
+
+int llmc_port_connect(const llmc_addr_t *addr, llmc_sock_t *sock)
+{
+    fsock_t *k;
+    size_t i;
+    if (g_n_socks == MAX_SOCKS)
+        return LLMC_PORT_ERROR;
+    k = &g_socks[g_n_socks];
+    memset(k, 0, sizeof(*k));
+    if (!next_script(k) || (k->mode & M_REFUSE))
+        return LLMC_PORT_REFUSED; /* no socket made */
+    k->token = addr->addr[0] == 192;
+    i = k->mode & M_HEAD;
+    k->head = (const uint8_t *)k_heads[i];
+    if (i == 3) {
+        char *h = g_len_heads[g_n_socks];
+        snprintf(h, sizeof(g_len_heads[0]), "%s%zu\r\n\r\n", k_heads[3],
+                 k->len);
+        k->head = (const uint8_t *)h;
+    }
+    k->head_len = strlen((const char *)k->head);
+    k->open = 1;
+    FUZZ_ASSERT(srv_open(k) == 0);
+    *sock = FIRST_SOCK + g_n_socks++;
+    if (k->mode & M_PENDING) {
+        k->connecting = 1;
+        return LLMC_PORT_WOULD_BLOCK;
+    }
+    k->connected = 1;
+    return LLMC_PORT_OK;
+}
+
+int llmc_port_connect_result(llmc_sock_t s)
+{
+    fsock_t *k = sock_of(s);
+    FUZZ_ASSERT(k->connecting);
+    k->connecting = 0;
+    if (k->mode & M_CONN_FAIL)
+        return LLMC_PORT_UNREACHABLE;
+    k->connected = 1;
+    return LLMC_PORT_OK;
+}
+
+int llmc_port_listen(llmc_addr_t *addr, int backlog, llmc_sock_t *sock)
+{
+    (void)addr, (void)backlog, (void)sock;
+    return LLMC_PORT_ERROR;
+}
+
+int llmc_port_accept(llmc_sock_t listener, llmc_sock_t *sock)
+{
+    (void)listener, (void)sock;
+    return LLMC_PORT_ERROR;
+}
+
+/* mode 128: every other call would block */
+static int blocks(fsock_t *k)
+{
+    return (k->mode & M_BLOCKY) && (k->calls++ & 1u) == 0;
+}
+
+long llmc_port_send(llmc_sock_t s, const void *buf, size_t len)
+{
+    fsock_t *k = sock_of(s);
+    size_t cap = (size_t)(k->piece >> 4) * 37u + 1u;
+    FUZZ_ASSERT(k->connected && len > 0);
+    if (end_of(k) == LLMC_PORT_RESET)
+        return LLMC_PORT_RESET; /* the server reset the connection */
+    if (blocks(k))
+        return LLMC_PORT_WOULD_BLOCK;
+    if (len > cap)
+        len = cap;
+    pipe_put(&k->to_srv, buf, len);
+    return (long)len;
+}
+
+long llmc_port_recv(llmc_sock_t s, void *buf, size_t len)
+{
+    fsock_t *k = sock_of(s);
+    size_t n = (size_t)(k->piece & 15u) * 9u + 1u;
+    FUZZ_ASSERT(k->connected && len > 0);
+    srv_step(k);
+    if (blocks(k))
+        return LLMC_PORT_WOULD_BLOCK;
+    n = pipe_take(&k->to_cli, buf, n < len ? n : len);
+    if (n > 0) {
+        k->delivered += n;
+        return (long)n;
+    }
+    return end_of(k) != 0 ? end_of(k) : LLMC_PORT_WOULD_BLOCK;
+}
+
+void llmc_port_close(llmc_sock_t s)
+{
+    fsock_t *k;
+    if (s == LLMC_SOCK_INVALID) /* does nothing, as llmc_port.h says */
+        return;
+    k = sock_of(s); /* closing twice fails in sock_of */
+    /* what reached the server before the close, then the check */
+    srv_step(k);
+    (void)check_requests(k);
+    k->open = 0;
+    if (k->ssl_ready)
+        mbedtls_ssl_free(&k->ssl);
+    k->ssl_ready = 0;
+    pipe_free(&k->to_srv);
+    pipe_free(&k->to_cli);
+    pipe_free(&k->plain);
+}
+
+int llmc_port_poll(llmc_pollfd_t *fds, size_t n, int timeout_ms)
+{
+    size_t i;
+    int ready = 0;
+    for (i = 0; i < n; i++) {
+        fsock_t *k = sock_of(fds[i].sock);
+        /* a connect ends, and a connection takes bytes, whenever asked */
+        uint8_t r = fds[i].events & LLMC_POLL_OUT;
+        if (k->connected)
+            srv_step(k);
+        if (k->connected && (fds[i].events & LLMC_POLL_IN) &&
+            (k->to_cli.len > k->to_cli.off || end_of(k) != 0))
+            r |= LLMC_POLL_IN;
+        fds[i].revents = r;
+        ready += r != 0;
+    }
+    if (ready == 0) {
+        FUZZ_ASSERT(timeout_ms >= 0); /* forever with requests running */
+        g_now += (uint64_t)timeout_ms;
+    }
+    return ready;
+}
+
+void llmc_port_wake(void) {}
+uint64_t llmc_port_now_ms(void) { return g_now; }
+void llmc_port_lock(void) {}
+void llmc_port_unlock(void) {}
+
+int llmc_port_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len-- > 0) {
+        g_rand = g_rand * 1103515245u + 12345u;
+        *p++ = (uint8_t)(g_rand >> 16);
+    }
+    return 0;
+}
+
+static int holds_secret(const char *s, size_t len)
+{
+    size_t i;
+    for (i = 0; i < sizeof(k_secrets) / sizeof(k_secrets[0]); i++) {
+        size_t n = strlen(k_secrets[i]);
+        if (memmem(s, len, k_secrets[i], n) != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+void llmc_port_log(int level, const char *msg, size_t len)
+{
+    FUZZ_ASSERT(level >= 1 && level <= 4);
+    FUZZ_ASSERT(!holds_secret(msg, len));
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+typedef struct {
+    llmc_handle_t h;
+    int done, cancelled, attempts, bytes, status;
+    int cancel_in_delta;
+    uint64_t submitted;
+} req_t;
+
+static llmc_client_t g_client;
+static req_t g_reqs[MAX_REQS];
+static size_t g_n_reqs;
+/* attempts that ended with LLMC_ERR_TLS_VERIFY, over the run: by message
+ * (0 another host, 1 unknown CA; + 2 for the IAM token endpoint's), and
+ * all of them not the token endpoint's; attempts_lost: some request made
+ * more attempts than its result records */
+static unsigned g_verify[4], g_verify_any;
+static int g_attempts_lost;
+
+static void on_delta(void *user, const char *text, size_t len)
+{
+    req_t *r = user;
+    FUZZ_ASSERT(!r->done && !r->cancelled && len > 0);
+    (void)text;
+    r->bytes += (int)len;
+    if (r->cancel_in_delta) {
+        FUZZ_ASSERT(llmc_cancel(&g_client, r->h) == LLMC_OK);
+        r->cancelled = 1; /* nothing more may come */
+    }
+}
+
+static void on_attempt(void *user, int provider, const char *name)
+{
+    req_t *r = user;
+    FUZZ_ASSERT(!r->done && provider >= 0 && provider < 3 && name != NULL);
+    /* no failover once content has reached the caller */
+    FUZZ_ASSERT(r->bytes == 0);
+    r->attempts++;
+}
+
+/* An attempt's verification failure: which message, and is it one that
+ * src/llmc_conn.c writes. */
+static void count_verify(const char *m)
+{
+    static const char *const others[] = {
+        "certificate expired", "certificate not yet valid",
+        "certificate rejected"};
+    size_t i;
+    int iam = strncmp(m, k_iam, sizeof(k_iam) - 1) == 0;
+    if (iam)
+        m += sizeof(k_iam) - 1;
+    else
+        g_verify_any++;
+    if (strcmp(m, k_msg_host) == 0)
+        g_verify[iam * 2]++;
+    else if (strcmp(m, k_msg_ca) == 0)
+        g_verify[iam * 2 + 1]++;
+    else {
+        for (i = 0; i < 3 && strcmp(m, others[i]) != 0; i++)
+            ;
+        FUZZ_ASSERT(i < 3);
+    }
+    g_st_verify++;
+}
+
+static void on_done(void *user, const llmc_result_t *res)
+{
+    req_t *r = user;
+    size_t i, n;
+    FUZZ_ASSERT(!r->done);
+    r->done = 1;
+    r->status = res->status;
+    FUZZ_ASSERT(res->status <= 0 && res->status >= LLMC_ERR_STATE);
+    FUZZ_ASSERT(res->content_bytes == (uint32_t)r->bytes);
+    FUZZ_ASSERT(res->partial == (res->status != LLMC_OK && r->bytes > 0));
+    FUZZ_ASSERT(res->status != LLMC_OK || r->bytes > 0);
+    if (r->cancelled)
+        FUZZ_ASSERT(res->status == LLMC_ERR_CANCELLED);
+    FUZZ_ASSERT(res->n_attempts == (uint8_t)r->attempts);
+    FUZZ_ASSERT(res->provider >= -1 && res->provider < 3);
+    FUZZ_ASSERT(res->elapsed_ms <= g_now - r->submitted);
+    FUZZ_ASSERT(memchr(res->message, 0, sizeof(res->message)) != NULL);
+    FUZZ_ASSERT(memchr(res->finish_reason, 0, sizeof(res->finish_reason)));
+    FUZZ_ASSERT(!holds_secret(res->message, strlen(res->message)));
+    FUZZ_ASSERT(res->status == LLMC_OK || res->message[0] != '\0');
+    g_st_ok += res->status == LLMC_OK;
+    if (res->n_attempts > LLMC_MAX_ATTEMPTS)
+        g_attempts_lost = 1;
+    n = res->n_attempts < LLMC_MAX_ATTEMPTS ? res->n_attempts
+                                            : LLMC_MAX_ATTEMPTS;
+    for (i = 0; i < n; i++) {
+        const llmc_attempt_t *a = &res->attempts[i];
+        FUZZ_ASSERT(a->provider < 3 && a->status <= 0);
+        FUZZ_ASSERT(memchr(a->message, 0, sizeof(a->message)) != NULL);
+        FUZZ_ASSERT(!holds_secret(a->message, strlen(a->message)));
+        if (a->status == LLMC_ERR_TLS_VERIFY)
+            count_verify(a->message);
+    }
+}
+
+static const llmc_callbacks_t k_cb = {on_delta, on_attempt, on_done};
+
+/* Does the first script guarantee success, with one request to one
+ * provider (neither IAM nor two addresses) and nothing cancelled: a
+ * connect that succeeds, a valid certificate, no damage, and a
+ * well-formed answer for the provider's mode, whole? Whatever its end:
+ * each answer ends by itself ([DONE], the last chunk, Content-Length). */
+static int expect_ok(const uint8_t *s, size_t n, int no_stream)
+{
+    const uint8_t *end = memmem(s, n, SEP, SEP_LEN);
+    const char *good;
+    size_t len, dmg;
+    if (end != NULL)
+        n = (size_t)(end - s);
+    if (n < HDR_LEN || (s[0] & M_REFUSE) ||
+        ((s[0] & M_PENDING) && (s[0] & M_CONN_FAIL)) ||
+        (s[2] & T_CERT) >= 2)
+        return 0;
+    dmg = s[2] & T_DMG;
+    if (dmg == 4u || dmg == 8u)
+        return 0;
+    switch (s[0] & M_HEAD) {
+    case 1: good = no_stream ? NULL : k_good_sse; break;
+    case 2: good = no_stream ? NULL : k_good_chunked; break;
+    case 3: good = no_stream ? k_good_json : NULL; break;
+    default: good = NULL;
+    }
+    if (good == NULL)
+        return 0;
+    len = strlen(good);
+    return n - HDR_LEN == len && memcmp(s + HDR_LEN, good, len) == 0;
+}
+
+/* The TLS checks over the run's connections and attempts. */
+static void check_verify(int exact)
+{
+    unsigned need[4] = {0, 0, 0, 0}, possible = 0;
+    int i;
+    for (i = 0; i < g_n_socks; i++) {
+        const fsock_t *k = &g_socks[i];
+        unsigned cert = k->tls & T_CERT;
+        int flipped = (k->tls & T_DMG) == 4u;
+        /* the client had the whole Certificate record, as the server
+         * made it (a cut comes after what was delivered) */
+        int whole = k->cert_end != 0 && k->delivered >= k->cert_end &&
+                    !(flipped && k->dmg_off < k->cert_end);
+        if (whole && cert >= 2)
+            need[k->token * 2 + (cert - 2)]++;
+        /* where a verification may have failed: a bad certificate
+         * delivered whole, or any byte flipped before the Certificate's
+         * end (or with none sent) */
+        if (!k->token &&
+            ((whole && cert >= 2) ||
+             (flipped && (k->cert_end == 0 || k->dmg_off < k->cert_end))))
+            possible++;
+    }
+    FUZZ_ASSERT(g_verify_any <= possible);
+    if (!exact)
+        return;
+    for (i = 0; i < 4; i++)
+        FUZZ_ASSERT(g_verify[i] >= need[i]);
+}
+
+/* The settings, one byte each, as in fuzz_client.c:
+ *   0  providers (% 3 + 1); 4 shuffle, 8 single_provider_retry,
+ *      16 cooldown after 1 failure; >> 5: 1 cancel from request 0's
+ *      first on_delta, 2..5 cancel at poll set[6], 6..7 shutdown there
+ *   1  & 3 max_retries; >> 2 & 15: requests - 1; 64 request 1 ignores p1
+ *   2..4  per provider: & 3 auth (0 none, 1 and 3 bearer, 2 IAM),
+ *      4 no_stream, 8 disabled (not the first), 16 model, 32 project id,
+ *      >> 6 host (localhost, localhost:8443 with two addresses, nx.test
+ *      unknown)
+ *   5  & 15 connect, first-byte and idle timeouts; >> 4 deadline (s - 1)
+ *   6  the poll of the cancel or shutdown, and the request cancelled
+ *   7  random seed (the client's and the servers'); 64: the servers use
+ *      ECDHE, not static ECDH; 128: the clock starts just before its low
+ *      32 bits wrap
+ */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *const urls[] = {"https://localhost/v1",
+                                       "https://localhost:8443/v1",
+                                       "https://nx.test/v1"};
+    static const char *const ignored[] = {"p1"};
+    llmc_provider_t prov[3];
+    llmc_config_t cfg;
+    llmc_message_t msg = {"user", "hi", 0};
+    llmc_request_t req;
+    uint8_t set[8];
+    size_t i, n_prov, n_iam = 0;
+    int polls = 0, running = 1, cancel_at, shutdown_at, ok;
+    uint64_t limit;
+
+    if (size < sizeof(set))
+        return 0;
+    memcpy(set, data, sizeof(set));
+    g_scripts = data + sizeof(set);
+    g_scripts_len = size - sizeof(set);
+    g_n_socks = 0;
+    memset(g_verify, 0, sizeof(g_verify));
+    g_verify_any = 0;
+    g_attempts_lost = 0;
+    g_now = (set[7] & 0x80u) ? 0xFFFFF060ull : 1000u;
+    g_rand = set[7];
+    /* the servers: random numbers from the settings, no session yet */
+    mbedtls_ctr_drbg_free(&g_srv_drbg);
+    mbedtls_ctr_drbg_init(&g_srv_drbg);
+    FUZZ_ASSERT(mbedtls_ctr_drbg_seed(&g_srv_drbg, fixed_entropy, NULL, set,
+                                      sizeof(set)) == 0);
+    mbedtls_ssl_cache_free(&g_cache);
+    mbedtls_ssl_cache_init(&g_cache);
+    for (i = 0; i < 3; i++)
+        mbedtls_ssl_conf_ciphersuites(&g_srv_conf[i],
+                                      k_suites[(set[7] & 0x40u) != 0]);
+
+    n_prov = set[0] % 3u + 1u;
+    memset(prov, 0, sizeof(prov));
+    for (i = 0; i < n_prov; i++) {
+        uint8_t f = set[2 + i];
+        static const char *const names[] = {"p0", "p1", "p2"};
+        prov[i].name = names[i];
+        prov[i].base_url = urls[(f >> 6) % 3u];
+        prov[i].auth = (llmc_auth_t)((f & 3u) == 3u ? 1 : f & 3u);
+        n_iam += prov[i].auth == LLMC_AUTH_EVOLUTION_IAM;
+        prov[i].api_key = k_secrets[0];
+        prov[i].key_id = k_secrets[1];
+        prov[i].secret = k_secrets[2];
+        prov[i].token_url = "https://192.0.2.1/token";
+        prov[i].no_stream = (f & 4u) != 0;
+        prov[i].disabled = (f & 8u) != 0 && i > 0;
+        prov[i].model = (f & 16u) ? "m-prov" : NULL;
+        prov[i].project_id = (f & 32u) ? "proj" : NULL;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.providers = prov;
+    cfg.n_providers = n_prov;
+    cfg.ca_pem = g_ca_pem;
+    cfg.ca_pem_len = g_ca_pem_len;
+    llmc_policy_default(&cfg.policy);
+    cfg.policy.shuffle = (set[0] & 4u) != 0;
+    cfg.policy.single_provider_retry = (set[0] & 8u) != 0;
+    cfg.policy.cooldown_after = (set[0] & 16u) ? 1 : 0;
+    cfg.policy.cooldown_ms = 500;
+    cfg.policy.max_retries = set[1] & 3u;
+    cfg.policy.backoff_base_ms = 10;
+    cfg.policy.backoff_max_ms = 200;
+    cfg.policy.connect_timeout_ms = (set[5] & 15u) * 100u + 50u;
+    cfg.policy.first_byte_timeout_ms = (set[5] & 15u) * 100u + 50u;
+    cfg.policy.idle_timeout_ms = (set[5] & 15u) * 50u + 50u;
+    cfg.policy.deadline_ms = ((set[5] >> 4) + 1u) * 1000u;
+    if (llmc_client_init(&g_client, &cfg) != LLMC_OK) {
+        /* the one refusal these settings can meet */
+        FUZZ_ASSERT(n_iam > LLMC_IAM_PROVIDERS);
+        return 0;
+    }
+
+    g_n_reqs = ((set[1] >> 2) & 15u) + 1u;
+    ok = n_prov == 1 && g_n_reqs == 1 && (set[0] >> 5) == 0 &&
+         (set[2] >> 6) % 3u == 0 && (set[2] & 3u) != 2u &&
+         expect_ok(g_scripts, g_scripts_len, (set[2] & 4u) != 0);
+    memset(g_reqs, 0, sizeof(g_reqs));
+    llmc_request_init(&req);
+    req.model = "m";
+    req.messages = &msg;
+    req.n_messages = 1;
+    for (i = 0; i < g_n_reqs; i++) {
+        req_t *r = &g_reqs[i];
+        req.ignored = (set[1] & 64u) && i == 1 ? ignored : NULL;
+        req.n_ignored = req.ignored != NULL;
+        r->cancel_in_delta = (set[0] >> 5) == 1 && i == 0;
+        r->submitted = g_now;
+        r->h = llmc_submit(&g_client, &req, &k_cb, r);
+        if (r->h < 0) { /* refused: no callback ever */
+            FUZZ_ASSERT(r->h == LLMC_ERR_QUEUE_FULL && i >= LLMC_SLOTS);
+            r->done = 2;
+        }
+    }
+    cancel_at = (set[0] >> 5) >= 2 && (set[0] >> 5) < 6 ? set[6] : -1;
+    shutdown_at = (set[0] >> 5) >= 6 ? set[6] : -1;
+
+    /* every request has a deadline; the queued ones wait for a slot */
+    limit = g_now + (uint64_t)(g_n_reqs + 1) * (cfg.policy.deadline_ms + 1000u);
+    while (running > 0) {
+        if (polls == cancel_at) {
+            req_t *r = &g_reqs[set[6] % g_n_reqs];
+            if (r->done == 0 && llmc_cancel(&g_client, r->h) == LLMC_OK)
+                r->cancelled = 1;
+        }
+        if (polls == shutdown_at)
+            break;
+        running = llmc_poll(&g_client, 1000);
+        FUZZ_ASSERT(running >= 0);
+        FUZZ_ASSERT(++polls < 100000 && g_now <= limit); /* no hang */
+    }
+    llmc_client_shutdown(&g_client);
+    for (i = 0; i < g_n_reqs; i++)
+        FUZZ_ASSERT(g_reqs[i].done); /* each got its on_done */
+    for (i = 0; i < (size_t)g_n_socks; i++)
+        FUZZ_ASSERT(!g_socks[i].open); /* every socket closed */
+    /* every attempt recorded, none cut short by a cancel or shutdown:
+     * each bad certificate the client had whole is in one */
+    check_verify((set[0] >> 5) == 0 && !g_attempts_lost);
+    if (ok)
+        FUZZ_ASSERT(g_reqs[0].status == LLMC_OK);
+    return 0;
+}
