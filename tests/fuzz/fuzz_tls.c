@@ -52,7 +52,7 @@
  * verification.
  */
 #define _GNU_SOURCE /* memmem */
-#include "fuzz_common.h"
+#include "fuzz_engine.h"
 #include <stdio.h>
 
 #include <mbedtls/ctr_drbg.h>
@@ -61,25 +61,13 @@
 #include <mbedtls/ssl_cache.h>
 #include <mbedtls/x509_crt.h>
 
-#include "llmc/llmc.h"
-#include "llmc/llmc_client.h"
-#include "llmc/llmc_port.h"
 
 #ifndef FUZZ_TLS_CERTS
 #define FUZZ_TLS_CERTS "build/fuzz/certs"
 #endif
 
-#define SEP "|||\n"
-#define SEP_LEN 4
 #define HDR_LEN 5 /* a script's bytes before its plaintext */
-#define MAX_SOCKS 64
-#define MAX_REQS 16
-#define FIRST_SOCK 3
 
-static const char *const k_secrets[] = {"sk-fuzz-SECRET-4242",
-                                        "kid-fuzz-7777", "sec-fuzz-99990"};
-
-/* the verification messages of src/llmc_conn.c, by certificate */
 static const char k_msg_host[] = "certificate does not match the host name";
 static const char k_msg_ca[] = "certificate not signed by a trusted CA";
 static const char k_iam[] = "IAM token: ";
@@ -155,32 +143,13 @@ typedef struct {
 
 static fsock_t g_socks[MAX_SOCKS];
 static int g_n_socks;
-static const uint8_t *g_scripts;
-static size_t g_scripts_len;
-static uint64_t g_now;
-static uint32_t g_rand;
-
-/* mode bits of a script */
-#define M_HEAD 3u       /* 0 raw, 1 SSE head, 2 chunked head, 3 length head */
-#define M_END 12u       /* 0: close_notify, EOF; 4: EOF; 8: reset; 12: stall */
-#define M_REFUSE 16u    /* connect refused */
-#define M_PENDING 32u   /* connect in progress first */
-#define M_CONN_FAIL 64u /* ... and then fails */
+/* M_END: 0 close_notify, EOF; 4 EOF; 8 reset; 12 stall. And: */
 #define M_BLOCKY 128u   /* send and recv would block every other call */
 
 /* tls bits of a script */
 #define T_CERT 3u      /* 0, 1 valid; 2 wrong host; 3 unknown CA */
 #define T_DMG 12u      /* 4: flip a byte; 8: cut */
 #define T_RECORD 240u  /* the server's record size / 23 (0: largest) */
-
-static const char *const k_heads[] = {
-    "",
-    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n",
-    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-    "Transfer-Encoding: chunked\r\n\r\n",
-    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-    "Content-Length: "};
-static char g_len_heads[MAX_SOCKS][80];
 
 /* Well-formed answers, by head: a script with one of these whole, on a
  * valid certificate without damage, must succeed (see expect_ok()). */
@@ -497,27 +466,17 @@ static long end_of(const fsock_t *k)
     return end == 8u ? LLMC_PORT_RESET : LLMC_PORT_EOF;
 }
 
-/* The next script, or NULL when none is left. */
+/* The next script, or 0 when none is left. */
 static int next_script(fsock_t *k)
 {
-    const uint8_t *end;
-    size_t n, h;
-    uint8_t hdr[HDR_LEN] = {0, 0, 0, 0, 0};
-    if (g_scripts_len == 0)
+    uint8_t hdr[HDR_LEN];
+    if (!fuzz_script_next(hdr, sizeof(hdr), &k->data, &k->len))
         return 0;
-    end = memmem(g_scripts, g_scripts_len, SEP, SEP_LEN);
-    n = end ? (size_t)(end - g_scripts) : g_scripts_len;
-    h = n < HDR_LEN ? n : HDR_LEN;
-    memcpy(hdr, g_scripts, h);
     k->mode = hdr[0];
     k->piece = hdr[1];
     k->tls = hdr[2];
     k->dmg_off = (size_t)hdr[3] | (size_t)(hdr[4] & 31u) << 8;
     k->dmg_xor = (uint8_t)(1u << (hdr[4] >> 5));
-    k->data = g_scripts + h;
-    k->len = n - h;
-    g_scripts += end ? n + SEP_LEN : n;
-    g_scripts_len -= end ? n + SEP_LEN : n;
     return 1;
 }
 
@@ -528,34 +487,9 @@ static fsock_t *sock_of(llmc_sock_t s)
     return &g_socks[s - FIRST_SOCK];
 }
 
-int llmc_port_resolve(const char *host, uint16_t port, llmc_addr_t *out,
-                      int max)
-{
-    if (strncmp(host, "nx", 2) == 0)
-        return LLMC_PORT_NOT_FOUND;
-    memset(out, 0, sizeof(*out));
-    out->family = 4;
-    out->port = port;
-    if (strcmp(host, "192.0.2.1") == 0) { /* the IAM token endpoint */
-        out->addr[0] = 192;
-        out->addr[2] = 2;
-        out->addr[3] = 1;
-        return 1;
-    }
-    out->addr[0] = 127;
-    out->addr[3] = 1;
-    if (max > 1 && port == 8443) { /* localhost:8443 has a second address */
-        out[1] = out[0];
-        out[1].addr[3] = 2;
-        return 2;
-    }
-    return 1;
-}
-
 int llmc_port_connect(const llmc_addr_t *addr, llmc_sock_t *sock)
 {
     fsock_t *k;
-    size_t i;
     if (g_n_socks == MAX_SOCKS)
         return LLMC_PORT_ERROR;
     k = &g_socks[g_n_socks];
@@ -563,15 +497,7 @@ int llmc_port_connect(const llmc_addr_t *addr, llmc_sock_t *sock)
     if (!next_script(k) || (k->mode & M_REFUSE))
         return LLMC_PORT_REFUSED; /* no socket made */
     k->token = addr->addr[0] == 192;
-    i = k->mode & M_HEAD;
-    k->head = (const uint8_t *)k_heads[i];
-    if (i == 3) {
-        char *h = g_len_heads[g_n_socks];
-        snprintf(h, sizeof(g_len_heads[0]), "%s%zu\r\n\r\n", k_heads[3],
-                 k->len);
-        k->head = (const uint8_t *)h;
-    }
-    k->head_len = strlen((const char *)k->head);
+    k->head = fuzz_head(k->mode, k->len, g_n_socks, &k->head_len);
     k->open = 1;
     FUZZ_ASSERT(srv_open(k) == 0);
     *sock = FIRST_SOCK + g_n_socks++;
@@ -594,19 +520,6 @@ int llmc_port_connect_result(llmc_sock_t s)
     return LLMC_PORT_OK;
 }
 
-int llmc_port_listen(llmc_addr_t *addr, int backlog, llmc_sock_t *sock)
-{
-    (void)addr, (void)backlog, (void)sock;
-    return LLMC_PORT_ERROR;
-}
-
-int llmc_port_accept(llmc_sock_t listener, llmc_sock_t *sock)
-{
-    (void)listener, (void)sock;
-    return LLMC_PORT_ERROR;
-}
-
-/* mode 128: every other call would block */
 static int blocks(fsock_t *k)
 {
     return (k->mode & M_BLOCKY) && (k->calls++ & 1u) == 0;
@@ -684,87 +597,25 @@ int llmc_port_poll(llmc_pollfd_t *fds, size_t n, int timeout_ms)
     return ready;
 }
 
-void llmc_port_wake(void) {}
-uint64_t llmc_port_now_ms(void) { return g_now; }
-void llmc_port_lock(void) {}
-void llmc_port_unlock(void) {}
-
-int llmc_port_random(void *buf, size_t len)
-{
-    uint8_t *p = buf;
-    while (len-- > 0) {
-        g_rand = g_rand * 1103515245u + 12345u;
-        *p++ = (uint8_t)(g_rand >> 16);
-    }
-    return 0;
-}
-
-static int holds_secret(const char *s, size_t len)
-{
-    size_t i;
-    for (i = 0; i < sizeof(k_secrets) / sizeof(k_secrets[0]); i++) {
-        size_t n = strlen(k_secrets[i]);
-        if (memmem(s, len, k_secrets[i], n) != NULL)
-            return 1;
-    }
-    return 0;
-}
-
-void llmc_port_log(int level, const char *msg, size_t len)
-{
-    FUZZ_ASSERT(level >= 1 && level <= 4);
-    FUZZ_ASSERT(!holds_secret(msg, len));
-}
-
-/* ---- requests --------------------------------------------------------- */
-
-typedef struct {
-    llmc_handle_t h;
-    int done, cancelled, attempts, bytes, status;
-    int cancel_in_delta;
-    uint64_t submitted;
-} req_t;
-
-static llmc_client_t g_client;
-static req_t g_reqs[MAX_REQS];
-static size_t g_n_reqs;
 /* attempts that ended with LLMC_ERR_TLS_VERIFY, over the run: by message
  * (0 another host, 1 unknown CA; + 2 for the IAM token endpoint's), and
  * all of them not the token endpoint's; attempts_lost: some request made
  * more attempts than its result records */
 static unsigned g_verify[4], g_verify_any;
-static int g_attempts_lost;
-
-static void on_delta(void *user, const char *text, size_t len)
-{
-    req_t *r = user;
-    FUZZ_ASSERT(!r->done && !r->cancelled && len > 0);
-    (void)text;
-    r->bytes += (int)len;
-    if (r->cancel_in_delta) {
-        FUZZ_ASSERT(llmc_cancel(&g_client, r->h) == LLMC_OK);
-        r->cancelled = 1; /* nothing more may come */
-    }
-}
-
-static void on_attempt(void *user, int provider, const char *name)
-{
-    req_t *r = user;
-    FUZZ_ASSERT(!r->done && provider >= 0 && provider < 3 && name != NULL);
-    /* no failover once content has reached the caller */
-    FUZZ_ASSERT(r->bytes == 0);
-    r->attempts++;
-}
 
 /* An attempt's verification failure: which message, and is it one that
  * src/llmc_conn.c writes. */
-static void count_verify(const char *m)
+static void count_verify(const llmc_attempt_t *a)
 {
     static const char *const others[] = {
         "certificate expired", "certificate not yet valid",
         "certificate rejected"};
+    const char *m = a->message;
     size_t i;
-    int iam = strncmp(m, k_iam, sizeof(k_iam) - 1) == 0;
+    int iam;
+    if (a->status != LLMC_ERR_TLS_VERIFY)
+        return;
+    iam = strncmp(m, k_iam, sizeof(k_iam) - 1) == 0;
     if (iam)
         m += sizeof(k_iam) - 1;
     else
@@ -780,43 +631,6 @@ static void count_verify(const char *m)
     }
     g_st_verify++;
 }
-
-static void on_done(void *user, const llmc_result_t *res)
-{
-    req_t *r = user;
-    size_t i, n;
-    FUZZ_ASSERT(!r->done);
-    r->done = 1;
-    r->status = res->status;
-    FUZZ_ASSERT(res->status <= 0 && res->status >= LLMC_ERR_STATE);
-    FUZZ_ASSERT(res->content_bytes == (uint32_t)r->bytes);
-    FUZZ_ASSERT(res->partial == (res->status != LLMC_OK && r->bytes > 0));
-    FUZZ_ASSERT(res->status != LLMC_OK || r->bytes > 0);
-    if (r->cancelled)
-        FUZZ_ASSERT(res->status == LLMC_ERR_CANCELLED);
-    FUZZ_ASSERT(res->n_attempts == (uint8_t)r->attempts);
-    FUZZ_ASSERT(res->provider >= -1 && res->provider < 3);
-    FUZZ_ASSERT(res->elapsed_ms <= g_now - r->submitted);
-    FUZZ_ASSERT(memchr(res->message, 0, sizeof(res->message)) != NULL);
-    FUZZ_ASSERT(memchr(res->finish_reason, 0, sizeof(res->finish_reason)));
-    FUZZ_ASSERT(!holds_secret(res->message, strlen(res->message)));
-    FUZZ_ASSERT(res->status == LLMC_OK || res->message[0] != '\0');
-    g_st_ok += res->status == LLMC_OK;
-    if (res->n_attempts > LLMC_MAX_ATTEMPTS)
-        g_attempts_lost = 1;
-    n = res->n_attempts < LLMC_MAX_ATTEMPTS ? res->n_attempts
-                                            : LLMC_MAX_ATTEMPTS;
-    for (i = 0; i < n; i++) {
-        const llmc_attempt_t *a = &res->attempts[i];
-        FUZZ_ASSERT(a->provider < 3 && a->status <= 0);
-        FUZZ_ASSERT(memchr(a->message, 0, sizeof(a->message)) != NULL);
-        FUZZ_ASSERT(!holds_secret(a->message, strlen(a->message)));
-        if (a->status == LLMC_ERR_TLS_VERIFY)
-            count_verify(a->message);
-    }
-}
-
-static const llmc_callbacks_t k_cb = {on_delta, on_attempt, on_done};
 
 /* Does the first script guarantee success, with one request to one
  * provider (neither IAM nor two addresses) and nothing cancelled: a
@@ -879,143 +693,48 @@ static void check_verify(int exact)
         FUZZ_ASSERT(g_verify[i] >= need[i]);
 }
 
-/* The settings, one byte each, as in fuzz_client.c:
- *   0  providers (% 3 + 1); 4 shuffle, 8 single_provider_retry,
- *      16 cooldown after 1 failure; >> 5: 1 cancel from request 0's
- *      first on_delta, 2..5 cancel at poll set[6], 6..7 shutdown there
- *   1  & 3 max_retries; >> 2 & 15: requests - 1; 64 request 1 ignores p1
- *   2..4  per provider: & 3 auth (0 none, 1 and 3 bearer, 2 IAM),
- *      4 no_stream, 8 disabled (not the first), 16 model, 32 project id,
- *      >> 6 host (localhost, localhost:8443 with two addresses, nx.test
- *      unknown)
- *   5  & 15 connect, first-byte and idle timeouts; >> 4 deadline (s - 1)
- *   6  the poll of the cancel or shutdown, and the request cancelled
- *   7  random seed (the client's and the servers'); 64: the servers use
- *      ECDHE, not static ECDH; 128: the clock starts just before its low
- *      32 bits wrap
- */
-
+/* The settings: fuzz_engine.h; the hosts are urls[] below, and set[7] & 64
+ * has the servers use ECDHE, not static ECDH. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const urls[] = {"https://localhost/v1",
                                        "https://localhost:8443/v1",
                                        "https://nx.test/v1"};
-    static const char *const ignored[] = {"p1"};
-    llmc_provider_t prov[3];
-    llmc_config_t cfg;
-    llmc_message_t msg = {"user", "hi", 0};
-    llmc_request_t req;
-    uint8_t set[8];
-    size_t i, n_prov, n_iam = 0;
-    int polls = 0, running = 1, cancel_at, shutdown_at, ok;
-    uint64_t limit;
+    const uint8_t *set = data;
+    size_t i;
+    int ok;
 
-    if (size < sizeof(set))
+    if (size < 8)
         return 0;
-    memcpy(set, data, sizeof(set));
-    g_scripts = data + sizeof(set);
-    g_scripts_len = size - sizeof(set);
+    g_scripts = data + 8;
+    g_scripts_len = size - 8;
     g_n_socks = 0;
     memset(g_verify, 0, sizeof(g_verify));
     g_verify_any = 0;
-    g_attempts_lost = 0;
-    g_now = (set[7] & 0x80u) ? 0xFFFFF060ull : 1000u;
-    g_rand = set[7];
+    g_attempt_check = count_verify;
     /* the servers: random numbers from the settings, no session yet */
     mbedtls_ctr_drbg_free(&g_srv_drbg);
     mbedtls_ctr_drbg_init(&g_srv_drbg);
     FUZZ_ASSERT(mbedtls_ctr_drbg_seed(&g_srv_drbg, fixed_entropy, NULL, set,
-                                      sizeof(set)) == 0);
+                                      8) == 0);
     mbedtls_ssl_cache_free(&g_cache);
     mbedtls_ssl_cache_init(&g_cache);
     for (i = 0; i < 3; i++)
         mbedtls_ssl_conf_ciphersuites(&g_srv_conf[i],
                                       k_suites[(set[7] & 0x40u) != 0]);
-
-    n_prov = set[0] % 3u + 1u;
-    memset(prov, 0, sizeof(prov));
-    for (i = 0; i < n_prov; i++) {
-        uint8_t f = set[2 + i];
-        static const char *const names[] = {"p0", "p1", "p2"};
-        prov[i].name = names[i];
-        prov[i].base_url = urls[(f >> 6) % 3u];
-        prov[i].auth = (llmc_auth_t)((f & 3u) == 3u ? 1 : f & 3u);
-        n_iam += prov[i].auth == LLMC_AUTH_EVOLUTION_IAM;
-        prov[i].api_key = k_secrets[0];
-        prov[i].key_id = k_secrets[1];
-        prov[i].secret = k_secrets[2];
-        prov[i].token_url = "https://192.0.2.1/token";
-        prov[i].no_stream = (f & 4u) != 0;
-        prov[i].disabled = (f & 8u) != 0 && i > 0;
-        prov[i].model = (f & 16u) ? "m-prov" : NULL;
-        prov[i].project_id = (f & 32u) ? "proj" : NULL;
-    }
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.providers = prov;
-    cfg.n_providers = n_prov;
-    cfg.ca_pem = g_ca_pem;
-    cfg.ca_pem_len = g_ca_pem_len;
-    llmc_policy_default(&cfg.policy);
-    cfg.policy.shuffle = (set[0] & 4u) != 0;
-    cfg.policy.single_provider_retry = (set[0] & 8u) != 0;
-    cfg.policy.cooldown_after = (set[0] & 16u) ? 1 : 0;
-    cfg.policy.cooldown_ms = 500;
-    cfg.policy.max_retries = set[1] & 3u;
-    cfg.policy.backoff_base_ms = 10;
-    cfg.policy.backoff_max_ms = 200;
-    cfg.policy.connect_timeout_ms = (set[5] & 15u) * 100u + 50u;
-    cfg.policy.first_byte_timeout_ms = (set[5] & 15u) * 100u + 50u;
-    cfg.policy.idle_timeout_ms = (set[5] & 15u) * 50u + 50u;
-    cfg.policy.deadline_ms = ((set[5] >> 4) + 1u) * 1000u;
-    if (llmc_client_init(&g_client, &cfg) != LLMC_OK) {
-        /* the one refusal these settings can meet */
-        FUZZ_ASSERT(n_iam > LLMC_IAM_PROVIDERS);
+    if (fuzz_engine_init(set, urls, "https://192.0.2.1/token", g_ca_pem,
+                         g_ca_pem_len) != 0)
         return 0;
-    }
-
-    g_n_reqs = ((set[1] >> 2) & 15u) + 1u;
-    ok = n_prov == 1 && g_n_reqs == 1 && (set[0] >> 5) == 0 &&
+    fuzz_engine_submit(set);
+    /* before any script is taken */
+    ok = set[0] % 3u == 0 && g_n_reqs == 1 && (set[0] >> 5) == 0 &&
          (set[2] >> 6) % 3u == 0 && (set[2] & 3u) != 2u &&
          expect_ok(g_scripts, g_scripts_len, (set[2] & 4u) != 0);
-    memset(g_reqs, 0, sizeof(g_reqs));
-    llmc_request_init(&req);
-    req.model = "m";
-    req.messages = &msg;
-    req.n_messages = 1;
-    for (i = 0; i < g_n_reqs; i++) {
-        req_t *r = &g_reqs[i];
-        req.ignored = (set[1] & 64u) && i == 1 ? ignored : NULL;
-        req.n_ignored = req.ignored != NULL;
-        r->cancel_in_delta = (set[0] >> 5) == 1 && i == 0;
-        r->submitted = g_now;
-        r->h = llmc_submit(&g_client, &req, &k_cb, r);
-        if (r->h < 0) { /* refused: no callback ever */
-            FUZZ_ASSERT(r->h == LLMC_ERR_QUEUE_FULL && i >= LLMC_SLOTS);
-            r->done = 2;
-        }
-    }
-    cancel_at = (set[0] >> 5) >= 2 && (set[0] >> 5) < 6 ? set[6] : -1;
-    shutdown_at = (set[0] >> 5) >= 6 ? set[6] : -1;
-
-    /* every request has a deadline; the queued ones wait for a slot */
-    limit = g_now + (uint64_t)(g_n_reqs + 1) * (cfg.policy.deadline_ms + 1000u);
-    while (running > 0) {
-        if (polls == cancel_at) {
-            req_t *r = &g_reqs[set[6] % g_n_reqs];
-            if (r->done == 0 && llmc_cancel(&g_client, r->h) == LLMC_OK)
-                r->cancelled = 1;
-        }
-        if (polls == shutdown_at)
-            break;
-        running = llmc_poll(&g_client, 1000);
-        FUZZ_ASSERT(running >= 0);
-        FUZZ_ASSERT(++polls < 100000 && g_now <= limit); /* no hang */
-    }
-    llmc_client_shutdown(&g_client);
-    for (i = 0; i < g_n_reqs; i++)
-        FUZZ_ASSERT(g_reqs[i].done); /* each got its on_done */
+    fuzz_engine_run(set);
     for (i = 0; i < (size_t)g_n_socks; i++)
         FUZZ_ASSERT(!g_socks[i].open); /* every socket closed */
+    for (i = 0; i < g_n_reqs; i++)
+        g_st_ok += g_reqs[i].status == LLMC_OK && g_reqs[i].done == 1;
     /* every attempt recorded, none cut short by a cancel or shutdown:
      * each bad certificate the client had whole is in one */
     check_verify((set[0] >> 5) == 0 && !g_attempts_lost);
