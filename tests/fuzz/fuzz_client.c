@@ -5,16 +5,18 @@
  * socket left open or closed twice, and no hang (time here is the fake
  * clock below, which moves only by the timeouts llmc asks to wait).
  *
- * The port is in this file: a fake network in memory, so that time,
- * connection failures and the size of every read are the input's. The
- * integration tests run the same engine over real sockets.
+ * The network is in this file: a fake one in memory, so that time,
+ * connection failures and the size of every read are the input's; the
+ * rest of the port, the settings, the requests and the checks on them are
+ * fuzz_engine.h's, shared with fuzz_tls. The integration tests run the
+ * same engine over real sockets.
  *
- * Input: 8 bytes of settings (at LLVMFuzzerTestOneInput), then one script per connection the
- * engine opens, in the order it opens them, separated by "|||\n". A
- * script's first byte says how the connection behaves, its second how it
- * delivers; the rest is what the server sends (after a head from
- * k_heads, or raw). When the scripts run out, connections are refused, so
- * every run ends.
+ * Input: 8 bytes of settings (fuzz_engine.h), then one script per
+ * connection the engine opens, in the order it opens them, separated by
+ * "|||\n". A script's first byte says how the connection behaves, its
+ * second how it delivers; the rest is what the server sends (after a head
+ * from k_heads, or raw). When the scripts run out, connections are
+ * refused, so every run ends.
  */
 #define _GNU_SOURCE /* memmem */
 #include "fuzz_engine.h"

@@ -26,7 +26,7 @@
  *    connection has a valid certificate, no damage and one of the
  *    well-formed answers below in full, ends LLMC_OK.
  *
- * Input: 8 bytes of settings (see LLVMFuzzerTestOneInput), then one script
+ * Input: 8 bytes of settings (fuzz_engine.h), then one script
  * per connection the engine opens, in the order it opens them, separated
  * by "|||\n". A script is
  *   [mode] [piece] [tls] [off_lo] [off_hi] plaintext...
