@@ -61,7 +61,6 @@
 #include <mbedtls/ssl_cache.h>
 #include <mbedtls/x509_crt.h>
 
-
 #ifndef FUZZ_TLS_CERTS
 #define FUZZ_TLS_CERTS "build/fuzz/certs"
 #endif
@@ -196,7 +195,9 @@ static void stats(void)
             g_st_full, g_st_resumed, g_st_verify, g_st_ok);
 }
 
-/* The server's random source: a CTR-DRBG seeded per run from the input. */
+/* The entropy behind the servers' CTR-DRBG: constant, so that a run
+ * reproduces; each run seeds it again with its settings as the
+ * personalization string. */
 static int fixed_entropy(void *ctx, unsigned char *b, size_t n)
 {
     (void)ctx;
