@@ -10,6 +10,9 @@
 #   wrong-host.pem, wrong-host.key   signed by the test CA; SAN DNS:wrong.example only
 #   other-ca.pem, other-ca.key       a second, unrelated CA
 #   unknown-ca-server.pem, .key      signed by the second CA; same SAN as server.pem
+#   expired.pem, expired.key         signed by the test CA, same SAN as server.pem,
+#                                    valid in 2000 only
+#   not-yet-valid.pem, .key          the same, valid from 2090 on
 #
 # 192.0.2.1 (TEST-NET-1) is the test servers' address in the lwIP tests
 # (scripts/check.d/lwip.sh), which reach them by IP since the lwIP build
@@ -29,7 +32,7 @@ if [ $# -ne 1 ]; then
 fi
 
 DIR=$1
-VERSION=2
+VERSION=3
 current() { [ -f "$DIR/ca.pem" ] && [ "$(cat "$DIR/version" 2>/dev/null)" = "$VERSION" ]; }
 if current; then
     exit 0
@@ -104,12 +107,40 @@ EOF
         -extfile "$WORK/$1.ext" -extensions v3_leaf -out "$WORK/$1.pem" 2>/dev/null
 }
 
+# make_leaf_dated NAME CA SAN START END: make_leaf's certificate, valid
+# from START to END (YYYYMMDDHHMMSSZ); `openssl x509 -req` sets no start
+# date before OpenSSL 3.4, `openssl ca` does
+make_leaf_dated() {
+    make_leaf "$1" "$2" "$3"
+    : >"$WORK/$1.db"
+    openssl rand -hex 8 >"$WORK/$1.serial"
+    cat >"$WORK/$1.ca" <<EOF
+[ca]
+default_ca = dated
+[dated]
+database = $WORK/$1.db
+serial = $WORK/$1.serial
+new_certs_dir = $WORK
+default_md = sha256
+policy = any
+unique_subject = no
+[any]
+commonName = supplied
+EOF
+    openssl ca -batch -notext -config "$WORK/$1.ca" -cert "$WORK/$2.pem" \
+        -keyfile "$WORK/$2.key" -in "$WORK/$1.csr" -out "$WORK/$1.pem" \
+        -startdate "$4" -enddate "$5" \
+        -extfile "$WORK/$1.ext" -extensions v3_leaf 2>/dev/null
+}
+
 make_ca ca "llmc test CA"
 make_ca other-ca "llmc other test CA"
 SAN="DNS:localhost, IP:127.0.0.1, DNS:192.0.2.1, IP:192.0.2.1"
 make_leaf server ca "$SAN"
 make_leaf wrong-host ca "DNS:wrong.example"
 make_leaf unknown-ca-server other-ca "$SAN"
+make_leaf_dated expired ca "$SAN" 20000101000000Z 20001231000000Z
+make_leaf_dated not-yet-valid ca "$SAN" 20900101000000Z 20991231000000Z
 
 openssl verify -CAfile "$WORK/ca.pem" "$WORK/server.pem" "$WORK/wrong-host.pem" >/dev/null
 openssl verify -CAfile "$WORK/other-ca.pem" "$WORK/unknown-ca-server.pem" >/dev/null
@@ -118,7 +149,8 @@ openssl verify -CAfile "$WORK/other-ca.pem" "$WORK/unknown-ca-server.pem" >/dev/
 rm -f "$DIR/ca.pem" "$DIR/version"
 for f in ca.key other-ca.pem other-ca.key \
          server.pem server.key wrong-host.pem wrong-host.key \
-         unknown-ca-server.pem unknown-ca-server.key; do
+         unknown-ca-server.pem unknown-ca-server.key \
+         expired.pem expired.key not-yet-valid.pem not-yet-valid.key; do
     chmod 0644 "$WORK/$f"
     mv -f "$WORK/$f" "$DIR/$f"
 done

@@ -48,6 +48,8 @@ TLS_CERTS = {
     "wrong-host": ("wrong-host.pem", "wrong-host.key", "ca.pem"),
     "unknown-ca": ("unknown-ca-server.pem", "unknown-ca-server.key",
                    "other-ca.pem"),
+    "expired": ("expired.pem", "expired.key", "ca.pem"),
+    "not-yet-valid": ("not-yet-valid.pem", "not-yet-valid.key", "ca.pem"),
 }
 
 _cert_lock = threading.Lock()
@@ -221,7 +223,8 @@ class Server:
     """Run tests/server/llmc_test_server.py on an ephemeral port.
 
     scenario   default scenario query string (--scenario)
-    tls        None, 'good', 'wrong-host' or 'unknown-ca'
+    tls        None, 'good', 'wrong-host', 'unknown-ca', 'expired' or
+               'not-yet-valid'
     **opts     further server options, e.g. require_auth="k" becomes
                --require-auth k; True adds a bare flag.
     """
