@@ -2,8 +2,9 @@
  * llmc on an ESP32: join Wi-Fi, then ask one question and stream the answer
  * to the console, failing over from provider 1 to provider 2 (retries and
  * backoff as in llmc_policy_default). Certificates come from ESP-IDF's
- * bundle through llmc's tls_setup hook. All settings are in menuconfig,
- * menu "llmc example".
+ * bundle through llmc's tls_setup hook, with their dates checked
+ * (sdkconfig.defaults), so the clock is set by SNTP first. All settings are
+ * in menuconfig, menu "llmc example".
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "esp_event.h"
 #include "esp_log.h"
 #include "esp_netif.h"
+#include "esp_netif_sntp.h"
 #include "esp_wifi.h"
 #include "freertos/FreeRTOS.h"
 #include "freertos/event_groups.h"
@@ -87,6 +89,19 @@ static void wifi_connect(void)
     xEventGroupWaitBits(s_wifi, WIFI_UP, pdFALSE, pdTRUE, portMAX_DELAY);
 }
 
+/* Certificates are checked against the clock (CONFIG_MBEDTLS_HAVE_TIME_DATE),
+ * which starts in 1970: unset, every certificate is "not yet valid". */
+static void clock_sync(void)
+{
+    esp_sntp_config_t sc =
+        ESP_NETIF_SNTP_DEFAULT_CONFIG(CONFIG_EXAMPLE_SNTP_SERVER);
+    ESP_ERROR_CHECK(esp_netif_sntp_init(&sc));
+    if (esp_netif_sntp_sync_wait(pdMS_TO_TICKS(CONFIG_EXAMPLE_SNTP_WAIT_MS)) !=
+        ESP_OK)
+        ESP_LOGW(TAG, "clock not set by %s: certificates will not verify",
+                 CONFIG_EXAMPLE_SNTP_SERVER);
+}
+
 static void on_delta(void *user, const char *text, size_t len)
 {
     (void)user;
@@ -118,6 +133,7 @@ void app_main(void)
     }
     ESP_ERROR_CHECK(err);
     wifi_connect();
+    clock_sync();
 
     s_providers[0].model = or_null(CONFIG_EXAMPLE_P1_MODEL);
     s_providers[1].model = or_null(CONFIG_EXAMPLE_P2_MODEL);
