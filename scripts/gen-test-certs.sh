@@ -82,8 +82,8 @@ EOF
         -config "$WORK/$1.ext" -extensions v3_ca -out "$WORK/$1.pem"
 }
 
-# make_leaf NAME CA SAN
-make_leaf() {
+# leaf_csr NAME SAN: a leaf's key, its request and its extensions
+leaf_csr() {
     cat >"$WORK/$1.ext" <<EOF
 [req]
 distinguished_name = dn
@@ -95,23 +95,28 @@ O = llmc tests
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyAgreement
 extendedKeyUsage = serverAuth
-subjectAltName = $3
+subjectAltName = $2
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid, issuer
 EOF
     genkey "$WORK/$1.key"
     openssl req -new -sha256 -key "$WORK/$1.key" -config "$WORK/$1.ext" \
         -out "$WORK/$1.csr"
+}
+
+# make_leaf NAME CA SAN
+make_leaf() {
+    leaf_csr "$1" "$3"
     openssl x509 -req -sha256 -days "$DAYS" -in "$WORK/$1.csr" \
         -CA "$WORK/$2.pem" -CAkey "$WORK/$2.key" -set_serial "0x$(openssl rand -hex 8)" \
         -extfile "$WORK/$1.ext" -extensions v3_leaf -out "$WORK/$1.pem" 2>/dev/null
 }
 
-# make_leaf_dated NAME CA SAN START END: make_leaf's certificate, valid
-# from START to END (YYYYMMDDHHMMSSZ); `openssl x509 -req` sets no start
-# date before OpenSSL 3.4, `openssl ca` does
+# make_leaf_dated NAME CA SAN START END: as make_leaf, valid from START to
+# END (YYYYMMDDHHMMSSZ); `openssl x509 -req` sets no start date before
+# OpenSSL 3.4, `openssl ca` does
 make_leaf_dated() {
-    make_leaf "$1" "$2" "$3"
+    leaf_csr "$1" "$3"
     : >"$WORK/$1.db"
     openssl rand -hex 8 >"$WORK/$1.serial"
     cat >"$WORK/$1.ca" <<EOF
