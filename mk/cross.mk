@@ -6,24 +6,24 @@
 #                   for the unit tests, which parse requests back with it)
 #   make size       per-file text+data table and the client's RAM parts,
 #                   also written to build/size.txt (scripts/size.sh)
-#   make mcu-tests  tests/unit/test_*.c for Cortex-M4 and RV32IMC against a
-#                   cmocka subset (tests/mcu/cmocka.h) and a bare-metal port
+#   make mcu-tests  tests/unit/test_*.c for Cortex-M4, RV32IMC and Xtensa
+#                   LX106 against a cmocka subset (tests/mcu/cmocka.h) and a
+#                   bare-metal port
 #   make mcu-unit   runs them on qemu (scripts/check.d/mcu.sh, also a step
 #                   of make check)
 #
 # Everything is built with the MCU defaults of llmc_config_defaults.h, not
 # the Linux build's roomier knobs, and with LLMC_TLS=0: Debian has no
 # mbedTLS for these targets. The TLS glue is measured apart, against
-# Debian's host mbedTLS 2.28 headers (its config, not an SDK's), for the two
-# targets whose libc those headers compile with.
+# Debian's host mbedTLS 2.28 headers (its config, not an SDK's).
 
 CROSS_DIR  := $(BUILD)/cross
 CROSS_PKGS := libjsmn-dev gcc-arm-none-eabi picolibc-arm-none-eabi \
               gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf \
-              gcc-xtensa-lx106 binutils-xtensa-lx106 \
+              gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf \
               qemu-system-arm qemu-system-misc
 CROSS_TARGETS := arm rv32 xtensa
-MCU_TARGETS   := arm rv32
+MCU_TARGETS   := arm rv32 xtensa
 
 # maybe-uninitialized stays a warning: its false positives vary with the
 # compiler and target (xtensa-lx106 gcc 12 flags scan_string in llmc_json.c)
@@ -58,14 +58,18 @@ CROSS_LDFLAGS_rv32 := --oslib=semihost \
     -Wl,--defsym=__ram=0x80200000 -Wl,--defsym=__ram_size=0x600000 \
     -Wl,--defsym=__stack_size=0x10000
 
-# Xtensa LX106 (ESP8266; ESP32's LX6/LX7 are not in Debian). No libc for
-# it in Debian: freestanding, with a string.h that only declares the five
-# functions src/ calls. Size only, no emulator run.
+# Xtensa LX106 (ESP8266's core; ESP32's LX6/LX7 are not in Debian), call0
+# ABI, picolibc; gcc finds picolibc.specs only by its path. The tests run
+# on qemu's sim machine (tests/mcu/xtensa-sim.ld), whose LX106 traps on an
+# unaligned load or store as the chip does. Debian's libgcc for it leaves
+# out what the ESP8266 ROM provides (division, 64-bit multiply, float add
+# and multiply): tests/mcu/xtensa_rom.c stands in for the ROM.
 CROSS_PREFIX_xtensa := xtensa-lx106-elf-
-CROSS_CFLAGS_xtensa := -std=gnu99 -mlongcalls -Os -ffreestanding \
-                       -I$(CROSS_DIR)/xtensa/include
+CROSS_CFLAGS_xtensa := -std=gnu99 -mlongcalls -Os \
+                       --specs=/usr/lib/xtensa-lx106-elf/picolibc.specs
 CROSS_NAME_xtensa   := xtensa-lx106
-CROSS_DEP_xtensa    := $(CROSS_DIR)/xtensa/include/string.h
+CROSS_LDFLAGS_xtensa := -T tests/mcu/xtensa-sim.ld
+MCU_EXTRA_xtensa    := xtensa_start xtensa_sim xtensa_rom
 
 MCU_UNIT_SRC := $(wildcard tests/unit/test_*.c)
 MCU_TEST_CPP := -Itests/mcu -Itests/unit
@@ -87,26 +91,13 @@ $(CROSS_DIR)/tls-include/.stamp: | cross-deps
 	  '#undef MBEDTLS_FS_IO' '#undef MBEDTLS_PSA_ITS_FILE_C' > $(@D)/llmc_cross_mbedtls.h
 	@touch $@
 
-$(CROSS_DIR)/xtensa/include/string.h:
-	@mkdir -p $(@D)
-	printf '%s\n' '/* freestanding: what src/ calls, for the size build */' \
-	  '#include <stddef.h>' \
-	  'void *memchr(const void *, int, size_t);' \
-	  'int memcmp(const void *, const void *, size_t);' \
-	  'void *memcpy(void *, const void *, size_t);' \
-	  'void *memmove(void *, const void *, size_t);' \
-	  'void *memset(void *, int, size_t);' \
-	  'char *strchr(const char *, int);' \
-	  'int strcmp(const char *, const char *);' \
-	  'size_t strlen(const char *);' > $@
-
 CROSS_HDRS := $(wildcard include/llmc/*.h src/*.h)
 
 # $(1): target
 define CROSS_RULES
 CROSS_OBJ_$(1) := $$(patsubst src/%.c,$(CROSS_DIR)/$(1)/obj/%.o,$(SRC))
 
-$(CROSS_DIR)/$(1)/obj/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP) | $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/obj/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP)
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
 
@@ -114,25 +105,25 @@ $(CROSS_DIR)/$(1)/libllmc.a: $$(CROSS_OBJ_$(1))
 	@rm -f $$@
 	$(CROSS_PREFIX_$(1))ar rcs $$@ $$^
 
-$(CROSS_DIR)/$(1)/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS)
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -fno-common -c $$< -o $$@
 
 # the TLS glue: the two files that change with LLMC_TLS=1
-$(CROSS_DIR)/$(1)/tls/%.o: src/%.c $(CROSS_HDRS) | $(CROSS_DIR)/tls-include/.stamp $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/tls/%.o: src/%.c $(CROSS_HDRS) | $(CROSS_DIR)/tls-include/.stamp
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) $(CROSS_TLS_CPP) -DLLMC_TLS=1 -c $$< -o $$@
 
-$(CROSS_DIR)/$(1)/tls/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/tls-include/.stamp $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/tls/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DIR)/tls-include/.stamp
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) $(CROSS_TLS_CPP) -DLLMC_TLS=1 -fno-common -c $$< -o $$@
 
 # Evolution IAM compiled out (LLMC_IAM_PROVIDERS=0): size only
-$(CROSS_DIR)/$(1)/noiam/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP) | $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/noiam/%.o: src/%.c $(CROSS_HDRS) $(MAKEFILES_DEP)
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -DLLMC_IAM_PROVIDERS=0 -c $$< -o $$@
 
-$(CROSS_DIR)/$(1)/noiam/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS) | $(CROSS_DEP_$(1))
+$(CROSS_DIR)/$(1)/noiam/sizes.o: tests/mcu/sizes.c $(CROSS_HDRS)
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(CROSS_CPP) -DLLMC_TLS=0 -DLLMC_IAM_PROVIDERS=0 -fno-common -c $$< -o $$@
 endef
@@ -149,14 +140,18 @@ $(CROSS_DIR)/$(1)/mcu/%.o: tests/mcu/%.c $(CROSS_HDRS) tests/mcu/cmocka.h | $(CR
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(MCU_TEST_CPP) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
 
-$(CROSS_DIR)/$(1)/unit/%.elf: $(CROSS_DIR)/$(1)/unit/%.o $(CROSS_DIR)/$(1)/mcu/cmocka_shim.o $(CROSS_DIR)/$(1)/mcu/port_stub.o $(CROSS_DIR)/$(1)/mcu/fault.o $(CROSS_DIR)/$(1)/libllmc.a
-	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_LDFLAGS_$(1)) -Wl,--wrap=main $$^ -o $$@
+$(CROSS_DIR)/$(1)/mcu/%.o: tests/mcu/%.S
+	@mkdir -p $$(@D)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) -c $$< -o $$@
+
+$(CROSS_DIR)/$(1)/unit/%.elf: $(CROSS_DIR)/$(1)/unit/%.o $(CROSS_DIR)/$(1)/mcu/cmocka_shim.o $(CROSS_DIR)/$(1)/mcu/port_stub.o $(CROSS_DIR)/$(1)/mcu/fault.o $(foreach o,$(MCU_EXTRA_$(1)),$(CROSS_DIR)/$(1)/mcu/$(o).o) $(CROSS_DIR)/$(1)/libllmc.a $(wildcard tests/mcu/*.ld)
+	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_LDFLAGS_$(1)) -Wl,--wrap=main $$(filter-out %.ld,$$^) -o $$@
 endef
 
 $(foreach t,$(CROSS_TARGETS),$(eval $(call CROSS_RULES,$(t))))
 $(foreach t,$(MCU_TARGETS),$(eval $(call MCU_RULES,$(t))))
 
-CROSS_TLS_TARGETS := arm rv32
+CROSS_TLS_TARGETS := arm rv32 xtensa
 CROSS_ALL := $(foreach t,$(CROSS_TARGETS),$(CROSS_DIR)/$(t)/libllmc.a \
                  $(CROSS_DIR)/$(t)/sizes.o) \
              $(foreach t,$(CROSS_TLS_TARGETS),$(CROSS_DIR)/$(t)/tls/llmc_conn.o \

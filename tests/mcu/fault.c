@@ -2,7 +2,8 @@
  * A crash in a test on the emulated MCU ends the run at once with a report
  * and the end marker (exit 1), instead of hanging until the runner's
  * timeout. Cortex-M: replaces picolibc's weak fault handlers. RISC-V:
- * points mtvec at a handler before main (picolibc installs none).
+ * points mtvec at a handler before main (picolibc installs none). Xtensa:
+ * the vectors of xtensa_start.S call the handler below.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +55,18 @@ __attribute__((aligned(4))) static void trap(void)
 __attribute__((constructor)) static void trap_install(void)
 {
     __asm__ volatile(".insn i 0x73, 1, x0, %0, 0x305" : : "r"(trap)); /* mtvec */
+}
+
+#elif defined(__XTENSA__)
+
+void llmc_mcu_xtensa_exception(void);
+void llmc_mcu_xtensa_exception(void)
+{
+    unsigned long cause, epc, vaddr;
+    __asm__ volatile("rsr %0, exccause" : "=r"(cause));
+    __asm__ volatile("rsr %0, epc1" : "=r"(epc));
+    __asm__ volatile("rsr %0, excvaddr" : "=r"(vaddr));
+    crashed("exception (EXCCAUSE EPC1 EXCVADDR)", cause, epc, vaddr);
 }
 
 #endif
