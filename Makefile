@@ -85,7 +85,14 @@ UNITS    := $(patsubst tests/unit/%.c,$(ABUILD)/%,$(UNIT_SRC))
 
 $(ABUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS_LLMC) -Itests/unit $(CFLAGS) -c $< -o $@
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS_LLMC) -Itests/unit -I$(BUILD)/gen $(CFLAGS) -c $< -o $@
+
+# test_engine replays fuzz_client's seeds, embedded (also for the MCUs)
+ENGINE_CORPUS := $(BUILD)/gen/engine_corpus.h
+$(ENGINE_CORPUS): scripts/embed-corpus.py $(wildcard tests/fuzz/corpus/client/*)
+	@mkdir -p $(dir $@)
+	python3 scripts/embed-corpus.py tests/fuzz/corpus/client $@
+$(ABUILD)/obj/tests/unit/test_engine.o: $(ENGINE_CORPUS) tests/fuzz/fuzz_client.c $(wildcard tests/fuzz/*.h)
 
 $(ABUILD)/libllmc.a: $(AOBJ)
 	@rm -f $@

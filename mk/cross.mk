@@ -72,7 +72,7 @@ CROSS_LDFLAGS_xtensa := -T tests/mcu/xtensa-sim.ld
 MCU_EXTRA_xtensa    := xtensa_start xtensa_sim xtensa_rom
 
 MCU_UNIT_SRC := $(wildcard tests/unit/test_*.c)
-MCU_TEST_CPP := -Itests/mcu -Itests/unit
+MCU_TEST_CPP := -Itests/mcu -Itests/unit -I$(BUILD)/gen
 
 .PHONY: cross size mcu-tests mcu-unit cross-deps
 
@@ -136,6 +136,8 @@ $(CROSS_DIR)/$(1)/unit/%.o: tests/unit/%.c $(CROSS_HDRS) $(wildcard tests/unit/*
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(MCU_TEST_CPP) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
 
+$(CROSS_DIR)/$(1)/unit/test_engine.o: $(ENGINE_CORPUS) tests/fuzz/fuzz_client.c $(wildcard tests/fuzz/*.h)
+
 $(CROSS_DIR)/$(1)/mcu/%.o: tests/mcu/%.c $(CROSS_HDRS) tests/mcu/cmocka.h | $(CROSS_DIR)/include/jsmn.h
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(MCU_TEST_CPP) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
@@ -144,7 +146,13 @@ $(CROSS_DIR)/$(1)/mcu/%.o: tests/mcu/%.S
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) -c $$< -o $$@
 
-$(CROSS_DIR)/$(1)/unit/%.elf: $(CROSS_DIR)/$(1)/unit/%.o $(CROSS_DIR)/$(1)/mcu/cmocka_shim.o $(CROSS_DIR)/$(1)/mcu/port_stub.o $(CROSS_DIR)/$(1)/mcu/fault.o $(foreach o,$(MCU_EXTRA_$(1)),$(CROSS_DIR)/$(1)/mcu/$(o).o) $(CROSS_DIR)/$(1)/libllmc.a $(wildcard tests/mcu/*.ld)
+# the stub port in an archive: a test that brings its own port (test_engine)
+# does not link it
+$(CROSS_DIR)/$(1)/mcu/libport_stub.a: $(CROSS_DIR)/$(1)/mcu/port_stub.o
+	@rm -f $$@
+	$(CROSS_PREFIX_$(1))ar rcs $$@ $$^
+
+$(CROSS_DIR)/$(1)/unit/%.elf: $(CROSS_DIR)/$(1)/unit/%.o $(CROSS_DIR)/$(1)/mcu/cmocka_shim.o $(CROSS_DIR)/$(1)/mcu/fault.o $(foreach o,$(MCU_EXTRA_$(1)),$(CROSS_DIR)/$(1)/mcu/$(o).o) $(CROSS_DIR)/$(1)/libllmc.a $(CROSS_DIR)/$(1)/mcu/libport_stub.a $(wildcard tests/mcu/*.ld)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_LDFLAGS_$(1)) -Wl,--wrap=main $$(filter-out %.ld,$$^) -o $$@
 endef
 
