@@ -21,24 +21,23 @@
 
 /* ---- integers ------------------------------------------------------- */
 
-static uint32_t udivmod32(uint32_t n, uint32_t d, uint32_t *rem)
+/* n / d, or with rem set n % d, by shift and subtract (the 32-bit helpers
+ * too: speed does not matter here) */
+static uint64_t udivmod(uint64_t n, uint64_t d, int rem)
 {
-    uint32_t q = 0, r = 0;
+    uint64_t q = 0, r = 0;
     int i;
-    if (d == 0) { /* undefined in C; the result of a shift-subtract */
-        *rem = n;
-        return UINT32_MAX;
-    }
-    for (i = 31; i >= 0; i--) {
-        uint32_t top = r >> 31;
+    if (d == 0) /* undefined in C */
+        return rem ? n : UINT64_MAX;
+    for (i = 63; i >= 0; i--) {
+        uint32_t top = (uint32_t)(r >> 63);
         r = r << 1 | (n >> i & 1u);
         if (top || r >= d) {
             r -= d;
-            q |= 1u << i;
+            q |= (uint64_t)1 << i;
         }
     }
-    *rem = r;
-    return q;
+    return rem ? r : q;
 }
 
 uint32_t ROM(__udivsi3)(uint32_t n, uint32_t d);
@@ -47,15 +46,12 @@ int32_t ROM(__divsi3)(int32_t n, int32_t d);
 
 uint32_t ROM(__udivsi3)(uint32_t n, uint32_t d)
 {
-    uint32_t r;
-    return udivmod32(n, d, &r);
+    return (uint32_t)udivmod(n, d, 0);
 }
 
 uint32_t ROM(__umodsi3)(uint32_t n, uint32_t d)
 {
-    uint32_t r;
-    udivmod32(n, d, &r);
-    return r;
+    return (uint32_t)udivmod(n, d, 1);
 }
 
 static uint32_t abs32(int32_t v)
@@ -65,7 +61,7 @@ static uint32_t abs32(int32_t v)
 
 int32_t ROM(__divsi3)(int32_t n, int32_t d)
 {
-    uint32_t r, q = udivmod32(abs32(n), abs32(d), &r);
+    uint32_t q = (uint32_t)udivmod(abs32(n), abs32(d), 0);
     return (int32_t)((n < 0) != (d < 0) ? 0u - q : q);
 }
 
@@ -94,37 +90,14 @@ uint64_t ROM(__muldi3)(uint64_t a, uint64_t b)
     return (uint64_t)hi << 32 | (uint32_t)p;
 }
 
-static uint64_t udivmod64(uint64_t n, uint64_t d, uint64_t *rem)
-{
-    uint64_t q = 0, r = 0;
-    int i;
-    if (d == 0) {
-        *rem = n;
-        return UINT64_MAX;
-    }
-    for (i = 63; i >= 0; i--) {
-        uint32_t top = (uint32_t)(r >> 63);
-        r = r << 1 | (n >> i & 1u);
-        if (top || r >= d) {
-            r -= d;
-            q |= (uint64_t)1 << i;
-        }
-    }
-    *rem = r;
-    return q;
-}
-
 uint64_t ROM(__udivdi3)(uint64_t n, uint64_t d)
 {
-    uint64_t r;
-    return udivmod64(n, d, &r);
+    return udivmod(n, d, 0);
 }
 
 uint64_t ROM(__umoddi3)(uint64_t n, uint64_t d)
 {
-    uint64_t r;
-    udivmod64(n, d, &r);
-    return r;
+    return udivmod(n, d, 1);
 }
 
 /* ---- single precision ------------------------------------------------ */
