@@ -590,8 +590,9 @@ static void test_surrounding_whitespace_accepted(void **st)
     assert_false(m.has_content);
 }
 
-/* whitespace around the values llmc reads: their spans start at the
- * colon, jsmn skips it; counts beyond 32 bits are clamped */
+/* whitespace around the values llmc reads: their spans start after the
+ * colon, at whitespace the decoder skips; counts beyond 32 bits are
+ * clamped */
 static void test_whitespace_around_read_values(void **st)
 {
     llmc_chat_msg_t m;
@@ -618,8 +619,8 @@ static void test_whitespace_around_read_values(void **st)
     assert_int_equal(chat("{\"choices\":true}", &m), LLMC_ERR_PROTOCOL);
 }
 
-/* jsmn 1.1.0 accepts a key with no value ({"a"}, {"a":}); a decoder that
- * trusted it would read a value that is not there (past the event, or the
+/* A tokenizer such as jsmn 1.1.0 accepts a key with no value ({"a"},
+ * {"a":}); a decoder that trusted it would read a value that is not there (past the event, or the
  * previous event's). Such input must be rejected, also right after an
  * event that had the value. */
 static void test_key_without_value_rejected(void **st)
@@ -640,7 +641,8 @@ static void test_key_without_value_rejected(void **st)
     assert_int_equal(d, LLMC_ERR_PROTOCOL);
 }
 
-/* jsmn 1.1.0 does not check separators; llmc accepts these as objects. */
+/* A tokenizer such as jsmn 1.1.0 does not check separators and takes these
+ * for objects; llmc refuses them. */
 static void test_missing_or_extra_separators_rejected(void **st)
 {
     llmc_chat_msg_t m;
