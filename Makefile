@@ -92,7 +92,8 @@ ENGINE_CORPUS := $(BUILD)/gen/engine_corpus.h
 $(ENGINE_CORPUS): scripts/embed-corpus.py $(wildcard tests/fuzz/corpus/client/*)
 	@mkdir -p $(dir $@)
 	python3 scripts/embed-corpus.py tests/fuzz/corpus/client $@
-$(ABUILD)/obj/tests/unit/test_engine.o: $(ENGINE_CORPUS) tests/fuzz/fuzz_client.c $(wildcard tests/fuzz/*.h)
+ENGINE_DEPS   := $(ENGINE_CORPUS) tests/fuzz/fuzz_client.c $(wildcard tests/fuzz/*.h)
+$(ABUILD)/obj/tests/unit/test_engine.o: $(ENGINE_DEPS)
 
 $(ABUILD)/libllmc.a: $(AOBJ)
 	@rm -f $@

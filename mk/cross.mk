@@ -136,7 +136,7 @@ $(CROSS_DIR)/$(1)/unit/%.o: tests/unit/%.c $(CROSS_HDRS) $(wildcard tests/unit/*
 	@mkdir -p $$(@D)
 	$(CROSS_PREFIX_$(1))gcc $(CROSS_CFLAGS_$(1)) $(CROSS_WARN) $(MCU_TEST_CPP) $(CROSS_CPP) -DLLMC_TLS=0 -c $$< -o $$@
 
-$(CROSS_DIR)/$(1)/unit/test_engine.o: $(ENGINE_CORPUS) tests/fuzz/fuzz_client.c $(wildcard tests/fuzz/*.h)
+$(CROSS_DIR)/$(1)/unit/test_engine.o: $(ENGINE_DEPS)
 
 $(CROSS_DIR)/$(1)/mcu/%.o: tests/mcu/%.c $(CROSS_HDRS) tests/mcu/cmocka.h | $(CROSS_DIR)/include/jsmn.h
 	@mkdir -p $$(@D)
