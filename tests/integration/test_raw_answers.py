@@ -7,6 +7,7 @@ objects beside "choices": null.
 
 import json
 import os
+import re
 import socket
 import struct
 import tempfile
@@ -176,6 +177,139 @@ class StreamEndTests(RawTestCase):
                                       + b"0\r\n\r\n", args=["-v"])
         self.assertEqual(rc, 0, err)
         self.assertIn("(finish_reason insufficient_system_resource)", err)
+
+
+def json_answer(body, status=b"200 OK"):
+    return (b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (status, len(body)) + body)
+
+
+def message_body(n):
+    """A whole chat-completion body of exactly n bytes; its content."""
+    pre = b'{"choices":[{"message":{"content":"'
+    post = b'"}}]}'
+    content = b"x" * (n - len(pre) - len(post))
+    return pre + content + post, content
+
+
+class BodyBufferTests(RawTestCase):
+    """A whole (non-streamed) body lives in the slot's event buffer
+    (LLMC_EVENT_BUF_SIZE): one that fits is answered, a larger one is a
+    clear error, never a cut answer; an error body longer than it is cut,
+    and its start is the message."""
+
+    def buffer_size(self):
+        """The buffer's size, from the error a 64 KiB body gets."""
+        (rc, out, err), _ = self.chat(json_answer(message_body(65536)[0]),
+                                      args=["--no-stream"])
+        self.assertEqual((rc, out), (1, b""), err)
+        m = re.search(r"llmc-chat: response too large: response body "
+                      r"larger than (\d+) bytes \(LLMC_EVENT_BUF_SIZE\)",
+                      err)
+        self.assertIsNotNone(m, err)
+        return int(m.group(1))
+
+    def test_body_that_fills_the_buffer_is_answered_whole(self):
+        body, content = message_body(self.buffer_size())
+        (rc, out, err), _ = self.chat(json_answer(body),
+                                      args=["--no-stream"])
+        self.assertEqual(out, content, err)
+        self.assertEqual(rc, 0, err)
+
+    def test_body_one_byte_larger_is_too_large_and_nothing_is_shown(self):
+        n = self.buffer_size()
+        for framing in ("length", "chunked"):
+            with self.subTest(framing=framing):
+                body = message_body(n + 1)[0]
+                answer = json_answer(body) if framing == "length" else (
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json"
+                    b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + chunk(body[:n]) + chunk(body[n:]) + b"0\r\n\r\n")
+                (rc, out, err), requests = self.chat(answer,
+                                                     args=["--no-stream"])
+                self.assertEqual((rc, out, requests), (1, b"", 1), err)
+                self.assertIn("llmc-chat: response too large: response "
+                              "body larger than %d bytes" % n, err)
+
+    def test_error_body_larger_than_the_buffer_gives_its_start(self):
+        # cut, the JSON cannot be read: its first bytes are the message,
+        # as for a body that is not JSON
+        n = self.buffer_size()
+        body = (b'{"error":{"message":"' + b"overloaded " * (n // 5)
+                + b'"}}')
+        (rc, out, err), requests = self.chat(
+            json_answer(body, b"503 Service Unavailable"))
+        self.assertEqual((rc, out, requests), (1, b"", 1), err)
+        self.assertIn('llmc-chat: http error: status 503: {"error":'
+                      '{"message":"overloaded overloaded', err)
+
+
+class HandshakeServer:
+    """Reads a TLS client's first bytes (its ClientHello), then answers
+    them as a server that is not what the client expects: "http" (a
+    plain-HTTP server on an https URL), "close" (FIN) or "reset" (RST)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind((TEST_HOST, 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.hellos = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self):
+        return "https://%s:%d/v1" % (TEST_HOST, self.port)
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with c:
+                c.settimeout(TIMEOUT)
+                self.hellos.append(c.recv(65536)[:1])
+                if self.mode == "http":
+                    c.sendall(b"HTTP/1.1 400 Bad Request\r\n"
+                              b"Content-Length: 0\r\n\r\n")
+                elif self.mode == "reset":
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+
+    def stop(self):
+        self.sock.close()
+
+
+class HandshakeFailureTests(unittest.TestCase):
+    """A TLS handshake that the server breaks off is a "tls error" that
+    says how, and it is retried (DESIGN: a TLS I/O error is retryable);
+    a server that answers it in plain HTTP is one too."""
+
+    def handshake(self, mode):
+        srv = HandshakeServer(mode)
+        self.addCleanup(srv.stop)
+        rc, out, err = run_chat(["--base-url", srv.url, "--api-key", API_KEY,
+                                 "-m", "m", "--max-retries", "1", "hi"],
+                                timeout=TIMEOUT)
+        self.assertEqual((rc, out), (1, b""), err)
+        # two tries, each opened with a ClientHello (a handshake record)
+        self.assertEqual(srv.hellos, [b"\x16", b"\x16"], err)
+        return err
+
+    def test_plain_http_server_on_an_https_url(self):
+        self.assertRegex(self.handshake("http"),
+                         r"llmc-chat: tls error: TLS handshake failed "
+                         r"\(mbedTLS -\d+\)")
+
+    def test_connection_closed_during_the_handshake(self):
+        self.assertIn("llmc-chat: tls error: TLS handshake: connection "
+                      "closed by peer", self.handshake("close"))
+
+    def test_connection_reset_during_the_handshake(self):
+        self.assertIn("llmc-chat: tls error: TLS handshake: connection "
+                      "reset by peer", self.handshake("reset"))
 
 
 def failover(test, answer_a, answer_b):
