@@ -1006,6 +1006,46 @@ class IamTests(FailoverCase):
         self.assertEqual((st["token_requests"], st["chat_requests"],
                           st["tokens_refused"]), (1, 0, []))
 
+    # LLMC_TOKEN_MAX: the default of llmc_config_defaults.h, which both the
+    # Linux build and the board-knobs build keep
+    TOKEN_MAX = 1024
+
+    def test_longest_token_that_fits_is_sent_whole(self):
+        # LLMC_TOKEN_MAX - 1 bytes (the store keeps a NUL after it); the
+        # server pads its first token to the pad given, less 1
+        srv = self.iam_server(iam_token_pad=self.TOKEN_MAX)
+        cfg = self.config([self.iam_prov("iam", srv)])
+        r, = self.multi(cfg, 1, "long token")
+        self.assertEqual(r["status"], "ok", r["format"])
+        auth = srv.stats()["last_request"]["headers"]["authorization"]
+        self.assertEqual(auth, "Bearer iam-token-1-".ljust(
+            len("Bearer ") + self.TOKEN_MAX - 1, "x"))
+
+    def assertTokenRefused(self, srv, message):
+        """srv's token is refused as it comes (message), with no chat
+        request sent with it; the next provider answers."""
+        b = self.servers[0]
+        cfg = self.config([self.iam_prov("iam", srv), self.prov("b", b)])
+        r, = self.multi(cfg, 1, "after refused token")
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(self.attempts(r), [("iam", "auth error"),
+                                            ("b", "ok")])
+        self.assertEqual(r["attempts"][0]["message"], message)
+        st = srv.stats()
+        self.assertEqual((st["token_requests"], st["chat_requests"]), (1, 0))
+
+    def test_token_longer_than_its_store_is_auth_error_not_cut(self):
+        self.assertTokenRefused(
+            self.iam_server(iam_token_pad=self.TOKEN_MAX + 1),
+            "IAM token: access_token longer than LLMC_TOKEN_MAX")
+
+    def test_token_with_a_line_break_is_auth_error_no_header_injected(self):
+        # "\r\n" in the JSON string: the token would end the
+        # Authorization header and add one of its own
+        self.assertTokenRefused(
+            self.iam_server(iam_token_suffix="\r\nX-Injected: 1"),
+            "IAM token: access_token has control bytes")
+
     def test_wrong_secret_is_auth_error_next_provider_answers(self):
         srv = self.iam_server()
         b = self.servers[0]

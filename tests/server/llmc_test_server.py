@@ -188,7 +188,7 @@ class State:
             self.last_request = None
             self.request_times = []
 
-    def issue_token(self, lifetime, pad=0):
+    def issue_token(self, lifetime, pad=0, suffix=""):
         with self.lock:
             self.token_seq += 1
             self.tokens_issued += 1
@@ -196,6 +196,7 @@ class State:
             if pad:
                 # each token shorter than the one before
                 token = (token + "-").ljust(pad - self.token_seq, "x")
+            token += suffix
             # --iam-refuse-first: the chat endpoint refuses it
             self.tokens[token] = (
                 None if self.token_seq <= self.args.iam_refuse_first
@@ -1065,7 +1066,8 @@ class Handler(socketserver.BaseRequestHandler):
             return send_json(conn, 503, error_obj(
                 "token service overloaded", "server_error"), keep_alive)
         token = ("" if args.iam_empty_token else
-                 STATE.issue_token(args.iam_expires, args.iam_token_pad))
+                 STATE.issue_token(args.iam_expires, args.iam_token_pad,
+                                   args.iam_token_suffix))
         return send_json(conn, 200, {"access_token": token,
                                      "expires_in": args.iam_expires},
                          keep_alive)
@@ -1151,6 +1153,9 @@ def main(argv=None):
     ap.add_argument("--iam-token-pad", type=int, default=0,
                     help="pad the Nth token to PAD - N characters, so that "
                          "each token issued is shorter than the one before")
+    ap.add_argument("--iam-token-suffix", default="",
+                    help="append this to every token issued (after the "
+                         "padding), e.g. a CR LF and a header")
     ap.add_argument("--iam-empty-token", action="store_true",
                     help="answer token requests with an empty access_token "
                          "(no token is issued)")

@@ -907,6 +907,18 @@ class AuthTests(unittest.TestCase):
             self.assertEqual((st["token_requests"], st["tokens_issued"]),
                              (1, 0))
 
+    def test_iam_token_pad_and_suffix(self):
+        # the Nth token padded to PAD - N characters, then the suffix
+        with harness.Server(iam_key_id="kid", iam_secret="sec",
+                            iam_token_pad=20,
+                            iam_token_suffix="\r\nX-A: 1") as srv:
+            c = Client(srv.port)
+            toks = [json.loads(token_request(c).body)["access_token"]
+                    for _ in range(2)]
+            c.close()
+            self.assertEqual(toks, ["iam-token-1-xxxxxxx\r\nX-A: 1",
+                                    "iam-token-2-xxxxxx\r\nX-A: 1"])
+
     def test_iam_delay_and_failures_count_as_token_requests(self):
         with harness.Server(iam_key_id="kid", iam_secret="sec",
                             iam_delay_ms=300, iam_fail_first=1) as srv:
