@@ -482,6 +482,26 @@ class TlsTests(ChatTestCase):
         self.assertSuccess(self.chat(prompt, "--ca-file", cert_path("ca.pem"),
                                      framing="close"), prompt)
 
+    def test_https_reset_after_content(self):
+        # the reset reaches llmc through mbedTLS: the socket's own error
+        result = self.chat("abcdefgh", "--ca-file", cert_path("ca.pem"),
+                           reset="content", event_delay_ms=200)
+        self.assertFailure(result, "i/o error", "connection reset by peer",
+                           "partial", stdout=b"abcd")
+
+    def test_https_cut_stream_fails_with_or_without_close_notify(self):
+        # a close inside the body, with the TLS alert or a bare FIN, is a
+        # cut answer, never a whole one
+        for framing in ("chunked", "close"):
+            for notify in (1, 0):
+                with self.subTest(framing=framing, close_notify=notify):
+                    result = self.chat("abcdefgh", "--ca-file",
+                                       cert_path("ca.pem"), truncate=1,
+                                       framing=framing, close_notify=notify,
+                                       event_delay_ms=100)
+                    self.assertFailure(result, "connection closed",
+                                       "partial", stdout=b"abcd")
+
     def test_https_test_ca_not_trusted_by_default(self):
         # Without --ca-file the system bundle is used; it does not contain
         # the test CA.
