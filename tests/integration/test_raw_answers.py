@@ -9,12 +9,14 @@ import json
 import os
 import re
 import socket
+import ssl
 import struct
 import tempfile
 import threading
+import time
 import unittest
 
-from harness import TEST_HOST, run_chat
+from harness import TEST_HOST, cert_path, run_chat, tls_host
 
 API_KEY = "test-key-0123"
 TIMEOUT = 20
@@ -310,6 +312,126 @@ class HandshakeFailureTests(unittest.TestCase):
     def test_connection_reset_during_the_handshake(self):
         self.assertIn("llmc-chat: tls error: TLS handshake: connection "
                       "reset by peer", self.handshake("reset"))
+
+
+class SlowReader:
+    """Reads a request only after a pause, through a small receive buffer,
+    so that the client's send would block many times over: "answer" reads
+    it whole and answers with the length of the last message's content;
+    "reset" reads its first 64 KiB and resets the connection. With tls, it
+    is the test CA's server."""
+
+    def __init__(self, mode, tls=False, pause=0.3):
+        self.mode = mode
+        self.pause = pause
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # a small segment size, which the client's send buffer grows by
+        # (loopback's 64 KiB ones let it queue megabytes)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+        self.sock.bind((TEST_HOST, 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.ctx = None
+        if tls:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(cert_path("server.pem"),
+                                     cert_path("server.key"))
+        self.bodies = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self):
+        if self.ctx:
+            return "https://%s:%d/v1" % (tls_host(), self.port)
+        return "http://%s:%d/v1" % (TEST_HOST, self.port)
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                c.settimeout(TIMEOUT)
+                if self.ctx:
+                    c = self.ctx.wrap_socket(c, server_side=True)
+                time.sleep(self.pause)
+                self._answer(c)
+            except OSError:
+                pass  # the client gave up: its result says so
+            finally:
+                c.close()
+
+    def _answer(self, c):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += c.recv(65536)
+        head, _, body = buf.partition(b"\r\n\r\n")
+        n = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)",
+                          head).group(1))
+        if self.mode == "reset":
+            while len(body) < 65536:
+                body += c.recv(65536)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+            return
+        while len(body) < n:
+            d = c.recv(65536)
+            if not d:
+                return
+            body += d
+        self.bodies.append(body)
+        text = str(len(json.loads(body)["messages"][-1]["content"]))
+        ev = b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n' % (
+            text.encode())
+        c.sendall(HEAD + chunk(ev) + chunk(DONE) + b"0\r\n\r\n")
+
+    def stop(self):
+        self.sock.close()
+
+
+class LargeRequestTests(unittest.TestCase):
+    """A request body far larger than the socket takes at once goes out
+    whole, resumed each time the socket has room (README: a long
+    conversation costs no RAM); a server that resets the connection while
+    it goes out ends the attempt as an i/o error."""
+
+    # 7 words of 120,000 bytes: 840 KB, within Linux's bound on one
+    # argument (128 KiB) and llmc-chat's on the prompt (1 MiB)
+    WORDS = ["%02d" % i + "abcdefghij" * 11999 + "xyzyxyzy" for i in range(7)]
+
+    def send(self, srv, *extra):
+        self.addCleanup(srv.stop)
+        args = ["--base-url", srv.url, "--api-key", API_KEY, "-m", "m",
+                "--max-retries", "0"] + list(extra) + self.WORDS
+        return run_chat(args, timeout=TIMEOUT * 2)
+
+    def assertWhole(self, srv, result):
+        rc, out, err = result
+        prompt = " ".join(self.WORDS)
+        self.assertEqual((rc, out), (0, str(len(prompt)).encode()), err)
+        self.assertEqual(len(srv.bodies), 1)
+        self.assertEqual(json.loads(srv.bodies[0])["messages"][-1]["content"],
+                         prompt)
+
+    def test_body_larger_than_the_socket_takes_goes_out_whole(self):
+        srv = SlowReader("answer")
+        self.assertWhole(srv, self.send(srv))
+
+    def test_over_tls_too(self):
+        srv = SlowReader("answer", tls=True)
+        self.assertWhole(srv, self.send(srv, "--ca-file",
+                                        cert_path("ca.pem")))
+
+    def test_reset_while_the_body_goes_out_is_an_io_error(self):
+        for tls in (False, True):
+            with self.subTest(tls=tls):
+                srv = SlowReader("reset", tls=tls)
+                rc, out, err = self.send(
+                    srv, *(["--ca-file", cert_path("ca.pem")] if tls else []))
+                self.assertEqual((rc, out), (1, b""), err)
+                self.assertIn("llmc-chat: i/o error", err)
 
 
 def failover(test, answer_a, answer_b):
