@@ -1,0 +1,210 @@
+/* Unit tests of llmc_client_init() (src/llmc_client.c, llmc_auth.c,
+ * llmc_conn.c): each configuration it cannot run is refused with the
+ * status that says why, and a client so refused takes no request. One
+ * refused after its TLS setup began gives back what mbedTLS allocated
+ * (ASan's leak check) and can be started again. */
+#include "split.h"
+
+#include "llmc/llmc.h"
+#include "llmc_auth.h" /* LLMC_IAM */
+#include "llmc_internal.h"
+
+static llmc_client_t *C;
+static llmc_config_t Cfg;
+
+static int setup(void **st)
+{
+    (void)st;
+    C = calloc(1, sizeof(*C));
+    assert_non_null(C);
+    memset(&Cfg, 0, sizeof(Cfg));
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    llmc_client_shutdown(C);
+    free(C);
+    C = NULL;
+    return 0;
+}
+
+static int init_with(const llmc_provider_t *p, size_t n)
+{
+    Cfg.providers = p;
+    Cfg.n_providers = n;
+    return llmc_client_init(C, &Cfg);
+}
+
+/* The client takes no request and polls nothing. */
+static void assert_not_started(void)
+{
+    llmc_request_t req;
+    llmc_message_t msg = {.role = "user", .content = "hi"};
+    llmc_request_init(&req);
+    req.model = "m";
+    req.messages = &msg;
+    req.n_messages = 1;
+    assert_int_equal(llmc_submit(C, &req, NULL, NULL), LLMC_ERR_STATE);
+    assert_int_equal(llmc_poll(C, 0), LLMC_ERR_STATE);
+}
+
+static const llmc_provider_t k_plain = {.name = "p",
+                                        .base_url = "http://127.0.0.1/v1"};
+
+static void test_missing_arguments(void **st)
+{
+    llmc_provider_t many[LLMC_MAX_PROVIDERS + 1];
+    size_t i;
+    (void)st;
+    Cfg.providers = &k_plain;
+    Cfg.n_providers = 1;
+    assert_int_equal(llmc_client_init(NULL, &Cfg), LLMC_ERR_ARG);
+    assert_int_equal(llmc_client_init(C, NULL), LLMC_ERR_ARG);
+    assert_int_equal(init_with(NULL, 1), LLMC_ERR_ARG);
+    assert_int_equal(init_with(&k_plain, 0), LLMC_ERR_ARG);
+    /* more providers than the client holds (LLMC_MAX_PROVIDERS) */
+    for (i = 0; i < LLMC_MAX_PROVIDERS + 1; i++)
+        many[i] = k_plain;
+    assert_int_equal(init_with(many, LLMC_MAX_PROVIDERS + 1), LLMC_ERR_ARG);
+    assert_not_started();
+    assert_int_equal(init_with(many, LLMC_MAX_PROVIDERS), LLMC_OK);
+}
+
+static void test_provider_without_a_name(void **st)
+{
+    llmc_provider_t p = k_plain;
+    (void)st;
+    p.name = NULL;
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    p.name = "";
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    assert_not_started();
+}
+
+static void test_base_url_it_cannot_take(void **st)
+{
+    static const char *const bad[] = {NULL, "", "ftp://127.0.0.1/v1",
+                                      "127.0.0.1/v1", "http:///v1",
+                                      "http://127.0.0.1:99999/v1"};
+    llmc_provider_t p = k_plain;
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p.base_url = bad[i];
+        assert_int_equal(init_with(&p, 1), LLMC_ERR_URL);
+    }
+    assert_not_started();
+}
+
+static void test_bearer_without_a_key(void **st)
+{
+    llmc_provider_t p = k_plain;
+    (void)st;
+    p.auth = LLMC_AUTH_BEARER;
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    assert_not_started();
+    p.api_key = "k";
+    assert_int_equal(init_with(&p, 1), LLMC_OK);
+}
+
+static void test_iam_provider_it_cannot_run(void **st)
+{
+    llmc_provider_t p = k_plain;
+    (void)st;
+    p.auth = LLMC_AUTH_EVOLUTION_IAM;
+    p.key_id = "kid";
+    p.secret = "sec";
+    p.token_url = "http://127.0.0.1/api/v1/auth/token";
+#if LLMC_IAM
+    p.key_id = NULL;
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    p.key_id = "kid";
+    p.secret = NULL;
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    p.secret = "sec";
+    p.token_url = "ftp://127.0.0.1/token";
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_URL);
+    assert_not_started();
+    p.token_url = "http://127.0.0.1/api/v1/auth/token";
+    assert_int_equal(init_with(&p, 1), LLMC_OK);
+#else
+    /* compiled out (LLMC_IAM_PROVIDERS=0) */
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    assert_not_started();
+#endif
+}
+
+#if LLMC_IAM && LLMC_MAX_PROVIDERS > LLMC_IAM_PROVIDERS
+static void test_more_iam_providers_than_it_holds(void **st)
+{
+    llmc_provider_t p[LLMC_IAM_PROVIDERS + 1];
+    size_t i;
+    (void)st;
+    for (i = 0; i < LLMC_IAM_PROVIDERS + 1; i++) {
+        p[i] = k_plain;
+        p[i].auth = LLMC_AUTH_EVOLUTION_IAM;
+        p[i].key_id = "kid";
+        p[i].secret = "sec";
+        p[i].token_url = "http://127.0.0.1/token";
+    }
+    assert_int_equal(init_with(p, LLMC_IAM_PROVIDERS + 1), LLMC_ERR_CONFIG);
+    assert_not_started();
+    assert_int_equal(init_with(p, LLMC_IAM_PROVIDERS), LLMC_OK);
+}
+#endif
+
+static void test_https_trust_it_cannot_load(void **st)
+{
+    static const char not_pem[] = "not a certificate";
+    llmc_provider_t p = k_plain;
+    (void)st;
+    p.base_url = "https://localhost/v1";
+    Cfg.ca_pem = not_pem;
+    Cfg.ca_pem_len = sizeof(not_pem);
+    /* without LLMC_TLS, https itself is what it cannot run */
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    assert_not_started();
+#if LLMC_TLS && defined(MBEDTLS_FS_IO)
+    Cfg.ca_pem = NULL;
+    Cfg.ca_pem_len = 0;
+    Cfg.ca_file = "/nonexistent/ca.pem";
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    assert_not_started();
+#endif
+    /* a plain-http client needs no trust: nothing is loaded */
+    assert_int_equal(init_with(&k_plain, 1), LLMC_OK);
+}
+
+static void test_storage_of_another_size(void **st)
+{
+    (void)st;
+    Cfg.providers = &k_plain;
+    Cfg.n_providers = 1;
+    assert_int_equal(llmc_client_init_sized(C, &Cfg, sizeof(*C) - 1),
+                     LLMC_ERR_CONFIG);
+    assert_int_equal(llmc_client_init_sized(C, &Cfg, sizeof(*C) + 8),
+                     LLMC_ERR_CONFIG);
+    assert_int_equal(llmc_client_size(), sizeof(*C));
+    assert_int_equal(llmc_client_init_sized(C, &Cfg, llmc_client_size()),
+                     LLMC_OK);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_missing_arguments),
+        T(test_provider_without_a_name),
+        T(test_base_url_it_cannot_take),
+        T(test_bearer_without_a_key),
+        T(test_iam_provider_it_cannot_run),
+#if LLMC_IAM && LLMC_MAX_PROVIDERS > LLMC_IAM_PROVIDERS
+        T(test_more_iam_providers_than_it_holds),
+#endif
+        T(test_https_trust_it_cannot_load),
+        T(test_storage_of_another_size),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
