@@ -49,7 +49,7 @@ LIBS := -lmbedtls -lmbedx509 -lmbedcrypto -lpthread
 OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SRC) $(PORT_SRC))
 TOBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
 
-.PHONY: all check demo bench clean deps menuconfig defconfig unit integration cflags
+.PHONY: all check demo bench clean deps menuconfig defconfig unit integration cflags coverage
 all: deps $(BUILD)/libllmc.a $(addprefix $(BUILD)/,$(TOOLS))
 
 deps:
@@ -152,6 +152,11 @@ integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)
 
 check: deps all
 	@bash scripts/check.sh
+
+# Lines and branches of src/ that make unit and make integration run
+# (gcov; a figure, not a test)
+coverage: deps
+	@BUILD=$(BUILD) bash scripts/coverage.sh
 
 # The flags a program that includes llmc/llmc_client.h needs to get the
 # llmc_client_t that $(BUILD)/libllmc.a was built for (its size follows the
