@@ -2,7 +2,8 @@
  * llmc_conn.c): each configuration it cannot run is refused with the
  * status that says why, and a client so refused takes no request. One
  * refused after its TLS setup began gives back what mbedTLS allocated
- * (ASan's leak check) and can be started again. */
+ * (ASan's leak check) and can be started again. Last, a started client's
+ * first blocking call. */
 #include "split.h"
 
 #include "llmc/llmc.h"
@@ -177,6 +178,46 @@ static void test_https_trust_it_cannot_load(void **st)
     assert_int_equal(init_with(&k_plain, 1), LLMC_OK);
 }
 
+static int g_done_calls;
+static llmc_result_t g_done;
+static void *g_done_user;
+
+static void on_done(void *user, const llmc_result_t *r)
+{
+    g_done_calls++;
+    g_done = *r;
+    g_done_user = user;
+}
+
+/* A started client's blocking call hands its result to the caller's
+ * on_done as well as to *result (a provider that is not working: no
+ * network is touched). */
+static void test_blocking_call_passes_its_result_to_on_done(void **st)
+{
+    llmc_provider_t p = k_plain;
+    llmc_callbacks_t cb = {NULL, NULL, on_done};
+    llmc_request_t req;
+    llmc_message_t msg = {.role = "user", .content = "hi"};
+    llmc_result_t r;
+    int user;
+    (void)st;
+    p.disabled = true;
+    assert_int_equal(init_with(&p, 1), LLMC_OK);
+    llmc_request_init(&req);
+    req.model = "m";
+    req.messages = &msg;
+    req.n_messages = 1;
+    g_done_calls = 0;
+    assert_int_equal(llmc_chat(C, &req, &cb, &user, &r), LLMC_ERR_NO_PROVIDER);
+    assert_int_equal(g_done_calls, 1);
+    assert_ptr_equal(g_done_user, &user);
+    assert_int_equal(g_done.status, LLMC_ERR_NO_PROVIDER);
+    assert_int_equal(r.status, LLMC_ERR_NO_PROVIDER);
+    assert_string_equal(g_done.message, r.message);
+    assert_true(strstr(r.message, "not working") != NULL ||
+                strlen(r.message) == LLMC_MSG_LEN - 1);
+}
+
 static void test_storage_of_another_size(void **st)
 {
     (void)st;
@@ -205,6 +246,7 @@ int main(void)
 #endif
         T(test_https_trust_it_cannot_load),
         T(test_storage_of_another_size),
+        T(test_blocking_call_passes_its_result_to_on_done),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
