@@ -3,8 +3,8 @@
 # and its tools built with the MCU-sized defaults of
 # include/llmc/llmc_config_defaults.h (make MCU_KNOBS=1), the sizes a
 # board gets when it sets no knob: 4 requests at once and 8 queued,
-# 6 connections, 8 providers, 2 KB receive and event buffers, 128 JSON
-# tokens, 96-byte messages, 1 KB IAM tokens. The other steps build the
+# 6 connections, 8 providers, 2 KB receive and event buffers, 96-byte
+# messages, 1 KB IAM tokens. The other steps build the
 # Linux tools with roomier knobs (Makefile), so without this one the sizes
 # that ship would be tested only by the unit tests.
 #
