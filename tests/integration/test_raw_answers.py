@@ -31,21 +31,28 @@ def chunk(b):
     return b"%x\r\n" % len(b) + b + b"\r\n"
 
 
-class RawServer:
-    """Answers one request per connection with the given bytes, then ends
-    the connection: "close" (FIN) or "reset" (RST)."""
+def reset_on_close(c):
+    """Closing c sends a reset (RST), not a FIN."""
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
-    def __init__(self, answer, end="close"):
-        self.answer = answer
-        self.end = end
+
+class Listener:
+    """A listening socket on TEST_HOST; a thread hands each connection in
+    turn to the subclass's handle(c) and closes it after. A subclass sets
+    its own attributes before calling __init__, and may set socket options
+    on the listening socket in listening(sock)."""
+
+    def __init__(self):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listening(self.sock)
         self.sock.bind((TEST_HOST, 0))
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
-        self.requests = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def listening(self, sock):
+        pass
 
     @property
     def url(self):
@@ -58,30 +65,44 @@ class RawServer:
             except OSError:
                 return
             with c:
-                buf = b""
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        break
-                    buf += d
-                head, _, body = buf.partition(b"\r\n\r\n")
-                n = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        n = int(line.split(b":")[1])
-                while len(body) < n:
-                    d = c.recv(65536)
-                    if not d:
-                        break
-                    body += d
-                self.requests += 1
-                c.sendall(self.answer)
-                if self.end == "reset":
-                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                 struct.pack("ii", 1, 0))
+                c.settimeout(TIMEOUT)
+                self.handle(c)
 
     def stop(self):
         self.sock.close()
+
+
+class RawServer(Listener):
+    """Answers one request per connection with the given bytes, then ends
+    the connection: "close" (FIN) or "reset" (RST)."""
+
+    def __init__(self, answer, end="close"):
+        self.answer = answer
+        self.end = end
+        self.requests = 0
+        super().__init__()
+
+    def handle(self, c):
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                break
+            buf += d
+        head, _, body = buf.partition(b"\r\n\r\n")
+        n = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                n = int(line.split(b":")[1])
+        while len(body) < n:
+            d = c.recv(65536)
+            if not d:
+                break
+            body += d
+        self.requests += 1
+        c.sendall(self.answer)
+        if self.end == "reset":
+            reset_on_close(c)
 
 
 class RawTestCase(unittest.TestCase):
@@ -246,42 +267,27 @@ class BodyBufferTests(RawTestCase):
                       '{"message":"overloaded overloaded', err)
 
 
-class HandshakeServer:
+class HandshakeServer(Listener):
     """Reads a TLS client's first bytes (its ClientHello), then answers
     them as a server that is not what the client expects: "http" (a
     plain-HTTP server on an https URL), "close" (FIN) or "reset" (RST)."""
 
     def __init__(self, mode):
         self.mode = mode
-        self.sock = socket.socket()
-        self.sock.bind((TEST_HOST, 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.hellos = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
     @property
     def url(self):
         return "https://%s:%d/v1" % (TEST_HOST, self.port)
 
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with c:
-                c.settimeout(TIMEOUT)
-                self.hellos.append(c.recv(65536)[:1])
-                if self.mode == "http":
-                    c.sendall(b"HTTP/1.1 400 Bad Request\r\n"
-                              b"Content-Length: 0\r\n\r\n")
-                elif self.mode == "reset":
-                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                 struct.pack("ii", 1, 0))
-
-    def stop(self):
-        self.sock.close()
+    def handle(self, c):
+        self.hellos.append(c.recv(65536)[:1])
+        if self.mode == "http":
+            c.sendall(b"HTTP/1.1 400 Bad Request\r\n"
+                      b"Content-Length: 0\r\n\r\n")
+        elif self.mode == "reset":
+            reset_on_close(c)
 
 
 class HandshakeFailureTests(unittest.TestCase):
@@ -314,7 +320,7 @@ class HandshakeFailureTests(unittest.TestCase):
                       "reset by peer", self.handshake("reset"))
 
 
-class SlowReader:
+class SlowReader(Listener):
     """Reads a request only after a pause, through a small receive buffer,
     so that the client's send would block many times over: "answer" reads
     it whole and answers with the length of the last message's content;
@@ -324,44 +330,37 @@ class SlowReader:
     def __init__(self, mode, tls=False, pause=0.3):
         self.mode = mode
         self.pause = pause
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        # a small segment size, which the client's send buffer grows by
-        # (loopback's 64 KiB ones let it queue megabytes)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
-        self.sock.bind((TEST_HOST, 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.ctx = None
         if tls:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ctx.load_cert_chain(cert_path("server.pem"),
                                      cert_path("server.key"))
         self.bodies = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
+
+    def listening(self, sock):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # a small segment size, which the client's send buffer grows by
+        # (loopback's 64 KiB ones let it queue megabytes)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
 
     @property
     def url(self):
         if self.ctx:
             return "https://%s:%d/v1" % (tls_host(), self.port)
-        return "http://%s:%d/v1" % (TEST_HOST, self.port)
+        return super().url
 
-    def _serve(self):
-        while True:
+    def handle(self, c):
+        try:
+            if self.ctx:
+                c = self.ctx.wrap_socket(c, server_side=True)
             try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                c.settimeout(TIMEOUT)
-                if self.ctx:
-                    c = self.ctx.wrap_socket(c, server_side=True)
                 time.sleep(self.pause)
                 self._answer(c)
-            except OSError:
-                pass  # the client gave up: its result says so
             finally:
                 c.close()
+        except OSError:
+            pass  # the client gave up: its result says so
 
     def _answer(self, c):
         buf = b""
@@ -373,8 +372,7 @@ class SlowReader:
         if self.mode == "reset":
             while len(body) < 65536:
                 body += c.recv(65536)
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                         struct.pack("ii", 1, 0))
+            reset_on_close(c)
             return
         while len(body) < n:
             d = c.recv(65536)
@@ -386,9 +384,6 @@ class SlowReader:
         ev = b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n' % (
             text.encode())
         c.sendall(HEAD + chunk(ev) + chunk(DONE) + b"0\r\n\r\n")
-
-    def stop(self):
-        self.sock.close()
 
 
 class LargeRequestTests(unittest.TestCase):
