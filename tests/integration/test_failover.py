@@ -993,18 +993,8 @@ class IamTests(FailoverCase):
         # An empty access_token is no token: the attempt fails as an auth
         # error at once, with no chat request sent as "Bearer " to be
         # refused (and refreshed, and refused again)
-        srv = self.iam_server(iam_empty_token=True)
-        b = self.servers[0]
-        cfg = self.config([self.iam_prov("iam", srv), self.prov("b", b)])
-        r, = self.multi(cfg, 1, "after empty")
-        self.assertEqual(r["status"], "ok", r["format"])
-        self.assertEqual(self.attempts(r), [("iam", "auth error"),
-                                            ("b", "ok")])
-        self.assertEqual(r["attempts"][0]["message"],
-                         "IAM token: no access_token in the answer")
-        st = srv.stats()
-        self.assertEqual((st["token_requests"], st["chat_requests"],
-                          st["tokens_refused"]), (1, 0, []))
+        self.assertTokenRefused(self.iam_server(iam_empty_token=True),
+                                "IAM token: no access_token in the answer")
 
     # LLMC_TOKEN_MAX: the default of llmc_config_defaults.h, which both the
     # Linux build and the board-knobs build keep
@@ -1032,7 +1022,8 @@ class IamTests(FailoverCase):
                                             ("b", "ok")])
         self.assertEqual(r["attempts"][0]["message"], message)
         st = srv.stats()
-        self.assertEqual((st["token_requests"], st["chat_requests"]), (1, 0))
+        self.assertEqual((st["token_requests"], st["chat_requests"],
+                          st["tokens_refused"]), (1, 0, []))
 
     def test_token_longer_than_its_store_is_auth_error_not_cut(self):
         self.assertTokenRefused(
