@@ -36,6 +36,29 @@ def reset_on_close(c):
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
+def read_request(c, limit=None):
+    """A request's head, its body (at most limit bytes of it) and its
+    Content-Length, read from c; less of the body if c closes first."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = c.recv(65536)
+        if not d:
+            break
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            n = int(line.split(b":")[1])
+    want = n if limit is None else min(n, limit)
+    while len(body) < want:
+        d = c.recv(65536)
+        if not d:
+            break
+        body += d
+    return head, body, n
+
+
 class Listener:
     """A listening socket on TEST_HOST; a thread hands each connection in
     turn to the subclass's handle(c) and closes it after. A subclass sets
@@ -83,22 +106,7 @@ class RawServer(Listener):
         super().__init__()
 
     def handle(self, c):
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            d = c.recv(65536)
-            if not d:
-                break
-            buf += d
-        head, _, body = buf.partition(b"\r\n\r\n")
-        n = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                n = int(line.split(b":")[1])
-        while len(body) < n:
-            d = c.recv(65536)
-            if not d:
-                break
-            body += d
+        read_request(c)
         self.requests += 1
         c.sendall(self.answer)
         if self.end == "reset":
@@ -363,22 +371,13 @@ class SlowReader(Listener):
             pass  # the client gave up: its result says so
 
     def _answer(self, c):
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            buf += c.recv(65536)
-        head, _, body = buf.partition(b"\r\n\r\n")
-        n = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)",
-                          head).group(1))
         if self.mode == "reset":
-            while len(body) < 65536:
-                body += c.recv(65536)
+            read_request(c, 65536)
             reset_on_close(c)
             return
-        while len(body) < n:
-            d = c.recv(65536)
-            if not d:
-                return
-            body += d
+        _, body, n = read_request(c)
+        if len(body) < n:
+            return  # the client closed first
         self.bodies.append(body)
         text = str(len(json.loads(body)["messages"][-1]["content"]))
         ev = b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n' % (
