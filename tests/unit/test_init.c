@@ -38,15 +38,22 @@ static int init_with(const llmc_provider_t *p, size_t n)
     return llmc_client_init(C, &Cfg);
 }
 
+static const llmc_message_t k_hi = {.role = "user", .content = "hi"};
+
+/* *req: one message, "hi" */
+static void hi_request(llmc_request_t *req)
+{
+    llmc_request_init(req);
+    req->model = "m";
+    req->messages = &k_hi;
+    req->n_messages = 1;
+}
+
 /* The client takes no request and polls nothing. */
 static void assert_not_started(void)
 {
     llmc_request_t req;
-    llmc_message_t msg = {.role = "user", .content = "hi"};
-    llmc_request_init(&req);
-    req.model = "m";
-    req.messages = &msg;
-    req.n_messages = 1;
+    hi_request(&req);
     assert_int_equal(llmc_submit(C, &req, NULL, NULL), LLMC_ERR_STATE);
     assert_int_equal(llmc_poll(C, 0), LLMC_ERR_STATE);
 }
@@ -197,16 +204,12 @@ static void test_blocking_call_passes_its_result_to_on_done(void **st)
     llmc_provider_t p = k_plain;
     llmc_callbacks_t cb = {NULL, NULL, on_done};
     llmc_request_t req;
-    llmc_message_t msg = {.role = "user", .content = "hi"};
     llmc_result_t r;
     int user;
     (void)st;
     p.disabled = true;
     assert_int_equal(init_with(&p, 1), LLMC_OK);
-    llmc_request_init(&req);
-    req.model = "m";
-    req.messages = &msg;
-    req.n_messages = 1;
+    hi_request(&req);
     g_done_calls = 0;
     assert_int_equal(llmc_chat(C, &req, &cb, &user, &r), LLMC_ERR_NO_PROVIDER);
     assert_int_equal(g_done_calls, 1);
