@@ -37,14 +37,18 @@ qemu_cmd() { # target elf
     esac
 }
 
-# run_elf TARGET ELF LOG: 0 when the end marker appeared in time
+# run_elf TARGET ELF LOG: 0 when the end marker appeared in time.
+# Semihosting writes the log one byte at a time, so the marker counts only
+# once its exit code is there: a run stopped at "[ MCU-END  ]" alone would
+# lose the code. "exit 0" is no prefix of another code (%d has no leading
+# zeros); a longer code cut short is still not 0.
 run_elf() {
     local pid waited=0 step=0.05 limit
     : >"$3"
     $(qemu_cmd "$1" "$2") </dev/null >"$3" 2>&1 &
     pid=$!
     limit=$((TIMEOUT * 20))
-    while ! grep -q '^\[ MCU-END  \]' "$3"; do
+    while ! grep -qE '^\[ MCU-END  \] exit [0-9]+$' "$3"; do
         if ! kill -0 "$pid" 2>/dev/null; then break; fi
         if [ $waited -ge $limit ]; then
             echo "[  ERROR   ] timeout after ${TIMEOUT}s" >>"$3"; break
@@ -52,7 +56,7 @@ run_elf() {
         sleep $step; waited=$((waited + 1))
     done
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-    grep -q '^\[ MCU-END  \] exit 0' "$3"
+    grep -qE '^\[ MCU-END  \] exit 0$' "$3"
 }
 
 # run_target TARGET: runs every test binary, prints the target's summary
