@@ -2,8 +2,8 @@
  * llmc_conn.c): each configuration it cannot run is refused with the
  * status that says why, and a client so refused takes no request. One
  * refused after its TLS setup began gives back what mbedTLS allocated
- * (ASan's leak check) and can be started again. Last, a started client's
- * first blocking call. */
+ * (ASan's leak check) and can be started again. Then how long a stored
+ * IAM token lasts, and a started client's first blocking call. */
 #include "split.h"
 
 #include "llmc/llmc.h"
@@ -163,6 +163,47 @@ static void test_more_iam_providers_than_it_holds(void **st)
 }
 #endif
 
+#if LLMC_IAM
+/* The time to the end of the token that answer brings, stored as
+ * llmc_auth_store() stores a token answer. */
+static uint64_t token_life(const char *answer)
+{
+    llmc_slot_t *s = &C->slots[0];
+    size_t n = strlen(answer);
+    assert_true(n <= sizeof(s->buf));
+    memcpy(s->buf, answer, n);
+    s->body_len = n;
+    s->provider = 0;
+    assert_int_equal(llmc_auth_store(C, s), LLMC_OK);
+    return llmc_auth_iam(C, s)->expires - C->now;
+}
+
+/* A token lasts its expires_in, at most 30 days (so the milliseconds fit
+ * 32 bits); one without a lifetime, or with a negative one, serves only
+ * the request that fetched it. */
+static void test_iam_token_lifetime(void **st)
+{
+    llmc_provider_t p = k_plain;
+    (void)st;
+    p.auth = LLMC_AUTH_EVOLUTION_IAM;
+    p.key_id = "kid";
+    p.secret = "sec";
+    p.token_url = "http://127.0.0.1/api/v1/auth/token";
+    assert_int_equal(init_with(&p, 1), LLMC_OK);
+    C->now = 5000000000u; /* past 32 bits: the end is 64-bit */
+    assert_true(token_life("{\"access_token\":\"t\",\"expires_in\":3600}") ==
+                3600000u);
+    assert_true(token_life("{\"expires_in\":2592000,\"access_token\":\"t\"}") ==
+                2592000000u);
+    assert_true(token_life("{\"access_token\":\"t\",\"expires_in\":2592001}") ==
+                2592000000u);
+    assert_true(token_life("{\"access_token\":\"t\",\"expires_in\":"
+                           "99999999999}") == 2592000000u);
+    assert_true(token_life("{\"access_token\":\"t\",\"expires_in\":-5}") == 0);
+    assert_true(token_life("{\"access_token\":\"t\"}") == 0);
+}
+#endif
+
 static void test_https_trust_it_cannot_load(void **st)
 {
     static const char not_pem[] = "not a certificate";
@@ -246,6 +287,9 @@ int main(void)
         T(test_iam_provider_it_cannot_run),
 #if LLMC_IAM && LLMC_MAX_PROVIDERS > LLMC_IAM_PROVIDERS
         T(test_more_iam_providers_than_it_holds),
+#endif
+#if LLMC_IAM
+        T(test_iam_token_lifetime),
 #endif
         T(test_https_trust_it_cannot_load),
         T(test_storage_of_another_size),
