@@ -791,6 +791,15 @@ static void io_fail(llmc_client_t *c, llmc_slot_t *s, long err)
 {
     if (stale_retry(c, s))
         return;
+#if LLMC_TLS
+    if (err == LLMC_CONN_TLS_FAILED) {
+        llmc_buf_t b;
+        msg_buf(&b, s);
+        llmc_conn_tls_failed(c, s->conn, &b);
+        attempt_fail(c, s, LLMC_ERR_TLS, NULL);
+        return;
+    }
+#endif
     attempt_fail(c, s, err == LLMC_PORT_EOF ? LLMC_ERR_CLOSED : LLMC_ERR_IO,
                  llmc_port_errstr((int)err));
 }

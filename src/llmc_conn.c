@@ -209,6 +209,21 @@ static void verify_message(uint32_t flags, llmc_buf_t *msg)
         llmc_buf_str(msg, "certificate rejected");
 }
 
+/* "<what> failed (mbedTLS -0x7200)": the code as mbedTLS's error.h spells
+ * it (mbedTLS's codes are -0x0001 to -0x7FFF). */
+static void tls_failed(llmc_buf_t *msg, const char *what, int rc)
+{
+    char h[4];
+    unsigned v = 0u - (unsigned)rc;
+    int i;
+    for (i = 3; i >= 0; i--, v >>= 4)
+        h[i] = "0123456789ABCDEF"[v & 15u];
+    llmc_buf_str(msg, what);
+    llmc_buf_str(msg, " failed (mbedTLS -0x");
+    llmc_buf_put(msg, h, 4);
+    llmc_buf_str(msg, ")");
+}
+
 static int tls_error(llmc_conn_t *k, int rc, llmc_buf_t *msg)
 {
     uint32_t flags = mbedtls_ssl_get_verify_result(&k->ssl);
@@ -221,10 +236,7 @@ static int tls_error(llmc_conn_t *k, int rc, llmc_buf_t *msg)
         llmc_buf_str(msg, "TLS handshake: ");
         llmc_buf_str(msg, llmc_port_errstr(k->port_err));
     } else {
-        /* mbedTLS's error codes are negative */
-        llmc_buf_str(msg, "TLS handshake failed (mbedTLS -");
-        llmc_buf_uint(msg, 0u - (uint32_t)rc);
-        llmc_buf_str(msg, ")");
+        tls_failed(msg, "TLS handshake", rc);
     }
     return LLMC_ERR_TLS;
 }
@@ -395,6 +407,25 @@ int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
     return 1;
 }
 
+#if LLMC_TLS
+/* A failed mbedtls_ssl_read() or _write(): the socket's error when it had
+ * one (LLMC_PORT_EOF: closed without close_notify), else TLS's own (a
+ * record that does not decrypt, an alert from the peer), kept for
+ * llmc_conn_tls_failed(). */
+static long tls_io_error(llmc_conn_t *k, int rc)
+{
+    if (k->port_err != 0)
+        return k->port_err;
+    k->tls_err = rc;
+    return LLMC_CONN_TLS_FAILED;
+}
+
+void llmc_conn_tls_failed(const llmc_client_t *c, int ci, llmc_buf_t *msg)
+{
+    tls_failed(msg, "TLS connection", c->conns[ci].tls_err);
+}
+#endif
+
 long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n)
 {
     llmc_conn_t *k = &c->conns[ci];
@@ -410,7 +441,7 @@ long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n)
                                                       : LLMC_POLL_OUT;
             return LLMC_PORT_WOULD_BLOCK;
         }
-        return k->port_err ? k->port_err : LLMC_PORT_ERROR;
+        return tls_io_error(k, rc);
     }
 #endif
     r = llmc_port_send(k->sock, p, n);
@@ -444,8 +475,7 @@ long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n)
                                                        : LLMC_POLL_IN;
             return LLMC_PORT_WOULD_BLOCK;
         }
-        /* the socket's error; LLMC_PORT_EOF: closed without close_notify */
-        return k->port_err ? k->port_err : LLMC_PORT_ERROR;
+        return tls_io_error(k, rc);
     }
 #endif
     r = llmc_port_recv(k->sock, p, n);

@@ -107,9 +107,14 @@ int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
                    llmc_buf_t *msg);
 #define LLMC_CONN_TIMED_OUT 0x80u
 /* Bytes moved, or LLMC_PORT_WOULD_BLOCK (conn->want set), LLMC_PORT_EOF,
- * or another LLMC_PORT_* error. */
+ * another LLMC_PORT_* error, or LLMC_CONN_TLS_FAILED. */
 long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n);
 long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n);
+/* What send and recv return when TLS failed on its own, with no socket
+ * error: a record that does not decrypt, an alert from the peer.
+ * llmc_conn_tls_failed() writes its text, with mbedTLS's code. */
+#define LLMC_CONN_TLS_FAILED (-16)
+void llmc_conn_tls_failed(const llmc_client_t *c, int ci, llmc_buf_t *msg);
 /* Back to the pool when reusable, else closed. */
 void llmc_conn_release(llmc_client_t *c, int ci, bool reusable);
 /* Close; notify sends TLS close_notify first. */

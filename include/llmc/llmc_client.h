@@ -142,6 +142,7 @@ typedef struct {
     uint32_t last_used; /* ms, low 32 bits: compared by difference */
 #if LLMC_TLS
     bool ssl_ready;
+    int tls_err;      /* mbedTLS's code for LLMC_CONN_TLS_FAILED */
     mbedtls_ssl_context ssl;
 #endif
 } llmc_conn_t;

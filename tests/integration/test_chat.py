@@ -489,6 +489,15 @@ class TlsTests(ChatTestCase):
         self.assertFailure(result, "i/o error", "connection reset by peer",
                            "partial", stdout=b"abcd")
 
+    def test_https_record_that_does_not_decrypt(self):
+        # TLS's own failure mid-stream, not the socket's: mbedTLS's code
+        # for a record whose tag does not match (MBEDTLS_ERR_SSL_INVALID_MAC)
+        result = self.chat("abcdefgh", "--ca-file", cert_path("ca.pem"),
+                           bad_record=1, event_delay_ms=100)
+        self.assertFailure(result, "tls error",
+                           "TLS connection failed (mbedTLS -0x7180)",
+                           "partial", stdout=b"abcd")
+
     def test_https_cut_stream_fails_with_or_without_close_notify(self):
         # a close inside the body, with the TLS alert or a bare FIN, is a
         # cut answer, never a whole one

@@ -71,6 +71,11 @@ SCENARIO OPTIONS (all optional)
   truncate=1                     after the first content event close the
                                  connection normally (FIN, and close_notify
                                  under TLS) without finishing the body
+  bad_record=1                   (TLS) after the first content event (half
+                                 the body when not streamed) a record that
+                                 does not decrypt, written under the TLS
+                                 layer; then hold the connection until the
+                                 client closes it
   hang=1                         read the request and never answer
   empty=1                        no content events
   delay_ms=N                     sleep before the response head
@@ -107,7 +112,7 @@ IDLE_TIMEOUT = 300.0
 HANG_MAX = 120.0
 CONTROL_PATHS = ("/stats", "/stats/reset", "/iam/revoke")
 FAILURE_OPTIONS = ("status", "reset", "hang", "mid_error", "big_event",
-                   "empty", "delay_ms", "truncate")
+                   "empty", "delay_ms", "truncate", "bad_record")
 
 VERBOSE = False
 
@@ -428,6 +433,7 @@ class Sleep:
 RESET = object()   # abort the connection with an RST
 CLOSE = object()   # close the connection normally, body unfinished
 HOLD = object()    # hold the connection open, body unfinished
+BAD_RECORD = object()  # a TLS record that does not decrypt, then HOLD
 
 
 def close_quietly(sock):
@@ -517,7 +523,11 @@ def send_response(conn, status, headers, pieces, framing="length",
         if p is CLOSE:
             close_gracefully(conn, tls_notify)
             raise Aborted("truncated")
-        if p is HOLD:
+        if p is BAD_RECORD:
+            # application data of 32 bytes, written on the TCP socket
+            # beneath TLS: its authentication tag cannot match
+            socket.socket.sendall(conn.sock, b"\x17\x03\x03\x00\x20" + bytes(32))
+        if p is HOLD or p is BAD_RECORD:
             wait_for_peer_close(conn.sock)
             raise Aborted("held")
         if isinstance(p, Sleep):
@@ -781,9 +791,10 @@ class ChatResponder:
         elif reset == "content":
             half = max(1, len(body) // 2)
             out = [body[:half], Sleep(self.event_delay), RESET, body[half:]]
-        elif opt_flag(opts, "truncate"):
+        elif opt_flag(opts, "truncate") or opt_flag(opts, "bad_record"):
             half = max(1, len(body) // 2)
-            out = [body[:half], Sleep(self.event_delay), CLOSE, body[half:]]
+            cut = CLOSE if opt_flag(opts, "truncate") else BAD_RECORD
+            out = [body[:half], Sleep(self.event_delay), cut, body[half:]]
         return self.send(200, [("Content-Type", "application/json")], out)
 
     def event(self, obj):
@@ -831,6 +842,7 @@ class ChatResponder:
         big_event = opt_int(opts, "big_event", 0)
         reset = opts.get("reset")
         truncate = opt_flag(opts, "truncate")
+        bad_record = opt_flag(opts, "bad_record")
         eol = self.eol
 
         def choice(delta, finish=None):
@@ -856,6 +868,8 @@ class ChatResponder:
                 events.append(RESET)
             elif i == 0 and truncate:
                 events.append(CLOSE)
+            elif i == 0 and bad_record:
+                events.append(BAD_RECORD)
             if i == 0 and big_event > 0:
                 events.append(self.big_event(big_event, include_usage))
         if mid_error >= 0 and not error_sent:
@@ -885,7 +899,7 @@ class ChatResponder:
             if idx > 0:
                 if self.event_delay > 0:
                     pieces.append(Sleep(self.event_delay))
-                if comments and ev is not RESET and ev is not CLOSE:
+                if comments and isinstance(ev, bytes):
                     pieces.append((": keep-alive" + eol).encode())
             pieces.append(ev)
         if opt_flag(opts, "hold"):

@@ -793,6 +793,19 @@ class TlsTests(StreamTests):
         self.assertEqual(st["connections"], 2)
         self.assertEqual(st["last_request"]["tls"]["version"], "TLSv1.2")
 
+    def test_bad_record(self):
+        # after part of the body, a record whose tag cannot match: the
+        # client's TLS layer rejects it (it is not a close or a reset)
+        for stream in (True, False):
+            with self.subTest(stream=stream):
+                c = self.client()
+                r = c.request("POST", "/v1/chat/completions",
+                              chat_body("abcdefgh", model(bad_record=1),
+                                        stream=stream))
+                self.assertIsInstance(r.error, ssl.SSLError)
+                self.assertIn("BAD_RECORD_MAC", str(r.error))
+                c.close()
+
     def test_close_notify_counted(self):
         # one client ends with close_notify (unwrap), one with a bare close;
         # the count is checked after each, once the server has let it go
