@@ -13,6 +13,8 @@
 #   expired.pem, expired.key         signed by the test CA, same SAN as server.pem,
 #                                    valid in 2000 only
 #   not-yet-valid.pem, .key          the same, valid from 2090 on
+#   client-only.pem, .key            signed by the test CA, same SAN as server.pem,
+#                                    extendedKeyUsage clientAuth only: not for a server
 #
 # 192.0.2.1 (TEST-NET-1) is the test servers' address in the lwIP tests
 # (scripts/check.d/lwip.sh), which reach them by IP since the lwIP build
@@ -32,7 +34,7 @@ if [ $# -ne 1 ]; then
 fi
 
 DIR=$1
-VERSION=3
+VERSION=4
 current() { [ -f "$DIR/ca.pem" ] && [ "$(cat "$DIR/version" 2>/dev/null)" = "$VERSION" ]; }
 if current; then
     exit 0
@@ -82,7 +84,8 @@ EOF
         -config "$WORK/$1.ext" -extensions v3_ca -out "$WORK/$1.pem"
 }
 
-# leaf_csr NAME SAN: a leaf's key, its request and its extensions
+# leaf_csr NAME SAN [EKU]: a leaf's key, its request and its extensions
+# (EKU: extendedKeyUsage, serverAuth unless given)
 leaf_csr() {
     cat >"$WORK/$1.ext" <<EOF
 [req]
@@ -94,7 +97,7 @@ O = llmc tests
 [v3_leaf]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyAgreement
-extendedKeyUsage = serverAuth
+extendedKeyUsage = ${3:-serverAuth}
 subjectAltName = $2
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid, issuer
@@ -104,9 +107,9 @@ EOF
         -out "$WORK/$1.csr"
 }
 
-# make_leaf NAME CA SAN
+# make_leaf NAME CA SAN [EKU]
 make_leaf() {
-    leaf_csr "$1" "$3"
+    leaf_csr "$1" "$3" "${4:-}"
     openssl x509 -req -sha256 -days "$DAYS" -in "$WORK/$1.csr" \
         -CA "$WORK/$2.pem" -CAkey "$WORK/$2.key" -set_serial "0x$(openssl rand -hex 8)" \
         -extfile "$WORK/$1.ext" -extensions v3_leaf -out "$WORK/$1.pem" 2>/dev/null
@@ -146,6 +149,7 @@ make_leaf wrong-host ca "DNS:wrong.example"
 make_leaf unknown-ca-server other-ca "$SAN"
 make_leaf_dated expired ca "$SAN" 20000101000000Z 20001231000000Z
 make_leaf_dated not-yet-valid ca "$SAN" 20900101000000Z 20991231000000Z
+make_leaf client-only ca "$SAN" clientAuth
 
 openssl verify -CAfile "$WORK/ca.pem" "$WORK/server.pem" "$WORK/wrong-host.pem" >/dev/null
 openssl verify -CAfile "$WORK/other-ca.pem" "$WORK/unknown-ca-server.pem" >/dev/null
@@ -155,7 +159,8 @@ rm -f "$DIR/ca.pem" "$DIR/version"
 for f in ca.key other-ca.pem other-ca.key \
          server.pem server.key wrong-host.pem wrong-host.key \
          unknown-ca-server.pem unknown-ca-server.key \
-         expired.pem expired.key not-yet-valid.pem not-yet-valid.key; do
+         expired.pem expired.key not-yet-valid.pem not-yet-valid.key \
+         client-only.pem client-only.key; do
     chmod 0644 "$WORK/$f"
     mv -f "$WORK/$f" "$DIR/$f"
 done

@@ -195,6 +195,16 @@ static int tls_begin(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
     return LLMC_OK;
 }
 
+/* v as hex, the last digits of it: 0x7200 with digits 4 */
+static void put_hex(llmc_buf_t *msg, uint32_t v, int digits)
+{
+    char h[8];
+    int i;
+    for (i = digits - 1; i >= 0; i--, v >>= 4)
+        h[i] = "0123456789ABCDEF"[v & 15u];
+    llmc_buf_put(msg, h, (size_t)digits);
+}
+
 static void verify_message(uint32_t flags, llmc_buf_t *msg)
 {
     if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
@@ -205,22 +215,24 @@ static void verify_message(uint32_t flags, llmc_buf_t *msg)
         llmc_buf_str(msg, "certificate expired");
     else if (flags & MBEDTLS_X509_BADCERT_FUTURE)
         llmc_buf_str(msg, "certificate not yet valid");
-    else
-        llmc_buf_str(msg, "certificate rejected");
+    else if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE |
+                      MBEDTLS_X509_BADCERT_EXT_KEY_USAGE))
+        llmc_buf_str(msg, "certificate not for a TLS server (key usage)");
+    else {
+        /* the MBEDTLS_X509_BADCERT_* bits, as x509.h lists them */
+        llmc_buf_str(msg, "certificate rejected (verify flags 0x");
+        put_hex(msg, flags, 8);
+        llmc_buf_str(msg, ")");
+    }
 }
 
 /* "<what> failed (mbedTLS -0x7200)": the code as mbedTLS's error.h spells
  * it (mbedTLS's codes are -0x0001 to -0x7FFF). */
 static void tls_failed(llmc_buf_t *msg, const char *what, int rc)
 {
-    char h[4];
-    unsigned v = 0u - (unsigned)rc;
-    int i;
-    for (i = 3; i >= 0; i--, v >>= 4)
-        h[i] = "0123456789ABCDEF"[v & 15u];
     llmc_buf_str(msg, what);
     llmc_buf_str(msg, " failed (mbedTLS -0x");
-    llmc_buf_put(msg, h, 4);
+    put_hex(msg, 0u - (uint32_t)rc, 4);
     llmc_buf_str(msg, ")");
 }
 

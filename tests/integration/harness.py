@@ -50,6 +50,7 @@ TLS_CERTS = {
                    "other-ca.pem"),
     "expired": ("expired.pem", "expired.key", "ca.pem"),
     "not-yet-valid": ("not-yet-valid.pem", "not-yet-valid.key", "ca.pem"),
+    "client-only": ("client-only.pem", "client-only.key", "ca.pem"),
 }
 
 _cert_lock = threading.Lock()
@@ -223,8 +224,8 @@ class Server:
     """Run tests/server/llmc_test_server.py on an ephemeral port.
 
     scenario   default scenario query string (--scenario)
-    tls        None, 'good', 'wrong-host', 'unknown-ca', 'expired' or
-               'not-yet-valid'
+    tls        None, 'good', 'wrong-host', 'unknown-ca', 'expired',
+               'not-yet-valid' or 'client-only'
     **opts     further server options, e.g. require_auth="k" becomes
                --require-auth k; True adds a bare flag.
     """

@@ -545,6 +545,12 @@ class TlsTests(ChatTestCase):
         # certificate: the message points at the clock
         self.assertCertRejected("not-yet-valid", "certificate not yet valid")
 
+    def test_https_certificate_for_clients_only_rejected(self):
+        # trusted and for this host, but its extended key usage is
+        # clientAuth alone: not a server's certificate
+        self.assertCertRejected("client-only", "certificate not for a TLS "
+                                "server (key usage)")
+
     def test_ca_file_from_config(self):
         with tempfile.TemporaryDirectory() as tmp:
             cfg = os.path.join(tmp, "providers.json")
