@@ -117,14 +117,22 @@ static void test_bearer_without_a_key(void **st)
     assert_int_equal(init_with(&p, 1), LLMC_OK);
 }
 
+/* *p: an Evolution IAM provider with its key pair, token endpoint on
+ * plain http */
+static void iam_provider(llmc_provider_t *p)
+{
+    *p = k_plain;
+    p->auth = LLMC_AUTH_EVOLUTION_IAM;
+    p->key_id = "kid";
+    p->secret = "sec";
+    p->token_url = "http://127.0.0.1/api/v1/auth/token";
+}
+
 static void test_iam_provider_it_cannot_run(void **st)
 {
-    llmc_provider_t p = k_plain;
+    llmc_provider_t p;
     (void)st;
-    p.auth = LLMC_AUTH_EVOLUTION_IAM;
-    p.key_id = "kid";
-    p.secret = "sec";
-    p.token_url = "http://127.0.0.1/api/v1/auth/token";
+    iam_provider(&p);
 #if LLMC_IAM
     p.key_id = NULL;
     assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
@@ -150,13 +158,8 @@ static void test_more_iam_providers_than_it_holds(void **st)
     llmc_provider_t p[LLMC_IAM_PROVIDERS + 1];
     size_t i;
     (void)st;
-    for (i = 0; i < LLMC_IAM_PROVIDERS + 1; i++) {
-        p[i] = k_plain;
-        p[i].auth = LLMC_AUTH_EVOLUTION_IAM;
-        p[i].key_id = "kid";
-        p[i].secret = "sec";
-        p[i].token_url = "http://127.0.0.1/token";
-    }
+    for (i = 0; i < LLMC_IAM_PROVIDERS + 1; i++)
+        iam_provider(&p[i]);
     assert_int_equal(init_with(p, LLMC_IAM_PROVIDERS + 1), LLMC_ERR_CONFIG);
     assert_not_started();
     assert_int_equal(init_with(p, LLMC_IAM_PROVIDERS), LLMC_OK);
@@ -183,12 +186,9 @@ static uint64_t token_life(const char *answer)
  * the request that fetched it. */
 static void test_iam_token_lifetime(void **st)
 {
-    llmc_provider_t p = k_plain;
+    llmc_provider_t p;
     (void)st;
-    p.auth = LLMC_AUTH_EVOLUTION_IAM;
-    p.key_id = "kid";
-    p.secret = "sec";
-    p.token_url = "http://127.0.0.1/api/v1/auth/token";
+    iam_provider(&p);
     assert_int_equal(init_with(&p, 1), LLMC_OK);
     C->now = 5000000000u; /* past 32 bits: the end is 64-bit */
     assert_true(token_life("{\"access_token\":\"t\",\"expires_in\":3600}") ==
