@@ -15,6 +15,8 @@
 #   not-yet-valid.pem, .key          the same, valid from 2090 on
 #   client-only.pem, .key            signed by the test CA, same SAN as server.pem,
 #                                    extendedKeyUsage clientAuth only: not for a server
+#   sha1-signed.pem, .key            signed by the test CA with SHA-1 (which mbedTLS's
+#                                    default profile refuses), same SAN as server.pem
 #
 # 192.0.2.1 (TEST-NET-1) is the test servers' address in the lwIP tests
 # (scripts/check.d/lwip.sh), which reach them by IP since the lwIP build
@@ -34,7 +36,7 @@ if [ $# -ne 1 ]; then
 fi
 
 DIR=$1
-VERSION=4
+VERSION=5
 current() { [ -f "$DIR/ca.pem" ] && [ "$(cat "$DIR/version" 2>/dev/null)" = "$VERSION" ]; }
 if current; then
     exit 0
@@ -107,10 +109,10 @@ EOF
         -out "$WORK/$1.csr"
 }
 
-# make_leaf NAME CA SAN [EKU]
+# make_leaf NAME CA SAN [EKU [DIGEST]]
 make_leaf() {
     leaf_csr "$1" "$3" "${4:-}"
-    openssl x509 -req -sha256 -days "$DAYS" -in "$WORK/$1.csr" \
+    openssl x509 -req "-${5:-sha256}" -days "$DAYS" -in "$WORK/$1.csr" \
         -CA "$WORK/$2.pem" -CAkey "$WORK/$2.key" -set_serial "0x$(openssl rand -hex 8)" \
         -extfile "$WORK/$1.ext" -extensions v3_leaf -out "$WORK/$1.pem" 2>/dev/null
 }
@@ -150,6 +152,7 @@ make_leaf unknown-ca-server other-ca "$SAN"
 make_leaf_dated expired ca "$SAN" 20000101000000Z 20001231000000Z
 make_leaf_dated not-yet-valid ca "$SAN" 20900101000000Z 20991231000000Z
 make_leaf client-only ca "$SAN" clientAuth
+make_leaf sha1-signed ca "$SAN" serverAuth sha1
 
 openssl verify -CAfile "$WORK/ca.pem" "$WORK/server.pem" "$WORK/wrong-host.pem" >/dev/null
 openssl verify -CAfile "$WORK/other-ca.pem" "$WORK/unknown-ca-server.pem" >/dev/null
@@ -160,7 +163,7 @@ for f in ca.key other-ca.pem other-ca.key \
          server.pem server.key wrong-host.pem wrong-host.key \
          unknown-ca-server.pem unknown-ca-server.key \
          expired.pem expired.key not-yet-valid.pem not-yet-valid.key \
-         client-only.pem client-only.key; do
+         client-only.pem client-only.key sha1-signed.pem sha1-signed.key; do
     chmod 0644 "$WORK/$f"
     mv -f "$WORK/$f" "$DIR/$f"
 done

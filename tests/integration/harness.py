@@ -43,7 +43,7 @@ SCRUBBED_ENV = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL",
                 "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 TLS_CERTS = {
-    # tls mode -> (certificate, key, CA that issued it)
+    # tls mode -> (certificate, key, CA that issued it[, server options])
     "good": ("server.pem", "server.key", "ca.pem"),
     "wrong-host": ("wrong-host.pem", "wrong-host.key", "ca.pem"),
     "unknown-ca": ("unknown-ca-server.pem", "unknown-ca-server.key",
@@ -51,6 +51,9 @@ TLS_CERTS = {
     "expired": ("expired.pem", "expired.key", "ca.pem"),
     "not-yet-valid": ("not-yet-valid.pem", "not-yet-valid.key", "ca.pem"),
     "client-only": ("client-only.pem", "client-only.key", "ca.pem"),
+    # OpenSSL loads a certificate signed with SHA-1 only at level 0
+    "sha1-signed": ("sha1-signed.pem", "sha1-signed.key", "ca.pem",
+                    ["--tls-seclevel", "0"]),
 }
 
 _cert_lock = threading.Lock()
@@ -224,8 +227,9 @@ class Server:
     """Run tests/server/llmc_test_server.py on an ephemeral port.
 
     scenario   default scenario query string (--scenario)
-    tls        None, 'good', 'wrong-host', 'unknown-ca', 'expired',
-               'not-yet-valid' or 'client-only'
+    tls        None or a key of TLS_CERTS: 'good', 'wrong-host',
+               'unknown-ca', 'expired', 'not-yet-valid', 'client-only',
+               'sha1-signed'
     **opts     further server options, e.g. require_auth="k" becomes
                --require-auth k; True adds a bare flag.
     """
@@ -249,8 +253,10 @@ class Server:
         if self.scenario:
             cmd += ["--scenario", self.scenario]
         if self.tls:
-            cert, key, _ = TLS_CERTS[self.tls]
-            cmd += ["--tls-cert", cert_path(cert), "--tls-key", cert_path(key)]
+            entry = TLS_CERTS[self.tls]
+            cmd += ["--tls-cert", cert_path(entry[0]),
+                    "--tls-key", cert_path(entry[1])]
+            cmd += entry[3] if len(entry) > 3 else []
         for name, value in self.opts.items():
             if value is None or value is False:
                 continue

@@ -551,6 +551,12 @@ class TlsTests(ChatTestCase):
         self.assertCertRejected("client-only", "certificate not for a TLS "
                                 "server (key usage)")
 
+    def test_https_certificate_signed_with_sha1_rejected(self):
+        # a reason llmc does not name: mbedTLS's flags, here
+        # MBEDTLS_X509_BADCERT_BAD_MD (a hash its profile refuses) alone
+        self.assertCertRejected("sha1-signed", "certificate rejected "
+                                "(verify flags 0x00004000)")
+
     def test_ca_file_from_config(self):
         with tempfile.TemporaryDirectory() as tmp:
             cfg = os.path.join(tmp, "providers.json")

@@ -1159,6 +1159,9 @@ def main(argv=None):
     ap.add_argument("--port-file")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--tls-seclevel", type=int,
+                    help="OpenSSL security level (0 serves a certificate "
+                         "signed with SHA-1)")
     ap.add_argument("--scenario", default="")
     ap.add_argument("--require-auth", metavar="TOKEN")
     ap.add_argument("--iam-key-id")
@@ -1199,6 +1202,8 @@ def main(argv=None):
         # OpenSSL 3 reports a bare close exactly like a close_notify and
         # every client would be counted as having sent one.
         ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+        if args.tls_seclevel is not None:
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=%d" % args.tls_seclevel)
         ctx.load_cert_chain(args.tls_cert, args.tls_key or args.tls_cert)
         try:
             ctx.set_alpn_protocols(["http/1.1"])

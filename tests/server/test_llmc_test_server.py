@@ -852,6 +852,20 @@ class TlsNegativeTests(unittest.TestCase):
     def test_unknown_ca(self):
         self.check_rejected("unknown-ca")
 
+    def test_sha1_signed_certificate_served_at_level_0(self):
+        # OpenSSL loads a certificate signed with SHA-1 only at security
+        # level 0 (--tls-seclevel 0, which the harness passes): served,
+        # it is that certificate a client at level 0 gets
+        with harness.Server(tls="sha1-signed") as srv:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            ctx.load_verify_locations(harness.cert_path("ca.pem"))
+            raw = socket.create_connection(("127.0.0.1", srv.port),
+                                           timeout=10)
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                subject = dict(x[0] for x in s.getpeercert()["subject"])
+            self.assertEqual(subject["commonName"], "sha1-signed")
+
 
 class AuthTests(unittest.TestCase):
 
