@@ -47,3 +47,4 @@ echo "  heaviest functions (whole run):"
 callgrind_annotate $B/cg.10000.out 2>/dev/null | sed -n '/^Ir/,$p' | sed -n '3,12p' | sed 's/^/    /'
 
 [ -n "${BENCH_RECV_ONLY:-}" ] || bash scripts/bench-concurrent.sh
+[ -n "${BENCH_RECV_ONLY:-}" ] || bash scripts/bench-tls-heap.sh
