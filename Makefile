@@ -147,7 +147,12 @@ $(ABUILD)/test_%: $(ABUILD)/obj/tests/unit/test_%.o $(ABUILD)/libllmc.a
 unit: deps $(UNITS)
 	@bash scripts/run-unit.sh $(UNITS)
 
-integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat $(GBUILD)/llmc-chat
+# LD_PRELOAD'ed into the plain llmc-chat: a heap too short for mbedTLS's
+# record buffers (test_library.MemoryTests)
+$(BUILD)/fail_calloc.so: tests/integration/fail_calloc.c $(MAKEFILES_DEP)
+	$(CC) $(WARN) -O1 -shared -fPIC $< -o $@
+
+integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(BUILD)/fail_calloc.so $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat $(GBUILD)/llmc-chat
 	LLMC_CHAT=$(abspath $(ABUILD))/llmc-chat LLMC_BUILD=$(abspath $(ABUILD)) LLMC_CHAT_PLAIN=$(abspath $(BUILD))/llmc-chat $(PYTHON) tests/integration/run.py $(INTEGRATION_ARGS)
 
 check: deps all

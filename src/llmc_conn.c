@@ -178,23 +178,6 @@ void llmc_tls_free(llmc_client_t *c)
     c->tls_ready = false;
 }
 
-static int tls_begin(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
-                     llmc_buf_t *msg)
-{
-    mbedtls_ssl_init(&k->ssl);
-    k->ssl_ready = true;
-    if (!c->tls_ready || mbedtls_ssl_setup(&k->ssl, &c->conf) != 0 ||
-        mbedtls_ssl_set_hostname(&k->ssl, u->host) != 0) {
-        llmc_buf_str(msg, "TLS setup failed");
-        return LLMC_ERR_TLS;
-    }
-    mbedtls_ssl_set_bio(&k->ssl, k, bio_send, bio_recv, NULL);
-    if (k->target < LLMC_MAX_PROVIDERS && c->prov[k->target].has_session)
-        mbedtls_ssl_set_session(&k->ssl, &c->prov[k->target].session);
-    k->state = CONN_HANDSHAKE;
-    return LLMC_OK;
-}
-
 /* v as hex, the last digits of it: 0x7200 with digits 4 */
 static void put_hex(llmc_buf_t *msg, uint32_t v, int digits)
 {
@@ -203,6 +186,41 @@ static void put_hex(llmc_buf_t *msg, uint32_t v, int digits)
     for (i = digits - 1; i >= 0; i--, v >>= 4)
         h[i] = "0123456789ABCDEF"[v & 15u];
     llmc_buf_put(msg, h, (size_t)digits);
+}
+
+/* "<what> failed (mbedTLS -0x7200)": the code as mbedTLS's error.h spells
+ * it (mbedTLS's codes are -0x0001 to -0x7FFF). */
+static void tls_failed(llmc_buf_t *msg, const char *what, int rc)
+{
+    llmc_buf_str(msg, what);
+    llmc_buf_str(msg, " failed (mbedTLS -0x");
+    put_hex(msg, 0u - (uint32_t)rc, 4);
+    /* what a board short of heap sees first: the record buffers, some
+     * 2 x 16 KB, are allocated as the connection's TLS is set up */
+    llmc_buf_str(msg, rc == MBEDTLS_ERR_SSL_ALLOC_FAILED ? ", out of memory)"
+                                                          : ")");
+}
+
+static int tls_begin(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
+                     llmc_buf_t *msg)
+{
+    int rc;
+    mbedtls_ssl_init(&k->ssl);
+    k->ssl_ready = true;
+    /* c->conf is set up: llmc_conn_open() takes no https target
+     * otherwise */
+    rc = mbedtls_ssl_setup(&k->ssl, &c->conf);
+    if (rc == 0)
+        rc = mbedtls_ssl_set_hostname(&k->ssl, u->host);
+    if (rc != 0) {
+        tls_failed(msg, "TLS setup", rc);
+        return LLMC_ERR_TLS;
+    }
+    mbedtls_ssl_set_bio(&k->ssl, k, bio_send, bio_recv, NULL);
+    if (k->target < LLMC_MAX_PROVIDERS && c->prov[k->target].has_session)
+        mbedtls_ssl_set_session(&k->ssl, &c->prov[k->target].session);
+    k->state = CONN_HANDSHAKE;
+    return LLMC_OK;
 }
 
 static void verify_message(uint32_t flags, llmc_buf_t *msg)
@@ -224,16 +242,6 @@ static void verify_message(uint32_t flags, llmc_buf_t *msg)
         put_hex(msg, flags, 8);
         llmc_buf_str(msg, ")");
     }
-}
-
-/* "<what> failed (mbedTLS -0x7200)": the code as mbedTLS's error.h spells
- * it (mbedTLS's codes are -0x0001 to -0x7FFF). */
-static void tls_failed(llmc_buf_t *msg, const char *what, int rc)
-{
-    llmc_buf_str(msg, what);
-    llmc_buf_str(msg, " failed (mbedTLS -0x");
-    put_hex(msg, 0u - (uint32_t)rc, 4);
-    llmc_buf_str(msg, ")");
 }
 
 static int tls_error(llmc_conn_t *k, int rc, llmc_buf_t *msg)

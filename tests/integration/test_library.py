@@ -11,7 +11,8 @@ import subprocess
 import sys
 import unittest
 
-from harness import Server, cert_path, chat_env, size_content, tool_path
+from harness import (Server, cert_path, chat_env, run_chat, size_content,
+                     tool_path)
 
 TIMEOUT = 60
 
@@ -499,6 +500,25 @@ class MemoryTests(unittest.TestCase):
               % (h_small, h_big))
         self.assertGreater(h_small, 16384)  # mbedTLS's buffers are counted
         self.assertLess(abs(h_big - h_small), 2048)
+
+    def test_tls_setup_short_of_heap_says_out_of_memory(self):
+        # a heap too short for mbedTLS's record buffers (some 16 KB each),
+        # as on a board with too many TLS connections open: each attempt
+        # ends with mbedTLS's code and says so, and no request goes out
+        chat = self.plain_chat()
+        shim = os.path.join(os.path.dirname(chat), "fail_calloc.so")
+        self.assertTrue(os.path.exists(shim), shim)
+        with Server(tls="good") as srv:
+            rc, out, err = run_chat(
+                ["--base-url", srv.url, "--api-key", "k", "-m", "t",
+                 "--ca-file", cert_path("ca.pem"), "--max-retries", "1",
+                 "hi"], binary=chat,
+                env={"LD_PRELOAD": shim, "LLMC_FAIL_CALLOC_MIN": "16384"})
+            self.assertEqual(srv.stats()["requests"], 0)
+        self.assertEqual((rc, out), (1, b""), err)
+        why = "tls error: TLS setup failed (mbedTLS -0x7F00, out of memory)"
+        self.assertIn("llmc-chat: " + why, err)
+        self.assertEqual(err.count(why), 3, err)  # the result, 2 attempts
 
     def test_four_mib_answer_does_not_grow_rss(self):
         chat = self.plain_chat()
