@@ -44,14 +44,16 @@ int llmc_conn_find_idle(llmc_client_t *c, uint8_t target)
     return best;
 }
 
-int llmc_conn_alloc(llmc_client_t *c)
+/* A free connection, else the idle one unused longest, closed; or -1.
+ * tls: only an idle one over TLS, to give back its buffers' heap. */
+static int take(llmc_client_t *c, bool tls)
 {
     int i, lru = -1;
     for (i = 0; i < LLMC_CONNS; i++) {
         const llmc_conn_t *k = &c->conns[i];
-        if (k->state == CONN_FREE)
+        if (k->state == CONN_FREE && !tls)
             return i;
-        if (k->state == CONN_IDLE &&
+        if (k->state == CONN_IDLE && k->tls >= tls &&
             (lru < 0 ||
              (int32_t)(k->last_used - c->conns[lru].last_used) < 0))
             lru = i;
@@ -59,6 +61,11 @@ int llmc_conn_alloc(llmc_client_t *c)
     if (lru >= 0)
         llmc_conn_close(c, lru, true);
     return lru;
+}
+
+int llmc_conn_alloc(llmc_client_t *c)
+{
+    return take(c, false);
 }
 
 #if LLMC_TLS
@@ -210,6 +217,10 @@ static int tls_begin(llmc_client_t *c, llmc_conn_t *k, const llmc_url_t *u,
     /* c->conf is set up: llmc_conn_open() takes no https target
      * otherwise */
     rc = mbedtls_ssl_setup(&k->ssl, &c->conf);
+    /* short of heap: an idle connection kept for reuse holds its record
+     * buffers; close those, unused longest first, until this one fits */
+    while (rc == MBEDTLS_ERR_SSL_ALLOC_FAILED && take(c, true) >= 0)
+        rc = mbedtls_ssl_setup(&k->ssl, &c->conf);
     if (rc == 0)
         rc = mbedtls_ssl_set_hostname(&k->ssl, u->host);
     if (rc != 0) {

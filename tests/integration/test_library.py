@@ -9,10 +9,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
-from harness import (Server, cert_path, chat_env, run_chat, size_content,
-                     tool_path)
+from harness import (Server, cert_path, chat_env, run_chat, scenario_model,
+                     size_content, tool_path, wait_for)
 
 TIMEOUT = 60
 
@@ -519,6 +520,37 @@ class MemoryTests(unittest.TestCase):
         why = "tls error: TLS setup failed (mbedTLS -0x7F00, out of memory)"
         self.assertIn("llmc-chat: " + why, err)
         self.assertEqual(err.count(why), 3, err)  # the result, 2 attempts
+
+    def test_idle_tls_connection_gives_its_heap_to_a_new_one(self):
+        # heap for one TLS connection's record buffers (two large blocks):
+        # the first provider answers 500 and its connection stays pooled,
+        # idle, holding them; the second provider's connection finds no
+        # heap until llmc closes the idle one, then answers
+        chat = self.plain_chat()
+        shim = os.path.join(os.path.dirname(chat), "fail_calloc.so")
+        with Server(tls="good") as srv, \
+                tempfile.TemporaryDirectory() as d:
+            cfg = os.path.join(d, "providers.json")
+            with open(cfg, "w") as f:
+                json.dump({"providers": [
+                    {"name": "first", "base_url": srv.url, "api_key": "k",
+                     "model": scenario_model("t", status=500)},
+                    {"name": "second", "base_url": srv.url, "api_key": "k",
+                     "model": "t"}],
+                    "policy": {"max_retries": 0},
+                    "ca_file": cert_path("ca.pem")}, f)
+            rc, out, err = run_chat(
+                ["-c", cfg, "room"], binary=chat,
+                env={"LD_PRELOAD": shim, "LLMC_FAIL_CALLOC_MIN": "16384",
+                     "LLMC_FAIL_CALLOC_KEEP": "2"})
+            # both connections over before the count is read
+            wait_for(lambda: srv.stats()["open"] == 0, 5.0, "open == 0")
+            st = srv.stats()
+        self.assertEqual((rc, out), (0, b"room"), err)
+        self.assertEqual((st["requests"], st["connections"]), (2, 2))
+        # each closed by llmc with a close_notify, the first to make room,
+        # the second at shutdown
+        self.assertEqual(st["tls_close_notify"], 2, st)
 
     def test_four_mib_answer_does_not_grow_rss(self):
         chat = self.plain_chat()
