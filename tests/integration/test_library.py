@@ -467,16 +467,22 @@ class MemoryTests(unittest.TestCase):
             self.fail("LLMC_CHAT_PLAIN (the non-sanitizer llmc-chat) not set")
         return chat
 
-    def test_one_mib_answer_uses_the_same_heap_as_ten_bytes(self):
+    def peaks_for_10_b_and_1_mib(self, *options, **server):
+        """The plain llmc-chat's peak heap for a 10-byte and for a 1 MiB
+        answer (each answer checked), from a Server(**server)."""
         chat = self.plain_chat()
-        with Server() as srv:
-            base = [chat, "--base-url", srv.url, "-m"]
+        with Server(**server) as srv:
+            base = [chat, "--base-url", srv.url] + list(options) + ["-m"]
             small, rc1, h_small = peak_heap_bytes(base + ["t?size=10", "x"])
             big, rc2, h_big = peak_heap_bytes(
                 base + ["t?size=1048576&piece=64", "x"])
         self.assertEqual((rc1, rc2), (0, 0))
         self.assertEqual(small, size_content(10).encode())
         self.assertEqual(big, size_content(1048576).encode())
+        return h_small, h_big
+
+    def test_one_mib_answer_uses_the_same_heap_as_ten_bytes(self):
+        h_small, h_big = self.peaks_for_10_b_and_1_mib()
         print("\n  peak heap: 10 B answer %d B, 1 MiB answer %d B"
               % (h_small, h_big))
         self.assertEqual(h_small, h_big)
@@ -487,34 +493,33 @@ class MemoryTests(unittest.TestCase):
         # Not equal to the byte: ECDHE's random numbers take a few hundred
         # bytes more or less from run to run (make bench shows the peaks);
         # holding even one 16 KB record of the answer would exceed this.
-        chat = self.plain_chat()
-        with Server(tls="good") as srv:
-            base = [chat, "--base-url", srv.url, "--ca-file",
-                    cert_path("ca.pem"), "-m"]
-            small, rc1, h_small = peak_heap_bytes(base + ["t?size=10", "x"])
-            big, rc2, h_big = peak_heap_bytes(
-                base + ["t?size=1048576&piece=64", "x"])
-        self.assertEqual((rc1, rc2), (0, 0))
-        self.assertEqual(small, size_content(10).encode())
-        self.assertEqual(big, size_content(1048576).encode())
+        h_small, h_big = self.peaks_for_10_b_and_1_mib(
+            "--ca-file", cert_path("ca.pem"), tls="good")
         print("\n  peak heap over TLS: 10 B answer %d B, 1 MiB answer %d B"
               % (h_small, h_big))
         self.assertGreater(h_small, 16384)  # mbedTLS's buffers are counted
         self.assertLess(abs(h_big - h_small), 2048)
 
+    def short_heap(self, keep):
+        """The plain llmc-chat, and the environment that has its calloc
+        hand out at most keep blocks of 16 KB or more at a time
+        (tests/integration/fail_calloc.c)."""
+        chat = self.plain_chat()
+        shim = os.path.join(os.path.dirname(chat), "fail_calloc.so")
+        self.assertTrue(os.path.exists(shim), shim)
+        return chat, {"LD_PRELOAD": shim, "LLMC_FAIL_CALLOC_MIN": "16384",
+                      "LLMC_FAIL_CALLOC_KEEP": str(keep)}
+
     def test_tls_setup_short_of_heap_says_out_of_memory(self):
         # a heap too short for mbedTLS's record buffers (some 16 KB each),
         # as on a board with too many TLS connections open: each attempt
         # ends with mbedTLS's code and says so, and no request goes out
-        chat = self.plain_chat()
-        shim = os.path.join(os.path.dirname(chat), "fail_calloc.so")
-        self.assertTrue(os.path.exists(shim), shim)
+        chat, env = self.short_heap(0)
         with Server(tls="good") as srv:
             rc, out, err = run_chat(
                 ["--base-url", srv.url, "--api-key", "k", "-m", "t",
                  "--ca-file", cert_path("ca.pem"), "--max-retries", "1",
-                 "hi"], binary=chat,
-                env={"LD_PRELOAD": shim, "LLMC_FAIL_CALLOC_MIN": "16384"})
+                 "hi"], binary=chat, env=env)
             self.assertEqual(srv.stats()["requests"], 0)
         self.assertEqual((rc, out), (1, b""), err)
         why = "tls error: TLS setup failed (mbedTLS -0x7F00, out of memory)"
@@ -526,8 +531,7 @@ class MemoryTests(unittest.TestCase):
         # the first provider answers 500 and its connection stays pooled,
         # idle, holding them; the second provider's connection finds no
         # heap until llmc closes the idle one, then answers
-        chat = self.plain_chat()
-        shim = os.path.join(os.path.dirname(chat), "fail_calloc.so")
+        chat, env = self.short_heap(2)
         with Server(tls="good") as srv, \
                 tempfile.TemporaryDirectory() as d:
             cfg = os.path.join(d, "providers.json")
@@ -539,10 +543,8 @@ class MemoryTests(unittest.TestCase):
                      "model": "t"}],
                     "policy": {"max_retries": 0},
                     "ca_file": cert_path("ca.pem")}, f)
-            rc, out, err = run_chat(
-                ["-c", cfg, "room"], binary=chat,
-                env={"LD_PRELOAD": shim, "LLMC_FAIL_CALLOC_MIN": "16384",
-                     "LLMC_FAIL_CALLOC_KEEP": "2"})
+            rc, out, err = run_chat(["-c", cfg, "room"], binary=chat,
+                                    env=env)
             # both connections over before the count is read
             wait_for(lambda: srv.stats()["open"] == 0, 5.0, "open == 0")
             st = srv.stats()
