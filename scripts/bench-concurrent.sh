@@ -27,9 +27,7 @@ OUT=$B/concurrent.txt
 bash scripts/deps.sh python3-aiohttp strace
 make -s build/bench-concurrent
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. scripts/lib-servers.sh
 fail() { echo "bench-concurrent: FAIL: $*" >&2; exit 1; }
 
 # ---- the stream, what every client must make of it, the server ----------
@@ -43,9 +41,7 @@ $PY -c 'import runpy, signal, sys; signal.alarm(170); sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")' \
     tests/bench/replay_server.py $B/c.http $B/cport &
 SPID=$!; pids+=($SPID)
-for _ in $(seq 100); do [ -s $B/cport ] && break; sleep 0.05; done
-[ -s $B/cport ] || fail "replay server did not start"
-PORT=$(cat $B/cport)
+PORT=$(port_of $B/cport) || fail "replay server did not start"
 BASE="http://127.0.0.1:$PORT/v1"
 URLS="$BASE/chat/completions?r=[1-$N]"
 JSON='{"model":"bench","messages":[{"role":"user","content":"benchmark"}],"stream":true,"stream_options":{"include_usage":true}}'

@@ -18,30 +18,31 @@ bash scripts/deps.sh valgrind
 sh scripts/gen-test-certs.sh $CERTS
 make -s all
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. scripts/lib-servers.sh
 fail() { echo "bench-tls-heap: FAIL: $*" >&2; exit 1; }
 
-server() { # NAME [server options...]: starts one, prints nothing
+server() { # NAME [server options...]: starts one
     local name=$1; shift
     $PY tests/server/llmc_test_server.py --port 0 --port-file $B/$name.port \
         "$@" >/dev/null 2>&1 &
     pids+=($!)
-    local i; for i in $(seq 100); do [ -s $B/$name.port ] && break; sleep 0.05; done
-    [ -s $B/$name.port ] || fail "test server $name did not start"
 }
 server http
 server https --tls-cert $CERTS/server.pem --tls-key $CERTS/server.key
-HTTP="http://127.0.0.1:$(cat $B/http.port)/v1"
-HTTPS="https://localhost:$(cat $B/https.port)/v1"
+HTTP="http://127.0.0.1:$(port_of $B/http.port)/v1" || fail "http test server did not start"
+HTTPS="https://localhost:$(port_of $B/https.port)/v1" || fail "https test server did not start"
 
-peak() { # EXPECTED-STDOUT-BYTES COMMAND... -> prints the peak heap in bytes
-    local want=$1; shift
+massif() { # COMMAND... -> runs it (stdout to $B/out), prints its peak heap
     valgrind --tool=massif --massif-out-file=$B/massif.out "$@" \
         >$B/out 2>$B/err || fail "$* failed: $(tail -2 $B/err)"
-    [ "$(wc -c <$B/out)" = "$want" ] || fail "$*: $(wc -c <$B/out) bytes out, want $want"
     sed -n 's/^mem_heap_B=//p' $B/massif.out | sort -n | tail -1
+}
+
+peak() { # EXPECTED-STDOUT-BYTES COMMAND... -> prints the peak heap in bytes
+    local want=$1 p; shift
+    p=$(massif "$@") || exit 1
+    [ "$(wc -c <$B/out)" = "$want" ] || fail "$*: $(wc -c <$B/out) bytes out, want $want"
+    echo "$p"
 }
 
 # a config for llmc-check: N providers on URL, trusting CA
@@ -72,11 +73,11 @@ config $B/check1.json 1 "$HTTPS" $CERTS/ca.pem
 config $B/check4.json 4 "$HTTPS" $CERTS/ca.pem
 # llmc-check's output holds times; only its length is checked
 check() { # CONFIG N
-    valgrind --tool=massif --massif-out-file=$B/massif.out build/llmc-check \
-        -c "$1" >$B/out 2>$B/err || fail "llmc-check -c $1 failed"
+    local p
+    p=$(massif build/llmc-check -c "$1") || exit 1
     [ "$(grep -c 'Hello, are you GPT 3.5?' $B/out)" = "$2" ] ||
         fail "llmc-check -c $1: $(cat $B/out)"
-    sed -n 's/^mem_heap_B=//p' $B/massif.out | sort -n | tail -1
+    echo "$p"
 }
 cbase=$(check $B/check1-http.json 1)
 c1=$(check $B/check1.json 1)

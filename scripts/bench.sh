@@ -10,9 +10,7 @@ cd "$(dirname "$0")/.."
 B=build/bench; mkdir -p $B
 PY=/usr/bin/python3
 make -s build/bench-recv
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. scripts/lib-servers.sh
 
 measure() { # N -> prints "bytes instructions"
     local n=$1
@@ -26,8 +24,8 @@ print(len(d), "%08x" % h)' $B/s$n.content)
     rm -f $B/port.$n
     $PY tests/bench/replay_server.py $B/s$n.http $B/port.$n &
     pids+=($!)
-    local i; for i in $(seq 100); do [ -s $B/port.$n ] && break; sleep 0.05; done
-    local port; port=$(cat $B/port.$n)
+    local port
+    port=$(port_of $B/port.$n) || { echo "bench: replay server did not start" >&2; exit 1; }
     local got
     got=$(valgrind --tool=callgrind --callgrind-out-file=$B/cg.$n.out \
           build/bench-recv "http://127.0.0.1:$port/v1" 2>$B/cg.$n.log)

@@ -5,22 +5,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 D=build/demo; mkdir -p $D
 PY=/usr/bin/python3
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. scripts/lib-servers.sh
 
-start() { # name scenario -> port
+# name scenario: a test server in the background. Not called in $(...):
+# its pid must reach this shell's pids, or the exit trap leaves it running
+start() {
     rm -f $D/$1.port
     $PY tests/server/llmc_test_server.py --port 0 --port-file $D/$1.port \
         --scenario "$2" >$D/$1.log 2>&1 &
     pids+=($!)
-    for _ in $(seq 100); do [ -s $D/$1.port ] && break; sleep 0.05; done
-    cat $D/$1.port
 }
 
 ANSWER="Yes: I am a bundled local provider. llmc reached me after the first provider refused the connection and the second kept failing, and it is streaming this answer to you token by token from fixed memory."
-flaky=$(start flaky "status=503&msg=overloaded, try again")
-good=$(start good "event_delay_ms=40&piece=3&text=$ANSWER")
+start flaky "status=503&msg=overloaded, try again"
+start good "event_delay_ms=40&piece=3&text=$ANSWER"
+flaky=$(port_of $D/flaky.port) || { echo "demo: a test server did not start" >&2; exit 1; }
+good=$(port_of $D/good.port) || { echo "demo: a test server did not start" >&2; exit 1; }
 down=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 cat > $D/providers.json <<JSON
