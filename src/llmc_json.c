@@ -100,11 +100,13 @@ static const char k_keys[] = "\7choices\5usage\5error"
                              "\14access_token\12expires_in"
                              "\5delta\7message\15finish_reason\7content"
                              "\15prompt_tokens\21completion_tokens"
-                             "\14total_tokens";
+                             "\14total_tokens\4text";
 enum {
     K_CHOICES, K_USAGE, K_ERROR, /* top level of a chat completion */
     K_ACCESS, K_EXPIRES,         /* top level of an IAM token answer */
-    K_DELTA, K_MESSAGE, K_FINISH, K_CONTENT, K_PROMPT /* 3 usage counts */
+    K_DELTA, K_MESSAGE, K_FINISH, K_CONTENT,
+    K_PROMPT,              /* 3 usage counts */
+    K_TEXT = K_PROMPT + 3 /* a content part's */
 };
 
 /* The id in [from, to) of the key s[0..n), or -1. */
@@ -385,7 +387,10 @@ typedef char llmc_usage_check[offsetof(llmc_usage_t, total_tokens) ==
                                   ? 1
                                   : -1];
 
-enum { K_ERRMSG = K_PROMPT + 3 }; /* error.message, found as K_MESSAGE */
+enum {
+    K_PART = K_TEXT + 1, /* an element of content as an array */
+    K_ERRMSG             /* error.message, found as K_MESSAGE */
+};
 
 /* The value v[0..n) of a member with key id: choices, usage, error at the
  * top level, what llmc reads inside them. */
@@ -408,7 +413,7 @@ static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
         to = K_CONTENT;
         goto object;
     }
-    if (id >= K_PROMPT && id < K_ERRMSG) {
+    if (id >= K_PROMPT && id < K_TEXT) {
         /* a non-integer count is not ours to judge */
         (void)int_at(v, (int32_t *)(void *)((char *)&out->usage.prompt_tokens +
                                             (id - K_PROMPT) * sizeof(int32_t)));
@@ -421,7 +426,45 @@ static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
         out->content_raw_len = (size_t)(n - v - 2);
         out->has_content = true;
         out->lone[0] = out->lone[1] = 0; /* an earlier content's */
-        return string_at(v, n, &out->content, &out->content_len, out->lone);
+        if (*v != '[')
+            return string_at(v, n, &out->content, &out->content_len,
+                             out->lone);
+        /* an array of parts, as Mistral's reasoning models send it:
+         * [{"type": "thinking", "thinking": [...]}, {"type": "text",
+         * "text": "..."}]; the answer is the parts' "text" strings (only
+         * text parts have one), joined in place from where the array
+         * starts; a thinking or other part adds nothing */
+        out->content = v;
+        out->content_len = 0;
+        out->rewritten = true; /* no shape is kept from this event */
+        for (v = (char *)skip_ws(v + 1, n); *v != ']';
+             v = (char *)skip_ws(m + (*m == ','), n)) {
+            m = (char *)skip_ws(skip_value(v, n), n); /* ',' or ']' */
+            if ((rc = value(v, m, K_PART, out)) != LLMC_OK)
+                return rc;
+        }
+        return LLMC_OK;
+    }
+    if (id == K_TEXT) {
+        /* a part's text: the content's lone halves are those at the start
+         * of all the text and at its end */
+        const char *t;
+        size_t len;
+        uint16_t lone[2] = {0, 0};
+        if (string_at(v, n, &t, &len, lone) != LLMC_OK)
+            return LLMC_ERR_PROTOCOL;
+        if (out->content_len == 0)
+            out->lone[0] = lone[0];
+        if (len > 0)
+            out->lone[1] = lone[1];
+        memmove((char *)out->content + out->content_len, t, len);
+        out->content_len += len;
+        return LLMC_OK;
+    }
+    if (id == K_PART) {
+        from = K_TEXT;
+        to = K_TEXT + 1;
+        goto object;
     }
     if (id == K_ERROR) {
         out->has_error = true;

@@ -220,6 +220,16 @@ class StreamTests(ChatTestCase):
         self.assertSuccess(self.chat("Ж😀世", write=1, piece=64,
                                      framing="length"), "Ж😀世")
 
+    def test_content_parts(self):
+        # Mistral's reasoning models: content as an array of parts; the
+        # answer is the "text" parts', the "thinking" part is left out
+        self.assertSuccess(self.chat(NON_ASCII, parts=1, ascii=1, piece=1),
+                           NON_ASCII)
+
+    def test_content_parts_thinking_only_is_an_empty_response(self):
+        self.assertFailure(self.chat("nothing", parts=1, empty=1),
+                           "empty response")
+
     def test_escaped_text_option(self):
         text = 'quote " backslash \\ slash / tab \t newline \n end'
         self.assertSuccess(self.chat("ignored", text=text, ascii=1), text)
@@ -291,6 +301,10 @@ class NonStreamTests(ChatTestCase):
     def test_write_1_non_stream(self):
         prompt = "non stream byte by byte"
         self.assertSuccess(self.chat(prompt, "--no-stream", write=1), prompt)
+
+    def test_non_stream_content_parts(self):
+        prompt = "non stream parts"
+        self.assertSuccess(self.chat(prompt, "--no-stream", parts=1), prompt)
 
     def test_non_stream_non_ascii_escaped(self):
         self.assertSuccess(self.chat(NON_ASCII, "--no-stream", ascii=1),

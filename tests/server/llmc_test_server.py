@@ -78,6 +78,10 @@ SCENARIO OPTIONS (all optional)
                                  client closes it
   hang=1                         read the request and never answer
   empty=1                        no content events
+  parts=1                        content as an array of parts, as Mistral's
+                                 reasoning models send it: a "thinking"
+                                 part first (its own event when streamed),
+                                 then the answer in "text" parts
   delay_ms=N                     sleep before the response head
   event_delay_ms=N               sleep between events
   keepalive=0                    "Connection: close" and close afterwards
@@ -115,6 +119,9 @@ FAILURE_OPTIONS = ("status", "reset", "hang", "mid_error", "big_event",
                    "empty", "delay_ms", "truncate", "bad_record")
 
 VERBOSE = False
+# parts=1: the reasoning a Mistral reasoning model sends before its answer
+THINKING_PART = {"type": "thinking",
+                 "thinking": [{"type": "text", "text": "Let me think."}]}
 
 
 def log(msg):
@@ -770,6 +777,8 @@ class ChatResponder:
         opts = self.opts
         content = "" if opt_flag(opts, "empty") else content_text(req, opts)
         pieces = split_pieces(content, opt_int(opts, "piece", 4))
+        if opt_flag(opts, "parts"):
+            content = [THINKING_PART, {"type": "text", "text": content}]
         body = json_bytes({
             "id": "chatcmpl-test",
             "object": "chat.completion",
@@ -849,16 +858,23 @@ class ChatResponder:
             return [{"index": 0, "delta": delta, "logprobs": None,
                      "finish_reason": finish}]
 
+        parts = opt_flag(opts, "parts")
         events = []  # list of bytes (one SSE event each) or RESET
         events.append(self.event(self.chunk_obj(
             choice({"role": "assistant", "content": ""}),
             with_usage_null=include_usage)))
+        if parts:
+            events.append(self.event(self.chunk_obj(
+                choice({"content": [THINKING_PART]}),
+                with_usage_null=include_usage)))
         sent_content = 0
         error_sent = False
         for i, t in enumerate(texts):
             if mid_error >= 0 and sent_content == mid_error:
                 error_sent = True
                 break
+            if parts:
+                t = [{"type": "text", "text": t}]
             events.append(self.event(self.chunk_obj(
                 choice({"content": t}), with_usage_null=include_usage)))
             sent_content += 1

@@ -254,6 +254,8 @@ def stream_content(events):
             usage = obj["usage"]
         for ch in obj.get("choices", []):
             c = ch.get("delta", {}).get("content")
+            if isinstance(c, list):  # parts=1: the text parts
+                c = "".join(p["text"] for p in c if p["type"] == "text")
             if c:
                 content.append(c)
     return "".join(content), done, usage, error, chunks
@@ -317,6 +319,19 @@ class ServerTestBase(unittest.TestCase):
 
 
 class StreamTests(ServerTestBase):
+
+    def test_parts(self):
+        r, events, (content, done, usage, error, chunks) = self.stream(
+            "hello brave new world", parts=1)
+        self.assertEqual(content, "hello brave new world")
+        deltas = [c["choices"][0]["delta"] for c in chunks[:-2]]
+        self.assertEqual(deltas[0], {"role": "assistant", "content": ""})
+        self.assertEqual(deltas[1], {"content": [
+            {"type": "thinking",
+             "thinking": [{"type": "text", "text": "Let me think."}]}]})
+        self.assertEqual(deltas[2], {"content": [{"type": "text",
+                                                  "text": "hell"}]})
+        self.assertEqual(len(deltas), 8)
 
     def test_default_stream_shape(self):
         r, events, (content, done, usage, error, chunks) = self.stream(
@@ -704,6 +719,14 @@ class NonStreamTests(ServerTestBase):
                     r.body.decode("ascii")
                 if opts.get("write"):
                     self.assertGreater(r.reads, 100)
+
+    def test_parts(self):
+        r = self.chat(chat_body("one two", model(parts=1), stream=False))
+        msg = json.loads(r.body)["choices"][0]["message"]
+        self.assertEqual(msg["content"], [
+            {"type": "thinking",
+             "thinking": [{"type": "text", "text": "Let me think."}]},
+            {"type": "text", "text": "one two"}])
 
     def test_stream_absent_means_non_stream(self):
         r = self.chat({"model": "m", "messages": [{"role": "user",

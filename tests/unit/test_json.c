@@ -236,6 +236,114 @@ static void test_only_first_choice_and_top_level_keys_read(void **st)
     CONTENT_IS(&m, "yes");
 }
 
+/* Content as an array of parts (Mistral's reasoning models): the text of
+ * the "text" parts, unescaped and joined; thinking and other parts left
+ * out; an array with no text part is an empty content. */
+static void test_content_parts_text_joined(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(
+        chat("{\"choices\":[{\"delta\":{\"content\":[{\"type\":\"thinking\","
+             "\"thinking\":[{\"type\":\"text\",\"text\":\"hmm\"}]},"
+             "{\"type\":\"text\",\"text\":\"Hel\\u006co\"} , "
+             "{\"text\":\", w\\\"\",\"type\":\"text\",\"x\":[1]},"
+             "{\"type\":\"reference\",\"reference_ids\":[1]},"
+             "{\"type\":\"text\",\"text\":\"\"},"
+             "{\"type\":\"text\",\"text\":\"orld\"}]},"
+             "\"finish_reason\":null}]}",
+             &m),
+        LLMC_OK);
+    CONTENT_IS(&m, "Hello, w\"orld");
+    assert_true(m.rewritten); /* no shape is kept from it */
+    assert_int_equal(chat("{\"choices\":[{\"message\":{\"role\":\"assistant\","
+                          "\"content\":[{\"type\":\"thinking\",\"thinking\":"
+                          "[{\"type\":\"text\",\"text\":\"hmm\"}]},"
+                          "{\"type\":\"text\",\"text\":\"answer\"}]}}]}",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "answer");
+    /* thinking only, or no part: content present and empty */
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":[{\"type\":"
+                          "\"thinking\",\"thinking\":[{\"type\":\"text\","
+                          "\"text\":\"hmm\"}]}]}}]}",
+                          &m),
+                     LLMC_OK);
+    assert_true(m.has_content);
+    assert_int_equal(m.content_len, 0);
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":[ ]}}]}", &m),
+                     LLMC_OK);
+    assert_true(m.has_content);
+    assert_int_equal(m.content_len, 0);
+    /* a later string content replaces the parts, and the other way round */
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":[{\"type\":"
+                          "\"text\",\"text\":\"a\"}],\"content\":\"b\"}}]}",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "b");
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":\"a\\n\","
+                          "\"content\":[{\"type\":\"text\",\"text\":\"b\"}]}}]}",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "b");
+}
+
+/* A part is an object, and its "text" (only text parts have one; a null
+ * one is absent) a string; anything else is not what llmc expects. */
+static void test_content_parts_malformed(void **st)
+{
+    static const char *const bad[] = {
+        "[\"text\"]",
+        "[{\"type\":\"text\",\"text\":[\"a\"]}]",
+        "[{\"type\":\"image\",\"text\":7}]",
+        "[{\"type\":\"text\",\"text\":\"a\"},1]",
+        "[[{\"type\":\"text\",\"text\":\"a\"}]]",
+    };
+    char js[160];
+    llmc_chat_msg_t m;
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(js, sizeof(js),
+                 "{\"choices\":[{\"delta\":{\"content\":%s}}]}", bad[i]);
+        if (chat(js, &m) != LLMC_ERR_PROTOCOL)
+            fail_msg("accepted %s", bad[i]);
+    }
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":[{\"type\":"
+                          "\"text\"},{\"type\":\"text\",\"text\":null},"
+                          "{\"type\":\"image_url\",\"image_url\":{\"text\":"
+                          "\"no\"}}]}}]}",
+                          &m),
+                     LLMC_OK);
+    assert_true(m.has_content);
+    assert_int_equal(m.content_len, 0);
+}
+
+/* The lone surrogate halves of parts: the first part's at the start, the
+ * last part's at the end, for the stream's neighbouring contents. */
+static void test_content_parts_lone_halves(void **st)
+{
+    llmc_chat_msg_t m;
+    (void)st;
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":["
+                          "{\"type\":\"text\",\"text\":\"\\uDE00a\\uD83D\"},"
+                          "{\"type\":\"text\",\"text\":\"\\uDE00b\\uD83D\"}"
+                          "]}}]}",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "\xEF\xBF\xBD" "a\xEF\xBF\xBD\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+    assert_int_equal(m.lone[0], 0xDE00);
+    assert_int_equal(m.lone[1], 0xD83D);
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":["
+                          "{\"type\":\"text\",\"text\":\"a\\uD83D\"},"
+                          "{\"type\":\"text\",\"text\":\"\\uDE00b\"}"
+                          "]}}]}",
+                          &m),
+                     LLMC_OK);
+    assert_int_equal(m.lone[0], 0);
+    assert_int_equal(m.lone[1], 0);
+}
+
 static void test_content_raw_utf8_kept(void **st)
 {
     llmc_chat_msg_t m;
@@ -1165,6 +1273,9 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(
             test_only_first_choice_and_top_level_keys_read, teardown),
+        cmocka_unit_test_teardown(test_content_parts_text_joined, teardown),
+        cmocka_unit_test_teardown(test_content_parts_malformed, teardown),
+        cmocka_unit_test_teardown(test_content_parts_lone_halves, teardown),
         cmocka_unit_test_teardown(test_content_raw_utf8_kept, teardown),
         cmocka_unit_test_teardown(test_error_object_message_read, teardown),
         cmocka_unit_test_teardown(test_error_string_read, teardown),
