@@ -7,7 +7,12 @@
 
 /* The status line is read as the value of a pseudo-header, HDR_STATUS:
  * H_VALUE with header 0 is where a response starts. */
-enum { H_VALUE, H_NAME, H_BODY };
+enum {
+    H_VALUE,
+    H_NAME,
+    H_BODY,
+    H_EOL /* a header line ended: done, unless the next one folds onto it */
+};
 /* C_DATA also carries Content-Length and close-delimited bodies; C_DONE
  * ends every framing (and is where a body-less response starts) */
 enum {
@@ -223,6 +228,26 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
             *used = i;
             return 1;
         }
+        if (h->state == H_EOL) {
+            /* obsolete line folding: a line that starts with a blank
+             * continues the header before it, joined by a space (RFC 9112
+             * 5.2); any other byte starts a new line, so the one before
+             * is done */
+            h->state = H_VALUE;
+            if (blank) {
+                c = ' ';
+            } else {
+            line_end:
+                rc = line_done(h);
+                if (rc < 0)
+                    return rc;
+                h->state = H_NAME;
+                h->val_len = 0;
+                h->val_long = false;
+                if (h->header == HDR_STATUS)
+                    continue; /* the status line's end, at its LF */
+            }
+        }
         if (c == '\n') {
             if (h->state == H_NAME) {
                 if (h->val_len != 0)
@@ -237,35 +262,37 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
                 *used = i + 1;
                 return head_done(h);
             }
-            if (h->header == HDR_STATUS && h->val_len == 0)
-                continue; /* tolerate a blank line before the head */
-            rc = line_done(h);
-            if (rc < 0)
-                return rc;
-            h->state = H_NAME;
-        } else if (h->state == H_NAME && (c == ':' || blank)) {
-            /* the name, kept in val, ends */
-            h->header = HDR_NONE;
-            if (c == ':') {
-                h->header = (uint8_t)(match(h->val, h->val_len, k_headers,
-                                            true) + 2);
-            } else if (h->val_len != 0) {
-                return LLMC_ERR_PROTOCOL;
-            } /* else obsolete line folding: ignored */
-            h->state = H_VALUE;
-        } else {
-            /* a header value without its leading blanks; the status line
-             * and names as they are (a name never starts with a blank) */
-            if (blank && h->val_len == 0 && h->header != HDR_STATUS)
+            if (h->header != HDR_STATUS) {
+                h->state = H_EOL;
                 continue;
-            if (h->val_len < LLMC_HTTP_VAL_MAX)
-                h->val[h->val_len++] = c;
-            else
-                h->val_long = true;
+            }
+            /* the status line is checked at once; a blank line before it
+             * is tolerated; a blank-led line after it starts a header
+             * name with a blank, which is refused */
+            if (h->val_len != 0)
+                goto line_end;
             continue;
         }
-        h->val_len = 0;
-        h->val_long = false;
+        if (h->state == H_NAME && (c == ':' || blank)) {
+            /* the name, kept in val, ends; it has no blank */
+            if (blank)
+                return LLMC_ERR_PROTOCOL;
+            h->header =
+                (uint8_t)(match(h->val, h->val_len, k_headers, true) + 2);
+            h->state = H_VALUE;
+            h->val_len = 0;
+            h->val_long = false;
+            continue;
+        }
+        /* a header value without its leading blanks, nor any after a
+         * fold's space; the status line and names as they are */
+        if (blank && h->header != HDR_STATUS &&
+            (h->val_len == 0 || h->val[h->val_len - 1] == ' '))
+            continue;
+        if (h->val_len < LLMC_HTTP_VAL_MAX)
+            h->val[h->val_len++] = c;
+        else
+            h->val_long = true;
     }
     *used = n;
     return 0;

@@ -647,7 +647,7 @@ enum {
     LONG_VAL = LONG_ROOM - LONG_NAME < 599 ? LONG_ROOM - LONG_NAME : 599
 };
 
-static void test_unknown_long_headers_and_folding_ignored(void **st)
+static void test_unknown_long_and_folded_headers_pass(void **st)
 {
     char in[1200];
     http_run_t r = {0};
@@ -664,6 +664,40 @@ static void test_unknown_long_headers_and_folding_ignored(void **st)
              "Content-Length: 2\r\n\r\nok",
              longname, longval);
     parse(&r, in);
+    assert_int_equal(r.head_rc, 1);
+    assert_int_equal(r.body_rc, 1);
+    assert_string_equal(tb_cstr(&r.data), "ok");
+    run_free(&r);
+}
+
+/* Obsolete line folding (RFC 9112 5.2): a line that starts with a blank
+ * continues the header before it, the fold and the blanks around it read
+ * as one space; a blank-led line right after the status line continues
+ * no header and is refused (RFC 9112 2.2). */
+static void test_folded_header_values_joined(void **st)
+{
+    http_run_t r = {0};
+    (void)st;
+    parse(&r, "HTTP/1.1 503 Busy\r\nRetry-After:\r\n 7\r\n"
+              "Connection: keep-alive, \r\n \t close\r\n"
+              "X-Should-Retry: \r\n\tfalse \r\n"
+              "Content-Length:\r\n 2\r\nContent-Type: text/event-stream"
+              "\r\n\r\nok");
+    assert_int_equal(r.head_rc, 1);
+    assert_int_equal(r.h.status, 503);
+    assert_int_equal(r.h.retry_after_ms, 7000);
+    assert_int_equal(r.h.should_retry, 0);
+    assert_true(r.h.flags & LLMC_HTTP_F_CLOSE);
+    assert_true(r.h.flags & LLMC_HTTP_F_SSE);
+    run_free(&r);
+    assert_int_equal(head_status_of("HTTP/1.1 200 OK\r\n  x: 1\r\n"
+                                    "Content-Length: 0\r\n\r\n"),
+                     LLMC_ERR_PROTOCOL);
+    /* "1 2" is not a length */
+    assert_int_equal(head_status_of("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
+                                    " 2\r\n\r\nok"),
+                     LLMC_ERR_PROTOCOL);
+    parse(&r, "HTTP/1.1 200 OK\r\nContent-Length:\r\n  2\r\n\r\nok");
     assert_int_equal(r.head_rc, 1);
     assert_int_equal(r.body_rc, 1);
     assert_string_equal(tb_cstr(&r.data), "ok");
@@ -1180,7 +1214,8 @@ int main(void)
         cmocka_unit_test(test_retry_after_ms_fraction_rounds_up),
         cmocka_unit_test(test_x_should_retry_true_false_and_absent),
         cmocka_unit_test(test_http10_response_is_not_reusable),
-        cmocka_unit_test(test_unknown_long_headers_and_folding_ignored),
+        cmocka_unit_test(test_unknown_long_and_folded_headers_pass),
+        cmocka_unit_test(test_folded_header_values_joined),
         cmocka_unit_test(test_head_of_exactly_head_max_accepted),
         cmocka_unit_test(test_head_larger_than_head_max_too_large),
         cmocka_unit_test(test_endless_status_line_too_large),
