@@ -134,12 +134,15 @@ for line in open(runs):
 med = {k: [statistics.median(x[i] for x in v) for i in range(6)] for k, v in rows.items()}
 total_ev = n * events
 L = med["llmc"]
+def q(a, b):
+    # a run too short for the 10 ms CPU clock measures 0 s: no ratio
+    return a / b if b > 0 else float("inf")
 print("%-28s %10s %7s %7s %11s %9s %8s %8s %8s" % ("client", "events/s", "wall s", "CPU s",
       "(user+sys)", "peak RSS", "CPU/llmc", "RSS/llmc", "server s"))
 for k in order:
     w, c, r, s, us, sy = med[k]
     print("%-28s %10.0f %7.3f %7.3f %11s %6.1f MB %7.2fx %7.2fx %8.2f" % (label[k], total_ev / w,
-          w, c, "(%.2f+%.2f)" % (us, sy), r / 1024, c / L[1], r / L[2], s))
+          w, c, "(%.2f+%.2f)" % (us, sy), r / 1024, q(c, L[1]), q(r, L[2]), s))
 print("  events/s: %d content events / the client process's wall time (start-up included);"
       % total_ev)
 print("  CPU s: user+sys of the client process (getrusage via /usr/bin/time), each column's median")
@@ -151,12 +154,12 @@ def verdict(ok, text):
     print("  %-4s %s" % ("met" if ok else "MISS", text))
 c_curl = med["curl"][1]
 verdict(L[1] <= c_curl, "llmc CPU <= curl's (to /dev/null): %.3f s vs %.3f s, llmc/curl = %.2fx"
-        % (L[1], c_curl, L[1] / c_curl))
+        % (L[1], c_curl, q(L[1], c_curl)))
 verdict(L[1] <= med["curl-files"][1], "llmc CPU <= curl's (to files): %.3f s vs %.3f s, llmc/curl = %.2fx"
-        % (L[1], med["curl-files"][1], L[1] / med["curl-files"][1]))
+        % (L[1], med["curl-files"][1], q(L[1], med["curl-files"][1])))
 a = med["aiohttp"]
-verdict(a[1] >= 10 * L[1], "llmc CPU >= 10x below aiohttp's: %.1fx" % (a[1] / L[1]))
-verdict(a[2] >= 10 * L[2], "llmc RSS >= 10x below aiohttp's: %.1fx" % (a[2] / L[2]))
+verdict(a[1] >= 10 * L[1], "llmc CPU >= 10x below aiohttp's: %.1fx" % q(a[1], L[1]))
+verdict(a[2] >= 10 * L[2], "llmc RSS >= 10x below aiohttp's: %.1fx" % q(a[2], L[2]))
 
 print("llmc under callgrind (user space only): %d instructions, %.2f per body byte, %.0f per event"
       % (ir, ir / (n * bbytes), ir / total_ev))
