@@ -230,7 +230,16 @@ int llmc_port_connect(const llmc_addr_t *a, llmc_sock_t *sock)
     if (s < 0)
         return LLMC_PORT_ERROR;
     *sock = s;
-    if (lwip_connect(s, &ss.sa, len) == 0)
+    rc = lwip_connect(s, &ss.sa, len);
+    /* lwIP (2.1.3 to 2.2.1) takes the local port after the last one it
+     * gave; the first comes after a random start in 0xC000..0xFFFF, and
+     * after 0xFFFF it wraps to 0, which it reads as "no free port": that
+     * connect fails with ERR_BUF (ENOBUFS), one boot in 16,384. The next
+     * port is 1, so one more try connects; with every port taken, it
+     * fails again. */
+    if (rc != 0 && errno == ENOBUFS)
+        rc = lwip_connect(s, &ss.sa, len);
+    if (rc == 0)
         return LLMC_PORT_OK;
     rc = map_errno(errno);
     if (rc == LLMC_PORT_WOULD_BLOCK)

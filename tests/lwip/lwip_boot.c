@@ -11,6 +11,9 @@
  *   LLMC_LWIP_IP         lwIP's address   (default 192.0.2.2)
  *   LLMC_LWIP_NETMASK    its netmask      (default 255.255.255.0)
  *   LLMC_LWIP_GW         its gateway      (default 192.0.2.1)
+ *   LLMC_LWIP_SEED       the seed of rand(), lwIP's LWIP_RAND() (default:
+ *                        a random one), for a run that needs lwIP's
+ *                        random initial local port to be a known one
  * Any failure ends the process with status 70 and a line on stderr.
  *
  * main() starts only once the gateway has answered ARP. A TAP device has no
@@ -121,7 +124,9 @@ __attribute__((constructor)) static void llmc_lwip_boot(void)
 
     /* Debian's LWIP_RAND() is rand(): seed it, or every process would
      * start from the same "random" local TCP port. */
-    if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+    if (getenv("LLMC_LWIP_SEED") != NULL)
+        seed = (unsigned)strtoul(getenv("LLMC_LWIP_SEED"), NULL, 10);
+    else if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
         fail("getrandom failed", NULL);
     srand(seed);
 
