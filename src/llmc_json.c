@@ -396,7 +396,7 @@ enum {
  * top level, what llmc reads inside them. */
 static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
 {
-    char *m;
+    char *m, close;
     int from, to, rc;
 
     if (*v == 'n')
@@ -437,13 +437,8 @@ static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
         out->content = v;
         out->content_len = 0;
         out->rewritten = true; /* no shape is kept from this event */
-        for (v = (char *)skip_ws(v + 1, n); *v != ']';
-             v = (char *)skip_ws(m + (*m == ','), n)) {
-            m = (char *)skip_ws(skip_value(v, n), n); /* ',' or ']' */
-            if ((rc = value(v, m, K_PART, out)) != LLMC_OK)
-                return rc;
-        }
-        return LLMC_OK;
+        from = to = K_TEXT; /* elements are not members */
+        goto walk;
     }
     if (id == K_TEXT) {
         /* a part's text: the content's lone halves are those at the start
@@ -493,12 +488,17 @@ static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
 object:
     if (*v != '{')
         return LLMC_ERR_PROTOCOL;
-walk: /* the members of the object v[0..n) whose keys have ids in [from, to) */
-    for (v = (char *)skip_ws(v + 1, n); *v != '}';
+walk: /* the members of the object v[0..n) whose keys have ids in [from, to),
+       * or each element of the array v[0..n) as K_PART */
+    close = (char)(*v + 2); /* '}' or ']' */
+    for (v = (char *)skip_ws(v + 1, n); *v != close;
          v = (char *)skip_ws(v + (*v == ','), n)) {
-        m = (char *)scan_string(v + 1, n); /* the key's closing quote */
-        id = key_id(v + 1, (size_t)(m - v - 1), from, to);
-        v = (char *)skip_ws(skip_ws(m + 1, n) + 1, n); /* past the ':' */
+        id = K_PART;
+        if (close == '}') {
+            m = (char *)scan_string(v + 1, n); /* the key's closing quote */
+            id = key_id(v + 1, (size_t)(m - v - 1), from, to);
+            v = (char *)skip_ws(skip_ws(m + 1, n) + 1, n); /* past ':' */
+        }
         m = skip_value(v, n);
         if (id >= 0 &&
             (rc = value(v, m, from == K_MESSAGE ? K_ERRMSG : id, out)) !=
