@@ -686,6 +686,55 @@ static const char *str_tok(body_t *b, int t, size_t *len)
     return s;
 }
 
+/* Content as an array of parts (OpenAI's format, which many clients send
+ * for text too): the "text" of each {"type": "text"} part, unescaped and
+ * joined in place at the array's start, NUL-terminated; NULL with *why
+ * set for a part llmc cannot send (an image, audio, a file) or one that
+ * is not well formed. llmc sends a message's content as one string. */
+static const char *parts_tok(body_t *b, int a, int n, size_t *len,
+                             const char **why)
+{
+    char *out = b->text + g_tok[a].start;
+    size_t total = 0;
+    int e, end = skip_tok(a, n);
+
+    for (e = a + 1; e < end; e = skip_tok(e, n)) {
+        int f, fend = skip_tok(e, n), text = -1;
+        bool is_text = false;
+        size_t tl;
+        const char *t;
+        *why = "each content part must be an object with a \"type\"";
+        if (g_tok[e].type != JSMN_OBJECT)
+            return NULL;
+        for (f = e + 1; f < fend; f = skip_tok(f + 1, n)) {
+            if (key_is(b, f, "type")) {
+                if (g_tok[f + 1].type != JSMN_STRING)
+                    return NULL;
+                is_text = g_tok[f + 1].end - g_tok[f + 1].start == 4 &&
+                          memcmp(b->text + g_tok[f + 1].start, "text", 4) ==
+                              0;
+                if (!is_text) {
+                    *why = "only text content parts are supported";
+                    return NULL;
+                }
+            } else if (key_is(b, f, "text")) {
+                text = f + 1;
+            }
+        }
+        *why = "a text part needs a \"type\" and a \"text\" string";
+        if (!is_text || text < 0 || g_tok[text].type != JSMN_STRING)
+            return NULL;
+        *why = "bad string escape in \"content\"";
+        if ((t = str_tok(b, text, &tl)) == NULL)
+            return NULL;
+        memmove(out + total, t, tl);
+        total += tl;
+    }
+    out[total] = '\0'; /* at most where the array's last byte was */
+    *len = total;
+    return out;
+}
+
 static int bool_tok(const body_t *b, int t, bool *out)
 {
     char ch = b->text[g_tok[t].start];
@@ -807,9 +856,17 @@ static int parse_completions(conn_t *c, body_t *b)
                          * U+0000, it would name another role */
                         if (m->role != NULL && memchr(m->role, '\0', rl))
                             return bad(c, "\"role\" holds U+0000");
+                    } else if (key_is(b, f, "content") &&
+                               g_tok[fv].type == JSMN_ARRAY) {
+                        const char *why;
+                        m->content =
+                            parts_tok(b, fv, n, &m->content_len, &why);
+                        if (m->content == NULL)
+                            return bad(c, why);
                     } else if (key_is(b, f, "content")) {
                         if (g_tok[fv].type != JSMN_STRING)
-                            return bad(c, "\"content\" must be a string");
+                            return bad(c, "\"content\" must be a string "
+                                          "or an array of text parts");
                         m->content = str_tok(b, fv, &m->content_len);
                         if (m->content == NULL)
                             return bad(c, "bad string escape in \"content\"");

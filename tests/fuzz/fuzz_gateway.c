@@ -396,6 +396,43 @@ static bool bool_at(const ref_t *r, size_t i, bool *b)
 }
 
 /* What the gateway must make of body js[0..len) at endpoint ep. */
+/* Content as an array of parts at js[a]: each an object whose "type"
+ * keys all have the value "text" (as written: no escapes) and whose last
+ * "text" key has a string; the texts decoded and joined. */
+static bool parts_at(ref_t *r, size_t a, span_t *out)
+{
+    size_t pos[GW_TOKENS], np = 0, e = a, ev, k;
+    span_t t;
+
+    while (element(r, &e, &ev)) {
+        size_t f = ev, fv, text = 0;
+        span_t fk;
+        bool is_text = false;
+        if (r->js[ev] != '{')
+            return false;
+        while (member(r, &f, &fk, &fv)) {
+            if (is_key(fk, "type")) {
+                if (strncmp(r->js + fv, "\"text\"", 6) != 0)
+                    return false;
+                is_text = true;
+            } else if (is_key(fk, "text")) {
+                text = fv;
+            }
+        }
+        if (!is_text || text == 0 || r->js[text] != '"')
+            return false;
+        pos[np++] = text;
+    }
+    /* decoded one after the other: one span */
+    out->s = r->arena + r->used;
+    out->n = 0;
+    for (k = 0; k < np; k++) {
+        t = str_at(r, pos[k]);
+        out->n += t.n;
+    }
+    return true;
+}
+
 static void reference(const char *js, size_t len, int ep, char *arena,
                       want_t *w)
 {
@@ -458,6 +495,10 @@ static void reference(const char *js, size_t len, int ep, char *arena,
                         if (memchr(w->role[w->nm].s, 0, w->role[w->nm].n))
                             return; /* it would be cut short */
                         role = true;
+                    } else if (is_key(fk, "content") && js[fv] == '[') {
+                        if (!parts_at(&r, fv, &w->content[w->nm]))
+                            return;
+                        content = true;
                     } else if (is_key(fk, "content")) {
                         if (js[fv] != '"')
                             return;

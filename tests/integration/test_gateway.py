@@ -284,6 +284,28 @@ class GatewayTests(unittest.TestCase):
         msgs = self.srv.last_request()["body"]["messages"]
         self.assertEqual(msgs[0], {"role": "system", "content": 'be "brief"'})
 
+    def test_content_parts_reach_the_provider_joined(self):
+        # OpenAI's content parts, as many clients send text too: llmc
+        # sends a message's content as one string, the text parts joined
+        raw = ('{"model":"t","messages":[{"role":"system","content":'
+               '[{"type":"text","text":"be brief"}]},{"role":"user",'
+               '"content":[{"type":"text","text":"Hello, "},{"text":'
+               '"w\\u00f6rld","type":"text"},{"type":"text","text":""}]}]}')
+        status, _, body = post(self.url("/v1/chat/completions"), raw)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["choices"][0]["message"]["content"],
+                         "Hello, w\u00f6rld")
+        self.assertEqual(self.srv.last_request()["body"]["messages"],
+                         [{"role": "system", "content": "be brief"},
+                          {"role": "user", "content": "Hello, w\u00f6rld"}])
+        # no part: an empty content (which the echoing server answers
+        # with nothing, an upstream failure)
+        status, _, body = post(self.url("/v1/chat/completions"),
+                               completion([]))
+        self.assertEqual(status, 502, body)
+        self.assertEqual(self.srv.last_request()["body"]["messages"],
+                         [{"role": "user", "content": ""}])
+
     def test_keys_are_read_as_json_parsers_read_them(self):
         # escapes in keys are decoded, and of a key given twice the last
         # one counts (Python's json, the SDKs' servers): "messages" too,
@@ -463,6 +485,19 @@ class GatewayTests(unittest.TestCase):
             ("content not a string",
              '{"messages": [{"role": "user", "content": 5}]}', 400),
             ("missing role", '{"messages": [{"content": "x"}]}', 400),
+            # content parts: text only, since llmc sends a string
+            ("image part", json.dumps(completion([
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url",
+                 "image_url": {"url": "data:image/png;base64,AAAA"}}])),
+             400),
+            ("part not an object", json.dumps(completion(["x"])), 400),
+            ("text part without text",
+             json.dumps(completion([{"type": "text"}])), 400),
+            ("part without a type",
+             json.dumps(completion([{"text": "x"}])), 400),
+            ("text not a string",
+             json.dumps(completion([{"type": "text", "text": 5}])), 400),
             # a role is passed on NUL-terminated: never sent cut short
             ("role with U+0000",
              '{"messages": [{"role": "user\\u0000x", "content": "x"}]}',
