@@ -51,8 +51,8 @@ typedef struct {
     uint8_t state;
     uint8_t cstate; /* chunked sub-state */
     uint8_t val_len;
-    uint8_t header; /* which interesting header is being read */
     bool val_long;  /* value longer than LLMC_HTTP_VAL_MAX */
+    uint8_t header; /* which interesting header is being read */
     int8_t should_retry;    /* -1: none, 0: false, 1: true */
     char val[LLMC_HTTP_VAL_MAX]; /* a header's name, then its value */
 } llmc_http_t;
