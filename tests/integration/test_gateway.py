@@ -245,6 +245,12 @@ class GatewayTests(unittest.TestCase):
     def url(self, path):
         return self.gw.base + path
 
+    def answer(self, body):
+        """The content of the 200 answer to body, a chat completion."""
+        status, _, rb = post(self.url("/v1/chat/completions"), body)
+        self.assertEqual(status, 200, rb)
+        return json.loads(rb)["choices"][0]["message"]["content"]
+
     # -- the endpoints, with curl -------------------------------------------
     def test_seed_chat_endpoint(self):
         status, head, body = post(self.url("/chat"),
@@ -277,10 +283,7 @@ class GatewayTests(unittest.TestCase):
         raw = ('{"model":"t","messages":[{"role":"system","content":'
                '"be \\"brief\\""},{"role":"user","content":'
                '"a\\u00e9\\ud83d\\ude00\\n\\/z"}]}')
-        status, _, body = post(self.url("/v1/chat/completions"), raw)
-        self.assertEqual(status, 200, body)
-        self.assertEqual(json.loads(body)["choices"][0]["message"]["content"],
-                         "a\u00e9\U0001F600\n/z")
+        self.assertEqual(self.answer(raw), "a\u00e9\U0001F600\n/z")
         msgs = self.srv.last_request()["body"]["messages"]
         self.assertEqual(msgs[0], {"role": "system", "content": 'be "brief"'})
 
@@ -291,10 +294,7 @@ class GatewayTests(unittest.TestCase):
                '[{"type":"text","text":"be brief"}]},{"role":"user",'
                '"content":[{"type":"text","text":"Hello, "},{"text":'
                '"w\\u00f6rld","type":"text"},{"type":"text","text":""}]}]}')
-        status, _, body = post(self.url("/v1/chat/completions"), raw)
-        self.assertEqual(status, 200, body)
-        self.assertEqual(json.loads(body)["choices"][0]["message"]["content"],
-                         "Hello, w\u00f6rld")
+        self.assertEqual(self.answer(raw), "Hello, w\u00f6rld")
         self.assertEqual(self.srv.last_request()["body"]["messages"],
                          [{"role": "system", "content": "be brief"},
                           {"role": "user", "content": "Hello, w\u00f6rld"}])
@@ -313,10 +313,7 @@ class GatewayTests(unittest.TestCase):
         raw = ('{"model":"t","messages":[{"role":"user","content":"first"}],'
                '"m\\u0065ssages":[{"r\\u006fle":"user","content":"second"}],'
                '"max_\\u0074okens":7}')
-        status, _, body = post(self.url("/v1/chat/completions"), raw)
-        self.assertEqual(status, 200, body)
-        self.assertEqual(json.loads(body)["choices"][0]["message"]["content"],
-                         "second")
+        self.assertEqual(self.answer(raw), "second")
         sent = self.srv.last_request()["body"]
         self.assertEqual(sent["messages"],
                          [{"role": "user", "content": "second"}])
