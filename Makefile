@@ -152,7 +152,11 @@ unit: deps $(UNITS)
 $(BUILD)/fail_calloc.so: tests/integration/fail_calloc.c $(MAKEFILES_DEP)
 	$(CC) $(WARN) -O1 -shared -fPIC $< -o $@
 
-integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(BUILD)/fail_calloc.so $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat $(GBUILD)/llmc-chat
+# and one whose socket() fails, as at the file descriptor limit
+$(BUILD)/fail_socket.so: tests/integration/fail_socket.c $(MAKEFILES_DEP)
+	$(CC) $(WARN) -O1 -shared -fPIC $< -o $@ -ldl
+
+integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(BUILD)/fail_calloc.so $(BUILD)/fail_socket.so $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat $(GBUILD)/llmc-chat
 	LLMC_CHAT=$(abspath $(ABUILD))/llmc-chat LLMC_BUILD=$(abspath $(ABUILD)) LLMC_CHAT_PLAIN=$(abspath $(BUILD))/llmc-chat $(PYTHON) tests/integration/run.py $(INTEGRATION_ARGS)
 
 check: deps all

@@ -18,15 +18,16 @@
 
 const char *llmc_port_errstr(int err)
 {
-    /* from LLMC_PORT_EOF (-2) down to LLMC_PORT_NOT_FOUND (-7) */
+    /* from LLMC_PORT_EOF (-2) down to LLMC_PORT_NO_MEMORY (-8) */
     static const char k_text[] = "connection closed by peer\0"
                                  "socket error\0"
                                  "connection refused\0"
                                  "connection reset by peer\0"
                                  "network unreachable\0"
-                                 "host not found";
+                                 "host not found\0"
+                                 "out of sockets or network buffers";
     unsigned i = (unsigned)LLMC_PORT_EOF - (unsigned)err;
-    if (i > (unsigned)(LLMC_PORT_EOF - LLMC_PORT_NOT_FOUND))
+    if (i > (unsigned)(LLMC_PORT_EOF - LLMC_PORT_NO_MEMORY))
         i = (unsigned)(LLMC_PORT_EOF - LLMC_PORT_ERROR); /* "socket error" */
     return llmc_text_at(k_text, i);
 }

@@ -29,7 +29,8 @@ enum {
     LLMC_PORT_REFUSED = -4,     /* connection refused */
     LLMC_PORT_RESET = -5,       /* connection reset by peer */
     LLMC_PORT_UNREACHABLE = -6, /* network or host unreachable */
-    LLMC_PORT_NOT_FOUND = -7    /* name did not resolve */
+    LLMC_PORT_NOT_FOUND = -7,   /* name did not resolve */
+    LLMC_PORT_NO_MEMORY = -8    /* out of sockets or network buffers */
 };
 
 /* An IPv4 or IPv6 socket address, port-neutral. */

@@ -72,6 +72,10 @@ static int map_errno(int e)
     case ENETUNREACH:
     case EHOSTUNREACH:
         return LLMC_PORT_UNREACHABLE;
+    case ENOMEM: /* pbufs, segments */
+    case ENOBUFS:
+    case ENFILE: /* no free socket: MEMP_NUM_NETCONN, LWIP_MAX_SOCKETS */
+        return LLMC_PORT_NO_MEMORY;
     default:
         return LLMC_PORT_ERROR;
     }
@@ -228,7 +232,8 @@ int llmc_port_connect(const llmc_addr_t *a, llmc_sock_t *sock)
         return LLMC_PORT_UNREACHABLE; /* family not built into this lwIP */
     s = nb_socket(domain);
     if (s < 0)
-        return LLMC_PORT_ERROR;
+        return map_errno(errno) == LLMC_PORT_NO_MEMORY ? LLMC_PORT_NO_MEMORY
+                                                       : LLMC_PORT_ERROR;
     *sock = s;
     rc = lwip_connect(s, &ss.sa, len);
     /* lwIP (2.1.3 to 2.2.1) takes the local port after the last one it

@@ -56,6 +56,11 @@ static int map_errno(int e)
     case ENETUNREACH:
     case EHOSTUNREACH:
         return LLMC_PORT_UNREACHABLE;
+    case EMFILE: /* out of file descriptors */
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        return LLMC_PORT_NO_MEMORY;
     default:
         return LLMC_PORT_ERROR;
     }
@@ -104,7 +109,8 @@ int llmc_port_connect(const llmc_addr_t *a, llmc_sock_t *sock)
     to_sockaddr(a, &ss, &len);
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return LLMC_PORT_ERROR;
+        return map_errno(errno) == LLMC_PORT_NO_MEMORY ? LLMC_PORT_NO_MEMORY
+                                                       : LLMC_PORT_ERROR;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     *sock = fd;
     if (connect(fd, (struct sockaddr *)&ss, len) == 0)

@@ -5,6 +5,7 @@ llmc-seq BASE_URL N MODEL [CA_FILE] makes N sequential requests on one
 client and prints each answer on a line, then "done N".
 """
 
+import errno
 import json
 import os
 import subprocess
@@ -525,6 +526,29 @@ class MemoryTests(unittest.TestCase):
         why = "tls error: TLS setup failed (mbedTLS -0x7F00, out of memory)"
         self.assertIn("llmc-chat: " + why, err)
         self.assertEqual(err.count(why), 3, err)  # the result, 2 attempts
+
+    def test_out_of_sockets_says_so(self):
+        # socket() failing as at the process's descriptor limit (EMFILE,
+        # ENFILE) or short of kernel memory (ENOBUFS, ENOMEM) is named;
+        # another failure stays a socket error
+        chat = self.plain_chat()
+        shim = os.path.join(os.path.dirname(chat), "fail_socket.so")
+        self.assertTrue(os.path.exists(shim), shim)
+        with Server() as srv:
+            for err, why in ((errno.EMFILE, "out of sockets or network buffers"),
+                             (errno.ENFILE, "out of sockets or network buffers"),
+                             (errno.ENOBUFS, "out of sockets or network buffers"),
+                             (errno.ENOMEM, "out of sockets or network buffers"),
+                             (errno.EACCES, "socket error")):
+                with self.subTest(errno=errno.errorcode[err]):
+                    rc, out, stderr = run_chat(
+                        ["--base-url", srv.url, "-m", "t", "--max-retries",
+                         "0", "hi"], binary=chat,
+                        env={"LD_PRELOAD": shim,
+                             "LLMC_FAIL_SOCKET": str(err)})
+                    self.assertEqual((rc, out), (1, b""), stderr)
+                    self.assertIn("llmc-chat: connect error: " + why, stderr)
+            self.assertEqual(srv.stats()["requests"], 0)
 
     def test_idle_tls_connection_gives_its_heap_to_a_new_one(self):
         # heap for one TLS connection's record buffers (two large blocks):

@@ -13,6 +13,8 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -319,6 +321,45 @@ static void test_first_port_after_wrap(const char *host)
     close(lfd);
 }
 
+/* lwIP's lwip_socket(), which fails with g_socket_errno when that is set,
+ * as lwIP's does once its socket table is full (ENFILE) or a netconn
+ * cannot be allocated (ENOBUFS). Debian's lwIP grows its table, so it is
+ * never full here. */
+static int g_socket_errno;
+
+int lwip_socket(int domain, int type, int protocol)
+{
+    static int (*real)(int, int, int);
+    if (g_socket_errno != 0) {
+        errno = g_socket_errno;
+        return -1;
+    }
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "lwip_socket");
+    return real(domain, type, protocol);
+}
+
+static void test_out_of_sockets(const char *host)
+{
+    static const int errs[] = {ENFILE, ENOBUFS, ENOMEM};
+    llmc_addr_t a;
+    llmc_sock_t s;
+    size_t i;
+    int ok = 1;
+
+    llmc_port_resolve(host, 9, &a, 1);
+    for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+        g_socket_errno = errs[i];
+        s = LLMC_SOCK_INVALID;
+        ok &= llmc_port_connect(&a, &s) == LLMC_PORT_NO_MEMORY &&
+              s == LLMC_SOCK_INVALID;
+    }
+    g_socket_errno = EACCES;
+    ok &= llmc_port_connect(&a, &s) == LLMC_PORT_ERROR;
+    g_socket_errno = 0;
+    CHECK("no socket left (ENFILE, ENOBUFS, ENOMEM) is out of sockets", ok);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[2], "wrap") == 0) {
@@ -333,6 +374,7 @@ int main(int argc, char **argv)
     test_resolve();
     test_poll_timing();
     test_exchange(argv[1]);
+    test_out_of_sockets(argv[1]);
     printf("port: %d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 && g_passed > 0 ? 0 : 1;
 }

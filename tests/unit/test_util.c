@@ -141,7 +141,9 @@ static void test_port_errstr(void **st)
     assert_string_equal(llmc_port_errstr(LLMC_PORT_OK), "socket error");
     assert_string_equal(llmc_port_errstr(LLMC_PORT_WOULD_BLOCK),
                         "socket error");
-    assert_string_equal(llmc_port_errstr(-8), "socket error");
+    assert_string_equal(llmc_port_errstr(LLMC_PORT_NO_MEMORY),
+                        "out of sockets or network buffers");
+    assert_string_equal(llmc_port_errstr(-9), "socket error");
     assert_string_equal(llmc_port_errstr(1), "socket error");
     assert_string_equal(llmc_port_errstr(-2147483647 - 1), "socket error");
 }
