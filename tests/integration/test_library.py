@@ -501,13 +501,19 @@ class MemoryTests(unittest.TestCase):
         self.assertGreater(h_small, 16384)  # mbedTLS's buffers are counted
         self.assertLess(abs(h_big - h_small), 2048)
 
+    def plain_chat_with(self, shim):
+        """The plain llmc-chat and the path of an LD_PRELOAD shim built
+        beside it (tests/integration/<shim>.c)."""
+        chat = self.plain_chat()
+        path = os.path.join(os.path.dirname(chat), shim + ".so")
+        self.assertTrue(os.path.exists(path), path)
+        return chat, path
+
     def short_heap(self, keep):
         """The plain llmc-chat, and the environment that has its calloc
         hand out at most keep blocks of 16 KB or more at a time
         (tests/integration/fail_calloc.c)."""
-        chat = self.plain_chat()
-        shim = os.path.join(os.path.dirname(chat), "fail_calloc.so")
-        self.assertTrue(os.path.exists(shim), shim)
+        chat, shim = self.plain_chat_with("fail_calloc")
         return chat, {"LD_PRELOAD": shim, "LLMC_FAIL_CALLOC_MIN": "16384",
                       "LLMC_FAIL_CALLOC_KEEP": str(keep)}
 
@@ -531,14 +537,11 @@ class MemoryTests(unittest.TestCase):
         # socket() failing as at the process's descriptor limit (EMFILE,
         # ENFILE) or short of kernel memory (ENOBUFS, ENOMEM) is named;
         # another failure stays a socket error
-        chat = self.plain_chat()
-        shim = os.path.join(os.path.dirname(chat), "fail_socket.so")
-        self.assertTrue(os.path.exists(shim), shim)
+        chat, shim = self.plain_chat_with("fail_socket")
+        out_of = "out of sockets or network buffers"
         with Server() as srv:
-            for err, why in ((errno.EMFILE, "out of sockets or network buffers"),
-                             (errno.ENFILE, "out of sockets or network buffers"),
-                             (errno.ENOBUFS, "out of sockets or network buffers"),
-                             (errno.ENOMEM, "out of sockets or network buffers"),
+            for err, why in ((errno.EMFILE, out_of), (errno.ENFILE, out_of),
+                             (errno.ENOBUFS, out_of), (errno.ENOMEM, out_of),
                              (errno.EACCES, "socket error")):
                 with self.subTest(errno=errno.errorcode[err]):
                     rc, out, stderr = run_chat(

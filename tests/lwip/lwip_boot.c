@@ -114,6 +114,7 @@ __attribute__((constructor)) static void llmc_lwip_boot(void)
     const char *tap = getenv("PRECONFIGURED_TAPIF");
     ip4_addr_t ip, mask, gw;
     sys_sem_t ready;
+    const char *seed_env = getenv("LLMC_LWIP_SEED");
     unsigned seed = 0;
 
     if (tap == NULL || *tap == '\0')
@@ -124,8 +125,8 @@ __attribute__((constructor)) static void llmc_lwip_boot(void)
 
     /* Debian's LWIP_RAND() is rand(): seed it, or every process would
      * start from the same "random" local TCP port. */
-    if (getenv("LLMC_LWIP_SEED") != NULL)
-        seed = (unsigned)strtoul(getenv("LLMC_LWIP_SEED"), NULL, 10);
+    if (seed_env != NULL)
+        seed = (unsigned)strtoul(seed_env, NULL, 10);
     else if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
         fail("getrandom failed", NULL);
     srand(seed);
