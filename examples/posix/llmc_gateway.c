@@ -686,6 +686,13 @@ static const char *str_tok(body_t *b, int t, size_t *len)
     return s;
 }
 
+/* Token t is the string "text", as written (an escape in it is not). */
+static bool text_tok(const body_t *b, int t)
+{
+    return g_tok[t].type == JSMN_STRING && g_tok[t].end - g_tok[t].start == 4 &&
+           memcmp(b->text + g_tok[t].start, "text", 4) == 0;
+}
+
 /* Content as an array of parts (OpenAI's format, which many clients send
  * for text too): the "text" of each {"type": "text"} part, unescaped and
  * joined in place at the array's start, NUL-terminated; NULL with *why
@@ -710,9 +717,7 @@ static const char *parts_tok(body_t *b, int a, int n, size_t *len,
             if (key_is(b, f, "type")) {
                 if (g_tok[f + 1].type != JSMN_STRING)
                     return NULL;
-                is_text = g_tok[f + 1].end - g_tok[f + 1].start == 4 &&
-                          memcmp(b->text + g_tok[f + 1].start, "text", 4) ==
-                              0;
+                is_text = text_tok(b, f + 1);
                 if (!is_text) {
                     *why = "only text content parts are supported";
                     return NULL;
@@ -806,6 +811,56 @@ static int bad(conn_t *c, const char *msg)
 {
     respond_error(c, 400, "invalid_request_error", msg, NULL);
     return -1;
+}
+
+/* Fields that ask for an answer llmc cannot give: tool calls, several
+ * choices, JSON mode, log probabilities, stop sequences. Sent without
+ * them, the request would be answered as another one, so they are
+ * refused; their "off" values pass (null, [], "n": 1, "logprobs": false,
+ * a "text" response_format). The message, or NULL. Other fields (top_p,
+ * seed, user, tool_choice...) change nothing a client reads back and are
+ * read past. */
+static const char *unsupported(const body_t *b, int k, int v, int n)
+{
+    int32_t one;
+    bool on;
+    if (is_null(b, v))
+        return NULL;
+    if (key_is(b, k, "tools") || key_is(b, k, "functions"))
+        return g_tok[v].type == JSMN_ARRAY && g_tok[v].size == 0
+                   ? NULL
+                   : "tools and functions are not supported: llmc answers "
+                     "with text";
+    if (key_is(b, k, "stop"))
+        return g_tok[v].type == JSMN_ARRAY && g_tok[v].size == 0
+                   ? NULL
+                   : "\"stop\" sequences are not supported";
+    if (key_is(b, k, "n"))
+        return int_tok(b, v, &one) == 0 && one == 1
+                   ? NULL
+                   : "\"n\" must be 1: llmc gives one choice";
+    if (key_is(b, k, "logprobs"))
+        return bool_tok(b, v, &on) == 0 && !on
+                   ? NULL
+                   : "\"logprobs\" are not supported";
+    if (key_is(b, k, "response_format")) {
+        /* {"type": "text"}: every "type" is "text" (as written), one at
+         * least */
+        int f, fend = skip_tok(v, n), types = 0;
+        static const char why[] = "only a \"text\" response_format is "
+                                  "supported";
+        if (g_tok[v].type != JSMN_OBJECT)
+            return why;
+        for (f = v + 1; f < fend; f = skip_tok(f + 1, n)) {
+            if (!key_is(b, f, "type"))
+                continue;
+            if (!text_tok(b, f + 1))
+                return why;
+            types++;
+        }
+        return types > 0 ? NULL : why;
+    }
+    return NULL;
 }
 
 /* Fill c->req from an OpenAI chat completions body. */
@@ -903,6 +958,10 @@ static int parse_completions(conn_t *c, body_t *b)
                 if (key_is(b, f, "include_usage") &&
                     bool_tok(b, f + 1, &c->include_usage) != 0)
                     return bad(c, "\"include_usage\" must be true or false");
+        } else {
+            const char *why = unsupported(b, k, v, n);
+            if (why != NULL)
+                return bad(c, why);
         }
     }
     if (!have_messages || nm == 0)

@@ -16,7 +16,9 @@
  * (any string without U+0000: the gateway leaves roles to the provider)
  * and content (pointers inside the body, unescaped in place,
  * NUL-terminated), at most GW_MESSAGES messages, max_tokens, temperature,
- * stream and include_usage. Keys are matched decoded, and of a key given
+ * stream and include_usage; a field that asks for another kind of answer
+ * (tools, functions, n, stop, logprobs, response_format) refuses the body
+ * unless it is "off". Keys are matched decoded, and of a key given
  * twice the last counts ("messages" too); the JSON grammar itself is
  * llmc_json_valid()'s, fuzzed by fuzz_json.
  *
@@ -433,6 +435,37 @@ static bool parts_at(ref_t *r, size_t a, span_t *out)
     return true;
 }
 
+/* A field the gateway refuses unless it is "off" (its unsupported()):
+ * false when it is on. */
+static bool off_or_other(ref_t *r, span_t k, size_t v)
+{
+    size_t e = v, ev;
+    span_t fk;
+    int32_t one;
+    bool on;
+    int types = 0;
+
+    if (is_word(r, v, "null"))
+        return true;
+    if (is_key(k, "tools") || is_key(k, "functions") || is_key(k, "stop"))
+        return r->js[v] == '[' && !element(r, &e, &ev);
+    if (is_key(k, "n"))
+        return int32_at(r, v, &one) && one == 1;
+    if (is_key(k, "logprobs"))
+        return bool_at(r, v, &on) && !on;
+    if (!is_key(k, "response_format"))
+        return true;
+    if (r->js[v] != '{')
+        return false;
+    while (member(r, &e, &fk, &ev))
+        if (is_key(fk, "type")) {
+            if (strncmp(r->js + ev, "\"text\"", 6) != 0)
+                return false;
+            types++;
+        }
+    return types > 0;
+}
+
 static void reference(const char *js, size_t len, int ep, char *arena,
                       want_t *w)
 {
@@ -535,6 +568,8 @@ static void reference(const char *js, size_t len, int ep, char *arena,
                 if (is_key(fk, "include_usage") &&
                     !bool_at(&r, fv, &w->include_usage))
                     return;
+        } else if (!off_or_other(&r, k, v)) {
+            return;
         }
     }
     if (ep == EP_CHAT ? w->nm == 0 : !have_messages || w->nm == 0)

@@ -465,6 +465,48 @@ class GatewayTests(unittest.TestCase):
         self.assertGreater(info["chunks"], 5)
         self.assertGreater(info["usage"]["total_tokens"], 0)
 
+    # -- fields llmc cannot honour --------------------------------------------
+    def test_fields_that_change_the_answer_are_refused(self):
+        # sent without them, these requests would get another answer
+        # (text instead of tool calls, one choice, not JSON, past a stop)
+        tool = {"type": "function",
+                "function": {"name": "f", "parameters": {"type": "object"}}}
+        cases = [
+            ("tools", {"tools": [tool]}, "tools"),
+            ("functions", {"functions": [tool["function"]]}, "functions"),
+            ("n 2", {"n": 2}, '"n" must be 1'),
+            ("n a string", {"n": "1"}, '"n" must be 1'),
+            ("stop string", {"stop": "\n"}, '"stop"'),
+            ("stop list", {"stop": ["END"]}, '"stop"'),
+            ("logprobs", {"logprobs": True, "top_logprobs": 2}, "logprobs"),
+            ("json mode", {"response_format": {"type": "json_object"}},
+             "response_format"),
+            ("json schema", {"response_format": {
+                "type": "json_schema", "json_schema": {"name": "x"}}},
+             "response_format"),
+            ("response_format without a type", {"response_format": {}},
+             "response_format"),
+        ]
+        before = self.srv.stats()["requests"]
+        for name, fields, says in cases:
+            with self.subTest(case=name):
+                status, _, rb = post(self.url("/v1/chat/completions"),
+                                     completion("x", **fields))
+                self.assertError(status, rb, 400)
+                self.assertIn(says, json.loads(rb)["error"]["message"])
+        self.assertEqual(self.srv.stats()["requests"], before,
+                         "a refused request reached a provider")
+
+    def test_those_fields_pass_at_their_off_values(self):
+        off = {"tools": [], "functions": None, "tool_choice": "none",
+               "n": 1, "stop": [], "logprobs": False,
+               "response_format": {"type": "text"}, "top_p": 0.5,
+               "seed": 7, "user": "u"}
+        self.assertEqual(self.answer(completion("plain", **off)), "plain")
+        sent = self.srv.last_request()["body"]
+        self.assertEqual(set(sent) & set(off), set())
+        self.assertEqual(self.answer(completion("one", n=1.0)), "one")
+
     # -- bad input ------------------------------------------------------------
     def assertError(self, status, body, want, kind="invalid_request_error"):
         self.assertEqual(status, want, body)
