@@ -1211,9 +1211,10 @@ static uint32_t service(llmc_client_t *c)
                  * body's end after [DONE]; the answer stands */
                 if (left == 0 ||
                     llmc_left((uint32_t)c->now, s->t_timer, s->timer_ms) == 0) {
-                    if (s->state == SLOT_WAIT)
+                    if (s->state == SLOT_WAIT) {
+                        llmc_fo_wait_over(c, s);
                         attempt_begin(c, s);
-                    else
+                    } else
                         phase_timeout(c, s);
                     again = true;
                 }

@@ -104,9 +104,10 @@ bool llmc_fo_retryable(int status, uint16_t http_status, int8_t should_retry)
     unsigned k = 0u - (unsigned)status;
     /* an answer: its status and X-Should-Retry decide (an IAM token
      * request's failure is an auth error with the token endpoint's status;
-     * an error object came with a 2xx) */
+     * an error object came with a 2xx), also when the body of an error
+     * answer then failed (cut, timed out): its head said what it is */
     if (status == LLMC_ERR_HTTP || status == LLMC_ERR_API ||
-        status == LLMC_ERR_AUTH) {
+        status == LLMC_ERR_AUTH || http_status >= 300) {
         if (should_retry >= 0)
             return should_retry == 1;
         return status != LLMC_ERR_API &&
@@ -172,6 +173,15 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
     if (s->pos >= s->n_order)
         return LLMC_FO_STOP;
     return LLMC_FO_NEXT;
+}
+
+void llmc_fo_wait_over(llmc_client_t *c, llmc_slot_t *s)
+{
+    /* decided again, it moves on: a cooling provider is retried only as
+     * the last one */
+    if (s->tries > 0 && s->pos + 1u < s->n_order &&
+        cooling(c, s->order[s->pos]))
+        (void)llmc_fo_decide(c, s, LLMC_OK);
 }
 
 void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok)

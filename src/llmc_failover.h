@@ -24,6 +24,11 @@ bool llmc_fo_retryable(int status, uint16_t http_status, int8_t should_retry);
  * (LLMC_FO_RETRY), move to s->order[s->pos] (LLMC_FO_NEXT), or stop. */
 int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status);
 
+/* s's wait to retry its provider is over: a provider that began cooling
+ * down meanwhile (by other requests' failures) is not retried while
+ * another one remains; s moves on to that one instead. */
+void llmc_fo_wait_over(llmc_client_t *c, llmc_slot_t *s);
+
 void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok);
 
 uint32_t llmc_rand(llmc_client_t *c);

@@ -876,6 +876,23 @@ class GatherTests(ToolCase):
         self.assertEqual(self.shared_fetch_fails("xyzw", cooldown_after=2),
                          (2, 1, 3))
 
+    def test_provider_that_cools_while_a_request_waits_is_not_retried(self):
+        # x and y start together on a, which answers 503 (cooldown after 2
+        # failures in a row). The first 503 leaves a warm: its request
+        # waits (375-500 ms) to retry a. The second puts a into cooldown:
+        # its request moves on to b, and so does the first one when its
+        # wait is over, instead of retrying a
+        a = self.server()
+        b = self.server()
+        cfg = self.config([self.prov("a", a, model="t?status=503"),
+                           self.prov("b", b)],
+                          max_retries=2, cooldown_after=2, cooldown_ms=60000,
+                          backoff_base_ms=500, backoff_max_ms=500)
+        p = self.gather_cfg(cfg, "-j", "2", "x", "y")
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual((a.stats()["chat_requests"],
+                          b.stats()["chat_requests"]), (2, 2))
+
     def test_iam_shared_fetch_failure_that_starts_cooldown_moves_all_on(self):
         # a cools down after 1 failure; x, y and z start together on it and
         # x's token fetch fails (503, retried: max_retries 1). That one

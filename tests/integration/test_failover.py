@@ -388,6 +388,23 @@ class FailoverTests(FailoverCase):
         self.assertEqual(a.stats()["chat_requests"], 1)
         self.assertEqual(b.stats()["chat_requests"], 1)
 
+    def test_refusal_whose_body_is_cut_is_not_retried(self):
+        # the head said 401 (or x-should-retry: false): a reset before the
+        # body's end does not make it retryable
+        for opts in ({"status": 401}, {"status": 503,
+                                       "should_retry": "false"}):
+            with self.subTest(**opts):
+                a, b = self.servers[0], self.servers[1]
+                a.reset()
+                b.reset()
+                cfg = self.config([self.prov("a", a, dict(opts,
+                                                          reset="headers")),
+                                   self.prov("b", b)], max_retries=2)
+                res = self.chat(cfg, "-v")
+                self.assertAnswered(res, "b")
+                self.assertEqual(self.trying(res[2]), ["a", "b"])
+                self.assertEqual(a.stats()["chat_requests"], 1)
+
     # 8
     def test_reset_after_content_is_partial_without_failover(self):
         a, b = self.servers[0], self.servers[1]

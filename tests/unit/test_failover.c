@@ -377,6 +377,27 @@ static void test_x_should_retry_overrides_status(void **st)
     assert_false(llmc_fo_retryable(LLMC_ERR_HTTP, 400, -1));
 }
 
+/* A transport failure after an error answer's head (its body cut short,
+ * reset or timed out): the head decides, as if the body had come whole:
+ * a refusal moves on, X-Should-Retry still rules. After a 2xx head, or
+ * before any head, such a failure is retryable as ever. */
+static void test_failure_after_an_error_head_decided_by_the_head(void **st)
+{
+    static const int io[] = {LLMC_ERR_CLOSED, LLMC_ERR_IO, LLMC_ERR_TIMEOUT};
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(io) / sizeof(io[0]); i++) {
+        assert_false(llmc_fo_retryable(io[i], 401, -1));
+        assert_false(llmc_fo_retryable(io[i], 400, -1));
+        assert_false(llmc_fo_retryable(io[i], 503, 0));
+        assert_true(llmc_fo_retryable(io[i], 400, 1));
+        assert_true(llmc_fo_retryable(io[i], 503, -1));
+        assert_true(llmc_fo_retryable(io[i], 429, -1));
+        assert_true(llmc_fo_retryable(io[i], 200, -1));
+        assert_true(llmc_fo_retryable(io[i], 0, -1));
+    }
+}
+
 /* The IAM token request's failures are reported as auth errors, with the
  * token endpoint's HTTP status: a 5xx, 408, 409 or 429 there is retryable
  * as anywhere else (DESIGN 3); refused credentials, a token answer that is
@@ -738,6 +759,38 @@ static void test_cooldown_after_n_failures_in_a_row(void **st)
 }
 #endif
 
+#if LLMC_MAX_PROVIDERS >= 2
+/* A request waits to retry a; meanwhile other requests' failures put a
+ * into cooldown: when the wait is over, the request moves on to b rather
+ * than retry a. A wait for a provider that is not cooling, or for the last
+ * one, retries it. */
+static void test_provider_that_cools_during_the_wait_is_not_retried(void **st)
+{
+    (void)st;
+    start_request(k_three, NP3, 1000);
+    C->policy.cooldown_after = 2;
+    record(0, false, 1000);
+    assert_int_equal(decide(LLMC_ERR_HTTP, 503, -1, -1, 1000), LLMC_FO_RETRY);
+    llmc_fo_wait_over(C, S); /* a is not cooling: the retry stands */
+    assert_int_equal(S->pos, 0);
+    assert_int_equal(S->tries, 1);
+    record(0, false, 1100); /* another request's failure: a cools */
+    S->token_retry = S->token_fresh = true;
+    C->now = WAKE;
+    llmc_fo_wait_over(C, S);
+    assert_int_equal(S->pos, 1);
+    assert_int_equal(S->tries, 0);
+    assert_false(S->token_retry || S->token_fresh); /* a's, not b's */
+    /* the last provider is retried even while it cools */
+    S->pos = (uint8_t)(S->n_order - 1);
+    S->tries = 1;
+    C->prov[S->order[S->pos]].cool_until = UINT64_MAX;
+    llmc_fo_wait_over(C, S);
+    assert_int_equal(S->pos, S->n_order - 1);
+    assert_int_equal(S->tries, 1);
+}
+#endif
+
 static void test_cooldown_reset_on_success(void **st)
 {
     (void)st;
@@ -973,6 +1026,10 @@ int main(void)
         T(test_retryable_http_statuses),
         T(test_not_retryable_malformed_verify_empty),
         T(test_x_should_retry_overrides_status),
+#if LLMC_MAX_PROVIDERS >= 2
+        T(test_provider_that_cools_during_the_wait_is_not_retried),
+#endif
+    T(test_failure_after_an_error_head_decided_by_the_head),
         T(test_auth_error_retryable_by_its_http_status),
         T(test_decide_retry_backoff_within_jitter_bounds),
 #if LLMC_MAX_PROVIDERS >= 3
