@@ -48,9 +48,10 @@ int llmc_url_parse(const char *url, llmc_url_t *u)
     while (host_char(*p, v6))
         p++;
     he = p;
-    if (v6 && *p++ != ']')
-        return LLMC_ERR_URL;
     hl = (size_t)(he - h);
+    /* an IPv6 literal has a ':' (RFC 3986 3.2.2): no name nor IPv4 in [] */
+    if (v6 && (*p++ != ']' || memchr(h, ':', hl) == NULL))
+        return LLMC_ERR_URL;
     if (hl == 0 || hl >= sizeof(u->host))
         return LLMC_ERR_URL;
     memcpy(u->host, h, hl); /* NUL-ended: u was zeroed */

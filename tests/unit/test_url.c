@@ -111,6 +111,10 @@ static void test_ipv6_literal_malformed_rejected(void **st)
     assert_int_equal(llmc_url_parse("http://[::g]/", &u), LLMC_ERR_URL);
     assert_int_equal(llmc_url_parse("http://[::1]x/", &u), LLMC_ERR_URL);
     assert_int_equal(llmc_url_parse("http://::1/", &u), LLMC_ERR_URL);
+    /* only an IPv6 address goes in brackets, not a name nor IPv4 */
+    assert_int_equal(llmc_url_parse("https://[cafe]/v1", &u), LLMC_ERR_URL);
+    assert_int_equal(llmc_url_parse("http://[1.2.3.4]/v1", &u),
+                     LLMC_ERR_URL);
 }
 
 static void test_path_trailing_slashes_trimmed(void **st)
