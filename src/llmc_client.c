@@ -1402,6 +1402,10 @@ void llmc_client_shutdown(llmc_client_t *c)
         return;
     llmc_port_lock();
     c->shutting_down = true;
+    /* each request as cancelled: from a callback, also the rest of the
+     * read at hand delivers nothing more */
+    for (i = 0; i < LLMC_SLOTS; i++)
+        LLMC_SET_CANCELLED(&c->slots[i].job);
     llmc_port_unlock();
     if (c->busy) {
         /* from a callback: no more submits from now on; the poll (or

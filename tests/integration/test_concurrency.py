@@ -383,6 +383,19 @@ class LibraryConcurrencyTests(unittest.TestCase):
                     self.assertEqual((it["status"], it["attempts"]),
                                      ("cancelled", 0), it)
 
+    def test_shutdown_from_on_delta_delivers_nothing_more(self):
+        # as llmc_cancel() from on_delta: the rest of the read at hand
+        # (here the whole answer, [DONE] included, in one write) is not
+        # delivered, and the request ends cancelled, not ok
+        srv = self.server()
+        items, s = run_conc(["-j", 1, "reenter", srv.url,
+                             "t?piece=1&text=abcdefgh&framing=length"
+                             "&chunk=65536", 1, "delta"])
+        self.assertEqual(s["last_poll"], 0, s)
+        r0 = items[0]
+        self.assertEqual((r0["status"], r0["partial"], r0["deltas"],
+                          r0["content"]), ("cancelled", True, 1, "a"), r0)
+
     def test_shutdown_from_a_callback_at_the_start_of_a_poll_returns_at_once(self):
         # #0's deadline passes while the application is busy: the poll
         # that follows ends it first thing, and its on_done shuts the
