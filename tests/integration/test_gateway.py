@@ -675,7 +675,8 @@ class GatewayTests(unittest.TestCase):
                 s = socket.create_connection((TEST_HOST, self.gw.port),
                                              timeout=10)
                 try:
-                    s.sendall(("GET /health HTTP/1.1\r\nContent-Length: %s"
+                    s.sendall(("GET /health HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Length: %s"
                                "\r\n\r\nabcde" % value).encode())
                     status, headers, _ = read_response(s)
                     self.assertEqual(status, 400)
@@ -685,7 +686,8 @@ class GatewayTests(unittest.TestCase):
         # optional whitespace around the value is allowed
         s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
         try:
-            s.sendall(b"GET /health HTTP/1.1\r\nContent-Length: 0 \t\r\n\r\n")
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 0 \t\r\n\r\n")
             self.assertEqual(read_response(s)[0], 200)
         finally:
             s.close()
@@ -867,7 +869,8 @@ class GatewayLifecycleTests(unittest.TestCase):
         srv, gw = self.start(args=["--client-timeout", "1"])
         s = socket.create_connection((TEST_HOST, gw.port), timeout=10)
         try:
-            s.sendall(b"POST /chat HTTP/1.1\r\nContent-Length: 50\r\n\r\n{")
+            s.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 50\r\n\r\n{")
             t0 = time.monotonic()
             status, _, body = post(gw.base + "/chat", {"message": "other"})
             self.assertEqual(status, 200)
