@@ -1162,6 +1162,14 @@ static bool name_is(const char *p, size_t n, const char *name)
     return true;
 }
 
+/* A byte of a token (RFC 9110 5.6.2), what a field name is made of. */
+static bool is_tchar(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+           (ch >= 'A' && ch <= 'Z') ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
 static bool value_has(const char *v, size_t n, const char *word)
 {
     size_t w = strlen(word), i;
@@ -1233,8 +1241,15 @@ static void conn_parse(conn_t *c, uint64_t now)
         if (le == NULL || le == p)
             break;
         colon = memchr(p, ':', (size_t)(le - p));
-        if (colon == NULL)
+        if (colon == NULL || colon == p)
             goto malformed;
+        /* the name is a token, up to the colon (RFC 9112 5.1): read
+         * "Content-Length : 5" as some other field and its body would be
+         * taken for the next request. A line that begins with SP or HTAB
+         * (obs-fold, 5.2) is refused the same way. */
+        for (v = p; v < colon; v++)
+            if (!is_tchar(*v))
+                goto malformed;
         v = colon + 1;
         while (v < le && (*v == ' ' || *v == '\t'))
             v++;
