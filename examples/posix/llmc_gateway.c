@@ -1184,6 +1184,7 @@ static void conn_parse(conn_t *c, uint64_t now)
 {
     char *end, *p, *line_end, *method, *target, *version;
     size_t head_len, mlen, tlen, i;
+    unsigned hosts = 0;
     long long content_length = -1;
     bool chunked = false, expect = false, http10;
 
@@ -1229,7 +1230,10 @@ static void conn_parse(conn_t *c, uint64_t now)
         goto malformed;
     tlen = (size_t)(p - target);
     version = p + 1;
-    if ((size_t)(line_end - version) != 8 || memcmp(version, "HTTP/1.", 7) != 0)
+    /* HTTP/1.DIGIT: a later minor version is answered as 1.1 */
+    if ((size_t)(line_end - version) != 8 ||
+        memcmp(version, "HTTP/1.", 7) != 0 || version[7] < '0' ||
+        version[7] > '9')
         goto malformed;
     http10 = version[7] == '0';
     c->keep_alive = !http10;
@@ -1277,9 +1281,14 @@ static void conn_parse(conn_t *c, uint64_t now)
                 c->keep_alive = true;
         } else if (name_is(p, (size_t)(colon - p), "expect")) {
             expect = value_has(v, vn, "100-continue");
+        } else if (name_is(p, (size_t)(colon - p), "host")) {
+            hosts++;
         }
         p = le + 2;
     }
+    /* one Host, which only HTTP/1.0 may leave out (RFC 9112 3.2) */
+    if (hosts > 1 || (hosts == 0 && !http10))
+        goto malformed;
     if (chunked) {
         c->keep_alive = false;
         respond_error(c, 411, "invalid_request_error",

@@ -720,6 +720,40 @@ class GatewayTests(unittest.TestCase):
         finally:
             s.close()
 
+    def test_host_is_required_once_in_http_1_1(self):
+        # RFC 9112 3.2
+        with self.subTest("HTTP/1.1 without Host"):
+            self.assertOneRefusal(b"GET /health HTTP/1.1\r\n\r\n")
+        with self.subTest("two Host fields"):
+            self.assertOneRefusal(b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                                  b"host: y\r\n\r\n")
+        with self.subTest("two Host fields in HTTP/1.0"):
+            self.assertOneRefusal(b"GET /health HTTP/1.0\r\nHost: x\r\n"
+                                  b"Host: x\r\n\r\n")
+        with self.subTest("HTTP/1.0 without Host is served"):
+            s = socket.create_connection((TEST_HOST, self.gw.port),
+                                         timeout=10)
+            try:
+                s.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+                status, headers, body = read_response(s)
+                self.assertEqual(status, 200, body)
+                self.assertEqual(headers.get("connection"), "close")
+            finally:
+                s.close()
+
+    def test_a_version_that_is_not_http_1_digit_is_400(self):
+        for version in (b"HTTP/1.x", b"HTTP/1. ", b"HTTP/1.+", b"HTTP/1.\x80"):
+            with self.subTest(version=version):
+                self.assertOneRefusal(b"GET /health " + version +
+                                      b"\r\nHost: x\r\n\r\n")
+        # a later minor version is answered as HTTP/1.1 (RFC 9110 6.2)
+        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
+        try:
+            s.sendall(b"GET /health HTTP/1.2\r\nHost: x\r\n\r\n")
+            self.assertEqual(read_response(s)[0], 200)
+        finally:
+            s.close()
+
     def test_invalid_content_length_is_400_and_closed(self):
         # RFC 9112 6.3: an invalid Content-Length cannot frame the body;
         # "5 6" read as 5 would take the rest as a pipelined request
