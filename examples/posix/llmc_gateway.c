@@ -1162,6 +1162,14 @@ static bool name_is(const char *p, size_t n, const char *name)
     return true;
 }
 
+/* A byte of a token (RFC 9110 5.6.2), what a field name is made of. */
+static bool is_tchar(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+           (ch >= 'A' && ch <= 'Z') ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
 static bool value_has(const char *v, size_t n, const char *word)
 {
     size_t w = strlen(word), i;
@@ -1176,6 +1184,7 @@ static void conn_parse(conn_t *c, uint64_t now)
 {
     char *end, *p, *line_end, *method, *target, *version;
     size_t head_len, mlen, tlen, i;
+    unsigned hosts = 0;
     long long content_length = -1;
     bool chunked = false, expect = false, http10;
 
@@ -1221,7 +1230,10 @@ static void conn_parse(conn_t *c, uint64_t now)
         goto malformed;
     tlen = (size_t)(p - target);
     version = p + 1;
-    if ((size_t)(line_end - version) != 8 || memcmp(version, "HTTP/1.", 7) != 0)
+    /* HTTP/1.DIGIT: a later minor version is answered as 1.1 */
+    if ((size_t)(line_end - version) != 8 ||
+        memcmp(version, "HTTP/1.", 7) != 0 || version[7] < '0' ||
+        version[7] > '9')
         goto malformed;
     http10 = version[7] == '0';
     c->keep_alive = !http10;
@@ -1233,8 +1245,15 @@ static void conn_parse(conn_t *c, uint64_t now)
         if (le == NULL || le == p)
             break;
         colon = memchr(p, ':', (size_t)(le - p));
-        if (colon == NULL)
+        if (colon == NULL || colon == p)
             goto malformed;
+        /* the name is a token, up to the colon (RFC 9112 5.1): read
+         * "Content-Length : 5" as some other field and its body would be
+         * taken for the next request. A line that begins with SP or HTAB
+         * (obs-fold, 5.2) is refused the same way. */
+        for (v = p; v < colon; v++)
+            if (!is_tchar(*v))
+                goto malformed;
         v = colon + 1;
         while (v < le && (*v == ' ' || *v == '\t'))
             v++;
@@ -1262,9 +1281,14 @@ static void conn_parse(conn_t *c, uint64_t now)
                 c->keep_alive = true;
         } else if (name_is(p, (size_t)(colon - p), "expect")) {
             expect = value_has(v, vn, "100-continue");
+        } else if (name_is(p, (size_t)(colon - p), "host")) {
+            hosts++;
         }
         p = le + 2;
     }
+    /* one Host, which only HTTP/1.0 may leave out (RFC 9112 3.2) */
+    if (hosts > 1 || (hosts == 0 && !http10))
+        goto malformed;
     if (chunked) {
         c->keep_alive = false;
         respond_error(c, 411, "invalid_request_error",

@@ -36,8 +36,11 @@
  * decodes from its bytes in the input, and stays so until its on_done
  * (llmc holds pointers into the connection's buffer); it gets one 502;
  * every connection ends, its socket closed once; a NUL or a bare LF in
- * the first head is a 400 at once. The same bytes read whole and in
- * pieces give the same responses ("100 Continue" aside).
+ * the first head is a 400 at once; so is a first head whose version is
+ * not HTTP/1.DIGIT, that has a field name other than a token (a line
+ * that begins with SP or HTAB included), or more than one Host, or none
+ * in HTTP/1.1. The same bytes read whole and in pieces give the same
+ * responses ("100 Continue" aside).
  *
  * Both modes use the sizes of a board build (LLMC_POLL_EXTRA 4): 4 KiB
  * requests, 16 messages, 256 JSON tokens.
@@ -850,22 +853,75 @@ static void conn_run(const uint8_t *s, size_t len, const size_t *cuts,
     free(arena);
 }
 
-/* A NUL or a bare LF in the first head: a 400 at once, and the end. */
+/* The first response is a 400 that closes, and nothing reached llmc. */
+static void check_refused(const run_t *run)
+{
+    static const char want[] = "HTTP/1.1 400 ";
+    const char *end = find(run->log, run->log_len, "\r\n\r\n");
+    FUZZ_ASSERT(run->log_len > sizeof(want) &&
+                memcmp(run->log, want, sizeof(want) - 1) == 0);
+    FUZZ_ASSERT(end != NULL &&
+                find(run->log, (size_t)(end - run->log) + 4,
+                     "\r\nConnection: close\r\n") != NULL);
+    FUZZ_ASSERT(run->reached == 0);
+}
+
+/* RFC 9110 5.6.2: the bytes a token (a field name) is made of. */
+static bool tchar(uint8_t b)
+{
+    static const char punct[] = "!#$%&'*+-.^_`|~";
+    return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+           (b >= '0' && b <= '9') ||
+           (b != 0 && memchr(punct, b, sizeof(punct) - 1) != NULL);
+}
+
+/* Whether head[0..n) (CRLF-terminated lines, no NUL, no bare LF, its
+ * blank line left out) breaks a rule of RFC 9112 that llmc-gateway keeps:
+ * the request line ends in HTTP/1.DIGIT; each field line is a token, a
+ * colon, a value; one Host, none only in HTTP/1.0. */
+static bool head_refused(const uint8_t *head, size_t n)
+{
+    const uint8_t *p = head, *end = head + n, *le, *colon, *q;
+    unsigned hosts = 0;
+    bool http10;
+    le = (const uint8_t *)find((const char *)p, n, "\r\n");
+    FUZZ_ASSERT(le != NULL);
+    if (le - p < 8 || memcmp(le - 8, "HTTP/1.", 7) != 0 || le[-1] < '0' ||
+        le[-1] > '9')
+        return true;
+    http10 = le[-1] == '0';
+    for (p = le + 2; p < end; p = le + 2) {
+        le = (const uint8_t *)find((const char *)p, (size_t)(end - p),
+                                   "\r\n");
+        FUZZ_ASSERT(le != NULL);
+        colon = memchr(p, ':', (size_t)(le - p));
+        if (colon == NULL || colon == p)
+            return true;
+        for (q = p; q < colon; q++)
+            if (!tchar(*q))
+                return true;
+        if (colon - p == 4 && (p[0] | 0x20) == 'h' && (p[1] | 0x20) == 'o' &&
+            (p[2] | 0x20) == 's' && (p[3] | 0x20) == 't')
+            hosts++;
+    }
+    return hosts > 1 || (hosts == 0 && !http10);
+}
+
+/* A NUL or a bare LF in the first head, or a head that head_refused():
+ * a 400 at once, and the end. */
 static void check_first_head(const uint8_t *s, size_t len, const run_t *run)
 {
     size_t i = 0;
     while (i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')
         i += 2;
     for (s += i, len -= i, i = 0; i < len && i < GW_REQ_MAX; i++) {
-        if (i >= 3 && memcmp(s + i - 3, "\r\n\r\n", 4) == 0)
+        if (i >= 3 && memcmp(s + i - 3, "\r\n\r\n", 4) == 0) {
+            if (head_refused(s, i - 1))
+                check_refused(run);
             return;
+        }
         if (s[i] == 0 || (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))) {
-            static const char want[] = "HTTP/1.1 400 ";
-            FUZZ_ASSERT(run->log_len > sizeof(want) &&
-                        memcmp(run->log, want, sizeof(want) - 1) == 0);
-            FUZZ_ASSERT(find(run->log, run->log_len,
-                             "\r\nConnection: close\r\n") != NULL);
-            FUZZ_ASSERT(run->reached == 0);
+            check_refused(run);
             return;
         }
     }

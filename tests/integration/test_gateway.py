@@ -667,6 +667,93 @@ class GatewayTests(unittest.TestCase):
                 finally:
                     s.close()
 
+    def assertOneRefusal(self, data):
+        """data on a fresh connection: one 400, marked "Connection: close",
+        and then the end: no answer to anything read past the bad head."""
+        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
+        try:
+            s.sendall(data)
+            status, headers, body = read_response(s)
+            self.assertEqual(status, 400, body)
+            self.assertEqual(json.loads(body)["error"]["type"],
+                             "invalid_request_error")
+            self.assertEqual(headers.get("connection"), "close")
+            self.assertEqual(s.recv(65536), b"")
+        finally:
+            s.close()
+
+    def test_whitespace_before_the_colon_is_400_not_a_second_request(self):
+        # RFC 9112 5.1: "Content-Length : 33" read as an unknown field
+        # would leave the body to be taken as a pipelined request, one a
+        # proxy in front would never have seen
+        inner = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        self.assertEqual(len(inner), 33)
+        with self.subTest("space before the colon of Content-Length"):
+            self.assertOneRefusal(b"POST /chat HTTP/1.1\r\nHost: x\r\n"
+                                  b"Content-Length : 33\r\n\r\n" + inner)
+        with self.subTest("tab before the colon of Transfer-Encoding"):
+            self.assertOneRefusal(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n"
+                                  b"Transfer-Encoding\t: chunked\r\n\r\n"
+                                  b"21\r\n" + inner + b"\r\n0\r\n\r\n")
+
+    def test_a_field_name_that_is_not_a_token_is_400(self):
+        # RFC 9110 5.1: a field name is a token; a line that begins with
+        # whitespace folds onto the one before (obs-fold, RFC 9112 5.2)
+        for name, line in (("empty name", b": x"),
+                           ("space in the name", b"X Note: x"),
+                           ("leading space", b" X-Note: x"),
+                           ("non-ASCII byte", b"X-N\xc3\xb6te: x"),
+                           ("separator", b"X(Note): x"),
+                           ("obs-fold with a space",
+                            b"X-Note: a\r\n b: c"),
+                           ("obs-fold with a tab",
+                            b"X-Note: a\r\n\tb: c")):
+            with self.subTest(name):
+                self.assertOneRefusal(b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                                      + line + b"\r\n\r\n")
+        # every tchar is allowed
+        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
+        try:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                      b"!#$%&'*+-.^_`|~09AZaz: x\r\n\r\n")
+            self.assertEqual(read_response(s)[0], 200)
+        finally:
+            s.close()
+
+    def test_host_is_required_once_in_http_1_1(self):
+        # RFC 9112 3.2
+        with self.subTest("HTTP/1.1 without Host"):
+            self.assertOneRefusal(b"GET /health HTTP/1.1\r\n\r\n")
+        with self.subTest("two Host fields"):
+            self.assertOneRefusal(b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                                  b"host: y\r\n\r\n")
+        with self.subTest("two Host fields in HTTP/1.0"):
+            self.assertOneRefusal(b"GET /health HTTP/1.0\r\nHost: x\r\n"
+                                  b"Host: x\r\n\r\n")
+        with self.subTest("HTTP/1.0 without Host is served"):
+            s = socket.create_connection((TEST_HOST, self.gw.port),
+                                         timeout=10)
+            try:
+                s.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+                status, headers, body = read_response(s)
+                self.assertEqual(status, 200, body)
+                self.assertEqual(headers.get("connection"), "close")
+            finally:
+                s.close()
+
+    def test_a_version_that_is_not_http_1_digit_is_400(self):
+        for version in (b"HTTP/1.x", b"HTTP/1. ", b"HTTP/1.+", b"HTTP/1.\x80"):
+            with self.subTest(version=version):
+                self.assertOneRefusal(b"GET /health " + version +
+                                      b"\r\nHost: x\r\n\r\n")
+        # a later minor version is answered as HTTP/1.1 (RFC 9110 6.2)
+        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
+        try:
+            s.sendall(b"GET /health HTTP/1.2\r\nHost: x\r\n\r\n")
+            self.assertEqual(read_response(s)[0], 200)
+        finally:
+            s.close()
+
     def test_invalid_content_length_is_400_and_closed(self):
         # RFC 9112 6.3: an invalid Content-Length cannot frame the body;
         # "5 6" read as 5 would take the rest as a pipelined request
@@ -675,7 +762,8 @@ class GatewayTests(unittest.TestCase):
                 s = socket.create_connection((TEST_HOST, self.gw.port),
                                              timeout=10)
                 try:
-                    s.sendall(("GET /health HTTP/1.1\r\nContent-Length: %s"
+                    s.sendall(("GET /health HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Length: %s"
                                "\r\n\r\nabcde" % value).encode())
                     status, headers, _ = read_response(s)
                     self.assertEqual(status, 400)
@@ -685,7 +773,8 @@ class GatewayTests(unittest.TestCase):
         # optional whitespace around the value is allowed
         s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
         try:
-            s.sendall(b"GET /health HTTP/1.1\r\nContent-Length: 0 \t\r\n\r\n")
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 0 \t\r\n\r\n")
             self.assertEqual(read_response(s)[0], 200)
         finally:
             s.close()
@@ -867,7 +956,8 @@ class GatewayLifecycleTests(unittest.TestCase):
         srv, gw = self.start(args=["--client-timeout", "1"])
         s = socket.create_connection((TEST_HOST, gw.port), timeout=10)
         try:
-            s.sendall(b"POST /chat HTTP/1.1\r\nContent-Length: 50\r\n\r\n{")
+            s.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 50\r\n\r\n{")
             t0 = time.monotonic()
             status, _, body = post(gw.base + "/chat", {"message": "other"})
             self.assertEqual(status, 200)
