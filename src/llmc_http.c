@@ -14,15 +14,16 @@ enum {
     H_EOL /* a header line ended: done, unless the next one folds onto it */
 };
 /* C_DATA also carries Content-Length and close-delimited bodies; C_DONE
- * ends every framing (and is where a body-less response starts) */
+ * ends every framing (and is where a body-less response starts); the
+ * states before C_DATA read the chunked framing's lines */
 enum {
     C_SIZE,        /* a chunk's size line, no digit yet */
     C_SIZE_DIGITS, /* ... after a digit */
     C_EXT,
-    C_DATA,
     C_DATA_END,
     C_TRAILER,
     C_TRAILER_LINE,
+    C_DATA,
     C_DONE
 };
 enum {
@@ -221,13 +222,16 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
         bool blank;
         if (++h->head_bytes > LLMC_HEAD_MAX)
             return LLMC_ERR_TOO_LARGE;
-        if (c == '\r')
-            continue; /* lines end in LF; a CR before it is noise */
-        blank = c == ' ' || c == '\t';
         if (h->state == H_BODY) {
             *used = i;
             return 1;
         }
+        /* lines end in LF, or CRLF: a CR without its LF is an error */
+        if (h->cr && c != '\n')
+            return LLMC_ERR_PROTOCOL;
+        if ((h->cr = c == '\r'))
+            continue;
+        blank = c == ' ' || c == '\t';
         if (h->state == H_EOL) {
             /* obsolete line folding: a line that starts with a blank
              * continues the header before it, joined by a space (RFC 9112
@@ -306,6 +310,14 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
     *used = 0;
     while (i < n) {
         char c = p[i];
+        /* a framing line's CR must be followed by its LF (data has none:
+         * a line's LF, not a CR, starts it) */
+        if (h->cr && c != '\n')
+            return LLMC_ERR_PROTOCOL;
+        if ((h->cr = h->cstate < C_DATA && c == '\r')) {
+            i++;
+            continue;
+        }
         switch (h->cstate) {
         case C_DATA: {
             size_t k = n - i;
@@ -330,8 +342,6 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
                     return LLMC_ERR_PROTOCOL;
                 h->length = (h->length << 4) | (uint32_t)d;
                 h->cstate = C_SIZE_DIGITS;
-            } else if (c == '\r') {
-                /* the LF follows */
             } else if (c == '\n' || c == ';' || c == ' ' || c == '\t') {
                 if (h->cstate == C_SIZE)
                     return LLMC_ERR_PROTOCOL;
@@ -354,17 +364,13 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
             h->cstate = h->length ? C_DATA : C_TRAILER;
             break;
         case C_DATA_END:
-            if (c == '\n')
-                h->cstate = C_SIZE;
-            else if (c != '\r') {
+            if (c != '\n')
                 return LLMC_ERR_PROTOCOL;
-            }
+            h->cstate = C_SIZE;
             break;
         case C_TRAILER:
-            if (c == '\n') /* the end: C_DONE stops at the next byte */
-                h->cstate = C_DONE;
-            else if (c != '\r')
-                h->cstate = C_TRAILER_LINE;
+            /* LF: the end, C_DONE stops at the next byte */
+            h->cstate = c == '\n' ? C_DONE : C_TRAILER_LINE;
             break;
         default: /* C_DONE */
             *used = i;

@@ -213,6 +213,34 @@ static void test_bare_lf_line_ends_parse_like_crlf(void **st)
     run_free(&r);
 }
 
+/* A CR that no LF follows is no line end (RFC 9112 2.2): in the head it is
+ * an error wherever it is, not dropped ("1\r0" is not 10); in a body it
+ * is data. */
+static void test_lone_cr_rejected_in_head_kept_in_body(void **st)
+{
+    static const char *const bad[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r0\r\n\r\nx",
+        "HTTP/1.1 200 O\rK\r\nContent-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nX-A\r: b\r\nContent-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\r\nx",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r \r\n\r\nx",
+        "\rHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+    };
+    static const char ok[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\na\rb\r";
+    http_run_t r = {0};
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(head_status_of(bad[i]), LLMC_ERR_PROTOCOL);
+    parse(&r, ok);
+    assert_int_equal(r.head_rc, 1);
+    assert_int_equal(r.body_rc, 1);
+    assert_string_equal(tb_cstr(&r.data), "a\rb\r");
+    run_free(&r);
+}
+
 static void test_status_line_without_reason_phrase_accepted(void **st)
 {
     http_run_t r = {0};
@@ -823,6 +851,27 @@ static void test_chunked_body_with_trailers(void **st)
     chunked_ok("2\r\nok\r\n0\r\nX-Trailer: a\r\nChecksum: 123\r\n\r\n", "ok");
 }
 
+/* In the chunked framing (size line, extensions, the CRLF after the data,
+ * trailers) a CR must end its line; inside the data it is a byte. */
+static void test_lone_cr_rejected_in_chunk_framing_kept_in_data(void **st)
+{
+    static const char *const bad[] = {
+        "1\r0\r\n0123456789abcdef\r\n0\r\n\r\n",
+        "\r1\r\nx\r\n0\r\n\r\n",
+        "1;a\rb\r\nx\r\n0\r\n\r\n",
+        "1\r\nx\r\r\n0\r\n\r\n",
+        "1\r\nx\r\n0\r\r\n\r\n",
+        "1\r\nx\r\n0\r\nX-T: a\rb\r\n\r\n",
+        "1\r\nx\r\n0\r\n\r\r\n",
+    };
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(chunked_err(bad[i], NULL), LLMC_ERR_PROTOCOL);
+    chunked_ok("3\r\na\rb\r\n1\r\n\r\r\n2\r\n\r\r\r\n0\r\n\r\n",
+               "a\rb\r\r\r");
+}
+
 static void test_chunked_size_uppercase_and_mixed_hex(void **st)
 {
     (void)st;
@@ -1186,6 +1235,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_line_crlf_parsed_with_body),
         cmocka_unit_test(test_bare_lf_line_ends_parse_like_crlf),
+        cmocka_unit_test(test_lone_cr_rejected_in_head_kept_in_body),
         cmocka_unit_test(test_status_line_without_reason_phrase_accepted),
         cmocka_unit_test(test_status_codes_1xx_to_5xx_read_exactly),
         cmocka_unit_test(test_status_line_http2_rejected),
@@ -1224,6 +1274,8 @@ int main(void)
         cmocka_unit_test(test_chunked_body_binary_and_crlf_inside_data),
         cmocka_unit_test(test_chunked_body_with_extensions),
         cmocka_unit_test(test_chunked_body_with_trailers),
+        cmocka_unit_test(
+            test_lone_cr_rejected_in_chunk_framing_kept_in_data),
         cmocka_unit_test(test_chunked_size_uppercase_and_mixed_hex),
         cmocka_unit_test(test_chunked_bytes_after_last_chunk_not_consumed),
         cmocka_unit_test(test_chunked_bad_hex_rejected),
