@@ -80,14 +80,14 @@ static uint32_t parse_dec(const char *s, size_t n, size_t *end)
     return v;
 }
 
-/* tok (a one-word list) is one of the comma- or space-separated items of
- * v[0..n). */
+/* tok (a one-word list) is one of the items of v[0..n), separated by
+ * commas, blanks (tabs too) or control bytes. */
 static bool has_token(const char *v, size_t n, const char *tok)
 {
     size_t i = 0, start;
     for (;;) {
         start = i;
-        while (i < n && v[i] != ' ' && v[i] != ',')
+        while (i < n && (unsigned char)v[i] > ' ' && v[i] != ',')
             i++;
         if (match(v + start, i - start, tok, true) == 0)
             return true;
@@ -135,12 +135,13 @@ static int line_done(llmc_http_t *h)
         break;
     case HDR_TRANSFER_ENCODING:
         /* Only "chunked" alone is decodable: we never send Accept-Encoding,
-         * so any other coding is a response we cannot read. */
-        i = match(v, n, "\007chunked\010identity", true);
+         * so any other coding is a response we cannot read; nor is a
+         * value longer than the bytes kept of it "chunked" alone. */
+        i = match(v, h->val_long ? 0 : n, "\007chunked\010identity", true);
         f = i == 0 ? LLMC_HTTP_F_CHUNKED : i < 0 ? F_BAD_TE : 0;
         break;
-    case HDR_CONNECTION:
-        if (has_token(v, n, "\005close"))
+    case HDR_CONNECTION: /* a close may be past the bytes kept */
+        if (has_token(v, n, "\005close") || h->val_long)
             f = LLMC_HTTP_F_CLOSE;
         break;
     case HDR_CONTENT_TYPE:

@@ -465,6 +465,23 @@ static void test_transfer_encoding_gzip_or_stacked_rejected(void **st)
                      LLMC_ERR_PROTOCOL);
 }
 
+/* Only the first LLMC_HTTP_VAL_MAX bytes of a value are kept: one longer
+ * than that is not "chunked" alone, even when those bytes are "chunked"
+ * and blanks. */
+static void test_transfer_encoding_longer_than_kept_rejected(void **st)
+{
+    char in[256];
+    char tabs[LLMC_HTTP_VAL_MAX + 1];
+    (void)st;
+    memset(tabs, '\t', sizeof(tabs) - 1);
+    tabs[sizeof(tabs) - 1] = '\0';
+    snprintf(in, sizeof(in),
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked%s, gzip\r\n"
+             "\r\n3\r\nabc\r\n0\r\n\r\n",
+             tabs);
+    assert_int_equal(head_status_of(in), LLMC_ERR_PROTOCOL);
+}
+
 static void test_chunked_wins_over_content_length(void **st)
 {
     /* and the connection is not reused (RFC 9112 6.3: such a message
@@ -499,6 +516,32 @@ static void test_connection_close_sets_close_and_not_reusable(void **st)
         "HTTP/1.1 200 OK\r\nconnection: Close\r\nContent-Length: 1\r\n\r\nx",
         "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\n"
         "Content-Length: 1\r\n\r\nx",
+    };
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        http_run_t r = {0};
+        parse(&r, in[i]);
+        assert_int_equal(r.body_rc, 1);
+        assert_true(r.h.flags & LLMC_HTTP_F_CLOSE);
+        assert_false(r.reusable);
+        run_free(&r);
+    }
+}
+
+/* Tabs separate tokens as spaces do; a Connection value longer than the
+ * bytes kept of it may have its close past them, so it closes. */
+static void test_connection_close_after_tab_or_long_value_closes(void **st)
+{
+    static const char *const in[] = {
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive,\tclose\r\n"
+        "Content-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive\t,close\r\n"
+        "Content-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive, x-a-rather-long-token-"
+        "that-fills-the-kept-bytes, close\r\nContent-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive, x-a-rather-long-token-"
+        "that-fills-the-kept-bytes\r\nContent-Length: 1\r\n\r\nx",
     };
     size_t i;
     (void)st;
@@ -1252,8 +1295,11 @@ int main(void)
         cmocka_unit_test(test_content_length_non_digits_rejected),
         cmocka_unit_test(test_transfer_encoding_chunked_case_insensitive),
         cmocka_unit_test(test_transfer_encoding_gzip_or_stacked_rejected),
+        cmocka_unit_test(test_transfer_encoding_longer_than_kept_rejected),
         cmocka_unit_test(test_chunked_wins_over_content_length),
         cmocka_unit_test(test_connection_close_sets_close_and_not_reusable),
+        cmocka_unit_test(
+            test_connection_close_after_tab_or_long_value_closes),
         cmocka_unit_test(test_connection_keep_alive_is_reusable_after_body),
         cmocka_unit_test(test_not_reusable_before_body_complete),
         cmocka_unit_test(test_content_type_event_stream_and_json),
