@@ -19,6 +19,7 @@ enum {
 enum {
     C_SIZE,        /* a chunk's size line, no digit yet */
     C_SIZE_DIGITS, /* ... after a digit */
+    C_SIZE_BWS,    /* ... after the size */
     C_EXT,
     C_DATA_END,
     C_TRAILER,
@@ -343,25 +344,27 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
                     return LLMC_ERR_PROTOCOL;
                 h->length = (h->length << 4) | (uint32_t)d;
                 h->cstate = C_SIZE_DIGITS;
-            } else if (c == '\n' || c == ';' || c == ' ' || c == '\t') {
-                if (h->cstate == C_SIZE)
-                    return LLMC_ERR_PROTOCOL;
-                if (c == '\n')
-                    goto line_end;
-                h->cstate = C_EXT;
-            } else {
-                return LLMC_ERR_PROTOCOL;
+                break;
             }
-            break;
-        case C_EXT: /* extensions: bounded per size line */
+            if (h->cstate == C_SIZE)
+                return LLMC_ERR_PROTOCOL;
+            h->cstate = C_SIZE_BWS;
+            /* fall through */
+        case C_SIZE_BWS: /* then blanks, then extensions or the line end */
+            if (c == ';')
+                h->cstate = C_EXT;
+            else if (c != ' ' && c != '\t' && c != '\n')
+                return LLMC_ERR_PROTOCOL;
+            /* fall through */
+        case C_EXT: /* the rest of the size line: bounded per line */
         case C_TRAILER_LINE: /* trailers: bounded all together */
             if (++h->trailer_bytes > LLMC_HEAD_MAX)
                 return LLMC_ERR_TOO_LARGE;
             if (c != '\n')
                 break;
-            if (h->cstate == C_EXT)
+            if (h->cstate != C_TRAILER_LINE)
                 h->trailer_bytes = 0;
-        line_end: /* of the size line, or of a trailer (length is 0) */
+            /* the end of the size line, or of a trailer (length is 0) */
             h->cstate = h->length ? C_DATA : C_TRAILER;
             break;
         case C_DATA_END:

@@ -888,6 +888,22 @@ static void test_chunked_body_with_extensions(void **st)
                "helloabc");
 }
 
+/* After a chunk's size only blanks, then extensions or the line end
+ * (RFC 9112 7.1.1): "1 2" is not a size with an extension "2". */
+static void test_chunked_size_with_junk_after_blank_rejected(void **st)
+{
+    (void)st;
+    assert_int_equal(chunked_err("1 2\r\nx\r\n0\r\n\r\n", NULL),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chunked_err("1\t2\r\nx\r\n0\r\n\r\n", NULL),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chunked_err("1 x;a\r\nx\r\n0\r\n\r\n", NULL),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chunked_err("1\r\nx\r\n0 0\r\n\r\n", NULL),
+                     LLMC_ERR_PROTOCOL);
+    chunked_ok("1 \t ;a\r\nx\r\n2\t\r\nyz\r\n0 \r\n\r\n", "xyz");
+}
+
 static void test_chunked_body_with_trailers(void **st)
 {
     (void)st;
@@ -993,18 +1009,25 @@ static void test_chunk_size_up_to_256mib_read(void **st)
     assert_int_equal(chunked_err("10000000\r\nabc", NULL), LLMC_ERR_PROTOCOL);
 }
 
+/* an extension, or the blanks before one, as long as a head */
 static void test_chunked_huge_extension_too_large(void **st)
 {
     size_t n = strlen(CHUNKED_HEAD) + 2 + LLMC_HEAD_MAX + 10;
     char *in = malloc(n);
     http_run_t r = {0};
+    int blanks;
     (void)st;
-    memcpy(in, CHUNKED_HEAD "1;", strlen(CHUNKED_HEAD) + 2);
-    memset(in + strlen(CHUNKED_HEAD) + 2, 'e', n - strlen(CHUNKED_HEAD) - 2);
-    parse_n(&r, in, n, 1031);
-    assert_int_equal(r.head_rc, 1);
-    assert_int_equal(r.body_rc, LLMC_ERR_TOO_LARGE);
-    run_free(&r);
+    for (blanks = 0; blanks < 2; blanks++) {
+        memcpy(in, CHUNKED_HEAD "1;", strlen(CHUNKED_HEAD) + 2);
+        memset(in + strlen(CHUNKED_HEAD) + 1, blanks ? ' ' : 'e',
+               n - strlen(CHUNKED_HEAD) - 1);
+        if (!blanks)
+            in[strlen(CHUNKED_HEAD) + 1] = ';';
+        parse_n(&r, in, n, 1031);
+        assert_int_equal(r.head_rc, 1);
+        assert_int_equal(r.body_rc, LLMC_ERR_TOO_LARGE);
+        run_free(&r);
+    }
     free(in);
 }
 
@@ -1319,6 +1342,7 @@ int main(void)
         cmocka_unit_test(test_chunked_body_with_bare_lf_line_ends),
         cmocka_unit_test(test_chunked_body_binary_and_crlf_inside_data),
         cmocka_unit_test(test_chunked_body_with_extensions),
+        cmocka_unit_test(test_chunked_size_with_junk_after_blank_rejected),
         cmocka_unit_test(test_chunked_body_with_trailers),
         cmocka_unit_test(
             test_lone_cr_rejected_in_chunk_framing_kept_in_data),
