@@ -14,15 +14,17 @@ enum {
     H_EOL /* a header line ended: done, unless the next one folds onto it */
 };
 /* C_DATA also carries Content-Length and close-delimited bodies; C_DONE
- * ends every framing (and is where a body-less response starts) */
+ * ends every framing (and is where a body-less response starts); the
+ * states before C_DATA read the chunked framing's lines */
 enum {
     C_SIZE,        /* a chunk's size line, no digit yet */
     C_SIZE_DIGITS, /* ... after a digit */
+    C_SIZE_BWS,    /* ... after the size */
     C_EXT,
-    C_DATA,
     C_DATA_END,
     C_TRAILER,
     C_TRAILER_LINE,
+    C_DATA,
     C_DONE
 };
 enum {
@@ -79,14 +81,14 @@ static uint32_t parse_dec(const char *s, size_t n, size_t *end)
     return v;
 }
 
-/* tok (a one-word list) is one of the comma- or space-separated items of
- * v[0..n). */
+/* tok (a one-word list) is one of the items of v[0..n), separated by
+ * commas, blanks (tabs too) or control bytes. */
 static bool has_token(const char *v, size_t n, const char *tok)
 {
     size_t i = 0, start;
     for (;;) {
         start = i;
-        while (i < n && v[i] != ' ' && v[i] != ',')
+        while (i < n && (unsigned char)v[i] > ' ' && v[i] != ',')
             i++;
         if (match(v + start, i - start, tok, true) == 0)
             return true;
@@ -134,12 +136,13 @@ static int line_done(llmc_http_t *h)
         break;
     case HDR_TRANSFER_ENCODING:
         /* Only "chunked" alone is decodable: we never send Accept-Encoding,
-         * so any other coding is a response we cannot read. */
-        i = match(v, n, "\007chunked\010identity", true);
+         * so any other coding is a response we cannot read; nor is a
+         * value longer than the bytes kept of it "chunked" alone. */
+        i = match(v, h->val_long ? 0 : n, "\007chunked\010identity", true);
         f = i == 0 ? LLMC_HTTP_F_CHUNKED : i < 0 ? F_BAD_TE : 0;
         break;
-    case HDR_CONNECTION:
-        if (has_token(v, n, "\005close"))
+    case HDR_CONNECTION: /* a close may be past the bytes kept */
+        if (has_token(v, n, "\005close") || h->val_long)
             f = LLMC_HTTP_F_CLOSE;
         break;
     case HDR_CONTENT_TYPE:
@@ -221,13 +224,16 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
         bool blank;
         if (++h->head_bytes > LLMC_HEAD_MAX)
             return LLMC_ERR_TOO_LARGE;
-        if (c == '\r')
-            continue; /* lines end in LF; a CR before it is noise */
-        blank = c == ' ' || c == '\t';
         if (h->state == H_BODY) {
             *used = i;
             return 1;
         }
+        /* lines end in LF, or CRLF: a CR without its LF is an error */
+        if (h->cr && c != '\n')
+            return LLMC_ERR_PROTOCOL;
+        if ((h->cr = c == '\r'))
+            continue;
+        blank = c == ' ' || c == '\t';
         if (h->state == H_EOL) {
             /* obsolete line folding: a line that starts with a blank
              * continues the header before it, joined by a space (RFC 9112
@@ -306,6 +312,14 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
     *used = 0;
     while (i < n) {
         char c = p[i];
+        /* a framing line's CR must be followed by its LF (data has none:
+         * a line's LF, not a CR, starts it) */
+        if (h->cr && c != '\n')
+            return LLMC_ERR_PROTOCOL;
+        if ((h->cr = h->cstate < C_DATA && c == '\r')) {
+            i++;
+            continue;
+        }
         switch (h->cstate) {
         case C_DATA: {
             size_t k = n - i;
@@ -330,41 +344,37 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
                     return LLMC_ERR_PROTOCOL;
                 h->length = (h->length << 4) | (uint32_t)d;
                 h->cstate = C_SIZE_DIGITS;
-            } else if (c == '\r') {
-                /* the LF follows */
-            } else if (c == '\n' || c == ';' || c == ' ' || c == '\t') {
-                if (h->cstate == C_SIZE)
-                    return LLMC_ERR_PROTOCOL;
-                if (c == '\n')
-                    goto line_end;
-                h->cstate = C_EXT;
-            } else {
-                return LLMC_ERR_PROTOCOL;
+                break;
             }
-            break;
-        case C_EXT: /* extensions: bounded per size line */
+            if (h->cstate == C_SIZE)
+                return LLMC_ERR_PROTOCOL;
+            h->cstate = C_SIZE_BWS;
+            /* fall through */
+        case C_SIZE_BWS: /* then blanks, then extensions or the line end */
+            if (c == ';')
+                h->cstate = C_EXT;
+            else if (c != ' ' && c != '\t' && c != '\n')
+                return LLMC_ERR_PROTOCOL;
+            /* fall through */
+        case C_EXT: /* the rest of the size line: bounded per line */
         case C_TRAILER_LINE: /* trailers: bounded all together */
             if (++h->trailer_bytes > LLMC_HEAD_MAX)
                 return LLMC_ERR_TOO_LARGE;
             if (c != '\n')
                 break;
-            if (h->cstate == C_EXT)
+            if (h->cstate != C_TRAILER_LINE)
                 h->trailer_bytes = 0;
-        line_end: /* of the size line, or of a trailer (length is 0) */
+            /* the end of the size line, or of a trailer (length is 0) */
             h->cstate = h->length ? C_DATA : C_TRAILER;
             break;
         case C_DATA_END:
-            if (c == '\n')
-                h->cstate = C_SIZE;
-            else if (c != '\r') {
+            if (c != '\n')
                 return LLMC_ERR_PROTOCOL;
-            }
+            h->cstate = C_SIZE;
             break;
         case C_TRAILER:
-            if (c == '\n') /* the end: C_DONE stops at the next byte */
-                h->cstate = C_DONE;
-            else if (c != '\r')
-                h->cstate = C_TRAILER_LINE;
+            /* LF: the end, C_DONE stops at the next byte */
+            h->cstate = c == '\n' ? C_DONE : C_TRAILER_LINE;
             break;
         default: /* C_DONE */
             *used = i;

@@ -54,6 +54,7 @@ typedef struct {
     bool val_long;  /* value longer than LLMC_HTTP_VAL_MAX */
     uint8_t header; /* which interesting header is being read */
     int8_t should_retry;    /* -1: none, 0: false, 1: true */
+    bool cr;        /* the last byte of a line's framing was a CR */
     char val[LLMC_HTTP_VAL_MAX]; /* a header's name, then its value */
 } llmc_http_t;
 

@@ -213,6 +213,34 @@ static void test_bare_lf_line_ends_parse_like_crlf(void **st)
     run_free(&r);
 }
 
+/* A CR that no LF follows is no line end (RFC 9112 2.2): in the head it is
+ * an error wherever it is, not dropped ("1\r0" is not 10); in a body it
+ * is data. */
+static void test_lone_cr_rejected_in_head_kept_in_body(void **st)
+{
+    static const char *const bad[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r0\r\n\r\nx",
+        "HTTP/1.1 200 O\rK\r\nContent-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nX-A\r: b\r\nContent-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\r\nx",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r \r\n\r\nx",
+        "\rHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+    };
+    static const char ok[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\na\rb\r";
+    http_run_t r = {0};
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(head_status_of(bad[i]), LLMC_ERR_PROTOCOL);
+    parse(&r, ok);
+    assert_int_equal(r.head_rc, 1);
+    assert_int_equal(r.body_rc, 1);
+    assert_string_equal(tb_cstr(&r.data), "a\rb\r");
+    run_free(&r);
+}
+
 static void test_status_line_without_reason_phrase_accepted(void **st)
 {
     http_run_t r = {0};
@@ -437,6 +465,23 @@ static void test_transfer_encoding_gzip_or_stacked_rejected(void **st)
                      LLMC_ERR_PROTOCOL);
 }
 
+/* Only the first LLMC_HTTP_VAL_MAX bytes of a value are kept: one longer
+ * than that is not "chunked" alone, even when those bytes are "chunked"
+ * and blanks. */
+static void test_transfer_encoding_longer_than_kept_rejected(void **st)
+{
+    char in[256];
+    char tabs[LLMC_HTTP_VAL_MAX + 1];
+    (void)st;
+    memset(tabs, '\t', sizeof(tabs) - 1);
+    tabs[sizeof(tabs) - 1] = '\0';
+    snprintf(in, sizeof(in),
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked%s, gzip\r\n"
+             "\r\n3\r\nabc\r\n0\r\n\r\n",
+             tabs);
+    assert_int_equal(head_status_of(in), LLMC_ERR_PROTOCOL);
+}
+
 static void test_chunked_wins_over_content_length(void **st)
 {
     /* and the connection is not reused (RFC 9112 6.3: such a message
@@ -471,6 +516,32 @@ static void test_connection_close_sets_close_and_not_reusable(void **st)
         "HTTP/1.1 200 OK\r\nconnection: Close\r\nContent-Length: 1\r\n\r\nx",
         "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\n"
         "Content-Length: 1\r\n\r\nx",
+    };
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        http_run_t r = {0};
+        parse(&r, in[i]);
+        assert_int_equal(r.body_rc, 1);
+        assert_true(r.h.flags & LLMC_HTTP_F_CLOSE);
+        assert_false(r.reusable);
+        run_free(&r);
+    }
+}
+
+/* Tabs separate tokens as spaces do; a Connection value longer than the
+ * bytes kept of it may have its close past them, so it closes. */
+static void test_connection_close_after_tab_or_long_value_closes(void **st)
+{
+    static const char *const in[] = {
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive,\tclose\r\n"
+        "Content-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive\t,close\r\n"
+        "Content-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive, x-a-rather-long-token-"
+        "that-fills-the-kept-bytes, close\r\nContent-Length: 1\r\n\r\nx",
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive, x-a-rather-long-token-"
+        "that-fills-the-kept-bytes\r\nContent-Length: 1\r\n\r\nx",
     };
     size_t i;
     (void)st;
@@ -817,10 +888,47 @@ static void test_chunked_body_with_extensions(void **st)
                "helloabc");
 }
 
+/* After a chunk's size only blanks, then extensions or the line end
+ * (RFC 9112 7.1.1): "1 2" is not a size with an extension "2". */
+static void test_chunked_size_with_junk_after_blank_rejected(void **st)
+{
+    (void)st;
+    assert_int_equal(chunked_err("1 2\r\nx\r\n0\r\n\r\n", NULL),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chunked_err("1\t2\r\nx\r\n0\r\n\r\n", NULL),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chunked_err("1 x;a\r\nx\r\n0\r\n\r\n", NULL),
+                     LLMC_ERR_PROTOCOL);
+    assert_int_equal(chunked_err("1\r\nx\r\n0 0\r\n\r\n", NULL),
+                     LLMC_ERR_PROTOCOL);
+    chunked_ok("1 \t ;a\r\nx\r\n2\t\r\nyz\r\n0 \r\n\r\n", "xyz");
+}
+
 static void test_chunked_body_with_trailers(void **st)
 {
     (void)st;
     chunked_ok("2\r\nok\r\n0\r\nX-Trailer: a\r\nChecksum: 123\r\n\r\n", "ok");
+}
+
+/* In the chunked framing (size line, extensions, the CRLF after the data,
+ * trailers) a CR must end its line; inside the data it is a byte. */
+static void test_lone_cr_rejected_in_chunk_framing_kept_in_data(void **st)
+{
+    static const char *const bad[] = {
+        "1\r0\r\n0123456789abcdef\r\n0\r\n\r\n",
+        "\r1\r\nx\r\n0\r\n\r\n",
+        "1;a\rb\r\nx\r\n0\r\n\r\n",
+        "1\r\nx\r\r\n0\r\n\r\n",
+        "1\r\nx\r\n0\r\r\n\r\n",
+        "1\r\nx\r\n0\r\nX-T: a\rb\r\n\r\n",
+        "1\r\nx\r\n0\r\n\r\r\n",
+    };
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(chunked_err(bad[i], NULL), LLMC_ERR_PROTOCOL);
+    chunked_ok("3\r\na\rb\r\n1\r\n\r\r\n2\r\n\r\r\r\n0\r\n\r\n",
+               "a\rb\r\r\r");
 }
 
 static void test_chunked_size_uppercase_and_mixed_hex(void **st)
@@ -901,18 +1009,25 @@ static void test_chunk_size_up_to_256mib_read(void **st)
     assert_int_equal(chunked_err("10000000\r\nabc", NULL), LLMC_ERR_PROTOCOL);
 }
 
+/* an extension, or the blanks before one, as long as a head */
 static void test_chunked_huge_extension_too_large(void **st)
 {
     size_t n = strlen(CHUNKED_HEAD) + 2 + LLMC_HEAD_MAX + 10;
     char *in = malloc(n);
     http_run_t r = {0};
+    int blanks;
     (void)st;
-    memcpy(in, CHUNKED_HEAD "1;", strlen(CHUNKED_HEAD) + 2);
-    memset(in + strlen(CHUNKED_HEAD) + 2, 'e', n - strlen(CHUNKED_HEAD) - 2);
-    parse_n(&r, in, n, 1031);
-    assert_int_equal(r.head_rc, 1);
-    assert_int_equal(r.body_rc, LLMC_ERR_TOO_LARGE);
-    run_free(&r);
+    for (blanks = 0; blanks < 2; blanks++) {
+        memcpy(in, CHUNKED_HEAD "1;", strlen(CHUNKED_HEAD) + 2);
+        memset(in + strlen(CHUNKED_HEAD) + 1, blanks ? ' ' : 'e',
+               n - strlen(CHUNKED_HEAD) - 1);
+        if (!blanks)
+            in[strlen(CHUNKED_HEAD) + 1] = ';';
+        parse_n(&r, in, n, 1031);
+        assert_int_equal(r.head_rc, 1);
+        assert_int_equal(r.body_rc, LLMC_ERR_TOO_LARGE);
+        run_free(&r);
+    }
     free(in);
 }
 
@@ -1186,6 +1301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_line_crlf_parsed_with_body),
         cmocka_unit_test(test_bare_lf_line_ends_parse_like_crlf),
+        cmocka_unit_test(test_lone_cr_rejected_in_head_kept_in_body),
         cmocka_unit_test(test_status_line_without_reason_phrase_accepted),
         cmocka_unit_test(test_status_codes_1xx_to_5xx_read_exactly),
         cmocka_unit_test(test_status_line_http2_rejected),
@@ -1202,8 +1318,11 @@ int main(void)
         cmocka_unit_test(test_content_length_non_digits_rejected),
         cmocka_unit_test(test_transfer_encoding_chunked_case_insensitive),
         cmocka_unit_test(test_transfer_encoding_gzip_or_stacked_rejected),
+        cmocka_unit_test(test_transfer_encoding_longer_than_kept_rejected),
         cmocka_unit_test(test_chunked_wins_over_content_length),
         cmocka_unit_test(test_connection_close_sets_close_and_not_reusable),
+        cmocka_unit_test(
+            test_connection_close_after_tab_or_long_value_closes),
         cmocka_unit_test(test_connection_keep_alive_is_reusable_after_body),
         cmocka_unit_test(test_not_reusable_before_body_complete),
         cmocka_unit_test(test_content_type_event_stream_and_json),
@@ -1223,7 +1342,10 @@ int main(void)
         cmocka_unit_test(test_chunked_body_with_bare_lf_line_ends),
         cmocka_unit_test(test_chunked_body_binary_and_crlf_inside_data),
         cmocka_unit_test(test_chunked_body_with_extensions),
+        cmocka_unit_test(test_chunked_size_with_junk_after_blank_rejected),
         cmocka_unit_test(test_chunked_body_with_trailers),
+        cmocka_unit_test(
+            test_lone_cr_rejected_in_chunk_framing_kept_in_data),
         cmocka_unit_test(test_chunked_size_uppercase_and_mixed_hex),
         cmocka_unit_test(test_chunked_bytes_after_last_chunk_not_consumed),
         cmocka_unit_test(test_chunked_bad_hex_rejected),
