@@ -750,7 +750,7 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
      * which counts once towards the provider's cooldown: before the
      * waiting requests decide, so that they see the cooldown it starts */
     if (s->phase != PH_TOKEN)
-        llmc_fo_record(c, s->provider, false);
+        llmc_fo_failed(c, s, status);
 #if LLMC_IAM
     if (s->fetching_token) {
         llmc_auth_token_failed(s, &status);

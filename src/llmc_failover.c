@@ -184,6 +184,23 @@ void llmc_fo_wait_over(llmc_client_t *c, llmc_slot_t *s)
         (void)llmc_fo_decide(c, s, LLMC_OK);
 }
 
+/* The 4xx answers that say a provider cannot serve us now (as LiteLLM
+ * cools on them): 401, 403, 404, 408, 429, by their distance from 400 */
+#define HEALTH_4XX                                                          \
+    ((1u << 1) | (1u << 3) | (1u << 4) | (1u << 8) | (1u << 29))
+
+void llmc_fo_failed(llmc_client_t *c, llmc_slot_t *s, int status)
+{
+    unsigned k = s->http.status - 400u;
+    /* another 4xx (400, 413, 422...) refused the request itself: that
+     * says nothing of the provider's health and counts neither way; a
+     * token endpoint's refusal does count */
+    if (status == LLMC_ERR_HTTP && !s->fetching_token && k < 100u &&
+        (k >= 32u || !((HEALTH_4XX >> k) & 1u)))
+        return;
+    llmc_fo_record(c, s->provider, false);
+}
+
 void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok)
 {
     llmc_provider_state_t *ps = &c->prov[provider];

@@ -726,6 +726,21 @@ class CooldownTests(FailoverCase):
         self.assertEqual(a.stats()["chat_requests"], 1)
         self.assertEqual(b.stats()["chat_requests"], 3)
 
+    def test_a_refused_request_does_not_cool_its_provider(self):
+        # a 400 refuses the request, not the provider: with cooldown after
+        # one failure, the next request still tries a first
+        a, b = self.servers[0], self.servers[1]
+        cfg = self.config([self.prov("a", a, {"status": 400}),
+                           self.prov("b", b)],
+                          max_retries=0, cooldown_after=1, cooldown_ms=60000)
+        s = self.session(cfg, 2)
+        for _ in range(2):
+            r = s.request()
+            self.assertEqual(r["status"], "ok")
+            self.assertEqual(self.attempts(r),
+                             [("a", "http error"), ("b", "ok")])
+        self.assertEqual(a.stats()["chat_requests"], 2)
+
     def test_provider_that_starts_cooling_is_not_retried(self):
         # max_retries 2 would try a three times, but its first failure
         # starts its cooldown: the request moves on to b at once

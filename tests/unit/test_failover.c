@@ -791,6 +791,49 @@ static void test_provider_that_cools_during_the_wait_is_not_retried(void **st)
 }
 #endif
 
+/* A 4xx that refuses the request itself (400, 413, 422...) says nothing
+ * of the provider's health: it neither counts towards its cooldown nor
+ * breaks a run of failures. 401, 403, 404, 408 and 429, transport
+ * failures, and any refusal by an IAM token endpoint count. */
+static void test_cooldown_counts_failures_of_the_provider_not_of_the_request(
+    void **st)
+{
+    static const uint16_t not_counted[] = {400, 402, 405, 409, 410, 413,
+                                           422, 431, 451, 499};
+    static const uint16_t counted[] = {401, 403, 404, 408, 429, 500, 503};
+    size_t i;
+    (void)st;
+    client_with(k_three, NP3);
+    C->policy.cooldown_after = 2;
+    C->now = 1000;
+    for (i = 0; i < sizeof(not_counted) / sizeof(not_counted[0]); i++) {
+        S->http.status = not_counted[i];
+        llmc_fo_failed(C, S, LLMC_ERR_HTTP);
+        if (C->prov[0].fails != 0)
+            fail_msg("HTTP %u counted", not_counted[i]);
+    }
+    for (i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
+        C->prov[0].fails = 0;
+        S->http.status = counted[i];
+        llmc_fo_failed(C, S, LLMC_ERR_HTTP);
+        if (C->prov[0].fails != 1)
+            fail_msg("HTTP %u not counted", counted[i]);
+    }
+    /* a run of failures goes on across a 400 */
+    S->http.status = 400;
+    llmc_fo_failed(C, S, LLMC_ERR_HTTP);
+    S->http.status = 0;
+    llmc_fo_failed(C, S, LLMC_ERR_CONNECT);
+    assert_int_equal(C->prov[0].fails, 2);
+    assert_int_equal(C->prov[0].cool_until, 1000 + 30000);
+    /* the token endpoint refused the credentials: the provider is unusable */
+    C->prov[0].fails = 0;
+    S->fetching_token = true;
+    S->http.status = 400;
+    llmc_fo_failed(C, S, LLMC_ERR_HTTP);
+    assert_int_equal(C->prov[0].fails, 1);
+}
+
 static void test_cooldown_reset_on_success(void **st)
 {
     (void)st;
@@ -1026,6 +1069,7 @@ int main(void)
         T(test_retryable_http_statuses),
         T(test_not_retryable_malformed_verify_empty),
         T(test_x_should_retry_overrides_status),
+        T(test_cooldown_counts_failures_of_the_provider_not_of_the_request),
 #if LLMC_MAX_PROVIDERS >= 2
         T(test_provider_that_cools_during_the_wait_is_not_retried),
 #endif
