@@ -712,11 +712,17 @@ class GatewayTests(unittest.TestCase):
                 self.assertOneRefusal(b"GET /health HTTP/1.1\r\nHost: x\r\n"
                                       + line + b"\r\n\r\n")
         # every tchar is allowed
+        self.assertEqual(self.first_response(
+            b"GET /health HTTP/1.1\r\nHost: x\r\n"
+            b"!#$%&'*+-.^_`|~09AZaz: x\r\n\r\n")[0], 200)
+
+    def first_response(self, raw):
+        """raw sent on a new connection: the first response's (status,
+        headers, body)."""
         s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
         try:
-            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n"
-                      b"!#$%&'*+-.^_`|~09AZaz: x\r\n\r\n")
-            self.assertEqual(read_response(s)[0], 200)
+            s.sendall(raw)
+            return read_response(s)
         finally:
             s.close()
 
@@ -731,15 +737,10 @@ class GatewayTests(unittest.TestCase):
             self.assertOneRefusal(b"GET /health HTTP/1.0\r\nHost: x\r\n"
                                   b"Host: x\r\n\r\n")
         with self.subTest("HTTP/1.0 without Host is served"):
-            s = socket.create_connection((TEST_HOST, self.gw.port),
-                                         timeout=10)
-            try:
-                s.sendall(b"GET /health HTTP/1.0\r\n\r\n")
-                status, headers, body = read_response(s)
-                self.assertEqual(status, 200, body)
-                self.assertEqual(headers.get("connection"), "close")
-            finally:
-                s.close()
+            status, headers, body = self.first_response(
+                b"GET /health HTTP/1.0\r\n\r\n")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(headers.get("connection"), "close")
 
     def test_a_version_that_is_not_http_1_digit_is_400(self):
         for version in (b"HTTP/1.x", b"HTTP/1. ", b"HTTP/1.+", b"HTTP/1.\x80"):
@@ -747,37 +748,23 @@ class GatewayTests(unittest.TestCase):
                 self.assertOneRefusal(b"GET /health " + version +
                                       b"\r\nHost: x\r\n\r\n")
         # a later minor version is answered as HTTP/1.1 (RFC 9110 6.2)
-        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
-        try:
-            s.sendall(b"GET /health HTTP/1.2\r\nHost: x\r\n\r\n")
-            self.assertEqual(read_response(s)[0], 200)
-        finally:
-            s.close()
+        self.assertEqual(self.first_response(
+            b"GET /health HTTP/1.2\r\nHost: x\r\n\r\n")[0], 200)
 
     def test_invalid_content_length_is_400_and_closed(self):
         # RFC 9112 6.3: an invalid Content-Length cannot frame the body;
         # "5 6" read as 5 would take the rest as a pipelined request
         for value in ("5 6", "+5", " ", "5,5", "0x5", "5\x0b"):
             with self.subTest(value=value):
-                s = socket.create_connection((TEST_HOST, self.gw.port),
-                                             timeout=10)
-                try:
-                    s.sendall(("GET /health HTTP/1.1\r\nHost: x\r\n"
-                               "Content-Length: %s"
-                               "\r\n\r\nabcde" % value).encode())
-                    status, headers, _ = read_response(s)
-                    self.assertEqual(status, 400)
-                    self.assertEqual(headers.get("connection"), "close")
-                finally:
-                    s.close()
+                status, headers, _ = self.first_response(
+                    ("GET /health HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Length: %s\r\n\r\nabcde" % value).encode())
+                self.assertEqual(status, 400)
+                self.assertEqual(headers.get("connection"), "close")
         # optional whitespace around the value is allowed
-        s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
-        try:
-            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n"
-                      b"Content-Length: 0 \t\r\n\r\n")
-            self.assertEqual(read_response(s)[0], 200)
-        finally:
-            s.close()
+        self.assertEqual(self.first_response(
+            b"GET /health HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 0 \t\r\n\r\n")[0], 200)
 
     def test_keep_alive_and_pipelining(self):
         s = socket.create_connection((TEST_HOST, self.gw.port), timeout=10)
