@@ -628,6 +628,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
             return;
         }
         t->n_addr = (uint8_t)n;
+        t->first = 0;
     }
     LLMC_LOGD(provider_name(c, s->provider), "connecting to", t->url.host);
     s->phase = PH_CONNECT;

@@ -339,13 +339,11 @@ static int connect_addr(llmc_conn_t *k, const llmc_addr_t *a)
 static LLMC_NOINLINE int tcp_ready(llmc_client_t *c, llmc_conn_t *k,
                                    llmc_target_t *t, llmc_buf_t *msg)
 {
-    if (k->addr_i > 0) {
-        /* the addresses before this one failed: this one alone until the
-         * name is resolved again (after a connect fails), so that a dead
-         * address costs one connect timeout, not one per connection */
-        t->addr[0] = t->addr[k->addr_i];
-        t->n_addr = 1;
-    }
+    /* the addresses before this one failed: new connections start here
+     * until the name is resolved again (after a connect fails), so that a
+     * dead address costs one connect timeout, not one per connection. The
+     * list stays as it is: connections begun before go on through it */
+    t->first = k->addr_i;
 #if LLMC_TLS
     if (k->tls) {
         int rc = tls_begin(c, k, &t->url, msg);
@@ -397,6 +395,7 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
     k->target = target;
     k->tls = u->tls;
     k->state = CONN_CONNECTING;
+    k->addr_i = t->first;
     rc = connect_from(c, k, t, msg, LLMC_PORT_ERROR);
     if (rc < 0)
         llmc_conn_close(c, ci, false);

@@ -87,8 +87,8 @@ void llmc_tls_free(llmc_client_t *c);
 int llmc_conn_find_idle(llmc_client_t *c, uint8_t target);
 /* A free connection, evicting the least recently used idle one; or -1. */
 int llmc_conn_alloc(llmc_client_t *c);
-/* Start connecting to t (t->addr[0], then the others on failure), whose
- * id is target (llmc_auth_target()). Returns 1: ready to send (the port's
+/* Start connecting to t (t->addr[t->first], then the next ones on
+ * failure), whose id is target (llmc_auth_target()). Returns 1: ready to send (the port's
  * connect finished at once), 0: in progress (llmc_conn_step() goes on),
  * or an error with a message in *msg; LLMC_ERR_CONNECT (no address
  * connects) also sets t->n_addr to 0: resolve again next time. */

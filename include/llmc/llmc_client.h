@@ -118,6 +118,8 @@ typedef struct {
     llmc_url_t url;
     llmc_addr_t addr[2];
     uint8_t n_addr;
+    uint8_t first; /* where a new connection starts: the address that
+                      connected last (those before it failed) */
 } llmc_target_t;
 
 typedef struct {

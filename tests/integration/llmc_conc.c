@@ -798,7 +798,8 @@ int main(int argc, char **argv)
     llmc_config_t cfg;
     const char *ca = NULL, *cmd, *model;
     const char *key_id = NULL, *secret = NULL, *token_url = NULL;
-    int argi = 1, inflight = 0, deadline = 0, retries = 0, rc;
+    int argi = 1, inflight = 0, deadline = 0, retries = 0, connect_ms = 0;
+    int rc;
 
     while (argi + 1 < argc && argv[argi][0] == '-') {
         if (strcmp(argv[argi], "-j") == 0)
@@ -811,6 +812,8 @@ int main(int argc, char **argv)
             g_reenter = strcmp(argv[argi + 1], "done") == 0 ? 2 : 1;
         else if (strcmp(argv[argi], "--retries") == 0)
             retries = atoi(argv[argi + 1]);
+        else if (strcmp(argv[argi], "--connect-timeout") == 0)
+            connect_ms = atoi(argv[argi + 1]);
         else if (strcmp(argv[argi], "--cancel-wait") == 0)
             g_cancel_wait_ms = atoi(argv[argi + 1]);
         else if (strcmp(argv[argi], "--key-id") == 0)
@@ -826,6 +829,7 @@ int main(int argc, char **argv)
     if (argc - argi < 3) {
         fputs("usage: llmc-conc [-j MAX_INFLIGHT] [--ca FILE] [--deadline MS]"
               " [--cancel-wait MS] [--retries N]\n"
+              "       [--connect-timeout MS]\n"
               "       [--reenter delta|done]\n"
               "       [--key-id ID --secret S --token-url URL]\n"
               "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
@@ -854,6 +858,8 @@ int main(int argc, char **argv)
     cfg.policy.cooldown_after = 0;
     if (deadline > 0)
         cfg.policy.deadline_ms = (uint32_t)deadline;
+    if (connect_ms > 0)
+        cfg.policy.connect_timeout_ms = (uint32_t)connect_ms;
     cfg.max_inflight = (uint8_t)inflight;
     cfg.ca_file = ca;
     rc = llmc_client_init(&g_client, &cfg);

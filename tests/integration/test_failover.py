@@ -32,6 +32,7 @@ from harness import (TEST_HOST, Server, cert_path, chat_binary, free_port,
                      unanswered_port, wait_for)
 
 MULTI = tool_path("llmc-multi")
+CONC = tool_path("llmc-conc")
 TIMEOUT = 30
 API_KEY = "sk-llmc-FAILOVER-5e1d9b7a3c"
 IAM_KEY_ID = "iam-key-id-4711"
@@ -1344,6 +1345,23 @@ class HostAddressTests(FailoverCase):
         # the second connection went straight to the address that works
         self.assertEqual(self.attempts(r2), [("a", "ok")], r2)
         self.assertLess(r2["attempts"][0]["ms"], 900)
+        self.assertEqual(self.srv.stats()["connections"], 2)
+
+    def test_a_connection_begun_later_also_goes_on_to_the_next_address(self):
+        # #0 and #1 each try the dead 127.0.0.2 first, #1 300 ms later, so
+        # its connect timeout ends after #0 has connected to 127.0.0.1
+        # (which makes new connections start there): #1 goes on to that
+        # address too, rather than find no address left
+        url = "http://%s:%d/v1" % (TWO_ADDRESSES, self.srv.port)
+        m = model(keepalive=0)
+        p = subprocess.run(self.wrap([CONC, "--connect-timeout", "1000",
+                                      "after", url, m, "300", m]),
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        items = [json.loads(x) for x in p.stdout.decode().splitlines()[:-1]]
+        self.assertEqual([(it["i"], it["status"]) for it in items],
+                         [(0, "ok"), (1, "ok")], items)
         self.assertEqual(self.srv.stats()["connections"], 2)
 
     def test_next_address_after_a_late_refusal_gets_a_whole_connect_timeout(
