@@ -70,16 +70,6 @@ static void on_attempt(void *user, int provider, const char *name)
         fprintf(stderr, "llmc-chat: trying %s (#%d)\n", name, provider);
 }
 
-static int arg_num(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static llmc_tool_config_t cfg;
@@ -125,7 +115,7 @@ int main(int argc, char **argv)
             NEED_ARG(); ca_file = next;
         } else if (strcmp(a, "--max-tokens") == 0) {
             NEED_ARG();
-            if (arg_num(next, 1, 1000000000, &max_tokens) != 0) {
+            if (llmc_tool_arg_num(next, 1, 1000000000, &max_tokens) != 0) {
                 fputs("llmc-chat: --max-tokens needs a positive number\n", stderr);
                 return 2;
             }
@@ -139,7 +129,7 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(a, "--max-retries") == 0) {
             NEED_ARG();
-            if (arg_num(next, 0, 255, &max_retries) != 0) {
+            if (llmc_tool_arg_num(next, 0, 255, &max_retries) != 0) {
                 fputs("llmc-chat: --max-retries needs 0..255\n", stderr);
                 return 2;
             }

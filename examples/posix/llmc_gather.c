@@ -118,8 +118,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--ca-file") == 0) {
             ca_file = argv[++i];
         } else if (strcmp(argv[i], "-j") == 0) {
-            inflight = strtol(argv[++i], NULL, 10);
-            if (inflight < 1 || inflight > 255) {
+            if (llmc_tool_arg_num(argv[++i], 1, 255, &inflight) != 0) {
                 fputs("llmc-gather: -j needs 1..255\n", stderr);
                 return 2;
             }

@@ -112,14 +112,26 @@ static int secret_at(llmc_tool_config_t *cfg, int t, const char *field,
     return 0;
 }
 
+/* prefix.key, with at most 24 bytes of key k's text: never the rest of
+ * the file, which may hold secrets. */
+static void key_text(char *out, size_t cap, const char *prefix, int k)
+{
+    int n = g_tok[k].end - g_tok[k].start;
+    snprintf(out, cap, "%s.%.*s", prefix, n > 24 ? 24 : n,
+             g_text + g_tok[k].start);
+}
+
 static int provider(llmc_tool_config_t *cfg, int i, int n)
 {
     llmc_provider_t *p;
     int k, end = skip(i, n);
     bool b;
+    char where[24]; /* "providers[N]": errors say which one */
 
+    snprintf(where, sizeof(where), "providers[%u]",
+             (unsigned)cfg->n_providers);
     if (g_tok[i].type != JSMN_OBJECT)
-        return fail(cfg, "a provider must be an object", NULL);
+        return fail(cfg, "a provider must be an object", where);
     if (cfg->n_providers >= LLMC_MAX_PROVIDERS)
         return fail(cfg, "too many providers (LLMC_MAX_PROVIDERS)", NULL);
     p = &cfg->providers[cfg->n_providers++];
@@ -134,28 +146,29 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
         else if (key_is(k, "project_id")) dst = &p->project_id;
         else if (key_is(k, "token_url")) dst = &p->token_url;
         else if (key_is(k, "model")) dst = &p->model;
+        char field[sizeof(where) + 26]; /* providers[N].key */
+        key_text(field, sizeof(field), where, k);
         if (dst != NULL) {
-            /* the key's own text, not the rest of the file after it */
-            char field[16];
-            snprintf(field, sizeof(field), "%.*s",
-                     g_tok[k].end - g_tok[k].start, g_text + g_tok[k].start);
             if (secret_at(cfg, v, field, dst) != 0)
                 return -1;
-        } else if (key_is(k, "working")) {
+        } else if (key_is(k, "working") || key_is(k, "stream")) {
             if (bool_at(v, &b) != 0)
-                return fail(cfg, "\"working\" must be true or false", NULL);
-            p->disabled = !b;
-        } else if (key_is(k, "stream")) {
-            if (bool_at(v, &b) != 0)
-                return fail(cfg, "\"stream\" must be true or false", NULL);
-            p->no_stream = !b;
+                return fail(cfg, "expected true or false for", field);
+            if (key_is(k, "working"))
+                p->disabled = !b;
+            else
+                p->no_stream = !b;
         } else {
-            return unknown_key(cfg, k, "a provider");
+            return unknown_key(cfg, k, where);
         }
     }
     if (p->name == NULL || p->base_url == NULL)
-        return fail(cfg, "every provider needs \"name\" and \"base_url\"",
-                    NULL);
+        return fail(cfg, "every provider needs \"name\" and \"base_url\"; "
+                         "this one lacks one", where);
+    /* Evolution IAM takes both; one alone is a half-written provider */
+    if ((p->key_id == NULL) != (p->secret == NULL))
+        return fail(cfg, "Evolution IAM needs both \"key_id\" and "
+                         "\"secret\"; this one has one", where);
     if (p->key_id != NULL || p->secret != NULL)
         p->auth = LLMC_AUTH_EVOLUTION_IAM;
     else if (p->api_key != NULL)
@@ -176,9 +189,11 @@ static int policy(llmc_tool_config_t *cfg, int i, int n)
         int t = k + 1;
         uint8_t *p8 = NULL;
         uint32_t *p32 = NULL;
+        char field[40];
+        key_text(field, sizeof(field), "policy", k);
         if (key_is(k, "shuffle") || key_is(k, "single_provider_retry")) {
             if (bool_at(t, &b) != 0)
-                return fail(cfg, "expected true or false in policy", NULL);
+                return fail(cfg, "expected true or false for", field);
             if (key_is(k, "shuffle"))
                 p->shuffle = b;
             else
@@ -196,8 +211,7 @@ static int policy(llmc_tool_config_t *cfg, int i, int n)
         else if (key_is(k, "cooldown_ms")) p32 = &p->cooldown_ms;
         else return unknown_key(cfg, k, "policy");
         if (num_at(t, &v) != 0)
-            return fail(cfg, "expected a non-negative integer in policy",
-                        NULL);
+            return fail(cfg, "expected a non-negative integer for", field);
         /* too large for the field: the largest it holds, never a wrap */
         if (p8 != NULL)
             *p8 = (uint8_t)(v > 255 ? 255 : v);
@@ -265,6 +279,34 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
     return 0;
 }
 
+/* The length of the well-formed UTF-8 character at s[0..n) (RFC 3629: no
+ * overlong form, surrogate or code point past U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0], cp, need, i;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1, cp = c & 0x1Fu;
+    else if (c >= 0xE0 && c <= 0xEF)
+        need = 2, cp = c & 0x0Fu;
+    else if (c >= 0xF0 && c <= 0xF4)
+        need = 3, cp = c & 0x07u;
+    else
+        return 0;
+    if (n <= need)
+        return 0;
+    for (i = 1; i <= need; i++) {
+        if ((s[i] & 0xC0u) != 0x80u)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp < 0xE000))) ||
+        (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return need + 1;
+}
+
 void llmc_tool_json_str(FILE *f, const char *s, size_t n)
 {
     char out[256];
@@ -275,10 +317,25 @@ void llmc_tool_json_str(FILE *f, const char *s, size_t n)
     }
     fputc('"', f);
     while (n > 0) {
-        size_t k = llmc_json_escape(s, n, out, sizeof(out), &used);
-        fwrite(out, 1, k, f);
-        s += used;
-        n -= used;
+        /* well-formed UTF-8 as it is (control bytes escaped); any other
+         * byte, such as the start of a character a message was cut in,
+         * is U+FFFD: JSON text is UTF-8 */
+        size_t run = 0, k;
+        while (run < n && (k = utf8_len((const unsigned char *)s + run,
+                                        n - run)) != 0)
+            run += k;
+        while (run > 0) {
+            k = llmc_json_escape(s, run, out, sizeof(out), &used);
+            fwrite(out, 1, k, f);
+            s += used;
+            n -= used;
+            run -= used;
+        }
+        if (n > 0) {
+            fputs("\\ufffd", f);
+            s++;
+            n--;
+        }
     }
     fputc('"', f);
 }
@@ -306,6 +363,18 @@ const char *llmc_tool_init_hint(const llmc_tool_config_t *cfg, int rc)
             LLMC_IAM_PROVIDERS == 0)
             return " (Evolution IAM is not built in (LLMC_IAM_PROVIDERS=0))";
     return " (CA bundle or provider settings)";
+}
+
+int llmc_tool_arg_num(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 bool llmc_tool_stdout_ok(const char *tool)

@@ -38,6 +38,10 @@ void llmc_tool_json_cstr(FILE *f, const char *s); /* NUL-terminated */
 
 /* Flush stdout: true when everything written to it got out; otherwise
  * "tool: stdout: reason" goes to stderr. */
+/* A command-line number: all of s is a decimal integer in [lo, hi]; 0 and
+ * *out set, else -1. */
+int llmc_tool_arg_num(const char *s, long lo, long hi, long *out);
+
 bool llmc_tool_stdout_ok(const char *tool);
 
 #endif /* LLMC_TOOL_CONFIG_H */

@@ -681,7 +681,7 @@ class ConfigTests(ChatTestCase):
             '{"providers": [{%s}], "polcy": {}}' % prov:
                 'unknown key "polcy" in the file',
             '{"providers": [{%s, "api-key": "k"}]}' % prov:
-                'unknown key "api-key" in a provider',
+                'unknown key "api-key" in providers[0]',
             '{"providers": [{%s}], "policy": {"max_retires": 5}}' % prov:
                 'unknown key "max_retires" in policy',
             '{"providers": [{%s}], "policy": {"shufle": true}}' % prov:
@@ -698,6 +698,37 @@ class ConfigTests(ChatTestCase):
                     self.assertEqual(err,
                                      "llmc-chat: config: %s\n" % want)
                     self.assertEqual(out, b"")
+
+    def test_config_errors_say_where(self):
+        prov = '"name": "a", "base_url": "%s"' % self.server.url
+        two = '{%s}, {"name": "b", "base_url": "%s", ' % (prov,
+                                                         self.server.url)
+        cases = {
+            '{"providers": [{%s}], "policy": {"max_retries": -1}}' % prov:
+                'expected a non-negative integer for: policy.max_retries',
+            '{"providers": [{%s}], "policy": {"shuffle": 1}}' % prov:
+                'expected true or false for: policy.shuffle',
+            '{"providers": [%s"working": "no"}]}' % two:
+                'expected true or false for: providers[1].working',
+            '{"providers": [%s"api_key": 5}]}' % two:
+                'expected a string for: providers[1].api_key',
+            '{"providers": [{%s}, {"name": "b"}]}' % prov:
+                'every provider needs "name" and "base_url"; this one '
+                'lacks one: providers[1]',
+            '{"providers": [%s"key_id": "kid"}]}' % two:
+                'Evolution IAM needs both "key_id" and "secret"; this one '
+                'has one: providers[1]',
+            '{"providers": [{%s}, 7]}' % prov:
+                'a provider must be an object: providers[1]',
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for text, want in cases.items():
+                with self.subTest(want=want):
+                    cfg = self.write_config(tmp, text)
+                    rc, out, err = self.run_chat(["-c", cfg, "hello"])
+                    self.assertEqual(rc, 2, err)
+                    self.assertEqual(err,
+                                     "llmc-chat: config: %s\n" % want)
 
     def test_base_url_and_api_key_replace_the_first_providers(self):
         key = "cli-key-5150"

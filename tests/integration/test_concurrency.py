@@ -614,6 +614,27 @@ class CheckToolTests(ToolCase):
             self.assertIsInstance(p["secs"], float)
             self.assertLessEqual(p["secs"], doc["total_secs"])
 
+    def test_json_document_is_utf8_when_a_message_is_cut_in_a_character(
+            self):
+        # an error text of 2-byte characters, longer than a result's
+        # message holds, is cut between the two bytes of one; the cut
+        # half is U+FFFD in the JSON, which stays UTF-8
+        srv = self.server()
+        for msg_pad in ("", "x"):  # the cut falls on either byte
+            with self.subTest(pad=msg_pad):
+                cfg = self.config([self.prov("a", srv, "t?status=400&msg=" +
+                                             msg_pad + "%D1%8F" * 100),
+                                   self.prov("b", srv)])
+                # check() decodes stdout as strict UTF-8
+                rc, out, err, _ = self.check(cfg, "--json")
+                self.assertEqual(rc, 0, err)
+                doc = json.loads(out)
+                error = doc["providers"][0]["error"]
+                self.assertTrue(error.startswith("status 400: " + msg_pad +
+                                                 "\u044f"), error)
+                self.assertEqual(error.strip("\u044f\ufffd" + msg_pad)
+                                 .replace("status 400: ", ""), "", error)
+
     def test_exit_1_when_every_provider_fails(self):
         cfg = self.config([self.prov("a", refused_port()),
                            self.prov("b", refused_port())])
@@ -987,6 +1008,17 @@ class GatherTests(ToolCase):
         return subprocess.run([GATHER, "-c", cfg] + list(args),
                               capture_output=True, timeout=timeout,
                               env=chat_env())
+
+    def test_bad_j_is_refused(self):
+        srv = self.server()
+        cfg = self.config([self.prov("a", srv)])
+        for j in ("2abc", "0", "256", "", "-1", "99999999999999999999"):
+            with self.subTest(j=j):
+                p = self.gather_cfg(cfg, "-j", j, "one")
+                self.assertEqual(p.returncode, 2, p.stdout)
+                self.assertEqual(p.stderr, b"llmc-gather: -j needs 1..255\n")
+                self.assertEqual(p.stdout, b"")
+        self.assertEqual(srv.stats()["chat_requests"], 0)
 
     def test_answer_longer_than_its_buffer_is_an_error_not_cut(self):
         srv = self.server()
