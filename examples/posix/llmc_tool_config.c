@@ -95,9 +95,11 @@ static int num_at(int t, long long *out)
     return *end == '\0' && *out >= 0 ? 0 : -1;
 }
 
-/* A secret or setting that may be "env:NAME". */
+/* A secret or setting that may be "env:NAME". A variable that is not set,
+ * or set empty, is an error; with unset, it is left to the caller (the
+ * first such "env:NAME" in *unset, *out untouched). */
 static int secret_at(llmc_tool_config_t *cfg, int t, const char *field,
-                     const char **out)
+                     const char **out, const char **unset)
 {
     const char *raw, *v;
     if (g_tok[t].type != JSMN_STRING)
@@ -106,9 +108,14 @@ static int secret_at(llmc_tool_config_t *cfg, int t, const char *field,
     if (raw == NULL)
         return fail(cfg, "a string holds U+0000 in", field);
     v = llmc_tool_env_value(raw);
-    if (v == NULL)
-        return fail(cfg, "environment variable not set", raw + 4);
-    *out = v;
+    if (v != NULL && (*v != '\0' || v == raw)) {
+        *out = v;
+        return 0;
+    }
+    if (unset == NULL)
+        return fail(cfg, "environment variable not set or empty", raw + 4);
+    if (*unset == NULL)
+        *unset = raw;
     return 0;
 }
 
@@ -127,6 +134,7 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
     int k, end = skip(i, n);
     bool b;
     char where[24]; /* "providers[N]": errors say which one */
+    const char *unset = NULL; /* the first "env:NAME" not set or empty */
 
     snprintf(where, sizeof(where), "providers[%u]",
              (unsigned)cfg->n_providers);
@@ -149,7 +157,7 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
         char field[sizeof(where) + 26]; /* providers[N].key */
         key_text(field, sizeof(field), where, k);
         if (dst != NULL) {
-            if (secret_at(cfg, v, field, dst) != 0)
+            if (secret_at(cfg, v, field, dst, &unset) != 0)
                 return -1;
         } else if (key_is(k, "working") || key_is(k, "stream")) {
             if (bool_at(v, &b) != 0)
@@ -161,6 +169,15 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
         } else {
             return unknown_key(cfg, k, where);
         }
+    }
+    if (unset != NULL) {
+        /* a provider that is not working is never contacted: what it
+         * would have taken from the environment is not needed (a key the
+         * user does not have is a common reason to switch one off) */
+        if (!p->disabled)
+            return fail(cfg, "environment variable not set or empty",
+                        unset + 4);
+        p->api_key = p->key_id = p->secret = NULL;
     }
     if (p->name == NULL || p->base_url == NULL)
         return fail(cfg, "every provider needs \"name\" and \"base_url\"; "
@@ -262,7 +279,7 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
             if (policy(cfg, v, n) != 0)
                 return -1;
         } else if (key_is(k, "ca_file")) {
-            if (secret_at(cfg, v, "ca_file", &cfg->ca_file) != 0)
+            if (secret_at(cfg, v, "ca_file", &cfg->ca_file, NULL) != 0)
                 return -1;
         } else if (key_is(k, "max_inflight")) {
             long long m;

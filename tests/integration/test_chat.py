@@ -730,6 +730,28 @@ class ConfigTests(ChatTestCase):
                     self.assertEqual(err,
                                      "llmc-chat: config: %s\n" % want)
 
+    def test_env_secret_of_a_provider_that_is_not_working_is_not_needed(self):
+        # a provider switched off because its key is not at hand: the
+        # config still loads; switched on, the missing key is an error
+        var = "LLMC_TEST_KEY_NOT_SET"
+        other = ('{"name": "off", "base_url": "%s", "api_key": "env:%s", '
+                 '"key_id": "env:%s", "secret": "s", "working": %%s}'
+                 % (self.server.url, var, var))
+        good = '{"name": "a", "base_url": "%s"}' % self.server.url
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = self.write_config(tmp, '{"providers": [%s, %s]}'
+                                    % (other % "false", good))
+            self.assertSuccess(self.run_chat(["-c", cfg, "hello"]), "hello")
+            for env in ({}, {var: ""}):  # not set, or set empty
+                with self.subTest(env=env):
+                    cfg = self.write_config(tmp, '{"providers": [%s, %s]}'
+                                            % (other % "true", good))
+                    rc, out, err = self.run_chat(["-c", cfg, "hello"],
+                                                 env=env)
+                    self.assertEqual(rc, 2, err)
+                    self.assertEqual(err, "llmc-chat: config: environment "
+                                     "variable not set or empty: %s\n" % var)
+
     def test_base_url_and_api_key_replace_the_first_providers(self):
         key = "cli-key-5150"
         with Server(require_auth=key) as srv, \
