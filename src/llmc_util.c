@@ -15,7 +15,15 @@ void llmc_buf_init(llmc_buf_t *b, char *p, size_t cap)
 void llmc_buf_put(llmc_buf_t *b, const char *s, size_t n)
 {
     size_t room = b->cap > b->len ? b->cap - b->len - 1 : 0;
-    size_t k = n < room ? n : room;
+    size_t k = n, i;
+    if (n > room) {
+        /* cut short: between characters, not inside one (a text cut is
+         * still UTF-8 when it came as UTF-8), so back past at most 3
+         * continuation bytes */
+        for (k = room, i = 0; k > 0 && i < 3 &&
+                              ((unsigned char)s[k] & 0xC0u) == 0x80u; i++)
+            k--;
+    }
     if (k > 0) {
         memcpy(b->p + b->len, s, k);
         b->len += k;

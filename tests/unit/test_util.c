@@ -96,6 +96,39 @@ static void test_buf_text_controls_become_spaces_and_cut(void **st)
     assert_int_equal(b.need, 3);
 }
 
+/* A text cut short by its buffer is cut between UTF-8 characters, never
+ * inside one: the bytes of a character that does not fit whole are left
+ * out. */
+static void test_buf_cut_between_utf8_characters(void **st)
+{
+    static const struct {
+        const char *in;
+        const char *out; /* in a 6-byte buffer: 5 bytes of room */
+    } cases[] = {
+        {"abcd\xc3\xa9", "abcd"},                     /* e-acute, 2 bytes */
+        {"abc\xc3\xa9z", "abc\xc3\xa9"},              /* fits exactly */
+        {"ab\xe2\x82\xac\xe2\x82\xac", "ab\xe2\x82\xac"}, /* euro, 3 bytes */
+        {"a\xf0\x9f\x98\x80" "b", "a\xf0\x9f\x98\x80"}, /* 4 bytes fit */
+        {"ab\xf0\x9f\x98\x80", "ab"},                 /* 3 of 4 would */
+        /* not UTF-8: a cut before a continuation byte still goes back
+         * (at most 3 bytes, a character's most) */
+        {"\x80\x80\x80\x80\x80\x80", "\x80\x80"},
+        {"abcde\x80", "abcd"},
+        {"abcdef", "abcde"},
+    };
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char m[6];
+        llmc_buf_t b;
+        llmc_buf_init(&b, m, sizeof(m));
+        llmc_buf_str(&b, cases[i].in);
+        assert_string_equal(m, cases[i].out);
+        assert_int_equal(b.len, strlen(cases[i].out));
+        assert_int_equal(b.need, strlen(cases[i].in));
+    }
+}
+
 static void test_hexval_every_byte(void **st)
 {
     int i;
@@ -155,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_uint_to_dec_every_power_of_ten_and_neighbours),
         cmocka_unit_test(test_buf_numbers),
         cmocka_unit_test(test_buf_text_controls_become_spaces_and_cut),
+        cmocka_unit_test(test_buf_cut_between_utf8_characters),
         cmocka_unit_test(test_hexval_every_byte),
         cmocka_unit_test(test_has_ctl),
         cmocka_unit_test(test_port_errstr),
