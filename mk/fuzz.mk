@@ -30,13 +30,14 @@ $(FBUILD)/fuzz_client: $(patsubst %.c,$(FBUILD)/client/%.o,tests/fuzz/fuzz_clien
 	clang -fsanitize=fuzzer,address,undefined $^ -o $@
 
 # fuzz_gateway: llmc-gateway's HTTP and request body parsing, the file
-# included whole (LLMC_GATEWAY_FUZZ leaves its main() out), with the engine
+# included whole (LLMC_GATEWAY_FUZZ leaves its main() out) with the tools'
+# helpers it writes JSON with, and the engine
 # objects and knobs of fuzz_client: a board's connection slots and sizes.
 $(FBUILD)/gateway/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h examples/posix/*.[ch])
 	@mkdir -p $(dir $@)
 	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(FCLIENT_FLAGS) -DLLMC_GATEWAY_FUZZ -Itests/fuzz -c $< -o $@
 
-$(FBUILD)/fuzz_gateway: $(FBUILD)/gateway/tests/fuzz/fuzz_gateway.o $(patsubst %.c,$(FBUILD)/client/%.o,$(wildcard src/*.c))
+$(FBUILD)/fuzz_gateway: $(FBUILD)/gateway/tests/fuzz/fuzz_gateway.o $(FBUILD)/gateway/examples/posix/llmc_tool_config.o $(patsubst %.c,$(FBUILD)/client/%.o,$(wildcard src/*.c))
 	clang -fsanitize=fuzzer,address,undefined $^ -o $@
 
 # fuzz_tls: the engine of fuzz_client over https, each connection served by

@@ -232,10 +232,11 @@ static uint64_t escaped_len(const char *s, size_t n)
     return total;
 }
 
-/* Escape NUL-terminated s into a small buffer (for messages in bodies). */
+/* NUL-terminated s JSON-escaped (UTF-8 kept well formed) into buf, which
+ * holds 6 bytes for each of s's and a NUL (for messages in bodies). */
 static const char *esc_small(const char *s, char *buf, size_t cap)
 {
-    size_t used, n = llmc_json_escape(s, strlen(s), buf, cap - 1, &used);
+    size_t used, n = llmc_tool_json_escape(s, strlen(s), buf, cap - 1, &used);
     buf[n] = '\0';
     return buf;
 }
@@ -387,7 +388,8 @@ static void respond(conn_t *c, int status, const char *body, size_t n,
 static void respond_error(conn_t *c, int status, const char *type,
                           const char *msg, const char *extra)
 {
-    char body[LLMC_MSG_LEN * 8 + 256], em[LLMC_MSG_LEN * 6 + 64];
+    /* msg: up to a formatted result (1,023 bytes, cb_done) */
+    char body[1024 * 6 + 256], em[1024 * 6 + 1];
     int n;
     if (status == 413 || status == 431 || status == 408 || status == 411)
         c->close_after = true; /* the rest of the request is not read */
@@ -1069,9 +1071,24 @@ static bool app(char *buf, size_t cap, size_t *o, const char *fmt, ...)
     return true;
 }
 
+/* Append s JSON-escaped, whole; false (and *o unchanged) if it does not
+ * fit: a name is never cut short. */
+static bool app_esc(char *buf, size_t cap, size_t *o, const char *s)
+{
+    size_t used, n = strlen(s), k;
+    if (*o >= cap)
+        return false;
+    k = llmc_tool_json_escape(s, n, buf + *o, cap - *o - 1, &used);
+    if (used < n)
+        return false;
+    *o += k;
+    buf[*o] = '\0';
+    return true;
+}
+
 static void get_models(conn_t *c)
 {
-    char *body = g_scratch, em[GW_MODEL_MAX * 6 + 1], eo[256];
+    char *body = g_scratch, em[GW_MODEL_MAX * 6 + 1];
     const size_t cap = sizeof(g_scratch);
     size_t i, j, o = 0;
     bool first = true, ok;
@@ -1090,9 +1107,10 @@ static void get_models(conn_t *c)
             continue;
         ok = app(body, cap, &o,
                  "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":0,"
-                 "\"owned_by\":\"%s\"}",
-                 first ? "" : ",", esc_small(m, em, sizeof(em)),
-                 esc_small(g_cfg.providers[i].name, eo, sizeof(eo)));
+                 "\"owned_by\":\"",
+                 first ? "" : ",", esc_small(m, em, sizeof(em))) &&
+             app_esc(body, cap, &o, g_cfg.providers[i].name) &&
+             app(body, cap, &o, "\"}");
         first = false;
     }
     if (!ok || !app(body, cap, &o, "]}")) {
@@ -1104,7 +1122,7 @@ static void get_models(conn_t *c)
 
 static void get_health(conn_t *c)
 {
-    char *body = g_scratch, en[256];
+    char *body = g_scratch;
     char ee[sizeof(g_health[0].last_error) * 6 + 1];
     const size_t cap = sizeof(g_scratch);
     size_t i, o = 0;
@@ -1124,12 +1142,12 @@ static void get_health(conn_t *c)
             snprintf(lat, sizeof(lat), "%lu", (unsigned long)h->last_latency_ms);
         else
             snprintf(lat, sizeof(lat), "null");
-        ok = app(body, cap, &o,
-                 "%s{\"name\":\"%s\",\"working\":%s,\"cooling_down\":%s,"
+        ok = app(body, cap, &o, "%s{\"name\":\"", i == 0 ? "" : ",") &&
+             app_esc(body, cap, &o, g_cfg.providers[i].name) &&
+             app(body, cap, &o,
+                 "\",\"working\":%s,\"cooling_down\":%s,"
                  "\"last_error\":%s%s%s,\"last_latency_ms\":%s,"
                  "\"attempts\":%lu,\"failures\":%lu}",
-                 i == 0 ? "" : ",",
-                 esc_small(g_cfg.providers[i].name, en, sizeof(en)),
                  g_cfg.providers[i].disabled ? "false" : "true",
                  cooling_down(i, now) ? "true" : "false",
                  h->last_error[0] ? "\"" : "null",

@@ -324,6 +324,35 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return need + 1;
 }
 
+size_t llmc_tool_json_escape(const char *s, size_t n, char *out, size_t cap,
+                             size_t *consumed)
+{
+    size_t o = 0, i = 0, run, k, used;
+    while (i < n) {
+        /* well-formed UTF-8 as it is (control bytes escaped); any other
+         * byte, such as the start of a character a text was cut in, is
+         * U+FFFD: JSON text is UTF-8 */
+        for (run = 0; i + run < n; run += k)
+            if ((k = utf8_len((const unsigned char *)s + i + run,
+                              n - i - run)) == 0)
+                break;
+        k = llmc_json_escape(s + i, run, out + o, cap - o, &used);
+        o += k;
+        i += used;
+        if (used < run)
+            break; /* out is full */
+        if (i < n) {
+            if (cap - o < 6)
+                break;
+            memcpy(out + o, "\\ufffd", 6);
+            o += 6;
+            i++;
+        }
+    }
+    *consumed = i;
+    return o;
+}
+
 void llmc_tool_json_str(FILE *f, const char *s, size_t n)
 {
     char out[256];
@@ -334,25 +363,10 @@ void llmc_tool_json_str(FILE *f, const char *s, size_t n)
     }
     fputc('"', f);
     while (n > 0) {
-        /* well-formed UTF-8 as it is (control bytes escaped); any other
-         * byte, such as the start of a character a message was cut in,
-         * is U+FFFD: JSON text is UTF-8 */
-        size_t run = 0, k;
-        while (run < n && (k = utf8_len((const unsigned char *)s + run,
-                                        n - run)) != 0)
-            run += k;
-        while (run > 0) {
-            k = llmc_json_escape(s, run, out, sizeof(out), &used);
-            fwrite(out, 1, k, f);
-            s += used;
-            n -= used;
-            run -= used;
-        }
-        if (n > 0) {
-            fputs("\\ufffd", f);
-            s++;
-            n--;
-        }
+        size_t k = llmc_tool_json_escape(s, n, out, sizeof(out), &used);
+        fwrite(out, 1, k, f);
+        s += used;
+        n -= used;
     }
     fputc('"', f);
 }

@@ -33,6 +33,10 @@ const char *llmc_tool_env_value(const char *s);
 
 /* Write s[0..n) as a JSON string (quotes included) to f, escaped the way
  * llmc escapes request bodies; NULL writes null. */
+/* llmc_json_escape() that also writes each byte that is not part of a
+ * well-formed UTF-8 character as \ufffd, so that the JSON is UTF-8. */
+size_t llmc_tool_json_escape(const char *s, size_t n, char *out, size_t cap,
+                             size_t *consumed);
 void llmc_tool_json_str(FILE *f, const char *s, size_t n);
 void llmc_tool_json_cstr(FILE *f, const char *s); /* NUL-terminated */
 

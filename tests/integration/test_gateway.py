@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 from harness import (REPO, TEST_HOST, Server, refused_port, size_content,
                      tool_path, wait_for)
@@ -786,6 +787,75 @@ class GatewayTests(unittest.TestCase):
             self.assertEqual(st, 200)
         finally:
             s.close()
+
+
+class GatewayTextTests(unittest.TestCase):
+    """What the gateway writes of providers' names and messages: valid
+    UTF-8 JSON, whole. A gateway per test, with its own providers."""
+
+    def gateway(self, providers):
+        srv = Server().start()
+        self.addCleanup(srv.stop)
+        for p in providers:
+            p.setdefault("base_url", srv.url)
+        gw = Gateway(providers).start()
+        self.addCleanup(gw.cleanup)
+        return gw
+
+    @staticmethod
+    def scenario(**opts):
+        return "t?" + urllib.parse.urlencode(opts)
+
+    def test_a_provider_message_cut_in_a_character_stays_utf8(self):
+        # 60 two-byte characters: the result's message holds 95 bytes, so
+        # it is cut; llmc cuts between characters and the gateway writes
+        # only well-formed UTF-8, in the 502, in /health and in a stream's
+        # error event
+        gw = self.gateway([{"name": "p", "model": self.scenario(
+            status=500, msg="\u00e9" * 60)}])
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("x"))
+        self.assertEqual(status, 502, body)
+        msg = json.loads(body.decode("utf-8"))["error"]["message"]
+        self.assertIn("status 500: \u00e9\u00e9", msg)
+        self.assertNotIn("\ufffd", msg)
+        status, _, body = curl([gw.base + "/health"])
+        self.assertEqual(status, 200, body)
+        err = json.loads(body.decode("utf-8"))["providers"][0]["last_error"]
+        self.assertIn("\u00e9\u00e9", err)
+        gw = self.gateway([{"name": "p", "model": self.scenario(
+            mid_error=2, msg="\u00e9" * 60)}])
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("abcdefghijkl", stream=True))
+        self.assertEqual(status, 200, body)
+        events = sse_events(body)
+        self.assertIn("\u00e9\u00e9", json.loads(events[-2])["error"]["message"])
+
+    def test_long_and_odd_provider_names_are_written_whole(self):
+        names = ["\u00e9" * 200, '"' * 200, "back\\slash", "tab\there"]
+        gw = self.gateway([{"name": n, "model": "m%d" % i}
+                           for i, n in enumerate(names)])
+        status, _, body = curl([gw.base + "/health"])
+        self.assertEqual(status, 200, body)
+        self.assertEqual([p["name"] for p in
+                          json.loads(body.decode("utf-8"))["providers"]],
+                         names)
+        status, _, body = curl([gw.base + "/v1/models"])
+        self.assertEqual(status, 200, body)
+        self.assertEqual([m["owned_by"] for m in
+                          json.loads(body.decode("utf-8"))["data"]], names)
+
+    def test_a_502_names_every_failed_attempt(self):
+        # a formatted result of 8 attempts with long messages: longer than
+        # one message, and all of it in the 502
+        gw = self.gateway([{"name": "prov%d" % i, "model": self.scenario(
+            status=500, msg="x" * 90)} for i in range(8)])
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("x"))
+        self.assertEqual(status, 502, body)
+        msg = json.loads(body)["error"]["message"]
+        for i in range(8):
+            self.assertIn("prov%d: http error: status 500: " % i, msg)
 
 
 class GatewayLifecycleTests(unittest.TestCase):
