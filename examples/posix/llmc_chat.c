@@ -252,6 +252,9 @@ int main(int argc, char **argv)
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    /* a reader that has gone (llmc-chat ... | head -c 10) is a write
+     * error, reported and exit 1, not a silent death by SIGPIPE */
+    signal(SIGPIPE, SIG_IGN);
     memset(&cb, 0, sizeof(cb));
     cb.on_delta = on_delta;
     cb.on_attempt = on_attempt;

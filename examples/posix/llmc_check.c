@@ -331,6 +331,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout: an error, exit 1 */
 
     for (;;) {
         uint64_t now = llmc_port_now_ms();

@@ -15,6 +15,7 @@
  * Exit status: 0 every prompt answered, 1 some failed (or stdout could not
  * be written), 2 usage or config error.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,7 @@ int main(int argc, char **argv)
         g_cfg.n_providers = 1;
         llmc_policy_default(&g_cfg.policy);
     }
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout: an error, exit 1 */
     memset(&cc, 0, sizeof(cc));
     cc.providers = g_cfg.providers;
     cc.n_providers = g_cfg.n_providers;

@@ -1135,6 +1135,32 @@ class StdoutErrorTests(ToolCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("llmc-gather: stdout: ", err)
 
+    def test_a_reader_that_has_gone_is_a_write_error_not_sigpipe(self):
+        # stdout a pipe whose reading end is closed (a reader such as
+        # head that has exited): exit status 1 and the error on stderr,
+        # not death by SIGPIPE with nothing said
+        srv = self.server()
+        need(CHECK)
+        need(GATHER)
+        cfg = self.config([self.prov("a", srv)])
+        for name, cmd in (
+                ("llmc-chat", [chat_binary(), "--base-url", srv.url, "-m",
+                               "t?size=100000", "hello"]),
+                ("llmc-check", [CHECK, "-c", cfg]),
+                ("llmc-gather", [GATHER, "-c", cfg, "one", "two"])):
+            with self.subTest(tool=name):
+                r, w = os.pipe()
+                os.close(r)
+                try:
+                    p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                                       stdout=w, stderr=subprocess.PIPE,
+                                       timeout=TIMEOUT, env=chat_env())
+                finally:
+                    os.close(w)
+                err = p.stderr.decode("utf-8", "replace")
+                self.assertEqual(p.returncode, 1, err)
+                self.assertIn("%s: stdout: " % name, err)
+
 
 if __name__ == "__main__":
     unittest.main()
