@@ -689,6 +689,11 @@ class ConfigTests(ChatTestCase):
             '{"providers": [{%s}], "x%s": 1}' % (prov, "y" * 60):
                 'unknown key "x%s..." in the file' % ("y" * 39),
         }
+        self.assertConfigErrors(cases)
+
+    def assertConfigErrors(self, cases):
+        """Each config text of cases is refused with exit status 2,
+        nothing on stdout and "llmc-chat: config: " + its message."""
         with tempfile.TemporaryDirectory() as tmp:
             for text, want in cases.items():
                 with self.subTest(want=want):
@@ -721,14 +726,7 @@ class ConfigTests(ChatTestCase):
             '{"providers": [{%s}, 7]}' % prov:
                 'a provider must be an object: providers[1]',
         }
-        with tempfile.TemporaryDirectory() as tmp:
-            for text, want in cases.items():
-                with self.subTest(want=want):
-                    cfg = self.write_config(tmp, text)
-                    rc, out, err = self.run_chat(["-c", cfg, "hello"])
-                    self.assertEqual(rc, 2, err)
-                    self.assertEqual(err,
-                                     "llmc-chat: config: %s\n" % want)
+        self.assertConfigErrors(cases)
 
     def test_env_secret_of_a_provider_that_is_not_working_is_not_needed(self):
         # a provider switched off because its key is not at hand: the
