@@ -1215,8 +1215,9 @@ static uint32_t service(llmc_client_t *c)
                     if (s->state == SLOT_WAIT) {
                         llmc_fo_wait_over(c, s);
                         attempt_begin(c, s);
-                    } else
+                    } else {
                         phase_timeout(c, s);
+                    }
                     again = true;
                 }
                 /* how long poll may sleep for this slot, as it is now */

@@ -88,10 +88,11 @@ int llmc_conn_find_idle(llmc_client_t *c, uint8_t target);
 /* A free connection, evicting the least recently used idle one; or -1. */
 int llmc_conn_alloc(llmc_client_t *c);
 /* Start connecting to t (t->addr[t->first], then the next ones on
- * failure), whose id is target (llmc_auth_target()). Returns 1: ready to send (the port's
- * connect finished at once), 0: in progress (llmc_conn_step() goes on),
- * or an error with a message in *msg; LLMC_ERR_CONNECT (no address
- * connects) also sets t->n_addr to 0: resolve again next time. */
+ * failure), whose id is target (llmc_auth_target()). Returns 1: ready to
+ * send (the port's connect finished at once), 0: in progress
+ * (llmc_conn_step() goes on), or an error with a message in *msg;
+ * LLMC_ERR_CONNECT (no address connects) also sets t->n_addr to 0:
+ * resolve again next time. */
 int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
                    llmc_target_t *t, llmc_buf_t *msg);
 /* Advance connect + TLS handshake: 1 ready, 0 waiting (conn->want set),
