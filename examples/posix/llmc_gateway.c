@@ -825,18 +825,15 @@ static int bad(conn_t *c, const char *msg)
 static const char *unsupported(const body_t *b, int k, int v, int n)
 {
     int32_t one;
-    bool on;
+    bool on, empty = g_tok[v].type == JSMN_ARRAY && g_tok[v].size == 0;
     if (is_null(b, v))
         return NULL;
     if (key_is(b, k, "tools") || key_is(b, k, "functions"))
-        return g_tok[v].type == JSMN_ARRAY && g_tok[v].size == 0
-                   ? NULL
-                   : "tools and functions are not supported: llmc answers "
-                     "with text";
+        return empty ? NULL
+                     : "tools and functions are not supported: llmc "
+                       "answers with text";
     if (key_is(b, k, "stop"))
-        return g_tok[v].type == JSMN_ARRAY && g_tok[v].size == 0
-                   ? NULL
-                   : "\"stop\" sequences are not supported";
+        return empty ? NULL : "\"stop\" sequences are not supported";
     if (key_is(b, k, "n"))
         return int_tok(b, v, &one) == 0 && one == 1
                    ? NULL

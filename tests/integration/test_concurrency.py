@@ -1096,12 +1096,17 @@ class StdoutErrorTests(ToolCase):
     """An answer that cannot be written is not an answer: stdout on a full
     device gives exit status 1 and the error on stderr."""
 
+    @staticmethod
+    def run_to(cmd, out):
+        """cmd with stdout out; (exit status, stderr text)."""
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=subprocess.PIPE, timeout=TIMEOUT,
+                           env=chat_env())
+        return p.returncode, p.stderr.decode("utf-8", "replace")
+
     def run_full(self, cmd):
         with open("/dev/full", "wb") as full:
-            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=full,
-                               stderr=subprocess.PIPE, timeout=TIMEOUT,
-                               env=chat_env())
-        return p.returncode, p.stderr.decode("utf-8", "replace")
+            return self.run_to(cmd, full)
 
     def test_llmc_chat(self):
         srv = self.server()
@@ -1152,13 +1157,10 @@ class StdoutErrorTests(ToolCase):
                 r, w = os.pipe()
                 os.close(r)
                 try:
-                    p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
-                                       stdout=w, stderr=subprocess.PIPE,
-                                       timeout=TIMEOUT, env=chat_env())
+                    rc, err = self.run_to(cmd, w)
                 finally:
                     os.close(w)
-                err = p.stderr.decode("utf-8", "replace")
-                self.assertEqual(p.returncode, 1, err)
+                self.assertEqual(rc, 1, err)
                 self.assertIn("%s: stdout: " % name, err)
 
 
