@@ -519,10 +519,25 @@ static const char *finish_of(const llmc_result_t *r, char *buf, size_t cap)
                      cap);
 }
 
+/* The usage object as the provider counted it, or null when it sent none:
+ * the gateway does not make up counts. */
+static const char *usage_of(const llmc_result_t *r, char *buf, size_t cap)
+{
+    if (!r->usage.present)
+        return "null";
+    snprintf(buf, cap,
+             "{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,"
+             "\"total_tokens\":%ld}",
+             (long)r->usage.prompt_tokens, (long)r->usage.completion_tokens,
+             (long)r->usage.total_tokens);
+    return buf;
+}
+
 /* The end of a stream; false when the client is too far behind. */
 static bool finish_stream(conn_t *c, const llmc_result_t *r)
 {
     char msg[1024], em[1024 * 6 + 1], fr[sizeof(r->finish_reason) * 6];
+    char us[128];
     bool ok = true;
     if (r->status == LLMC_OK) {
         ok = chunk_open(c) &&
@@ -530,13 +545,9 @@ static bool finish_stream(conn_t *c, const llmc_result_t *r)
                            "\"finish_reason\":\"%s\"}]}\n\n",
                         finish_of(r, fr, sizeof(fr)));
         if (ok && c->include_usage) {
-            ok = chunk_open(c) && out_printf(c,
-                       "\"choices\":[],\"usage\":{\"prompt_tokens\":%ld,"
-                       "\"completion_tokens\":%ld,\"total_tokens\":%ld}}"
-                       "\n\n",
-                       (long)r->usage.prompt_tokens,
-                       (long)r->usage.completion_tokens,
-                       (long)r->usage.total_tokens);
+            ok = chunk_open(c) &&
+                 out_printf(c, "\"choices\":[],\"usage\":%s}\n\n",
+                            usage_of(r, us, sizeof(us)));
         }
     } else {
         llmc_result_format(r, g_cfg.providers, g_cfg.n_providers, msg,
@@ -593,7 +604,7 @@ static void cb_done(void *user, const llmc_result_t *r)
     /* non-stream: prefix in out, the answer escaped from c->answer, tail */
     {
         char pre[1024], em[GW_MODEL_MAX * 6 + 1];
-        char fr[sizeof(r->finish_reason) * 6];
+        char fr[sizeof(r->finish_reason) * 6], us[128];
         int np;
         if (c->endpoint == EP_CHAT) {
             np = snprintf(pre, sizeof(pre), "{\"response\":\"");
@@ -607,13 +618,9 @@ static void cb_done(void *user, const llmc_result_t *r)
                           c->id, c->created,
                           esc_small(answer_model(c), em, sizeof(em)));
             n = snprintf(c->tail, sizeof(c->tail),
-                         "\"},\"finish_reason\":\"%s\"}],\"usage\":{"
-                         "\"prompt_tokens\":%ld,\"completion_tokens\":%ld,"
-                         "\"total_tokens\":%ld}}",
+                         "\"},\"finish_reason\":\"%s\"}],\"usage\":%s}",
                          finish_of(r, fr, sizeof(fr)),
-                         (long)r->usage.prompt_tokens,
-                         (long)r->usage.completion_tokens,
-                         (long)r->usage.total_tokens);
+                         usage_of(r, us, sizeof(us)));
         }
         c->tail_len = (size_t)n;
         if (!head_json(c, 200,

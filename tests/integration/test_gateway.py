@@ -845,6 +845,27 @@ class GatewayTextTests(unittest.TestCase):
         self.assertEqual([m["owned_by"] for m in
                           json.loads(body.decode("utf-8"))["data"]], names)
 
+    def test_usage_is_null_when_the_provider_sent_none(self):
+        # the gateway passes on the provider's counts, and makes none up
+        gw = self.gateway([{"name": "p", "model": self.scenario(usage=0)}])
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("hi"))
+        self.assertEqual(status, 200, body)
+        r = json.loads(body)
+        self.assertEqual(r["choices"][0]["message"]["content"], "hi")
+        self.assertIsNone(r["usage"])
+        status, _, body = post(
+            gw.base + "/v1/chat/completions",
+            completion("hi", stream=True,
+                       stream_options={"include_usage": True}))
+        self.assertEqual(status, 200, body)
+        ev = sse_events(body)
+        self.assertEqual(ev[-1], "[DONE]")
+        last = json.loads(ev[-2])
+        self.assertEqual(last["choices"], [])
+        self.assertIn("usage", last)
+        self.assertIsNone(last["usage"])
+
     def test_a_502_names_every_failed_attempt(self):
         # a formatted result of 8 attempts with long messages: longer than
         # one message, and all of it in the 502

@@ -45,6 +45,8 @@ SCENARIO OPTIONS (all optional)
   ascii=1                        \\uXXXX-escape all non-ASCII in JSON
   finish=STR                     finish_reason (default stop)
   usage=1                        send the usage event even if not requested
+  usage=0                        send no usage at all, even when requested
+                                 (as some OpenAI-compatible servers do)
   done=0                         omit "data: [DONE]"
   write=N                        write the response in N-byte slices, 1 ms apart
   chunk=N                        regroup the body into N-byte units regardless
@@ -779,7 +781,7 @@ class ChatResponder:
         pieces = split_pieces(content, opt_int(opts, "piece", 4))
         if opt_flag(opts, "parts"):
             content = [THINKING_PART, {"type": "text", "text": content}]
-        body = json_bytes({
+        obj = {
             "id": "chatcmpl-test",
             "object": "chat.completion",
             "created": 1700000000,
@@ -792,7 +794,10 @@ class ChatResponder:
             }],
             "usage": self.usage_obj(req, len(pieces)),
             "system_fingerprint": "fp_test",
-        }, self.ascii)
+        }
+        if opts.get("usage") == "0":
+            del obj["usage"]
+        body = json_bytes(obj, self.ascii)
         out = self.split_body(body)
         reset = opts.get("reset")
         if reset == "headers":
@@ -842,8 +847,8 @@ class ChatResponder:
     def stream(self, req):
         opts = self.opts
         so = req.get("stream_options")
-        include_usage = (isinstance(so, dict) and so.get("include_usage") is True) \
-            or opt_flag(opts, "usage")
+        include_usage = ((isinstance(so, dict) and so.get("include_usage") is True)
+                         or opt_flag(opts, "usage")) and opts.get("usage") != "0"
         content = "" if opt_flag(opts, "empty") else content_text(req, opts)
         texts = split_pieces(content, opt_int(opts, "piece", 4))
         comments = opt_flag(opts, "comments")

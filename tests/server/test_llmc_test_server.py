@@ -728,6 +728,17 @@ class NonStreamTests(ServerTestBase):
              "thinking": [{"type": "text", "text": "Let me think."}]},
             {"type": "text", "text": "one two"}])
 
+    def test_usage_0_sends_none(self):
+        r = self.chat(chat_body("one two", model(usage=0), stream=False))
+        obj = json.loads(r.body)
+        self.assertEqual(obj["choices"][0]["message"]["content"], "one two")
+        self.assertNotIn("usage", obj)
+        r, events, (content, done, usage, error, chunks) = self.stream(
+            "one two", usage=0)
+        self.assertEqual(content, "one two")
+        self.assertTrue(done)
+        self.assertTrue(all("usage" not in c for c in chunks))
+
     def test_stream_absent_means_non_stream(self):
         r = self.chat({"model": "m", "messages": [{"role": "user",
                                                    "content": "x"}]})
