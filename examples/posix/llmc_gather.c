@@ -201,6 +201,8 @@ int main(int argc, char **argv)
             printf("[%d] error: %s: %s\n", i, llmc_strerror(t->status),
                    t->message);
         }
+        if (!llmc_tool_flush())
+            break; /* the rest would not get out either */
     }
     llmc_client_shutdown(&g_client);
     if (!llmc_tool_stdout_ok("llmc-gather"))

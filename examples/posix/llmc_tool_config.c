@@ -408,12 +408,24 @@ int llmc_tool_arg_num(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-bool llmc_tool_stdout_ok(const char *tool)
+/* the errno of stdout's first failed flush: later calls (the client's
+ * sockets among them) overwrite errno before the tool's last flush */
+static int g_stdout_errno;
+
+bool llmc_tool_flush(void)
 {
     errno = 0;
     if (fflush(stdout) == 0 && !ferror(stdout))
         return true;
-    fprintf(stderr, "%s: stdout: %s\n", tool,
-            strerror(errno != 0 ? errno : EIO));
+    if (g_stdout_errno == 0)
+        g_stdout_errno = errno != 0 ? errno : EIO;
+    return false;
+}
+
+bool llmc_tool_stdout_ok(const char *tool)
+{
+    if (llmc_tool_flush())
+        return true;
+    fprintf(stderr, "%s: stdout: %s\n", tool, strerror(g_stdout_errno));
     return false;
 }

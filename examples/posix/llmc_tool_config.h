@@ -40,12 +40,15 @@ size_t llmc_tool_json_escape(const char *s, size_t n, char *out, size_t cap,
 void llmc_tool_json_str(FILE *f, const char *s, size_t n);
 void llmc_tool_json_cstr(FILE *f, const char *s); /* NUL-terminated */
 
-/* Flush stdout: true when everything written to it got out; otherwise
- * "tool: stdout: reason" goes to stderr. */
 /* A command-line number: all of s is a decimal integer in [lo, hi]; 0 and
  * *out set, else -1. */
 int llmc_tool_arg_num(const char *s, long lo, long hi, long *out);
 
+/* Flush stdout: true when everything written to it so far got out; the
+ * reason of the first failure is kept for llmc_tool_stdout_ok(). */
+bool llmc_tool_flush(void);
+/* The last flush: true when everything written to stdout got out;
+ * otherwise "tool: stdout: reason" (the first failure's) goes to stderr. */
 bool llmc_tool_stdout_ok(const char *tool);
 
 #endif /* LLMC_TOOL_CONFIG_H */

@@ -1115,7 +1115,7 @@ class StdoutErrorTests(ToolCase):
                 rc, err = self.run_full([chat_binary(), "--base-url", srv.url,
                                          "-m", "t"] + extra + ["hello"])
                 self.assertEqual(rc, 1, err)
-                self.assertIn("llmc-chat: stdout: ", err)
+                self.assertIn("llmc-chat: stdout: No space left on device", err)
                 self.assertNotIn("answered", err)
         # a long stream stops at the failed write: far fewer events are
         # sent than the answer has
@@ -1128,9 +1128,12 @@ class StdoutErrorTests(ToolCase):
         srv = self.server()
         need(CHECK)
         cfg = self.config([self.prov("a", srv)])
-        rc, err = self.run_full([CHECK, "-c", cfg])
-        self.assertEqual(rc, 1, err)
-        self.assertIn("llmc-check: stdout: ", err)
+        for extra in ([], ["--json"]):
+            with self.subTest(args=extra):
+                rc, err = self.run_full([CHECK, "-c", cfg] + extra)
+                self.assertEqual(rc, 1, err)
+                self.assertIn("llmc-check: stdout: No space left on device",
+                              err)
 
     def test_llmc_gather(self):
         srv = self.server()
@@ -1138,7 +1141,7 @@ class StdoutErrorTests(ToolCase):
         cfg = self.config([self.prov("a", srv)])
         rc, err = self.run_full([GATHER, "-c", cfg, "one", "two"])
         self.assertEqual(rc, 1, err)
-        self.assertIn("llmc-gather: stdout: ", err)
+        self.assertIn("llmc-gather: stdout: No space left on device", err)
 
     def test_a_reader_that_has_gone_is_a_write_error_not_sigpipe(self):
         # stdout a pipe whose reading end is closed (a reader such as
@@ -1161,7 +1164,7 @@ class StdoutErrorTests(ToolCase):
                 finally:
                     os.close(w)
                 self.assertEqual(rc, 1, err)
-                self.assertIn("%s: stdout: " % name, err)
+                self.assertIn("%s: stdout: Broken pipe" % name, err)
 
 
 if __name__ == "__main__":
