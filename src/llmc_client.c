@@ -1443,7 +1443,7 @@ size_t llmc_result_format(const llmc_result_t *r,
 {
     llmc_buf_t b;
     char dummy[1];
-    int i, n;
+    int n;
 
     if (buf == NULL || cap == 0) {
         buf = dummy;
@@ -1458,10 +1458,10 @@ size_t llmc_result_format(const llmc_result_t *r,
     }
     n = r->n_attempts < LLMC_MAX_ATTEMPTS ? r->n_attempts : LLMC_MAX_ATTEMPTS;
     if (n > 0) {
-        const llmc_attempt_t *a = r->attempts;
+        const llmc_attempt_t *a = r->attempts, *end = a + n;
         llmc_buf_str(&b, r->partial ? "failed after partial content:"
                                     : "all providers failed:");
-        for (i = 0; i < n; i++, a++) {
+        for (; a < end; a++) {
             const char *what = llmc_strerror(a->status);
             str2(&b, "\n", name_in(providers, n_providers, a->provider));
             str2(&b, ": ", what);
