@@ -291,7 +291,7 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 #endif
     r->status = status;
     r->elapsed_ms = since(c, s->t_start);
-    r->partial = status != LLMC_OK && s->delivered;
+    r->partial = s->delivered & (status != LLMC_OK);
     r->provider_name = r->provider >= 0 ? provider_name(c, r->provider)
                                         : NULL;
     if (status == LLMC_OK)
