@@ -119,7 +119,7 @@ static void say(llmc_slot_t *s, const char *a, uint32_t n, const char *z)
     }
 }
 
-static void set_msg(llmc_slot_t *s, const char *text)
+static LLMC_NOINLINE void set_msg(llmc_slot_t *s, const char *text)
 {
     say(s, text, 0, NULL);
 }
@@ -218,7 +218,8 @@ static const char *provider_name(const llmc_client_t *c, int i)
     return name_in(c->providers, c->n_providers, i);
 }
 
-static void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s, bool notify)
+static LLMC_NOINLINE void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s,
+                                          bool notify)
 {
     if (s->conn != LLMC_NONE) {
         llmc_conn_close(c, s->conn, notify);
@@ -1095,7 +1096,7 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s)
         finish(c, s, LLMC_ERR_NO_PROVIDER);
 }
 
-static const char *why_cancelled(const llmc_client_t *c)
+static LLMC_NOINLINE const char *why_cancelled(const llmc_client_t *c)
 {
     return c->shutting_down ? "client shut down" : "cancelled by the caller";
 }
@@ -1153,7 +1154,7 @@ static void dispatch(llmc_client_t *c)
     }
 }
 
-static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
+static LLMC_NOINLINE void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_policy_t *p = &c->policy;
     const char *what;
