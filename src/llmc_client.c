@@ -1332,11 +1332,10 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
         if (c->slots[i].more)
             slot_step(c, &c->slots[i], 0);
     service(c);
-    if (c->busy == 2) { /* a callback asked for the shutdown */
-        c->busy = 0;
-        llmc_client_shutdown(c);
-    }
+    rc = c->busy; /* 2: a callback asked for the shutdown */
     c->busy = 0;
+    if (rc == 2)
+        llmc_client_shutdown(c); /* which leaves busy 0 */
     return pending(c);
 }
 
