@@ -1039,9 +1039,9 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
             memset(j, 0, sizeof(*j));
             j->handle = h;
             j->req = req;
+            j->user = user;
             if (cb != NULL)
                 j->cb = *cb;
-            j->user = user;
         }
     }
     llmc_port_unlock();
