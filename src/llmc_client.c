@@ -956,19 +956,18 @@ int llmc_client_init_sized(llmc_client_t *c, const llmc_config_t *cfg,
  * which would end every request at once, is the default's. */
 static void policy_from(llmc_policy_t *p, const llmc_policy_t *given)
 {
-    llmc_policy_t d;
-    llmc_policy_default(&d);
     *p = *given;
     if ((p->shuffle | p->single_provider_retry | p->max_retries |
          p->cooldown_after | p->backoff_base_ms | p->backoff_max_ms |
          p->cooldown_ms | p->connect_timeout_ms | p->first_byte_timeout_ms |
          p->idle_timeout_ms | p->deadline_ms) == 0)
-        *p = d;
-#define LLMC_GIVEN_OR_DEFAULT(f) if (p->f == 0) p->f = d.f
-    LLMC_GIVEN_OR_DEFAULT(connect_timeout_ms);
-    LLMC_GIVEN_OR_DEFAULT(first_byte_timeout_ms);
-    LLMC_GIVEN_OR_DEFAULT(idle_timeout_ms);
-    LLMC_GIVEN_OR_DEFAULT(deadline_ms);
+        llmc_policy_default(p);
+#define LLMC_GIVEN_OR_DEFAULT(f, d) if (p->f == 0) p->f = (d)
+    LLMC_GIVEN_OR_DEFAULT(connect_timeout_ms, LLMC_DEFAULT_CONNECT_TIMEOUT_MS);
+    LLMC_GIVEN_OR_DEFAULT(first_byte_timeout_ms,
+                          LLMC_DEFAULT_FIRST_BYTE_TIMEOUT_MS);
+    LLMC_GIVEN_OR_DEFAULT(idle_timeout_ms, LLMC_DEFAULT_IDLE_TIMEOUT_MS);
+    LLMC_GIVEN_OR_DEFAULT(deadline_ms, LLMC_DEFAULT_DEADLINE_MS);
 #undef LLMC_GIVEN_OR_DEFAULT
 }
 
