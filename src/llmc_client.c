@@ -1268,7 +1268,8 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
      * round began */
     uint8_t conn_of[LLMC_CONNS];
     bool idle[LLMC_CONNS];
-    size_t nfds = 0, i, j;
+    size_t nfds = 0, i;
+    llmc_slot_t *s;
     uint32_t next;
     int rc;
 
@@ -1318,13 +1319,11 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
             /* A connection in use belongs to the one active slot that
              * holds it, and only that slot's own step lets it go: the
              * slot found now is the one that held it as the round began. */
-            for (j = 0; j < LLMC_SLOTS; j++) {
-                llmc_slot_t *s = &c->slots[j];
+            for (s = c->slots; s < c->slots + LLMC_SLOTS; s++)
                 if (s->state == SLOT_ACTIVE && s->conn == ci) {
                     slot_step(c, s, fds[i].revents);
                     break;
                 }
-            }
         }
     }
     for (i = 0; i < LLMC_SLOTS; i++)
