@@ -1123,9 +1123,10 @@ static void dispatch(llmc_client_t *c)
         llmc_slot_t *s = NULL;
         int i, q;
         llmc_port_lock();
-        for (q = 0; q < c->q_len && !c->queue[q].cancelled && !c->shutting_down;
-             q++)
-            ;
+        q = 0; /* shutting down: every job ends as cancelled */
+        if (!c->shutting_down)
+            while (q < c->q_len && !c->queue[q].cancelled)
+                q++;
         if (q == c->q_len) {
             q = 0;
             if (c->q_len > 0 && c->active < c->max_inflight)
