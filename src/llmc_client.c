@@ -248,7 +248,7 @@ static bool ends_now(const llmc_client_t *c, const llmc_slot_t *s)
 static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     llmc_iam_t *iam;
-    int i;
+    llmc_slot_t *w;
 
     /* s's flag and the entry's are set and cleared together: a fetch is
      * shared once */
@@ -257,8 +257,7 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
     s->fetching_token = false;
     iam = llmc_auth_iam(c, s);
     iam->fetching = false;
-    for (i = 0; i < LLMC_SLOTS; i++) {
-        llmc_slot_t *w = &c->slots[i];
+    for (w = c->slots; w < c->slots + LLMC_SLOTS; w++) {
         /* PH_TOKEN: an IAM provider's attempt, whose entry may be s's */
         if (w->state != SLOT_ACTIVE || w->phase != PH_TOKEN ||
             llmc_auth_iam(c, w) != iam)
