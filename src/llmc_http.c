@@ -68,19 +68,6 @@ static int match(const char *v, size_t n, const char *list, bool exact)
     return -1;
 }
 
-/* The decimal prefix of s (*end: its length), UINT32_MAX from there up:
- * 32-bit arithmetic is what a 32-bit MCU does in one instruction. */
-static uint32_t parse_dec(const char *s, size_t n, size_t *end)
-{
-    uint32_t v = 0;
-    size_t i;
-    unsigned d;
-    for (i = 0; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++)
-        v = v > (UINT32_MAX - d) / 10 ? UINT32_MAX : v * 10 + d;
-    *end = i;
-    return v;
-}
-
 /* tok (a one-word list) is one of the items of v[0..n), separated by
  * commas, blanks (tabs too) or control bytes. */
 static bool has_token(const char *v, size_t n, const char *tok)
@@ -119,7 +106,7 @@ static int line_done(llmc_http_t *h)
     }
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
-    x = parse_dec(v + off, n - off, &end);
+    x = llmc_parse_dec(v + off, n - off, &end);
     switch (h->header) {
     case HDR_STATUS:
         h->status = (uint16_t)x;

@@ -368,13 +368,13 @@ static int string_at(char *v, const char *n, const char **s, size_t *len,
  * not real). v is a value that validate_from() accepted. */
 static int int_at(const char *v, int32_t *out)
 {
-    uint32_t x = 0;
+    uint32_t x;
+    size_t end;
     int neg = *v == '-';
     if (!neg && !digit(*v))
         return LLMC_ERR_PROTOCOL; /* not a number */
     /* a validated number is followed by a delimiter: no end check */
-    for (v += neg; digit(*v); v++)
-        x = x > 214748364u ? 2147483648u : x * 10 + (uint32_t)(*v - '0');
+    x = llmc_parse_dec(v + neg, (size_t)-1, &end);
     if (x > (uint32_t)INT32_MAX + (uint32_t)neg)
         x = (uint32_t)INT32_MAX + (uint32_t)neg;
     *out = neg ? (int32_t)(0u - x) : (int32_t)x;

@@ -56,15 +56,11 @@ int llmc_url_parse(const char *url, llmc_url_t *u)
         return LLMC_ERR_URL;
     memcpy(u->host, h, hl); /* NUL-ended: u was zeroed */
     if (*p == ':') {
-        uint32_t port = 0;
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            port = port * 10 + (uint32_t)(*p - '0');
-            if (port > 65535)
-                return LLMC_ERR_URL;
-            p++;
-        }
-        if (port == 0) /* also when no digit follows the ':' */
+        size_t end;
+        /* the digits end at the first other byte, the NUL at the latest */
+        uint32_t port = llmc_parse_dec(++p, (size_t)-1, &end);
+        p += end;
+        if (port == 0 || port > 65535) /* also when no digit follows */
             return LLMC_ERR_URL;
         u->default_port = port == u->port;
         u->port = (uint16_t)port;
