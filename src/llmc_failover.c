@@ -30,6 +30,13 @@ static bool cooling(const llmc_client_t *c, uint8_t provider)
     return c->prov[provider].cool_until > c->now;
 }
 
+/* s's provider is cooling down, and another one follows it in s's order */
+static LLMC_NOINLINE bool cooling_not_last(const llmc_client_t *c,
+                                           const llmc_slot_t *s)
+{
+    return s->pos + 1u < s->n_order && cooling(c, s->order[s->pos]);
+}
+
 int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
 {
     /* the words after each count of the message when none is eligible */
@@ -137,17 +144,16 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     uint32_t now = (uint32_t)c->now;
     int32_t retry_after_ms = s->http.retry_after_ms;
-    /* a provider that began cooling down while this request ran (its
-     * failures, or other requests') is not retried, nor tried later, while
-     * another provider remains; the last one is always tried */
-    bool last = s->pos + 1u >= s->n_order;
     /* retries made so far on this provider: compared before the count
      * moves, so that max_retries 255 cannot be passed by a wrap to 0 */
     uint8_t n = s->tries++;
     llmc_set_timer(c, s, 0); /* the next provider starts at once */
     if (llmc_fo_retryable(status, s->http.status, s->http.should_retry) &&
         n < c->policy.max_retries &&
-        (last || !cooling(c, s->order[s->pos]))) {
+        /* a provider that began cooling down while this request ran (its
+         * failures, or other requests') is not retried, nor tried later,
+         * while another provider remains; the last one is always tried */
+        !cooling_not_last(c, s)) {
         /* Retry-After is honoured up to 60 s and within the deadline; the
          * server asking for longer than we would wait moves on */
         bool backing_off = retry_after_ms <= 0;
@@ -169,7 +175,7 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status)
     s->token_fresh = false;
     do
         s->pos++;
-    while (s->pos + 1u < s->n_order && cooling(c, s->order[s->pos]));
+    while (cooling_not_last(c, s));
     if (s->pos >= s->n_order)
         return LLMC_FO_STOP;
     return LLMC_FO_NEXT;
@@ -179,8 +185,7 @@ void llmc_fo_wait_over(llmc_client_t *c, llmc_slot_t *s)
 {
     /* decided again, it moves on: a cooling provider is retried only as
      * the last one */
-    if (s->tries > 0 && s->pos + 1u < s->n_order &&
-        cooling(c, s->order[s->pos]))
+    if (s->tries > 0 && cooling_not_last(c, s))
         (void)llmc_fo_decide(c, s, LLMC_OK);
 }
 
