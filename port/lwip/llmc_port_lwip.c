@@ -262,6 +262,15 @@ int llmc_port_listen(llmc_addr_t *addr, int backlog, llmc_sock_t *sock)
 
     if (domain < 0 || (s = nb_socket(domain)) < 0)
         return LLMC_PORT_ERROR;
+#if SO_REUSE
+    {
+        /* as the POSIX port: a server restarted on its port is not kept
+         * off it by the TIME_WAIT pcbs of connections it closed first
+         * (tcp_bind() checks tcp_tw_pcbs unless SOF_REUSEADDR is set) */
+        int one = 1;
+        (void)lwip_setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    }
+#endif
     if (lwip_bind(s, &ss.sa, len) != 0 || lwip_listen(s, backlog) != 0 ||
         lwip_getsockname(s, &ss.sa, &len) != 0) {
         lwip_close(s);
@@ -325,7 +334,20 @@ long llmc_port_recv(llmc_sock_t sock, void *buf, size_t len)
     ssize_t n = lwip_recv(sock, buf, len, MSG_DONTWAIT);
     if (n > 0)
         return (long)n;
-    return n == 0 ? LLMC_PORT_EOF : map_errno(errno);
+    if (n == 0)
+        return LLMC_PORT_EOF;
+    /* lwIP answers 0 for the peer's FIN once; every later recv fails with
+     * ENOTCONN (netconn_recv_data_tcp(): the receive mailbox is gone), as
+     * every recv after a reset's ECONNRESET does. A connection closed in
+     * order still has its pcb (CLOSE_WAIT) and so a peer address; a reset
+     * one has none. */
+    if (errno == ENOTCONN) {
+        sockaddr_any_t peer;
+        socklen_t plen = sizeof(peer);
+        return lwip_getpeername(sock, &peer.sa, &plen) == 0 ? LLMC_PORT_EOF
+                                                            : LLMC_PORT_RESET;
+    }
+    return map_errno(errno);
 }
 
 void llmc_port_close(llmc_sock_t sock)

@@ -1,8 +1,9 @@
 /*
  * The lwIP port's functions called directly, over a TAP device (run by
  * scripts/check.d/lwip.sh inside its network namespace, lwIP brought up by
- * lwip_boot.c): name resolution without DNS, connect/refuse/reset/EOF, and
- * the poll timeout and wake-up. The peer is a Linux socket in the same
+ * lwip_boot.c): name resolution without DNS, connect/refuse/reset/EOF (a
+ * second recv after either too), the poll timeout and wake-up, and a
+ * listener made again on a port held by a TIME_WAIT pcb. The peer is a Linux socket in the same
  * process, listening on the host side of the TAP device.
  *   test-port-lwip HOST_IP      prints one line per check, then
  *                               "port: N passed, M failed"
@@ -361,6 +362,110 @@ static void test_out_of_sockets(const char *host)
     CHECK("no socket left (ENFILE, ENOBUFS, ENOMEM) is out of sockets", ok);
 }
 
+/* EOF stays EOF: a second recv after the peer's FIN is EOF again, as on
+ * POSIX (lwIP's own second recv fails with ENOTCONN). */
+static void test_eof_twice(const char *host)
+{
+    uint16_t port;
+    int lfd = listen_on(host, &port), cfd;
+    llmc_addr_t a;
+    llmc_sock_t s = LLMC_SOCK_INVALID;
+    char buf[16];
+    size_t got;
+    long r1, r2;
+    int r;
+
+    llmc_port_resolve(host, port, &a, 1);
+    r = llmc_port_connect(&a, &s);
+    r = connected(s, r);
+    cfd = accept(lfd, NULL, NULL);
+    shutdown(cfd, SHUT_WR);
+    r1 = recv_all(s, buf, 1, &got);
+    r2 = llmc_port_recv(s, buf, sizeof(buf));
+    printf("     first recv %ld, second recv %ld\n", r1, r2);
+    CHECK("recv after EOF is EOF again", r == LLMC_PORT_OK &&
+          r1 == LLMC_PORT_EOF && r2 == LLMC_PORT_EOF);
+    llmc_port_close(s);
+    close(cfd);
+    close(lfd);
+}
+
+/* After a reset, every later recv says reset too (lwIP: ECONNRESET, then
+ * ENOTCONN): the EOF rule above must not turn a reset into an EOF. */
+static void test_reset_twice(const char *host)
+{
+    uint16_t port;
+    int lfd = listen_on(host, &port), cfd;
+    llmc_addr_t a;
+    llmc_sock_t s = LLMC_SOCK_INVALID;
+    struct linger lg = {1, 0};
+    char buf[16];
+    size_t got;
+    long r1, r2;
+    int r;
+
+    llmc_port_resolve(host, port, &a, 1);
+    r = llmc_port_connect(&a, &s);
+    r = connected(s, r);
+    cfd = accept(lfd, NULL, NULL);
+    setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(cfd); /* an RST */
+    r1 = recv_all(s, buf, 1, &got);
+    r2 = llmc_port_recv(s, buf, sizeof(buf));
+    printf("     first recv %ld, second recv %ld\n", r1, r2);
+    CHECK("recv after a reset is reset again", r == LLMC_PORT_OK &&
+          r1 == LLMC_PORT_RESET && r2 == LLMC_PORT_RESET);
+    llmc_port_close(s);
+    close(lfd);
+}
+
+/* lwIP's list of TIME_WAIT pcbs (lwip/priv/tcp_priv.h); only read here */
+extern struct tcp_pcb *tcp_tw_pcbs;
+
+/* A listener made again on the port of one whose connection lwIP closed
+ * first, so that a TIME_WAIT pcb holds the port: as on POSIX (whose listen
+ * sets SO_REUSEADDR), a server restarts on its port at once. */
+static void test_relisten(const char *lwip_ip)
+{
+    llmc_addr_t la, again;
+    llmc_sock_t lst = LLMC_SOCK_INVALID, acc = LLMC_SOCK_INVALID;
+    struct sockaddr_in sa;
+    int fd, rc, i;
+    char c;
+
+    memset(&la, 0, sizeof(la));
+    llmc_port_resolve(lwip_ip, 0, &la, 1);
+    if (llmc_port_listen(&la, 4, &lst) != LLMC_PORT_OK) {
+        CHECK("listen", 0);
+        return;
+    }
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(la.port);
+    inet_pton(AF_INET, lwip_ip, &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        perror("connect to the lwIP listener");
+    for (i = 0; i < 500 && llmc_port_accept(lst, &acc) != LLMC_PORT_OK; i++)
+        usleep(10 * 1000);
+    llmc_port_close(acc); /* lwIP closes first: TIME_WAIT on its side */
+    (void)read(fd, &c, 1); /* its FIN */
+    close(fd);             /* ours, which takes lwIP's pcb to TIME_WAIT */
+    for (i = 0; i < 500 && *(struct tcp_pcb *volatile *)&tcp_tw_pcbs == NULL;
+         i++)
+        usleep(10 * 1000);
+    CHECK("a TIME_WAIT pcb holds the port",
+          *(struct tcp_pcb *volatile *)&tcp_tw_pcbs != NULL);
+    llmc_port_close(lst);
+    again = la;
+    rc = llmc_port_listen(&again, 4, &lst);
+    printf("     listen again on port %u: %d\n", la.port, rc);
+    CHECK("listen again on the port of a listener just closed",
+          rc == LLMC_PORT_OK && again.port == la.port);
+    if (rc == LLMC_PORT_OK)
+        llmc_port_close(lst);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[2], "wrap") == 0) {
@@ -376,6 +481,10 @@ int main(int argc, char **argv)
     test_poll_timing();
     test_exchange(argv[1]);
     test_out_of_sockets(argv[1]);
+    test_eof_twice(argv[1]);
+    test_reset_twice(argv[1]);
+    test_relisten(getenv("LLMC_LWIP_IP") ? getenv("LLMC_LWIP_IP")
+                                         : "192.0.2.2");
     printf("port: %d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 && g_passed > 0 ? 0 : 1;
 }
