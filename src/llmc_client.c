@@ -1241,7 +1241,9 @@ static uint32_t service(llmc_client_t *c)
         if (!again)
             break;
     }
-    return next;
+    /* out of rounds: what the last one changed (a slot freed for the
+     * queue) is not in next, so the poll must not wait */
+    return rounds < 64 ? next : 0;
 }
 
 /* Requests queued or running (the queue may grow from another task);

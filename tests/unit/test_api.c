@@ -1,0 +1,110 @@
+/* Unit tests of the public API under use (review A): callbacks and the
+ * queue, on the real POSIX port, with requests that end without network. */
+#define _POSIX_C_SOURCE 200809L
+#include "split.h"
+
+#include <time.h>
+
+#include "llmc/llmc.h"
+#include "llmc_internal.h"
+
+static llmc_client_t *C;
+static llmc_config_t Cfg;
+
+static const llmc_message_t k_hi = {.role = "user", .content = "hi"};
+
+static int setup(void **st)
+{
+    (void)st;
+    C = calloc(1, sizeof(*C));
+    assert_non_null(C);
+    memset(&Cfg, 0, sizeof(Cfg));
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    llmc_client_shutdown(C);
+    free(C);
+    C = NULL;
+    return 0;
+}
+
+static void hi_request(llmc_request_t *req)
+{
+    llmc_request_init(req);
+    req->model = "m";
+    req->messages = &k_hi;
+    req->n_messages = 1;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int g_done;
+static void count_done(void *u, const llmc_result_t *r)
+{
+    (void)u;
+    (void)r;
+    g_done++;
+}
+
+/* A provider whose every attempt fails at once, before any socket: an API
+ * key with a line break is refused by the writer (LLMC_ERR_HEADER). */
+static const llmc_provider_t k_bad_key = {
+    .name = "bad", .base_url = "http://127.0.0.1:9/v1",
+    .auth = LLMC_AUTH_BEARER, .api_key = "sk-\nbad"};
+
+/* Requests that fail over through 16 providers, each failing at once
+ * (a board with no network fails its name lookups the same way), one
+ * slot: a request takes 16 rounds of the engine's timer pass. A poll that
+ * has requests it can start at once must not sleep for its timeout. */
+static void test_poll_does_not_sleep_with_a_startable_queue(void **st)
+{
+    static llmc_provider_t p[LLMC_MAX_PROVIDERS];
+    static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g",
+                                        "h", "i", "j", "k", "l", "m", "n",
+                                        "o", "p"};
+    llmc_request_t req;
+    llmc_callbacks_t cb = {NULL, NULL, count_done};
+    uint64_t t0;
+    int i, n, polls;
+    (void)st;
+    for (i = 0; i < LLMC_MAX_PROVIDERS; i++) {
+        p[i] = k_bad_key;
+        p[i].name = names[i % 16];
+    }
+    Cfg.providers = p;
+    Cfg.n_providers = LLMC_MAX_PROVIDERS;
+    Cfg.max_inflight = 1;
+    llmc_policy_default(&Cfg.policy);
+    Cfg.policy.max_retries = 0;
+    Cfg.policy.cooldown_after = 0;
+    assert_int_equal(llmc_client_init(C, &Cfg), LLMC_OK);
+    hi_request(&req);
+    g_done = 0;
+    for (i = 0; i < 13; i++)
+        assert_true(llmc_submit(C, &req, &cb, NULL) > 0);
+    t0 = now_ms();
+    for (polls = 0; (n = llmc_poll(C, 2000)) > 0 && polls < 10; polls++)
+        ;
+    t0 = now_ms() - t0;
+    printf("%d polls: %d pending, %d done, %llu ms\n", polls + 1, n, g_done,
+           (unsigned long long)t0);
+    assert_int_equal(g_done, 13);
+    assert_true(t0 < 1000);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_poll_does_not_sleep_with_a_startable_queue),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
