@@ -23,6 +23,7 @@ void llmc_buf_put(llmc_buf_t *b, const char *s, size_t n)
         for (k = room, i = 0; k > 0 && i < 3 &&
                               ((unsigned char)s[k] & 0xC0u) == 0x80u; i++)
             k--;
+        b->cap = b->len + k + 1; /* nothing more after the cut */
     }
     if (k > 0) {
         memcpy(b->p + b->len, s, k);

@@ -251,6 +251,36 @@ static void test_truncation_returns_needed_length_and_nul_terminates(void **st)
     assert_int_equal(small[0], 'a');
 }
 
+/* A buffer that ends inside a UTF-8 character (a provider's message in
+ * Cyrillic) gets the text up to that character: the start of the whole
+ * text, as snprintf's is, and never the rest of the text after a hole. */
+static void test_truncation_in_a_character_keeps_a_prefix(void **st)
+{
+    llmc_result_t r;
+    char full[512];
+    size_t need, cap, got_len;
+    (void)st;
+    fresh(&r);
+    /* "Ошибка" (2-byte characters) */
+    add_attempt(&r, 0, LLMC_ERR_API, 200,
+                "\xd0\x9e\xd1\x88\xd0\xb8\xd0\xb1\xd0\xba\xd0\xb0");
+#if LLMC_MAX_ATTEMPTS >= 2
+    add_attempt(&r, 1, LLMC_ERR_TIMEOUT, 0, "idle timeout");
+#endif
+    need = llmc_result_format(&r, k_prov, 4, full, sizeof(full));
+    for (cap = 1; cap <= need + 1; cap++) {
+        char *buf = malloc(cap);
+        size_t keep = cap - 1 < need ? cap - 1 : need;
+        assert_int_equal(llmc_result_format(&r, k_prov, 4, buf, cap), need);
+        got_len = strlen(buf);
+        if (got_len > keep || memcmp(buf, full, got_len) != 0 ||
+            keep - got_len > 3)
+            fail_msg("cap %zu: \"%s\" is not the start of \"%s\"", cap,
+                     buf, full);
+        free(buf);
+    }
+}
+
 static void test_null_result_formats_empty(void **st)
 {
     char buf[8] = "junk";
@@ -313,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_attempts_beyond_record_are_counted),
         cmocka_unit_test(
             test_truncation_returns_needed_length_and_nul_terminates),
+        cmocka_unit_test(test_truncation_in_a_character_keeps_a_prefix),
         cmocka_unit_test(test_null_result_formats_empty),
         cmocka_unit_test(test_strerror_every_status_non_empty_and_distinct),
         cmocka_unit_test(test_strerror_is_one_lower_case_line),
