@@ -1001,6 +1001,9 @@ int (llmc_client_init)(llmc_client_t *c, const llmc_config_t *cfg)
     }
     if (llmc_port_random(&c->rng, sizeof(c->rng)) != 0 || c->rng == 0)
         c->rng = 0x9E3779B9u;
+    /* handles go on from a random point, not from 1 again: a handle kept
+     * from before a restart of the client names none of its requests */
+    c->last_handle = (int32_t)(c->rng >> 2);
     if (need_tls) {
         rc = llmc_tls_init(c, cfg);
         if (rc < 0) {

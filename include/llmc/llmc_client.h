@@ -225,7 +225,8 @@ struct llmc_client {
     uint8_t n_iam;         /* entries of iam given to providers */
     const llmc_provider_t *providers;
     llmc_policy_t policy;
-    int32_t last_handle; /* the latest handle given, 0 after a wrap */
+    int32_t last_handle; /* the latest handle given (random at init), 0
+                            after a wrap */
     uint32_t rng;
     uint64_t now; /* llmc_port_now_ms() of the poll round at hand */
     llmc_conn_t conns[LLMC_CONNS]; /* first: small offsets, short code */

@@ -100,11 +100,52 @@ static void test_poll_does_not_sleep_with_a_startable_queue(void **st)
     assert_true(t0 < 1000);
 }
 
+static int g_last_status;
+static void note_done(void *u, const llmc_result_t *r)
+{
+    (void)u;
+    g_last_status = r->status;
+}
+
+/* A program keeps the handle of its last request (a "cancel" button) and
+ * restarts the client (shutdown, init on the same storage). The request
+ * of that handle has ended (its on_done ran): cancelling it must not end
+ * the restarted client's new request. */
+static void test_handle_of_before_a_restart_cancels_nothing(void **st)
+{
+    static const llmc_provider_t off = {.name = "off",
+                                        .base_url = "http://127.0.0.1:9/v1",
+                                        .disabled = true};
+    llmc_request_t req;
+    llmc_callbacks_t cb = {NULL, NULL, note_done};
+    llmc_handle_t old, h;
+    (void)st;
+    Cfg.providers = &off;
+    Cfg.n_providers = 1;
+    hi_request(&req);
+    assert_int_equal(llmc_client_init(C, &Cfg), LLMC_OK);
+    old = llmc_submit(C, &req, &cb, NULL);
+    assert_true(old > 0);
+    llmc_client_shutdown(C);
+    assert_int_equal(g_last_status, LLMC_ERR_CANCELLED);
+    assert_int_equal(llmc_cancel(C, old), LLMC_ERR_ARG); /* it has ended */
+
+    assert_int_equal(llmc_client_init(C, &Cfg), LLMC_OK);
+    h = llmc_submit(C, &req, &cb, NULL);
+    assert_true(h > 0);
+    assert_int_equal(llmc_cancel(C, old), LLMC_ERR_ARG);
+    while (llmc_poll(C, 0) > 0)
+        ;
+    /* the new request ran: no provider is working */
+    assert_int_equal(g_last_status, LLMC_ERR_NO_PROVIDER);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_poll_does_not_sleep_with_a_startable_queue),
+        T(test_handle_of_before_a_restart_cancels_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
