@@ -1117,10 +1117,14 @@ static void finish_unstarted(const llmc_job_t *j, const char *why)
 }
 
 /* Take jobs off the queue: a cancelled one ends at once, wherever it
- * waits; the oldest of the others takes a free slot. */
-static void dispatch(llmc_client_t *c)
+ * waits; the oldest of the others takes a free slot. At most as many as
+ * the queue holds: jobs that on_done submits meanwhile (again and again,
+ * if it tries a failing request anew) wait for the next round, which
+ * service() bounds. Returns true when it stopped there. */
+static bool dispatch(llmc_client_t *c)
 {
-    for (;;) {
+    int n;
+    for (n = 0; n < LLMC_QUEUE_LEN + LLMC_SLOTS; n++) {
         llmc_job_t j;
         llmc_slot_t *s = NULL;
         int i, q;
@@ -1137,7 +1141,7 @@ static void dispatch(llmc_client_t *c)
                         s = &c->slots[i];
             if (s == NULL) {
                 llmc_port_unlock();
-                return;
+                return false;
             }
             c->active++;
             s->state = SLOT_WAIT; /* claimed */
@@ -1154,6 +1158,7 @@ static void dispatch(llmc_client_t *c)
         else
             slot_start(c, s);
     }
+    return true;
 }
 
 static LLMC_NOINLINE void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
@@ -1188,9 +1193,9 @@ static uint32_t service(llmc_client_t *c)
     uint32_t next = UINT32_MAX, left, t;
     int i, rounds, st;
     for (rounds = 0; rounds < 64; rounds++) {
-        bool again = false;
+        bool again;
         next = UINT32_MAX;
-        dispatch(c);
+        again = dispatch(c);
         for (i = 0; i < LLMC_SLOTS; i++) {
             llmc_slot_t *s = &c->slots[i];
             if (s->state == SLOT_FREE)

@@ -140,12 +140,52 @@ static void test_handle_of_before_a_restart_cancels_nothing(void **st)
     assert_int_equal(g_last_status, LLMC_ERR_NO_PROVIDER);
 }
 
+static llmc_request_t g_again_req;
+static int g_again;
+/* on_done of a program that tries again after a failure, a bounded
+ * number of times here */
+static void again_done(void *u, const llmc_result_t *r)
+{
+    static const llmc_callbacks_t cb = {NULL, NULL, again_done};
+    (void)u;
+    g_done++;
+    if (r->status != LLMC_OK && g_again-- > 0)
+        assert_true(llmc_submit(C, &g_again_req, &cb, NULL) > 0);
+}
+
+/* A request that no provider can take ends in the poll that starts it,
+ * and its on_done submits it again: each poll must still return, as it
+ * does for requests that fail in their attempts, so that the program
+ * gets control between them. */
+static void test_poll_returns_when_on_done_resubmits(void **st)
+{
+    static const llmc_provider_t off = {.name = "off",
+                                        .base_url = "http://127.0.0.1:9/v1",
+                                        .disabled = true};
+    llmc_callbacks_t cb = {NULL, NULL, again_done};
+    (void)st;
+    Cfg.providers = &off;
+    Cfg.n_providers = 1;
+    hi_request(&g_again_req);
+    assert_int_equal(llmc_client_init(C, &Cfg), LLMC_OK);
+    g_done = 0;
+    g_again = 100000;
+    assert_true(llmc_submit(C, &g_again_req, &cb, NULL) > 0);
+    assert_true(llmc_poll(C, 0) > 0);
+    printf("first poll: %d on_done calls\n", g_done);
+    assert_true(g_done <= 64 * (LLMC_QUEUE_LEN + LLMC_SLOTS) * 2);
+    g_again = 0;
+    while (llmc_poll(C, 0) > 0)
+        ;
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_poll_does_not_sleep_with_a_startable_queue),
         T(test_handle_of_before_a_restart_cancels_nothing),
+        T(test_poll_returns_when_on_done_resubmits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
