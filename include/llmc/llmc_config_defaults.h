@@ -107,7 +107,8 @@
 #endif
 #endif
 
-/* Bytes of message kept per attempt (provider's error.message, truncated). */
+/* Bytes of message kept per attempt, NUL included (provider's
+ * error.message, truncated). */
 #ifndef LLMC_MSG_LEN
 #ifdef CONFIG_LLMC_MSG_LEN
 #define LLMC_MSG_LEN CONFIG_LLMC_MSG_LEN
@@ -116,8 +117,9 @@
 #endif
 #endif
 
-/* Longest host name in a base_url or token_url (kept per provider and per
- * IAM entry, for SNI / Host). */
+/* Room for a host name of a base_url or token_url with its NUL: at most
+ * LLMC_HOST_MAX - 1 bytes (kept per provider and per IAM entry, for SNI /
+ * Host); a longer one is LLMC_ERR_URL. */
 #ifndef LLMC_HOST_MAX
 #ifdef CONFIG_LLMC_HOST_MAX
 #define LLMC_HOST_MAX CONFIG_LLMC_HOST_MAX
@@ -135,7 +137,9 @@
 #endif
 #endif
 
-/* Bearer tokens obtained by Evolution IAM auth: storage per provider. */
+/* Bearer tokens obtained by Evolution IAM auth: storage per provider, with
+ * the token's NUL (a token of LLMC_TOKEN_MAX bytes or more is an auth
+ * error). */
 #ifndef LLMC_TOKEN_MAX
 #ifdef CONFIG_LLMC_TOKEN_MAX
 #define LLMC_TOKEN_MAX CONFIG_LLMC_TOKEN_MAX
