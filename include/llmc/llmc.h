@@ -224,20 +224,25 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
                           const llmc_callbacks_t *cb, void *user);
 
 /* Advance every request: wait at most timeout_ms for I/O or a timer, run
- * callbacks. Returns the number of requests still queued or running. */
+ * callbacks. Returns the number of requests still queued or running, or
+ * LLMC_ERR_STATE (the client is not initialised or is shut down, or the
+ * call comes from a callback). */
 int llmc_poll(llmc_client_t *c, int timeout_ms);
 
 /* llmc_poll(), also waiting on the caller's sockets (at most
  * LLMC_POLL_EXTRA): set their sock and events; revents tell on return what
- * is ready. So a server can share one thread and one wait with llmc. */
+ * is ready. So a server can share one thread and one wait with llmc.
+ * More than LLMC_POLL_EXTRA, or n_extra > 0 with extra NULL: LLMC_ERR_ARG,
+ * and nothing is done. */
 struct llmc_pollfd_s;
 int llmc_poll_with(llmc_client_t *c, struct llmc_pollfd_s *extra,
                    size_t n_extra, int timeout_ms);
 
 /* End one request with LLMC_ERR_CANCELLED (its on_done runs in the next
  * llmc_poll at the latest; from its own on_delta, nothing more of the
- * answer is delivered). Returns LLMC_OK, or LLMC_ERR_ARG for an unknown
- * handle. */
+ * answer is delivered). Returns LLMC_OK, or LLMC_ERR_ARG for a handle that
+ * is unknown or already cancelled (also while that request has not ended
+ * yet). */
 int llmc_cancel(llmc_client_t *c, llmc_handle_t h);
 
 /* Submit and poll until done; copies the result to *result when non-NULL.
