@@ -843,6 +843,11 @@ static bool stamp_bearer(llmc_client_t *c, llmc_slot_t *s)
 
 static void step_send(llmc_client_t *c, llmc_slot_t *s)
 {
+    /* cancelled (from a callback such as its on_attempt, or by another
+     * task): service() ends it in this poll, and nothing more of it goes
+     * out that a server could bill */
+    if (LLMC_CANCELLED(&s->job))
+        return;
     for (;;) {
         long n;
         if (s->tx_off == s->tx_len) {

@@ -19,6 +19,9 @@
  *                  is cancelled while still queued. With --cancel-wait MS,
  *                  that on_delta waits MS first, so that what the server
  *                  sent after the event (a close, a reset) has arrived
+ *   acancel        #0 runs to its end (its connection is pooled); then #1,
+ *                  whose on_attempt cancels it: the pooled connection is
+ *                  there at once, and the request must not go out on it
  *   shutdown N     submit N requests; once every running one has delivered
  *                  content, llmc_client_shutdown(); then print the socket
  *                  count and wait for a line on stdin before exiting, so that
@@ -96,6 +99,7 @@ typedef struct {
     bool partial;
     uint32_t ms;
     bool cancel_on_delta;
+    bool cancel_on_attempt;
     char message[LLMC_MSG_LEN]; /* the result's */
 } item_t;
 
@@ -143,6 +147,8 @@ static void on_attempt(void *user, int provider, const char *name)
             g_max_running = g_running;
     }
     g_seq++;
+    if (it->cancel_on_attempt)
+        (void)llmc_cancel(&g_client, it->h); /* allowed in a callback */
 }
 
 static void on_delta(void *user, const char *text, size_t len)
@@ -414,6 +420,19 @@ static int cmd_cancel(const char *model, const char *model2)
     print_items(3);
     printf("{\"summary\":\"cancel\",\"total_ms\":%u}\n",
            (unsigned)(now_ms() - t0));
+    return 0;
+}
+
+static int cmd_acancel(const char *model)
+{
+    prepare(0, model);
+    prepare(1, model);
+    g_items[1].cancel_on_attempt = true;
+    if (submit(0) < 0 || poll_until_done(1) != 0 || submit(1) < 0 ||
+        poll_until_done(2) != 0)
+        return 1;
+    print_items(2);
+    printf("{\"summary\":\"acancel\"}\n");
     return 0;
 }
 
@@ -877,6 +896,8 @@ int main(int argc, char **argv)
                        inflight > 0 ? inflight : LLMC_SLOTS);
     else if (strcmp(cmd, "cancel") == 0 && argc - argi > 3)
         rc = cmd_cancel(model, argv[argi + 3]);
+    else if (strcmp(cmd, "acancel") == 0)
+        rc = cmd_acancel(model);
     else if (strcmp(cmd, "qcancel") == 0 && argc - argi > 3)
         rc = cmd_qcancel(model, argv[argi + 3]);
     else if (strcmp(cmd, "late") == 0 && ARG_N > 0)

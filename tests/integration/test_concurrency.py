@@ -191,6 +191,18 @@ class LibraryConcurrencyTests(unittest.TestCase):
         self.assertLess(s["total_ms"], 1500, s)
         self.assertEqual(srv.stats()["chat_requests"], 2)
 
+    def test_cancel_from_on_attempt_sends_nothing(self):
+        # a request cancelled from its on_attempt, with a pooled connection
+        # to take at once: it ends cancelled, and the server never sees it
+        # (nothing a provider could bill)
+        srv = self.server()
+        items, s = run_conc(["-j", 1, "acancel", srv.url, "t"])
+        r0, r1 = items
+        self.assertEqual(r0["status"], "ok", r0)
+        self.assertEqual((r1["status"], r1["attempts"], r1["deltas"],
+                          r1["done_calls"]), ("cancelled", 1, 0, 1), r1)
+        self.assertEqual(srv.stats()["chat_requests"], 1)
+
     def assertCancelledAfterOneDelta(self, items):
         """llmc-conc cancel: #0, cancelled from its first on_delta, ended
         cancelled with that one delta and one on_done; #1, queued behind
