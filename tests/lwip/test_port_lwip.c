@@ -362,37 +362,10 @@ static void test_out_of_sockets(const char *host)
     CHECK("no socket left (ENFILE, ENOBUFS, ENOMEM) is out of sockets", ok);
 }
 
-/* EOF stays EOF: a second recv after the peer's FIN is EOF again, as on
- * POSIX (lwIP's own second recv fails with ENOTCONN). */
-static void test_eof_twice(const char *host)
-{
-    uint16_t port;
-    int lfd = listen_on(host, &port), cfd;
-    llmc_addr_t a;
-    llmc_sock_t s = LLMC_SOCK_INVALID;
-    char buf[16];
-    size_t got;
-    long r1, r2;
-    int r;
-
-    llmc_port_resolve(host, port, &a, 1);
-    r = llmc_port_connect(&a, &s);
-    r = connected(s, r);
-    cfd = accept(lfd, NULL, NULL);
-    shutdown(cfd, SHUT_WR);
-    r1 = recv_all(s, buf, 1, &got);
-    r2 = llmc_port_recv(s, buf, sizeof(buf));
-    printf("     first recv %ld, second recv %ld\n", r1, r2);
-    CHECK("recv after EOF is EOF again", r == LLMC_PORT_OK &&
-          r1 == LLMC_PORT_EOF && r2 == LLMC_PORT_EOF);
-    llmc_port_close(s);
-    close(cfd);
-    close(lfd);
-}
-
-/* After a reset, every later recv says reset too (lwIP: ECONNRESET, then
- * ENOTCONN): the EOF rule above must not turn a reset into an EOF. */
-static void test_reset_twice(const char *host)
+/* The peer ends the connection (reset: an RST, else a FIN); two recvs
+ * after it must both say want. */
+static void second_recv(const char *host, int reset, long want,
+                        const char *what)
 {
     uint16_t port;
     int lfd = listen_on(host, &port), cfd;
@@ -408,15 +381,30 @@ static void test_reset_twice(const char *host)
     r = llmc_port_connect(&a, &s);
     r = connected(s, r);
     cfd = accept(lfd, NULL, NULL);
-    setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(cfd); /* an RST */
+    if (reset) {
+        setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(cfd); /* an RST */
+    } else {
+        shutdown(cfd, SHUT_WR);
+    }
     r1 = recv_all(s, buf, 1, &got);
     r2 = llmc_port_recv(s, buf, sizeof(buf));
     printf("     first recv %ld, second recv %ld\n", r1, r2);
-    CHECK("recv after a reset is reset again", r == LLMC_PORT_OK &&
-          r1 == LLMC_PORT_RESET && r2 == LLMC_PORT_RESET);
+    CHECK(what, r == LLMC_PORT_OK && r1 == want && r2 == want);
     llmc_port_close(s);
+    if (!reset)
+        close(cfd);
     close(lfd);
+}
+
+/* EOF stays EOF: a second recv after the peer's FIN is EOF again, as on
+ * POSIX (lwIP's own second recv fails with ENOTCONN). After a reset, every
+ * later recv says reset too (lwIP: ECONNRESET, then ENOTCONN): the EOF
+ * rule must not turn a reset into an EOF. */
+static void test_second_recv(const char *host)
+{
+    second_recv(host, 0, LLMC_PORT_EOF, "recv after EOF is EOF again");
+    second_recv(host, 1, LLMC_PORT_RESET, "recv after a reset is reset again");
 }
 
 /* lwIP's list of TIME_WAIT pcbs (lwip/priv/tcp_priv.h); only read here */
@@ -481,8 +469,7 @@ int main(int argc, char **argv)
     test_poll_timing();
     test_exchange(argv[1]);
     test_out_of_sockets(argv[1]);
-    test_eof_twice(argv[1]);
-    test_reset_twice(argv[1]);
+    test_second_recv(argv[1]);
     test_relisten(getenv("LLMC_LWIP_IP") ? getenv("LLMC_LWIP_IP")
                                          : "192.0.2.2");
     printf("port: %d passed, %d failed\n", g_passed, g_failed);
