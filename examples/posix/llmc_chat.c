@@ -123,7 +123,10 @@ int main(int argc, char **argv)
             char *end;
             NEED_ARG();
             temperature = strtof(next, &end);
-            if (*end != '\0' || temperature < 0.0f || temperature > 2.0f) {
+            /* "" is no number, and NaN is in no range: neither may pass
+             * as 0 or as "not sent" */
+            if (end == next || *end != '\0' ||
+                !(temperature >= 0.0f && temperature <= 2.0f)) {
                 fputs("llmc-chat: --temperature needs 0..2\n", stderr);
                 return 2;
             }

@@ -462,6 +462,19 @@ class ErrorTests(ChatTestCase):
         self.assertEqual(self.server.stats()["requests"], 0)
 
 
+    def test_temperature_that_is_no_number_in_range_is_a_usage_error(self):
+        # strtof() takes "nan" (which is in no range and would go unsent)
+        # and "" (read as 0, a temperature nobody asked for)
+        for t in ("nan", "NAN", "-nan", "", "2.5", "-1", "1x"):
+            with self.subTest(temperature=t):
+                rc, out, err = self.run_chat(
+                    ["--base-url", self.server.url, "--temperature", t,
+                     "hello"])
+                self.assertEqual(rc, 2, err)
+                self.assertIn("--temperature needs 0..2", err)
+                self.assertEqual(out, b"")
+        self.assertEqual(self.server.stats()["requests"], 0)
+
     def test_help_prints_the_usage_to_stdout(self):
         for opt in ("--help", "-h"):
             with self.subTest(opt=opt):
