@@ -244,13 +244,22 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
     size_t len;
     jsmn_parser jp;
     int n, k;
+    char why[sizeof(cfg->err) - 16];
 
     memset(cfg, 0, sizeof(*cfg));
     llmc_policy_default(&cfg->policy);
     f = fopen(path, "rb");
-    if (f == NULL)
-        return fail(cfg, "cannot open", path);
+    if (f == NULL) {
+        /* the reason too: a missing file is not an unreadable one */
+        snprintf(why, sizeof(why), "%s: %s", path, strerror(errno));
+        return fail(cfg, "cannot open", why);
+    }
     len = fread(g_text, 1, FILE_MAX + 1, f);
+    if (ferror(f)) { /* a directory opens, and then fails to read */
+        snprintf(why, sizeof(why), "%s: %s", path, strerror(errno));
+        fclose(f);
+        return fail(cfg, "cannot read", why);
+    }
     fclose(f);
     if (len > FILE_MAX)
         return fail(cfg, "file too large", path);
@@ -260,7 +269,7 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
      * then lie past the tokens it wrote), missing commas and words such
      * as "tx" */
     if (llmc_json_valid(g_text, len) != LLMC_OK)
-        return fail(cfg, "not valid JSON", path);
+        return fail(cfg, "not valid JSON (one object)", path);
     n = jsmn_parse(&jp, g_text, len, g_tok, TOKENS);
     if (n == JSMN_ERROR_NOMEM)
         return fail(cfg, "too many JSON values", path);

@@ -686,6 +686,25 @@ class ConfigTests(ChatTestCase):
                               "https://, with a host name of at most 63 "
                               "bytes: LLMC_HOST_MAX)", err)
 
+    def test_config_file_that_cannot_be_read_says_why(self):
+        # a missing file, a directory and a file that is not one object
+        # are three different mistakes, and each message says which
+        with tempfile.TemporaryDirectory() as tmp:
+            arr = os.path.join(tmp, "array.json")
+            with open(arr, "w") as f:
+                f.write("[]")
+            missing = os.path.join(tmp, "missing.json")
+            cases = ((missing, "config: cannot open: %s: No such file or "
+                               "directory" % missing),
+                     (tmp, "config: cannot read: %s: Is a directory" % tmp),
+                     (arr, "config: not valid JSON (one object): %s" % arr))
+            for path, expected in cases:
+                with self.subTest(path=path):
+                    rc, out, err = self.run_chat(["-c", path, "hello"])
+                    self.assertEqual(rc, 2, err)
+                    self.assertEqual(out, b"")
+                    self.assertIn(expected, err)
+
     def test_unknown_key_is_a_config_error_that_names_it(self):
         # a misspelt key would otherwise leave its setting at the default
         # without a word
