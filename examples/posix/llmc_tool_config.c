@@ -1,6 +1,7 @@
 #include "llmc_tool_config.h"
 
 #include "llmc_json.h"   /* llmc_json_valid, llmc_json_unescape */
+#include "llmc_url.h"    /* llmc_url_parse: which URL was refused */
 #include "llmc_writer.h" /* llmc_json_escape */
 
 #include <errno.h>
@@ -182,6 +183,8 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
     if (p->name == NULL || p->base_url == NULL)
         return fail(cfg, "every provider needs \"name\" and \"base_url\"; "
                          "this one lacks one", where);
+    if (p->name[0] == '\0') /* errors, --ignore and results name it */
+        return fail(cfg, "a provider's \"name\" is empty", where);
     /* Evolution IAM takes both; one alone is a half-written provider */
     if ((p->key_id == NULL) != (p->secret == NULL))
         return fail(cfg, "Evolution IAM needs both \"key_id\" and "
@@ -387,21 +390,47 @@ void llmc_tool_json_cstr(FILE *f, const char *s)
 
 const char *llmc_tool_init_hint(const llmc_tool_config_t *cfg, int rc)
 {
-    static char url_hint[120];
-    size_t i;
+    static char hint[200];
+    size_t i, iam = 0;
+    llmc_url_t u;
+    int n;
     if (rc == LLMC_ERR_URL) {
-        snprintf(url_hint, sizeof(url_hint),
-                 " (each base_url and token_url is http:// or https://, with "
-                 "a host name of at most %d bytes: LLMC_HOST_MAX)",
-                 LLMC_HOST_MAX - 1);
-        return url_hint;
+        n = snprintf(hint, sizeof(hint),
+                     " (each base_url and token_url is http:// or https://, "
+                     "with a host name of at most %d bytes: LLMC_HOST_MAX)",
+                     LLMC_HOST_MAX - 1);
+        /* which one, when there are several to look through (never the
+         * URL itself: it may carry user info) */
+        for (i = 0; cfg->n_providers > 1 && i < cfg->n_providers; i++) {
+            const llmc_provider_t *p = &cfg->providers[i];
+            const char *field = NULL;
+            if (llmc_url_parse(p->base_url, &u) != LLMC_OK)
+                field = "base_url";
+            else if (p->auth == LLMC_AUTH_EVOLUTION_IAM &&
+                     p->token_url != NULL &&
+                     llmc_url_parse(p->token_url, &u) != LLMC_OK)
+                field = "token_url";
+            if (field != NULL) {
+                snprintf(hint + n, sizeof(hint) - (size_t)n,
+                         ": providers[%u].%s", (unsigned)i, field);
+                break;
+            }
+        }
+        return hint;
     }
     if (rc != LLMC_ERR_CONFIG)
         return "";
     for (i = 0; i < cfg->n_providers; i++)
-        if (cfg->providers[i].auth == LLMC_AUTH_EVOLUTION_IAM &&
-            LLMC_IAM_PROVIDERS == 0)
-            return " (Evolution IAM is not built in (LLMC_IAM_PROVIDERS=0))";
+        iam += cfg->providers[i].auth == LLMC_AUTH_EVOLUTION_IAM;
+    if (iam > 0 && LLMC_IAM_PROVIDERS == 0)
+        return " (Evolution IAM is not built in (LLMC_IAM_PROVIDERS=0))";
+    if (iam > LLMC_IAM_PROVIDERS) {
+        snprintf(hint, sizeof(hint),
+                 " (%u providers have key_id and secret, those not working "
+                 "included; this build holds tokens for %d: "
+                 "LLMC_IAM_PROVIDERS)", (unsigned)iam, LLMC_IAM_PROVIDERS);
+        return hint;
+    }
     return " (CA bundle or provider settings)";
 }
 

@@ -14,6 +14,7 @@ CLI contract exercised here:
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -704,6 +705,43 @@ class ConfigTests(ChatTestCase):
                     self.assertEqual(rc, 2, err)
                     self.assertEqual(out, b"")
                     self.assertIn(expected, err)
+
+    def test_refused_provider_settings_say_which_and_why(self):
+        # llmc_client_init() answers a bare LLMC_ERR_URL or LLMC_ERR_CONFIG;
+        # among several providers the tool names the one refused (not its
+        # URL, which may hold user info), and a cause it can see
+        url = self.server.url
+        iam = [{"name": "i%d" % k, "base_url": url, "key_id": "kid",
+                "secret": "s3cr3t-value", "token_url": url}
+               for k in range(5)]
+        cases = (
+            ([{"name": "a", "base_url": url},
+              {"name": "b", "base_url": "http://user:pw-123@host/v1"}],
+             r"LLMC_HOST_MAX\): providers\[1\]\.base_url$"),
+            ([{"name": "a", "base_url": url},
+              {"name": "b", "base_url": url, "key_id": "kid",
+               "secret": "s3cr3t-value", "token_url": "iam.example/t"}],
+             r"LLMC_HOST_MAX\): providers\[1\]\.token_url$"),
+            # 4 in the Linux build, 2 at the board knobs
+            (iam, r"config error \(5 providers have key_id and secret, "
+                  r"those not working included; this build holds tokens "
+                  r"for [1-4]: LLMC_IAM_PROVIDERS\)"),
+            ([{"name": "", "base_url": url}],
+             r'config: a provider\'s "name" is empty: providers\[0\]$'),
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            for providers, expected in cases:
+                with self.subTest(expected=expected):
+                    with open(cfg, "w") as f:
+                        json.dump({"providers": providers}, f)
+                    rc, out, err = self.run_chat(["-c", cfg, "hello"])
+                    self.assertEqual(rc, 2, err)
+                    self.assertEqual(out, b"")
+                    self.assertRegex(err, re.compile(expected, re.M))
+                    self.assertNotIn("pw-123", err)
+                    self.assertNotIn("s3cr3t", err)
+        self.assertEqual(self.server.stats()["requests"], 0)
 
     def test_unknown_key_is_a_config_error_that_names_it(self):
         # a misspelt key would otherwise leave its setting at the default
