@@ -158,7 +158,10 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
         char field[sizeof(where) + 26]; /* providers[N].key */
         key_text(field, sizeof(field), where, k);
         if (dst != NULL) {
-            if (secret_at(cfg, v, field, dst, &unset) != 0)
+            /* a provider not working is still named, and its URL still
+             * parsed: only what it would send may be missing */
+            bool needed = dst == &p->name || dst == &p->base_url;
+            if (secret_at(cfg, v, field, dst, needed ? NULL : &unset) != 0)
                 return -1;
         } else if (key_is(k, "working") || key_is(k, "stream")) {
             if (bool_at(v, &b) != 0)

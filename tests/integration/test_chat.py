@@ -820,6 +820,26 @@ class ConfigTests(ChatTestCase):
                     self.assertEqual(err, "llmc-chat: config: environment "
                                      "variable not set or empty: %s\n" % var)
 
+    def test_env_name_or_base_url_of_a_provider_not_working_is_named(self):
+        # its keys may be missing, but a provider not working is still
+        # named and its URL still checked: a name or base_url from a
+        # variable that is not set is that variable's error, not "lacks
+        # one" of a provider that does give both
+        var = "LLMC_TEST_URL_NOT_SET"
+        good = '{"name": "a", "base_url": "%s"}' % self.server.url
+        with tempfile.TemporaryDirectory() as tmp:
+            for field in ("name", "base_url"):
+                off = {"name": "off", "base_url": self.server.url,
+                       "working": False}
+                off[field] = "env:" + var
+                cfg = self.write_config(tmp, '{"providers": [%s, %s]}'
+                                        % (good, json.dumps(off)))
+                with self.subTest(field=field):
+                    rc, out, err = self.run_chat(["-c", cfg, "hello"])
+                    self.assertEqual(rc, 2, err)
+                    self.assertEqual(err, "llmc-chat: config: environment "
+                                     "variable not set or empty: %s\n" % var)
+
     def test_base_url_and_api_key_replace_the_first_providers(self):
         key = "cli-key-5150"
         with Server(require_auth=key) as srv, \
