@@ -177,6 +177,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!llmc_tool_utf8_ok("llmc-chat", "the prompt", prompt, plen) ||
+        (system_text != NULL &&
+         !llmc_tool_utf8_ok("llmc-chat", "--system", system_text,
+                            strlen(system_text))))
+        return 2;
 
     if (config != NULL) {
         if (llmc_tool_config_load(&cfg, config) != 0) {

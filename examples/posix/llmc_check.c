@@ -236,6 +236,8 @@ int main(int argc, char **argv)
         fputs("llmc-check: --prompt needs a text\n", stderr);
         return 2;
     }
+    if (!llmc_tool_utf8_ok("llmc-check", "--prompt", prompt, strlen(prompt)))
+        return 2;
 
     if (config != NULL) {
         if (llmc_tool_config_load(&g_cfg, config) != 0) {

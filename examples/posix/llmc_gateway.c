@@ -796,6 +796,11 @@ static int parse_body(body_t *b, size_t len, const char **why)
         *why = "the body is not valid JSON";
         return -1;
     }
+    /* JSON text is UTF-8 (RFC 8259 8.1); providers refuse other bytes */
+    if (llmc_tool_utf8_span(b->text, len) != len) {
+        *why = "the body is not UTF-8";
+        return -1;
+    }
     jsmn_init(&p);
     n = jsmn_parse(&p, b->text, len, g_tok, GW_TOKENS);
     if (n == JSMN_ERROR_NOMEM) {

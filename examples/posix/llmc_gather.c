@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     long inflight = 0;
     llmc_callbacks_t cb = {on_delta, NULL, on_done};
     llmc_config_t cc;
-    int i, n = 0, failed = 0, rc;
+    int i, k, n = 0, failed = 0, rc;
 
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--") == 0) { /* prompts from here on */
@@ -131,6 +131,12 @@ int main(int argc, char **argv)
     if (i >= argc || argc - i > MAX_PROMPTS) {
         usage(stderr);
         return 2;
+    }
+    for (k = i; k < argc; k++) { /* prompt k - i, as [i] prints it */
+        char what[32];
+        snprintf(what, sizeof(what), "prompt %d", k - i);
+        if (!llmc_tool_utf8_ok("llmc-gather", what, argv[k], strlen(argv[k])))
+            return 2;
     }
 
     if (config != NULL) {

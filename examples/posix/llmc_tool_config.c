@@ -339,6 +339,24 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return need + 1;
 }
 
+size_t llmc_tool_utf8_span(const char *s, size_t n)
+{
+    size_t i = 0, k;
+    while (i < n && (k = utf8_len((const unsigned char *)s + i, n - i)) != 0)
+        i += k;
+    return i;
+}
+
+bool llmc_tool_utf8_ok(const char *tool, const char *what, const char *s,
+                       size_t n)
+{
+    size_t i = llmc_tool_utf8_span(s, n);
+    if (i == n)
+        return true;
+    fprintf(stderr, "%s: %s is not UTF-8 (byte %zu)\n", tool, what, i + 1);
+    return false;
+}
+
 size_t llmc_tool_json_escape(const char *s, size_t n, char *out, size_t cap,
                              size_t *consumed)
 {
@@ -347,10 +365,7 @@ size_t llmc_tool_json_escape(const char *s, size_t n, char *out, size_t cap,
         /* well-formed UTF-8 as it is (control bytes escaped); any other
          * byte, such as the start of a character a text was cut in, is
          * U+FFFD: JSON text is UTF-8 */
-        for (run = 0; i + run < n; run += k)
-            if ((k = utf8_len((const unsigned char *)s + i + run,
-                              n - i - run)) == 0)
-                break;
+        run = llmc_tool_utf8_span(s + i, n - i);
         k = llmc_json_escape(s + i, run, out + o, cap - o, &used);
         o += k;
         i += used;

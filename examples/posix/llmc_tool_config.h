@@ -40,6 +40,15 @@ size_t llmc_tool_json_escape(const char *s, size_t n, char *out, size_t cap,
 void llmc_tool_json_str(FILE *f, const char *s, size_t n);
 void llmc_tool_json_cstr(FILE *f, const char *s); /* NUL-terminated */
 
+/* JSON text is UTF-8, so a message that is not would make a body every
+ * provider refuses. The length of the well-formed UTF-8 that s[0..n)
+ * starts with (n: all of it). */
+size_t llmc_tool_utf8_span(const char *s, size_t n);
+/* true when s[0..n) is well-formed UTF-8; else false, after "tool: what
+ * is not UTF-8 (byte N)" on stderr (N counts from 1). */
+bool llmc_tool_utf8_ok(const char *tool, const char *what, const char *s,
+                       size_t n);
+
 /* A command-line number: all of s is a decimal integer in [lo, hi]; 0 and
  * *out set, else -1. */
 int llmc_tool_arg_num(const char *s, long lo, long hi, long *out);

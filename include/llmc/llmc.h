@@ -109,7 +109,9 @@ void llmc_policy_default(llmc_policy_t *policy);
 
 typedef struct {
     const char *role;    /* "system", "user", "assistant" */
-    const char *content; /* UTF-8; any byte is escaped as JSON needs */
+    /* UTF-8, not checked: what JSON needs escaped is escaped, other bytes
+     * go out as they are (providers refuse a body that is not UTF-8) */
+    const char *content;
     size_t content_len;  /* 0: strlen(content) */
 } llmc_message_t;
 

@@ -525,7 +525,8 @@ def run_chat(args, input=None, timeout=30, env=None, binary=None):
     env: extra environment variables (OPENAI_* from the caller's environment
     are removed first so tests are hermetic). binary: another build of the
     CLI than chat_binary()."""
-    cmd = [binary or chat_binary()] + [str(a) for a in args]
+    cmd = [binary or chat_binary()] + [a if isinstance(a, bytes) else str(a)
+                                       for a in args]
     p = subprocess.run(cmd, input=input, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout,
                        env=chat_env(env),

@@ -476,6 +476,27 @@ class ErrorTests(ChatTestCase):
                 self.assertEqual(out, b"")
         self.assertEqual(self.server.stats()["requests"], 0)
 
+    def test_text_that_is_not_utf8_is_a_usage_error(self):
+        # JSON is UTF-8: a prompt or system text in another encoding
+        # (Latin-1 here) would make a body every provider refuses with 400
+        for args, what, pos in (
+                ([b"caf\xe9 au lait"], "the prompt", 4),
+                ([b"ok", b"caf\xc3"], "the prompt", 7),
+                ([b"--system", b"\xed\xa0\x80", b"hi"], "--system", 1),
+                ([b"--system", b"ok\xc0\xaf", b"hi"], "--system", 3)):
+            with self.subTest(args=args):
+                rc, out, err = self.run_chat(
+                    ["--base-url", self.server.url] + args)
+                self.assertEqual(rc, 2, err)
+                self.assertEqual(
+                    err, "llmc-chat: %s is not UTF-8 (byte %d)\n"
+                    % (what, pos))
+                self.assertEqual(out, b"")
+        self.assertEqual(self.server.stats()["requests"], 0)
+        # well-formed UTF-8 of every length goes out
+        text = "caf\u00e9 \u20ac \U0001f600"
+        self.assertSuccess(self.chat(text.encode()), text)
+
     def test_help_prints_the_usage_to_stdout(self):
         for opt in ("--help", "-h"):
             with self.subTest(opt=opt):

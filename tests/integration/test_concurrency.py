@@ -660,6 +660,15 @@ class CheckToolTests(ToolCase):
         self.assertEqual([p["ok"] for p in json.loads(out)["providers"]],
                          [False, False])
 
+    def test_prompt_that_is_not_utf8_is_a_usage_error(self):
+        srv = self.server()
+        cfg = self.config([self.prov("a", srv)])
+        rc, out, err, _ = self.check(cfg, "--prompt", b"\xa0hello")
+        self.assertEqual(rc, 2, out)
+        self.assertEqual(err, "llmc-check: --prompt is not UTF-8 (byte 1)\n")
+        self.assertEqual(out, "")
+        self.assertEqual(srv.stats()["chat_requests"], 0)
+
     def test_config_values_too_large_saturate_instead_of_wrapping(self):
         # max_inflight 257 is "more than the slots": every slot, not 257 %
         # 256 = 1 (which would run the five slow providers one at a time);
@@ -1053,6 +1062,16 @@ class GatherTests(ToolCase):
         p = self.gather(srv, "t", "--", "-j", "--x")
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         self.assertEqual(p.stdout, b"[0] -j\n[1] --x\n")
+
+    def test_prompt_that_is_not_utf8_is_a_usage_error(self):
+        srv = self.server()
+        cfg = self.config([self.prov("a", srv)])
+        p = self.gather_cfg(cfg, b"fine", b"caf\xe9")
+        self.assertEqual(p.returncode, 2, p.stdout)
+        self.assertEqual(p.stderr,
+                         b"llmc-gather: prompt 1 is not UTF-8 (byte 4)\n")
+        self.assertEqual(p.stdout, b"")
+        self.assertEqual(srv.stats()["chat_requests"], 0)
 
     def test_help_prints_the_usage_and_exits_0(self):
         need(GATHER)
