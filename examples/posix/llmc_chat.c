@@ -180,7 +180,9 @@ int main(int argc, char **argv)
     if (!llmc_tool_utf8_ok("llmc-chat", "the prompt", prompt, plen) ||
         (system_text != NULL &&
          !llmc_tool_utf8_ok("llmc-chat", "--system", system_text,
-                            strlen(system_text))))
+                            strlen(system_text))) ||
+        (model != NULL &&
+         !llmc_tool_utf8_ok("llmc-chat", "-m", model, strlen(model))))
         return 2;
 
     if (config != NULL) {

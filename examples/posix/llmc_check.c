@@ -236,7 +236,8 @@ int main(int argc, char **argv)
         fputs("llmc-check: --prompt needs a text\n", stderr);
         return 2;
     }
-    if (!llmc_tool_utf8_ok("llmc-check", "--prompt", prompt, strlen(prompt)))
+    if (!llmc_tool_utf8_ok("llmc-check", "--prompt", prompt, strlen(prompt)) ||
+        !llmc_tool_utf8_ok("llmc-check", "-m", model, strlen(model)))
         return 2;
 
     if (config != NULL) {

@@ -270,6 +270,13 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
     if (len > FILE_MAX)
         return fail(cfg, "file too large", path);
     g_text[len] = '\0';
+    /* JSON text is UTF-8 (RFC 8259 8.1); a model name in another
+     * encoding would make request bodies that providers refuse */
+    if (llmc_tool_utf8_span(g_text, len) != len) {
+        snprintf(why, sizeof(why), "not UTF-8 (byte %zu)",
+                 llmc_tool_utf8_span(g_text, len) + 1);
+        return fail(cfg, why, path);
+    }
     jsmn_init(&jp);
     /* jsmn alone accepts keys without values (whose value index would
      * then lie past the tokens it wrote), missing commas and words such

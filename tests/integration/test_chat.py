@@ -483,7 +483,8 @@ class ErrorTests(ChatTestCase):
                 ([b"caf\xe9 au lait"], "the prompt", 4),
                 ([b"ok", b"caf\xc3"], "the prompt", 7),
                 ([b"--system", b"\xed\xa0\x80", b"hi"], "--system", 1),
-                ([b"--system", b"ok\xc0\xaf", b"hi"], "--system", 3)):
+                ([b"--system", b"ok\xc0\xaf", b"hi"], "--system", 3),
+                ([b"-m", b"m\xff", b"hi"], "-m", 2)):
             with self.subTest(args=args):
                 rc, out, err = self.run_chat(
                     ["--base-url", self.server.url] + args)
@@ -709,17 +710,23 @@ class ConfigTests(ChatTestCase):
                               "bytes: LLMC_HOST_MAX)", err)
 
     def test_config_file_that_cannot_be_read_says_why(self):
-        # a missing file, a directory and a file that is not one object
-        # are three different mistakes, and each message says which
+        # a missing file, a directory, a file that is not one object and
+        # one that is not UTF-8 are different mistakes, and each message
+        # says which
         with tempfile.TemporaryDirectory() as tmp:
             arr = os.path.join(tmp, "array.json")
             with open(arr, "w") as f:
                 f.write("[]")
+            latin1 = os.path.join(tmp, "latin1.json")
+            with open(latin1, "wb") as f:
+                f.write(b'{"providers": [{"name": "a", "base_url": '
+                        b'"http://127.0.0.1:1/v1", "model": "caf\xe9"}]}')
             missing = os.path.join(tmp, "missing.json")
             cases = ((missing, "config: cannot open: %s: No such file or "
                                "directory" % missing),
                      (tmp, "config: cannot read: %s: Is a directory" % tmp),
-                     (arr, "config: not valid JSON (one object): %s" % arr))
+                     (arr, "config: not valid JSON (one object): %s" % arr),
+                     (latin1, "config: not UTF-8 (byte 80): %s" % latin1))
             for path, expected in cases:
                 with self.subTest(path=path):
                     rc, out, err = self.run_chat(["-c", path, "hello"])
