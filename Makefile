@@ -150,7 +150,7 @@ unit: deps $(UNITS)
 # LD_PRELOAD'ed into the plain llmc-chat: a heap too short for mbedTLS's
 # record buffers (test_library.MemoryTests)
 $(BUILD)/fail_calloc.so: tests/integration/fail_calloc.c $(MAKEFILES_DEP)
-	$(CC) $(WARN) -O1 -shared -fPIC $< -o $@
+	$(CC) $(WARN) -O1 -shared -fPIC $< -o $@ -ldl
 
 # and one whose socket() fails, as at the file descriptor limit
 $(BUILD)/fail_socket.so: tests/integration/fail_socket.c $(MAKEFILES_DEP)

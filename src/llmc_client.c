@@ -934,6 +934,12 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
              * timed out), which has a connect timeout of its own */
             if (rc == 2)
                 llmc_set_timer(c, s, c->policy.connect_timeout_ms);
+#if LLMC_TLS
+            if (rc == LLMC_CONN_AGAIN) { /* not an attempt of its own */
+                slot_drop_conn(c, s, false);
+                open_conn(c, s);
+            }
+#endif
             return;
         }
         start_send(c, s);
@@ -1324,11 +1330,10 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
             if (fds[i].revents == 0)
                 continue;
             if (idle[i]) {
-                /* an idle pooled connection became readable: the server
-                 * closed it (or sent what nobody asked for); one taken
+                /* an idle pooled connection became readable; one taken
                  * since is not this event's */
                 if (c->conns[ci].state == CONN_IDLE)
-                    llmc_conn_close(c, ci, false);
+                    llmc_conn_idle_event(c, ci);
                 continue;
             }
             /* A connection in use belongs to the one active slot that

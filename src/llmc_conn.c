@@ -303,6 +303,11 @@ static int tls_handshake(llmc_client_t *c, llmc_conn_t *k, llmc_buf_t *msg)
         k->want = LLMC_POLL_OUT;
         return 0;
     }
+    /* short of heap in the handshake, which in mbedTLS 4 allocates more
+     * beyond the record buffers: as in tls_begin(), an idle connection
+     * gives its heap back, and the caller connects again */
+    if (rc == MBEDTLS_ERR_SSL_ALLOC_FAILED && take(c, true) >= 0)
+        return LLMC_CONN_AGAIN;
     return tls_error(k, rc, msg);
 }
 
@@ -455,6 +460,28 @@ void llmc_conn_tls_failed(const llmc_client_t *c, int ci, llmc_buf_t *msg)
 {
     tls_failed(msg, "TLS connection", c->conns[ci].tls_err);
 }
+
+/* mbedtls_ssl_write() (out) or _read(), past TLS 1.3 session tickets,
+ * each kept for resumption (mbedTLS 3.6.0 always signals them). A read
+ * that meets a ticket returns WANT_READ and leaves the ticket to the next
+ * call, which may be a write: the request sent on a pooled connection. */
+static int tls_io(llmc_client_t *c, llmc_conn_t *k, char *p, size_t n,
+                  bool out)
+{
+    int rc;
+    (void)c; /* without TLS 1.3 tickets */
+    for (;;) {
+        rc = out ? mbedtls_ssl_write(&k->ssl, (const unsigned char *)p, n)
+                 : mbedtls_ssl_read(&k->ssl, (unsigned char *)p, n);
+#ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
+        if (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+            keep_session(c, k);
+            continue;
+        }
+#endif
+        return rc;
+    }
+}
 #endif
 
 long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n)
@@ -464,7 +491,7 @@ long llmc_conn_send(llmc_client_t *c, int ci, const char *p, size_t n)
     (void)c;
 #if LLMC_TLS
     if (k->tls) {
-        int rc = mbedtls_ssl_write(&k->ssl, (const unsigned char *)p, n);
+        int rc = tls_io(c, k, (char *)p, n, true);
         if (rc >= 0)
             return rc;
         if (rc == MBEDTLS_ERR_SSL_WANT_WRITE || rc == MBEDTLS_ERR_SSL_WANT_READ) {
@@ -488,15 +515,7 @@ long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n)
     (void)c;
 #if LLMC_TLS
     if (k->tls) {
-        int rc;
-#ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
-        /* a TLS 1.3 ticket (mbedTLS 3.6.0 always says so) */
-        while ((rc = mbedtls_ssl_read(&k->ssl, (unsigned char *)p, n)) ==
-               MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
-            keep_session(c, k);
-#else
-        rc = mbedtls_ssl_read(&k->ssl, (unsigned char *)p, n);
-#endif
+        int rc = tls_io(c, k, p, n, false);
         if (rc > 0)
             return rc;
         if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
@@ -534,6 +553,22 @@ void llmc_conn_close(llmc_client_t *c, int ci, bool notify)
     k->sock = LLMC_SOCK_INVALID;
     k->state = CONN_FREE;
 }
+
+#if LLMC_TLS
+void llmc_conn_idle_event(llmc_client_t *c, int ci)
+{
+    llmc_conn_t *k = &c->conns[ci];
+    char b;
+    /* a TLS 1.3 server sends its tickets after the handshake, so they
+     * reach a connection pooled straight after it (its request waits for
+     * an IAM token) while it is idle */
+    if (k->tls && llmc_conn_recv(c, ci, &b, 1) == LLMC_PORT_WOULD_BLOCK) {
+        k->want = LLMC_POLL_IN;
+        return;
+    }
+    llmc_conn_close(c, ci, false);
+}
+#endif
 
 void llmc_conn_release(llmc_client_t *c, int ci, bool reusable)
 {

@@ -106,6 +106,9 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
  * time. */
 int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
                    llmc_buf_t *msg);
+/* Also from llmc_conn_step(): the TLS handshake found no heap, and an idle
+ * connection was closed to give its heap back; connect again. */
+#define LLMC_CONN_AGAIN 3
 #define LLMC_CONN_TIMED_OUT 0x80u
 /* Bytes moved, or LLMC_PORT_WOULD_BLOCK (conn->want set), LLMC_PORT_EOF,
  * another LLMC_PORT_* error, or LLMC_CONN_TLS_FAILED. */
@@ -120,6 +123,14 @@ void llmc_conn_tls_failed(const llmc_client_t *c, int ci, llmc_buf_t *msg);
 void llmc_conn_release(llmc_client_t *c, int ci, bool reusable);
 /* Close; notify sends TLS close_notify first. */
 void llmc_conn_close(llmc_client_t *c, int ci, bool notify);
+/* An idle pooled connection became readable: the server closed it, or
+ * sent what nobody asked for, and it is closed; unless TLS took all of it
+ * (a TLS 1.3 session ticket, a key update), which leaves it in the pool. */
+#if LLMC_TLS
+void llmc_conn_idle_event(llmc_client_t *c, int ci);
+#else
+#define llmc_conn_idle_event(c, ci) llmc_conn_close(c, ci, false)
+#endif
 /* Text for an LLMC_PORT_* error. */
 const char *llmc_port_errstr(int err);
 

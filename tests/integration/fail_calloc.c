@@ -9,9 +9,18 @@
  *   LLMC_FAIL_CALLOC_KEEP=N  calloc hands out at most N large blocks at a
  *                            time (0, the default: none); free gives one
  *                            back
+ *   LLMC_FAIL_CALLOC_HANDSHAKE=1
+ *                            each mbedtls_ssl_handshake() call also holds
+ *                            one large block while it runs, and fails with
+ *                            MBEDTLS_ERR_SSL_ALLOC_FAILED when none is
+ *                            left: mbedTLS 4's handshake allocates such a
+ *                            block beyond the record buffers that
+ *                            mbedtls_ssl_setup() took, 2.28's does not
  *
  * glibc's own __libc_calloc and __libc_free do the rest.
  */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -61,4 +70,24 @@ void free(void *p)
         if (kept[i] == p)
             kept[i] = NULL;
     __libc_free(p);
+}
+
+int mbedtls_ssl_handshake(void *ssl)
+{
+    static int (*real)(void *);
+    const char *v = getenv("LLMC_FAIL_CALLOC_HANDSHAKE");
+    void *block;
+    int rc;
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "mbedtls_ssl_handshake");
+    if (v == NULL || *v != '1')
+        return real(ssl);
+    if (min_size == 0)
+        free(calloc(1, 1)); /* reads the settings */
+    block = calloc(1, min_size);
+    if (block == NULL)
+        return -0x7F00; /* MBEDTLS_ERR_SSL_ALLOC_FAILED */
+    rc = real(ssl);
+    free(block);
+    return rc;
 }
