@@ -469,6 +469,40 @@ static bool off_or_other(ref_t *r, span_t k, size_t v)
     return types > 0;
 }
 
+/* Well-formed UTF-8 (RFC 3629): by code point, not by the first byte's
+ * ranges as llmc_tool_utf8_span() checks it. */
+static bool utf8_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0, k, need;
+    uint32_t cp, min;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xE0u) == 0xC0u)
+            need = 1, cp = c & 0x1Fu, min = 0x80;
+        else if ((c & 0xF0u) == 0xE0u)
+            need = 2, cp = c & 0x0Fu, min = 0x800;
+        else if ((c & 0xF8u) == 0xF0u)
+            need = 3, cp = c & 0x07u, min = 0x10000;
+        else
+            return false;
+        if (n - i <= need)
+            return false;
+        for (k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xC0u) != 0x80u)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += need + 1;
+    }
+    return true;
+}
+
 static void reference(const char *js, size_t len, int ep, char *arena,
                       want_t *w)
 {
@@ -479,7 +513,8 @@ static void reference(const char *js, size_t len, int ep, char *arena,
 
     memset(w, 0, sizeof(*w));
     w->temperature = -1.0f;
-    if (llmc_json_valid(js, len) != LLMC_OK)
+    if (llmc_json_valid(js, len) != LLMC_OK ||
+        !utf8_ok((const unsigned char *)js, len))
         return;
     r.js = js;
     r.arena = arena;
