@@ -147,6 +147,16 @@ $(ABUILD)/test_%: $(ABUILD)/obj/tests/unit/test_%.o $(ABUILD)/libllmc.a
 unit: deps $(UNITS)
 	@bash scripts/run-unit.sh $(UNITS)
 
+# The plain llmc-chat over the POSIX port whose connect has finished when
+# it returns, so that the first TLS handshake step runs inside
+# llmc_conn_open() (test_library.MemoryTests, with fail_calloc.so)
+$(BUILD)/syncconnect/llmc_port_posix.o: port/posix/llmc_port_posix.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(CPPFLAGS_LLMC) -DLLMC_POSIX_CONNECT_WAIT_MS=2000 $(CFLAGS) -c $< -o $@
+
+$(BUILD)/syncconnect/llmc-chat: $(BUILD)/obj/examples/posix/llmc_chat.o $(TOBJ) $(BUILD)/syncconnect/llmc_port_posix.o $(BUILD)/libllmc.a
+	$(CC) $(OPT) $^ $(LIBS) -o $@
+
 # LD_PRELOAD'ed into the plain llmc-chat: a heap too short for mbedTLS's
 # record buffers (test_library.MemoryTests)
 $(BUILD)/fail_calloc.so: tests/integration/fail_calloc.c $(MAKEFILES_DEP)
@@ -156,7 +166,7 @@ $(BUILD)/fail_calloc.so: tests/integration/fail_calloc.c $(MAKEFILES_DEP)
 $(BUILD)/fail_socket.so: tests/integration/fail_socket.c $(MAKEFILES_DEP)
 	$(CC) $(WARN) -O1 -shared -fPIC $< -o $@ -ldl
 
-integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(BUILD)/fail_calloc.so $(BUILD)/fail_socket.so $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat $(GBUILD)/llmc-chat
+integration: deps $(ABUILD)/llmc-chat $(addprefix $(ABUILD)/,$(ITOOLS)) $(BUILD)/llmc-chat $(BUILD)/syncconnect/llmc-chat $(BUILD)/fail_calloc.so $(BUILD)/fail_socket.so $(NBUILD)/llmc-chat $(SBUILD)/llmc-chat $(GBUILD)/llmc-chat
 	LLMC_CHAT=$(abspath $(ABUILD))/llmc-chat LLMC_BUILD=$(abspath $(ABUILD)) LLMC_CHAT_PLAIN=$(abspath $(BUILD))/llmc-chat $(PYTHON) tests/integration/run.py $(INTEGRATION_ARGS)
 
 check: deps all

@@ -592,6 +592,18 @@ static void start_send(llmc_client_t *c, llmc_slot_t *s)
     step_send(c, s);
 }
 
+static void open_conn(llmc_client_t *c, llmc_slot_t *s);
+
+#if LLMC_TLS
+/* The TLS handshake found no heap, and an idle connection gave its heap
+ * back: connect again, in the same attempt. */
+static void conn_again(llmc_client_t *c, llmc_slot_t *s)
+{
+    slot_drop_conn(c, s, false);
+    open_conn(c, s);
+}
+#endif
+
 /* Get a connection: a pooled one, or a new one. */
 static void open_conn(llmc_client_t *c, llmc_slot_t *s)
 {
@@ -640,6 +652,12 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
         return;
     }
     s->conn = (uint8_t)ci;
+#if LLMC_TLS
+    if (rc == LLMC_CONN_AGAIN) { /* its first handshake step ran here */
+        conn_again(c, s);
+        return;
+    }
+#endif
     if (rc > 0) /* connected already: no poll event will say so */
         start_send(c, s);
 }
@@ -935,10 +953,8 @@ static void slot_step(llmc_client_t *c, llmc_slot_t *s, uint8_t revents)
             if (rc == 2)
                 llmc_set_timer(c, s, c->policy.connect_timeout_ms);
 #if LLMC_TLS
-            if (rc == LLMC_CONN_AGAIN) { /* not an attempt of its own */
-                slot_drop_conn(c, s, false);
-                open_conn(c, s);
-            }
+            if (rc == LLMC_CONN_AGAIN)
+                conn_again(c, s);
 #endif
             return;
         }
