@@ -520,6 +520,19 @@ class MemoryTests(unittest.TestCase):
                       "LLMC_FAIL_CALLOC_KEEP": str(keep),
                       "LLMC_FAIL_CALLOC_HANDSHAKE": "1" if handshake else "0"}
 
+    def failed_short_of_heap(self, keep, handshake=False):
+        """llmc-chat, one provider, one retry, on short_heap(keep,
+        handshake): it fails and no request goes out. Its stderr."""
+        chat, env = self.short_heap(keep, handshake)
+        with Server(tls="good") as srv:
+            rc, out, err = run_chat(
+                ["--base-url", srv.url, "--api-key", "k", "-m", "t",
+                 "--ca-file", cert_path("ca.pem"), "--max-retries", "1",
+                 "hi"], binary=chat, env=env)
+            self.assertEqual(srv.stats()["requests"], 0)
+        self.assertEqual((rc, out), (1, b""), err)
+        return err
+
     def two_providers_first_500(self, srv, d):
         """A config: "first" answers 500 (its connection stays pooled),
         "second" answers."""
@@ -538,14 +551,7 @@ class MemoryTests(unittest.TestCase):
         # a heap too short for mbedTLS's record buffers (some 16 KB each),
         # as on a board with too many TLS connections open: each attempt
         # ends with mbedTLS's code and says so, and no request goes out
-        chat, env = self.short_heap(0)
-        with Server(tls="good") as srv:
-            rc, out, err = run_chat(
-                ["--base-url", srv.url, "--api-key", "k", "-m", "t",
-                 "--ca-file", cert_path("ca.pem"), "--max-retries", "1",
-                 "hi"], binary=chat, env=env)
-            self.assertEqual(srv.stats()["requests"], 0)
-        self.assertEqual((rc, out), (1, b""), err)
+        err = self.failed_short_of_heap(0)
         # MBEDTLS_ERR_SSL_ALLOC_FAILED; mbedTLS 4 has PSA's code for it
         why = re.escape("tls error: TLS setup failed (mbedTLS -0x") + \
             "(7F00|008D)" + re.escape(", out of memory)")
@@ -625,14 +631,7 @@ class MemoryTests(unittest.TestCase):
     def test_handshake_short_of_heap_with_nothing_to_close_says_so(self):
         # room for the record buffers but not for the handshake, and no
         # idle connection to close: each attempt says so
-        chat, env = self.short_heap(2, handshake=True)
-        with Server(tls="good") as srv:
-            rc, out, err = run_chat(
-                ["--base-url", srv.url, "--api-key", "k", "-m", "t",
-                 "--ca-file", cert_path("ca.pem"), "--max-retries", "1",
-                 "hi"], binary=chat, env=env)
-            self.assertEqual(srv.stats()["requests"], 0)
-        self.assertEqual((rc, out), (1, b""), err)
+        err = self.failed_short_of_heap(2, handshake=True)
         why = ("tls error: TLS handshake failed (mbedTLS -0x7F00, out of "
                "memory)")
         self.assertEqual(err.count(why), 3, err)  # the result, 2 attempts
