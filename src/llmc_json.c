@@ -399,9 +399,10 @@ static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
     char *m, close;
     int from, to, rc;
 
-    if (*v == 'n')
+    if (*v == 'n' || (*v == 'f' && id == K_ERROR))
         return LLMC_OK; /* null: absent ("choices": null too, as vLLM
-                           sends beside an error) */
+                           sends beside an error); "error": false is no
+                           error */
     if (id == K_CHOICES) {
         if (*v != '[')
             return LLMC_ERR_PROTOCOL;
@@ -643,9 +644,12 @@ int llmc_json_token(char *js, size_t len, const char **token,
                   token_len, NULL) != LLMC_OK ||
         *token_len == 0)
         return LLMC_ERR_PROTOCOL;
-    if (sp[K_EXPIRES].start >= 0 &&
-        int_at(located(js, &sp[K_EXPIRES]), expires_in) != LLMC_OK)
-        return LLMC_ERR_PROTOCOL;
+    /* a count, or its digits in quotes as some OAuth servers send it;
+     * anything else leaves the lifetime unknown (-1): the token is good */
+    if (sp[K_EXPIRES].start >= 0) {
+        const char *v = located(js, &sp[K_EXPIRES]);
+        (void)int_at(v + (*v == '"'), expires_in);
+    }
     return LLMC_OK;
 }
 #endif

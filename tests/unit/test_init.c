@@ -200,6 +200,10 @@ static void test_iam_token_lifetime(void **st)
     assert_true(token_life("{\"access_token\":\"t\",\"expires_in\":"
                            "99999999999}") == 2592000000u);
     assert_true(token_life("{\"access_token\":\"t\",\"expires_in\":-5}") == 0);
+    /* in quotes, as some OAuth servers send it; unreadable: unknown */
+    assert_true(token_life("{\"access_token\":\"t\",\"expires_in\":\"3600\"}") ==
+                3600000u);
+    assert_true(token_life("{\"access_token\":\"t\",\"expires_in\":\"?\"}") == 0);
     assert_true(token_life("{\"access_token\":\"t\"}") == 0);
 }
 #endif
