@@ -358,28 +358,35 @@ void llmc_port_close(llmc_sock_t sock)
 
 /* ---- poll --------------------------------------------------------------- */
 
+/* In revents while a wait runs: the socket is not open (closed, or no
+ * socket number); it is left out of the wait. */
+#define NOT_OPEN 0x80u
+
 #if LWIP_SOCKET_POLL
 
-/* One lwip_poll() of up to ms milliseconds (0: don't wait). */
-static int wait_once(llmc_pollfd_t *fds, size_t n, int ms)
+/* One lwip_poll() of up to ms milliseconds (0: don't wait) of the sockets
+ * not marked NOT_OPEN; sets their revents when some are ready. Returns how
+ * many are, or -1 (errno). */
+static int scan(llmc_pollfd_t *fds, size_t n, int ms)
 {
     struct pollfd pfd[MAX_POLL];
     size_t i;
     int rc, ready = 0;
 
     for (i = 0; i < n; i++) {
-        pfd[i].fd = fds[i].sock;
+        /* lwip_poll() leaves out a negative fd */
+        pfd[i].fd = (fds[i].revents & NOT_OPEN) ? -1 : fds[i].sock;
         pfd[i].events = (short)(((fds[i].events & LLMC_POLL_IN) ? POLLIN : 0) |
                                 ((fds[i].events & LLMC_POLL_OUT) ? POLLOUT : 0));
         pfd[i].revents = 0;
     }
     rc = lwip_poll(pfd, (nfds_t)n, ms);
-    if (rc < 0)
-        return errno == EINTR ? 0 : LLMC_PORT_ERROR;
-    if (rc == 0)
-        return 0;
+    if (rc <= 0)
+        return rc;
     for (i = 0; i < n; i++) {
         uint8_t r = 0;
+        if (pfd[i].fd < 0)
+            continue;
         if (pfd[i].revents & POLLIN)
             r |= LLMC_POLL_IN;
         if (pfd[i].revents & POLLOUT)
@@ -395,7 +402,7 @@ static int wait_once(llmc_pollfd_t *fds, size_t n, int ms)
 
 #else /* lwip_select() */
 
-static int wait_once(llmc_pollfd_t *fds, size_t n, int ms)
+static int scan(llmc_pollfd_t *fds, size_t n, int ms)
 {
     fd_set rd, wr, ex;
     struct timeval tv;
@@ -407,6 +414,8 @@ static int wait_once(llmc_pollfd_t *fds, size_t n, int ms)
     FD_ZERO(&ex);
     for (i = 0; i < n; i++) {
         int s = fds[i].sock;
+        if (s < 0 || (fds[i].revents & NOT_OPEN))
+            continue; /* left out, as poll() leaves out a negative fd */
         if (fds[i].events & LLMC_POLL_IN)
             FD_SET(s, &rd);
         if (fds[i].events & LLMC_POLL_OUT)
@@ -418,13 +427,13 @@ static int wait_once(llmc_pollfd_t *fds, size_t n, int ms)
     tv.tv_sec = ms / 1000;
     tv.tv_usec = (ms % 1000) * 1000;
     rc = lwip_select(maxfd + 1, &rd, &wr, &ex, &tv);
-    if (rc < 0)
-        return errno == EINTR ? 0 : LLMC_PORT_ERROR;
-    if (rc == 0)
-        return 0;
+    if (rc <= 0)
+        return rc;
     for (i = 0; i < n; i++) {
         int s = fds[i].sock;
         uint8_t r = 0;
+        if (s < 0 || (fds[i].revents & NOT_OPEN))
+            continue;
         if ((fds[i].events & LLMC_POLL_IN) && FD_ISSET(s, &rd))
             r |= LLMC_POLL_IN;
         if ((fds[i].events & LLMC_POLL_OUT) && FD_ISSET(s, &wr))
@@ -439,6 +448,34 @@ static int wait_once(llmc_pollfd_t *fds, size_t n, int ms)
 }
 
 #endif /* LWIP_SOCKET_POLL */
+
+/* One wait of up to ms milliseconds. lwIP fails a whole lwip_poll() or
+ * lwip_select() when one socket in it is not open, where POSIX poll()
+ * reports that one alone (POLLNVAL): a caller's socket passed to
+ * llmc_poll_with() after it closed it must not stop llmc's own. So on a
+ * failure, each socket that is not open is found, reported as
+ * LLMC_POLL_ERR, and the others are looked at without waiting. A negative
+ * socket is left out, as poll() leaves it out. */
+static int wait_once(llmc_pollfd_t *fds, size_t n, int ms)
+{
+    size_t i;
+    int rc = scan(fds, n, ms), bad = 0;
+
+    if (rc >= 0)
+        return rc;
+    if (errno == EINTR)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (fds[i].sock >= 0 && lwip_fcntl(fds[i].sock, F_GETFL, 0) < 0) {
+            fds[i].revents = NOT_OPEN;
+            bad++;
+        }
+    rc = bad > 0 ? scan(fds, n, 0) : -1;
+    for (i = 0; i < n; i++)
+        if (fds[i].revents & NOT_OPEN)
+            fds[i].revents = LLMC_POLL_ERR;
+    return rc < 0 ? LLMC_PORT_ERROR : rc + bad;
+}
 
 /* Waits in slices of at most LLMC_LWIP_WAKE_SLICE_MS so that
  * llmc_port_lwip_wake() (a flag) is seen within one slice. No slice is

@@ -240,6 +240,57 @@ static void test_exchange(const char *host)
     CHECK("refused connect is LLMC_PORT_REFUSED", r == LLMC_PORT_REFUSED);
 }
 
+/* A socket number that is no open socket (one just closed), beside a
+ * ready socket and an unused entry (LLMC_SOCK_INVALID), as a caller of
+ * llmc_poll_with() may pass: as POSIX poll() does it, the closed one is
+ * reported (LLMC_POLL_ERR, for POLLNVAL), the unused one is skipped, and
+ * the ready one still is ready: the wait as a whole does not fail. */
+static void test_poll_with_a_closed_socket(const char *host)
+{
+    uint16_t port;
+    int lfd = listen_on(host, &port), cfd;
+    llmc_addr_t a;
+    llmc_sock_t s = LLMC_SOCK_INVALID, gone = LLMC_SOCK_INVALID;
+    llmc_pollfd_t p[3];
+    uint64_t t0;
+    int n;
+
+    llmc_port_resolve(host, port, &a, 1);
+    n = llmc_port_connect(&a, &s);
+    n = connected(s, n);
+    cfd = accept(lfd, NULL, NULL);
+    (void)connected(gone, llmc_port_connect(&a, &gone));
+    close(accept(lfd, NULL, NULL));
+    llmc_port_close(gone);
+    if (s < 0 || gone < 0 || n != LLMC_PORT_OK) {
+        CHECK("two connects for the closed-socket poll", 0);
+        return;
+    }
+    p[0].sock = gone;
+    p[0].events = LLMC_POLL_IN;
+    p[1].sock = LLMC_SOCK_INVALID;
+    p[1].events = LLMC_POLL_IN;
+    p[2].sock = s;
+    p[2].events = LLMC_POLL_OUT;
+    p[0].revents = p[1].revents = p[2].revents = 0xFF;
+    t0 = llmc_port_now_ms();
+    n = llmc_port_poll(p, 3, 3000);
+    t0 = llmc_port_now_ms() - t0;
+    printf("     poll: %d, revents %u %u %u, %u ms\n", n, p[0].revents,
+           p[1].revents, p[2].revents, (unsigned)t0);
+    CHECK("a closed socket in a poll is reported, the rest still polled",
+          n == 2 && p[0].revents == LLMC_POLL_ERR && p[1].revents == 0 &&
+              p[2].revents == LLMC_POLL_OUT && t0 < 1000);
+    /* only the closed one and the unused one: the closed one at once */
+    p[0].revents = p[1].revents = 0xFF;
+    n = llmc_port_poll(p, 2, 3000);
+    CHECK("a poll of a closed socket alone returns at once",
+          n == 1 && p[0].revents == LLMC_POLL_ERR && p[1].revents == 0);
+    llmc_port_close(s);
+    close(cfd);
+    close(lfd);
+}
+
 /* llmc_port_poll(NULL, 0, timeout_ms), with llmc_port_wake() from another
  * thread 100 ms in if woken; returns its result, *dt the ms it took. */
 static int timed_poll(int timeout_ms, int woken, uint64_t *dt)
@@ -468,6 +519,7 @@ int main(int argc, char **argv)
     test_resolve();
     test_poll_timing();
     test_exchange(argv[1]);
+    test_poll_with_a_closed_socket(argv[1]);
     test_out_of_sockets(argv[1]);
     test_second_recv(argv[1]);
     test_relisten(getenv("LLMC_LWIP_IP") ? getenv("LLMC_LWIP_IP")
