@@ -5,7 +5,8 @@
  *
  *   openai: I am GPT-4o mini... 0.84 secs
  *   local: connect error: connection refused 0.00 secs
- *   Total: 0.84 secs
+ *   slow: connection reset; partial answer: I am 1.20 secs
+ *   Total: 1.20 secs
  *
  * Each request names every other provider in `ignored` and the policy's
  * single_provider_retry is set, so a request talks to its own provider only
@@ -113,6 +114,12 @@ static void print_line(const probe_t *p)
         if (p->message[0] != '\0' &&
             strcmp(p->message, llmc_strerror(p->status)) != 0)
             printf(": %s", p->message);
+        if (p->partial) { /* what came before the error */
+            fputs("; partial answer: ", stdout);
+            fwrite(p->answer, 1, p->len, stdout);
+            if (p->cut)
+                fputs("[...]", stdout);
+        }
     }
     printf(" %.2f secs\n", p->secs);
     (void)llmc_tool_flush(); /* the tool's last flush reports a failure */

@@ -705,6 +705,34 @@ class CheckToolTests(ToolCase):
         # the hung connection was closed: the server's handler ended
         wait_for(lambda: srv.stats()["open"] == 0, 5.0, "open == 0")
 
+    def test_error_after_partial_content_shows_that_content(self):
+        # a stream cut off by --timeout after some of its answer came: the
+        # line gives the error, then what came; --json gives it as well
+        srv = self.server()
+        cfg = self.config([self.prov("fast", srv),
+                           self.prov("slow", srv,
+                                     "t?event_delay_ms=250&piece=2")])
+        for args in ([], ["--json"]):
+            with self.subTest(args=args):
+                rc, out, err, _ = self.check(cfg, "--timeout", "1", *args)
+                self.assertEqual(rc, 0, err)
+                if args:
+                    slow = json.loads(out)["providers"][1]
+                    self.assertEqual((slow["ok"], slow["partial"],
+                                      slow["kind"]),
+                                     (False, True, "cancelled"), slow)
+                    part = slow["answer"]
+                else:
+                    got, _ = self.lines(out)
+                    text = got["slow"][0]
+                    head = ("cancelled: still running after --timeout 1 s; "
+                            "partial answer: ")
+                    self.assertTrue(text.startswith(head), text)
+                    part = text[len(head):]
+                self.assertGreater(len(part), 0, out)
+                self.assertLess(len(part), len(CHECK_PROMPT), out)
+                self.assertTrue(CHECK_PROMPT.startswith(part), out)
+
     def test_sigterm_mid_run_cancels_and_prints_every_line(self):
         srv = self.server()
         cfg = self.config([self.prov("fast", srv),
