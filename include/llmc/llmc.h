@@ -234,6 +234,7 @@ int llmc_poll(llmc_client_t *c, int timeout_ms);
 /* llmc_poll(), also waiting on the caller's sockets (at most
  * LLMC_POLL_EXTRA): set their sock and events; revents tell on return what
  * is ready. So a server can share one thread and one wait with llmc.
+ * A sock that is not open gets LLMC_POLL_ERR; a negative one is left out.
  * More than LLMC_POLL_EXTRA, or n_extra > 0 with extra NULL: LLMC_ERR_ARG,
  * and nothing is done. */
 struct llmc_pollfd_s;
