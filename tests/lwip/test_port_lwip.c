@@ -244,7 +244,10 @@ static void test_exchange(const char *host)
  * ready socket and an unused entry (LLMC_SOCK_INVALID), as a caller of
  * llmc_poll_with() may pass: as POSIX poll() does it, the closed one is
  * reported (LLMC_POLL_ERR, for POLLNVAL), the unused one is skipped, and
- * the ready one still is ready: the wait as a whole does not fail. */
+ * the ready one still is ready: the wait as a whole does not fail. (lwIP
+ * may let go of a closed socket a moment after lwip_close() returns, when
+ * its tcpip thread was using it then; until it has, the socket is still
+ * polled, and its peer's close makes it readable as well.) */
 static void test_poll_with_a_closed_socket(const char *host)
 {
     uint16_t port;
@@ -279,13 +282,13 @@ static void test_poll_with_a_closed_socket(const char *host)
     printf("     poll: %d, revents %u %u %u, %u ms\n", n, p[0].revents,
            p[1].revents, p[2].revents, (unsigned)t0);
     CHECK("a closed socket in a poll is reported, the rest still polled",
-          n == 2 && p[0].revents == LLMC_POLL_ERR && p[1].revents == 0 &&
+          n == 2 && (p[0].revents & LLMC_POLL_ERR) && p[1].revents == 0 &&
               p[2].revents == LLMC_POLL_OUT && t0 < 1000);
     /* only the closed one and the unused one: the closed one at once */
     p[0].revents = p[1].revents = 0xFF;
     n = llmc_port_poll(p, 2, 3000);
     CHECK("a poll of a closed socket alone returns at once",
-          n == 1 && p[0].revents == LLMC_POLL_ERR && p[1].revents == 0);
+          n == 1 && (p[0].revents & LLMC_POLL_ERR) && p[1].revents == 0);
     llmc_port_close(s);
     close(cfd);
     close(lfd);
