@@ -54,10 +54,12 @@ $(FTLS_CERTS)/ca.pem: scripts/gen-test-certs.sh
 
 $(FBUILD)/tls/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(FTLS_FLAGS) -Itests/fuzz -c $< -o $@
+	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(FTLS_FLAGS) -Itests/fuzz $(CFLAGS) -c $< -o $@
 
+# CFLAGS and LIBS as for the tools: another mbedTLS (3.x speaks TLS 1.3
+# too) is `make fuzz CFLAGS=-I.../include LIBS=".../libmbedtls.a ..."`
 $(FBUILD)/fuzz_tls: $(patsubst %.c,$(FBUILD)/tls/%.o,tests/fuzz/fuzz_tls.c $(wildcard src/*.c)) | $(FTLS_CERTS)/ca.pem
-	clang -fsanitize=fuzzer,address,undefined $^ -lmbedtls -lmbedx509 -lmbedcrypto -o $@
+	clang -fsanitize=fuzzer,address,undefined $^ $(LIBS) -o $@
 
 .PHONY: fuzz fuzz-build fuzz-targets
 fuzz-build: $(addprefix $(FBUILD)/fuzz_,$(FUZZ_TARGETS))

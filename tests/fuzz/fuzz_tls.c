@@ -42,8 +42,14 @@
  * says: close_notify and EOF, EOF alone, reset (after which sends fail
  * too), or nothing more. When the scripts run out, connections are
  * refused, so every run ends. The servers of a run share one session
- * cache, so a provider's later connections resume the session its client
- * kept.
+ * cache and one ticket key, so a provider's later connections resume the
+ * session its client kept (with a session ID or a ticket; in TLS 1.3,
+ * where mbedTLS 3.x has it, with the ticket the server sends after the
+ * handshake).
+ *
+ * Built against Debian's mbedTLS 2.28 in make check (TLS 1.2); against
+ * mbedTLS 3.x (`make fuzz CFLAGS=-I... LIBS=...`) the settings choose TLS
+ * 1.2 or 1.3 per run.
  *
  * The certificates (scripts/gen-test-certs.sh) are read from the
  * directory FUZZ_TLS_CERTS names (the build's, or the environment's).
@@ -59,7 +65,21 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cache.h>
+#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
+#include <mbedtls/version.h>
+
+/* the server's handshake state and the bytes of its records not yet
+ * handed to the bio: private in mbedTLS 3 */
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define HS_STATE(ssl) ((ssl)->MBEDTLS_PRIVATE(state))
+#define HS_OVER(ssl) mbedtls_ssl_is_handshake_over(ssl)
+#define OUT_LEFT(ssl) ((ssl)->MBEDTLS_PRIVATE(out_left))
+#else
+#define HS_STATE(ssl) ((ssl)->state)
+#define HS_OVER(ssl) ((ssl)->state == MBEDTLS_SSL_HANDSHAKE_OVER)
+#define OUT_LEFT(ssl) ((ssl)->out_left)
+#endif
 
 #ifndef FUZZ_TLS_CERTS
 #define FUZZ_TLS_CERTS "build/fuzz/certs"
@@ -125,6 +145,7 @@ typedef struct {
     uint8_t dmg_xor;
     /* the client's side */
     int open, connected, connecting, token;
+    int sent_after_close; /* sends since the server closed its socket */
     unsigned calls;  /* send and recv calls, for mode 128 */
     size_t delivered; /* ciphertext bytes recv handed to the client */
     /* the server */
@@ -133,10 +154,7 @@ typedef struct {
     size_t wr_off;       /* plaintext written */
     size_t out;          /* ciphertext the server made */
     pipe_t to_srv, to_cli, plain;
-    /* the server's records, as made: where its Certificate ended */
-    uint8_t rec_hdr[5];
-    size_t rec_hdr_n, rec_left;
-    int rec_first, rec_cert, ccs;
+    /* where the server's Certificate message ended in what it sent */
     size_t cert_end; /* 0: none sent */
 } fsock_t;
 
@@ -174,25 +192,41 @@ static mbedtls_pk_context g_key[3];
 static mbedtls_ssl_config g_srv_conf[3]; /* valid, wrong host, unknown CA */
 static mbedtls_ctr_drbg_context g_srv_drbg;
 static mbedtls_ssl_cache_context g_cache;
+#if defined(MBEDTLS_SSL_TICKET_C) && defined(MBEDTLS_SSL_SESSION_TICKETS)
+/* session tickets too: TLS 1.3 resumes only with them, TLS 1.2 with them
+ * when the client offers one */
+#define TICKETS 1
+static mbedtls_ssl_ticket_context g_ticket;
+#endif
 static char *g_ca_pem;
 static size_t g_ca_pem_len;
 
-/* The servers' cipher suite: static ECDH with the certificate's key (no
- * ServerKeyExchange; half the public-key work of ECDHE, so twice the
- * inputs per second), or ECDHE with a signed ServerKeyExchange. */
-static const int k_suites[2][2] = {
-    {MBEDTLS_TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256, 0},
-    {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0}};
+/* The servers' cipher suites: for TLS 1.2 static ECDH with the
+ * certificate's key (no ServerKeyExchange; half the public-key work of
+ * ECDHE, so twice the inputs per second), or ECDHE with a signed
+ * ServerKeyExchange; and where mbedTLS has TLS 1.3 (3.x), one of its
+ * suites, for the runs whose settings let the servers speak it (the
+ * client offers both versions). */
+#ifdef MBEDTLS_SSL_PROTO_TLS1_3
+#define SUITE13 MBEDTLS_TLS1_3_AES_128_GCM_SHA256
+#else
+#define SUITE13 0
+#endif
+static const int k_suites[2][3] = {
+    {MBEDTLS_TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256, SUITE13, 0},
+    {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, SUITE13, 0}};
 
 /* counts over the process, printed at exit with FUZZ_TLS_STATS set */
 static unsigned long g_st_full, g_st_resumed, g_st_verify, g_st_ok;
+static unsigned long g_st_13[2]; /* full, resumed handshakes in TLS 1.3 */
 
 static void stats(void)
 {
     fprintf(stderr,
-            "fuzz_tls: %lu full handshakes, %lu resumed, %lu attempts "
-            "failed verification, %lu requests ok\n",
-            g_st_full, g_st_resumed, g_st_verify, g_st_ok);
+            "fuzz_tls: %lu full handshakes (%lu TLS 1.3), %lu resumed (%lu "
+            "TLS 1.3), %lu attempts failed verification, %lu requests ok\n",
+            g_st_full, g_st_13[0], g_st_resumed, g_st_13[1], g_st_verify,
+            g_st_ok);
 }
 
 /* The entropy behind the servers' CTR-DRBG: constant, so that a run
@@ -237,9 +271,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                          "unknown-ca-server"};
     /* x25519 for the key exchange: the client offers it, and it costs
      * less than P-256, which the certificates' keys are */
+#if MBEDTLS_VERSION_MAJOR >= 3
+    static const uint16_t groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+                                      MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+                                      MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+#else
     static const mbedtls_ecp_group_id curves[] = {MBEDTLS_ECP_DP_CURVE25519,
                                                   MBEDTLS_ECP_DP_SECP256R1,
                                                   MBEDTLS_ECP_DP_NONE};
+#endif
     const char *dir = getenv("FUZZ_TLS_CERTS");
     int i;
     (void)argc, (void)argv;
@@ -247,7 +287,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         dir = FUZZ_TLS_CERTS;
     g_ca_pem = read_file(dir, "ca.pem", &g_ca_pem_len);
     mbedtls_ctr_drbg_init(&g_srv_drbg);
+    /* seeded again for each input; here for the key parser's use */
+    FUZZ_ASSERT(mbedtls_ctr_drbg_seed(&g_srv_drbg, fixed_entropy, NULL, NULL,
+                                      0) == 0);
     mbedtls_ssl_cache_init(&g_cache);
+#ifdef TICKETS
+    mbedtls_ssl_ticket_init(&g_ticket);
+    FUZZ_ASSERT(mbedtls_ssl_ticket_setup(&g_ticket, mbedtls_ctr_drbg_random,
+                                         &g_srv_drbg, MBEDTLS_CIPHER_AES_128_GCM,
+                                         86400) == 0);
+#endif
     for (i = 0; i < 3; i++) {
         char name[64];
         size_t n;
@@ -262,7 +311,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         snprintf(name, sizeof(name), "%s.key", names[i]);
         pem = read_file(dir, name, &n);
         FUZZ_ASSERT(mbedtls_pk_parse_key(&g_key[i], (const unsigned char *)pem,
-                                         n, NULL, 0) == 0);
+                                         n, NULL, 0
+#if MBEDTLS_VERSION_MAJOR >= 3
+                                         ,
+                                         mbedtls_ctr_drbg_random, &g_srv_drbg
+#endif
+                                         ) == 0);
         free(pem);
         mbedtls_ssl_config_init(&g_srv_conf[i]);
         FUZZ_ASSERT(mbedtls_ssl_config_defaults(
@@ -273,12 +327,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                              &g_srv_drbg);
         FUZZ_ASSERT(mbedtls_ssl_conf_own_cert(&g_srv_conf[i], &g_crt[i],
                                               &g_key[i]) == 0);
+#if MBEDTLS_VERSION_MAJOR >= 3
+        mbedtls_ssl_conf_groups(&g_srv_conf[i], groups);
+#else
         mbedtls_ssl_conf_curves(&g_srv_conf[i], curves);
+#endif
         /* one cache for the three: a session made with one certificate
          * resumes under another, as on a server whose certificate changed */
         mbedtls_ssl_conf_session_cache(&g_srv_conf[i], &g_cache,
                                        mbedtls_ssl_cache_get,
                                        mbedtls_ssl_cache_set);
+#ifdef TICKETS
+        mbedtls_ssl_conf_session_tickets_cb(&g_srv_conf[i],
+                                            mbedtls_ssl_ticket_write,
+                                            mbedtls_ssl_ticket_parse,
+                                            &g_ticket);
+#endif
     }
     if (getenv("FUZZ_TLS_STATS") != NULL)
         atexit(stats);
@@ -297,35 +361,6 @@ static int srv_open(fsock_t *k)
     return 0;
 }
 
-/* Follow the server's records as it makes them: the end of its
- * Certificate message (a handshake record before its ChangeCipherSpec
- * whose first byte is 11; mbedTLS 2.28 puts each handshake message in a
- * record of its own). */
-static void track(fsock_t *k, uint8_t b, size_t pos)
-{
-    if (k->rec_hdr_n < 5) {
-        k->rec_hdr[k->rec_hdr_n++] = b;
-        if (k->rec_hdr_n == 5) {
-            k->rec_left = (size_t)k->rec_hdr[3] << 8 | k->rec_hdr[4];
-            k->rec_first = 1;
-            k->rec_cert = 0;
-            if (k->rec_hdr[0] == 20)
-                k->ccs = 1;
-            if (k->rec_left == 0)
-                k->rec_hdr_n = 0;
-        }
-        return;
-    }
-    if (k->rec_first && k->rec_hdr[0] == 22 && !k->ccs && b == 11)
-        k->rec_cert = 1;
-    k->rec_first = 0;
-    if (--k->rec_left == 0) {
-        if (k->rec_cert && k->cert_end == 0)
-            k->cert_end = pos + 1;
-        k->rec_hdr_n = 0;
-    }
-}
-
 /* The server's bio: what it sends reaches the client's pipe, damaged as
  * the script says. It never blocks. */
 static int srv_send(void *ctx, const unsigned char *b, size_t n)
@@ -335,7 +370,6 @@ static int srv_send(void *ctx, const unsigned char *b, size_t n)
     for (i = 0; i < n; i++) {
         size_t pos = k->out + i;
         uint8_t c = b[i];
-        track(k, c, pos);
         if ((k->tls & T_DMG) == 8u && pos >= k->dmg_off)
             k->cut = 1;
         if (k->cut)
@@ -395,7 +429,22 @@ static void srv_step(fsock_t *k)
     if (!k->ssl_ready || k->srv == SRV_FAILED || k->rd_end)
         return;
     if (k->srv == SRV_HS) {
-        rc = mbedtls_ssl_handshake(&k->ssl);
+        /* mbedtls_ssl_handshake() a step at a time: the step that starts
+         * in MBEDTLS_SSL_SERVER_CERTIFICATE and makes a record makes the
+         * Certificate message's (in TLS 1.3 encrypted, after
+         * EncryptedExtensions); a resumed session has none. Its end is
+         * what the server has sent then and what it holds back (mbedTLS 3
+         * sends TLS 1.3's handshake records in a later flush; this bio
+         * never blocks, so 2.28 holds none back) */
+        rc = 0;
+        while (rc == 0 && !HS_OVER(&k->ssl)) {
+            int state = HS_STATE(&k->ssl);
+            size_t made = k->out + OUT_LEFT(&k->ssl);
+            rc = mbedtls_ssl_handshake_step(&k->ssl);
+            if (state == MBEDTLS_SSL_SERVER_CERTIFICATE && k->cert_end == 0 &&
+                k->out + OUT_LEFT(&k->ssl) > made)
+                k->cert_end = k->out + OUT_LEFT(&k->ssl);
+        }
         if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
             return;
         if (rc != 0) {
@@ -406,6 +455,10 @@ static void srv_step(fsock_t *k)
             g_st_full++;
         else
             g_st_resumed++;
+#ifdef MBEDTLS_SSL_PROTO_TLS1_3
+        g_st_13[k->cert_end == 0] += mbedtls_ssl_get_version_number(
+                                         &k->ssl) == MBEDTLS_SSL_VERSION_TLS1_3;
+#endif
         k->srv = SRV_READ;
     }
     for (;;) {
@@ -533,6 +586,13 @@ long llmc_port_send(llmc_sock_t s, const void *buf, size_t len)
     FUZZ_ASSERT(k->connected && len > 0);
     if (end_of(k) == LLMC_PORT_RESET)
         return LLMC_PORT_RESET; /* the server reset the connection */
+    /* a server that closed its socket (EOF) answers what comes after with
+     * a reset, as TCP does: a send still goes out, a later one fails.
+     * (Without this, mbedTLS 3.6, whose fatal alert is written again
+     * each time its send would block, could take every other send for
+     * ever, with the clock of this network standing still.) */
+    if (end_of(k) == LLMC_PORT_EOF && k->sent_after_close++ > 0)
+        return LLMC_PORT_RESET;
     if (blocks(k))
         return LLMC_PORT_WOULD_BLOCK;
     if (len > cap)
@@ -698,8 +758,9 @@ static void check_verify(int exact)
         FUZZ_ASSERT(g_verify[i] >= need[i]);
 }
 
-/* The settings: fuzz_engine.h; the hosts are urls[] below, and set[7] & 64
- * has the servers use ECDHE, not static ECDH. */
+/* The settings: fuzz_engine.h; the hosts are urls[] below, set[7] & 64
+ * has the servers use ECDHE, not static ECDH, in TLS 1.2, and set[7] & 32
+ * lets them speak TLS 1.3 where mbedTLS has it (3.x). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const urls[] = {"https://localhost/v1",
@@ -724,9 +785,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       8) == 0);
     mbedtls_ssl_cache_free(&g_cache);
     mbedtls_ssl_cache_init(&g_cache);
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < 3; i++) {
         mbedtls_ssl_conf_ciphersuites(&g_srv_conf[i],
                                       k_suites[(set[7] & 0x40u) != 0]);
+#ifdef MBEDTLS_SSL_PROTO_TLS1_3
+        mbedtls_ssl_conf_max_tls_version(&g_srv_conf[i],
+                                         (set[7] & 0x20u)
+                                             ? MBEDTLS_SSL_VERSION_TLS1_3
+                                             : MBEDTLS_SSL_VERSION_TLS1_2);
+#endif
+    }
     if (fuzz_engine_init(set, urls, "https://192.0.2.1/token", g_ca_pem,
                          g_ca_pem_len) != 0)
         return 0;
