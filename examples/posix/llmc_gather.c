@@ -11,7 +11,9 @@
  * version); the others wait in the client's FIFO queue. Without -c, the one
  * provider is OPENAI_BASE_URL with OPENAI_API_KEY.
  *
- * Output, for each prompt i:  "[i] answer" or "[i] error: kind: message".
+ * Output, for each prompt i:  "[i] answer" or "[i] error: kind: message",
+ * the latter with "; partial answer: TEXT" after it when part of the
+ * answer came before the error.
  * Exit status: 0 every prompt answered, 1 some failed (or stdout could not
  * be written), 2 usage or config error.
  */
@@ -37,6 +39,7 @@ typedef struct {
     llmc_handle_t handle;
     bool cut; /* the answer outgrew answer[]: the request was cancelled */
     bool done;
+    bool partial; /* the request failed after some of its answer came */
     int status;
     /* the result's message, or llmc-gather's own when the answer was cut
      * (its 40 bytes must fit at the smallest LLMC_MSG_LEN too) */
@@ -70,6 +73,7 @@ static void on_done(void *user, const llmc_result_t *r)
     task_t *t = user;
     t->done = true;
     t->status = r->status;
+    t->partial = r->partial;
     snprintf(t->message, sizeof(t->message), "%s", r->message);
     if (t->cut) {
         t->status = LLMC_ERR_TOO_LARGE;
@@ -204,8 +208,15 @@ int main(int argc, char **argv)
             putchar('\n');
         } else {
             failed++;
-            printf("[%d] error: %s: %s\n", i, llmc_strerror(t->status),
+            printf("[%d] error: %s: %s", i, llmc_strerror(t->status),
                    t->message);
+            /* what came before the error; an answer cut for its size is
+             * never printed */
+            if (t->partial && !t->cut) {
+                fputs("; partial answer: ", stdout);
+                fwrite(t->answer, 1, t->len, stdout);
+            }
+            putchar('\n');
         }
         if (!llmc_tool_flush())
             break; /* the rest would not get out either */

@@ -781,6 +781,22 @@ class GatherTests(ToolCase):
         self.assertEqual(st["chat_requests"], 5)
         self.assertEqual(st["max_open"], 2)
 
+    def test_error_after_partial_content_shows_that_content(self):
+        # the stream of prompt 1 ends with an error event after its first
+        # two events of 2 bytes: its line gives the error, then what came
+        srv = self.server()
+        cfg = self.config([self.prov("local", srv,
+                                     "t?mid_error=2&piece=2&msg=gone")])
+        p = self.gather_cfg(cfg, "one two", "three four")
+        self.assertEqual(p.returncode, 1, p.stderr.decode())
+        lines = p.stdout.decode().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        for i, prompt in enumerate(("one two", "three four")):
+            self.assertRegex(lines[i], r"^\[%d\] error: \S.*: gone; "
+                             r"partial answer: " % i)
+            part = lines[i].split("; partial answer: ", 1)[1]
+            self.assertEqual(part, prompt[:4], lines[i])
+
     IAM_KEY = ("kid-1", "iam-SECRET-4711")
 
     def iam_server(self, **opts):
