@@ -778,10 +778,11 @@ static int cmd_serve(const char *model)
     if (submit(0) < 0)
         return 1;
     while (g_done < 1 || !ponged) {
-        size_t n = 0;
+        size_t n = 0, cl_at = 0, gone_at = 0; /* 0: not in this wait */
         fds[n].sock = lst;
         fds[n++].events = LLMC_POLL_IN;
         if (cl != LLMC_SOCK_INVALID) {
+            cl_at = n;
             fds[n].sock = cl;
             fds[n++].events = LLMC_POLL_IN;
         }
@@ -790,17 +791,18 @@ static int cmd_serve(const char *model)
              * closed before the wait), until a wait reports it (a wait
              * may end at once for the wake the submit left): it is
              * reported alone, and the wait goes on for the rest */
+            gone_at = n;
             fds[n].sock = 1000;
             fds[n++].events = LLMC_POLL_IN;
         }
         if (llmc_poll_with(&g_client, fds, n, 10000) < 0)
             return 1;
-        if (n > 0 && fds[n - 1].sock == 1000)
-            not_open = fds[n - 1].revents;
+        if (gone_at > 0)
+            not_open = fds[gone_at].revents;
         if ((fds[0].revents & LLMC_POLL_IN) && cl == LLMC_SOCK_INVALID &&
             llmc_port_accept(lst, &cl) == LLMC_PORT_OK)
             accepted++;
-        if (cl != LLMC_SOCK_INVALID && fds[1].sock == cl && fds[1].revents) {
+        if (cl_at > 0 && fds[cl_at].revents) {
             long r = llmc_port_recv(cl, buf + got, sizeof(buf) - got);
             if (r > 0)
                 got += (size_t)r;

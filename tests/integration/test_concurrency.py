@@ -782,7 +782,7 @@ class GatherTests(ToolCase):
         self.assertEqual(st["max_open"], 2)
 
     def test_error_after_partial_content_shows_that_content(self):
-        # the stream of prompt 1 ends with an error event after its first
+        # each prompt's stream ends with an error event after its first
         # two events of 2 bytes: its line gives the error, then what came
         srv = self.server()
         cfg = self.config([self.prov("local", srv,
