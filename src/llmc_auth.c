@@ -108,7 +108,9 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     /* an empty token is none (llmc_json_token()): a stored token's len
      * is not 0 */
     if (rc != LLMC_OK) {
-        llmc_buf_str(&b, "no access_token in the answer");
+        llmc_buf_str(&b, rc == LLMC_ERR_EMPTY
+                              ? "no access_token in the answer"
+                              : "answer is not JSON");
         return LLMC_ERR_AUTH;
     }
     if (len >= sizeof(iam->token) || llmc_has_ctl(tok, len)) {

@@ -643,7 +643,7 @@ int llmc_json_token(char *js, size_t len, const char **token,
         string_at(located(js, &sp[K_ACCESS]), js + sp[K_ACCESS].end, token,
                   token_len, NULL) != LLMC_OK ||
         *token_len == 0)
-        return LLMC_ERR_PROTOCOL;
+        return LLMC_ERR_EMPTY;
     /* a count, or its digits in quotes as some OAuth servers send it;
      * anything else leaves the lifetime unknown (-1): the token is good */
     if (sp[K_EXPIRES].start >= 0) {

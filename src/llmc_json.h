@@ -45,7 +45,9 @@ int llmc_json_chat(char *json, size_t len, llmc_json_shape_t *shape,
 
 #if LLMC_IAM_PROVIDERS > 0
 /* Decode {"access_token": "...", "expires_in": N}: token points into json;
- * *expires_in is N saturated to int32_t, or -1 when absent. */
+ * *expires_in is N saturated to int32_t, or -1 when absent. Returns
+ * LLMC_OK, LLMC_ERR_PROTOCOL (not a JSON object) or LLMC_ERR_EMPTY (an
+ * object without a non-empty access_token string). */
 int llmc_json_token(char *json, size_t len, const char **token,
                     size_t *token_len, int32_t *expires_in);
 #endif

@@ -1029,6 +1029,13 @@ class IamTests(FailoverCase):
         self.assertTokenRefused(self.iam_server(iam_empty_token=True),
                                 "IAM token: no access_token in the answer")
 
+    def test_token_answer_not_json_is_auth_error_said_so(self):
+        # a 200 that is a gateway's HTML page, not the token service's
+        # JSON: the message says the answer was not JSON, not that JSON
+        # lacked the token
+        self.assertTokenRefused(self.iam_server(iam_html_answer=True),
+                                "IAM token: answer is not JSON")
+
     # LLMC_TOKEN_MAX: the default of llmc_config_defaults.h, which both the
     # Linux build and the board-knobs build keep
     TOKEN_MAX = 1024

@@ -1100,6 +1100,11 @@ class Handler(socketserver.BaseRequestHandler):
         if fail:
             return send_json(conn, 503, error_obj(
                 "token service overloaded", "server_error"), keep_alive)
+        if args.iam_html_answer:
+            # a gateway's page where the token service should answer
+            page = b"<html><body>Service Temporarily Unavailable</body></html>"
+            return send_response(conn, 200, [("Content-Type", "text/html")],
+                                 [page], keep_alive=keep_alive)
         token = ("" if args.iam_empty_token else
                  STATE.issue_token(args.iam_expires, args.iam_token_pad,
                                    args.iam_token_suffix))
@@ -1196,6 +1201,9 @@ def main(argv=None):
                          "padding), e.g. a CR LF and a header")
     ap.add_argument("--iam-empty-token", action="store_true",
                     help="answer token requests with an empty access_token "
+                         "(no token is issued)")
+    ap.add_argument("--iam-html-answer", action="store_true",
+                    help="answer token requests with 200 and an HTML page "
                          "(no token is issued)")
     ap.add_argument("--iam-delay-ms", type=int, default=0,
                     help="answer every token request after this many ms")

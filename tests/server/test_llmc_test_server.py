@@ -968,6 +968,19 @@ class AuthTests(unittest.TestCase):
             self.assertEqual((st["token_requests"], st["tokens_issued"]),
                              (1, 0))
 
+    def test_iam_html_answer(self):
+        with harness.Server(iam_key_id="kid", iam_secret="sec",
+                            iam_html_answer=True) as srv:
+            c = Client(srv.port)
+            r = token_request(c)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers["content-type"], "text/html")
+            self.assertTrue(r.body.startswith(b"<html>"), r.body)
+            c.close()
+            st = srv.stats()
+            self.assertEqual((st["token_requests"], st["tokens_issued"]),
+                             (1, 0))
+
     def test_iam_token_pad_and_suffix(self):
         # the Nth token padded to PAD - N characters, then the suffix
         with harness.Server(iam_key_id="kid", iam_secret="sec",

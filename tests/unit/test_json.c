@@ -1043,14 +1043,15 @@ static void test_token_missing_empty_or_wrong_type_rejected(void **st)
     int32_t exp = 0;
     (void)st;
     assert_int_equal(token_of("{\"expires_in\":3600}", &t, &len, &exp),
-                     LLMC_ERR_PROTOCOL);
+                     LLMC_ERR_EMPTY);
     assert_int_equal(token_of("{\"access_token\":\"\",\"expires_in\":3600}",
                               &t, &len, &exp),
-                     LLMC_ERR_PROTOCOL);
+                     LLMC_ERR_EMPTY);
     assert_int_equal(token_of("{\"access_token\":123}", &t, &len, &exp),
-                     LLMC_ERR_PROTOCOL);
+                     LLMC_ERR_EMPTY);
     assert_int_equal(token_of("{\"error\":\"invalid key\"}", &t, &len, &exp),
-                     LLMC_ERR_PROTOCOL);
+                     LLMC_ERR_EMPTY);
+    /* not a JSON object: told apart from one without the token */
     assert_int_equal(token_of("[\"access_token\",\"t\"]", &t, &len, &exp),
                      LLMC_ERR_PROTOCOL);
     assert_int_equal(token_of("{\"access_token\":\"t\"", &t, &len, &exp),
