@@ -56,8 +56,9 @@ $(FBUILD)/tls/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h test
 	@mkdir -p $(dir $@)
 	clang -std=c99 -Wall -Wextra -Werror $(FSAN) $(FTLS_FLAGS) -Itests/fuzz $(CFLAGS) -c $< -o $@
 
-# CFLAGS and LIBS as for the tools: another mbedTLS (3.x speaks TLS 1.3
-# too) is `make fuzz CFLAGS=-I.../include LIBS=".../libmbedtls.a ..."`
+# CFLAGS and LIBS as for the tools: another mbedTLS (3.x and 4.x speak
+# TLS 1.3 too) is `make fuzz CFLAGS=-I.../include LIBS=".../libmbedtls.a
+# ..."`; for 4.x see fuzz_tls.c on MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG
 $(FBUILD)/fuzz_tls: $(patsubst %.c,$(FBUILD)/tls/%.o,tests/fuzz/fuzz_tls.c $(wildcard src/*.c)) | $(FTLS_CERTS)/ca.pem
 	clang -fsanitize=fuzzer,address,undefined $^ $(LIBS) -o $@
 

@@ -48,8 +48,12 @@
  * handshake).
  *
  * Built against Debian's mbedTLS 2.28 in make check (TLS 1.2); against
- * mbedTLS 3.x (`make fuzz CFLAGS=-I... LIBS=...`) the settings choose TLS
- * 1.2 or 1.3 per run.
+ * mbedTLS 3.x or 4.x (`make fuzz CFLAGS=-I... LIBS=...`) the settings
+ * choose TLS 1.2 or 1.3 per run. mbedTLS 4 has no static ECDH (its TLS 1.2
+ * servers use ECDHE) and takes its random numbers from PSA: a run
+ * reproduces only with TF-PSA-Crypto built with
+ * MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG (and CFLAGS defining it too), where they
+ * come from this file.
  *
  * The certificates (scripts/gen-test-certs.sh) are read from the
  * directory FUZZ_TLS_CERTS names (the build's, or the environment's).
@@ -61,13 +65,17 @@
 #include "fuzz_engine.h"
 #include <stdio.h>
 
-#include <mbedtls/ctr_drbg.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cache.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/version.h>
+#if MBEDTLS_VERSION_MAJOR < 4
+#include <mbedtls/ctr_drbg.h>
+#else
+#include <psa/crypto.h>
+#endif
 
 /* the server's handshake state and the bytes of its records not yet
  * handed to the bio: private in mbedTLS 3 */
@@ -190,7 +198,9 @@ static const char k_good_json[] =
 static mbedtls_x509_crt g_crt[3];
 static mbedtls_pk_context g_key[3];
 static mbedtls_ssl_config g_srv_conf[3]; /* valid, wrong host, unknown CA */
+#if MBEDTLS_VERSION_MAJOR < 4
 static mbedtls_ctr_drbg_context g_srv_drbg;
+#endif
 static mbedtls_ssl_cache_context g_cache;
 #if defined(MBEDTLS_SSL_TICKET_C) && defined(MBEDTLS_SSL_SESSION_TICKETS)
 /* session tickets too: TLS 1.3 resumes only with them, TLS 1.2 with them
@@ -212,8 +222,14 @@ static size_t g_ca_pem_len;
 #else
 #define SUITE13 0
 #endif
+/* mbedTLS 4 has no static ECDH: ECDHE both ways */
+#ifdef MBEDTLS_TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256
+#define SUITE_ECDH MBEDTLS_TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256
+#else
+#define SUITE_ECDH MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+#endif
 static const int k_suites[2][3] = {
-    {MBEDTLS_TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256, SUITE13, 0},
+    {SUITE_ECDH, SUITE13, 0},
     {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, SUITE13, 0}};
 
 /* counts over the process, printed at exit with FUZZ_TLS_STATS set */
@@ -229,6 +245,7 @@ static void stats(void)
             g_st_ok);
 }
 
+#if MBEDTLS_VERSION_MAJOR < 4
 /* The entropy behind the servers' CTR-DRBG: constant, so that a run
  * reproduces; each run seeds it again with its settings as the
  * personalization string. */
@@ -238,6 +255,29 @@ static int fixed_entropy(void *ctx, unsigned char *b, size_t n)
     memset(b, 0x5c, n);
     return 0;
 }
+#elif defined(MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG)
+/* mbedTLS 4 takes every random number, the servers' and llmc's, from
+ * PSA. Built with MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG, they come from here:
+ * a xorshift stream started again from each run's settings, so that a
+ * run reproduces (without it, from the system: runs do not). */
+static uint64_t g_rng = 1;
+
+psa_status_t mbedtls_psa_external_get_random(
+    mbedtls_psa_external_random_context_t *ctx, uint8_t *out, size_t n,
+    size_t *out_len)
+{
+    size_t i;
+    (void)ctx;
+    for (i = 0; i < n; i++) {
+        g_rng ^= g_rng << 13;
+        g_rng ^= g_rng >> 7;
+        g_rng ^= g_rng << 17;
+        out[i] = (uint8_t)(g_rng >> 24);
+    }
+    *out_len = n;
+    return PSA_SUCCESS;
+}
+#endif
 
 static int srv_send(void *ctx, const unsigned char *b, size_t n);
 static int srv_recv(void *ctx, unsigned char *b, size_t n);
@@ -286,16 +326,25 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (dir == NULL)
         dir = FUZZ_TLS_CERTS;
     g_ca_pem = read_file(dir, "ca.pem", &g_ca_pem_len);
+#if MBEDTLS_VERSION_MAJOR < 4
     mbedtls_ctr_drbg_init(&g_srv_drbg);
     /* seeded again for each input; here for the key parser's use */
     FUZZ_ASSERT(mbedtls_ctr_drbg_seed(&g_srv_drbg, fixed_entropy, NULL, NULL,
                                       0) == 0);
+#else
+    FUZZ_ASSERT(psa_crypto_init() == PSA_SUCCESS);
+#endif
     mbedtls_ssl_cache_init(&g_cache);
 #ifdef TICKETS
     mbedtls_ssl_ticket_init(&g_ticket);
+#if MBEDTLS_VERSION_MAJOR < 4
     FUZZ_ASSERT(mbedtls_ssl_ticket_setup(&g_ticket, mbedtls_ctr_drbg_random,
                                          &g_srv_drbg, MBEDTLS_CIPHER_AES_128_GCM,
                                          86400) == 0);
+#else
+    FUZZ_ASSERT(mbedtls_ssl_ticket_setup(&g_ticket, PSA_ALG_GCM,
+                                         PSA_KEY_TYPE_AES, 128, 86400) == 0);
+#endif
 #endif
     for (i = 0; i < 3; i++) {
         char name[64];
@@ -312,7 +361,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         pem = read_file(dir, name, &n);
         FUZZ_ASSERT(mbedtls_pk_parse_key(&g_key[i], (const unsigned char *)pem,
                                          n, NULL, 0
-#if MBEDTLS_VERSION_MAJOR >= 3
+#if MBEDTLS_VERSION_MAJOR == 3
                                          ,
                                          mbedtls_ctr_drbg_random, &g_srv_drbg
 #endif
@@ -323,8 +372,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                         &g_srv_conf[i], MBEDTLS_SSL_IS_SERVER,
                         MBEDTLS_SSL_TRANSPORT_STREAM,
                         MBEDTLS_SSL_PRESET_DEFAULT) == 0);
+#if MBEDTLS_VERSION_MAJOR < 4
         mbedtls_ssl_conf_rng(&g_srv_conf[i], mbedtls_ctr_drbg_random,
                              &g_srv_drbg);
+#endif
         FUZZ_ASSERT(mbedtls_ssl_conf_own_cert(&g_srv_conf[i], &g_crt[i],
                                               &g_key[i]) == 0);
 #if MBEDTLS_VERSION_MAJOR >= 3
@@ -779,10 +830,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_verify_any = 0;
     g_attempt_check = count_verify;
     /* the servers: random numbers from the settings, no session yet */
+#if MBEDTLS_VERSION_MAJOR < 4
     mbedtls_ctr_drbg_free(&g_srv_drbg);
     mbedtls_ctr_drbg_init(&g_srv_drbg);
     FUZZ_ASSERT(mbedtls_ctr_drbg_seed(&g_srv_drbg, fixed_entropy, NULL, set,
                                       8) == 0);
+#elif defined(MBEDTLS_PSA_CRYPTO_EXTERNAL_RNG)
+    memcpy(&g_rng, set, 8);
+    g_rng |= 1; /* xorshift's state is never 0 */
+#endif
     mbedtls_ssl_cache_free(&g_cache);
     mbedtls_ssl_cache_init(&g_cache);
     for (i = 0; i < 3; i++) {
