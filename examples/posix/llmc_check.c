@@ -231,6 +231,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            return llmc_tool_version("llmc-check");
         } else {
             fprintf(stderr, "llmc-check: unknown argument %s\n", a);
             usage(stderr);

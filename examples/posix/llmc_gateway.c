@@ -1594,6 +1594,8 @@ int main(int argc, char **argv)
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            return llmc_tool_version("llmc-gateway");
         } else if (strcmp(a, "-v") == 0) {
             g_verbose = 1;
             continue;

@@ -114,6 +114,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (strcmp(argv[i], "--version") == 0)
+            return llmc_tool_version("llmc-gather");
         if (i + 1 >= argc) {
             fprintf(stderr, "llmc-gather: %s needs a value\n", argv[i]);
             return 2;

@@ -492,3 +492,24 @@ bool llmc_tool_stdout_ok(const char *tool)
     fprintf(stderr, "%s: stdout: %s\n", tool, strerror(g_stdout_errno));
     return false;
 }
+
+#if LLMC_TLS
+#include <mbedtls/ssl.h>
+#include <mbedtls/version.h>
+#ifdef MBEDTLS_SSL_PROTO_TLS1_3
+#define TLS_VERSIONS "TLS 1.2, 1.3"
+#else
+#define TLS_VERSIONS "TLS 1.2"
+#endif
+#endif
+
+int llmc_tool_version(const char *tool)
+{
+#if LLMC_TLS
+    printf("%s: llmc %s, mbedTLS %s (" TLS_VERSIONS ")\n", tool, LLMC_VERSION,
+           MBEDTLS_VERSION_STRING);
+#else
+    printf("%s: llmc %s, TLS off (http:// only)\n", tool, LLMC_VERSION);
+#endif
+    return llmc_tool_stdout_ok(tool) ? 0 : 1;
+}

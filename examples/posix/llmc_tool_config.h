@@ -60,4 +60,9 @@ bool llmc_tool_flush(void);
  * otherwise "tool: stdout: reason" (the first failure's) goes to stderr. */
 bool llmc_tool_stdout_ok(const char *tool);
 
+/* --version: "tool: llmc X.Y.Z, mbedTLS A.B.C (TLS 1.2[, 1.3])" (the
+ * mbedTLS built against; "TLS off" without TLS) on stdout. Returns the
+ * exit status: 0, or 1 when stdout could not be written. */
+int llmc_tool_version(const char *tool);
+
 #endif /* LLMC_TOOL_CONFIG_H */
