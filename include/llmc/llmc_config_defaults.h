@@ -3,7 +3,9 @@
  *
  * Precedence: a value defined before this header (compiler -D) wins; then a
  * Kconfig-generated header (CONFIG_LLMC_* from `make defconfig` /
- * `make menuconfig`, or ESP-IDF's sdkconfig.h); then the defaults below.
+ * `make menuconfig`, or ESP-IDF's sdkconfig.h), or with LLMC_INSTALLED
+ * (pkg-config's flags) the knobs `make install` wrote beside this header;
+ * then the defaults below.
  * The root Kconfig lists the same knobs one-to-one, each with its RAM cost.
  */
 #ifndef LLMC_CONFIG_DEFAULTS_H
@@ -11,6 +13,8 @@
 
 #if defined(LLMC_CONFIG_FILE)
 #include LLMC_CONFIG_FILE
+#elif defined(LLMC_INSTALLED)
+#include "llmc_knobs.h" /* make install: the installed libllmc.a's knobs */
 #elif defined(ESP_PLATFORM)
 #include "sdkconfig.h"
 #endif
