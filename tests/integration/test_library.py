@@ -20,6 +20,29 @@ from harness import (REPO, Server, cert_path, chat_env, run_chat,
 TIMEOUT = 60
 
 
+# make exports the variables given on its command line: in a run against
+# another mbedTLS (make integration BUILD=... CFLAGS=-I... LIBS=...), the
+# programs and builds these tests make take the same mbedTLS; else Debian's.
+def mbedtls_cflags():
+    return [f for f in os.environ.get("CFLAGS", "").split()
+            if f.startswith("-I")]
+
+
+def mbedtls_libs():
+    return os.environ.get(
+        "LIBS", "-lmbedtls -lmbedx509 -lmbedcrypto -lpthread").split()
+
+
+def make_env_and_vars():
+    """The environment for a make a test runs (none of the running make's
+    own variables) and the CFLAGS and LIBS to give it."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "BUILD",
+                        "CFLAGS", "LIBS")}
+    return env, [k + "=" + os.environ[k] for k in ("CFLAGS", "LIBS")
+                 if k in os.environ]
+
+
 def run_seq(url, n, model="t", ca=None):
     args = [tool_path("llmc-seq"), url, str(n), model] + ([ca] if ca else [])
     p = subprocess.run(args, capture_output=True, timeout=TIMEOUT,
@@ -162,10 +185,9 @@ class ApplicationBuildTests(unittest.TestCase):
                 f.write(APP_SOURCE)
             app = os.path.join(d, "app")
             p = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror"]
-                               + flags + [src, os.path.join(build, "libllmc.a"),
-                                          "-lmbedtls", "-lmbedx509",
-                                          "-lmbedcrypto", "-lpthread", "-o",
-                                          app],
+                               + flags + mbedtls_cflags()
+                               + [src, os.path.join(build, "libllmc.a")]
+                               + mbedtls_libs() + ["-o", app],
                                capture_output=True, timeout=TIMEOUT)
             self.assertEqual(p.returncode, 0, p.stderr.decode())
             return subprocess.run([app, srv.url], capture_output=True,
@@ -192,20 +214,22 @@ class ApplicationBuildTests(unittest.TestCase):
         against a test server; the installed llmc-chat's --version; make
         uninstall, which leaves no file. knob_check(header text) looks at
         the installed llmc_knobs.h."""
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        env, make_vars = make_env_and_vars()
         inst = os.path.join(d, "inst")
         make = ["make", "-s", "--no-print-directory", "-C", tree,
-                "BUILD=" + build, "DESTDIR=" + inst, "PREFIX=/usr"]
+                "BUILD=" + build, "DESTDIR=" + inst,
+                "PREFIX=/usr"] + make_vars
         p = subprocess.run(make + ["install"], capture_output=True,
                            env=env, timeout=TIMEOUT * 3)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         with open(os.path.join(inst, "usr/include/llmc/llmc_knobs.h")) as f:
             knob_check(f.read())
+        # the files are under DESTDIR, not yet at their prefix
         pc_env = dict(env, PKG_CONFIG_PATH=os.path.join(inst,
-                                                        "usr/lib/pkgconfig"),
-                      PKG_CONFIG_SYSROOT_DIR=inst)
-        p = subprocess.run(["pkg-config", "--cflags", "--libs", "llmc"],
+                                                        "usr/lib/pkgconfig"))
+        p = subprocess.run(["pkg-config", "--define-variable=prefix="
+                            + os.path.join(inst, "usr"), "--cflags", "--libs",
+                            "llmc"],
                            capture_output=True, env=pc_env, timeout=TIMEOUT)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         flags = p.stdout.decode().split()
@@ -268,10 +292,10 @@ class ApplicationBuildTests(unittest.TestCase):
                                 "Kconfig"], cwd=tree, capture_output=True,
                                env=dict(os.environ, KCONFIG_CONFIG=".config"))
             self.assertEqual(p.returncode, 0, p.stderr.decode())
-            env = {k: v for k, v in os.environ.items()
-                   if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+            env, make_vars = make_env_and_vars()
             p = subprocess.run(["make", "-s", "-j2", "--no-print-directory",
-                                "-C", tree, "OPT=-O0", "all"], env=env,
+                                "-C", tree, "BUILD=build", "OPT=-O0", "all"]
+                               + make_vars, env=env,
                                capture_output=True, timeout=TIMEOUT * 5)
             self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
             self.install_and_build(
@@ -498,14 +522,17 @@ class BuildConfigTests(unittest.TestCase):
                         'int main(void) { printf("%zu", llmc_client_size());'
                         ' return 0; }\n')
 
+            env, make_vars = make_env_and_vars()
+
             def client_size():
                 p = subprocess.run(["make", "-s", "--no-print-directory",
-                                    "OPT=-O0", "build/libllmc.a"], cwd=d,
-                                   capture_output=True, timeout=TIMEOUT * 3)
+                                    "BUILD=build", "OPT=-O0",
+                                    "build/libllmc.a"] + make_vars, cwd=d,
+                                   env=env, capture_output=True,
+                                   timeout=TIMEOUT * 3)
                 self.assertEqual(p.returncode, 0, p.stderr.decode())
-                p = subprocess.run(["cc", "size.c", "build/libllmc.a",
-                                    "-lmbedtls", "-lmbedx509", "-lmbedcrypto",
-                                    "-lpthread", "-o", "size"], cwd=d,
+                p = subprocess.run(["cc", "size.c", "build/libllmc.a"]
+                                   + mbedtls_libs() + ["-o", "size"], cwd=d,
                                    capture_output=True, timeout=TIMEOUT)
                 self.assertEqual(p.returncode, 0, p.stderr.decode())
                 return int(subprocess.run([os.path.join(d, "size")],
