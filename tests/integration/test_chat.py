@@ -19,9 +19,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import (REPO, Nginx, Server, cert_path, chat_binary,
-                     refused_port, run_chat, scenario_model, size_content,
-                     tool_path)
+from harness import (Nginx, Server, cert_path, chat_binary, refused_port,
+                     run_chat, scenario_model, size_content)
 
 ERROR_KINDS = ("dns error", "connect error", "tls error",
                "certificate verification failed", "i/o error",
@@ -507,41 +506,6 @@ class ErrorTests(ChatTestCase):
                 self.assertTrue(out.startswith(b"usage: llmc-chat "),
                                 (out, err))
                 self.assertEqual(err, "")
-
-    def test_version_names_llmc_and_its_mbedtls(self):
-        # every tool: llmc's version, the one the ESP-IDF component's
-        # manifest gives too, and the mbedTLS it was built against
-        with open(os.path.join(REPO, "include", "llmc", "llmc.h")) as f:
-            header = re.search(r'#define LLMC_VERSION "([^"]+)"',
-                               f.read()).group(1)
-        with open(os.path.join(REPO, "idf_component.yml")) as f:
-            manifest = re.search(r'^version: "([^"]+)"$', f.read(),
-                                 re.M).group(1)
-        self.assertEqual(manifest, header)
-        for name in ("llmc-chat", "llmc-check", "llmc-gather",
-                     "llmc-gateway"):
-            binary = (chat_binary() if name == "llmc-chat"
-                      else tool_path(name))
-            with self.subTest(tool=name):
-                p = subprocess.run([binary, "--version"],
-                                   capture_output=True, timeout=10)
-                self.assertEqual((p.returncode, p.stderr), (0, b""))
-                m = re.fullmatch(rb"(\S+): llmc (\S+), mbedTLS "
-                                 rb"(\d+)\.\d+\.\d+ \(TLS 1\.2(, 1\.3)?\)\n",
-                                 p.stdout)
-                self.assertIsNotNone(m, p.stdout)
-                self.assertEqual(m.group(1).decode(), name)
-                self.assertEqual(m.group(2).decode(), header)
-                # 2.x speaks TLS 1.2 only; 3.x and 4.x 1.3 too, on by
-                # default
-                self.assertEqual(m.group(4) is not None,
-                                 int(m.group(3)) >= 3, p.stdout)
-        # a stdout that cannot be written is an error, not a silent 0
-        with open("/dev/full", "wb") as full:
-            p = subprocess.run([chat_binary(), "--version"], stdout=full,
-                               stderr=subprocess.PIPE, timeout=10)
-        self.assertEqual(p.returncode, 1)
-        self.assertIn(b"llmc-chat: stdout: ", p.stderr)
 
 
 class TlsTests(ChatTestCase):
