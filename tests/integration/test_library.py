@@ -34,6 +34,15 @@ def mbedtls_libs():
         "LIBS", "-lmbedtls -lmbedx509 -lmbedcrypto -lpthread").split()
 
 
+def plain_chat(test):
+    """The plain (non-sanitizer) llmc-chat of the build under test; its
+    directory holds the libllmc.a it links."""
+    chat = os.environ.get("LLMC_CHAT_PLAIN")
+    if not chat or not os.path.exists(chat):
+        test.fail("LLMC_CHAT_PLAIN (the non-sanitizer llmc-chat) not set")
+    return chat
+
+
 def make_env_and_vars():
     """The environment for a make a test runs (none of the running make's
     own variables) and the CFLAGS and LIBS to give it."""
@@ -208,31 +217,30 @@ class ToolVersionTests(unittest.TestCase):
 
 class ApplicationBuildTests(unittest.TestCase):
 
+    def compile_and_run(self, d, flags):
+        """APP_SOURCE compiled in d with flags (after the source, so that
+        libraries come after what uses them), run against a test server:
+        the finished process."""
+        src, app = os.path.join(d, "app.c"), os.path.join(d, "app")
+        with open(src, "w") as f:
+            f.write(APP_SOURCE)
+        p = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror",
+                            src, "-o", app] + flags,
+                           capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        with Server() as srv:
+            return subprocess.run([app, srv.url], capture_output=True,
+                                  timeout=TIMEOUT, env=chat_env())
+
     def build_and_run(self, flags_of):
         """APP_SOURCE compiled with flags_of(repo, build) and linked with
         the library build that LLMC_CHAT_PLAIN is in, run against a test
         server: the finished process."""
-        import tempfile
-        chat = os.environ.get("LLMC_CHAT_PLAIN")
-        if not chat or not os.path.exists(chat):
-            self.fail("LLMC_CHAT_PLAIN (the non-sanitizer llmc-chat) not set")
-        build = os.path.dirname(os.path.abspath(chat))
-        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        repo = os.path.dirname(repo)
-        flags = flags_of(repo, build)
-        with tempfile.TemporaryDirectory() as d, Server() as srv:
-            src = os.path.join(d, "app.c")
-            with open(src, "w") as f:
-                f.write(APP_SOURCE)
-            app = os.path.join(d, "app")
-            p = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror"]
-                               + flags + mbedtls_cflags()
-                               + [src, os.path.join(build, "libllmc.a")]
-                               + mbedtls_libs() + ["-o", app],
-                               capture_output=True, timeout=TIMEOUT)
-            self.assertEqual(p.returncode, 0, p.stderr.decode())
-            return subprocess.run([app, srv.url], capture_output=True,
-                                  timeout=TIMEOUT, env=chat_env())
+        build = os.path.dirname(os.path.abspath(plain_chat(self)))
+        with tempfile.TemporaryDirectory() as d:
+            return self.compile_and_run(
+                d, flags_of(REPO, build) + mbedtls_cflags()
+                + [os.path.join(build, "libllmc.a")] + mbedtls_libs())
 
     def test_program_built_with_make_cflags_matches_libllmc(self):
         # build/libllmc.a is built with the Makefile's knobs (or a
@@ -275,18 +283,7 @@ class ApplicationBuildTests(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         flags = p.stdout.decode().split()
         self.assertIn("-DLLMC_INSTALLED", flags)
-        src, app = os.path.join(d, "app.c"), os.path.join(d, "app")
-        with open(src, "w") as f:
-            f.write(APP_SOURCE)
-        # the flags after the source: the libraries come after what uses
-        # them
-        p = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror",
-                            src, "-o", app] + flags,
-                           capture_output=True, timeout=TIMEOUT)
-        self.assertEqual(p.returncode, 0, p.stderr.decode())
-        with Server() as srv:
-            p = subprocess.run([app, srv.url], capture_output=True,
-                               timeout=TIMEOUT, env=chat_env())
+        p = self.compile_and_run(d, flags)
         self.assertEqual((p.returncode, p.stdout),
                          (0, b"built against libllmc.a"), p.stderr.decode())
         p = subprocess.run([os.path.join(inst, "usr/bin/llmc-chat"),
@@ -306,10 +303,7 @@ class ApplicationBuildTests(unittest.TestCase):
         # headers (the Makefile's 64 slots, not the headers' default of
         # 4); a program built with pkg-config's flags gets the library's
         # llmc_client_t, or llmc_client_init() would refuse it (exit 4)
-        chat = os.environ.get("LLMC_CHAT_PLAIN")
-        if not chat or not os.path.exists(chat):
-            self.fail("LLMC_CHAT_PLAIN (the non-sanitizer llmc-chat) not set")
-        build = os.path.dirname(os.path.abspath(chat))
+        build = os.path.dirname(os.path.abspath(plain_chat(self)))
         with tempfile.TemporaryDirectory() as d:
             self.install_and_build(
                 REPO, os.path.relpath(build, REPO), d,
@@ -462,8 +456,7 @@ class BuildConfigTests(unittest.TestCase):
         for target in ("demo", "bench", "size", "soak", "fuzz", "check"):
             with self.subTest(target=target), \
                     tempfile.TemporaryDirectory() as d:
-                env = {k: v for k, v in os.environ.items()
-                       if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+                env, _ = make_env_and_vars()
                 p = subprocess.run(["make", "-n", "--no-print-directory",
                                     "BUILD=" + d, target], cwd=repo, env=env,
                                    capture_output=True, timeout=TIMEOUT)
@@ -623,16 +616,10 @@ def peak_heap_bytes(args):
 
 class MemoryTests(unittest.TestCase):
 
-    def plain_chat(self):
-        chat = os.environ.get("LLMC_CHAT_PLAIN")
-        if not chat or not os.path.exists(chat):
-            self.fail("LLMC_CHAT_PLAIN (the non-sanitizer llmc-chat) not set")
-        return chat
-
     def peaks_for_10_b_and_1_mib(self, *options, **server):
         """The plain llmc-chat's peak heap for a 10-byte and for a 1 MiB
         answer (each answer checked), from a Server(**server)."""
-        chat = self.plain_chat()
+        chat = plain_chat(self)
         with Server(**server) as srv:
             base = [chat, "--base-url", srv.url] + list(options) + ["-m"]
             small, rc1, h_small = peak_heap_bytes(base + ["t?size=10", "x"])
@@ -665,7 +652,7 @@ class MemoryTests(unittest.TestCase):
     def plain_chat_with(self, shim):
         """The plain llmc-chat and the path of an LD_PRELOAD shim built
         beside it (tests/integration/<shim>.c)."""
-        chat = self.plain_chat()
+        chat = plain_chat(self)
         path = os.path.join(os.path.dirname(chat), shim + ".so")
         self.assertTrue(os.path.exists(path), path)
         return chat, path
@@ -759,7 +746,7 @@ class MemoryTests(unittest.TestCase):
         # pooled, idle, holding them; the second provider's connection
         # finds no heap until llmc closes the idle one, then answers
         chat, env = self.short_heap(
-            2 if self.mbedtls_major(self.plain_chat()) < 4 else 3)
+            2 if self.mbedtls_major(plain_chat(self)) < 4 else 3)
         with Server(tls="good") as srv, \
                 tempfile.TemporaryDirectory() as d:
             cfg = self.two_providers_first_500(srv, d)
@@ -818,7 +805,7 @@ class MemoryTests(unittest.TestCase):
         self.assertEqual(len(re.findall(why, err)), 3, err)
 
     def test_four_mib_answer_does_not_grow_rss(self):
-        chat = self.plain_chat()
+        chat = plain_chat(self)
         with Server() as srv:
             base = [chat, "--base-url", srv.url, "-m"]
             _, rc1, rss_small = max_rss_kib(base + ["t?size=10", "x"])
