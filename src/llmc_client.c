@@ -487,14 +487,6 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     }
     if (s->body == BODY_ERROR) {
         error_message(s);
-#if LLMC_IAM
-        if (llmc_auth_refresh(c, s)) {
-            /* the token was refused: fetch one, retry once */
-            record_attempt(c, s, LLMC_ERR_HTTP);
-            attempt_begin(c, s);
-            return;
-        }
-#endif
         attempt_fail(c, s, LLMC_ERR_HTTP, NULL);
         return;
     }
@@ -765,11 +757,21 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
         text = llmc_strerror(status);
     if (text != NULL)
         set_msg(s, text);
+#if LLMC_IAM
+    /* the token was refused (a 401 or 403 head decides, also when its body
+     * then fails): fetch one, retry once */
+    if (llmc_auth_refresh(c, s)) {
+        slot_drop_conn(c, s, false);
+        record_attempt(c, s, status);
+        attempt_begin(c, s);
+        return;
+    }
+#endif
     /* a request that waited for another's token fetch shares its failure,
      * which counts once towards the provider's cooldown: before the
      * waiting requests decide, so that they see the cooldown it starts */
     if (s->phase != PH_TOKEN)
-        llmc_fo_failed(c, s, status);
+        llmc_fo_failed(c, s);
 #if LLMC_IAM
     if (s->fetching_token) {
         llmc_auth_token_failed(s, &status);

@@ -194,13 +194,14 @@ void llmc_fo_wait_over(llmc_client_t *c, llmc_slot_t *s)
 #define HEALTH_4XX                                                          \
     ((1u << 1) | (1u << 3) | (1u << 4) | (1u << 8) | (1u << 29))
 
-void llmc_fo_failed(llmc_client_t *c, llmc_slot_t *s, int status)
+void llmc_fo_failed(llmc_client_t *c, llmc_slot_t *s)
 {
     unsigned k = s->http.status - 400u;
     /* another 4xx (400, 413, 422...) refused the request itself: that
-     * says nothing of the provider's health and counts neither way; a
-     * token endpoint's refusal does count */
-    if (status == LLMC_ERR_HTTP && !s->fetching_token && k < 100u &&
+     * says nothing of the provider's health and counts neither way, also
+     * when its body then fails, as the head decides; a token endpoint's
+     * refusal does count */
+    if (!s->fetching_token && k < 100u &&
         (k >= 32u || !((HEALTH_4XX >> k) & 1u)))
         return;
     llmc_fo_record(c, s->provider, false);

@@ -29,10 +29,11 @@ int llmc_fo_decide(llmc_client_t *c, llmc_slot_t *s, int status);
  * another one remains; s moves on to that one instead. */
 void llmc_fo_wait_over(llmc_client_t *c, llmc_slot_t *s);
 
-/* s's attempt failed with status: it counts towards its provider's
- * cooldown (llmc_fo_record), unless the provider refused the request
- * itself with a 4xx other than 401, 403, 404, 408 or 429. */
-void llmc_fo_failed(llmc_client_t *c, llmc_slot_t *s, int status);
+/* s's attempt failed: it counts towards its provider's cooldown
+ * (llmc_fo_record), unless the provider refused the request itself with a
+ * 4xx other than 401, 403, 404, 408 or 429. The answer's head decides,
+ * whatever became of its body. */
+void llmc_fo_failed(llmc_client_t *c, llmc_slot_t *s);
 
 void llmc_fo_record(llmc_client_t *c, uint8_t provider, bool ok);
 

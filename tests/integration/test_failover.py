@@ -729,18 +729,25 @@ class CooldownTests(FailoverCase):
 
     def test_a_refused_request_does_not_cool_its_provider(self):
         # a 400 refuses the request, not the provider: with cooldown after
-        # one failure, the next request still tries a first
-        a, b = self.servers[0], self.servers[1]
-        cfg = self.config([self.prov("a", a, {"status": 400}),
-                           self.prov("b", b)],
-                          max_retries=0, cooldown_after=1, cooldown_ms=60000)
-        s = self.session(cfg, 2)
-        for _ in range(2):
-            r = s.request()
-            self.assertEqual(r["status"], "ok")
-            self.assertEqual(self.attempts(r),
-                             [("a", "http error"), ("b", "ok")])
-        self.assertEqual(a.stats()["chat_requests"], 2)
+        # one failure, the next request still tries a first; the head
+        # decides, also when the connection is reset before the body's end
+        for opts, kind in (({"status": 400}, "http error"),
+                           ({"status": 400, "reset": "headers"}, "i/o error")):
+            with self.subTest(**opts):
+                a, b = self.servers[0], self.servers[1]
+                a.reset()
+                b.reset()
+                cfg = self.config([self.prov("a", a, opts),
+                                   self.prov("b", b)], max_retries=0,
+                                  cooldown_after=1, cooldown_ms=60000)
+                s = self.session(cfg, 2)
+                for _ in range(2):
+                    r = s.request()
+                    self.assertEqual(r["status"], "ok")
+                    self.assertEqual(self.attempts(r),
+                                     [("a", kind), ("b", "ok")])
+                    self.assertEqual(r["attempts"][0]["http"], 400)
+                self.assertEqual(a.stats()["chat_requests"], 2)
 
     def test_provider_that_starts_cooling_is_not_retried(self):
         # max_retries 2 would try a three times, but its first failure
@@ -981,19 +988,27 @@ class IamTests(FailoverCase):
 
     def test_refresh_on_401_only_once(self):
         # The API refuses even a fresh token: one refresh, then failover.
-        srv = self.iam_server()
-        b = self.servers[0]
-        cfg = self.config([self.iam_prov("iam", srv, {"status": 401}),
-                           self.prov("b", b)])
-        r, = self.multi(cfg, 1)
-        self.assertEqual(r["status"], "ok", r["format"])
-        self.assertEqual(r["provider"], "b")
-        self.assertEqual(self.attempts(r), [("iam", "http error"),
-                                            ("iam", "http error"),
-                                            ("b", "ok")])
-        st = srv.stats()
-        self.assertEqual(st["tokens_issued"], 2)
-        self.assertEqual(len(st["request_times"]), 2)
+        # The 401 head decides, also when the connection is reset before
+        # its body's end: the refused token is dropped and another fetched.
+        for opts, kind in (({"status": 401}, "http error"),
+                           ({"status": 401, "reset": "headers"}, "i/o error")):
+            with self.subTest(**opts):
+                srv = self.iam_server()
+                b = self.servers[0]
+                b.reset()
+                cfg = self.config([self.iam_prov("iam", srv, opts),
+                                   self.prov("b", b)])
+                r, = self.multi(cfg, 1)
+                self.assertEqual(r["status"], "ok", r["format"])
+                self.assertEqual(r["provider"], "b")
+                self.assertEqual(self.attempts(r), [("iam", kind),
+                                                    ("iam", kind),
+                                                    ("b", "ok")])
+                self.assertEqual([a["http"] for a in r["attempts"][:2]],
+                                 [401, 401])
+                st = srv.stats()
+                self.assertEqual(st["tokens_issued"], 2)
+                self.assertEqual(len(st["request_times"]), 2)
 
     def test_each_iam_provider_gets_its_own_refresh_on_401(self):
         # The refresh after a 401 belongs to the provider whose token was

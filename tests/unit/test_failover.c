@@ -808,29 +808,29 @@ static void test_cooldown_counts_failures_of_the_provider_not_of_the_request(
     C->now = 1000;
     for (i = 0; i < sizeof(not_counted) / sizeof(not_counted[0]); i++) {
         S->http.status = not_counted[i];
-        llmc_fo_failed(C, S, LLMC_ERR_HTTP);
+        llmc_fo_failed(C, S);
         if (C->prov[0].fails != 0)
             fail_msg("HTTP %u counted", not_counted[i]);
     }
     for (i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
         C->prov[0].fails = 0;
         S->http.status = counted[i];
-        llmc_fo_failed(C, S, LLMC_ERR_HTTP);
+        llmc_fo_failed(C, S);
         if (C->prov[0].fails != 1)
             fail_msg("HTTP %u not counted", counted[i]);
     }
     /* a run of failures goes on across a 400 */
     S->http.status = 400;
-    llmc_fo_failed(C, S, LLMC_ERR_HTTP);
+    llmc_fo_failed(C, S);
     S->http.status = 0;
-    llmc_fo_failed(C, S, LLMC_ERR_CONNECT);
+    llmc_fo_failed(C, S);
     assert_int_equal(C->prov[0].fails, 2);
     assert_int_equal(C->prov[0].cool_until, 1000 + 30000);
     /* the token endpoint refused the credentials: the provider is unusable */
     C->prov[0].fails = 0;
     S->fetching_token = true;
     S->http.status = 400;
-    llmc_fo_failed(C, S, LLMC_ERR_HTTP);
+    llmc_fo_failed(C, S);
     assert_int_equal(C->prov[0].fails, 1);
 }
 
