@@ -38,6 +38,7 @@ enum {
     HDR_RETRY_AFTER_MS,
     HDR_SHOULD_RETRY
 };
+#define F_TE (1u << 13) /* a Transfer-Encoding line was read */
 #define F_BAD_TE (1u << 14)
 #define F_PRECISE_RETRY (1u << 15) /* retry-after-ms seen: it wins */
 
@@ -124,9 +125,13 @@ static int line_done(llmc_http_t *h)
     case HDR_TRANSFER_ENCODING:
         /* Only "chunked" alone is decodable: we never send Accept-Encoding,
          * so any other coding is a response we cannot read; nor is a
-         * value longer than the bytes kept of it "chunked" alone. */
+         * value longer than the bytes kept of it "chunked" alone. Field
+         * lines are one list (RFC 9110 5.3): a second line makes the
+         * list more than one coding, as "chunked, chunked" is. */
         i = match(v, h->val_long ? 0 : n, "\007chunked\010identity", true);
-        f = i == 0 ? LLMC_HTTP_F_CHUNKED : i < 0 ? F_BAD_TE : 0;
+        f = i < 0 || (h->flags & F_TE) ? F_BAD_TE
+            : i == 0                   ? LLMC_HTTP_F_CHUNKED | F_TE
+                                       : F_TE;
         break;
     case HDR_CONNECTION: /* a close may be past the bytes kept */
         if (has_token(v, n, "\005close") || h->val_long)
@@ -140,14 +145,15 @@ static int line_done(llmc_http_t *h)
     /* Retry-After in seconds only: an HTTP-date needs a wall clock boards
      * lack. retry-after-ms may have a fraction; it wins. Both at most a
      * day (retry-after-ms a day and its fraction). */
-    case HDR_RETRY_AFTER:
-        if (end == 0 || end != n || (h->flags & F_PRECISE_RETRY))
+    case HDR_RETRY_AFTER: /* not one with digits past the bytes kept */
+        if (h->val_long || end == 0 || end != n ||
+            (h->flags & F_PRECISE_RETRY))
             break;
         h->retry_after_ms = (int32_t)(x > 86400 ? 86400000u
                                                 : (uint32_t)x * 1000u);
         break;
     case HDR_RETRY_AFTER_MS:
-        if (end == 0 || (end != n && v[end] != '.'))
+        if (h->val_long || end == 0 || (end != n && v[end] != '.'))
             break;
         if (x > 86400000)
             x = 86400000;
@@ -187,7 +193,14 @@ static int head_done(llmc_http_t *h)
             f |= LLMC_HTTP_F_CLOSE;
         f &= (uint16_t)~LLMC_HTTP_F_LENGTH;
         h->length = 0;
-    } else if (!(f & (LLMC_HTTP_F_LENGTH | LLMC_HTTP_F_NOBODY))) {
+    } else if (f & F_TE) {
+        /* "identity": Transfer-Encoding overrides Content-Length, and a
+         * response whose last coding is not chunked ends at the close
+         * (RFC 9112 6.3) */
+        f &= (uint16_t)~LLMC_HTTP_F_LENGTH;
+    }
+    if (!(f & (LLMC_HTTP_F_CHUNKED | LLMC_HTTP_F_LENGTH |
+               LLMC_HTTP_F_NOBODY))) {
         f |= LLMC_HTTP_F_CLOSE; /* body ends when the peer closes */
         h->length = UINT32_MAX; /* not counted down */
     }
@@ -277,11 +290,14 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
             h->val_long = false;
             continue;
         }
-        /* a header value without its leading blanks, nor any after a
-         * fold's space; the status line and names as they are */
-        if (blank && h->header != HDR_STATUS &&
-            (h->val_len == 0 || h->val[h->val_len - 1] == ' '))
-            continue;
+        /* a header value without its leading blanks, and each run of
+         * blanks (tabs too) as one space; the status line and names as
+         * they are */
+        if (blank && h->header != HDR_STATUS) {
+            if (h->val_len == 0 || h->val[h->val_len - 1] == ' ')
+                continue;
+            c = ' ';
+        }
         if (h->val_len < LLMC_HTTP_VAL_MAX)
             h->val[h->val_len++] = c;
         else

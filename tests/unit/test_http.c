@@ -465,13 +465,16 @@ static void test_transfer_encoding_gzip_or_stacked_rejected(void **st)
                      LLMC_ERR_PROTOCOL);
 }
 
-/* Only the first LLMC_HTTP_VAL_MAX bytes of a value are kept: one longer
- * than that is not "chunked" alone, even when those bytes are "chunked"
- * and blanks. */
-static void test_transfer_encoding_longer_than_kept_rejected(void **st)
+/* Only the first LLMC_HTTP_VAL_MAX bytes of a value are kept, and a run
+ * of blanks is kept as one space: "chunked" and more blanks than that is
+ * "chunked" (trailing blanks are not part of a value, RFC 9110 5.5), but
+ * with a coding after the blanks it is not "chunked" alone. */
+static void test_transfer_encoding_blanks_collapse_coding_after_rejected(
+    void **st)
 {
     char in[256];
     char tabs[LLMC_HTTP_VAL_MAX + 1];
+    http_run_t r = {0};
     (void)st;
     memset(tabs, '\t', sizeof(tabs) - 1);
     tabs[sizeof(tabs) - 1] = '\0';
@@ -480,6 +483,69 @@ static void test_transfer_encoding_longer_than_kept_rejected(void **st)
              "\r\n3\r\nabc\r\n0\r\n\r\n",
              tabs);
     assert_int_equal(head_status_of(in), LLMC_ERR_PROTOCOL);
+    snprintf(in, sizeof(in),
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked%s\r\n"
+             "\r\n3\r\nabc\r\n0\r\n\r\n",
+             tabs);
+    parse(&r, in);
+    assert_int_equal(r.head_rc, 1);
+    assert_int_equal(r.body_rc, 1);
+    assert_string_equal(tb_cstr(&r.data), "abc");
+    assert_true(r.reusable);
+    run_free(&r);
+}
+
+/* Several Transfer-Encoding lines are one list (RFC 9110 5.3): a second
+ * line is refused as the same codings on one line are. */
+static void test_transfer_encoding_on_two_lines_rejected(void **st)
+{
+    static const char *const two[] = {"chunked", "chunked",
+                                      "chunked", "identity",
+                                      "identity", "chunked"};
+    char in[256];
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(two) / sizeof(two[0]); i += 2) {
+        snprintf(in, sizeof(in),
+                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: %s, %s\r\n\r\n"
+                 "5\r\nhello\r\n0\r\n\r\n",
+                 two[i], two[i + 1]);
+        assert_int_equal(head_status_of(in), LLMC_ERR_PROTOCOL);
+        snprintf(in, sizeof(in),
+                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: %s\r\n"
+                 "Transfer-Encoding: %s\r\n\r\n"
+                 "5\r\nhello\r\n0\r\n\r\n",
+                 two[i], two[i + 1]);
+        assert_int_equal(head_status_of(in), LLMC_ERR_PROTOCOL);
+    }
+}
+
+/* "identity" overrides a Content-Length as chunked does, and a response
+ * whose coding is not chunked ends at the close (RFC 9112 6.3): the body
+ * is not cut at the length, and the connection is not used again. */
+static void test_transfer_encoding_identity_body_ends_at_close(void **st)
+{
+    static const char *const in[] = {
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n"
+        "Content-Length: 5\r\n\r\nhello, world",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: identity\r\n\r\nhello, world",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n"
+        "hello, world"};
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        http_run_t r = {0};
+        r.eof_at_end = true;
+        parse(&r, in[i]);
+        assert_int_equal(r.head_rc, 1);
+        assert_false(r.h.flags & LLMC_HTTP_F_LENGTH);
+        assert_int_equal(r.body_rc, 0);
+        assert_int_equal(r.eof_rc, 1);
+        assert_string_equal(tb_cstr(&r.data), "hello, world");
+        assert_false(r.reusable);
+        run_free(&r);
+    }
 }
 
 static void test_chunked_wins_over_content_length(void **st)
@@ -619,6 +685,56 @@ static void test_retry_after_http_date_or_junk_ignored(void **st)
     assert_int_equal(retry_after_of("HTTP/1.1 503 X\r\nRetry-After: -5\r\n"
                                     "Content-Length: 0\r\n\r\n"),
                      -1);
+}
+
+/* A value longer than the bytes kept of it is not read from those bytes:
+ * 30 s with leading zeros must not become 3 s. Ignored, as a date is. */
+static void test_retry_after_longer_than_kept_ignored(void **st)
+{
+    char in[256];
+    char zeros[LLMC_HTTP_VAL_MAX];
+    (void)st;
+    memset(zeros, '0', sizeof(zeros) - 1);
+    zeros[sizeof(zeros) - 1] = '\0';
+    snprintf(in, sizeof(in),
+             "HTTP/1.1 503 X\r\nRetry-After: %s30\r\n"
+             "Content-Length: 0\r\n\r\n",
+             zeros);
+    assert_int_equal(retry_after_of(in), -1);
+    snprintf(in, sizeof(in),
+             "HTTP/1.1 503 X\r\nretry-after-ms: %s12345\r\n"
+             "Content-Length: 0\r\n\r\n",
+             zeros);
+    assert_int_equal(retry_after_of(in), -1);
+    /* as many zeros as are kept, then the digit: read */
+    zeros[sizeof(zeros) - 2] = '\0';
+    snprintf(in, sizeof(in),
+             "HTTP/1.1 503 X\r\nRetry-After: %s3\r\n"
+             "Content-Length: 0\r\n\r\n",
+             zeros);
+    assert_int_equal(retry_after_of(in), 3000);
+}
+
+/* Trailing blanks are not part of a value (RFC 9110 5.5), tabs as much
+ * as spaces, however many of them there are. */
+static void test_many_trailing_tabs_not_part_of_the_value(void **st)
+{
+    char in[512];
+    char tabs[2 * LLMC_HTTP_VAL_MAX];
+    http_run_t r = {0};
+    (void)st;
+    memset(tabs, '\t', sizeof(tabs) - 1);
+    tabs[sizeof(tabs) - 1] = '\0';
+    snprintf(in, sizeof(in),
+             "HTTP/1.1 200 OK\r\nContent-Length: 5%s\r\n"
+             "Connection: keep-alive%s\r\n\r\nhello",
+             tabs, tabs);
+    parse(&r, in);
+    assert_int_equal(r.head_rc, 1);
+    assert_int_equal(r.body_rc, 1);
+    assert_string_equal(tb_cstr(&r.data), "hello");
+    assert_true(r.reusable);
+    run_free(&r);
 }
 
 static void test_retry_after_ms_wins_over_retry_after_either_order(void **st)
@@ -1303,7 +1419,9 @@ int main(void)
         cmocka_unit_test(test_content_length_non_digits_rejected),
         cmocka_unit_test(test_transfer_encoding_chunked_case_insensitive),
         cmocka_unit_test(test_transfer_encoding_gzip_or_stacked_rejected),
-        cmocka_unit_test(test_transfer_encoding_longer_than_kept_rejected),
+        cmocka_unit_test(test_transfer_encoding_blanks_collapse_coding_after_rejected),
+        cmocka_unit_test(test_transfer_encoding_on_two_lines_rejected),
+        cmocka_unit_test(test_transfer_encoding_identity_body_ends_at_close),
         cmocka_unit_test(test_chunked_wins_over_content_length),
         cmocka_unit_test(test_connection_close_sets_close_and_not_reusable),
         cmocka_unit_test(test_connection_keep_alive_is_reusable_after_body),
@@ -1311,6 +1429,8 @@ int main(void)
         cmocka_unit_test(test_content_type_event_stream_and_json),
         cmocka_unit_test(test_retry_after_seconds_read_as_ms),
         cmocka_unit_test(test_retry_after_http_date_or_junk_ignored),
+        cmocka_unit_test(test_retry_after_longer_than_kept_ignored),
+        cmocka_unit_test(test_many_trailing_tabs_not_part_of_the_value),
         cmocka_unit_test(
             test_retry_after_ms_wins_over_retry_after_either_order),
         cmocka_unit_test(test_retry_after_ms_fraction_rounds_up),
