@@ -331,6 +331,23 @@ static void deliver(llmc_slot_t *s, const char *text, size_t len)
         s->job.cb.on_delta(s->job.user, text, len);
 }
 
+/* Content, as UTF-8: an ill-formed sequence in it is delivered as U+FFFD,
+ * as a lone surrogate is (the WHATWG decoder's reading; llmc.h promises
+ * on_delta UTF-8). */
+static void deliver_text(llmc_slot_t *s, const char *t, size_t n)
+{
+    size_t at, bad;
+    for (;;) {
+        at = llmc_utf8_check(t, n, &bad);
+        deliver(s, t, at);
+        if (at == n)
+            return;
+        deliver(s, k_fffd, 3);
+        t += at + bad;
+        n -= at + bad;
+    }
+}
+
 /* Decode one event or JSON body and apply it: content to the caller,
  * finish_reason and usage to the result. Returns 0 or a status. */
 static int decode(llmc_slot_t *s, char *data, size_t len,
@@ -375,7 +392,7 @@ static int decode(llmc_slot_t *s, char *data, size_t len,
             s->held_hi = m.lone[1];
             n -= 3;
         }
-        deliver(s, t, n);
+        deliver_text(s, t, n);
     }
     if (m.finish_reason != NULL) {
         llmc_buf_t b;

@@ -47,6 +47,38 @@ void llmc_json_pair(char *out, uint16_t hi, uint16_t lo)
                             (uint32_t)(lo - 0xDC00));
 }
 
+size_t llmc_utf8_check(const char *s, size_t n, size_t *bad)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, k, need;
+    unsigned c, lo, hi;
+    while (i < n) {
+        c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        /* C0, C1 and F5..FF start nothing; E0, ED, F0 and F4 narrow the
+         * byte after them (no overlong form, surrogate, or beyond
+         * U+10FFFF) */
+        need = c < 0xC2 ? 0 : c < 0xE0 ? 1 : c < 0xF0 ? 2 : c < 0xF5 ? 3 : 0;
+        lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+        for (k = 1; k <= need; k++) {
+            if (i + k >= n || p[i + k] < lo || p[i + k] > hi)
+                break;
+            lo = 0x80;
+            hi = 0xBF;
+        }
+        if (k <= need || need == 0) {
+            *bad = k;
+            return i;
+        }
+        i += k;
+    }
+    return n;
+}
+
 /* In place is safe: every escape is at least as long as what it makes
  * (\uXXXX: 6 bytes -> at most 3; a surrogate pair: 12 -> 4). */
 int llmc_json_unescape(char *s, size_t n, size_t *out_n, uint16_t *lone)
@@ -365,16 +397,25 @@ static int string_at(char *v, const char *n, const char **s, size_t *len,
 }
 
 /* An integer's value, saturated to the int32_t range (a count beyond it is
- * not real). v is a value that validate_from() accepted. */
-static int int_at(const char *v, int32_t *out)
+ * not real). v is a value that validate_from() accepted, or (quoted) what
+ * follows a string's opening quote. A fraction is cut (3600.5 is 3600);
+ * with an exponent (3.6e3 is not 3) or anything else inside the quotes
+ * it is no integer. */
+static int int_at(const char *v, int32_t *out, bool quoted)
 {
     uint32_t x;
     size_t end;
     int neg = *v == '-';
+    const char *p;
     if (!neg && !digit(*v))
         return LLMC_ERR_PROTOCOL; /* not a number */
-    /* a validated number is followed by a delimiter: no end check */
     x = llmc_parse_dec(v + neg, (size_t)-1, &end);
+    p = v + neg + end;
+    if (*p == '.')
+        while (digit(*++p))
+            ;
+    if ((*p | 0x20) == 'e' || (quoted && *p != '"'))
+        return LLMC_ERR_PROTOCOL;
     if (x > (uint32_t)INT32_MAX + (uint32_t)neg)
         x = (uint32_t)INT32_MAX + (uint32_t)neg;
     *out = neg ? (int32_t)(0u - x) : (int32_t)x;
@@ -416,8 +457,10 @@ static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
     }
     if (id >= K_PROMPT && id < K_TEXT) {
         /* a non-integer count is not ours to judge */
-        (void)int_at(v, (int32_t *)(void *)((char *)&out->usage.prompt_tokens +
-                                            (id - K_PROMPT) * sizeof(int32_t)));
+        (void)int_at(v,
+                     (int32_t *)(void *)((char *)&out->usage.prompt_tokens +
+                                         (id - K_PROMPT) * sizeof(int32_t)),
+                     false);
         return LLMC_OK;
     }
     if (id == K_FINISH)
@@ -451,6 +494,18 @@ static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
             return LLMC_ERR_PROTOCOL;
         if (out->content_len == 0)
             out->lone[0] = lone[0];
+        else if (out->lone[1] != 0 && lone[0] != 0) {
+            /* a pair split between two parts: one character, as in the
+             * joined strings; the halves' U+FFFD (3 bytes each) make way
+             * for its 4 bytes, which end before this part's string */
+            out->content_len -= 3;
+            llmc_json_pair((char *)out->content + out->content_len,
+                           out->lone[1], lone[0]);
+            out->content_len += 4;
+            out->lone[1] = 0;
+            t += 3;
+            len -= 3;
+        }
         if (len > 0)
             out->lone[1] = lone[1];
         memmove((char *)out->content + out->content_len, t, len);
@@ -648,7 +703,7 @@ int llmc_json_token(char *js, size_t len, const char **token,
      * anything else leaves the lifetime unknown (-1): the token is good */
     if (sp[K_EXPIRES].start >= 0) {
         const char *v = located(js, &sp[K_EXPIRES]);
-        (void)int_at(v + (*v == '"'), expires_in);
+        (void)int_at(v + (*v == '"'), expires_in, *v == '"');
     }
     return LLMC_OK;
 }

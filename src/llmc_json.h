@@ -63,6 +63,13 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n, uint16_t *lone);
 /* The UTF-8 of the code point the surrogates hi and lo make: 4 bytes. */
 void llmc_json_pair(char *out, uint16_t hi, uint16_t lo);
 
+/* Where the first ill-formed UTF-8 sequence in s[0..n) starts (n: none),
+ * and in *bad its length: the longest start of a sequence that is valid so
+ * far, at least 1 byte, each of which the WHATWG decoder reads as one
+ * U+FFFD (a truncated, overlong or surrogate sequence, one beyond
+ * U+10FFFF, a stray continuation byte). */
+size_t llmc_utf8_check(const char *s, size_t n, size_t *bad);
+
 /* Whether json[0..len) is one JSON object (RFC 8259, nesting up to 32
  * levels) and nothing else but whitespace: 0 or LLMC_ERR_PROTOCOL. The
  * check every event gets, for the host tools' files and requests. */

@@ -28,6 +28,7 @@
 
 #include "llmc/llmc.h"
 #include "llmc/llmc_client.h"
+#include "llmc_json.h" /* llmc_utf8_check() */
 #include "llmc/llmc_port.h"
 
 #define MAX_REQS 16
@@ -196,8 +197,10 @@ static void (*g_attempt_check)(const llmc_attempt_t *a);
 static void on_delta(void *user, const char *text, size_t len)
 {
     req_t *r = user;
+    size_t bad;
     FUZZ_ASSERT(!r->done && !r->cancelled && len > 0);
-    (void)text;
+    /* whole UTF-8 characters, each call, whatever the provider sent */
+    FUZZ_ASSERT(llmc_utf8_check(text, len, &bad) == len);
     r->bytes += (int)len;
     if (r->cancel_in_delta) {
         FUZZ_ASSERT(llmc_cancel(&g_client, r->h) == LLMC_OK);

@@ -581,5 +581,53 @@ class SplitSurrogateTests(RawTestCase):
         self.assertEqual(rc, 0, err)
 
 
+class IllFormedUtf8Tests(RawTestCase):
+    """JSON text is UTF-8 (RFC 8259 8.1) and an event stream is read with
+    the WHATWG UTF-8 decoder, which makes each ill-formed sequence (its
+    longest valid start) one U+FFFD; on_delta gets UTF-8 (llmc.h). Raw
+    bytes, not escapes, inside the content string."""
+
+    CASES = [
+        (b"a\xffb", b"a" + FFFD + b"b"),                  # never a byte
+        (b"a\xc3b", b"a" + FFFD + b"b"),                  # truncated
+        (b"a\xe2\x82", b"a" + FFFD),                      # cut at the end
+        (b"\xe2\x82x", FFFD + b"x"),                      # one for both
+        (b"\xed\xa0\x80", FFFD * 3),                      # a surrogate
+        (b"\xc0\xaf", FFFD * 2),                          # overlong
+        (b"\xf4\x90\x80\x80", FFFD * 4),                  # past U+10FFFF
+        (b"\x80z", FFFD + b"z"),                          # stray
+        (b"\xc3\xa9\xe4\xb8\xad" + SMILE, "\u00e9\u4e2d".encode() + SMILE),
+    ]
+
+    def test_streamed_content(self):
+        for raw, want in self.CASES:
+            with self.subTest(raw=raw):
+                ev = (b'data: {"choices":[{"delta":{"content":"' + raw
+                      + b'"}}]}\n\n')
+                (rc, out, err), _ = self.chat(HEAD + chunk(ev) + chunk(DONE)
+                                              + b"0\r\n\r\n")
+                self.assertEqual(out, want, err)
+                self.assertEqual(rc, 0, err)
+
+    def test_whole_body_and_parts(self):
+        # a body that is not streamed, and content as an array of parts;
+        # the parts' text is read as UTF-8 once joined (README), so a
+        # sequence split between two parts is one character
+        for content_json, want in (
+                (b'"ok\xff"', b"ok" + FFFD),
+                (b'[{"type":"text","text":"\xffa"},'
+                 b'{"type":"text","text":"b\xc0"}]', FFFD + b"ab" + FFFD),
+                (b'[{"type":"text","text":"\xe4\xb8"},'
+                 b'{"type":"text","text":"\xad!"}]', "\u4e2d!".encode())):
+            with self.subTest(content=content_json):
+                body = (b'{"choices":[{"message":{"content":' + content_json
+                        + b'},"finish_reason":"stop"}]}')
+                (rc, out, err), _ = self.chat(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                self.assertEqual(out, want, err)
+                self.assertEqual(rc, 0, err)
+
+
 if __name__ == "__main__":
     unittest.main()

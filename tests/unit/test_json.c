@@ -166,7 +166,7 @@ static void test_usage_null_or_odd_counts(void **st)
 }
 
 /* A key given twice: the last usable value counts (a count that is not an
- * integer is passed over), except error.message, whose first string counts;
+ * integer, or has an exponent, is passed over; a fraction is cut), except error.message, whose first string counts;
  * every delta|message is read, so a later content replaces an earlier one. */
 static void test_repeated_keys(void **st)
 {
@@ -175,12 +175,13 @@ static void test_repeated_keys(void **st)
     assert_int_equal(chat("{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
                           "\"prompt_tokens\":\"x\",\"total_tokens\":1,"
                           "\"total_tokens\":-2147483649,"
+                          "\"completion_tokens\":8.5,"
                           "\"completion_tokens\":7.9e3}}",
                           &m),
                      LLMC_OK);
     assert_int_equal(m.usage.prompt_tokens, 5);
     assert_int_equal(m.usage.total_tokens, INT32_MIN);
-    assert_int_equal(m.usage.completion_tokens, 7);
+    assert_int_equal(m.usage.completion_tokens, 8);
     assert_int_equal(chat("{\"error\":{\"message\":1,\"message\":\"a\","
                           "\"message\":\"b\"}}",
                           &m),
@@ -331,7 +332,9 @@ static void test_content_parts_lone_halves(void **st)
                           "]}}]}",
                           &m),
                      LLMC_OK);
-    CONTENT_IS(&m, "\xEF\xBF\xBD" "a\xEF\xBF\xBD\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+    /* the halves at the parts' edges are one character, as in the
+     * joined strings; those at the content's edges stay lone */
+    CONTENT_IS(&m, "\xEF\xBF\xBD" "a\xF0\x9F\x98\x80" "b\xEF\xBF\xBD");
     assert_int_equal(m.lone[0], 0xDE00);
     assert_int_equal(m.lone[1], 0xD83D);
     assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":["
@@ -340,8 +343,57 @@ static void test_content_parts_lone_halves(void **st)
                           "]}}]}",
                           &m),
                      LLMC_OK);
+    CONTENT_IS(&m, "a\xF0\x9F\x98\x80" "b");
     assert_int_equal(m.lone[0], 0);
     assert_int_equal(m.lone[1], 0);
+    /* a part that is only the low half: nothing left of it after the
+     * pair, and the content ends whole */
+    assert_int_equal(chat("{\"choices\":[{\"delta\":{\"content\":["
+                          "{\"type\":\"text\",\"text\":\"a\\uD83D\"},"
+                          "{\"type\":\"text\",\"text\":\"\\uDE00\"}"
+                          "]}}]}",
+                          &m),
+                     LLMC_OK);
+    CONTENT_IS(&m, "a\xF0\x9F\x98\x80");
+    assert_int_equal(m.lone[0], 0);
+    assert_int_equal(m.lone[1], 0);
+}
+
+/* The WHATWG decoder's reading: where the first ill-formed sequence starts
+ * and how many bytes its U+FFFD stands for. */
+static void test_utf8_check_finds_ill_formed_sequences(void **st)
+{
+    static const struct {
+        const char *s;
+        size_t at, bad;
+    } k[] = {
+        {"", 0, 0},
+        {"plain", 5, 0},
+        {"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf", 13, 0},
+        {"\xed\x9f\xbf\xee\x80\x80", 6, 0}, /* around the surrogates */
+        {"a\xff", 1, 1},
+        {"ab\x80", 2, 1},            /* a stray continuation byte */
+        {"\xc0\xaf", 0, 1},          /* overlong: C0 starts nothing */
+        {"\xc1\xbf", 0, 1},
+        {"\xe0\x9f\xbf", 0, 1},      /* overlong 3 bytes */
+        {"\xed\xa0\x80", 0, 1},      /* a surrogate */
+        {"\xf0\x8f\xbf\xbf", 0, 1},  /* overlong 4 bytes */
+        {"\xf4\x90\x80\x80", 0, 1},  /* beyond U+10FFFF */
+        {"\xf5\x80\x80\x80", 0, 1},
+        {"x\xe2\x82", 1, 2},         /* cut at the end: one for both */
+        {"x\xe2\x82y", 1, 2},
+        {"\xf0\x9f\x98", 0, 3},
+        {"\xf0\x9f\x98z", 0, 3},
+        {"\xc3", 0, 1},
+    };
+    size_t i, bad;
+    (void)st;
+    for (i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+        bad = 0;
+        assert_int_equal(llmc_utf8_check(k[i].s, strlen(k[i].s), &bad),
+                         k[i].at);
+        assert_int_equal(bad, k[i].bad);
+    }
 }
 
 static void test_content_raw_utf8_kept(void **st)
@@ -1001,7 +1053,14 @@ static void test_token_expiry_digits(void **st)
         {"{\"access_token\":\"t\",\"expires_in\":-2147483648}", INT32_MIN},
         {"{\"access_token\":\"t\",\"expires_in\":-99999999999999}",
          INT32_MIN},
-        {"{\"expires_in\": -42.9e1 ,\"access_token\":\"t\"}", -42},
+        {"{\"expires_in\": -42.9 ,\"access_token\":\"t\"}", -42},
+        {"{\"expires_in\":3600.5,\"access_token\":\"t\"}", 3600},
+        /* 3.6e3 is 3600, not 3: with an exponent, unknown */
+        {"{\"expires_in\":3.6e3,\"access_token\":\"t\"}", -1},
+        {"{\"expires_in\":1E3,\"access_token\":\"t\"}", -1},
+        {"{\"access_token\":\"t\",\"expires_in\":\"3.6e3\"}", -1},
+        {"{\"access_token\":\"t\",\"expires_in\":\"60 s\"}", -1},
+        {"{\"access_token\":\"t\",\"expires_in\":\"60.5\"}", 60},
         {"{\"access_token\":\"t\",\"expires_in\":0}", 0},
         /* in quotes, its digits (some OAuth servers send it so); no
          * count at all: unknown, and the token still good */
@@ -1295,6 +1354,8 @@ int main(void)
         cmocka_unit_test_teardown(test_content_parts_text_joined, teardown),
         cmocka_unit_test_teardown(test_content_parts_malformed, teardown),
         cmocka_unit_test_teardown(test_content_parts_lone_halves, teardown),
+        cmocka_unit_test_teardown(test_utf8_check_finds_ill_formed_sequences,
+                                  teardown),
         cmocka_unit_test_teardown(test_content_raw_utf8_kept, teardown),
         cmocka_unit_test_teardown(test_error_object_message_read, teardown),
         cmocka_unit_test_teardown(test_error_string_read, teardown),
