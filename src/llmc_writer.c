@@ -195,8 +195,14 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
             s = m->role != NULL ? m->role : "user";
         } else {
             s = m->content;
-            if (m->content_len)
-                n = m->content_len;
+            n = s != NULL ? m->content_len : 0;
+            if (n == 0 && s != NULL) {
+                if (w->len_of != s) {
+                    w->len_of = s;
+                    w->len = strlen(s);
+                }
+                n = w->len;
+            }
         }
     } else if (c >= PATH) {
         s = *(const char *const *)(const void *)((const char *)w +

@@ -87,7 +87,11 @@ typedef struct {
     uint32_t idx;
     size_t off;
     size_t content_length;
-    char num[40];
+    /* the length of the NUL-terminated content len_of (content_len 0),
+     * taken once, not at each fill */
+    const char *len_of;
+    size_t len;
+    char num[20]; /* a number's digits (size_t: at most 20) */
 } llmc_writer_t;
 
 typedef struct {

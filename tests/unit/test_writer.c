@@ -419,7 +419,7 @@ static void test_utf8_content_passed_through(void **st)
 static void test_model_role_and_missing_fields(void **st)
 {
     static const llmc_message_t m[] = {
-        {NULL, NULL, 0},
+        {NULL, NULL, 40}, /* no content, whatever its length says */
         {"assi\"stant", "x", 0},
     };
     llmc_request_t req;
@@ -475,6 +475,39 @@ static void test_content_len_limits_content(void **st)
     writer_for(&w, &req);
     build(&w, &r);
     assert_non_null(strstr(r.body, "\"content\":\"abc\"}"));
+    bytes_free(&r);
+}
+
+/* Contents given NUL-terminated (content_len 0): each message has its own
+ * length, also when the same text comes twice and when fills are small
+ * (the length is taken once per content, not at each fill). */
+static void test_nul_terminated_contents_each_their_own_length(void **st)
+{
+    static const char a[] = "a first, longer text", b[] = "b";
+    static const llmc_message_t m[] = {
+        {"user", a, 0}, {"assistant", b, 0}, {"user", a, 0}, {"user", a, 5}};
+    llmc_request_t req;
+    llmc_writer_t w;
+    req_bytes_t r;
+    tbuf_t small;
+    (void)st;
+    llmc_request_init(&req);
+    req.messages = m;
+    req.n_messages = 4;
+    writer_for(&w, &req);
+    build(&w, &r);
+    assert_non_null(strstr(r.body,
+                           "[{\"role\":\"user\",\"content\":"
+                           "\"a first, longer text\"},"
+                           "{\"role\":\"assistant\",\"content\":\"b\"},"
+                           "{\"role\":\"user\",\"content\":"
+                           "\"a first, longer text\"},"
+                           "{\"role\":\"user\",\"content\":\"a fir\"}]"));
+    assert_int_equal(llmc_writer_start(&w), LLMC_OK);
+    render(&w, 3, &small);
+    assert_int_equal(small.len, r.all.len);
+    assert_memory_equal(small.p, r.all.p, r.all.len);
+    tb_free(&small);
     bytes_free(&r);
 }
 
@@ -1015,6 +1048,7 @@ int main(void)
         cmocka_unit_test(test_model_role_and_missing_fields),
         cmocka_unit_test(test_no_messages_give_an_empty_array),
         cmocka_unit_test(test_content_len_limits_content),
+        cmocka_unit_test(test_nul_terminated_contents_each_their_own_length),
         cmocka_unit_test(test_messages_parse_back_to_their_content),
         cmocka_unit_test(test_host_has_non_default_port_only),
         cmocka_unit_test(test_authorization_only_when_bearer_set),
