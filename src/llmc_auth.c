@@ -28,6 +28,8 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
     if (llmc_url_parse(p->token_url ? p->token_url : LLMC_IAM_DEFAULT_TOKEN_URL,
                        &t->url) != LLMC_OK)
         return LLMC_ERR_URL;
+    /* POST {token_url}: its path as it is, a trailing slash too */
+    t->url.path_len = strlen(t->url.path);
     c->prov[i].iam = k;
     c->n_iam++;
     return t->url.tls; /* 1: the token endpoint needs TLS */

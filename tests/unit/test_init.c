@@ -145,6 +145,15 @@ static void test_iam_provider_it_cannot_run(void **st)
     assert_not_started();
     p.token_url = "http://127.0.0.1/api/v1/auth/token";
     assert_int_equal(init_with(&p, 1), LLMC_OK);
+    /* the token URL's path as it is, its trailing slash too (a base_url's
+     * is dropped, as /chat/completions follows it) */
+    p.token_url = "http://127.0.0.1/api/v1/auth/token/";
+    assert_int_equal(init_with(&p, 1), LLMC_OK);
+    assert_int_equal(C->iam[0].t.url.path_len,
+                     strlen("/api/v1/auth/token/"));
+    p.base_url = "http://127.0.0.1/v1/";
+    assert_int_equal(init_with(&p, 1), LLMC_OK);
+    assert_int_equal(C->prov[0].t.url.path_len, strlen("/v1"));
 #else
     /* compiled out (LLMC_IAM_PROVIDERS=0) */
     assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
