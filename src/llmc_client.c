@@ -624,7 +624,9 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s)
     msg_buf(&b, s);
     /* the retry after a stale pooled connection takes a fresh one: the
      * other pooled ones have been idle as long */
-    ci = s->stale_retry ? -1 : llmc_conn_find_idle(c, id);
+    do
+        ci = s->stale_retry ? -1 : llmc_conn_find_idle(c, id);
+    while (ci >= 0 && !llmc_conn_idle_ok(c, ci));
     if (ci >= 0) {
         LLMC_LOGD(provider_name(c, s->provider), "pooled connection", NULL);
         c->conns[ci].state = CONN_BUSY;
@@ -1368,7 +1370,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
                 /* an idle pooled connection became readable; one taken
                  * since is not this event's */
                 if (c->conns[ci].state == CONN_IDLE)
-                    llmc_conn_idle_event(c, ci);
+                    (void)llmc_conn_idle_ok(c, ci);
                 continue;
             }
             /* A connection in use belongs to the one active slot that

@@ -554,21 +554,19 @@ void llmc_conn_close(llmc_client_t *c, int ci, bool notify)
     k->state = CONN_FREE;
 }
 
-#if LLMC_TLS
-void llmc_conn_idle_event(llmc_client_t *c, int ci)
+bool llmc_conn_idle_ok(llmc_client_t *c, int ci)
 {
-    llmc_conn_t *k = &c->conns[ci];
     char b;
     /* a TLS 1.3 server sends its tickets after the handshake, so they
      * reach a connection pooled straight after it (its request waits for
      * an IAM token) while it is idle */
-    if (k->tls && llmc_conn_recv(c, ci, &b, 1) == LLMC_PORT_WOULD_BLOCK) {
-        k->want = LLMC_POLL_IN;
-        return;
+    if (llmc_conn_recv(c, ci, &b, 1) == LLMC_PORT_WOULD_BLOCK) {
+        c->conns[ci].want = LLMC_POLL_IN;
+        return true;
     }
     llmc_conn_close(c, ci, false);
+    return false;
 }
-#endif
 
 void llmc_conn_release(llmc_client_t *c, int ci, bool reusable)
 {

@@ -123,14 +123,14 @@ void llmc_conn_tls_failed(const llmc_client_t *c, int ci, llmc_buf_t *msg);
 void llmc_conn_release(llmc_client_t *c, int ci, bool reusable);
 /* Close; notify sends TLS close_notify first. */
 void llmc_conn_close(llmc_client_t *c, int ci, bool notify);
-/* An idle pooled connection became readable: the server closed it, or
- * sent what nobody asked for, and it is closed; unless TLS took all of it
- * (a TLS 1.3 session ticket, a key update), which leaves it in the pool. */
-#if LLMC_TLS
-void llmc_conn_idle_event(llmc_client_t *c, int ci);
-#else
-#define llmc_conn_idle_event(c, ci) llmc_conn_close(c, ci, false)
-#endif
+/* Whether an idle pooled connection is still fit for a request: if
+ * anything came on it since its response (the server closed it, or sent
+ * what nobody asked for, such as a 408 before its close, or bytes TLS had
+ * decrypted already), it is closed; what TLS takes all of (a TLS 1.3
+ * session ticket, a key update) leaves it in the pool. Asked when poll
+ * finds it readable, and before it is reused, as no poll may have run
+ * since (llmc_chat() after llmc_chat()). */
+bool llmc_conn_idle_ok(llmc_client_t *c, int ci);
 /* Text for an LLMC_PORT_* error. */
 const char *llmc_port_errstr(int err);
 

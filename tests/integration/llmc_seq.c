@@ -4,14 +4,19 @@
  * "done N". Used to check keep-alive reuse (the server counts connections)
  * and TLS over a reused connection.
  *   llmc-seq BASE_URL N MODEL [CA_FILE | pem:CA_FILE]
+ * LLMC_SEQ_GAP_MS in the environment: sleep that long between requests,
+ * with no llmc_poll() (as an application busy between calls). A request
+ * that took more than one attempt says so on stderr.
  * "pem:" loads the file into memory and passes it as ca_pem instead;
  * "hook:" gives no CA but a tls_setup hook that puts the file's CA chain
  * in the mbedTLS config (as esp_crt_bundle_attach brings a bundle);
  * "hook-none" gives a hook that asks for no verification at all.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "llmc/llmc_client.h"
 
@@ -57,6 +62,8 @@ int main(int argc, char **argv)
     llmc_result_t res;
     char prompt[64];
     int i, n, rc;
+    const char *gap_env = getenv("LLMC_SEQ_GAP_MS");
+    long gap_ms = gap_env != NULL ? atol(gap_env) : 0;
 
     if (argc < 4) {
         fputs("usage: llmc-seq BASE_URL N MODEL [CA_FILE]\n", stderr);
@@ -97,6 +104,10 @@ int main(int argc, char **argv)
     memset(&cb, 0, sizeof(cb));
     cb.on_delta = on_delta;
     for (i = 0; i < n; i++) {
+        if (i > 0 && gap_ms > 0) {
+            struct timespec ts = {gap_ms / 1000, gap_ms % 1000 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         llmc_request_init(&req);
         snprintf(prompt, sizeof(prompt), "answer %d", i);
         msg.role = "user";
@@ -107,6 +118,9 @@ int main(int argc, char **argv)
         req.n_messages = 1;
         rc = llmc_chat(&g_client, &req, &cb, NULL, &res);
         putchar('\n');
+        if (res.n_attempts > 1)
+            fprintf(stderr, "request %d: %u attempts\n", i,
+                    (unsigned)res.n_attempts);
         if (rc != LLMC_OK) {
             fprintf(stderr, "request %d: %s: %s\n", i, llmc_strerror(rc),
                     res.message);

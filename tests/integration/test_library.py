@@ -53,10 +53,12 @@ def make_env_and_vars():
                  if k in os.environ]
 
 
-def run_seq(url, n, model="t", ca=None):
+def run_seq(url, n, model="t", ca=None, gap_ms=0):
     args = [tool_path("llmc-seq"), url, str(n), model] + ([ca] if ca else [])
-    p = subprocess.run(args, capture_output=True, timeout=TIMEOUT,
-                       env=chat_env())
+    env = chat_env()
+    if gap_ms:
+        env["LLMC_SEQ_GAP_MS"] = str(gap_ms)
+    p = subprocess.run(args, capture_output=True, timeout=TIMEOUT, env=env)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
@@ -83,6 +85,23 @@ class KeepAliveTests(unittest.TestCase):
             st = srv.stats()
             self.assertEqual(st["requests"], 5)
             self.assertEqual(st["connections"], 1)
+
+    def test_pooled_connection_answered_while_idle_is_not_reused(self):
+        # A server that ends an idle keep-alive connection with a 408 (as
+        # some do) before it closes it. llmc_chat() after llmc_chat() with
+        # the application busy in between runs no poll while the
+        # connection is idle, so it is checked when it is taken: the 408
+        # is not read as the next request's answer (a failed attempt), and
+        # a fresh connection carries the request. Plain and TLS.
+        for tls, ca in ((None, None), ("good", cert_path("ca.pem"))):
+            with self.subTest(tls=tls), Server(tls=tls) as srv:
+                rc, out, err = run_seq(srv.url, 3, ca=ca, gap_ms=300,
+                                       model="t?idle_close_ms=50&idle_408=1")
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(out, expected_answers(3))
+                self.assertNotIn("attempts", err)
+                st = srv.stats()
+                self.assertEqual((st["requests"], st["connections"]), (3, 3))
 
     def assert_trusted(self, ca):
         """llmc-seq with this CA argument is answered over TLS."""

@@ -90,6 +90,8 @@ SCENARIO OPTIONS (all optional)
   idle_close_ms=N                after this answer, close the connection
                                  (FIN) when no request follows within N ms,
                                  as servers do with idle keep-alive ones
+  idle_408=1                     with idle_close_ms: send a 408 response
+                                 before that close, as some servers do
   hold=1                         the body's end never comes: no last chunk
                                  (chunked), one byte short of Content-Length
                                  (length), no close (close); the connection
@@ -239,11 +241,17 @@ class Conn:
         self.sock = sock
         self.buf = bytearray()
         self.close_notify = False  # the TLS peer ended with close_notify
+        self.idle_answer = None  # sent when an idle wait times out
 
     def _fill(self):
         try:
             data = self.sock.recv(65536)
         except socket.timeout:
+            if self.idle_answer and not self.buf:
+                try:
+                    self.sock.sendall(self.idle_answer)
+                except OSError:
+                    pass
             raise ClientGone("idle timeout")
         except (ConnectionError, ssl.SSLError, OSError) as e:
             raise ClientGone(str(e))
@@ -1149,11 +1157,16 @@ class Handler(socketserver.BaseRequestHandler):
         responder = ChatResponder(conn, req, opts, keep_alive,
                                   tls_notify=True)
         conn.sock.settimeout(IDLE_TIMEOUT)
+        conn.idle_answer = None
         reuse = responder.respond()
         idle_close = opt_int(opts, "idle_close_ms", 0)
         if reuse and idle_close > 0:
             # an idle wait that long ends the connection (Conn._fill)
             conn.sock.settimeout(idle_close / 1000.0)
+            if opt_int(opts, "idle_408", 0):
+                conn.idle_answer = (b"HTTP/1.1 408 Request Timeout\r\n"
+                                    b"Connection: close\r\n"
+                                    b"Content-Length: 0\r\n\r\n")
         return reuse
 
 
