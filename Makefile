@@ -89,7 +89,8 @@ $(ABUILD)/obj/%.o: %.c $(KCONFIG_H) $(MAKEFILES_DEP) $(wildcard include/llmc/*.h
 
 # test_engine replays fuzz_client's seeds, embedded (also for the MCUs)
 ENGINE_CORPUS := $(BUILD)/gen/engine_corpus.h
-$(ENGINE_CORPUS): scripts/embed-corpus.py $(wildcard tests/fuzz/corpus/client/*)
+$(ENGINE_CORPUS): scripts/embed-corpus.py tests/fuzz/corpus/client \
+                  $(wildcard tests/fuzz/corpus/client/*)
 	@mkdir -p $(dir $@)
 	python3 scripts/embed-corpus.py tests/fuzz/corpus/client $@
 ENGINE_DEPS   := $(ENGINE_CORPUS) tests/fuzz/fuzz_client.c $(wildcard tests/fuzz/*.h)
