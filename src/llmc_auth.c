@@ -13,14 +13,15 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
     uint8_t k = c->n_iam; /* the next free entry */
 #endif
 
-    if (p->auth == LLMC_AUTH_BEARER && p->api_key == NULL)
+    /* an empty key would go out as "Bearer " with no token */
+    if (p->auth == LLMC_AUTH_BEARER && (p->api_key == NULL || !*p->api_key))
         return LLMC_ERR_CONFIG;
     if (p->auth != LLMC_AUTH_EVOLUTION_IAM)
         return LLMC_OK;
 #if !LLMC_IAM
     return LLMC_ERR_CONFIG; /* compiled out: LLMC_IAM_PROVIDERS is 0 */
 #else
-    if (p->key_id == NULL || p->secret == NULL)
+    if (p->key_id == NULL || p->secret == NULL || !*p->key_id || !*p->secret)
         return LLMC_ERR_CONFIG;
     if (k == LLMC_IAM_PROVIDERS)
         return LLMC_ERR_CONFIG; /* raise LLMC_IAM_PROVIDERS */

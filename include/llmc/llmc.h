@@ -75,9 +75,9 @@ typedef struct {
     const char *base_url; /* "https://api.openai.com/v1"; /chat/completions
                              is appended */
     llmc_auth_t auth;
-    const char *api_key;    /* LLMC_AUTH_BEARER */
-    const char *key_id;     /* LLMC_AUTH_EVOLUTION_IAM */
-    const char *secret;     /* LLMC_AUTH_EVOLUTION_IAM */
+    const char *api_key;    /* LLMC_AUTH_BEARER; not empty */
+    const char *key_id;     /* LLMC_AUTH_EVOLUTION_IAM; not empty */
+    const char *secret;     /* LLMC_AUTH_EVOLUTION_IAM; not empty */
     const char *project_id; /* optional: sent as x-project-id */
     const char *token_url;  /* optional IAM endpoint (default cloud.ru's) */
     const char *model;      /* overrides the request's model when set */

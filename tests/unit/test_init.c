@@ -113,6 +113,9 @@ static void test_bearer_without_a_key(void **st)
     p.auth = LLMC_AUTH_BEARER;
     assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
     assert_not_started();
+    p.api_key = ""; /* would go out as "Bearer " */
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    assert_not_started();
     p.api_key = "k";
     assert_int_equal(init_with(&p, 1), LLMC_OK);
 }
@@ -136,8 +139,12 @@ static void test_iam_provider_it_cannot_run(void **st)
 #if LLMC_IAM
     p.key_id = NULL;
     assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    p.key_id = "";
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
     p.key_id = "kid";
     p.secret = NULL;
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    p.secret = "";
     assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
     p.secret = "sec";
     p.token_url = "ftp://127.0.0.1/token";
