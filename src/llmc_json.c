@@ -53,6 +53,15 @@ size_t llmc_utf8_check(const char *s, size_t n, size_t *bad)
     size_t i = 0, k, need;
     unsigned c, lo, hi;
     while (i < n) {
+#if UINTPTR_MAX > 0xFFFFFFFFu
+        /* 8 ASCII bytes at a time, 64-bit hosts only (as scan_string) */
+        uint64_t x;
+        if (n - i >= 8 && (memcpy(&x, p + i, 8),
+                           (x & 0x8080808080808080u) == 0)) {
+            i += 8;
+            continue;
+        }
+#endif
         c = p[i];
         if (c < 0x80) {
             i++;
