@@ -748,6 +748,7 @@ class CooldownTests(FailoverCase):
                                      [("a", kind), ("b", "ok")])
                     self.assertEqual(r["attempts"][0]["http"], 400)
                 self.assertEqual(a.stats()["chat_requests"], 2)
+                s.close()  # one client at a time (the lwIP step's TAP)
 
     def test_provider_that_starts_cooling_is_not_retried(self):
         # max_retries 2 would try a three times, but its first failure
