@@ -137,9 +137,7 @@ typedef struct {
     char last_error[LLMC_MSG_LEN + 32];
     uint32_t last_latency_ms;
     bool has_latency;
-    unsigned fail_streak;
-    uint64_t last_fail_ms;
-    unsigned long attempts, failures;
+    unsigned long attempts, failures; /* every attempt, a 400 too */
 } health_t;
 
 static llmc_client_t g_client;
@@ -408,7 +406,6 @@ static void health_record(const llmc_result_t *r)
 {
     size_t i, n = r->n_attempts < LLMC_MAX_ATTEMPTS ? r->n_attempts
                                                     : LLMC_MAX_ATTEMPTS;
-    uint64_t now = llmc_port_now_ms();
     for (i = 0; i < n; i++) {
         const llmc_attempt_t *a = &r->attempts[i];
         health_t *h;
@@ -422,11 +419,8 @@ static void health_record(const llmc_result_t *r)
         h->has_latency = true;
         if (a->status == LLMC_OK) {
             h->last_error[0] = '\0';
-            h->fail_streak = 0;
         } else {
             h->failures++;
-            h->fail_streak++;
-            h->last_fail_ms = now;
             if (a->message[0] != '\0' &&
                 strcmp(a->message, llmc_strerror(a->status)) != 0)
                 snprintf(h->last_error, sizeof(h->last_error), "%s: %s",
@@ -438,12 +432,12 @@ static void health_record(const llmc_result_t *r)
     }
 }
 
-static bool cooling_down(size_t i, uint64_t now)
+/* Cooldown as llmc itself decides it (a 400 neither counts nor resets
+ * the run), read from the client's own state at the time of its last poll
+ * round: the gateway keeps no count of its own that could disagree. */
+static bool cooling_down(size_t i)
 {
-    const health_t *h = &g_health[i];
-    const llmc_policy_t *p = &g_cfg.policy;
-    return p->cooldown_after > 0 && h->fail_streak >= p->cooldown_after &&
-           now - h->last_fail_ms < p->cooldown_ms;
+    return g_client.prov[i].cool_until > g_client.now;
 }
 
 /* ---- llmc callbacks -------------------------------------------------------- */
@@ -1135,7 +1129,6 @@ static void get_health(conn_t *c)
     char ee[sizeof(g_health[0].last_error) * 6 + 1];
     const size_t cap = sizeof(g_scratch);
     size_t i, o = 0;
-    uint64_t now = llmc_port_now_ms();
     unsigned nconn = 0;
     bool ok;
     for (i = 0; i < GW_CONNS; i++)
@@ -1155,10 +1148,12 @@ static void get_health(conn_t *c)
              app_esc(body, cap, &o, g_cfg.providers[i].name) &&
              app(body, cap, &o,
                  "\",\"working\":%s,\"cooling_down\":%s,"
+                 "\"consecutive_failures\":%u,"
                  "\"last_error\":%s%s%s,\"last_latency_ms\":%s,"
                  "\"attempts\":%lu,\"failures\":%lu}",
                  g_cfg.providers[i].disabled ? "false" : "true",
-                 cooling_down(i, now) ? "true" : "false",
+                 cooling_down(i) ? "true" : "false",
+                 (unsigned)g_client.prov[i].fails,
                  h->last_error[0] ? "\"" : "null",
                  h->last_error[0] ? esc_small(h->last_error, ee, sizeof(ee))
                                   : "",

@@ -887,6 +887,58 @@ class GatewayTextTests(unittest.TestCase):
             self.assertIn("prov%d: http error: status 500: " % i, msg)
 
 
+class GatewayStateTests(unittest.TestCase):
+    """What /health says of the providers, and what the gateway sends
+    back of their failures: llmc's own view. A gateway per test."""
+
+    def gateway(self, names, policy=None, args=()):
+        srv = Server().start()
+        self.addCleanup(srv.stop)
+        gw = Gateway([{"name": n, "base_url": srv.url} for n in names],
+                     policy=policy, args=args).start()
+        self.addCleanup(gw.cleanup)
+        return gw
+
+    @staticmethod
+    def health(gw):
+        status, _, body = curl([gw.base + "/health"])
+        if status != 200:
+            raise AssertionError("/health: %d %r" % (status, body))
+        return {p["name"]: p for p in json.loads(body)["providers"]}
+
+    def test_health_cooldown_is_llmcs_own(self):
+        # README rule 7: a 400 refuses the request, not the provider; it
+        # neither counts toward cooldown nor resets the run. /health says
+        # what llmc does: a is not cooling down, and answers next
+        gw = self.gateway(["a", "b"])
+        for _ in range(3):
+            status, _, body = post(gw.base + "/v1/chat/completions",
+                                   completion("x", model="t?status=400"))
+            self.assertEqual(status, 502, body)
+        h = self.health(gw)
+        for name in ("a", "b"):
+            self.assertEqual((h[name]["cooling_down"],
+                              h[name]["consecutive_failures"],
+                              h[name]["attempts"], h[name]["failures"]),
+                             (False, 0, 3, 3), h)
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("next"))
+        self.assertEqual(status, 200, body)
+        h = self.health(gw)
+        self.assertEqual((h["a"]["attempts"], h["a"]["last_error"]),
+                         (4, None), h)
+        self.assertEqual(h["b"]["attempts"], 3, h)
+        # a 500 counts: three in a row cool both down
+        for _ in range(3):
+            status, _, body = post(gw.base + "/v1/chat/completions",
+                                   completion("x", model="t?status=500"))
+            self.assertEqual(status, 502, body)
+        h = self.health(gw)
+        for name in ("a", "b"):
+            self.assertEqual((h[name]["cooling_down"],
+                              h[name]["consecutive_failures"]), (True, 3), h)
+
+
 class GatewayLifecycleTests(unittest.TestCase):
     """A gateway per test, with its own provider, so that the provider's
     /stats (open connections, requests) belong to the test."""
