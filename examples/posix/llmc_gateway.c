@@ -128,6 +128,7 @@ typedef struct {
     size_t out_off, out_len;
     const char *esc;
     size_t esc_off, esc_len;
+    bool esc_utf8; /* esc may hold bytes that are not UTF-8: U+FFFD them */
     char tail[512];
     size_t tail_len;
     bool close_after;
@@ -216,14 +217,25 @@ static bool out_escaped(conn_t *c, const char *s, size_t n)
     return true;
 }
 
+/* s[0..n) JSON-escaped into out[0..cap): llmc's escaping of an answer
+ * (UTF-8 already), or with utf8 also each byte that is not part of a
+ * well-formed character as U+FFFD (a provider's error text may hold such
+ * bytes). Returns the bytes written, *used the bytes of s taken. */
+static size_t escape(bool utf8, const char *s, size_t n, char *out, size_t cap,
+                     size_t *used)
+{
+    return utf8 ? llmc_tool_json_escape(s, n, out, cap, used)
+                : llmc_json_escape(s, n, out, cap, used);
+}
+
 /* Bytes the escaped form of s[0..n) takes: it is rendered and counted. */
-static uint64_t escaped_len(const char *s, size_t n)
+static uint64_t escaped_len(bool utf8, const char *s, size_t n)
 {
     char tmp[256];
     uint64_t total = 0;
     size_t used;
     while (n > 0) {
-        total += llmc_json_escape(s, n, tmp, sizeof(tmp), &used);
+        total += escape(utf8, s, n, tmp, sizeof(tmp), &used);
         s += used;
         n -= used;
     }
@@ -257,6 +269,7 @@ static void conn_reset_request(conn_t *c)
     c->answer_len = 0;
     c->esc = NULL;
     c->esc_off = c->esc_len = 0;
+    c->esc_utf8 = false;
     c->tail_len = 0;
     c->close_after = false;
     c->sent_continue = false;
@@ -294,9 +307,9 @@ static bool conn_flush(conn_t *c, uint64_t now)
             if (c->esc != NULL && c->esc_off < c->esc_len) {
                 c->out_off = c->out_len = 0;
                 room = GW_OUT_MAX;
-                c->out_len = llmc_json_escape(c->esc + c->esc_off,
-                                              c->esc_len - c->esc_off, c->out,
-                                              room, &used);
+                c->out_len = escape(c->esc_utf8, c->esc + c->esc_off,
+                                    c->esc_len - c->esc_off, c->out, room,
+                                    &used);
                 c->esc_off += used;
                 if (c->esc_off == c->esc_len && c->tail_len > 0 &&
                     GW_OUT_MAX - c->out_len >= c->tail_len) {
@@ -383,11 +396,12 @@ static void respond(conn_t *c, int status, const char *body, size_t n,
     c->state = C_WRITE;
 }
 
+/* An error with a short message of the gateway's own (a failed request's
+ * message, which may be long, is sent from failure_message()). */
 static void respond_error(conn_t *c, int status, const char *type,
                           const char *msg, const char *extra)
 {
-    /* msg: up to a formatted result (1,023 bytes, cb_done) */
-    char body[1024 * 6 + 256], em[1024 * 6 + 1];
+    char body[256 * 6 + 256], em[256 * 6 + 1];
     int n;
     if (status == 413 || status == 431 || status == 408 || status == 411)
         c->close_after = true; /* the rest of the request is not read */
@@ -527,10 +541,35 @@ static const char *usage_of(const llmc_result_t *r, char *buf, size_t cap)
     return buf;
 }
 
+/* A failed request's message is the whole formatted result, every
+ * attempt. It is written into the connection's answer buffer, which a
+ * failed request no longer needs (main() made sure that the longest
+ * result fits), and sent from there escaped, as an answer is: after
+ * what out holds, and before the tail. Returns the bytes it takes
+ * escaped. */
+static uint64_t failure_message(conn_t *c, const llmc_result_t *r,
+                                const char *tail)
+{
+    size_t n = llmc_result_format(r, g_cfg.providers, g_cfg.n_providers,
+                                  c->answer, sizeof(c->answer));
+    if (n >= sizeof(c->answer))
+        n = strlen(c->answer); /* cut between characters; main() checked */
+    c->esc = c->answer;
+    c->esc_off = 0;
+    c->esc_len = n;
+    c->esc_utf8 = true;
+    c->tail_len = strlen(tail);
+    memcpy(c->tail, tail, c->tail_len);
+    return escaped_len(true, c->answer, n);
+}
+
+#define FAILURE_OPEN "{\"error\":{\"message\":\""
+#define FAILURE_CLOSE "\",\"type\":\"upstream_error\",\"code\":null}}"
+
 /* The end of a stream; false when the client is too far behind. */
 static bool finish_stream(conn_t *c, const llmc_result_t *r)
 {
-    char msg[1024], em[1024 * 6 + 1], fr[sizeof(r->finish_reason) * 6];
+    char fr[sizeof(r->finish_reason) * 6];
     char us[128];
     bool ok = true;
     if (r->status == LLMC_OK) {
@@ -544,12 +583,8 @@ static bool finish_stream(conn_t *c, const llmc_result_t *r)
                             usage_of(r, us, sizeof(us)));
         }
     } else {
-        llmc_result_format(r, g_cfg.providers, g_cfg.n_providers, msg,
-                           sizeof(msg));
-        ok = out_printf(c,
-                   "data: {\"error\":{\"message\":\"%s\",\"type\":"
-                   "\"upstream_error\",\"code\":null}}\n\n",
-                   esc_small(msg, em, sizeof(em)));
+        failure_message(c, r, FAILURE_CLOSE "\n\ndata: [DONE]\n\n");
+        return out_printf(c, "data: " FAILURE_OPEN);
     }
     return ok && out_printf(c, "data: [DONE]\n\n");
 }
@@ -557,7 +592,7 @@ static bool finish_stream(conn_t *c, const llmc_result_t *r)
 static void cb_done(void *user, const llmc_result_t *r)
 {
     conn_t *c = user;
-    char msg[1024];
+    char msg[96];
     int n;
 
     if (g_active > 0)
@@ -579,15 +614,21 @@ static void cb_done(void *user, const llmc_result_t *r)
             conn_drop(c, "client too slow for the end of the stream");
         return;
     }
-    if (r->status != LLMC_OK || c->too_large) {
-        if (c->too_large)
-            snprintf(msg, sizeof(msg),
-                     "the answer is larger than the gateway's %u-byte bound",
-                     (unsigned)GW_ANSWER_MAX);
-        else
-            llmc_result_format(r, g_cfg.providers, g_cfg.n_providers, msg,
-                               sizeof(msg));
+    if (c->too_large) {
+        snprintf(msg, sizeof(msg),
+                 "the answer is larger than the gateway's %u-byte bound",
+                 (unsigned)GW_ANSWER_MAX);
         respond_error(c, 502, "upstream_error", msg, NULL);
+        return;
+    }
+    if (r->status != LLMC_OK) {
+        uint64_t len = failure_message(c, r, FAILURE_CLOSE);
+        if (!head_json(c, 502,
+                       sizeof(FAILURE_OPEN) - 1 + len +
+                           sizeof(FAILURE_CLOSE) - 1,
+                       NULL) ||
+            !out_printf(c, "%s", FAILURE_OPEN))
+            conn_drop(c, "response head does not fit");
         return;
     }
     if (c->stream) { /* OK without any delta cannot happen; be safe */
@@ -619,7 +660,7 @@ static void cb_done(void *user, const llmc_result_t *r)
         c->tail_len = (size_t)n;
         if (!head_json(c, 200,
                        (uint64_t)np +
-                           escaped_len(c->answer, c->answer_len) +
+                           escaped_len(false, c->answer, c->answer_len) +
                            (uint64_t)n,
                        NULL) ||
             !out_printf(c, "%s", pre)) {
@@ -1545,6 +1586,27 @@ static void usage(FILE *f)
           LLMC_SLOTS, LLMC_QUEUE_LEN);
 }
 
+/* The longest a failed request's formatted result can be (with its NUL):
+ * the first line, every recorded attempt with the longest name, kind and
+ * message, the line that counts attempts not recorded, and the request's
+ * own last line (llmc_result_format()). */
+static size_t failure_bound(void)
+{
+    size_t name = 1, kind = 0, i, k;
+    int st;
+    for (i = 0; i < g_cfg.n_providers; i++)
+        if ((k = strlen(g_cfg.providers[i].name)) > name)
+            name = k;
+    for (st = INT8_MIN; st < LLMC_OK; st++) /* an attempt's int8_t */
+        if ((k = strlen(llmc_strerror(st))) > kind)
+            kind = k;
+    return sizeof("failed after partial content:") - 1 +
+           (size_t)LLMC_MAX_ATTEMPTS *
+               (1 + name + 2 + kind + 2 + (LLMC_MSG_LEN - 1)) +
+           sizeof("\n(255 more attempts not recorded)") - 1 +
+           1 + kind + 2 + (LLMC_MSG_LEN - 1) + 1;
+}
+
 static int parse_listen(const char *s, llmc_addr_t *a)
 {
     char host[64];
@@ -1627,6 +1689,14 @@ int main(int argc, char **argv)
     }
     if (llmc_tool_config_load(&g_cfg, config) != 0) {
         fprintf(stderr, "llmc-gateway: config: %s\n", g_cfg.err);
+        return 2;
+    }
+    /* a failed request's message is sent whole from an answer buffer */
+    if (failure_bound() > GW_ANSWER_MAX) {
+        fprintf(stderr, "llmc-gateway: config: provider names too long: a "
+                        "failed request's message could take %zu bytes, "
+                        "more than the gateway's %u (GW_ANSWER_MAX)\n",
+                failure_bound(), (unsigned)GW_ANSWER_MAX);
         return 2;
     }
     if (max_inflight > 0)

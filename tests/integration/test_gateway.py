@@ -891,11 +891,13 @@ class GatewayStateTests(unittest.TestCase):
     """What /health says of the providers, and what the gateway sends
     back of their failures: llmc's own view. A gateway per test."""
 
-    def gateway(self, names, policy=None, args=()):
+    def gateway(self, names, policy=None, args=(), model=None):
         srv = Server().start()
         self.addCleanup(srv.stop)
-        gw = Gateway([{"name": n, "base_url": srv.url} for n in names],
-                     policy=policy, args=args).start()
+        providers = [{"name": n, "base_url": srv.url} for n in names]
+        for p in providers if model is not None else ():
+            p["model"] = model  # past the gateway's bound on a request's
+        gw = Gateway(providers, policy=policy, args=args).start()
         self.addCleanup(gw.cleanup)
         return gw
 
@@ -937,6 +939,64 @@ class GatewayStateTests(unittest.TestCase):
         for name in ("a", "b"):
             self.assertEqual((h[name]["cooling_down"],
                               h[name]["consecutive_failures"]), (True, 3), h)
+
+
+    def test_an_upstream_error_message_is_sent_whole(self):
+        # README: the 502's message is the whole formatted result, every
+        # attempt; here 9 attempts (8 recorded) of ~140 bytes, well past
+        # any 1 KB buffer, end with the line that counts the others
+        names = ["provider-%s-%d" % ("x" * 9, i) for i in range(3)]
+        msg = "".join("%03d " % i for i in range(30))  # 120 bytes
+        gw = self.gateway(names, policy={"max_retries": 2,
+                                         "backoff_base_ms": 1,
+                                         "backoff_max_ms": 1},
+                          model="t?status=429&msg=" + msg.replace(" ", "+"))
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("x"))
+        self.assertEqual(status, 502, body)
+        text = json.loads(body)["error"]["message"]
+        lines = text.split("\n")
+        self.assertGreater(len(text.encode()), 1023, text)
+        self.assertEqual(lines[0], "all providers failed:")
+        self.assertEqual(len(lines), 10, text)
+        for i, line in enumerate(lines[1:9]):
+            self.assertTrue(line.startswith(
+                "%s: http error: status 429: 000 001 " % names[i // 3]),
+                line)
+        self.assertEqual(lines[9], "(1 more attempts not recorded)")
+        # a stream's error event too: a long name makes its one line long
+        srv = Server().start()
+        self.addCleanup(srv.stop)
+        name = "n" * 1500 + "-end"
+        gw = Gateway([{"name": name, "base_url": srv.url,
+                       "model": "t?mid_error=2&msg=broke+at+the+end"}]).start()
+        self.addCleanup(gw.cleanup)
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("abcdefghijkl", stream=True))
+        self.assertEqual(status, 200, body)
+        ev = sse_events(body)
+        self.assertEqual(ev[-1], "[DONE]")
+        self.assertEqual(json.loads(ev[-2])["error"]["message"],
+                         "failed after partial content:\n%s: api error: "
+                         "broke at the end" % name)
+
+
+    def test_names_too_long_for_a_whole_error_message_are_refused(self):
+        # the longest failed request's message must fit the buffer it is
+        # sent from (GW_ANSWER_MAX, 64 KB): a name of 9,000 bytes, on each
+        # of 8 recorded attempts, would not
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            with open(cfg, "w") as f:
+                json.dump({"providers": [{"name": "n" * 9000,
+                                          "base_url": "http://h/v1"}]}, f)
+            p = subprocess.run([GATEWAY, "-c", cfg, "--listen",
+                                "%s:0" % TEST_HOST],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=20)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(b"llmc-gateway: config: provider names too long",
+                      p.stderr)
 
 
 class GatewayLifecycleTests(unittest.TestCase):
