@@ -99,6 +99,8 @@ typedef struct {
     int state;
     uint64_t t_last;    /* last progress (bytes in or out) */
     uint64_t t_start;   /* the request's first byte */
+    bool req_seen;      /* a byte of the request has come (a blank line
+                           before it too): t_start bounds the wait */
     /* request */
     char in[GW_REQ_MAX + 1];
     size_t in_len;
@@ -1442,6 +1444,7 @@ static void conn_next(conn_t *c, uint64_t now)
     c->in_len = c->req_len > 0 ? rest : 0;
     conn_reset_request(c);
     c->state = C_READ;
+    c->req_seen = c->in_len > 0; /* pipelined: the next one has begun */
     c->t_start = now;
     c->t_last = now;
     conn_parse(c, now);
@@ -1493,8 +1496,13 @@ static void conn_read(conn_t *c, uint64_t now)
             conn_drop(c, n == LLMC_PORT_EOF ? "client closed" : "recv failed");
             return;
         }
-        if (c->in_len == 0 && c->state == C_READ)
+        /* the first byte of a request starts its bound; blank lines
+         * before it, which conn_parse() strips, are such bytes too, so
+         * that a client sending one now and then is not taken as idle */
+        if (!c->req_seen && c->state == C_READ) {
+            c->req_seen = true;
             c->t_start = now;
+        }
         c->in_len += (size_t)n;
         c->t_last = now;
     }
@@ -1534,6 +1542,7 @@ static void accept_all(uint64_t now)
         c->sock = s;
         c->state = C_READ;
         c->in_len = 0;
+        c->req_seen = false;
         c->peer_eof = false;
         c->out_off = c->out_len = 0;
         c->t_start = c->t_last = now;
@@ -1546,10 +1555,10 @@ static void check_timeouts(uint64_t now)
     size_t i;
     for (i = 0; i < GW_CONNS; i++) {
         conn_t *c = &g_conns[i];
-        if (c->state == C_READ && c->in_len > 0 &&
+        if (c->state == C_READ && c->req_seen &&
             now - c->t_start > g_client_timeout_ms)
             conn_drop(c, "request not received in time");
-        else if (c->state == C_READ && c->in_len == 0 &&
+        else if (c->state == C_READ && !c->req_seen &&
                  now - c->t_last > g_client_timeout_ms)
             conn_drop(c, "idle keep-alive connection");
         else if ((c->state == C_WRITE || c->state == C_WAIT) &&

@@ -1166,6 +1166,45 @@ class GatewayLifecycleTests(unittest.TestCase):
             s.close()
         self.assertCleanExit(gw, gw.stop())
 
+    @staticmethod
+    def blank_lines_until_closed(s, limit=8):
+        """Send a bare CRLF every 0.5 s until the gateway closes s; the
+        seconds that took, or None if it is still open after limit."""
+        t0 = time.monotonic()
+        s.settimeout(0.5)
+        while time.monotonic() - t0 < limit:
+            try:
+                s.sendall(b"\r\n")
+                if s.recv(100) == b"":
+                    return time.monotonic() - t0
+            except socket.timeout:
+                continue
+            except OSError:  # reset: closed too
+                return time.monotonic() - t0
+        return None
+
+    def test_blank_lines_do_not_hold_a_connection_past_the_timeout(self):
+        # a bare CRLF now and then is the start of a request (RFC 9112 2.2
+        # lets blank lines precede one): the whole-request bound runs from
+        # the first, however often more come
+        srv, gw = self.start(args=["--client-timeout", "2"])
+        with socket.create_connection((TEST_HOST, gw.port), timeout=10) as s:
+            closed_after = self.blank_lines_until_closed(s)
+        self.assertIsNotNone(closed_after, "still open after 8 s")
+        self.assertLess(closed_after, 4)
+        # on a keep-alive connection, blank lines after a response count
+        # from the first too
+        with socket.create_connection((TEST_HOST, gw.port), timeout=10) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(read_response(s)[0], 200)
+            closed_after = self.blank_lines_until_closed(s)
+        self.assertIsNotNone(closed_after, "still open after 8 s")
+        self.assertLess(closed_after, 4)
+        status, _, body = post(gw.base + "/chat", {"message": "next"})
+        self.assertEqual((status, json.loads(body)),
+                         (200, {"response": "next"}))
+        self.assertCleanExit(gw, gw.stop())
+
     def test_clients_beyond_the_connection_slots_wait_without_spinning(self):
         # 128 connection slots (GW_CONNS on a host build), all held by idle
         # clients: the next clients wait in the listen backlog, and the
