@@ -1616,6 +1616,18 @@ static size_t failure_bound(void)
            1 + kind + 2 + (LLMC_MSG_LEN - 1) + 1;
 }
 
+/* A number of seconds for an option: all of s a decimal number in
+ * [lo, hi]; 0 and *ms set (rounded to the millisecond), else -1. */
+static int arg_seconds(const char *s, double lo, double hi, uint32_t *ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi))
+        return -1; /* NaN too */
+    *ms = (uint32_t)(v * 1000.0 + 0.5);
+    return 0;
+}
+
 static int parse_listen(const char *s, llmc_addr_t *a)
 {
     char host[64];
@@ -1645,7 +1657,7 @@ int main(int argc, char **argv)
 {
     const char *config = NULL, *listen_at = "127.0.0.1:8088";
     const char *port_file = NULL;
-    double grace_s = 5.0;
+    uint32_t grace_ms = 5000;
     long max_inflight = -1, queue = -1;
     llmc_config_t lc;
     llmc_addr_t addr;
@@ -1670,23 +1682,39 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
-        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
             config = v;
-        else if (strcmp(a, "--listen") == 0)
+        } else if (strcmp(a, "--listen") == 0) {
             listen_at = v;
-        else if (strcmp(a, "--model") == 0)
+        } else if (strcmp(a, "--model") == 0) {
             g_default_model = v;
-        else if (strcmp(a, "--max-inflight") == 0)
-            max_inflight = atol(v);
-        else if (strcmp(a, "--queue") == 0)
-            queue = atol(v);
-        else if (strcmp(a, "--grace") == 0)
-            grace_s = atof(v);
-        else if (strcmp(a, "--client-timeout") == 0)
-            g_client_timeout_ms = (uint32_t)(atof(v) * 1000.0);
-        else if (strcmp(a, "--port-file") == 0)
+        } else if (strcmp(a, "--max-inflight") == 0) {
+            if (llmc_tool_arg_num(v, 1, LLMC_SLOTS, &max_inflight) != 0) {
+                fprintf(stderr, "llmc-gateway: --max-inflight needs 1..%d\n",
+                        LLMC_SLOTS);
+                return 2;
+            }
+        } else if (strcmp(a, "--queue") == 0) {
+            if (llmc_tool_arg_num(v, 0, LLMC_QUEUE_LEN, &queue) != 0) {
+                fprintf(stderr, "llmc-gateway: --queue needs 0..%d\n",
+                        LLMC_QUEUE_LEN);
+                return 2;
+            }
+        } else if (strcmp(a, "--grace") == 0) {
+            if (arg_seconds(v, 0.0, 86400.0, &grace_ms) != 0) {
+                fputs("llmc-gateway: --grace needs seconds from 0 to "
+                      "86400\n", stderr);
+                return 2;
+            }
+        } else if (strcmp(a, "--client-timeout") == 0) {
+            if (arg_seconds(v, 0.001, 86400.0, &g_client_timeout_ms) != 0) {
+                fputs("llmc-gateway: --client-timeout needs seconds from "
+                      "0.001 to 86400\n", stderr);
+                return 2;
+            }
+        } else if (strcmp(a, "--port-file") == 0) {
             port_file = v;
-        else {
+        } else {
             usage(stderr);
             return 2;
         }
@@ -1715,7 +1743,7 @@ int main(int argc, char **argv)
     if (g_cfg.max_inflight > 255)
         g_cfg.max_inflight = 255;
     g_max_inflight = g_cfg.max_inflight;
-    if (queue >= 0 && queue < LLMC_QUEUE_LEN)
+    if (queue >= 0)
         g_queue_limit = (unsigned)queue;
 
     memset(&lc, 0, sizeof(lc));
@@ -1776,7 +1804,7 @@ int main(int argc, char **argv)
 
         if (g_signal && !g_stopping) {
             g_stopping = true;
-            stop_at = now + (uint64_t)(grace_s * 1000.0);
+            stop_at = now + grace_ms;
             fprintf(stderr, "llmc-gateway: stopping (%u request(s) in "
                             "flight)\n", g_active);
             if (g_listener != LLMC_SOCK_INVALID) {

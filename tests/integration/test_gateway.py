@@ -981,6 +981,38 @@ class GatewayStateTests(unittest.TestCase):
                          "broke at the end" % name)
 
 
+    def test_number_options_out_of_range_or_not_numbers_are_refused(self):
+        # as the other tools' number options: exit 2 and a message that
+        # names the option, never a silent 0 or an out-of-range conversion
+        cases = (("--client-timeout", "abc"), ("--client-timeout", "0"),
+                 ("--client-timeout", "5000000"), ("--client-timeout", ""),
+                 ("--client-timeout", "nan"), ("--grace", "x"),
+                 ("--grace", "-1"), ("--grace", "1e12"),
+                 ("--max-inflight", "0"), ("--max-inflight", "10x"),
+                 ("--max-inflight", "1000"), ("--queue", "-1"),
+                 ("--queue", "abc"), ("--queue", "100000"))
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            with open(cfg, "w") as f:
+                json.dump({"providers": [{"name": "a",
+                                          "base_url": "http://h/v1"}]}, f)
+            for opt, value in cases:
+                with self.subTest(opt=opt, value=value):
+                    p = subprocess.Popen(
+                        [GATEWAY, "-c", cfg, "--listen", "%s:0" % TEST_HOST,
+                         opt, value], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE)
+                    try:
+                        _, err = p.communicate(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.communicate()
+                        self.fail("started with %s %r" % (opt, value))
+                    err = err.decode("utf-8", "replace")
+                    self.assertEqual(p.returncode, 2, err)
+                    self.assertIn("llmc-gateway: %s needs " % opt, err)
+                    self.assertNotIn("runtime error", err)
+
     def test_names_too_long_for_a_whole_error_message_are_refused(self):
         # the longest failed request's message must fit the buffer it is
         # sent from (GW_ANSWER_MAX, 64 KB): a name of 9,000 bytes, on each
