@@ -96,11 +96,25 @@ static int num_at(int t, long long *out)
     return *end == '\0' && *out >= 0 ? 0 : -1;
 }
 
+/* "env:NAME" (raw) is not set or empty, for field: the variable's name
+ * and where it was asked for, never a value. */
+static int env_fail(llmc_tool_config_t *cfg, const char *raw,
+                    const char *field)
+{
+    size_t n = strlen(raw + 4);
+    snprintf(cfg->err, sizeof(cfg->err),
+             "environment variable %.*s%s not set or empty for: %s",
+             n > 64 ? 64 : (int)n, raw + 4, n > 64 ? "..." : "", field);
+    return -1;
+}
+
 /* A secret or setting that may be "env:NAME". A variable that is not set,
  * or set empty, is an error; with unset, it is left to the caller (the
- * first such "env:NAME" in *unset, *out untouched). */
+ * first such "env:NAME" in *unset and its field in unset_field, *out
+ * untouched). */
 static int secret_at(llmc_tool_config_t *cfg, int t, const char *field,
-                     const char **out, const char **unset)
+                     const char **out, const char **unset, char *unset_field,
+                     size_t unset_cap)
 {
     const char *raw, *v;
     if (g_tok[t].type != JSMN_STRING)
@@ -114,9 +128,11 @@ static int secret_at(llmc_tool_config_t *cfg, int t, const char *field,
         return 0;
     }
     if (unset == NULL)
-        return fail(cfg, "environment variable not set or empty", raw + 4);
-    if (*unset == NULL)
+        return env_fail(cfg, raw, field);
+    if (*unset == NULL) {
         *unset = raw;
+        snprintf(unset_field, unset_cap, "%s", field);
+    }
     return 0;
 }
 
@@ -136,6 +152,7 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
     bool b;
     char where[24]; /* "providers[N]": errors say which one */
     const char *unset = NULL; /* the first "env:NAME" not set or empty */
+    char unset_field[sizeof(where) + 26]; /* and where it was */
 
     snprintf(where, sizeof(where), "providers[%u]",
              (unsigned)cfg->n_providers);
@@ -161,7 +178,8 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
             /* a provider not working is still named, and its URL still
              * parsed: only what it would send may be missing */
             bool needed = dst == &p->name || dst == &p->base_url;
-            if (secret_at(cfg, v, field, dst, needed ? NULL : &unset) != 0)
+            if (secret_at(cfg, v, field, dst, needed ? NULL : &unset,
+                          unset_field, sizeof(unset_field)) != 0)
                 return -1;
         } else if (key_is(k, "working") || key_is(k, "stream")) {
             if (bool_at(v, &b) != 0)
@@ -179,8 +197,7 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
          * would have taken from the environment is not needed (a key the
          * user does not have is a common reason to switch one off) */
         if (!p->disabled)
-            return fail(cfg, "environment variable not set or empty",
-                        unset + 4);
+            return env_fail(cfg, unset, unset_field);
         p->api_key = p->key_id = p->secret = NULL;
     }
     if (p->name == NULL || p->base_url == NULL)
@@ -301,7 +318,8 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
             if (policy(cfg, v, n) != 0)
                 return -1;
         } else if (key_is(k, "ca_file")) {
-            if (secret_at(cfg, v, "ca_file", &cfg->ca_file, NULL) != 0)
+            if (secret_at(cfg, v, "ca_file", &cfg->ca_file, NULL, NULL, 0) !=
+                0)
                 return -1;
         } else if (key_is(k, "max_inflight")) {
             long long m;

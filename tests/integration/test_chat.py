@@ -845,8 +845,17 @@ class ConfigTests(ChatTestCase):
                     rc, out, err = self.run_chat(["-c", cfg, "hello"],
                                                  env=env)
                     self.assertEqual(rc, 2, err)
+                    # which variable, and where (never a value)
                     self.assertEqual(err, "llmc-chat: config: environment "
-                                     "variable not set or empty: %s\n" % var)
+                                     "variable %s not set or empty for: "
+                                     "providers[0].api_key\n" % var)
+            # the top level's ca_file says where too
+            cfg = self.write_config(tmp, '{"providers": [%s], "ca_file": '
+                                    '"env:%s"}' % (good, var))
+            rc, out, err = self.run_chat(["-c", cfg, "hello"])
+            self.assertEqual(rc, 2, err)
+            self.assertEqual(err, "llmc-chat: config: environment variable "
+                             "%s not set or empty for: ca_file\n" % var)
 
     def test_env_name_or_base_url_of_a_provider_not_working_is_named(self):
         # its keys may be missing, but a provider not working is still
@@ -866,7 +875,8 @@ class ConfigTests(ChatTestCase):
                     rc, out, err = self.run_chat(["-c", cfg, "hello"])
                     self.assertEqual(rc, 2, err)
                     self.assertEqual(err, "llmc-chat: config: environment "
-                                     "variable not set or empty: %s\n" % var)
+                                     "variable %s not set or empty for: "
+                                     "providers[1].%s\n" % (var, field))
 
     def test_base_url_and_api_key_replace_the_first_providers(self):
         key = "cli-key-5150"
