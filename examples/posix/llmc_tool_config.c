@@ -181,6 +181,11 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
             if (secret_at(cfg, v, field, dst, needed ? NULL : &unset,
                           unset_field, sizeof(unset_field)) != 0)
                 return -1;
+            /* written empty: as "env:NAME" set empty, no value at all (a
+             * key would go out as "Bearer " with no token); an empty
+             * name has its own message below */
+            if (dst != &p->name && *dst != NULL && **dst == '\0')
+                return fail(cfg, "expected a non-empty string for", field);
         } else if (key_is(k, "working") || key_is(k, "stream")) {
             if (bool_at(v, &b) != 0)
                 return fail(cfg, "expected true or false for", field);
@@ -321,6 +326,9 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
             if (secret_at(cfg, v, "ca_file", &cfg->ca_file, NULL, NULL, 0) !=
                 0)
                 return -1;
+            if (cfg->ca_file[0] == '\0')
+                return fail(cfg, "expected a non-empty string for",
+                            "ca_file");
         } else if (key_is(k, "max_inflight")) {
             long long m;
             if (num_at(v, &m) != 0)

@@ -826,6 +826,36 @@ class ConfigTests(ChatTestCase):
         }
         self.assertConfigErrors(cases)
 
+    def test_empty_strings_are_refused_where_they_say(self):
+        # an empty key would go out as "Authorization: Bearer " with no
+        # token, an empty model as "model": "", ...; as with "env:NAME" set
+        # empty, that is a config error, which says where
+        url = self.server.url
+        prov = '"name": "a", "base_url": "%s"' % url
+        two = '{%s}, {"name": "b", "base_url": "%s", ' % (prov, url)
+        cases = {}
+        for key in ("api_key", "model", "project_id", "key_id", "secret",
+                    "token_url", "base_url"):
+            extra = ('"key_id": "k", "secret": "s", '
+                     if key in ("project_id", "token_url") else "")
+            if key == "key_id":
+                extra = '"secret": "s", '
+            elif key == "secret":
+                extra = '"key_id": "k", '
+            text = ('{"providers": [%s%s"%s": ""}]}' % (two, extra, key)
+                    if key != "base_url" else
+                    '{"providers": [{%s}, {"name": "b", "base_url": ""}]}'
+                    % prov)
+            cases[text] = ("expected a non-empty string for: "
+                           "providers[1].%s" % key)
+        # a provider that is not working too: a literal is no key at hand
+        cases['{"providers": [%s"api_key": "", "working": false}]}' % two] = \
+            "expected a non-empty string for: providers[1].api_key"
+        cases['{"providers": [{%s}], "ca_file": ""}' % prov] = \
+            "expected a non-empty string for: ca_file"
+        self.assertConfigErrors(cases)
+        self.assertEqual(self.server.stats()["requests"], 0)
+
     def test_env_secret_of_a_provider_that_is_not_working_is_not_needed(self):
         # a provider switched off because its key is not at hand: the
         # config still loads; switched on, the missing key is an error
