@@ -210,6 +210,14 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
                          "this one lacks one", where);
     if (p->name[0] == '\0') /* errors, --ignore and results name it */
         return fail(cfg, "a provider's \"name\" is empty", where);
+    /* ... and could not tell two of one name apart: --ignore would take
+     * both away, results and /health would list them alike */
+    for (k = 0; k + 1 < (int)cfg->n_providers; k++)
+        if (strcmp(cfg->providers[k].name, p->name) == 0) {
+            snprintf(cfg->err, sizeof(cfg->err),
+                     "duplicate provider name: %s.name", where);
+            return -1;
+        }
     /* Evolution IAM takes both; one alone is a half-written provider */
     if ((p->key_id == NULL) != (p->secret == NULL))
         return fail(cfg, "Evolution IAM needs both \"key_id\" and "

@@ -856,6 +856,20 @@ class ConfigTests(ChatTestCase):
         self.assertConfigErrors(cases)
         self.assertEqual(self.server.stats()["requests"], 0)
 
+    def test_duplicate_provider_names_are_refused(self):
+        # results, --ignore and /health know providers by name: two of one
+        # name would be told apart by none of them
+        url = self.server.url
+        a = '{"name": "a", "base_url": "%s"}' % url
+        b = '{"name": "b", "base_url": "%s"}' % url
+        off = '{"name": "a", "base_url": "%s", "working": false}' % url
+        self.assertConfigErrors({
+            '{"providers": [%s, %s]}' % (a, a):
+                "duplicate provider name: providers[1].name",
+            '{"providers": [%s, %s, %s]}' % (a, b, off):
+                "duplicate provider name: providers[2].name",
+        })
+
     def test_env_secret_of_a_provider_that_is_not_working_is_not_needed(self):
         # a provider switched off because its key is not at hand: the
         # config still loads; switched on, the missing key is an error
