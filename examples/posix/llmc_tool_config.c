@@ -5,6 +5,7 @@
 #include "llmc_writer.h" /* llmc_json_escape */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +88,22 @@ static int bool_at(int t, bool *out)
 static int num_at(int t, long long *out)
 {
     char tmp[32], *end;
-    int n = g_tok[t].end - g_tok[t].start;
-    if (g_tok[t].type != JSMN_PRIMITIVE || n <= 0 || n >= (int)sizeof(tmp))
+    const char *s = g_text + g_tok[t].start;
+    int n = g_tok[t].end - g_tok[t].start, i;
+    if (g_tok[t].type != JSMN_PRIMITIVE || n <= 0)
+        return -1;
+    /* digits alone, however many: saturated, so that a value too large
+     * for its field takes the largest it holds whatever its length */
+    for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        ;
+    if (i == n) {
+        long long v = 0;
+        for (i = 0; i < n; i++)
+            v = v > (LLONG_MAX - 9) / 10 ? LLONG_MAX : v * 10 + (s[i] - '0');
+        *out = v;
+        return 0;
+    }
+    if (n >= (int)sizeof(tmp)) /* another form ("-0"), of a usual length */
         return -1;
     memcpy(tmp, g_text + g_tok[t].start, (size_t)n);
     tmp[n] = '\0';

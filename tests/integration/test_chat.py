@@ -870,6 +870,30 @@ class ConfigTests(ChatTestCase):
                 "duplicate provider name: providers[2].name",
         })
 
+    def test_integers_of_any_length_take_the_largest_their_field_holds(self):
+        # README: a value too large for its field takes the largest it
+        # holds, however many digits it is written with
+        big = "9" * 34
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = self.write_config(
+                tmp, '{"providers": [{"name": "a", "base_url": "%s"}], '
+                     '"max_inflight": %s, "policy": {"deadline_ms": %s, '
+                     '"max_retries": %s, "cooldown_ms": %s}}'
+                     % (self.server.url, "7" * 60, big, "1" * 40, big))
+            self.assertSuccess(self.run_chat(["-c", cfg, "hello"]), "hello")
+            # still an integer, still not negative
+            for bad in ("-" + big, big + ".5", big + "e3"):
+                with self.subTest(value=bad):
+                    cfg = self.write_config(
+                        tmp, '{"providers": [{"name": "a", "base_url": '
+                             '"%s"}], "policy": {"deadline_ms": %s}}'
+                             % (self.server.url, bad))
+                    rc, out, err = self.run_chat(["-c", cfg, "hello"])
+                    self.assertEqual(rc, 2, err)
+                    self.assertEqual(err, "llmc-chat: config: expected a "
+                                     "non-negative integer for: "
+                                     "policy.deadline_ms\n")
+
     def test_env_secret_of_a_provider_that_is_not_working_is_not_needed(self):
         # a provider switched off because its key is not at hand: the
         # config still loads; switched on, the missing key is an error
