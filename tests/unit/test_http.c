@@ -176,6 +176,18 @@ static unsigned flags_of(const char *in)
     return v;
 }
 
+/* in parses whole, its body is data, and the connection is reusable. */
+static void assert_whole_and_reusable(const char *in, const char *data)
+{
+    http_run_t r = {0};
+    parse(&r, in);
+    assert_int_equal(r.head_rc, 1);
+    assert_int_equal(r.body_rc, 1);
+    assert_string_equal(tb_cstr(&r.data), data);
+    assert_true(r.reusable);
+    run_free(&r);
+}
+
 /* ---- status line ------------------------------------------------------ */
 
 static void test_status_line_crlf_parsed_with_body(void **st)
@@ -474,7 +486,6 @@ static void test_transfer_encoding_blanks_collapse_coding_after_rejected(
 {
     char in[256];
     char tabs[LLMC_HTTP_VAL_MAX + 1];
-    http_run_t r = {0};
     (void)st;
     memset(tabs, '\t', sizeof(tabs) - 1);
     tabs[sizeof(tabs) - 1] = '\0';
@@ -487,12 +498,7 @@ static void test_transfer_encoding_blanks_collapse_coding_after_rejected(
              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked%s\r\n"
              "\r\n3\r\nabc\r\n0\r\n\r\n",
              tabs);
-    parse(&r, in);
-    assert_int_equal(r.head_rc, 1);
-    assert_int_equal(r.body_rc, 1);
-    assert_string_equal(tb_cstr(&r.data), "abc");
-    assert_true(r.reusable);
-    run_free(&r);
+    assert_whole_and_reusable(in, "abc");
 }
 
 /* Several Transfer-Encoding lines are one list (RFC 9110 5.3): a second
@@ -721,7 +727,6 @@ static void test_many_trailing_tabs_not_part_of_the_value(void **st)
 {
     char in[512];
     char tabs[2 * LLMC_HTTP_VAL_MAX];
-    http_run_t r = {0};
     (void)st;
     memset(tabs, '\t', sizeof(tabs) - 1);
     tabs[sizeof(tabs) - 1] = '\0';
@@ -729,12 +734,7 @@ static void test_many_trailing_tabs_not_part_of_the_value(void **st)
              "HTTP/1.1 200 OK\r\nContent-Length: 5%s\r\n"
              "Connection: keep-alive%s\r\n\r\nhello",
              tabs, tabs);
-    parse(&r, in);
-    assert_int_equal(r.head_rc, 1);
-    assert_int_equal(r.body_rc, 1);
-    assert_string_equal(tb_cstr(&r.data), "hello");
-    assert_true(r.reusable);
-    run_free(&r);
+    assert_whole_and_reusable(in, "hello");
 }
 
 static void test_retry_after_ms_wins_over_retry_after_either_order(void **st)
