@@ -130,27 +130,48 @@ static uint32_t since(const llmc_client_t *c, uint32_t t)
     return (uint32_t)c->now - t;
 }
 
-/* Mask secret[0..n) in m[0..len), also where the message was cut in the
- * middle of it (a tail of 4 or more bytes that starts the secret; the
- * longest such tail comes first, and masked bytes match no later one).
- * The message may be a JSON body shown as raw text, which quotes the
- * secret as JSON writes it: the second reading takes a backslash as the
- * escape of the next byte (\" \\ \/). */
-static void mask(char *m, size_t len, const char *secret)
+/* How many bytes at o[k..len) JSON may write the byte c as: c itself (1),
+ * \c (2: \" \\ \/), \u00XX (6, either case: how .NET writes "+"); one
+ * cut by the message's end counts for what is left. 0: none of them. */
+static size_t as_json(const char *o, size_t k, size_t len, char c)
 {
-    size_t j, i, k, end, n = llmc_strlen(secret);
+    static const char hex[] = "0123456789abcdef";
+    char u[6] = {'\\', 'u', '0', '0', 0, 0};
+    size_t i;
+    if (o[k] != '\\')
+        return o[k] == c;
+    if (k + 1 == len)
+        return 1;
+    if (o[k + 1] != 'u')
+        return o[k + 1] == c ? 2 : 0;
+    u[4] = hex[(unsigned char)c >> 4 & 15];
+    u[5] = hex[c & 15];
+    for (i = 0; i < 6 && k + i < len; i++)
+        if ((o[k + i] | (i >= 4 ? 0x20 : 0)) != u[i])
+            return 0;
+    return i;
+}
+
+/* Mask secret in m[0..len), also where the message was cut in the middle
+ * of it (a tail of 4 or more bytes that starts the secret). o is the
+ * message before any masking, so that secrets that overlap (a token that
+ * holds the key id, a secret that starts another) are each found whole.
+ * The message may be a JSON body shown as raw text, which quotes the
+ * secret as JSON writes it: the second reading takes its escapes. */
+static void mask(char *m, const char *o, size_t len, const char *secret)
+{
+    size_t j, i, k, w, end, n = llmc_strlen(secret);
     int esc;
-    if (n < 4)
-        return;
-    for (j = 0; j + 4 <= len; j++) {
+    for (j = 0; n > 0 && j < len; j++) {
         /* the longer of the two readings that match from j */
         end = j;
         for (esc = 0; esc < 2; esc++) {
-            for (i = 0, k = j; i < n && k < len; i++, k++)
-                if ((esc && m[k] == '\\' && ++k == len) ||
-                    m[k] != secret[i])
+            for (i = 0, k = j; i < n && k < len; i++, k += w) {
+                w = esc ? as_json(o, k, len, secret[i]) : o[k] == secret[i];
+                if (w == 0)
                     break;
-            if ((i == n || k == len) && k > end)
+            }
+            if ((i == n || (k == len && len - j >= 4)) && k > end)
                 end = k;
         }
         memset(m + j, '*', end - j);
@@ -164,9 +185,10 @@ static void redact(const llmc_client_t *c, llmc_slot_t *s)
     const llmc_provider_t *p = &c->providers[s->provider];
     /* the bearer is the API key or an IAM token, which has no NUL */
     const char *secrets[4];
-    char *m = s->result.message;
+    char *m = s->result.message, o[sizeof(s->result.message)];
     size_t len = strlen(m), i;
 
+    memcpy(o, m, len);
     secrets[0] = p->api_key;
     secrets[1] = p->secret;
     secrets[2] = p->key_id;
@@ -178,7 +200,7 @@ static void redact(const llmc_client_t *c, llmc_slot_t *s)
     secrets[3] = s->w.bearer;
 #endif
     for (i = 0; i < 4; i++)
-        mask(m, len, secrets[i]);
+        mask(m, o, len, secrets[i]);
 }
 
 static const char *provider_name(const llmc_client_t *c, int i);

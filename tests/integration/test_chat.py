@@ -435,20 +435,33 @@ class ErrorTests(ChatTestCase):
     def test_api_key_quoted_json_escaped_is_masked(self):
         # A key quoted back in a body llmc shows as raw text ({"detail":
         # ...}, no error.message) is masked in its JSON-escaped form too:
-        # PHP's json_encode writes "/" as "\\/", and every encoder escapes
-        # '"' and '\\'.
-        for secret, words in (("sk-llmc/SLASHED/7f3a", ("SLASHED", "7f3a")),
-                              ('sk-"QUOTED"\\BACK\\9e2b',
-                               ("QUOTED", "BACK", "9e2b"))):
+        # PHP's json_encode writes "/" as "\\/", every encoder escapes
+        # '"' and '\\', and .NET's System.Text.Json writes "+" (and
+        # HTML-sensitive bytes) as \\u002B.
+        for secret, words, errbody in (
+                ("sk-llmc/SLASHED/7f3a", ("SLASHED", "7f3a"), "detail"),
+                ('sk-"QUOTED"\\BACK\\9e2b', ("QUOTED", "BACK", "9e2b"),
+                 "detail"),
+                ("sk-Q7/r9+Zx2Lw0pV5mN", ("Q7", "Zx2Lw0pV5mN"), "detail_u")):
             with self.subTest(secret=secret):
                 result = self.chat("secret", api_key=secret, status=401,
-                                   errbody="detail", echo_auth=1,
+                                   errbody=errbody, echo_auth=1,
                                    msg="bad key")
                 rc, out, err = result
                 self.assertFailure(result, "http error", 401)
                 self.assertIn("detail", err)
                 for word in words:
                     self.assertNotIn(word, err, err)
+
+    def test_short_api_key_quoted_back_is_masked(self):
+        # however short the key, the whole of it is found
+        for secret in ("k9Z", "Q"):
+            with self.subTest(secret=secret):
+                result = self.chat("secret", api_key=secret, status=401,
+                                   echo_auth=1, msg="bad key")
+                rc, out, err = result
+                self.assertFailure(result, "http error", 401)
+                self.assertIn("bad key Bearer " + "*" * len(secret), err)
 
     def test_header_injection_in_api_key_refused(self):
         rc, out, err = self.chat("inject", api_key="abc\r\nX-Evil: 1")

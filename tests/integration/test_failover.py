@@ -1234,6 +1234,30 @@ class SecretTests(FailoverCase):
         self.assertIn("http error: status 401", err)
         self.assertNotIn(API_KEY, err)
 
+    def test_secrets_that_hold_one_another_are_each_masked_whole(self):
+        # A token that holds the key id, a secret that starts it: each is
+        # found in the message as it came, not in what masking another
+        # one left of it.
+        key_id = "KEYID-SECRETPART-99"
+        for secret, suffix, scenario in (
+                ("sec-77aa99bb", key_id,
+                 {"status": 401, "echo_auth": 1, "msg": "refused"}),
+                ("KEYID-", "", {"status": 401, "msg": "refused " + key_id})):
+            with self.subTest(secret=secret):
+                srv = Server(iam_key_id=key_id, iam_secret=secret,
+                             iam_token_suffix=suffix).start()
+                self.addCleanup(srv.stop)
+                token_url = ("http://%s:%d/api/v1/auth/token"
+                             % (TEST_HOST, srv.port))
+                cfg = self.config([self.prov(
+                    "evo", srv, scenario, key_id=key_id, secret=secret,
+                    token_url=token_url)], max_retries=0)
+                rc, out, err, _ = self.chat(cfg)
+                self.assertEqual(rc, 1, err)
+                self.assertIn("status 401: refused", err)
+                for word in ("iam-token", "KEYID", "SECRETPART"):
+                    self.assertNotIn(word, err)
+
 
 LOG_CHAT = tool_path("log4/llmc-chat")
 

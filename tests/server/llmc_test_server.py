@@ -58,9 +58,14 @@ SCENARIO OPTIONS (all optional)
   retry_after=S                  add "Retry-After: S"
   retry_after_ms=N               add "retry-after-ms: N"
   should_retry=true|false        add "x-should-retry"
-  errbody=json|text|none|detail  error body format (default json); detail:
+  errbody=json|text|none|detail|detail_u
+                                 error body format (default json); detail:
                                  {"detail":msg} with "/" written as "\\/",
-                                 as PHP's json_encode writes it
+                                 as PHP's json_encode writes it; detail_u:
+                                 {"detail":msg} with every byte of msg but
+                                 letters and digits written \\u00XX, as
+                                 .NET's System.Text.Json writes "+" and
+                                 HTML-sensitive bytes
   echo_auth=1                    the error message quotes the request's
                                  Authorization header
   fail_first=N                   failure options (status, reset, hang,
@@ -747,6 +752,12 @@ class ChatResponder:
             headers.insert(0, ("Content-Type", "application/json"))
         elif kind == "detail":
             body = json_bytes({"detail": msg}).replace(b"/", b"\\/")
+            headers.insert(0, ("Content-Type", "application/json"))
+        elif kind == "detail_u":
+            body = (b'{"detail":"' +
+                    "".join(ch if ch.isascii() and ch.isalnum()
+                            else "\\u%04X" % ord(ch) for ch in msg).encode()
+                    + b'"}')
             headers.insert(0, ("Content-Type", "application/json"))
         elif kind == "text":
             body = msg.encode("utf-8")
