@@ -302,15 +302,33 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
 #endif
 
 /* The request ends: the result goes to on_done and the slot is freed. */
+static LLMC_NOINLINE const char *why_cancelled(const llmc_client_t *c);
+
 static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 {
     llmc_result_t *r = &s->result;
+    bool cancelled;
 
     slot_drop_conn(c, s, true);
 #if LLMC_IAM
     token_shared(c, s, 1); /* a fetch cut short: a waiting request takes
                               it over */
 #endif
+    /* The request has ended before its on_done runs: a submit from there
+     * finds its room, and a cancel of it finds nothing. Until the handle
+     * goes, a cancel counts, from another task or from a callback that
+     * ran since the ending was decided (another request's on_done): one
+     * that returned LLMC_OK ends the request as cancelled. The slot is
+     * reused only by dispatch(), which on_done cannot reach. */
+    llmc_port_lock();
+    s->job.handle = 0; /* llmc_cancel() finds it no more */
+    cancelled = s->job.cancelled;
+    c->active--;
+    llmc_port_unlock();
+    if (cancelled && status != LLMC_ERR_CANCELLED) {
+        status = LLMC_ERR_CANCELLED;
+        set_msg(s, why_cancelled(c));
+    }
     r->status = status;
     r->elapsed_ms = since(c, s->t_start);
     r->partial = s->delivered & (status != LLMC_OK);
@@ -322,14 +340,7 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
         LLMC_LOGI("request cancelled", NULL, NULL);
     else
         LLMC_LOGE("request failed", llmc_strerror(status), r->message);
-    /* the request has ended before its on_done runs: a submit from there
-     * finds its room, and a cancel of it finds nothing. The slot is reused
-     * only by dispatch(), which on_done cannot reach. */
     s->state = SLOT_FREE;
-    llmc_port_lock();
-    s->job.handle = 0; /* llmc_cancel() finds it no more */
-    c->active--;
-    llmc_port_unlock();
     if (s->job.cb.on_done != NULL)
         s->job.cb.on_done(s->job.user, r);
 }
@@ -800,8 +811,10 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
         set_msg(s, text);
 #if LLMC_IAM
     /* the token was refused (a 401 or 403 head decides, also when its body
-     * then fails): fetch one, retry once */
-    if (llmc_auth_refresh(c, s)) {
+     * then fails): fetch one, retry once; not a request that waited for
+     * another's fetch, whose failure (a refusal of the key pair too) it
+     * shares */
+    if (s->phase != PH_TOKEN && llmc_auth_refresh(c, s)) {
         slot_drop_conn(c, s, false);
         record_attempt(c, s, status);
         attempt_begin(c, s);

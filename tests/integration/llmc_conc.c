@@ -19,6 +19,8 @@
  *                  is cancelled while still queued. With --cancel-wait MS,
  *                  that on_delta waits MS first, so that what the server
  *                  sent after the event (a close, a reset) has arrived
+ *   dcancel        #0 and #1 at once; #1's on_done cancels #0 (if it has
+ *                  not ended): the summary says what llmc_cancel returned
  *   acancel        #0 runs to its end (its connection is pooled); then #1,
  *                  whose on_attempt cancels it: the pooled connection is
  *                  there at once, and the request must not go out on it
@@ -102,6 +104,7 @@ typedef struct {
     uint32_t ms;
     bool cancel_on_delta;
     bool cancel_on_attempt;
+    int cancel_on_done; /* 1 + the item its on_done cancels; 0: none */
     char message[LLMC_MSG_LEN]; /* the result's */
 } item_t;
 
@@ -115,6 +118,7 @@ static int g_done;
 static int g_done_any; /* g_done, for other threads (atomic accesses) */
 static int g_with_content; /* items that got content */
 static int g_refill = -1;  /* refill: the item #0's on_done submits */
+static int g_cancel_rc = 1; /* dcancel: what that cancel returned */
 static int g_cancel_wait_ms; /* --cancel-wait */
 /* reenter: item #0's first on_delta (1) or its on_done (2) calls what a
  * callback must not, and records what those calls returned */
@@ -196,6 +200,11 @@ static void on_done(void *user, const llmc_result_t *r)
     g_seq++;
     if (it->i == 0 && g_reenter == 2)
         reenter();
+    if (it->cancel_on_done > 0) { /* allowed in a callback */
+        g_cancel_rc = llmc_cancel(&g_client,
+                                  g_items[it->cancel_on_done - 1].h);
+        it->cancel_on_done = 0;
+    }
     if (it->i == 0 && g_refill >= 0) { /* allowed in a callback */
         int k = g_refill;
         g_refill = -1;
@@ -518,6 +527,20 @@ static int cmd_tokcancel(const char *model)
         return 1;
     print_items(2);
     printf("{\"summary\":\"tokcancel\"}\n");
+    return 0;
+}
+
+static int cmd_dcancel(const char *model)
+{
+    prepare(0, model);
+    prepare(1, model);
+    g_items[1].cancel_on_done = 1;
+    if (submit(0) < 0 || submit(1) < 0 || poll_until_done(2) != 0)
+        return 1;
+    print_items(2);
+    fputs("{\"summary\":\"dcancel\",\"cancel_rc\":", stdout);
+    llmc_tool_json_cstr(stdout, llmc_strerror(g_cancel_rc));
+    fputs("}\n", stdout);
     return 0;
 }
 
@@ -928,6 +951,8 @@ int main(int argc, char **argv)
                          argc - argi > 5 ? argv[argi + 5] : model);
     else if (strcmp(cmd, "after") == 0 && ARG_N > 0 && argc - argi > 4)
         rc = cmd_after(model, argv[argi + 4], ARG_N);
+    else if (strcmp(cmd, "dcancel") == 0)
+        rc = cmd_dcancel(model);
     else if (strcmp(cmd, "tokcancel") == 0)
         rc = cmd_tokcancel(model);
     else if (strcmp(cmd, "thread") == 0)

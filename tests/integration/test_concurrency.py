@@ -850,6 +850,34 @@ class GatherTests(ToolCase):
         st = srv.stats()
         self.assertEqual((st["token_requests"], st["chat_requests"]), (1, 0))
 
+    def test_iam_token_refused_ends_every_waiting_request_without_a_refresh(self):
+        # The token endpoint refuses the key pair (401): each request that
+        # waited for the fetch fails with that refusal, as an attempt of
+        # its own; none takes it for a refusal of its own token (a second
+        # attempt, a second fetch)
+        srv = self.iam_server(iam_delay_ms=200)
+        items, s = run_conc(["--key-id", self.IAM_KEY[0], "--secret",
+                             "not-the-secret", "--token-url",
+                             self.token_url(srv), "run", srv.url, "t", 3])
+        for it in items:
+            self.assertEqual((it["status"], it["attempts"]),
+                             ("auth error", 1), it)
+        st = srv.stats()  # token_requests counts good credentials only
+        self.assertEqual((st["requests"], st["chat_requests"]), (1, 0))
+
+    def test_cancel_from_a_callback_as_a_shared_fetch_fails_is_honoured(self):
+        # #0 fetches the token, #1 waits for it; the fetch fails (503, no
+        # retries), which ends #1 first, and #1's on_done cancels #0. That
+        # llmc_cancel() returns LLMC_OK, so #0 ends as cancelled (llmc.h),
+        # not with the failure it was ending with
+        srv = self.iam_server(iam_fail_first=1, iam_delay_ms=200)
+        items, s = self.iam_conc(srv, "dcancel", srv.url, "t")
+        r0, r1 = items
+        self.assertEqual(r1["status"], "auth error", r1)
+        self.assertEqual(s["cancel_rc"], "ok", s)
+        self.assertEqual((r0["status"], r0["done_calls"]), ("cancelled", 1),
+                         r0)
+
     def test_iam_token_fetch_failure_is_retried_by_every_waiting_request(self):
         # The one fetch fails with a 503, which is retried (max_retries 1):
         # the requests that waited for it fail the same way, so they retry
