@@ -1373,9 +1373,14 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
         return LLMC_ERR_ARG;
     c->busy = 1;
     c->now = llmc_port_now_ms();
+    rc = pending(c);
     next = service(c);
-    if (c->busy == 2) /* a callback asked for the shutdown: this poll */
-        timeout_ms = 0; /* ends everything, with nothing to wait for */
+    /* a callback asked for the shutdown: this poll ends everything, with
+     * nothing to wait for; nor is there when the timers just ended the
+     * last request (its on_done has run: the caller hears of it now, not
+     * after a wait for nothing) */
+    if (c->busy == 2 || (rc > 0 && pending(c) == 0))
+        timeout_ms = 0;
     if (next == UINT32_MAX || (timeout_ms >= 0 && next > (uint32_t)timeout_ms))
         next = (uint32_t)timeout_ms;
     else if (next > INT32_MAX) /* a timer 24.8 days or more away, with no */

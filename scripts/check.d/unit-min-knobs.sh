@@ -9,14 +9,19 @@
 # changes. Tests that need more room than that check what fits, or are
 # compiled out (#if on the knob; see tests/unit/).
 # Builds in $BUILD/min-knobs. Last line: "unit-min-knobs: N passed, M failed".
+# unit-max-knobs.sh runs this with KNOBS_END=highest (every int knob at
+# the highest value its range allows).
 set -u
 cd "$(dirname "$0")/../.."
-B="${BUILD:-build}/min-knobs"
+END="${KNOBS_END:-lowest}"
+NAME=unit-min-knobs
+[ "$END" = highest ] && NAME=unit-max-knobs
+B="${BUILD:-build}/${NAME#unit-}"
 PY="${PYTHON:-/usr/bin/python3}"
 
 fail() {
-    echo "unit-min-knobs: $*" >&2
-    echo "unit-min-knobs: 0 passed, 1 failed"
+    echo "$NAME: $*" >&2
+    echo "$NAME: 0 passed, 1 failed"
     exit 1
 }
 
@@ -24,14 +29,14 @@ bash scripts/deps.sh || fail "cannot install the packages make unit needs"
 mkdir -p "$B" || fail "cannot create $B"
 # the .config, rewritten only when it changes, so that a second run
 # rebuilds nothing
-"$PY" scripts/kconfig_ends.py lowest "$B/.config.new" ||
+"$PY" scripts/kconfig_ends.py "$END" "$B/.config.new" ||
     fail "cannot write the .config"
 if cmp -s "$B/.config.new" "$B/.config"; then
     rm -f "$B/.config.new"
 else
     mv "$B/.config.new" "$B/.config" || fail "cannot write $B/.config"
 fi
-echo "unit-min-knobs: built with $(sed -n 's/^CONFIG_\(LLMC_[A-Z_]*=[0-9]*\)$/\1/p' "$B/.config" | paste -sd " ")"
+echo "$NAME: built with $(sed -n 's/^CONFIG_\(LLMC_[A-Z_]*=[0-9]*\)$/\1/p' "$B/.config" | paste -sd " ")"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -42,5 +47,5 @@ summary=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
 set -- $summary
 failed=$4
 [ "$rc" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
-echo "unit-min-knobs: $2 passed, $failed failed"
+echo "$NAME: $2 passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$2" -gt 0 ]

@@ -100,6 +100,52 @@ static void test_poll_does_not_sleep_with_a_startable_queue(void **st)
 }
 #endif
 
+#if LLMC_QUEUE_LEN >= 2
+/* A poll whose timer pass ends the last request returns then, with 0: its
+ * on_done has run, and there is nothing left to wait for. n requests fail
+ * over through every provider, each at once, one slot: for some n the last
+ * of them ends in the timer pass of a poll that the submits' wake no
+ * longer shortens. No poll may wait its 3 s (the port's clock says how
+ * long each took). */
+static void test_poll_that_ends_the_last_request_does_not_wait(void **st)
+{
+    static llmc_provider_t p[LLMC_MAX_PROVIDERS];
+    llmc_request_t req;
+    llmc_callbacks_t cb = {NULL, NULL, count_done};
+    uint64_t t0, longest = 0;
+    int i, n, rc;
+    (void)st;
+    for (i = 0; i < LLMC_MAX_PROVIDERS; i++)
+        p[i] = k_bad_key;
+    Cfg.providers = p;
+    Cfg.n_providers = LLMC_MAX_PROVIDERS;
+    Cfg.max_inflight = 1;
+    llmc_policy_default(&Cfg.policy);
+    Cfg.policy.max_retries = 0;
+    Cfg.policy.cooldown_after = 0;
+    hi_request(&req);
+    for (n = 1; n <= LLMC_QUEUE_LEN && n <= 40; n++) {
+        assert_int_equal(llmc_client_init(C, &Cfg), LLMC_OK);
+        g_done = 0;
+        for (i = 0; i < n; i++)
+            assert_true(llmc_submit(C, &req, &cb, NULL) > 0);
+        do {
+            t0 = llmc_port_now_ms();
+            rc = llmc_poll(C, 3000);
+            t0 = llmc_port_now_ms() - t0;
+            if (t0 > longest)
+                longest = t0;
+            if (t0 >= 1500)
+                fail_msg("%d requests: a poll waited %lu ms, %d pending", n,
+                         (unsigned long)t0, rc);
+        } while (rc > 0);
+        assert_int_equal(g_done, n);
+        llmc_client_shutdown(C);
+    }
+    printf("longest poll: %lu ms\n", (unsigned long)longest);
+}
+#endif
+
 static int g_last_status;
 static void note_done(void *u, const llmc_result_t *r)
 {
@@ -185,6 +231,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #if LLMC_QUEUE_LEN >= 2
         T(test_poll_does_not_sleep_with_a_startable_queue),
+#endif
+#if LLMC_QUEUE_LEN >= 2
+        T(test_poll_that_ends_the_last_request_does_not_wait),
 #endif
         T(test_handle_of_before_a_restart_cancels_nothing),
         T(test_poll_returns_when_on_done_resubmits),
