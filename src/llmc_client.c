@@ -952,10 +952,10 @@ static void step_recv(llmc_client_t *c, llmc_slot_t *s)
     int i;
     s->more = false;
     for (i = 0; i < READS_PER_ROUND; i++) {
-        long n = llmc_conn_recv(c, s->conn, c->rx, sizeof(c->rx));
+        long n = llmc_conn_recv(c, s->conn, c->io.rx, sizeof(c->io.rx));
         if (n > 0) {
             llmc_set_timer(c, s, c->policy.idle_timeout_ms);
-            if (feed(c, s, c->rx, (size_t)n))
+            if (feed(c, s, c->io.rx, (size_t)n))
                 return;
             if (s->done_seen && s->timer_ms > DONE_GRACE_MS)
                 s->timer_ms = DONE_GRACE_MS;
@@ -1186,17 +1186,20 @@ static LLMC_NOINLINE const char *why_cancelled(const llmc_client_t *c)
 }
 
 /* A job that never got a slot ends: cancelled or shut down. */
-static void finish_unstarted(const llmc_job_t *j, const char *why)
+static void finish_unstarted(llmc_client_t *c, const llmc_job_t *j,
+                             const char *why)
 {
-    llmc_result_t r;
+    /* in the receive buffer, free between reads: no result-sized frame on
+     * the polling task's stack (a callback cannot re-enter dispatch()) */
+    llmc_result_t *r = &c->io.unstarted;
     llmc_buf_t b;
-    memset(&r, 0, sizeof(r));
-    r.status = LLMC_ERR_CANCELLED;
-    r.provider = -1;
-    llmc_buf_init(&b, r.message, sizeof(r.message));
+    memset(r, 0, sizeof(*r));
+    r->status = LLMC_ERR_CANCELLED;
+    r->provider = -1;
+    llmc_buf_init(&b, r->message, sizeof(r->message));
     llmc_buf_str(&b, why);
     if (j->cb.on_done != NULL)
-        j->cb.on_done(j->user, &r);
+        j->cb.on_done(j->user, r);
 }
 
 /* Take jobs off the queue: a cancelled one ends at once, wherever it
@@ -1237,7 +1240,7 @@ static bool dispatch(llmc_client_t *c)
                 (size_t)(c->q_len - q) * sizeof(c->queue[0]));
         llmc_port_unlock();
         if (s == NULL)
-            finish_unstarted(&j, why_cancelled(c));
+            finish_unstarted(c, &j, why_cancelled(c));
         else
             slot_start(c, s);
     }

@@ -243,7 +243,14 @@ struct llmc_client {
     llmc_iam_t iam[LLMC_IAM_PROVIDERS];
 #endif
     llmc_slot_t slots[LLMC_SLOTS];
-    char rx[LLMC_RECV_BUF_SIZE];
+    /* the receive buffer, whose bytes are consumed whole within each
+     * read; between reads, the result of a request that ends before it
+     * had a slot (cancelled while queued), not on the polling task's
+     * stack */
+    union {
+        char rx[LLMC_RECV_BUF_SIZE];
+        llmc_result_t unstarted;
+    } io;
 #if LLMC_TLS
     bool tls_ready;
     mbedtls_ssl_config conf;

@@ -25,7 +25,7 @@ SIZE(provider_state, sizeof(llmc_provider_state_t))
 SIZE(iam, MEMBER(llmc_client_t, iam))
 #endif
 SIZE(queue, MEMBER(llmc_client_t, queue))
-SIZE(rx, MEMBER(llmc_client_t, rx))
+SIZE(rx, MEMBER(llmc_client_t, io))
 #if LLMC_TLS
 SIZE(tls_conf, MEMBER(llmc_client_t, conf))
 SIZE(tls_ca, MEMBER(llmc_client_t, ca))
