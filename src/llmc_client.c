@@ -130,51 +130,43 @@ static uint32_t since(const llmc_client_t *c, uint32_t t)
     return (uint32_t)c->now - t;
 }
 
-/* How many bytes at o[k..len) JSON may write the byte c as: c itself (1),
- * \c (2: \" \\ \/), \u00XX (6, either case: how .NET writes "+"); one
- * cut by the message's end counts for what is left. 0: none of them. */
+/* How many bytes at o[k..len) stand for the secret's byte c, as it is or
+ * as JSON writes it in a body shown as raw text: \c (2: \" \\ \/), \u00XX
+ * (6, either case: how .NET writes "+"); one cut by the message's end
+ * counts for what is left. 0: none. */
 static size_t as_json(const char *o, size_t k, size_t len, char c)
 {
     static const char hex[] = "0123456789abcdef";
-    char u[6] = {'\\', 'u', '0', '0', 0, 0};
+    char u[6];
     size_t i;
     if (o[k] != '\\')
         return o[k] == c;
     if (k + 1 == len)
         return 1;
-    if (o[k + 1] != 'u')
-        return o[k + 1] == c ? 2 : 0;
-    u[4] = hex[(unsigned char)c >> 4 & 15];
+    if (o[k + 1] == c && c != 'u')
+        return 2;
+    memcpy(u, "\\u00", 4);
+    u[4] = hex[(unsigned char)c >> 4];
     u[5] = hex[c & 15];
     for (i = 0; i < 6 && k + i < len; i++)
         if ((o[k + i] | (i >= 4 ? 0x20 : 0)) != u[i])
-            return 0;
+            return c == '\\'; /* a backslash as it is */
     return i;
 }
 
 /* Mask secret in m[0..len), also where the message was cut in the middle
  * of it (a tail of 4 or more bytes that starts the secret). o is the
  * message before any masking, so that secrets that overlap (a token that
- * holds the key id, a secret that starts another) are each found whole.
- * The message may be a JSON body shown as raw text, which quotes the
- * secret as JSON writes it: the second reading takes its escapes. */
+ * holds the key id, a secret that starts another) are each found whole. */
 static void mask(char *m, const char *o, size_t len, const char *secret)
 {
-    size_t j, i, k, w, end, n = llmc_strlen(secret);
-    int esc;
+    size_t j, i, k, w, n = llmc_strlen(secret);
     for (j = 0; n > 0 && j < len; j++) {
-        /* the longer of the two readings that match from j */
-        end = j;
-        for (esc = 0; esc < 2; esc++) {
-            for (i = 0, k = j; i < n && k < len; i++, k += w) {
-                w = esc ? as_json(o, k, len, secret[i]) : o[k] == secret[i];
-                if (w == 0)
-                    break;
-            }
-            if ((i == n || (k == len && len - j >= 4)) && k > end)
-                end = k;
-        }
-        memset(m + j, '*', end - j);
+        for (i = 0, k = j; i < n && k < len; i++, k += w)
+            if ((w = as_json(o, k, len, secret[i])) == 0)
+                break;
+        if (i == n || (k == len && len - j >= 4))
+            memset(m + j, '*', k - j);
     }
 }
 
