@@ -310,5 +310,17 @@
     LLMC_QUEUE_LEN + LLMC_SLOTS > 255
 #error "llmc counts providers, slots and connections in bytes"
 #endif
+/* the rest of Kconfig's ranges, for knobs given by hand (-D): a
+ * connection's target is a byte (the providers, then the IAM token
+ * endpoints, then LLMC_NONE); shape and token lengths are 16-bit */
+#if LLMC_SLOTS < 1 || LLMC_MAX_PROVIDERS < 1 || LLMC_QUEUE_LEN < 0 || \
+    LLMC_IAM_PROVIDERS < 0 || LLMC_MAX_PROVIDERS + LLMC_IAM_PROVIDERS > 254
+#error "LLMC_SLOTS and LLMC_MAX_PROVIDERS at least 1, LLMC_QUEUE_LEN and LLMC_IAM_PROVIDERS at least 0, providers and IAM providers 254 at most"
+#endif
+#if LLMC_MSG_LEN < 16 || LLMC_HOST_MAX < 16 || LLMC_HEAD_MAX < 512 || \
+    LLMC_JSON_SHAPE_SIZE < 0 || LLMC_JSON_SHAPE_SIZE > 65535 || \
+    (LLMC_IAM_PROVIDERS > 0 && (LLMC_TOKEN_MAX < 64 || LLMC_TOKEN_MAX > 65536))
+#error "a knob below the lowest value of its Kconfig range (or a 16-bit length beyond its bound)"
+#endif
 
 #endif /* LLMC_CONFIG_DEFAULTS_H */

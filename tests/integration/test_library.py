@@ -696,7 +696,7 @@ class MemoryTests(unittest.TestCase):
         chat, env = self.short_heap(keep, handshake)
         with Server(tls="good") as srv:
             rc, out, err = run_chat(
-                ["--base-url", srv.url, "--api-key", "k", "-m", "t",
+                ["--base-url", srv.url, "--api-key", "sk-heap-test-1", "-m", "t",
                  "--ca-file", cert_path("ca.pem"), "--max-retries", "1",
                  "hi"], binary=chat, env=env)
             self.assertEqual(srv.stats()["requests"], 0)
