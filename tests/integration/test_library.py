@@ -86,6 +86,22 @@ class KeepAliveTests(unittest.TestCase):
             self.assertEqual(st["requests"], 5)
             self.assertEqual(st["connections"], 1)
 
+    def test_pooled_connection_closed_as_the_request_came_is_sent_again(self):
+        # README, Stale keep-alive: a pooled connection that passed its
+        # check when it was taken but fails before any byte of the answer
+        # (the server timed it out just as the request came) carries the
+        # request again on a fresh connection, not as another attempt
+        for tls, ca in ((None, None), ("good", cert_path("ca.pem"))):
+            with self.subTest(tls=tls), Server(tls=tls) as srv:
+                rc, out, err = run_seq(srv.url, 3, ca=ca,
+                                       model="t?close_next=1")
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(out, expected_answers(3))
+                self.assertNotIn("attempts", err)
+                st = srv.stats()
+                self.assertEqual((st["chat_requests"], st["connections"]),
+                                 (3, 3))
+
     def test_pooled_connection_answered_while_idle_is_not_reused(self):
         # A server that ends an idle keep-alive connection with a 408 (as
         # some do) before it closes it. llmc_chat() after llmc_chat() with

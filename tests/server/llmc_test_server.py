@@ -97,6 +97,10 @@ SCENARIO OPTIONS (all optional)
                                  as servers do with idle keep-alive ones
   idle_408=1                     with idle_close_ms: send a 408 response
                                  before that close, as some servers do
+  close_next=1                   after this answer, a next request on the
+                                 same connection is read and the connection
+                                 closed without an answer (a server that
+                                 timed it out just as the request came)
   hold=1                         the body's end never comes: no last chunk
                                  (chunked), one byte short of Content-Length
                                  (length), no close (close); the connection
@@ -247,6 +251,7 @@ class Conn:
         self.buf = bytearray()
         self.close_notify = False  # the TLS peer ended with close_notify
         self.idle_answer = None  # sent when an idle wait times out
+        self.close_next = False  # close when the next request comes
 
     def _fill(self):
         try:
@@ -1032,7 +1037,7 @@ class Handler(socketserver.BaseRequestHandler):
                     send_json(conn, 400, error_obj("bad request: %s" % e),
                               keep_alive=False)
                     return
-                if req is None:
+                if req is None or conn.close_next:
                     return
                 if not self.dispatch(conn, req):
                     return
@@ -1171,6 +1176,7 @@ class Handler(socketserver.BaseRequestHandler):
         conn.idle_answer = None
         reuse = responder.respond()
         idle_close = opt_int(opts, "idle_close_ms", 0)
+        conn.close_next = reuse and bool(opt_int(opts, "close_next", 0))
         if reuse and idle_close > 0:
             # an idle wait that long ends the connection (Conn._fill)
             conn.sock.settimeout(idle_close / 1000.0)
