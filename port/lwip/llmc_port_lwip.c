@@ -33,6 +33,11 @@
 #if !LWIP_SOCKET_POLL && !LWIP_SOCKET_SELECT
 #error "the llmc lwIP port needs LWIP_SOCKET_POLL or LWIP_SOCKET_SELECT"
 #endif
+/* every socket result is read from errno (EINPROGRESS, EWOULDBLOCK...);
+ * lwIP 2.2 can leave it unset (lwIP 2.1 always sets it) */
+#if defined(LWIP_SOCKET_SET_ERRNO) && !LWIP_SOCKET_SET_ERRNO
+#error "the llmc lwIP port reads errno: it needs LWIP_SOCKET_SET_ERRNO 1"
+#endif
 
 /* llmc polls at most one socket per connection. */
 #define MAX_POLL (LLMC_CONNS + LLMC_POLL_EXTRA)
