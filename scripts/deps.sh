@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(gcc make pkg-config libmbedtls-dev libjsmn-dev libcmocka-dev
       python3 python3-kconfiglib openssl curl nginx valgrind
-      clang libclang-rt-14-dev iproute2 time)
+      clang libclang-rt-14-dev iproute2 time ca-certificates)
 for extra in "$@"; do want+=("$extra"); done
 missing=()
 for p in "${want[@]}"; do

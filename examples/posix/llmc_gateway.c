@@ -1755,7 +1755,7 @@ int main(int argc, char **argv)
     rc = llmc_client_init(&g_client, &lc);
     if (rc != LLMC_OK) {
         fprintf(stderr, "llmc-gateway: client: %s%s\n", llmc_strerror(rc),
-                llmc_tool_init_hint(&g_cfg, rc));
+                llmc_tool_init_hint(&lc, rc));
         return 2;
     }
     /* the library must have been built with room for our sockets */

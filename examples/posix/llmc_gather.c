@@ -176,7 +176,7 @@ int main(int argc, char **argv)
     rc = llmc_client_init(&g_client, &cc);
     if (rc != LLMC_OK) {
         fprintf(stderr, "llmc-gather: init: %s%s\n", llmc_strerror(rc),
-                llmc_tool_init_hint(&g_cfg, rc));
+                llmc_tool_init_hint(&cc, rc));
         return 2;
     }
 

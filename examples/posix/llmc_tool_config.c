@@ -462,7 +462,7 @@ void llmc_tool_json_cstr(FILE *f, const char *s)
     llmc_tool_json_str(f, s, s != NULL ? strlen(s) : 0);
 }
 
-const char *llmc_tool_init_hint(const llmc_tool_config_t *cfg, int rc)
+const char *llmc_tool_init_hint(const llmc_config_t *cfg, int rc)
 {
     static char hint[200];
     size_t i, iam = 0;
@@ -494,6 +494,32 @@ const char *llmc_tool_init_hint(const llmc_tool_config_t *cfg, int rc)
     }
     if (rc != LLMC_ERR_CONFIG)
         return "";
+#if LLMC_TLS
+    {
+        /* the CA file an https provider needs (the default one is missing
+         * on a system without Debian's ca-certificates) */
+        const char *ca = cfg->ca_file != NULL ? cfg->ca_file
+                                              : LLMC_DEFAULT_CA_FILE;
+        FILE *f = fopen(ca, "r");
+        bool https = false;
+        for (i = 0; i < cfg->n_providers; i++) {
+            const llmc_provider_t *p = &cfg->providers[i];
+            https |= llmc_url_parse(p->base_url, &u) == LLMC_OK && u.tls;
+            https |= p->auth == LLMC_AUTH_EVOLUTION_IAM &&
+                     (p->token_url == NULL ||
+                      (llmc_url_parse(p->token_url, &u) == LLMC_OK &&
+                       u.tls));
+        }
+        if (f != NULL) {
+            fclose(f);
+        } else if (https && cfg->ca_pem == NULL &&
+                   (cfg->ca_file != NULL || cfg->tls_setup == NULL)) {
+            snprintf(hint, sizeof(hint), " (cannot read the CA file %s: %s)",
+                     ca, strerror(errno));
+            return hint;
+        }
+    }
+#endif
     for (i = 0; i < cfg->n_providers; i++)
         iam += cfg->providers[i].auth == LLMC_AUTH_EVOLUTION_IAM;
     if (iam > 0 && LLMC_IAM_PROVIDERS == 0)

@@ -26,7 +26,7 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path);
 
 /* What to add to llmc_strerror(rc) when llmc_client_init() refused cfg:
  * the likely cause, or "". */
-const char *llmc_tool_init_hint(const llmc_tool_config_t *cfg, int rc);
+const char *llmc_tool_init_hint(const llmc_config_t *cfg, int rc);
 
 /* The value of "env:NAME" strings, else s itself; NULL when NAME is unset. */
 const char *llmc_tool_env_value(const char *s);

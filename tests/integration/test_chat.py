@@ -529,6 +529,16 @@ class TlsTests(ChatTestCase):
         self.assertSuccess(self.chat(prompt, "--ca-file", cert_path("ca.pem")),
                            prompt)
 
+    def test_ca_file_that_cannot_be_read_is_named(self):
+        # the default bundle is missing where Debian's ca-certificates is
+        # not installed: the error says which file, not only "config error"
+        missing = os.path.join(tempfile.gettempdir(), "llmc-no-such-ca.pem")
+        rc, out, err = self.chat("x", "--ca-file", missing)
+        self.assertEqual((rc, out), (2, b""), err)
+        self.assertIn("cannot read the CA file %s: No such file or "
+                      "directory" % missing, err)
+        self.assertEqual(self.server.stats()["requests"], 0)
+
     def test_https_non_stream_with_ca_file(self):
         prompt = "over tls, not streamed"
         self.assertSuccess(self.chat(prompt, "--no-stream", "--ca-file",
