@@ -61,17 +61,15 @@ static const llmc_provider_t k_bad_key = {
  * timeout (60 s; the port's clock says how long the polls took: the MCU
  * stub's poll moves it on by the time it was asked to wait). */
 #define N_QUEUED (LLMC_QUEUE_LEN < 13 ? LLMC_QUEUE_LEN : 13)
-static void test_poll_does_not_sleep_with_a_startable_queue(void **st)
+/* Cfg: as many providers as the client holds, each failing at once, one
+ * request at a time, no retries, no cooldown. */
+static void all_failing(void)
 {
     static llmc_provider_t p[LLMC_MAX_PROVIDERS];
     static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g",
                                         "h", "i", "j", "k", "l", "m", "n",
                                         "o", "p"};
-    llmc_request_t req;
-    llmc_callbacks_t cb = {NULL, NULL, count_done};
-    uint64_t t0;
-    int i, n, polls;
-    (void)st;
+    int i;
     for (i = 0; i < LLMC_MAX_PROVIDERS; i++) {
         p[i] = k_bad_key;
         p[i].name = names[i % 16];
@@ -82,6 +80,16 @@ static void test_poll_does_not_sleep_with_a_startable_queue(void **st)
     llmc_policy_default(&Cfg.policy);
     Cfg.policy.max_retries = 0;
     Cfg.policy.cooldown_after = 0;
+}
+
+static void test_poll_does_not_sleep_with_a_startable_queue(void **st)
+{
+    llmc_request_t req;
+    llmc_callbacks_t cb = {NULL, NULL, count_done};
+    uint64_t t0;
+    int i, n, polls;
+    (void)st;
+    all_failing();
     assert_int_equal(llmc_client_init(C, &Cfg), LLMC_OK);
     hi_request(&req);
     g_done = 0;
@@ -109,20 +117,12 @@ static void test_poll_does_not_sleep_with_a_startable_queue(void **st)
  * long each took). */
 static void test_poll_that_ends_the_last_request_does_not_wait(void **st)
 {
-    static llmc_provider_t p[LLMC_MAX_PROVIDERS];
     llmc_request_t req;
     llmc_callbacks_t cb = {NULL, NULL, count_done};
     uint64_t t0, longest = 0;
     int i, n, rc;
     (void)st;
-    for (i = 0; i < LLMC_MAX_PROVIDERS; i++)
-        p[i] = k_bad_key;
-    Cfg.providers = p;
-    Cfg.n_providers = LLMC_MAX_PROVIDERS;
-    Cfg.max_inflight = 1;
-    llmc_policy_default(&Cfg.policy);
-    Cfg.policy.max_retries = 0;
-    Cfg.policy.cooldown_after = 0;
+    all_failing();
     hi_request(&req);
     for (n = 1; n <= LLMC_QUEUE_LEN && n <= 40; n++) {
         assert_int_equal(llmc_client_init(C, &Cfg), LLMC_OK);
