@@ -1,6 +1,6 @@
 #include "llmc_tool_config.h"
 
-#include "llmc_json.h"   /* llmc_json_valid, llmc_json_unescape */
+#include "llmc_json.h"   /* llmc_json_valid, llmc_json_unescape, llmc_utf8_check */
 #include "llmc_url.h"    /* llmc_url_parse: which URL was refused */
 #include "llmc_writer.h" /* llmc_json_escape */
 
@@ -367,40 +367,10 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
     return 0;
 }
 
-/* The length of the well-formed UTF-8 character at s[0..n) (RFC 3629: no
- * overlong form, surrogate or code point past U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0], cp, need, i;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1, cp = c & 0x1Fu;
-    else if (c >= 0xE0 && c <= 0xEF)
-        need = 2, cp = c & 0x0Fu;
-    else if (c >= 0xF0 && c <= 0xF4)
-        need = 3, cp = c & 0x07u;
-    else
-        return 0;
-    if (n <= need)
-        return 0;
-    for (i = 1; i <= need; i++) {
-        if ((s[i] & 0xC0u) != 0x80u)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3Fu);
-    }
-    if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp < 0xE000))) ||
-        (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return need + 1;
-}
-
 size_t llmc_tool_utf8_span(const char *s, size_t n)
 {
-    size_t i = 0, k;
-    while (i < n && (k = utf8_len((const unsigned char *)s + i, n - i)) != 0)
-        i += k;
-    return i;
+    size_t bad; /* RFC 3629: no overlong form, surrogate or past U+10FFFF */
+    return llmc_utf8_check(s, n, &bad);
 }
 
 bool llmc_tool_utf8_ok(const char *tool, const char *what, const char *s,
