@@ -400,7 +400,9 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
     k->target = target;
     k->tls = u->tls;
     k->state = CONN_CONNECTING;
-    k->addr_i = t->first;
+    /* first is past the list's end when a connection through an older,
+     * longer list connected after the name was resolved again */
+    k->addr_i = t->first < t->n_addr ? t->first : 0;
     rc = connect_from(c, k, t, msg, LLMC_PORT_ERROR);
     if (rc < 0)
         llmc_conn_close(c, ci, false);

@@ -109,6 +109,36 @@ static void test_find_idle_takes_newest_for_the_target(void **st)
 #endif
 }
 
+/* A connection that finished connecting through an address list that
+ * was since resolved again, to fewer addresses, left the target's
+ * starting address past the new list's end: the next connection must
+ * start at the list's head, not find no address to try. Needs a socket
+ * to connect to (none on the emulated MCUs, whose port has no network). */
+static void test_open_starts_at_the_head_when_first_is_past_the_list(
+    void **st)
+{
+    llmc_target_t t;
+    llmc_buf_t msg;
+    llmc_sock_t lis;
+    char m[96];
+    int rc;
+    (void)st;
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(llmc_url_parse("http://127.0.0.1/v1", &t.url), LLMC_OK);
+    if (llmc_port_resolve("127.0.0.1", 0, &t.addr[0], 1) != 1 ||
+        llmc_port_listen(&t.addr[0], 1, &lis) != LLMC_PORT_OK)
+        skip();
+    t.n_addr = 1;
+    t.first = 2; /* set by a connection through the older, longer list */
+    llmc_buf_init(&msg, m, sizeof(m));
+    rc = llmc_conn_open(C, 0, 0, &t, &msg);
+    llmc_port_close(lis);
+    assert_true(rc >= 0); /* connected or connecting to addr[0] */
+    assert_int_equal(C->conns[0].addr_i, 0);
+    assert_int_equal(t.n_addr, 1); /* not given up and resolved again */
+    llmc_conn_close(C, 0, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +150,9 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_find_idle_takes_newest_for_the_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_open_starts_at_the_head_when_first_is_past_the_list, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
