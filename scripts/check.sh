@@ -74,9 +74,36 @@ C
     [ "${k##* }" -lt "${d0##* }" ]
 }
 
+knob_defaults() {
+    # knobs given by hand (-D): a knob left out follows the one given as
+    # Kconfig's range would move it; a value Kconfig would refuse is an
+    # #error
+    local d=build/knob-check; mkdir -p $d
+    probe() { # probe EXPECT(ok|error) CONDITION -D...
+        local want=$1 cond=$2; shift 2
+        printf '#include "llmc/llmc_client.h"\ntypedef char probe[(%s) ? 1 : -1];\n' "$cond" > $d/probe.c
+        if cc -std=c99 -Iinclude "$@" -c $d/probe.c -o $d/probe.o 2>$d/err; then
+            [ "$want" = ok ] && return 0
+            echo "compiled, expected an #error: $*"; return 1
+        fi
+        [ "$want" = error ] && grep -q '#error' $d/err && return 0
+        echo "$* ($cond):"; cat $d/err; return 1
+    }
+    probe ok 'LLMC_CONNS == 6 && LLMC_TOKEN_MAX == 1024' || return 1
+    probe ok 'LLMC_CONNS == 8' -DLLMC_SLOTS=8 || return 1
+    probe ok 'LLMC_CONNS == 7' -DLLMC_SLOTS=4 -DLLMC_CONNS=7 || return 1
+    probe ok 'LLMC_TOKEN_MAX == 512' -DLLMC_EVENT_BUF_SIZE=512 || return 1
+    probe error 1 -DLLMC_SLOTS=8 -DLLMC_CONNS=6 || return 1
+    probe error 1 -DLLMC_EVENT_BUF_SIZE=512 -DLLMC_TOKEN_MAX=1024 || return 1
+    probe error 1 -DLLMC_MAX_PROVIDERS=250 -DLLMC_IAM_PROVIDERS=8 || return 1
+    probe error 1 -DLLMC_MSG_LEN=1 || return 1
+    echo "knob defaults: left-out knobs follow given ones; out-of-range values refused"
+}
+
 step build "$MAKE" -s all
 step portable-src portable_src
 step kconfig kconfig_build
+step knob-defaults knob_defaults
 step unit "$MAKE" -s unit
 # the test server the integration suite stands on checks itself first
 step server /usr/bin/python3 tests/server/test_llmc_test_server.py

@@ -54,8 +54,8 @@
 #ifndef LLMC_CONNS
 #ifdef CONFIG_LLMC_CONNS
 #define LLMC_CONNS CONFIG_LLMC_CONNS
-#else
-#define LLMC_CONNS 6
+#else /* 6, raised to LLMC_SLOTS as Kconfig's range raises it */
+#define LLMC_CONNS (LLMC_SLOTS > 6 ? LLMC_SLOTS : 6)
 #endif
 #endif
 
@@ -147,8 +147,9 @@
 #ifndef LLMC_TOKEN_MAX
 #ifdef CONFIG_LLMC_TOKEN_MAX
 #define LLMC_TOKEN_MAX CONFIG_LLMC_TOKEN_MAX
-#else
-#define LLMC_TOKEN_MAX 1024
+#else /* 1024, lowered to LLMC_EVENT_BUF_SIZE as Kconfig's range lowers it */
+#define LLMC_TOKEN_MAX \
+    (LLMC_EVENT_BUF_SIZE < 1024 ? LLMC_EVENT_BUF_SIZE : 1024)
 #endif
 #endif
 
