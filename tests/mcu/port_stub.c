@@ -29,6 +29,14 @@ int llmc_port_connect(const llmc_addr_t *addr, llmc_sock_t *sock)
     return LLMC_PORT_ERROR;
 }
 
+int llmc_port_listen(llmc_addr_t *addr, int backlog, llmc_sock_t *sock)
+{
+    (void)addr;
+    (void)backlog;
+    *sock = LLMC_SOCK_INVALID;
+    return LLMC_PORT_ERROR;
+}
+
 int llmc_port_connect_result(llmc_sock_t sock)
 {
     (void)sock;
