@@ -3,16 +3,25 @@
 #include <string.h>
 
 #include "llmc/llmc.h"
+#include "llmc_internal.h"
 
-/* S_FIELD: a line's field name, matched against "data" as it arrives:
- * field_len counts the bytes that matched so far, or is FIELD_OTHER once
- * one did not; a line starts as S_FIELD with field_len 0 (so ':' there,
- * a comment, is just another field to skip). Then up to the line end:
- * S_DATA_LEAD and S_DATA keep a data value, S_SKIP ignores the rest. */
+/* S_FIELD: a line's field name, matched against "data" or "error" (in
+ * k_fields) as it arrives: field_len is where the next byte must match
+ * there, or FIELD_OTHER once one did not; a line starts as S_FIELD with
+ * field_len 0 (so ':' there, a comment, is just another field to skip).
+ * Then up to the line end: S_DATA_LEAD and S_DATA keep a data value,
+ * S_SKIP ignores the rest. */
 enum { S_BOM, S_FIELD, S_DATA_LEAD, S_DATA, S_SKIP };
 /* S_BOM: where the stream starts, which may be a UTF-8 byte order mark
  * (WHATWG: the decoder strips it); field_len counts its bytes so far. */
 #define FIELD_OTHER UINT8_MAX
+/* The names read: "data" from 0, "error" from 7, each up to FIELD_DATA or
+ * FIELD_ERROR; an error line's value goes into the event after
+ * k_fields[5..14), {"error":, and a '}' (HAS_WRAP in has_data) */
+static const char k_fields[] = "data\0{\"error\":";
+#define FIELD_DATA 4
+#define FIELD_ERROR 12
+#define HAS_WRAP 2
 
 void llmc_sse_init(llmc_sse_t *s, char *buf, size_t cap)
 {
@@ -70,26 +79,42 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
         if (s->state == S_FIELD) {
             bool data;
             if (c != '\n' && c != '\r' && c != ':') {
-                s->field_len = s->field_len < 4 && c == "data"[s->field_len]
-                                   ? (uint8_t)(s->field_len + 1)
+                unsigned k = s->field_len == 0 && c == 'e' ? 7u
+                                                           : s->field_len;
+                s->field_len = k < sizeof(k_fields) && c != '\0' &&
+                                       c == k_fields[k]
+                                   ? (uint8_t)(k + 1)
                                    : FIELD_OTHER;
                 continue;
             }
             if (s->field_len == 0 && c != ':') {
                 /* a blank line dispatches the event */
                 s->after_cr = c == '\r';
-                rc = s->has_data ? cb(ctx, s->buf, s->len) : 0;
+                rc = s->has_data & HAS_WRAP ? append(s, "}", 1) : 0;
+                if (rc == 0 && s->has_data)
+                    rc = cb(ctx, s->buf, s->len);
                 s->len = 0;
-                s->has_data = false;
+                s->has_data = 0;
                 if (rc != 0)
                     return rc;
                 continue;
             }
             /* the field name ends: "data" alone is an empty data line,
-             * lines after the first are joined with "\n" */
-            data = s->field_len == 4;
-            if (data && s->has_data) {
-                rc = append(s, "\n", 1);
+             * lines after the first are joined with "\n". An "error"
+             * line (not WHATWG's: llama.cpp's server sends an error that
+             * comes while it streams so, then [DONE]) is read as data
+             * wrapped in {"error":...}, which the decoder takes for the
+             * error it is; joined with another line, it is no JSON and
+             * fails as such */
+            data = s->field_len == FIELD_DATA || s->field_len == FIELD_ERROR;
+            if (data) {
+                rc = 0;
+                if (s->has_data) {
+                    rc = append(s, "\n", 1);
+                } else if (s->field_len == FIELD_ERROR) {
+                    s->has_data = HAS_WRAP;
+                    rc = append(s, k_fields + 5, 9);
+                }
                 if (rc != 0)
                     return rc;
             }

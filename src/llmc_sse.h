@@ -2,7 +2,9 @@
  * Server-sent events framer (WHATWG rules): one leading UTF-8 BOM skipped,
  * CR, LF or CRLF line ends, ':'
  * comment lines ignored, several data: lines joined with "\n", other fields
- * ignored, an event dispatched at a blank line. Resumable at any byte; the
+ * ignored, an event dispatched at a blank line. Beyond WHATWG, an error:
+ * line (llama.cpp's server sends a streaming error so) is read as data
+ * wrapped in {"error":...}. Resumable at any byte; the
  * event's data is gathered in a caller-given buffer, and an event bigger
  * than that buffer is an error (LLMC_ERR_TOO_LARGE), never a truncation.
  */

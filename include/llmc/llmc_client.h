@@ -63,7 +63,7 @@ typedef struct {
     size_t cap, len;
     uint8_t state;
     uint8_t field_len;
-    bool has_data;
+    uint8_t has_data; /* bit 0: a data line; bit 1: an error line */
     bool after_cr;
 } llmc_sse_t;
 

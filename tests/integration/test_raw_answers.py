@@ -188,6 +188,55 @@ class StreamStartAndErrorTests(RawTestCase):
         self.assertIn("status 400: bad model name", err)
 
 
+class ErrorFieldTests(RawTestCase):
+    """llama.cpp's server (tools/server/server.cpp before its PR #16109 of
+    September 2025, which sends `data: {"error": ...}` instead; issue
+    #16104: clients took it for an empty message) sends an error
+    that comes while it streams as an SSE field of its own, `error:`,
+    then `data: [DONE]`. The answer is not whole: the request fails
+    with the server's message, after the content that came before it."""
+
+    LLAMACPP_ERR = (b'error: {"code":500,"message":"Context size has been '
+                    b'exceeded.","type":"server_error"}\n\n')
+
+    def test_error_field_after_content_is_a_partial_failure(self):
+        (rc, out, err), _ = self.chat(HEAD + chunk(EVENT)
+                                      + chunk(self.LLAMACPP_ERR)
+                                      + chunk(DONE) + b"0\r\n\r\n")
+        self.assertEqual((rc, out), (1, b"Hello"), err)
+        self.assertIn("api error: Context size has been exceeded. (after "
+                      "partial content)", err)
+
+    def test_error_field_before_content_fails_over_with_its_message(self):
+        ev = (b'error: {"code":400,"message":"the request exceeds the '
+              b'available context size, try increasing it","type":'
+              b'"exceed_context_size_error"}\n\n')
+        (rc, out, err), a, b = failover(
+            self, HEAD + chunk(ev) + chunk(DONE) + b"0\r\n\r\n",
+            HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
+        self.assertEqual((rc, out), (0, b"Hello"), err)
+        self.assertEqual((a.requests, b.requests), (1, 1), err)
+        self.assertIn("a: api error: the request exceeds the available "
+                      "context size", err)
+
+    def test_error_field_that_is_not_json_still_fails(self):
+        (rc, out, err), _ = self.chat(HEAD + chunk(EVENT)
+                                      + chunk(b"error: boom\n\n")
+                                      + chunk(DONE) + b"0\r\n\r\n")
+        self.assertEqual((rc, out), (1, b"Hello"), err)
+        self.assertIn("after partial content", err)
+
+    def test_other_fields_are_still_ignored(self):
+        # "errors", "err", "event: error" name no error of their own
+        for line in (b"errors: x\n", b"err: x\n", b"event: error\n",
+                     b"error2: x\n"):
+            with self.subTest(line=line):
+                (rc, out, err), _ = self.chat(
+                    HEAD + chunk(line + EVENT) + chunk(DONE)
+                    + b"0\r\n\r\n")
+                self.assertEqual((rc, out), (0, b"Hello"), err)
+
+
 class StreamEndTests(RawTestCase):
     def test_done_with_trailing_blanks_ends_the_stream(self):
         # the openai SDKs (Python and Node) end a stream at data that starts

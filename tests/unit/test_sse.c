@@ -176,6 +176,31 @@ static void test_other_fields_ignored(void **st)
                   "");
 }
 
+/* llama.cpp's server sends an error met while streaming as an "error"
+ * field: its value is the event's data, wrapped as {"error":...} */
+static void test_error_field_wrapped_as_an_error_object(void **st)
+{
+    tbuf_t ev;
+    (void)st;
+    expect_events("error: {\"message\":\"m\"}\n\ndata: [DONE]\n\n",
+                  "[{\"error\":{\"message\":\"m\"}}][[DONE]]");
+    expect_events("error\n\nerror:x\r\n\r\n", "[{\"error\":}][{\"error\":x}]");
+    /* joined with another line, it is no JSON: the decoder fails it */
+    expect_events("error: a\ndata: b\n\n", "[{\"error\":a\\x0ab}]");
+    expect_events("data: a\nerror: b\n\n", "[a\\x0ab]");
+    /* no other name is read as it: not WHATWG's "error" event type */
+    expect_events("errors: x\n\nerr: x\n\nerror2: x\n\nError: x\n\n"
+                  "event: error\n\neerror: x\n\n",
+                  "");
+    /* the wrapping counts towards the buffer: 9 + 1 + 1 bytes */
+    assert_int_equal(feed_cap("error: x\n\n", 11, 0, &ev), 0);
+    assert_string_equal(tb_cstr(&ev), "[{\"error\":x}]");
+    tb_free(&ev);
+    assert_int_equal(feed_cap("error: x\n\n", 10, 0, &ev),
+                     LLMC_ERR_TOO_LARGE);
+    tb_free(&ev);
+}
+
 static void test_blank_lines_without_data_dispatch_nothing(void **st)
 {
     (void)st;
@@ -334,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_data_without_space_after_colon),
         cmocka_unit_test(test_data_line_without_colon_is_empty_data_line),
         cmocka_unit_test(test_other_fields_ignored),
+        cmocka_unit_test(test_error_field_wrapped_as_an_error_object),
         cmocka_unit_test(test_blank_lines_without_data_dispatch_nothing),
         cmocka_unit_test(test_incomplete_event_at_end_not_dispatched),
         cmocka_unit_test(test_openai_stream_with_done),
