@@ -25,6 +25,7 @@
 #define IF_MAXTOK "\x8e"
 #define IF_TEMP "\x8f"
 #define OP_ELSE "\x90"
+#define IF_USAGE "\x91" /* after ELSE: bit 9 */
 /* values: 0xa0 + n, JSON-escaped from V_ESC on */
 #define V_PORT "\xa0"
 #define V_CLEN "\xa1"
@@ -43,7 +44,7 @@
 enum {
     END = 0x80, ENDIF, LOOP, LOOPEND,
     COND0 = 0x88, TOKEN = COND0, IPV6, PORT, STREAM, BEARER, PROJECT,
-    MAXTOK, TEMP, ELSE,
+    MAXTOK, TEMP, ELSE, USAGE,
     /* numbers, rendered into w->num */
     VAL0 = 0xa0, VPORT = VAL0, CLEN, VMAXTOK, VTEMPI, VTEMPF,
     /* strings: fields of w (k_field), then of the message */
@@ -83,8 +84,9 @@ enum {
 #define TPL_TAIL                                                             \
     "]" IF_MAXTOK ",\"max_tokens\":" V_MAXTOK OP_ENDIF                       \
     IF_TEMP ",\"temperature\":" V_TEMP OP_ENDIF ",\"stream\":" IF_STREAM     \
-    "true,\"stream_options\":{\"include_usage\":true}" OP_ELSE "false"       \
-    OP_ENDIF "}" OP_END
+    "true" OP_ELSE "false" OP_ENDIF                                          \
+    IF_USAGE ",\"stream_options\":{\"include_usage\":true}" OP_ENDIF       \
+    "}" OP_END
 
 static const char k_tpl[] = TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG TPL_TAIL;
 #define BEARER_POS ((uint32_t)sizeof(TPL_HEAD1) - 1)
@@ -264,7 +266,8 @@ int llmc_writer_start(llmc_writer_t *w)
     if (w->port != 0)
         mask |= 1u << (PORT - COND0);
     if (w->stream)
-        mask |= 1u << (STREAM - COND0);
+        mask |= (w->no_usage ? 1u : 1u | 1u << (USAGE - STREAM))
+                << (STREAM - COND0);
     if (w->bearer != NULL)
         mask |= 1u << (BEARER - COND0);
     if (w->project_id != NULL)
@@ -273,7 +276,7 @@ int llmc_writer_start(llmc_writer_t *w)
         mask |= 1u << (MAXTOK - COND0);
     if (r != NULL && r->temperature >= 0.0f)
         mask |= 1u << (TEMP - COND0);
-    w->cond = (uint8_t)mask;
+    w->cond = (uint16_t)mask;
 
     /* the head's header values are checked */
     for (i = 0; i < BODY_POS; i = pc.next) {

@@ -201,13 +201,16 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
              * name has its own message below */
             if (dst != &p->name && *dst != NULL && **dst == '\0')
                 return fail(cfg, "expected a non-empty string for", field);
-        } else if (key_is(k, "working") || key_is(k, "stream")) {
+        } else if (key_is(k, "working") || key_is(k, "stream") ||
+                   key_is(k, "stream_options")) {
             if (bool_at(v, &b) != 0)
                 return fail(cfg, "expected true or false for", field);
             if (key_is(k, "working"))
                 p->disabled = !b;
-            else
+            else if (key_is(k, "stream"))
                 p->no_stream = !b;
+            else
+                p->no_stream_options = !b;
         } else {
             return unknown_key(cfg, k, where);
         }

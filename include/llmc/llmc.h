@@ -68,8 +68,9 @@ typedef enum {
 } llmc_auth_t;
 
 /* A provider: one OpenAI-compatible endpoint. All-zero fields mean the
- * defaults, so `disabled` and `no_stream` are the negatives of the config
- * file's "working" and "stream". */
+ * defaults, so `disabled`, `no_stream` and `no_stream_options` are the
+ * negatives of the config file's "working", "stream" and
+ * "stream_options". */
 typedef struct {
     const char *name;     /* shown in results and logs */
     const char *base_url; /* "https://api.openai.com/v1"; /chat/completions
@@ -83,6 +84,10 @@ typedef struct {
     const char *model;      /* overrides the request's model when set */
     bool disabled;          /* "working": false: never tried */
     bool no_stream;         /* "stream": false: ask for a whole JSON body */
+    bool no_stream_options; /* "stream_options": false: a stream is asked
+                               for without stream_options.include_usage,
+                               which Mistral's API refuses (422); usage
+                               then comes only if sent unasked */
 } llmc_provider_t;
 
 /* Failover and timing policy; llmc_policy_default() fills the defaults.

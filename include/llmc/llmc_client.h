@@ -79,7 +79,8 @@ typedef struct {
     size_t bearer_len;
     const char *project_id; /* NULL: no x-project-id */
     bool stream;
-    uint8_t cond; /* bit n: template condition n holds (set by start) */
+    bool no_usage; /* streamed without stream_options.include_usage */
+    uint16_t cond; /* bit n: template condition n holds (set by start) */
     /* set: an IAM token request {"keyId":...,"secret":...} to path */
     const char *key_id;
     const char *secret;

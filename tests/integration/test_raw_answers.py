@@ -517,6 +517,85 @@ class FailedAttemptLeavesNoTraceTests(unittest.TestCase):
         self.assertNotIn("tokens", err.split("b answered")[1])
 
 
+class MistralLike(Listener):
+    """Mistral's API: a request with stream_options gets 422 (its
+    validation forbids fields it does not know; e.g. avante.nvim #2347,
+    openai-agents-python #442), one without is streamed, with usage in
+    its last chunk unasked. The request bodies are kept."""
+
+    REFUSAL = (b'{"object":"error","message":{"detail":[{"type":'
+               b'"extra_forbidden","loc":["body","stream_options",'
+               b'"include_usage"],"msg":"Extra inputs are not permitted",'
+               b'"input":true}]},"type":"invalid_request_error","param":'
+               b'null,"code":null}')
+
+    def __init__(self):
+        self.bodies = []
+        super().__init__()
+
+    def handle(self, c):
+        _, body, _ = read_request(c)
+        req = json.loads(body)
+        self.bodies.append(req)
+        if "stream_options" in req:
+            c.sendall(json_answer(self.REFUSAL,
+                                  b"422 Unprocessable Entity"))
+            return
+        last = (b'data: {"id":"m","object":"chat.completion.chunk",'
+                b'"created":1,"model":"mistral-small-latest","choices":'
+                b'[{"index":0,"delta":{"content":""},"finish_reason":'
+                b'"stop"}],"usage":{"prompt_tokens":5,"total_tokens":7,'
+                b'"completion_tokens":2}}\n\n')
+        c.sendall(HEAD + chunk(EVENT) + chunk(last) + chunk(DONE)
+                  + b"0\r\n\r\n")
+
+
+class StreamOptionsTests(unittest.TestCase):
+    """A provider with "stream_options": false is asked for a stream
+    without stream_options, which Mistral's API refuses (422)."""
+
+    def run_with(self, provider_extra):
+        srv = MistralLike()
+        self.addCleanup(srv.stop)
+        fd, cfg = tempfile.mkstemp(suffix=".json")
+        self.addCleanup(os.unlink, cfg)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"providers": [dict(
+                {"name": "mistral", "base_url": srv.url,
+                 "api_key": API_KEY}, **provider_extra)],
+                "policy": {"max_retries": 0}}, f)
+        return run_chat(["-c", cfg, "-m", "m", "-v", "hi"],
+                        timeout=TIMEOUT), srv
+
+    def test_default_asks_for_usage_and_mistral_refuses_it(self):
+        (rc, out, err), srv = self.run_with({})
+        self.assertEqual((rc, out), (1, b""), err)
+        self.assertEqual(srv.bodies[0]["stream_options"],
+                         {"include_usage": True})
+        self.assertIn("status 422", err)
+
+    def test_without_stream_options_it_streams_with_usage(self):
+        (rc, out, err), srv = self.run_with({"stream_options": False})
+        self.assertEqual((rc, out), (0, b"Hello"), err)
+        self.assertEqual(len(srv.bodies), 1, err)
+        self.assertNotIn("stream_options", srv.bodies[0])
+        self.assertIs(srv.bodies[0]["stream"], True)
+        self.assertIn("(finish_reason stop, tokens 5+2=7)", err)
+
+    def test_stream_options_true_is_the_default(self):
+        (rc, out, err), srv = self.run_with({"stream_options": True})
+        self.assertEqual(srv.bodies[0]["stream_options"],
+                         {"include_usage": True})
+
+    def test_not_streamed_sends_no_stream_options_either_way(self):
+        for extra in ({"stream": False}, {"stream": False,
+                                          "stream_options": False}):
+            with self.subTest(extra=extra):
+                (rc, out, err), srv = self.run_with(extra)
+                self.assertNotIn("stream_options", srv.bodies[0])
+                self.assertIs(srv.bodies[0]["stream"], False)
+
+
 def content(text):
     """One SSE event whose delta content is text, a JSON string body."""
     return (b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n'

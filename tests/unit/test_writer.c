@@ -243,6 +243,40 @@ static void test_non_stream_request_asks_for_json(void **st)
     bytes_free(&r);
 }
 
+/* no_usage: streamed, without stream_options (Mistral's API refuses it);
+ * Content-Length follows; a request not streamed never has it */
+static void test_stream_without_stream_options(void **st)
+{
+    llmc_request_t req;
+    llmc_writer_t w;
+    req_bytes_t r;
+    static const char body[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],"
+        "\"max_tokens\":9,\"stream\":true}";
+    char want[64];
+    (void)st;
+    llmc_request_init(&req);
+    req.messages = &k_two[1];
+    req.n_messages = 1;
+    req.max_tokens = 9;
+    writer_for(&w, &req);
+    w.model = "m";
+    w.no_usage = true;
+    build(&w, &r);
+    assert_string_equal(r.body, body);
+    snprintf(want, sizeof(want), "Content-Length: %zu\r\n", strlen(body));
+    assert_non_null(strstr(tb_cstr(&r.all), want));
+    assert_non_null(strstr(tb_cstr(&r.all), "Accept: text/event-stream"));
+    bytes_free(&r);
+    writer_for(&w, &req);
+    w.model = "m";
+    w.no_usage = true;
+    w.stream = false;
+    build(&w, &r);
+    assert_non_null(strstr(r.body, "\"max_tokens\":9,\"stream\":false}"));
+    bytes_free(&r);
+}
+
 static void test_max_tokens_and_temperature_rendered(void **st)
 {
     llmc_request_t req;
@@ -1038,6 +1072,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_request_bytes_exact),
         cmocka_unit_test(test_non_stream_request_asks_for_json),
+        cmocka_unit_test(test_stream_without_stream_options),
         cmocka_unit_test(test_max_tokens_and_temperature_rendered),
         cmocka_unit_test(test_temperature_values_rendered_with_three_decimals),
         cmocka_unit_test(test_unset_max_tokens_and_temperature_not_sent),
