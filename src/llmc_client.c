@@ -497,20 +497,27 @@ static void on_head(llmc_slot_t *s)
     s->shape.pre_len = 0; /* a new stream */
 }
 
-/* The error body's message: {"error":{"message":...}}, else its text. */
+/* The error body's message: {"error":{"message":...}}, else its text.
+ * The object is read from its first '{' to its last '}': Google's APIs
+ * (Gemini's OpenAI compatibility too) send it in an array. */
 static void error_message(llmc_slot_t *s)
 {
     llmc_chat_msg_t m;
     llmc_buf_t b;
+    size_t n = s->body_len;
+    char *o;
 
     msg_buf(&b, s);
     llmc_buf_str(&b, "status ");
     llmc_buf_uint(&b, s->http.status);
-    if (s->body_len == 0)
+    if (n == 0)
         return;
     llmc_buf_str(&b, ": ");
-    if (!s->body_cut &&
-        llmc_json_chat(s->buf, s->body_len, NULL, &m) == 0 &&
+    while (n > 0 && s->buf[n - 1] != '}')
+        n--;
+    o = memchr(s->buf, '{', n);
+    if (!s->body_cut && o != NULL &&
+        llmc_json_chat(o, n - (size_t)(o - s->buf), NULL, &m) == 0 &&
         m.has_error && m.error_len > 0) {
         llmc_buf_text(&b, m.error_msg, m.error_len);
         return;

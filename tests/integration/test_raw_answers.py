@@ -237,6 +237,34 @@ class ErrorFieldTests(RawTestCase):
                 self.assertEqual((rc, out), (0, b"Hello"), err)
 
 
+class ErrorBodyTests(RawTestCase):
+    """Error bodies as providers write them: the message is the
+    provider's error.message, wherever the object sits."""
+
+    def test_error_object_in_an_array_as_gemini_sends_it(self):
+        # Google's APIs, Gemini's OpenAI compatibility included, put the
+        # error object in an array, pretty-printed (PromptFuzz #42,
+        # coreply #18): the message is its error.message, not the
+        # array's first 80 bytes, mostly blanks
+        body = (b'[{\n  "error": {\n    "code": 429,\n    "message": "You '
+                b'exceeded your current quota, please check your plan and '
+                b'billing details.",\n    "status": "RESOURCE_EXHAUSTED"\n'
+                b'  }\n}\n]\n')
+        (rc, out, err), _ = self.chat(
+            json_answer(body, b"429 Too Many Requests"))
+        self.assertEqual((rc, out), (1, b""), err)
+        self.assertIn("http error: status 429: You exceeded your current "
+                      "quota", err)
+
+    def test_body_that_is_no_json_is_still_shown_as_it_is(self):
+        body = (b"<html><head><title>502 Bad Gateway</title></head>"
+                b"<body>{oops}</body></html>")
+        (rc, out, err), _ = self.chat(
+            json_answer(body, b"502 Bad Gateway"))
+        self.assertEqual(rc, 1, err)
+        self.assertIn("status 502: <html><head><title>502 Bad Gateway", err)
+
+
 class StreamEndTests(RawTestCase):
     def test_done_with_trailing_blanks_ends_the_stream(self):
         # the openai SDKs (Python and Node) end a stream at data that starts
