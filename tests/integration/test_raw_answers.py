@@ -265,6 +265,220 @@ class ErrorBodyTests(RawTestCase):
         self.assertIn("status 502: <html><head><title>502 Bad Gateway", err)
 
 
+def data(js):
+    return b"data: " + js + b"\n\n"
+
+
+class ProviderStreamTests(RawTestCase):
+    """Whole answers as real providers stream them, with the fields and
+    chunks around the content that they add: the content, finish_reason
+    and usage come out as with a plain OpenAI stream."""
+
+    def assertAnswer(self, events, want, tail, keepalive=b""):
+        body = b"".join(chunk(keepalive + e) for e in events)
+        (rc, out, err), _ = self.chat(HEAD + body + chunk(DONE)
+                                      + b"0\r\n\r\n", args=["-v"])
+        self.assertEqual((rc, out), (0, want), err)
+        self.assertIn("answered in", err)
+        self.assertIn(tail, err)
+
+    def test_openai_with_include_usage(self):
+        # usage null in every chunk but the last, whose choices are empty;
+        # service_tier, system_fingerprint, refusal and the obfuscation
+        # padding OpenAI adds to each chunk are read past
+        pre = (b'{"id":"chatcmpl-B","object":"chat.completion.chunk",'
+               b'"created":1750000000,"model":"gpt-4o-mini-2024-07-18",'
+               b'"service_tier":"default","system_fingerprint":"fp_b",'
+               b'"choices":')
+        self.assertAnswer([
+            data(pre + b'[{"index":0,"delta":{"role":"assistant","content":'
+                 b'"","refusal":null},"logprobs":null,"finish_reason":null}'
+                 b'],"usage":null,"obfuscation":"4ZbB2"}'),
+            data(pre + b'[{"index":0,"delta":{"content":"Hello"},"logprobs"'
+                 b':null,"finish_reason":null}],"usage":null,"obfuscation":'
+                 b'"Qx"}'),
+            data(pre + b'[{"index":0,"delta":{"content":"!"},"logprobs"'
+                 b':null,"finish_reason":null}],"usage":null,"obfuscation":'
+                 b'"Zk3Lw"}'),
+            data(pre + b'[{"index":0,"delta":{},"logprobs":null,'
+                 b'"finish_reason":"stop"}],"usage":null,"obfuscation":"a"}'),
+            data(pre + b'[],"usage":{"prompt_tokens":8,"completion_tokens":2,'
+                 b'"total_tokens":10,"prompt_tokens_details":{"cached_tokens"'
+                 b':0,"audio_tokens":0},"completion_tokens_details":{'
+                 b'"reasoning_tokens":0,"audio_tokens":0,'
+                 b'"accepted_prediction_tokens":0,'
+                 b'"rejected_prediction_tokens":0}},"obfuscation":"xyz"}'),
+        ], b"Hello!", "(finish_reason stop, tokens 8+2=10)")
+
+    def test_azure_with_content_filter_chunks(self):
+        # Azure OpenAI: a first chunk with no choices and the prompt's
+        # filter results, content_filter_results in each choice, and (with
+        # the asynchronous filter) a choice with no delta after the finish
+        filt = (b'{"hate":{"filtered":false,"severity":"safe"},'
+                b'"violence":{"filtered":false,"severity":"safe"}}')
+        pre = b'{"choices":[{"content_filter_results":' + filt + b','
+        post = (b',"index":0,"logprobs":null}],"created":1727000000,"id":'
+                b'"chatcmpl-A","model":"gpt-4o-2024-08-06","object":'
+                b'"chat.completion.chunk","system_fingerprint":"fp_a",'
+                b'"usage":null}')
+        self.assertAnswer([
+            data(b'{"choices":[],"created":0,"id":"","model":"","object":"",'
+                 b'"prompt_filter_results":[{"prompt_index":0,'
+                 b'"content_filter_results":' + filt + b'}]}'),
+            data(b'{"choices":[{"content_filter_results":{},"delta":{'
+                 b'"content":"","refusal":null,"role":"assistant"},'
+                 b'"finish_reason":null' + post),
+            data(pre + b'"delta":{"content":"Hello"},"finish_reason":null'
+                 + post),
+            data(pre + b'"delta":{"content":" there"},"finish_reason":null'
+                 + post),
+            data(b'{"choices":[{"content_filter_results":{},"delta":{},'
+                 b'"finish_reason":"stop"' + post),
+            data(b'{"choices":[{"content_filter_offsets":{"check_offset":0,'
+                 b'"start_offset":0,"end_offset":11},'
+                 b'"content_filter_results":' + filt + b',"finish_reason":'
+                 b'null,"index":0}],"created":0,"id":"","model":"",'
+                 b'"object":""}'),
+            data(b'{"choices":[],"created":1727000000,"id":"chatcmpl-A",'
+                 b'"model":"gpt-4o-2024-08-06","object":'
+                 b'"chat.completion.chunk","usage":{"completion_tokens":2,'
+                 b'"prompt_tokens":9,"total_tokens":11}}'),
+        ], b"Hello there", "(finish_reason stop, tokens 9+2=11)")
+
+    def test_groq_with_x_groq(self):
+        # Groq: x_groq in the first and the finishing chunk, that one with
+        # its own usage, then (include_usage) the usage chunk
+        pre = (b'{"id":"chatcmpl-C","object":"chat.completion.chunk",'
+               b'"created":1745935006,"model":"llama-3.3-70b-versatile",'
+               b'"system_fingerprint":"fp_c","choices":')
+        usage = (b'{"queue_time":0.05,"prompt_tokens":40,"prompt_time":0.002,'
+                 b'"completion_tokens":1,"completion_time":0.001,'
+                 b'"total_tokens":41,"total_time":0.003}')
+        self.assertAnswer([
+            data(pre + b'[{"index":0,"delta":{"role":"assistant","content":'
+                 b'""},"logprobs":null,"finish_reason":null}],"x_groq":{"id":'
+                 b'"req_01"}}'),
+            data(pre + b'[{"index":0,"delta":{"content":"Hi"},"logprobs":'
+                 b'null,"finish_reason":null}]}'),
+            data(pre + b'[{"index":0,"delta":{},"logprobs":null,'
+                 b'"finish_reason":"stop"}],"x_groq":{"id":"req_01",'
+                 b'"usage":' + usage + b'}}'),
+            data(pre + b'[],"usage":' + usage + b'}'),
+        ], b"Hi", "(finish_reason stop, tokens 40+1=41)")
+
+    def test_deepseek_reasoner_with_keep_alive_comments(self):
+        # DeepSeek: ": keep-alive" comments while the request waits, then
+        # reasoning_content (not the answer) before content; usage in the
+        # finishing chunk
+        pre = (b'{"id":"d","object":"chat.completion.chunk","created":1,'
+               b'"model":"deepseek-reasoner","system_fingerprint":"fp_d",'
+               b'"choices":[{"index":0,"delta":')
+        self.assertAnswer([
+            b": keep-alive\n\n",
+            data(pre + b'{"role":"assistant","content":null,'
+                 b'"reasoning_content":""},"logprobs":null,"finish_reason":'
+                 b'null}]}'),
+            data(pre + b'{"content":null,"reasoning_content":"Think"},'
+                 b'"logprobs":null,"finish_reason":null}]}'),
+            data(pre + b'{"content":"Hi","reasoning_content":null},'
+                 b'"logprobs":null,"finish_reason":null}]}'),
+            data(pre + b'{"content":"","reasoning_content":null},"logprobs":'
+                 b'null,"finish_reason":"stop"}],"usage":{"prompt_tokens":10,'
+                 b'"completion_tokens":5,"total_tokens":15,'
+                 b'"prompt_tokens_details":{"cached_tokens":0},'
+                 b'"completion_tokens_details":{"reasoning_tokens":4},'
+                 b'"prompt_cache_hit_tokens":0,"prompt_cache_miss_tokens":10}'
+                 b'}'),
+        ], b"Hi", "(finish_reason stop, tokens 10+5=15)",
+            keepalive=b": keep-alive\n\n")
+
+    def test_openrouter_processing_comments(self):
+        pre = (b'{"id":"gen-1","provider":"OpenAI","model":"openai/gpt-4o",'
+               b'"object":"chat.completion.chunk","created":1,"choices":'
+               b'[{"index":0,"delta":')
+        self.assertAnswer([
+            b": OPENROUTER PROCESSING\n\n",
+            data(pre + b'{"role":"assistant","content":"Hel"},'
+                 b'"finish_reason":null,"native_finish_reason":null,'
+                 b'"logprobs":null}]}'),
+            data(pre + b'{"content":"lo"},"finish_reason":"stop",'
+                 b'"native_finish_reason":"stop","logprobs":null}],"usage":'
+                 b'{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5,'
+                 b'"cost":0.0001}}'),
+        ], b"Hello", "(finish_reason stop, tokens 3+2=5)",
+            keepalive=b": OPENROUTER PROCESSING\n\n")
+
+    def test_openrouter_error_after_content(self):
+        # OpenRouter: an upstream failure mid-stream is a chunk with an
+        # error object and finish_reason "error" (HTTP 200, head sent)
+        ev = (data(b'{"id":"gen-1","object":"chat.completion.chunk",'
+                   b'"created":1,"choices":[{"index":0,"delta":{"content":'
+                   b'"Hel"},"finish_reason":null}]}')
+              + data(b'{"id":"gen-1","object":"chat.completion.chunk",'
+                     b'"created":1,"model":"openai/gpt-4o","provider":'
+                     b'"OpenAI","error":{"code":"server_error","message":'
+                     b'"Provider disconnected unexpectedly"},"choices":'
+                     b'[{"index":0,"delta":{"content":""},"finish_reason":'
+                     b'"error"}]}'))
+        (rc, out, err), _ = self.chat(HEAD + chunk(ev) + chunk(DONE)
+                                      + b"0\r\n\r\n")
+        self.assertEqual((rc, out), (1, b"Hel"), err)
+        self.assertIn("api error: Provider disconnected unexpectedly (after "
+                      "partial content)", err)
+
+    def test_deepseek_not_streamed_with_keep_alive_blank_lines(self):
+        # DeepSeek keeps a request that waits alive with blank lines
+        # before the JSON body when it is not streamed
+        body = (b'{"id":"d","object":"chat.completion","choices":[{"index":0,'
+                b'"message":{"role":"assistant","content":"Hi"},'
+                b'"finish_reason":"stop"}],"usage":{"prompt_tokens":1,'
+                b'"completion_tokens":1,"total_tokens":2}}')
+        (rc, out, err), _ = self.chat(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + chunk(b"\n")
+            + chunk(b"\n") + chunk(body) + b"0\r\n\r\n",
+            args=["--no-stream", "-v"])
+        self.assertEqual((rc, out), (0, b"Hi"), err)
+        self.assertIn("(finish_reason stop, tokens 1+1=2)", err)
+
+
+class EmptyAnswerTests(unittest.TestCase):
+    """Streams that end without content, as real providers send them:
+    an empty response (DESIGN 4), failed over to the next provider."""
+
+    def assertFailsOver(self, events):
+        (rc, out, err), a, b = failover(
+            self, HEAD + chunk(events) + chunk(DONE) + b"0\r\n\r\n",
+            HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
+        self.assertEqual((rc, out), (0, b"Hello"), err)
+        self.assertEqual((a.requests, b.requests), (1, 1), err)
+        self.assertIn("a: empty response", err)
+
+    def test_reasoning_that_used_up_max_tokens(self):
+        # a reasoning model (DeepSeek's deepseek-reasoner here) given too
+        # few tokens spends them all on reasoning_content, which is not
+        # the answer
+        self.assertFailsOver(
+            b'data: {"choices":[{"index":0,"delta":{"role":"assistant",'
+            b'"content":null,"reasoning_content":""},"finish_reason":'
+            b'null}]}\n\n'
+            b'data: {"choices":[{"index":0,"delta":{"content":null,'
+            b'"reasoning_content":"Let me think"},"finish_reason":'
+            b'null}]}\n\n'
+            b'data: {"choices":[{"index":0,"delta":{"content":"",'
+            b'"reasoning_content":null},"finish_reason":"length"}]}\n\n')
+
+    def test_output_filtered_before_any_content(self):
+        # Azure OpenAI: prompt_filter_results first, then the answer
+        # filtered before its first token
+        self.assertFailsOver(
+            b'data: {"choices":[],"created":0,"id":"","model":"","object":'
+            b'"","prompt_filter_results":[{"prompt_index":0,'
+            b'"content_filter_results":{}}]}\n\n'
+            b'data: {"choices":[{"content_filter_results":{},"delta":{},'
+            b'"finish_reason":"content_filter","index":0}]}\n\n')
+
+
 class StreamEndTests(RawTestCase):
     def test_done_with_trailing_blanks_ends_the_stream(self):
         # the openai SDKs (Python and Node) end a stream at data that starts
