@@ -750,7 +750,8 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     s->w.req = s->job.req;
     s->w.model = p->model != NULL ? p->model : s->job.req->model;
     s->w.stream = !p->no_stream;
-    s->w.no_usage = p->no_stream_options;
+    s->w.opts = (uint8_t)(p->no_stream_options * LLMC_W_NO_USAGE |
+                          p->max_completion_tokens * LLMC_W_MCT);
     s->fetching_token = false;
     /* no response yet: after a token answer or an earlier attempt's
      * [DONE], neither its status, Retry-After nor [DONE] passes for this

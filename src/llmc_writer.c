@@ -26,6 +26,7 @@
 #define IF_TEMP "\x8f"
 #define OP_ELSE "\x90"
 #define IF_USAGE "\x91" /* after ELSE: bit 9 */
+#define IF_MCT "\x92"   /* max_completion_tokens: bit 10 */
 /* values: 0xa0 + n, JSON-escaped from V_ESC on */
 #define V_PORT "\xa0"
 #define V_CLEN "\xa1"
@@ -44,7 +45,7 @@
 enum {
     END = 0x80, ENDIF, LOOP, LOOPEND,
     COND0 = 0x88, TOKEN = COND0, IPV6, PORT, STREAM, BEARER, PROJECT,
-    MAXTOK, TEMP, ELSE, USAGE,
+    MAXTOK, TEMP, ELSE, USAGE, MCT,
     /* numbers, rendered into w->num */
     VAL0 = 0xa0, VPORT = VAL0, CLEN, VMAXTOK, VTEMPI, VTEMPF,
     /* strings: fields of w (k_field), then of the message */
@@ -82,7 +83,8 @@ enum {
 #define TPL_MSG ","                                                          \
     "{\"role\":\"" V_ROLE "\",\"content\":\"" V_CONTENT "\"}" OP_LOOPEND
 #define TPL_TAIL                                                             \
-    "]" IF_MAXTOK ",\"max_tokens\":" V_MAXTOK OP_ENDIF                       \
+    "]" IF_MAXTOK ",\"max_" OP_ENDIF IF_MCT "completion_" OP_ENDIF            \
+    IF_MAXTOK "tokens\":" V_MAXTOK OP_ENDIF                                  \
     IF_TEMP ",\"temperature\":" V_TEMP OP_ENDIF ",\"stream\":" IF_STREAM     \
     "true" OP_ELSE "false" OP_ENDIF                                          \
     IF_USAGE ",\"stream_options\":{\"include_usage\":true}" OP_ENDIF       \
@@ -266,14 +268,16 @@ int llmc_writer_start(llmc_writer_t *w)
     if (w->port != 0)
         mask |= 1u << (PORT - COND0);
     if (w->stream)
-        mask |= (w->no_usage ? 1u : 1u | 1u << (USAGE - STREAM))
+        mask |= (w->opts & LLMC_W_NO_USAGE ? 1u
+                                           : 1u | 1u << (USAGE - STREAM))
                 << (STREAM - COND0);
     if (w->bearer != NULL)
         mask |= 1u << (BEARER - COND0);
     if (w->project_id != NULL)
         mask |= 1u << (PROJECT - COND0);
     if (r != NULL && r->max_tokens > 0) /* r is NULL for a token request */
-        mask |= 1u << (MAXTOK - COND0);
+        mask |= (w->opts & LLMC_W_MCT ? 1u | 1u << (MCT - MAXTOK) : 1u)
+                << (MAXTOK - COND0);
     if (r != NULL && r->temperature >= 0.0f)
         mask |= 1u << (TEMP - COND0);
     w->cond = (uint16_t)mask;

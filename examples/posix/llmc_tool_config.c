@@ -202,15 +202,18 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
             if (dst != &p->name && *dst != NULL && **dst == '\0')
                 return fail(cfg, "expected a non-empty string for", field);
         } else if (key_is(k, "working") || key_is(k, "stream") ||
-                   key_is(k, "stream_options")) {
+                   key_is(k, "stream_options") ||
+                   key_is(k, "max_completion_tokens")) {
             if (bool_at(v, &b) != 0)
                 return fail(cfg, "expected true or false for", field);
             if (key_is(k, "working"))
                 p->disabled = !b;
             else if (key_is(k, "stream"))
                 p->no_stream = !b;
-            else
+            else if (key_is(k, "stream_options"))
                 p->no_stream_options = !b;
+            else
+                p->max_completion_tokens = b;
         } else {
             return unknown_key(cfg, k, where);
         }

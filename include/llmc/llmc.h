@@ -70,7 +70,7 @@ typedef enum {
 /* A provider: one OpenAI-compatible endpoint. All-zero fields mean the
  * defaults, so `disabled`, `no_stream` and `no_stream_options` are the
  * negatives of the config file's "working", "stream" and
- * "stream_options". */
+ * "stream_options"; `max_completion_tokens` is its namesake. */
 typedef struct {
     const char *name;     /* shown in results and logs */
     const char *base_url; /* "https://api.openai.com/v1"; /chat/completions
@@ -88,6 +88,9 @@ typedef struct {
                                for without stream_options.include_usage,
                                which Mistral's API refuses (422); usage
                                then comes only if sent unasked */
+    bool max_completion_tokens; /* the request's max_tokens is sent as
+                                   max_completion_tokens, which OpenAI's
+                                   o-series and GPT-5 models require */
 } llmc_provider_t;
 
 /* Failover and timing policy; llmc_policy_default() fills the defaults.

@@ -67,6 +67,8 @@ typedef struct {
     bool after_cr;
 } llmc_sse_t;
 
+#define LLMC_W_NO_USAGE 1u
+#define LLMC_W_MCT 2u
 typedef struct {
     /* what to send (pointers are the caller's) */
     const llmc_request_t *req;
@@ -79,7 +81,9 @@ typedef struct {
     size_t bearer_len;
     const char *project_id; /* NULL: no x-project-id */
     bool stream;
-    bool no_usage; /* streamed without stream_options.include_usage */
+    /* LLMC_W_NO_USAGE: streamed without stream_options.include_usage;
+     * LLMC_W_MCT: max_tokens sent as max_completion_tokens */
+    uint8_t opts;
     uint16_t cond; /* bit n: template condition n holds (set by start) */
     /* set: an IAM token request {"keyId":...,"secret":...} to path */
     const char *key_id;

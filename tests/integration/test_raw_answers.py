@@ -838,6 +838,75 @@ class StreamOptionsTests(unittest.TestCase):
                 self.assertIs(srv.bodies[0]["stream"], False)
 
 
+class OpenAIReasoningLike(Listener):
+    """OpenAI's o-series and GPT-5 models: a request with max_tokens gets
+    400 "Unsupported parameter: 'max_tokens' is not supported with this
+    model. Use 'max_completion_tokens' instead." (gollm #33, continue
+    #7052, also on Azure: opencode #37964); max_completion_tokens is
+    taken. The request bodies are kept."""
+
+    REFUSAL = (b'{"error":{"message":"Unsupported parameter: \'max_tokens\' '
+               b'is not supported with this model. Use '
+               b'\'max_completion_tokens\' instead.","type":'
+               b'"invalid_request_error","param":"max_tokens","code":'
+               b'"unsupported_parameter"}}')
+
+    def __init__(self):
+        self.bodies = []
+        super().__init__()
+
+    def handle(self, c):
+        _, body, _ = read_request(c)
+        req = json.loads(body)
+        self.bodies.append(req)
+        if "max_tokens" in req:
+            c.sendall(json_answer(self.REFUSAL, b"400 Bad Request"))
+            return
+        c.sendall(HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
+
+
+class MaxCompletionTokensTests(unittest.TestCase):
+    """A provider with "max_completion_tokens": true is sent the request's
+    limit under that name instead of max_tokens."""
+
+    def run_with(self, provider_extra, *args):
+        srv = OpenAIReasoningLike()
+        self.addCleanup(srv.stop)
+        fd, cfg = tempfile.mkstemp(suffix=".json")
+        self.addCleanup(os.unlink, cfg)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"providers": [dict(
+                {"name": "openai", "base_url": srv.url,
+                 "api_key": API_KEY}, **provider_extra)],
+                "policy": {"max_retries": 0}}, f)
+        return run_chat(["-c", cfg, "-m", "gpt-5-mini"] + list(args)
+                        + ["hi"], timeout=TIMEOUT), srv
+
+    def test_default_sends_max_tokens_which_the_model_refuses(self):
+        (rc, out, err), srv = self.run_with({}, "--max-tokens", "50")
+        self.assertEqual((rc, out), (1, b""), err)
+        self.assertEqual(srv.bodies[0]["max_tokens"], 50)
+        self.assertIn("status 400: Unsupported parameter: 'max_tokens'", err)
+
+    def test_max_completion_tokens_is_taken(self):
+        for stream in (True, False):
+            with self.subTest(stream=stream):
+                (rc, out, err), srv = self.run_with(
+                    {"max_completion_tokens": True, "stream": stream},
+                    "--max-tokens", "50")
+                self.assertEqual(srv.bodies[0].get("max_completion_tokens"),
+                                 50, err)
+                self.assertNotIn("max_tokens", srv.bodies[0])
+                if stream:
+                    self.assertEqual((rc, out), (0, b"Hello"), err)
+
+    def test_without_a_limit_neither_is_sent(self):
+        (rc, out, err), srv = self.run_with({"max_completion_tokens": True})
+        self.assertEqual((rc, out), (0, b"Hello"), err)
+        self.assertNotIn("max_tokens", srv.bodies[0])
+        self.assertNotIn("max_completion_tokens", srv.bodies[0])
+
+
 def content(text):
     """One SSE event whose delta content is text, a JSON string body."""
     return (b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n'

@@ -261,7 +261,7 @@ static void test_stream_without_stream_options(void **st)
     req.max_tokens = 9;
     writer_for(&w, &req);
     w.model = "m";
-    w.no_usage = true;
+    w.opts = LLMC_W_NO_USAGE;
     build(&w, &r);
     assert_string_equal(r.body, body);
     snprintf(want, sizeof(want), "Content-Length: %zu\r\n", strlen(body));
@@ -270,10 +270,42 @@ static void test_stream_without_stream_options(void **st)
     bytes_free(&r);
     writer_for(&w, &req);
     w.model = "m";
-    w.no_usage = true;
+    w.opts = LLMC_W_NO_USAGE;
     w.stream = false;
     build(&w, &r);
     assert_non_null(strstr(r.body, "\"max_tokens\":9,\"stream\":false}"));
+    bytes_free(&r);
+}
+
+/* LLMC_W_MCT: the limit goes out as max_completion_tokens (OpenAI's
+ * o-series and GPT-5 models refuse max_tokens); no limit, neither */
+static void test_max_completion_tokens(void **st)
+{
+    llmc_request_t req;
+    llmc_writer_t w;
+    req_bytes_t r;
+    char want[64];
+    (void)st;
+    llmc_request_init(&req);
+    req.messages = &k_two[1];
+    req.n_messages = 1;
+    req.max_tokens = 300;
+    writer_for(&w, &req);
+    w.opts = LLMC_W_MCT;
+    build(&w, &r);
+    assert_non_null(strstr(r.body, "],\"max_completion_tokens\":300,"
+                                   "\"stream\":true,\"stream_options\":"));
+    assert_null(strstr(r.body, "\"max_tokens\""));
+    snprintf(want, sizeof(want), "Content-Length: %zu\r\n",
+             strlen(r.body));
+    assert_non_null(strstr(tb_cstr(&r.all), want));
+    bytes_free(&r);
+    req.max_tokens = 0;
+    writer_for(&w, &req);
+    w.opts = LLMC_W_MCT | LLMC_W_NO_USAGE;
+    build(&w, &r);
+    assert_non_null(strstr(r.body, "}],\"stream\":true}"));
+    assert_null(strstr(r.body, "max_"));
     bytes_free(&r);
 }
 
@@ -1073,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_stream_request_bytes_exact),
         cmocka_unit_test(test_non_stream_request_asks_for_json),
         cmocka_unit_test(test_stream_without_stream_options),
+        cmocka_unit_test(test_max_completion_tokens),
         cmocka_unit_test(test_max_tokens_and_temperature_rendered),
         cmocka_unit_test(test_temperature_values_rendered_with_three_decimals),
         cmocka_unit_test(test_unset_max_tokens_and_temperature_not_sent),
