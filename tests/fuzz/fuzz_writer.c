@@ -92,6 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *sep, *cl, *body;
     jsmn_parser jp;
     int nt, k, want_err;
+    bool stream_options = false;
 
     if (size < 2)
         return 0;
@@ -124,6 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     w.path_len = strlen(w.path);
     w.port = (f & 32u) ? (uint16_t)(cap * 251u) : 0;
     w.stream = (f & 64u) != 0;
+    /* the provider's options, from the length of the last string */
+    w.opts = (uint8_t)(n[7] & (LLMC_W_NO_USAGE | LLMC_W_MCT));
 #if LLMC_IAM_PROVIDERS > 0
     if (f & 128u) { /* an IAM token request: key id and secret */
         w.key_id = p[4];
@@ -201,9 +204,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 same(body, &tok[m + 4], msg[j].content, n[5 + 2 * j]);
                 m += 5;
             }
-        } else if (is_key(body, &tok[k], "max_tokens"))
+        } else if (is_key(body, &tok[k], "max_tokens") ||
+                   is_key(body, &tok[k], "max_completion_tokens")) {
+            /* the one the provider takes */
             FUZZ_ASSERT(req.max_tokens > 0 &&
                         strtol(body + v->start, NULL, 10) == req.max_tokens);
+            FUZZ_ASSERT((w.opts & LLMC_W_MCT) == 0 ==
+                        is_key(body, &tok[k], "max_tokens"));
+        } else if (is_key(body, &tok[k], "stream_options")) {
+            FUZZ_ASSERT(w.stream && !(w.opts & LLMC_W_NO_USAGE));
+            stream_options = true;
+        }
         else if (is_key(body, &tok[k], "temperature")) {
             double t = strtod(body + v->start, NULL);
             double want = req.temperature > 100.0f ? 100.0 : req.temperature;
@@ -211,5 +222,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_ASSERT(t - want < 0.001 && want - t < 0.001);
         }
     }
+    /* streamed: usage asked for unless the provider refuses the field */
+    FUZZ_ASSERT(stream_options ==
+                (w.req != NULL && w.stream && !(w.opts & LLMC_W_NO_USAGE)));
     return 0;
 }
