@@ -783,9 +783,11 @@ class MistralLike(Listener):
             c.sendall(json_answer(self.REFUSAL,
                                   b"422 Unprocessable Entity"))
             return
+        # the last piece of content comes with the finish_reason and the
+        # usage, in one chunk (rust-genai #164)
         last = (b'data: {"id":"m","object":"chat.completion.chunk",'
                 b'"created":1,"model":"mistral-small-latest","choices":'
-                b'[{"index":0,"delta":{"content":""},"finish_reason":'
+                b'[{"index":0,"delta":{"content":"!"},"finish_reason":'
                 b'"stop"}],"usage":{"prompt_tokens":5,"total_tokens":7,'
                 b'"completion_tokens":2}}\n\n')
         c.sendall(HEAD + chunk(EVENT) + chunk(last) + chunk(DONE)
@@ -818,7 +820,7 @@ class StreamOptionsTests(unittest.TestCase):
 
     def test_without_stream_options_it_streams_with_usage(self):
         (rc, out, err), srv = self.run_with({"stream_options": False})
-        self.assertEqual((rc, out), (0, b"Hello"), err)
+        self.assertEqual((rc, out), (0, b"Hello!"), err)
         self.assertEqual(len(srv.bodies), 1, err)
         self.assertNotIn("stream_options", srv.bodies[0])
         self.assertIs(srv.bodies[0]["stream"], True)
