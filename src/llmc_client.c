@@ -1343,7 +1343,7 @@ static uint32_t service(llmc_client_t *c)
 
 /* Requests queued or running (the queue may grow from another task);
  * c->active counts the slots in use. */
-static int pending(const llmc_client_t *c)
+static LLMC_NOINLINE int pending(const llmc_client_t *c)
 {
     int n;
     llmc_port_lock();
