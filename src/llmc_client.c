@@ -1303,28 +1303,27 @@ static uint32_t service(llmc_client_t *c)
                 if (active && s->phase != PH_TOKEN)
                     llmc_fo_record(c, s->provider, false);
             } else {
+                t = llmc_left((uint32_t)c->now, s->t_timer, s->timer_ms);
                 /* left == 0 here: the deadline came in the wait for the
                  * body's end after [DONE]; the answer stands */
-                if (left == 0 ||
-                    llmc_left((uint32_t)c->now, s->t_timer, s->timer_ms) == 0) {
+                if (left == 0 || t == 0) {
                     if (s->state == SLOT_WAIT) {
                         llmc_fo_wait_over(c, s);
                         attempt_begin(c, s);
                     } else {
                         phase_timeout(c, s);
                     }
+                    /* another round, which counts next anew */
                     again = true;
+                    continue;
                 }
-                /* how long poll may sleep for this slot, as it is now */
-                if (s->state != SLOT_FREE) {
-                    if (left < next)
-                        next = left;
-                    t = s->more ? 0
-                                : llmc_left((uint32_t)c->now, s->t_timer,
-                                            s->timer_ms);
-                    if (t < next)
-                        next = t;
-                }
+                /* how long poll may sleep for this slot */
+                if (s->more)
+                    t = 0;
+                if (left < next)
+                    next = left;
+                if (t < next)
+                    next = t;
                 continue;
             }
             /* cancelled or past the deadline: the request ends */
