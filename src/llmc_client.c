@@ -797,6 +797,8 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
 static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
                          const char *text)
 {
+    bool refresh = false; /* IAM: the token was refused */
+
     if (status == LLMC_ERR_CANCELLED || LLMC_CANCELLED(&s->job)) {
         /* llmc_cancel() from a callback of this read (or from another
          * task): nothing more is read, and service(), which ends every
@@ -810,25 +812,22 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
         text = llmc_strerror(status);
     if (text != NULL)
         set_msg(s, text);
-#if LLMC_IAM
-    /* the token was refused (a 401 or 403 head decides, also when its body
-     * then fails): fetch one, retry once; not a request that waited for
-     * another's fetch, whose failure (a refusal of the key pair too) it
-     * shares */
-    if (s->phase != PH_TOKEN && llmc_auth_refresh(c, s)) {
-        slot_drop_conn(c, s, false);
-        record_attempt(c, s, status);
-        attempt_begin(c, s);
-        return;
-    }
-#endif
     /* a request that waited for another's token fetch shares its failure,
      * which counts once towards the provider's cooldown: before the
      * waiting requests decide, so that they see the cooldown it starts */
-    if (s->phase != PH_TOKEN)
-        llmc_fo_failed(c, s);
+    if (s->phase != PH_TOKEN) {
 #if LLMC_IAM
-    if (s->fetching_token) {
+        /* the token was refused (a 401 or 403 head decides, also when its
+         * body then fails): fetch one, retry once; not a request that
+         * waited for another's fetch, whose failure (a refusal of the key
+         * pair too) it shares */
+        refresh = llmc_auth_refresh(c, s);
+        if (!refresh)
+#endif
+            llmc_fo_failed(c, s);
+    }
+#if LLMC_IAM
+    if (s->fetching_token) { /* never with refresh */
         llmc_auth_token_failed(s, &status);
         token_shared(c, s, status);
     }
@@ -836,11 +835,12 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
     record_attempt(c, s, status);
     s->more = false; /* nothing more to read for this attempt */
     slot_drop_conn(c, s, false);
-    if (s->delivered) {
-        finish(c, s, status); /* bound to this provider: no failover */
+    if (refresh) {
+        attempt_begin(c, s); /* again, with another token */
         return;
     }
-    if (llmc_fo_decide(c, s, status) == LLMC_FO_STOP) {
+    /* delivered: bound to this provider, no failover */
+    if (s->delivered || llmc_fo_decide(c, s, status) == LLMC_FO_STOP) {
         finish(c, s, status);
         return;
     }
