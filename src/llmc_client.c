@@ -1163,11 +1163,21 @@ int llmc_cancel(llmc_client_t *c, llmc_handle_t h)
     return rc;
 }
 
+/* *r is cleared, with status and no provider yet; *b writes its
+ * message. */
+static LLMC_NOINLINE void result_start(llmc_result_t *r, int status,
+                                       llmc_buf_t *b)
+{
+    memset(r, 0, sizeof(*r));
+    r->status = status;
+    r->provider = -1;
+    llmc_buf_init(b, r->message, sizeof(r->message));
+}
+
 static void slot_start(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_buf_t b;
-    memset(&s->result, 0, sizeof(s->result));
-    s->result.provider = -1;
+    result_start(&s->result, LLMC_OK, &b);
     /* s->job and s->state (SLOT_WAIT): set as dispatch() claimed it */
     s->conn = LLMC_NONE;
     s->delivered = false;
@@ -1176,7 +1186,6 @@ static void slot_start(llmc_client_t *c, llmc_slot_t *s)
     s->token_fresh = false; /* a token fetched for an earlier request */
     s->t_start = (uint32_t)c->now;
     llmc_set_timer(c, s, 0);
-    msg_buf(&b, s);
     if (llmc_fo_plan(c, s, &b) == 0)
         finish(c, s, LLMC_ERR_NO_PROVIDER);
 }
@@ -1194,10 +1203,7 @@ static void finish_unstarted(llmc_client_t *c, const llmc_job_t *j,
      * the polling task's stack (a callback cannot re-enter dispatch()) */
     llmc_result_t *r = &c->io.unstarted;
     llmc_buf_t b;
-    memset(r, 0, sizeof(*r));
-    r->status = LLMC_ERR_CANCELLED;
-    r->provider = -1;
-    llmc_buf_init(&b, r->message, sizeof(r->message));
+    result_start(r, LLMC_ERR_CANCELLED, &b);
     llmc_buf_str(&b, why);
     if (j->cb.on_done != NULL)
         j->cb.on_done(j->user, r);
