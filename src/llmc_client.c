@@ -1141,19 +1141,14 @@ int llmc_cancel(llmc_client_t *c, llmc_handle_t h)
     if (c == NULL || h <= 0)
         return LLMC_ERR_ARG;
     llmc_port_lock();
-    for (i = 0; i < c->q_len; i++) {
-        llmc_job_t *j = &c->queue[i];
-        if (j->handle == h && !j->cancelled) {
-            LLMC_SET_CANCELLED(j);
-            rc = LLMC_OK;
-        }
-    }
-    for (i = 0; i < LLMC_SLOTS; i++) {
-        llmc_slot_t *s = &c->slots[i];
+    /* the queued jobs, then the slots' */
+    for (i = 0; i < c->q_len + LLMC_SLOTS; i++) {
         /* the handle of a request in a slot, until it ends (finish()):
          * the slot's state is the polling task's, read without the lock */
-        if (s->job.handle == h && !s->job.cancelled) {
-            LLMC_SET_CANCELLED(&s->job);
+        llmc_job_t *j = i < c->q_len ? &c->queue[i]
+                                     : &c->slots[i - c->q_len].job;
+        if (j->handle == h && !j->cancelled) {
+            LLMC_SET_CANCELLED(j);
             rc = LLMC_OK;
         }
     }
