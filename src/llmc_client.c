@@ -1213,16 +1213,17 @@ static bool dispatch(llmc_client_t *c)
 {
     int n;
     for (n = 0; n < LLMC_QUEUE_LEN + LLMC_SLOTS; n++) {
-        llmc_job_t j;
+        llmc_job_t j, *q, *end;
         llmc_slot_t *s = NULL;
-        int i, q;
+        int i;
         llmc_port_lock();
-        q = 0; /* shutting down: every job ends as cancelled */
+        q = c->queue; /* shutting down: every job ends as cancelled */
+        end = q + c->q_len;
         if (!c->shutting_down)
-            while (q < c->q_len && !c->queue[q].cancelled)
+            while (q < end && !q->cancelled)
                 q++;
-        if (q == c->q_len) {
-            q = 0;
+        if (q == end) {
+            q = c->queue;
             if (c->q_len > 0 && c->active < c->max_inflight)
                 for (i = 0; i < LLMC_SLOTS && s == NULL; i++)
                     if (c->slots[i].state == SLOT_FREE)
@@ -1236,10 +1237,9 @@ static bool dispatch(llmc_client_t *c)
         }
         /* the job moves while the lock is held: llmc_cancel() finds it in
          * the queue or in its slot */
-        *(s != NULL ? &s->job : &j) = c->queue[q];
+        *(s != NULL ? &s->job : &j) = *q;
         c->q_len--;
-        memmove(&c->queue[q], &c->queue[q + 1],
-                (size_t)(c->q_len - q) * sizeof(c->queue[0]));
+        memmove(q, q + 1, (size_t)(end - q - 1) * sizeof(*q));
         llmc_port_unlock();
         if (s == NULL)
             finish_unstarted(c, &j, why_cancelled(c));
