@@ -457,27 +457,26 @@ static int on_body(void *ctx, const char *p, size_t n)
 {
     llmc_slot_t *s = ctx;
     size_t room = sizeof(s->buf) - s->body_len;
+    const char *what = "response body larger than ";
     int rc;
 
     if (s->body == BODY_SSE) {
         if (s->done_seen)
             return 0; /* nothing after [DONE] counts, not even its size */
         rc = llmc_sse_feed(&s->sse, p, n, on_event, ctx);
-        if (rc == LLMC_ERR_TOO_LARGE && s->result.message[0] == '\0')
-            too_large(s, "event larger than ");
-        return rc;
-    }
-    if (n > room) {
-        if (s->body == BODY_ERROR) { /* the message is in the first bytes */
+        if (rc != LLMC_ERR_TOO_LARGE || s->result.message[0] != '\0')
+            return rc;
+        what = "event larger than ";
+    } else if (n <= room || s->body == BODY_ERROR) {
+        if (n > room) { /* the message is in the first bytes */
             s->body_cut = true;
             n = room;
-        } else {
-            return too_large(s, "response body larger than ");
         }
+        memcpy(s->buf + s->body_len, p, n);
+        s->body_len += n;
+        return 0;
     }
-    memcpy(s->buf + s->body_len, p, n);
-    s->body_len += n;
-    return 0;
+    return too_large(s, what);
 }
 
 static void on_head(llmc_slot_t *s)
