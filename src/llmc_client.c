@@ -130,26 +130,26 @@ static uint32_t since(const llmc_client_t *c, uint32_t t)
     return (uint32_t)c->now - t;
 }
 
-/* How many bytes at o[k..len) stand for the secret's byte c, as it is or
+/* How many bytes at o[0..left) stand for the secret's byte c, as it is or
  * as JSON writes it in a body shown as raw text: \c (2: \" \\ \/), \u00XX
  * (6, either case: how .NET writes "+"); one cut by the message's end
  * counts for what is left. 0: none. */
-static size_t as_json(const char *o, size_t k, size_t len, char c)
+static size_t as_json(const char *o, size_t left, char c)
 {
     static const char hex[] = "0123456789abcdef";
     char u[6];
     size_t i;
-    if (o[k] != '\\')
-        return o[k] == c;
-    if (k + 1 == len)
+    if (o[0] != '\\')
+        return o[0] == c;
+    if (left == 1)
         return 1;
-    if (o[k + 1] == c && c != 'u')
+    if (o[1] == c && c != 'u')
         return 2;
     memcpy(u, "\\u00", 4);
     u[4] = hex[(unsigned char)c >> 4];
     u[5] = hex[c & 15];
-    for (i = 0; i < 6 && k + i < len; i++)
-        if ((o[k + i] | (i >= 4 ? 0x20 : 0)) != u[i])
+    for (i = 0; i < 6 && i < left; i++)
+        if ((o[i] | (i >= 4 ? 0x20 : 0)) != u[i])
             return c == '\\'; /* a backslash as it is */
     return i;
 }
@@ -163,7 +163,7 @@ static void mask(char *m, const char *o, size_t len, const char *secret)
     size_t j, i, k, w, n = llmc_strlen(secret);
     for (j = 0; n > 0 && j < len; j++) {
         for (i = 0, k = j; i < n && k < len; i++, k += w)
-            if ((w = as_json(o, k, len, secret[i])) == 0)
+            if ((w = as_json(o + k, len - k, secret[i])) == 0)
                 break;
         if (i == n || (k == len && len - j >= 4))
             memset(m + j, '*', k - j);
