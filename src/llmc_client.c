@@ -149,7 +149,8 @@ static size_t as_json(const char *o, size_t left, char c)
     u[4] = hex[(unsigned char)c >> 4];
     u[5] = hex[c & 15];
     for (i = 0; i < 6 && i < left; i++)
-        if ((o[i] | (i >= 4 ? 0x20 : 0)) != u[i])
+        /* the hex digits (i 4, 5) in either case */
+        if ((o[i] | (int)(i & 4) << 3) != u[i])
             return c == '\\'; /* a backslash as it is */
     return i;
 }
