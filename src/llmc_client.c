@@ -799,15 +799,13 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
 {
     bool refresh = false; /* IAM: the token was refused */
 
-    if (status == LLMC_ERR_CANCELLED || LLMC_CANCELLED(&s->job)) {
-        /* llmc_cancel() from a callback of this read (or from another
-         * task): nothing more is read, and service(), which ends every
-         * cancelled request, ends it in this poll as cancelled, also when
-         * a close or an error came after the cancel; the provider did not
-         * fail */
-        s->more = false;
+    s->more = false; /* nothing more to read for this attempt */
+    /* llmc_cancel() from a callback of this read (or from another task):
+     * service(), which ends every cancelled request, ends it in this poll
+     * as cancelled, also when a close or an error came after the cancel;
+     * the provider did not fail */
+    if (status == LLMC_ERR_CANCELLED || LLMC_CANCELLED(&s->job))
         return;
-    }
     if (text == NULL && s->result.message[0] == '\0')
         text = llmc_strerror(status);
     if (text != NULL)
@@ -833,7 +831,6 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
     }
 #endif
     record_attempt(c, s, status);
-    s->more = false; /* nothing more to read for this attempt */
     slot_drop_conn(c, s, false);
     if (refresh) {
         attempt_begin(c, s); /* again, with another token */
