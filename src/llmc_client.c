@@ -1358,10 +1358,9 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
                    int timeout_ms)
 {
     llmc_pollfd_t fds[LLMC_CONNS + LLMC_POLL_EXTRA];
-    /* per entry of fds: its connection, and whether that was idle as the
-     * round began */
-    uint8_t conn_of[LLMC_CONNS];
-    bool idle[LLMC_CONNS];
+    /* per entry of fds: its connection, and that one's state as the round
+     * began */
+    uint8_t conn_of[LLMC_CONNS], state[LLMC_CONNS];
     size_t nfds = 0, i;
     llmc_slot_t *s;
     uint32_t next;
@@ -1393,7 +1392,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
         fds[nfds].sock = k->sock;
         fds[nfds].events = k->want ? k->want : LLMC_POLL_IN;
         conn_of[nfds] = (uint8_t)i;
-        idle[nfds] = k->state == CONN_IDLE;
+        state[nfds] = k->state;
         nfds++;
     }
     for (i = 0; i < n_extra; i++)
@@ -1407,7 +1406,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
             uint8_t ci = conn_of[i];
             if (fds[i].revents == 0)
                 continue;
-            if (idle[i]) {
+            if (state[i] == CONN_IDLE) {
                 /* an idle pooled connection became readable; one taken
                  * since is not this event's */
                 if (c->conns[ci].state == CONN_IDLE)
