@@ -1246,7 +1246,7 @@ static bool dispatch(llmc_client_t *c)
     return true;
 }
 
-static LLMC_NOINLINE void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
+static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
 {
     const llmc_policy_t *p = &c->policy;
     const char *what;
