@@ -625,7 +625,7 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
 }
 
 /* The connection is ready: send the request. */
-static void start_send(llmc_client_t *c, llmc_slot_t *s)
+static LLMC_NOINLINE void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
