@@ -161,12 +161,14 @@ static size_t as_json(const char *o, size_t left, char c)
  * holds the key id, a secret that starts another) are each found whole. */
 static void mask(char *m, const char *o, size_t len, const char *secret)
 {
-    size_t j, i, k, w, n = llmc_strlen(secret);
+    size_t j, i, k, w = 0, n = llmc_strlen(secret);
     for (j = 0; n > 0 && j < len; j++) {
         for (i = 0, k = j; i < n && k < len; i++, k += w)
             if ((w = as_json(o + k, len - k, secret[i])) == 0)
                 break;
-        if (i == n || (k == len && len - j >= 4))
+        /* w 0: a byte that does not stand for the secret's; else the
+         * whole secret, or as much as the message's end left (k == len) */
+        if (w != 0 && (i == n || len - j >= 4))
             memset(m + j, '*', k - j);
     }
 }
