@@ -406,14 +406,16 @@ static int decode(llmc_slot_t *s, char *data, size_t len,
          * UTF-16 text into chunks) is joined: its halves' U+FFFD at the
          * edges make way for the one code point */
         if (s->held_hi != 0 && n > 0) {
+            const char *x = k_fffd;
+            size_t xn = 3;
             if (m.lone[0] != 0) {
                 llmc_json_pair(pair, s->held_hi, m.lone[0]);
-                deliver(s, pair, 4);
+                x = pair;
+                xn = 4;
                 t += 3;
                 n -= 3;
-            } else {
-                deliver(s, k_fffd, 3);
             }
+            deliver(s, x, xn);
             s->held_hi = 0;
         }
         if (m.lone[1] != 0) {
