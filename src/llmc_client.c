@@ -1305,10 +1305,12 @@ static uint32_t service(llmc_client_t *c)
                 if (active && s->phase != PH_TOKEN)
                     llmc_fo_record(c, s->provider, false);
             } else {
+                /* the timer or, in the wait for the body's end after
+                 * [DONE], the deadline, which leaves the answer standing */
                 t = llmc_left((uint32_t)c->now, s->t_timer, s->timer_ms);
-                /* left == 0 here: the deadline came in the wait for the
-                 * body's end after [DONE]; the answer stands */
-                if (left == 0 || t == 0) {
+                if (t > left)
+                    t = left;
+                if (t == 0) {
                     if (s->state == SLOT_WAIT) {
                         llmc_fo_wait_over(c, s);
                         attempt_begin(c, s);
@@ -1322,8 +1324,6 @@ static uint32_t service(llmc_client_t *c)
                 /* how long poll may sleep for this slot */
                 if (s->more)
                     t = 0;
-                if (left < next)
-                    next = left;
                 if (t < next)
                     next = t;
                 continue;
