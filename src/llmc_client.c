@@ -1296,14 +1296,18 @@ static uint32_t service(llmc_client_t *c)
             if (LLMC_CANCELLED(&s->job) || c->shutting_down) {
                 set_msg(s, why_cancelled(c));
             } else if (left == 0 && !(s->done_seen && s->state == SLOT_ACTIVE)) {
-                bool active = s->state == SLOT_ACTIVE;
+                const char *a = "deadline exceeded while waiting to retry",
+                           *z = NULL;
                 st = LLMC_ERR_TIMEOUT;
-                say(s, active ? "deadline of "
-                              : "deadline exceeded while waiting to retry",
-                    c->policy.deadline_ms, active ? " ms exceeded" : NULL);
-                /* not one waiting for a token fetch: the fetch counts */
-                if (active && s->phase != PH_TOKEN)
-                    llmc_fo_record(c, s->provider, false);
+                if (s->state == SLOT_ACTIVE) {
+                    a = "deadline of ";
+                    z = " ms exceeded";
+                    /* not one waiting for a token fetch: the fetch
+                     * counts */
+                    if (s->phase != PH_TOKEN)
+                        llmc_fo_record(c, s->provider, false);
+                }
+                say(s, a, c->policy.deadline_ms, z);
             } else {
                 /* the timer or, in the wait for the body's end after
                  * [DONE], the deadline, which leaves the answer standing */
