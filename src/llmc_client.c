@@ -254,7 +254,7 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s);
 static bool ends_now(const llmc_client_t *c, const llmc_slot_t *s)
 {
     return c->shutting_down || LLMC_CANCELLED(&s->job) ||
-           llmc_left((uint32_t)c->now, s->t_start, c->policy.deadline_ms) == 0;
+           since(c, s->t_start) >= c->policy.deadline_ms;
 }
 
 /* s's IAM token fetch ended: status LLMC_OK, the token is stored; < 0, it
