@@ -326,15 +326,17 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
     }
     r->status = status;
     r->elapsed_ms = since(c, s->t_start);
-    r->partial = s->delivered & (status != LLMC_OK);
     r->provider_name = r->provider >= 0 ? provider_name(c, r->provider)
                                         : NULL;
-    if (status == LLMC_OK)
-        r->message[0] = '\0';
-    else if (status == LLMC_ERR_CANCELLED)
-        LLMC_LOGI("request cancelled", NULL, NULL);
-    else
-        LLMC_LOGE("request failed", llmc_strerror(status), r->message);
+    if (status == LLMC_OK) {
+        r->message[0] = '\0'; /* partial: false since the result began */
+    } else {
+        r->partial = s->delivered;
+        if (status == LLMC_ERR_CANCELLED)
+            LLMC_LOGI("request cancelled", NULL, NULL);
+        else
+            LLMC_LOGE("request failed", llmc_strerror(status), r->message);
+    }
     s->state = SLOT_FREE;
     if (s->job.cb.on_done != NULL)
         s->job.cb.on_done(s->job.user, r);
