@@ -39,16 +39,17 @@ qemu_cmd() { # target elf
 
 # run_elf TARGET ELF LOG: 0 when the end marker appeared in time.
 # Semihosting writes the log one byte at a time, so the marker counts only
-# once its exit code is there: a run stopped at "[ MCU-END  ]" alone would
-# lose the code. "exit 0" is no prefix of another code (%d has no leading
-# zeros); a longer code cut short is still not 0.
+# once its exit code and the line's end are there: a run stopped at
+# "[ MCU-END  ]" alone would lose the code, and one stopped before the
+# newline would get qemu's "terminating on signal" on the marker's line.
 run_elf() {
     local pid waited=0 step=0.05 limit
     : >"$3"
     $(qemu_cmd "$1" "$2") </dev/null >"$3" 2>&1 &
     pid=$!
     limit=$((TIMEOUT * 20))
-    while ! grep -qE '^\[ MCU-END  \] exit [0-9]+$' "$3"; do
+    while ! { grep -qE '^\[ MCU-END  \] exit [0-9]+$' "$3" &&
+              [ -z "$(tail -c1 "$3")" ]; }; do
         if ! kill -0 "$pid" 2>/dev/null; then break; fi
         if [ $waited -ge $limit ]; then
             echo "[  ERROR   ] timeout after ${TIMEOUT}s" >>"$3"; break
