@@ -119,7 +119,7 @@ static void test_open_starts_at_the_head_when_first_is_past_the_list(
 {
     llmc_target_t t;
     llmc_buf_t msg;
-    llmc_sock_t lis;
+    llmc_sock_t lis = LLMC_SOCK_INVALID;
     char m[96];
     int rc;
     (void)st;

@@ -429,8 +429,8 @@ static void test_content_length_non_digits_rejected(void **st)
         "HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nContent-Length: "
-        "1000000000000000000000000000000000000000000000000000000000\r\n\r\n",
+        ("HTTP/1.1 200 OK\r\nContent-Length: "
+         "1000000000000000000000000000000000000000000000000000000000\r\n\r\n"),
     };
     size_t i;
     (void)st;
@@ -1332,8 +1332,8 @@ static void test_body_call_after_completion_consumes_nothing(void **st)
     static const char *const in[] = {
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
         "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "2\r\nok\r\n0\r\n\r\n",
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "2\r\nok\r\n0\r\n\r\n"),
         "HTTP/1.1 204 No Content\r\n\r\n",
     };
     size_t i, used, hu;

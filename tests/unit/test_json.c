@@ -1307,7 +1307,7 @@ static void test_shape_larger_than_cache_not_kept(void **st)
     strcpy(js, "{\"x\":\"");
     memset(js + 6, 'p', pad);
     strcpy(js + 6 + pad, "\",");
-    strcat(js, EV_PRE + 1); /* {"x":"ppp...","id":...,"content":"a... */
+    strcat(js, &EV_PRE[1]); /* {"x":"ppp...","id":...,"content":"a... */
     strcat(js, "a" EV_SUF "}");
     assert_int_equal(shaped(&sh, js, &m), LLMC_OK);
     CONTENT_IS(&m, "a");
