@@ -1542,6 +1542,15 @@ void llmc_client_shutdown(llmc_client_t *c)
 
 /* ---- result text ------------------------------------------------------- */
 
+/* A status's text, then the message when it says more than that. */
+static void status_text(llmc_buf_t *b, int status, const char *msg)
+{
+    const char *what = llmc_strerror(status);
+    llmc_buf_str(b, what);
+    if (msg[0] != '\0' && strcmp(msg, what) != 0)
+        str2(b, ": ", msg);
+}
+
 size_t llmc_result_format(const llmc_result_t *r,
                           const llmc_provider_t *providers, size_t n_providers,
                           char *buf, size_t cap)
@@ -1567,11 +1576,9 @@ size_t llmc_result_format(const llmc_result_t *r,
         llmc_buf_str(&b, r->partial ? "failed after partial content:"
                                     : "all providers failed:");
         for (; a < end; a++) {
-            const char *what = llmc_strerror(a->status);
             str2(&b, "\n", name_in(providers, n_providers, a->provider));
-            str2(&b, ": ", what);
-            if (a->message[0] != '\0' && strcmp(a->message, what) != 0)
-                str2(&b, ": ", a->message);
+            llmc_buf_str(&b, ": ");
+            status_text(&b, a->status, a->message);
         }
         if (r->n_attempts > LLMC_MAX_ATTEMPTS) {
             llmc_buf_str(&b, "\n(");
@@ -1585,8 +1592,6 @@ size_t llmc_result_format(const llmc_result_t *r,
          * attempt past the record, ended it */
         llmc_buf_str(&b, "\n");
     }
-    llmc_buf_str(&b, llmc_strerror(r->status));
-    if (r->message[0] != '\0')
-        str2(&b, ": ", r->message);
+    status_text(&b, r->status, r->message);
     return b.need;
 }

@@ -219,6 +219,30 @@ static void test_attempts_beyond_record_are_counted(void **st)
     assert_string_equal(fmt(&r), want);
 }
 
+/* The line for the attempt that ended the request past the record says
+ * its status text once when its message is that text, as the attempt
+ * lines do. */
+static void test_end_past_record_says_status_text_once(void **st)
+{
+    llmc_result_t r;
+    int i;
+    char want[2048];
+    size_t o;
+    (void)st;
+    fresh(&r);
+    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
+        add_attempt(&r, 0, LLMC_ERR_IO, 0, "reset");
+    r.n_attempts = LLMC_MAX_ATTEMPTS + 1;
+    keep_into(r.message, "i/o error");
+    o = (size_t)snprintf(want, sizeof(want), "all providers failed:");
+    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
+        o += (size_t)snprintf(want + o, sizeof(want) - o,
+                              "\nopenai: i/o error: reset");
+    snprintf(want + o, sizeof(want) - o,
+             "\n(1 more attempts not recorded)\ni/o error");
+    assert_string_equal(fmt(&r), want);
+}
+
 static void test_truncation_returns_needed_length_and_nul_terminates(void **st)
 {
     llmc_result_t r;
@@ -341,6 +365,7 @@ int main(void)
         cmocka_unit_test(
             test_unknown_or_unnamed_provider_shown_as_question_mark),
         cmocka_unit_test(test_attempts_beyond_record_are_counted),
+        cmocka_unit_test(test_end_past_record_says_status_text_once),
         cmocka_unit_test(
             test_truncation_returns_needed_length_and_nul_terminates),
         cmocka_unit_test(test_truncation_in_a_character_keeps_a_prefix),
