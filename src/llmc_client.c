@@ -1483,17 +1483,23 @@ int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
     chat_ctx_t x;
     llmc_handle_t h;
 
-    if (c != NULL && c->busy)
-        return LLMC_ERR_STATE; /* from a callback: it cannot poll */
     memset(&x, 0, sizeof(x));
     if (cb != NULL)
         x.user_cb = *cb;
     x.user = user;
     x.out = result;
     x.status = 1;
-    h = llmc_submit(c, req, &mine, &x);
-    if (h < 0)
+    /* from a callback it cannot poll */
+    h = c != NULL && c->busy ? LLMC_ERR_STATE : llmc_submit(c, req, &mine, &x);
+    if (h < 0) {
+        /* refused: a result all the same, as of a request that never ran */
+        if (result != NULL) {
+            memset(result, 0, sizeof(*result));
+            result->status = h;
+            result->provider = -1;
+        }
         return h;
+    }
     while (x.status > 0) {
         int rc = llmc_poll(c, 1000);
         if (rc < 0)

@@ -257,7 +257,11 @@ int llmc_poll_with(llmc_client_t *c, struct llmc_pollfd_s *extra,
 int llmc_cancel(llmc_client_t *c, llmc_handle_t h);
 
 /* Submit and poll until done; copies the result to *result when non-NULL.
- * Returns the request's status (LLMC_ERR_STATE from a callback). */
+ * Returns the request's status (LLMC_ERR_STATE from a callback). A request
+ * llmc_submit() refuses (LLMC_ERR_ARG, LLMC_ERR_QUEUE_FULL, LLMC_ERR_STATE),
+ * or a call from a callback, gets a result too: that status, provider -1,
+ * no attempt. Only the task
+ * that polls may call it; other requests advance while it waits. */
 int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
               const llmc_callbacks_t *cb, void *user, llmc_result_t *result);
 

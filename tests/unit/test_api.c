@@ -225,6 +225,65 @@ static void test_poll_returns_when_on_done_resubmits(void **st)
         ;
 }
 
+static llmc_result_t g_inner;
+static int g_inner_rc;
+static void chat_in_done(void *u, const llmc_result_t *r)
+{
+    (void)r;
+    memset(&g_inner, 0x5A, sizeof(g_inner));
+    g_inner_rc = llmc_chat(C, (const llmc_request_t *)u, NULL, NULL, &g_inner);
+}
+
+/* llmc_chat() whose request is refused at submit (a bad argument, a
+ * full queue, a client shut down) still fills *result: a program that
+ * reads or formats it after any llmc_chat() must not meet garbage. */
+static void test_chat_refused_at_submit_fills_result(void **st)
+{
+    static const llmc_provider_t off = {.name = "off",
+                                        .base_url = "http://127.0.0.1:9/v1",
+                                        .disabled = true};
+    llmc_request_t req, bad;
+    llmc_result_t r;
+    int i;
+    (void)st;
+    Cfg.providers = &off;
+    Cfg.n_providers = 1;
+    Cfg.max_inflight = 1;
+    hi_request(&req);
+    bad = req;
+    bad.n_messages = 0;
+    assert_int_equal(llmc_client_init(C, &Cfg), LLMC_OK);
+    memset(&r, 0x5A, sizeof(r));
+    assert_int_equal(llmc_chat(C, &bad, NULL, NULL, &r), LLMC_ERR_ARG);
+    assert_int_equal(r.status, LLMC_ERR_ARG);
+    assert_int_equal(r.provider, -1);
+    assert_int_equal(r.n_attempts, 0);
+    assert_int_equal(r.message[0], '\0');
+    for (i = 0; i < LLMC_QUEUE_LEN + LLMC_SLOTS + 1; i++)
+        if (llmc_submit(C, &req, NULL, NULL) < 0)
+            break;
+    memset(&r, 0x5A, sizeof(r));
+    assert_int_equal(llmc_chat(C, &req, NULL, NULL, &r), LLMC_ERR_QUEUE_FULL);
+    assert_int_equal(r.status, LLMC_ERR_QUEUE_FULL);
+    assert_int_equal(r.n_attempts, 0);
+    while (llmc_poll(C, 0) > 0) /* they end: no provider */
+        ;
+    {   /* from a callback: on_done calls llmc_chat() */
+        llmc_callbacks_t cb = {NULL, NULL, chat_in_done};
+        assert_true(llmc_submit(C, &req, &cb, &req) > 0);
+        while (llmc_poll(C, 0) > 0)
+            ;
+        assert_int_equal(g_inner_rc, LLMC_ERR_STATE);
+        assert_int_equal(g_inner.status, LLMC_ERR_STATE);
+        assert_int_equal(g_inner.provider, -1);
+    }
+    llmc_client_shutdown(C);
+    memset(&r, 0x5A, sizeof(r));
+    assert_int_equal(llmc_chat(C, &req, NULL, NULL, &r), LLMC_ERR_STATE);
+    assert_int_equal(r.status, LLMC_ERR_STATE);
+    assert_int_equal(r.provider, -1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -237,6 +296,7 @@ int main(void)
 #endif
         T(test_handle_of_before_a_restart_cancels_nothing),
         T(test_poll_returns_when_on_done_resubmits),
+        T(test_chat_refused_at_submit_fills_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
