@@ -13,6 +13,14 @@
  * Every pointer handed to llmc (providers, messages, strings) is caller-owned
  * and must stay valid while llmc uses it: providers for the client's life,
  * a request until its on_done callback has run.
+ *
+ * Threads: one task owns the client. It calls llmc_client_init(),
+ * llmc_poll(), llmc_poll_with(), llmc_chat() and llmc_client_shutdown().
+ * llmc_submit() and llmc_cancel() may also come from other tasks when the
+ * port has a lock (port/posix, port/freertos and port/esp-idf do).
+ * llmc_strerror(), llmc_result_format(), llmc_policy_default(),
+ * llmc_request_init() and llmc_client_size() touch no client and may be
+ * called anywhere.
  */
 #ifndef LLMC_H
 #define LLMC_H
@@ -79,7 +87,7 @@ typedef struct {
     const char *api_key;    /* LLMC_AUTH_BEARER; not empty */
     const char *key_id;     /* LLMC_AUTH_EVOLUTION_IAM; not empty */
     const char *secret;     /* LLMC_AUTH_EVOLUTION_IAM; not empty */
-    const char *project_id; /* optional: sent as x-project-id */
+    const char *project_id; /* optional, IAM: sent as x-project-id */
     const char *token_url;  /* optional IAM endpoint (default cloud.ru's) */
     const char *model;      /* overrides the request's model when set */
     bool disabled;          /* "working": false: never tried */
@@ -133,7 +141,9 @@ typedef struct {
     size_t n_ignored; /* > 0 with ignored NULL: LLMC_ERR_ARG at submit */
 } llmc_request_t;
 
-/* Initialise a request with no max_tokens and no temperature. */
+/* Initialise a request with no max_tokens and no temperature. A request
+ * zeroed instead ({0}, or designated initialisers) sends "temperature": 0,
+ * which some models refuse (OpenAI's o-series and GPT-5 take only 1). */
 void llmc_request_init(llmc_request_t *req);
 
 typedef struct {
@@ -153,7 +163,8 @@ typedef struct {
 typedef struct {
     int status;         /* llmc_status_t of the whole request */
     int provider;       /* index that answered (or failed last); -1: none */
-    const char *provider_name;
+    const char *provider_name; /* that provider's name (the caller's
+                                  string); NULL when provider is -1 */
     uint16_t http_status; /* of the last attempt's response (200 for an
                              answer); 0 when it got none */
     bool partial;       /* content was delivered before the error */
@@ -162,23 +173,30 @@ typedef struct {
      * "insufficient_system_resource" (28 bytes), a longer one is cut */
     char finish_reason[32];
     llmc_usage_t usage;
-    uint32_t elapsed_ms;
+    uint32_t elapsed_ms; /* from when it took a slot (time queued is not
+                            counted, as in the deadline) */
     uint32_t content_bytes; /* bytes passed to on_delta */
     llmc_attempt_t attempts[LLMC_MAX_ATTEMPTS];
     char message[LLMC_MSG_LEN]; /* the final error's message */
 } llmc_result_t;
 
-/* Callbacks run inside llmc_poll(). They may call llmc_submit() and
- * llmc_cancel(); llmc_poll() and llmc_chat() return LLMC_ERR_STATE there;
- * llmc_client_shutdown() there is finished by the poll running the
- * callback before it returns. See README "Callbacks". */
+/* Callbacks run inside llmc_poll() (and llmc_chat(), and
+ * llmc_client_shutdown(), which calls each on_done). They may call
+ * llmc_submit() and llmc_cancel(); llmc_poll() and llmc_chat() return
+ * LLMC_ERR_STATE there; llmc_client_shutdown() there is finished by the
+ * poll running the callback before it returns. Each member may be NULL,
+ * and llmc_submit() takes cb NULL as all of them NULL; the struct is
+ * copied at submit. See README "Callbacks". */
 typedef struct {
-    /* Content as it arrives: UTF-8, not NUL-terminated, never repeated. */
+    /* Content as it arrives: UTF-8, not NUL-terminated, never repeated;
+     * text is valid during the call only. */
     void (*on_delta)(void *user, const char *text, size_t len);
     /* An attempt on a provider starts (index into the provider list). */
     void (*on_attempt)(void *user, int provider, const char *name);
     /* The request ended (its handle is gone, its room free for a submit);
-     * the result is valid during the call only. */
+     * the result is valid during the call only: copy what is kept. Runs
+     * exactly once for each request llmc_submit() accepted, never for
+     * one it refused. */
     void (*on_done)(void *user, const llmc_result_t *result);
 } llmc_callbacks_t;
 
@@ -219,7 +237,25 @@ typedef struct llmc_client llmc_client_t; /* see llmc_client.h */
 typedef int32_t llmc_handle_t;
 
 /* Set up a client in the caller's storage. Returns LLMC_OK, or an error
- * (and the client cannot be used). Where llmc_client.h is included this
+ * and then the client must not be used (in zeroed storage, static for
+ * instance, its calls return LLMC_ERR_STATE):
+ *   LLMC_ERR_ARG     c, config or providers NULL; n_providers 0 or more
+ *                    than LLMC_MAX_PROVIDERS;
+ *   LLMC_ERR_CONFIG  a provider with no (or an empty) name; a bearer one
+ *                    with no (or an empty) api_key; an IAM one with no (or
+ *                    an empty) key_id or secret, or more IAM providers
+ *                    than LLMC_IAM_PROVIDERS (0: IAM compiled out); https
+ *                    without LLMC_TLS, trust anchors that do not load
+ *                    (ca_pem, ca_file or the default bundle), tls_setup
+ *                    returning non-zero; the storage's size (below);
+ *   LLMC_ERR_URL     a base_url or token_url llmc cannot use (see
+ *                    LLMC_ERR_URL; also a host longer than LLMC_HOST_MAX-1
+ *                    or a query);
+ *   LLMC_ERR_TLS     mbedTLS's random generator could not be set up.
+ * Not checked: names repeated, an auth outside llmc_auth_t (taken as
+ * none). max_inflight above LLMC_SLOTS is taken as LLMC_SLOTS. A client
+ * that is in use must be shut down first: init overwrites it whole, its
+ * sockets and mbedTLS memory with it. Where llmc_client.h is included this
  * name is a macro that also passes the caller's sizeof(llmc_client_t) to
  * llmc_client_init_sized(): a program compiled with other knobs than its
  * libllmc.a then gets LLMC_ERR_CONFIG, not a client that llmc writes past
@@ -228,8 +264,13 @@ int llmc_client_init(llmc_client_t *c, const llmc_config_t *config);
 int llmc_client_init_sized(llmc_client_t *c, const llmc_config_t *config,
                            size_t client_size);
 
-/* Queue a request; returns its handle, or LLMC_ERR_QUEUE_FULL (and the
- * callbacks are not called) or another error. */
+/* Queue a request; returns its handle, or an error (and then no callback
+ * is called): LLMC_ERR_ARG (c or req NULL, messages NULL, n_messages out
+ * of range, n_ignored without ignored), LLMC_ERR_STATE (not initialised,
+ * shut down, or shutting down from a callback), LLMC_ERR_QUEUE_FULL
+ * (max_inflight requests run and LLMC_QUEUE_LEN wait). req and what it
+ * points to (messages, strings, ignored) are read until on_done; cb is
+ * copied and user is passed back as it is. */
 llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
                           const llmc_callbacks_t *cb, void *user);
 
