@@ -274,8 +274,10 @@ int llmc_client_init_sized(llmc_client_t *c, const llmc_config_t *config,
 llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
                           const llmc_callbacks_t *cb, void *user);
 
-/* Advance every request: wait at most timeout_ms for I/O or a timer, run
- * callbacks. Returns the number of requests still queued or running, or
+/* Advance every request: wait at most timeout_ms (< 0: no limit) for I/O,
+ * a timer, or a submit or cancel from another task (llmc_port_wake()),
+ * then run the callbacks.
+ * Returns the number of requests still queued or running, or
  * LLMC_ERR_STATE (the client is not initialised or is shut down, or the
  * call comes from a callback). */
 int llmc_poll(llmc_client_t *c, int timeout_ms);
