@@ -14,9 +14,9 @@ import sys
 import tempfile
 import unittest
 
-from harness import (REPO, Server, cert_path, chat_binary, chat_env,
-                     run_chat, scenario_model, size_content, tool_path,
-                     wait_for)
+from harness import (REPO, TEST_HOST, Server, cert_path, chat_binary,
+                     chat_env, refused_port, run_chat, scenario_model,
+                     size_content, tool_path, wait_for)
 
 TIMEOUT = 60
 
@@ -291,6 +291,41 @@ class ApplicationBuildTests(unittest.TestCase):
         p = self.build_and_run(make_cflags)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         self.assertEqual(p.stdout, b"built against libllmc.a")
+
+    def test_readme_api_example_builds_and_runs(self):
+        # The README's "The API in short" as a reader copies it, with only
+        # its two base_urls pointed here: "openai" at a refused port,
+        # "backup" at a test server (which echoes "Hello!"). Built as the
+        # README says, warning-free; it fails over and says so.
+        with open(os.path.join(REPO, "README.md")) as f:
+            readme = f.read()
+        section = readme[readme.index("## The API in short"):]
+        src = re.search(r"```c\n(.*?)```", section, re.S).group(1)
+        build = os.path.dirname(os.path.abspath(plain_chat(self)))
+        p = subprocess.run(["make", "-s", "--no-print-directory", "-C",
+                            REPO, "BUILD=" + os.path.relpath(build, REPO),
+                            "cflags"], capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        cflags = p.stdout.decode().split()
+        with Server() as srv, tempfile.TemporaryDirectory() as d:
+            for url, mine in (("https://api.openai.com/v1", "http://%s:%d/v1"
+                               % (TEST_HOST, refused_port())),
+                              ("http://10.0.0.2:8080/v1", srv.url)):
+                self.assertIn('"%s"' % url, src)
+                src = src.replace('"%s"' % url, '"%s"' % mine)
+            c, app = os.path.join(d, "app.c"), os.path.join(d, "app")
+            with open(c, "w") as f:
+                f.write(src)
+            p = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra",
+                                "-Werror"] + cflags + mbedtls_cflags()
+                               + [c, os.path.join(build, "libllmc.a"), "-o",
+                                  app] + mbedtls_libs(),
+                               capture_output=True, timeout=TIMEOUT)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            p = subprocess.run([app], capture_output=True, timeout=TIMEOUT,
+                               env=chat_env())
+        self.assertEqual((p.returncode, p.stdout, p.stderr),
+                         (0, b"Hello!\nbackup: ok\n", b""))
 
     def install_and_build(self, tree, build, d, knob_check):
         """make install from tree (its build dir build) into d/inst, then
