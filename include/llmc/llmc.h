@@ -287,7 +287,8 @@ int llmc_poll(llmc_client_t *c, int timeout_ms);
  * is ready. So a server can share one thread and one wait with llmc.
  * A sock that is not open gets LLMC_POLL_ERR; a negative one is left out.
  * More than LLMC_POLL_EXTRA, or n_extra > 0 with extra NULL: LLMC_ERR_ARG,
- * and nothing is done. */
+ * and nothing is done; nor with LLMC_ERR_STATE (a client not initialised
+ * or shut down): no wait, and revents are not set. */
 struct llmc_pollfd_s;
 int llmc_poll_with(llmc_client_t *c, struct llmc_pollfd_s *extra,
                    size_t n_extra, int timeout_ms);
@@ -303,7 +304,8 @@ int llmc_cancel(llmc_client_t *c, llmc_handle_t h);
  * Returns the request's status (LLMC_ERR_STATE from a callback). A request
  * llmc_submit() refuses (LLMC_ERR_ARG, LLMC_ERR_QUEUE_FULL, LLMC_ERR_STATE),
  * or a call from a callback, gets a result too: that status, provider -1,
- * no attempt. Only the task
+ * no attempt. An llmc_result_t is about 1 KB at the default knobs (8
+ * attempts of LLMC_MSG_LEN 96): mind a small task's stack. Only the task
  * that polls may call it; other requests advance while it waits. */
 int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
               const llmc_callbacks_t *cb, void *user, llmc_result_t *result);
