@@ -238,7 +238,7 @@ typedef int32_t llmc_handle_t;
 
 /* Set up a client in the caller's storage. Returns LLMC_OK, or an error
  * and then the client must not be used (in zeroed storage, static for
- * instance, its calls return LLMC_ERR_STATE):
+ * instance, llmc_submit() and llmc_poll() return LLMC_ERR_STATE):
  *   LLMC_ERR_ARG     c, config or providers NULL; n_providers 0 or more
  *                    than LLMC_MAX_PROVIDERS;
  *   LLMC_ERR_CONFIG  a provider with no (or an empty) name; a bearer one
