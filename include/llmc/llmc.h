@@ -182,11 +182,12 @@ typedef struct {
 
 /* Callbacks run inside llmc_poll() (and llmc_chat(), and
  * llmc_client_shutdown(), which calls each on_done). They may call
- * llmc_submit() and llmc_cancel(); llmc_poll() and llmc_chat() return
- * LLMC_ERR_STATE there; llmc_client_shutdown() there is finished by the
- * poll running the callback before it returns. Each member may be NULL,
- * and llmc_submit() takes cb NULL as all of them NULL; the struct is
- * copied at submit. See README "Callbacks". */
+ * llmc_submit() and llmc_cancel(); llmc_poll(), llmc_poll_with() and
+ * llmc_chat() return LLMC_ERR_STATE there; llmc_client_shutdown() there is
+ * finished by the poll running the callback before it returns;
+ * llmc_client_init() must not be called there (on the client in use).
+ * Each member may be NULL, and llmc_submit() takes cb NULL as all of them
+ * NULL; the struct is copied at submit. See README "Callbacks". */
 typedef struct {
     /* Content as it arrives: UTF-8, not NUL-terminated, never repeated;
      * text is valid during the call only. */
