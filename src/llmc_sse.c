@@ -55,22 +55,21 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
     const char *stop;
     int rc;
 
-    while (s->state == S_BOM && p < e) {
-        if (*p != "\xEF\xBB\xBF"[s->field_len]) {
+    for (; p < e; p++) {
+        char c = *p;
+        if (s->state == S_BOM) {
+            if (c == "\xEF\xBB\xBF"[s->field_len]) {
+                if (++s->field_len == 3) {
+                    s->state = S_FIELD;
+                    s->field_len = 0;
+                }
+                continue;
+            }
             /* no BOM; the part of one seen starts a field llmc does not
              * read */
             s->state = S_FIELD;
             s->field_len = s->field_len != 0 ? FIELD_OTHER : 0;
-            break;
         }
-        p++;
-        if (++s->field_len == 3) {
-            s->state = S_FIELD;
-            s->field_len = 0;
-        }
-    }
-    for (; p < e; p++) {
-        char c = *p;
         if (s->after_cr) {
             s->after_cr = false;
             if (c == '\n') /* the LF of a CRLF */
