@@ -70,9 +70,19 @@ size_t llmc_utf8_check(const char *s, size_t n, size_t *bad)
         /* C0, C1 and F5..FF start nothing; E0, ED, F0 and F4 narrow the
          * byte after them (no overlong form, surrogate, or beyond
          * U+10FFFF) */
-        need = c < 0xC2 ? 0 : c < 0xE0 ? 1 : c < 0xF0 ? 2 : c < 0xF5 ? 3 : 0;
-        lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+        need = (size_t)(c >= 0xC2) + (c >= 0xE0) + (c >= 0xF0);
+        if (c >= 0xF5)
+            need = 0;
+        lo = 0x80;
+        hi = 0xBF;
+        if (c == 0xE0)
+            lo = 0xA0;
+        if (c == 0xF0)
+            lo = 0x90;
+        if (c == 0xED)
+            hi = 0x9F;
+        if (c == 0xF4)
+            hi = 0x8F;
         for (k = 1; k <= need; k++) {
             if (i + k >= n || p[i + k] < lo || p[i + k] > hi)
                 break;
