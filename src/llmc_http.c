@@ -108,6 +108,8 @@ static int line_done(llmc_http_t *h)
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
     x = llmc_parse_dec(v + off, n - off, &end);
+    if (h->val_long)
+        end = 0; /* no number: its digits may go on past the bytes kept */
     switch (h->header) {
     case HDR_STATUS:
         h->status = (uint16_t)x;
@@ -116,7 +118,7 @@ static int line_done(llmc_http_t *h)
         break;
     case HDR_CONTENT_LENGTH:
         /* UINT32_MAX (4 GiB or more) marks a close-delimited body */
-        if (h->val_long || end == 0 || end != n || x == UINT32_MAX ||
+        if (end == 0 || end != n || x == UINT32_MAX ||
             ((h->flags & LLMC_HTTP_F_LENGTH) && h->length != x))
             return LLMC_ERR_PROTOCOL;
         f = LLMC_HTTP_F_LENGTH;
@@ -145,26 +147,29 @@ static int line_done(llmc_http_t *h)
     /* Retry-After in seconds only: an HTTP-date needs a wall clock boards
      * lack. retry-after-ms may have a fraction; it wins. Both at most a
      * day (retry-after-ms a day and its fraction). */
-    case HDR_RETRY_AFTER: /* not one with digits past the bytes kept */
-        if (h->val_long || end == 0 || end != n ||
-            (h->flags & F_PRECISE_RETRY))
-            break;
-        h->retry_after_ms = (int32_t)(x > 86400 ? 86400000u
-                                                : (uint32_t)x * 1000u);
-        break;
+    case HDR_RETRY_AFTER:
     case HDR_RETRY_AFTER_MS:
-        if (h->val_long || end == 0 || (end != n && v[end] != '.'))
+        if (end == 0)
             break;
-        if (x > 86400000)
-            x = 86400000;
-        /* a fraction rounds up: 0.5 ms is a delay, 60000.5 ms over 60 s */
-        while (++end < n)
-            if (v[end] > '0') {
-                x++;
+        if (h->header == HDR_RETRY_AFTER) {
+            if (end != n || (h->flags & F_PRECISE_RETRY))
                 break;
-            }
+            x = x > 86400 ? 86400000u : x * 1000u;
+        } else {
+            if (end != n && v[end] != '.')
+                break;
+            if (x > 86400000)
+                x = 86400000;
+            /* a fraction rounds up: 0.5 ms is a delay, 60000.5 ms over
+             * 60 s */
+            while (++end < n)
+                if (v[end] > '0') {
+                    x++;
+                    break;
+                }
+            f = F_PRECISE_RETRY;
+        }
         h->retry_after_ms = (int32_t)x;
-        f = F_PRECISE_RETRY;
         break;
     case HDR_SHOULD_RETRY:
         i = match(v, n, "\005false\004true", true);
