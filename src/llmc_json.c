@@ -330,12 +330,13 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
             q = skip_ws(q + 1, e);
             if (q >= e || *q != ':')
                 return LLMC_ERR_PROTOCOL;
-            /* a member llmc reads: its value's span starts here, at
-             * the whitespace before the value */
+            /* a member llmc reads: its value's span starts at the value,
+             * past whitespace */
+            q = skip_ws(q + 1, e);
             if (depth == 1 &&
                 (key = key_id(p + 1, (size_t)i, from, to)) >= 0)
-                spans[key].start = (int)(q + 1 - js);
-            p = q + 1;
+                spans[key].start = (int)(q - js);
+            p = q;
             st = VALUE;
             continue;
         }
@@ -584,13 +585,6 @@ walk: /* the members of the object v[0..n) whose keys have ids in [from, to),
     return LLMC_OK;
 }
 
-/* The value of the top-level member that validate_from() located at sp:
- * where it starts, past whitespace. */
-static char *located(char *js, const span_t *sp)
-{
-    return (char *)skip_ws(js + sp->start, js + sp->end);
-}
-
 /* The members validate_from() located: choices[0], usage, error, in order. */
 static int members(char *js, const span_t *sp, llmc_chat_msg_t *out)
 {
@@ -599,7 +593,7 @@ static int members(char *js, const span_t *sp, llmc_chat_msg_t *out)
     for (j = K_CHOICES; j <= K_ERROR; j++) {
         if (sp[j].start < 0)
             continue;
-        rc = value(located(js, &sp[j]), js + sp[j].end, j, out);
+        rc = value(js + sp[j].start, js + sp[j].end, j, out);
         if (rc != LLMC_OK)
             return rc;
     }
@@ -714,14 +708,14 @@ int llmc_json_token(char *js, size_t len, const char **token,
     if (rc != LLMC_OK)
         return rc;
     if (sp[K_ACCESS].start < 0 ||
-        string_at(located(js, &sp[K_ACCESS]), js + sp[K_ACCESS].end, token,
+        string_at(js + sp[K_ACCESS].start, js + sp[K_ACCESS].end, token,
                   token_len, NULL) != LLMC_OK ||
         *token_len == 0)
         return LLMC_ERR_EMPTY;
     /* a count, or its digits in quotes as some OAuth servers send it;
      * anything else leaves the lifetime unknown (-1): the token is good */
     if (sp[K_EXPIRES].start >= 0) {
-        const char *v = located(js, &sp[K_EXPIRES]);
+        const char *v = js + sp[K_EXPIRES].start;
         (void)int_at(v + (*v == '"'), expires_in, *v == '"');
     }
     return LLMC_OK;
