@@ -226,18 +226,15 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
         size_t v = c == VPORT ? w->port
                      : c == CLEN ? w->content_length
                                  : (uint32_t)r->max_tokens;
+        bool frac = c == VTEMPF;
         if (c >= VTEMPI) {
             float f = r->temperature > 100.0f ? 100.0f : r->temperature;
             uint32_t milli = (uint32_t)(f * 1000.0f + 0.5f);
             /* "I", then "1FFF" without its 1 */
-            v = c == VTEMPI ? milli / 1000u : milli % 1000u + 1000u;
+            v = frac ? milli % 1000u + 1000u : milli / 1000u;
         }
-        s = w->num;
-        n = llmc_uint_to_dec(v, w->num);
-        if (c == VTEMPF) {
-            s++;
-            n--;
-        }
+        s = w->num + frac;
+        n = llmc_uint_to_dec(v, w->num) - frac;
     }
     if (s == NULL)
         s = "";
