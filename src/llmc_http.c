@@ -190,19 +190,17 @@ static int head_done(llmc_http_t *h)
         return LLMC_ERR_PROTOCOL;
     if (h->status == 204 || h->status == 304)
         f |= LLMC_HTTP_F_NOBODY;
-    if (f & LLMC_HTTP_F_CHUNKED) {
-        /* with a Content-Length as well, chunked wins (RFC 9112 6.3) but
-         * the connection is not used again: such framing may be an
-         * attempt to split responses */
-        if (f & LLMC_HTTP_F_LENGTH)
+    if (f & F_TE) {
+        /* Transfer-Encoding overrides Content-Length (RFC 9112 6.3): with
+         * chunked, which wins, the connection is not used again (such
+         * framing may be an attempt to split responses); a response
+         * whose last coding is not chunked ("identity") ends at the
+         * close */
+        if ((f & LLMC_HTTP_F_CHUNKED) && (f & LLMC_HTTP_F_LENGTH))
             f |= LLMC_HTTP_F_CLOSE;
         f &= (uint16_t)~LLMC_HTTP_F_LENGTH;
-        h->length = 0;
-    } else if (f & F_TE) {
-        /* "identity": Transfer-Encoding overrides Content-Length, and a
-         * response whose last coding is not chunked ends at the close
-         * (RFC 9112 6.3) */
-        f &= (uint16_t)~LLMC_HTTP_F_LENGTH;
+        if (f & LLMC_HTTP_F_CHUNKED)
+            h->length = 0;
     }
     if (!(f & (LLMC_HTTP_F_CHUNKED | LLMC_HTTP_F_LENGTH |
                LLMC_HTTP_F_NOBODY))) {
