@@ -14,7 +14,7 @@ void llmc_buf_init(llmc_buf_t *b, char *p, size_t cap)
 
 void llmc_buf_put(llmc_buf_t *b, const char *s, size_t n)
 {
-    size_t room = b->cap > b->len ? b->cap - b->len - 1 : 0;
+    size_t room = b->cap - b->len - 1; /* len < cap: the NUL fits */
     size_t k = n, i;
     if (n > room) {
         /* cut short: between characters, not inside one (a text cut is
