@@ -231,8 +231,10 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
             *used = i;
             return 1;
         }
-        /* lines end in LF, or CRLF: a CR without its LF is an error */
-        if (h->cr && c != '\n')
+        /* lines end in LF, or CRLF: a CR without its LF is an error
+         * (cr > (c == LF), not &&, which would have gcc copy the paths
+         * below for a known LF) */
+        if (h->cr > (c == '\n'))
             return LLMC_ERR_PROTOCOL;
         if ((h->cr = c == '\r'))
             continue;
