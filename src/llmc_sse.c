@@ -70,11 +70,14 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
             s->state = S_FIELD;
             s->field_len = s->field_len != 0 ? FIELD_OTHER : 0;
         }
-        if (s->after_cr) {
+        /* the LF of a CRLF is skipped, and any byte ends the wait for
+         * it (after_cr > (c != LF), not &&, which would have gcc copy
+         * the paths below for a known LF) */
+        if (s->after_cr > (c != '\n')) {
             s->after_cr = false;
-            if (c == '\n') /* the LF of a CRLF */
-                continue;
+            continue;
         }
+        s->after_cr = false;
         if (s->state == S_FIELD) {
             bool data;
             if (c != '\n' && c != '\r' && c != ':') {
