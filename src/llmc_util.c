@@ -124,10 +124,10 @@ const char *llmc_text_at(const char *texts, unsigned k)
 
 int llmc_hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20); /* 'A'..'F' to 'a'..'f', and no other byte */
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    unsigned d = (unsigned char)c - (unsigned)'0';
+    if (d < 10)
+        return (int)d;
+    /* 'A'..'F' to 'a'..'f', and no other byte */
+    d = ((unsigned char)c | 0x20u) - (unsigned)'a';
+    return d < 6 ? (int)d + 10 : -1;
 }
