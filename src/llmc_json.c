@@ -19,15 +19,12 @@ static int32_t hex4(const char *p)
 
 static size_t put_utf8(char *o, uint32_t cp)
 {
-    size_t n, i;
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    n = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4, i;
     for (i = n - 1; i > 0; i--, cp >>= 6)
         o[i] = (char)(0x80 | (cp & 0x3F));
-    o[0] = (char)((0xF00u >> n) | cp); /* 110xxxxx, 1110xxxx, 11110xxx */
+    /* 0xxxxxxx, 110xxxxx, 1110xxxx, 11110xxx: the lead bits are byte n - 1
+     * of 0xF0E0C000 */
+    o[0] = (char)((0xF0E0C000u >> (8 * n - 8)) | cp);
     return n;
 }
 
