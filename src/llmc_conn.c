@@ -35,12 +35,14 @@ const char *llmc_port_errstr(int err)
 int llmc_conn_find_idle(llmc_client_t *c, uint8_t target)
 {
     int i, best = -1;
+    uint32_t t = 0; /* when best was last used */
     for (i = 0; i < LLMC_CONNS; i++) {
         const llmc_conn_t *k = &c->conns[i];
         if (k->state == CONN_IDLE && k->target == target &&
-            (best < 0 ||
-             (int32_t)(k->last_used - c->conns[best].last_used) > 0))
+            (best < 0 || (int32_t)(k->last_used - t) > 0)) {
             best = i;
+            t = k->last_used;
+        }
     }
     return best;
 }
@@ -50,14 +52,16 @@ int llmc_conn_find_idle(llmc_client_t *c, uint8_t target)
 static int take(llmc_client_t *c, bool tls)
 {
     int i, lru = -1;
+    uint32_t t = 0; /* when lru was last used */
     for (i = 0; i < LLMC_CONNS; i++) {
         const llmc_conn_t *k = &c->conns[i];
         if (k->state == CONN_FREE && !tls)
             return i;
         if (k->state == CONN_IDLE && k->tls >= tls &&
-            (lru < 0 ||
-             (int32_t)(k->last_used - c->conns[lru].last_used) < 0))
+            (lru < 0 || (int32_t)(k->last_used - t) < 0)) {
             lru = i;
+            t = k->last_used;
+        }
     }
     if (lru >= 0)
         llmc_conn_close(c, lru, true);
