@@ -340,7 +340,9 @@ static int validate_from(const char *js, size_t at, size_t len, int from,
         /* a value */
         if (depth == 0 && c != '{')
             return LLMC_ERR_PROTOCOL; /* the document is an object */
-        if (c == '{' || c == '[') {
+        /* |, not ||: one test, which gives gcc no branch to copy the
+         * code after it for */
+        if ((c == '{') | (c == '[')) {
             if (depth == MAX_DEPTH)
                 return LLMC_ERR_PROTOCOL;
             stack = stack << 1 | (c == '{');
@@ -689,7 +691,8 @@ int llmc_json_chat(char *js, size_t len, llmc_json_shape_t *shape,
             return LLMC_ERR_PROTOCOL; /* as string_at() would say */
     }
     rc = members(js, sp, out);
-    if (rc == LLMC_OK && shape != NULL && at == 0)
+    /* &, not &&: as in validate_from() */
+    if ((rc == LLMC_OK) & (shape != NULL) & (at == 0))
         shape_keep(shape, js, sp, out);
     return rc;
 }
