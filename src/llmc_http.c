@@ -284,7 +284,7 @@ int llmc_http_head(llmc_http_t *h, const char *p, size_t n, size_t *used)
                 goto line_end;
             continue;
         }
-        if (h->state == H_NAME && (c == ':' || blank)) {
+        if ((h->state == H_NAME) & (c == ':' || blank)) { /* &: as below */
             /* the name, kept in val, ends; it has no blank */
             if (blank)
                 return LLMC_ERR_PROTOCOL;
@@ -322,8 +322,9 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
     while (i < n) {
         char c = p[i];
         /* a framing line's CR must be followed by its LF (data has none:
-         * a line's LF, not a CR, starts it) */
-        if (h->cr && c != '\n')
+         * a line's LF, not a CR, starts it); &, not &&, as in
+         * llmc_http_head() */
+        if (h->cr & (c != '\n'))
             return LLMC_ERR_PROTOCOL;
         if ((h->cr = h->cstate < C_DATA && c == '\r')) {
             i++;
