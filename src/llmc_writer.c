@@ -216,7 +216,7 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
         if (c == PATH) {
             n = w->path_len;
 #if LLMC_IAM_PROVIDERS > 0
-            if (n == 0 && w->key_id != NULL) {
+            if ((n == 0) & (w->key_id != NULL)) { /* &: one test */
                 s = "/"; /* a token URL without a path */
                 n = 1;
             }
