@@ -322,11 +322,11 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
     while (i < n) {
         char c = p[i];
         /* a framing line's CR must be followed by its LF (data has none:
-         * a line's LF, not a CR, starts it); &, not &&, as in
-         * llmc_http_head() */
+         * a line's LF, not a CR, starts it); & here and below, not &&, as
+         * in llmc_http_head() */
         if (h->cr & (c != '\n'))
             return LLMC_ERR_PROTOCOL;
-        if ((h->cr = h->cstate < C_DATA && c == '\r')) {
+        if ((h->cr = (h->cstate < C_DATA) & (c == '\r'))) {
             i++;
             continue;
         }
