@@ -152,7 +152,8 @@ static int line_done(llmc_http_t *h)
         if (end == 0)
             break;
         if (h->header == HDR_RETRY_AFTER) {
-            if (end != n || (h->flags & F_PRECISE_RETRY))
+            /* |, not ||: one test */
+            if ((end != n) | ((h->flags & F_PRECISE_RETRY) != 0))
                 break;
             x = x > 86400 ? 86400000u : x * 1000u;
         } else {
