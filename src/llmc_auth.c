@@ -104,6 +104,7 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     const char *tok;
     size_t len;
     int32_t expires_in;
+    uint32_t life; /* seconds */
     int rc = llmc_json_token(s->buf, s->body_len, &tok, &len, &expires_in);
     llmc_buf_t b;
 
@@ -128,12 +129,12 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     memcpy(iam->token, tok, len);
     iam->token[len] = '\0';
     iam->len = (uint16_t)len;
-    if (expires_in < 0)
-        expires_in = 0; /* unknown: use once, then fetch again */
-    if (expires_in > 86400 * 30)
-        expires_in = 86400 * 30;
-    /* at most 30 days: the milliseconds fit 32 bits */
-    iam->expires = c->now + (uint32_t)expires_in * 1000u;
+    /* unknown (-1): 0, use once, then fetch again; at most 30 days: the
+     * milliseconds fit 32 bits */
+    life = expires_in < 0 ? 0u
+           : expires_in > 86400 * 30 ? 86400u * 30u
+                                     : (uint32_t)expires_in;
+    iam->expires = c->now + life * 1000u;
     iam->gen++;
     s->token_fresh = true;
     return LLMC_OK;
