@@ -92,7 +92,7 @@ static int line_done(llmc_http_t *h)
      * a blank: each byte between its bounds in k[0] and k[1] */
     static const char k[2][13] = {"HTTP/1.0 100 ", "HTTP/1.9 599 "};
     const char *v = h->val;
-    size_t n = h->val_len, end, off = 0;
+    size_t n = h->val_len, end, off = 0, got;
     uint32_t x;
     unsigned f = 0;
     int i;
@@ -107,9 +107,11 @@ static int line_done(llmc_http_t *h)
     }
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
-    x = llmc_parse_dec(v + off, n - off, &end);
-    if (h->val_long)
-        end = 0; /* no number: its digits may go on past the bytes kept */
+    /* end: where the digits end, in a local of its own (not one whose
+     * address was taken) so that it stays in a register; none when they
+     * may go on past the bytes kept */
+    x = llmc_parse_dec(v + off, n - off, &got);
+    end = h->val_long ? 0 : got;
     switch (h->header) {
     case HDR_STATUS:
         h->status = (uint16_t)x;
