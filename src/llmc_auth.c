@@ -101,11 +101,11 @@ llmc_target_t *llmc_auth_target(llmc_client_t *c, uint8_t id)
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_iam_t *iam = llmc_auth_iam(c, s);
-    const char *tok;
-    size_t len;
+    const char *t, *tok;
+    size_t n, len;
     int32_t expires_in;
     uint32_t life; /* seconds */
-    int rc = llmc_json_token(s->buf, s->body_len, &tok, &len, &expires_in);
+    int rc = llmc_json_token(s->buf, s->body_len, &t, &n, &expires_in);
     llmc_buf_t b;
 
     llmc_buf_init(&b, s->result.message, sizeof(s->result.message));
@@ -117,6 +117,9 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
                               : "answer is not JSON");
         return LLMC_ERR_AUTH;
     }
+    /* the token in locals whose address is not taken: registers */
+    tok = t;
+    len = n;
     if (len >= sizeof(iam->token) || llmc_has_ctl(tok, len)) {
         llmc_buf_str(&b, len >= sizeof(iam->token)
                               ? "access_token longer than LLMC_TOKEN_MAX"
