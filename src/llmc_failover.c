@@ -44,8 +44,10 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
         " configured, \0 not working, \0 ignored, \0 cooling down";
     const llmc_request_t *r = s->job.req;
     const char *w = words;
-    /* eligible, not working, ignored, cooling down */
-    uint8_t cnt[4] = {0}, coolest = LLMC_NONE, n;
+    /* eligible, not working, ignored, cooling down: a byte each, from
+     * the lowest (at most 250 providers: no carry) */
+    uint32_t cnt = 0;
+    uint8_t coolest = LLMC_NONE, n;
     unsigned i, k;
 
     for (i = 0; i < c->n_providers; i++) {
@@ -61,17 +63,17 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
                 c->prov[i].cool_until < c->prov[coolest].cool_until)
                 coolest = (uint8_t)i;
         } else {
-            s->order[cnt[0]] = (uint8_t)i;
+            s->order[(uint8_t)cnt] = (uint8_t)i;
         }
-        cnt[k]++;
+        cnt += 1u << (8 * k);
     }
-    n = cnt[0];
+    n = (uint8_t)cnt;
     if (n == 0 && coolest != LLMC_NONE)
         s->order[n++] = coolest; /* all cooling: the first to recover */
     if (n == 0) {
-        cnt[0] = c->n_providers; /* the message counts the configured */
-        for (i = 0; i < 4; i++) {
-            llmc_buf_uint(msg, cnt[i]);
+        cnt |= c->n_providers; /* the message counts the configured */
+        for (i = 0; i < 4; i++, cnt >>= 8) {
+            llmc_buf_uint(msg, cnt & 0xFFu);
             llmc_buf_str(msg, w);
             while (*w++ != '\0')
                 ;
