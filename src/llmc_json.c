@@ -507,31 +507,31 @@ static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
         /* a part's text: the content's lone halves are those at the start
          * of all the text and at its end */
         const char *ts, *t;
-        size_t tn, len;
+        size_t tn, len, at; /* at: the joined text's length so far */
         uint16_t lone[2] = {0, 0}, first;
         if (string_at(v, n, &ts, &tn, lone) != LLMC_OK)
             return LLMC_ERR_PROTOCOL;
         t = ts; /* in locals whose address is not taken: registers */
         len = tn;
         first = lone[0];
-        if (out->content_len == 0)
+        at = out->content_len;
+        if (at == 0)
             out->lone[0] = first;
         else if (out->lone[1] != 0 && first != 0) {
             /* a pair split between two parts: one character, as in the
              * joined strings; the halves' U+FFFD (3 bytes each) make way
              * for its 4 bytes, which end before this part's string */
-            out->content_len -= 3;
-            llmc_json_pair((char *)out->content + out->content_len,
-                           out->lone[1], first);
-            out->content_len += 4;
+            at -= 3;
+            llmc_json_pair((char *)out->content + at, out->lone[1], first);
+            at += 4;
             out->lone[1] = 0;
             t += 3;
             len -= 3;
         }
         if (len > 0)
             out->lone[1] = lone[1];
-        memmove((char *)out->content + out->content_len, t, len);
-        out->content_len += len;
+        memmove((char *)out->content + at, t, len);
+        out->content_len = at + len;
         return LLMC_OK;
     }
     if (id == K_PART) {
