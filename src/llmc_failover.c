@@ -47,8 +47,7 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
     /* eligible, not working, ignored, cooling down: a byte each, from
      * the lowest (at most 250 providers: no carry) */
     uint32_t cnt = 0;
-    uint8_t coolest = LLMC_NONE, n;
-    unsigned i, k;
+    unsigned coolest = LLMC_NONE, n, i, k;
 
     for (i = 0; i < c->n_providers; i++) {
         const llmc_provider_t *p = &c->providers[i];
@@ -61,15 +60,16 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
             k = 3;
             if (coolest == LLMC_NONE ||
                 c->prov[i].cool_until < c->prov[coolest].cool_until)
-                coolest = (uint8_t)i;
+                coolest = i;
         } else {
             s->order[(uint8_t)cnt] = (uint8_t)i;
         }
         cnt += 1u << (8 * k);
     }
     n = (uint8_t)cnt;
+    /* all cooling: the first to recover */
     if (n == 0 && coolest != LLMC_NONE)
-        s->order[n++] = coolest; /* all cooling: the first to recover */
+        s->order[n++] = (uint8_t)coolest;
     if (n == 0) {
         cnt |= c->n_providers; /* the message counts the configured */
         for (i = 0; i < 4; i++, cnt >>= 8) {
@@ -94,10 +94,10 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
 #endif
     if (c->policy.single_provider_retry)
         n = 1;
-    s->n_order = n;
+    s->n_order = (uint8_t)n;
     s->pos = 0;
     s->tries = 0;
-    return n;
+    return (int)n;
 }
 
 /* The failures worth another try whatever the answer said: resolving,
