@@ -188,7 +188,7 @@ static int line_done(llmc_http_t *h)
 
 static int head_done(llmc_http_t *h)
 {
-    uint16_t f = h->flags;
+    unsigned f = h->flags;
     if (f & F_BAD_TE)
         return LLMC_ERR_PROTOCOL;
     if (h->status == 204 || h->status == 304)
@@ -201,7 +201,7 @@ static int head_done(llmc_http_t *h)
          * close */
         if ((f & LLMC_HTTP_F_CHUNKED) && (f & LLMC_HTTP_F_LENGTH))
             f |= LLMC_HTTP_F_CLOSE;
-        f &= (uint16_t)~LLMC_HTTP_F_LENGTH;
+        f &= ~(unsigned)LLMC_HTTP_F_LENGTH;
         if (f & LLMC_HTTP_F_CHUNKED)
             h->length = 0;
     }
@@ -214,7 +214,7 @@ static int head_done(llmc_http_t *h)
                 : (f & LLMC_HTTP_F_CHUNKED) ? C_SIZE
                 : h->length != 0            ? C_DATA
                                             : C_DONE;
-    h->flags = f;
+    h->flags = (uint16_t)f;
     h->state = H_BODY;
     return 1;
 }
