@@ -25,7 +25,7 @@ static bool ignored(const llmc_request_t *r, const char *name)
     return false;
 }
 
-static bool cooling(const llmc_client_t *c, uint8_t provider)
+static bool cooling(const llmc_client_t *c, unsigned provider)
 {
     return c->prov[provider].cool_until > c->now;
 }
@@ -56,7 +56,7 @@ int llmc_fo_plan(llmc_client_t *c, llmc_slot_t *s, llmc_buf_t *msg)
             k = 1;
         } else if (ignored(r, p->name)) {
             k = 2;
-        } else if (cooling(c, (uint8_t)i)) {
+        } else if (cooling(c, i)) {
             k = 3;
             if (coolest == LLMC_NONE ||
                 c->prov[i].cool_until < c->prov[coolest].cool_until)
@@ -129,7 +129,7 @@ bool llmc_fo_retryable(int status, uint16_t http_status, int8_t should_retry)
 /* 32 bits suffice: the wait never exceeds backoff_max_ms, and
  * d * r / 4000 is split as (d / 4000) * r + (d % 4000) * r / 4000, which
  * is exact and cannot overflow with r < 1000. */
-static uint32_t backoff(llmc_client_t *c, uint8_t retry)
+static uint32_t backoff(llmc_client_t *c, unsigned retry)
 {
     const llmc_policy_t *p = &c->policy;
     uint32_t d = p->backoff_base_ms, max = p->backoff_max_ms, r;
