@@ -759,17 +759,10 @@ class FailedAttemptLeavesNoTraceTests(unittest.TestCase):
         self.assertNotIn("tokens", err.split("b answered")[1])
 
 
-class MistralLike(Listener):
-    """Mistral's API: a request with stream_options gets 422 (its
-    validation forbids fields it does not know; e.g. avante.nvim #2347,
-    openai-agents-python #442), one without is streamed, with usage in
-    its last chunk unasked. The request bodies are kept."""
-
-    REFUSAL = (b'{"object":"error","message":{"detail":[{"type":'
-               b'"extra_forbidden","loc":["body","stream_options",'
-               b'"include_usage"],"msg":"Extra inputs are not permitted",'
-               b'"input":true}]},"type":"invalid_request_error","param":'
-               b'null,"code":null}')
+class RefusingListener(Listener):
+    """A provider that refuses a request carrying the field REFUSED with
+    STATUS and the body REFUSAL, and streams an answer (answer()) to one
+    without it. The request bodies are kept, parsed."""
 
     def __init__(self):
         self.bodies = []
@@ -779,10 +772,44 @@ class MistralLike(Listener):
         _, body, _ = read_request(c)
         req = json.loads(body)
         self.bodies.append(req)
-        if "stream_options" in req:
-            c.sendall(json_answer(self.REFUSAL,
-                                  b"422 Unprocessable Entity"))
+        if self.REFUSED in req:
+            c.sendall(json_answer(self.REFUSAL, self.STATUS))
             return
+        self.answer(c)
+
+    def answer(self, c):
+        c.sendall(HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
+
+
+def run_one_provider(tc, srv, name, provider_extra, args):
+    """llmc-chat with srv as its one provider (plus provider_extra), no
+    retries, and args; returns run_chat's (rc, out, err)."""
+    tc.addCleanup(srv.stop)
+    fd, cfg = tempfile.mkstemp(suffix=".json")
+    tc.addCleanup(os.unlink, cfg)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"providers": [dict(
+            {"name": name, "base_url": srv.url,
+             "api_key": API_KEY}, **provider_extra)],
+            "policy": {"max_retries": 0}}, f)
+    return run_chat(["-c", cfg] + list(args), timeout=TIMEOUT)
+
+
+class MistralLike(RefusingListener):
+    """Mistral's API: a request with stream_options gets 422 (its
+    validation forbids fields it does not know; e.g. avante.nvim #2347,
+    openai-agents-python #442), one without is streamed, with usage in
+    its last chunk unasked."""
+
+    REFUSED = "stream_options"
+    STATUS = b"422 Unprocessable Entity"
+    REFUSAL = (b'{"object":"error","message":{"detail":[{"type":'
+               b'"extra_forbidden","loc":["body","stream_options",'
+               b'"include_usage"],"msg":"Extra inputs are not permitted",'
+               b'"input":true}]},"type":"invalid_request_error","param":'
+               b'null,"code":null}')
+
+    def answer(self, c):
         # the last piece of content comes with the finish_reason and the
         # usage, in one chunk (rust-genai #164)
         last = (b'data: {"id":"m","object":"chat.completion.chunk",'
@@ -800,16 +827,8 @@ class StreamOptionsTests(unittest.TestCase):
 
     def run_with(self, provider_extra):
         srv = MistralLike()
-        self.addCleanup(srv.stop)
-        fd, cfg = tempfile.mkstemp(suffix=".json")
-        self.addCleanup(os.unlink, cfg)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"providers": [dict(
-                {"name": "mistral", "base_url": srv.url,
-                 "api_key": API_KEY}, **provider_extra)],
-                "policy": {"max_retries": 0}}, f)
-        return run_chat(["-c", cfg, "-m", "m", "-v", "hi"],
-                        timeout=TIMEOUT), srv
+        return run_one_provider(self, srv, "mistral", provider_extra,
+                                ["-m", "m", "-v", "hi"]), srv
 
     def test_default_asks_for_usage_and_mistral_refuses_it(self):
         (rc, out, err), srv = self.run_with({})
@@ -840,31 +859,20 @@ class StreamOptionsTests(unittest.TestCase):
                 self.assertIs(srv.bodies[0]["stream"], False)
 
 
-class OpenAIReasoningLike(Listener):
+class OpenAIReasoningLike(RefusingListener):
     """OpenAI's o-series and GPT-5 models: a request with max_tokens gets
     400 "Unsupported parameter: 'max_tokens' is not supported with this
     model. Use 'max_completion_tokens' instead." (gollm #33, continue
     #7052, also on Azure: opencode #37964); max_completion_tokens is
-    taken. The request bodies are kept."""
+    taken."""
 
+    REFUSED = "max_tokens"
+    STATUS = b"400 Bad Request"
     REFUSAL = (b'{"error":{"message":"Unsupported parameter: \'max_tokens\' '
                b'is not supported with this model. Use '
                b'\'max_completion_tokens\' instead.","type":'
                b'"invalid_request_error","param":"max_tokens","code":'
                b'"unsupported_parameter"}}')
-
-    def __init__(self):
-        self.bodies = []
-        super().__init__()
-
-    def handle(self, c):
-        _, body, _ = read_request(c)
-        req = json.loads(body)
-        self.bodies.append(req)
-        if "max_tokens" in req:
-            c.sendall(json_answer(self.REFUSAL, b"400 Bad Request"))
-            return
-        c.sendall(HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
 
 
 class MaxCompletionTokensTests(unittest.TestCase):
@@ -873,16 +881,9 @@ class MaxCompletionTokensTests(unittest.TestCase):
 
     def run_with(self, provider_extra, *args):
         srv = OpenAIReasoningLike()
-        self.addCleanup(srv.stop)
-        fd, cfg = tempfile.mkstemp(suffix=".json")
-        self.addCleanup(os.unlink, cfg)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"providers": [dict(
-                {"name": "openai", "base_url": srv.url,
-                 "api_key": API_KEY}, **provider_extra)],
-                "policy": {"max_retries": 0}}, f)
-        return run_chat(["-c", cfg, "-m", "gpt-5-mini"] + list(args)
-                        + ["hi"], timeout=TIMEOUT), srv
+        return run_one_provider(self, srv, "openai", provider_extra,
+                                ["-m", "gpt-5-mini"] + list(args)
+                                + ["hi"]), srv
 
     def test_default_sends_max_tokens_which_the_model_refuses(self):
         (rc, out, err), srv = self.run_with({}, "--max-tokens", "50")

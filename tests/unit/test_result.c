@@ -200,21 +200,32 @@ static void test_unknown_or_unnamed_provider_shown_as_question_mark(void **st)
     assert_true(llmc_result_format(&r, NULL, 0, NULL, 0) > 0);
 }
 
+/* A result whose record is full of the same attempt ("reset" on
+ * provider 0) and that made `more` attempts past it; want gets the
+ * text's lines for the recorded ones, and the returned length. */
+static size_t full_record(llmc_result_t *r, int more, char *want,
+                          size_t cap)
+{
+    int i;
+    size_t o;
+    fresh(r);
+    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
+        add_attempt(r, 0, LLMC_ERR_IO, 0, "reset");
+    r->n_attempts = LLMC_MAX_ATTEMPTS + more;
+    o = (size_t)snprintf(want, cap, "all providers failed:");
+    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
+        o += (size_t)snprintf(want + o, cap - o,
+                              "\nopenai: i/o error: reset");
+    return o;
+}
+
 static void test_attempts_beyond_record_are_counted(void **st)
 {
     llmc_result_t r;
-    int i;
     char want[2048];
     size_t o;
     (void)st;
-    fresh(&r);
-    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
-        add_attempt(&r, 0, LLMC_ERR_IO, 0, "reset");
-    r.n_attempts = LLMC_MAX_ATTEMPTS + 3;
-    o = (size_t)snprintf(want, sizeof(want), "all providers failed:");
-    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
-        o += (size_t)snprintf(want + o, sizeof(want) - o,
-                              "\nopenai: i/o error: reset");
+    o = full_record(&r, 3, want, sizeof(want));
     snprintf(want + o, sizeof(want) - o, "\n(3 more attempts not recorded)");
     assert_string_equal(fmt(&r), want);
 }
@@ -225,19 +236,11 @@ static void test_attempts_beyond_record_are_counted(void **st)
 static void test_end_past_record_says_status_text_once(void **st)
 {
     llmc_result_t r;
-    int i;
     char want[2048];
     size_t o;
     (void)st;
-    fresh(&r);
-    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
-        add_attempt(&r, 0, LLMC_ERR_IO, 0, "reset");
-    r.n_attempts = LLMC_MAX_ATTEMPTS + 1;
+    o = full_record(&r, 1, want, sizeof(want));
     keep_into(r.message, "i/o error");
-    o = (size_t)snprintf(want, sizeof(want), "all providers failed:");
-    for (i = 0; i < LLMC_MAX_ATTEMPTS; i++)
-        o += (size_t)snprintf(want + o, sizeof(want) - o,
-                              "\nopenai: i/o error: reset");
     snprintf(want + o, sizeof(want) - o,
              "\n(1 more attempts not recorded)\ni/o error");
     assert_string_equal(fmt(&r), want);
