@@ -1494,9 +1494,8 @@ int llmc_chat(llmc_client_t *c, const llmc_request_t *req,
     if (h < 0) {
         /* refused: a result all the same, as of a request that never ran */
         if (result != NULL) {
-            memset(result, 0, sizeof(*result));
-            result->status = h;
-            result->provider = -1;
+            llmc_buf_t b;
+            result_start(result, h, &b);
         }
         return h;
     }
