@@ -179,6 +179,7 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
     for (k = i + 1; k < end; k = skip(k + 1, n)) {
         int v = k + 1;
         const char **dst = NULL;
+        bool *flag = NULL, negated = true; /* negated: *flag = !value */
         if (key_is(k, "name")) dst = &p->name;
         else if (key_is(k, "base_url")) dst = &p->base_url;
         else if (key_is(k, "api_key")) dst = &p->api_key;
@@ -187,6 +188,11 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
         else if (key_is(k, "project_id")) dst = &p->project_id;
         else if (key_is(k, "token_url")) dst = &p->token_url;
         else if (key_is(k, "model")) dst = &p->model;
+        else if (key_is(k, "working")) flag = &p->disabled;
+        else if (key_is(k, "stream")) flag = &p->no_stream;
+        else if (key_is(k, "stream_options")) flag = &p->no_stream_options;
+        else if (key_is(k, "max_completion_tokens"))
+            flag = &p->max_completion_tokens, negated = false;
         char field[sizeof(where) + 26]; /* providers[N].key */
         key_text(field, sizeof(field), where, k);
         if (dst != NULL) {
@@ -201,19 +207,10 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
              * name has its own message below */
             if (dst != &p->name && *dst != NULL && **dst == '\0')
                 return fail(cfg, "expected a non-empty string for", field);
-        } else if (key_is(k, "working") || key_is(k, "stream") ||
-                   key_is(k, "stream_options") ||
-                   key_is(k, "max_completion_tokens")) {
+        } else if (flag != NULL) {
             if (bool_at(v, &b) != 0)
                 return fail(cfg, "expected true or false for", field);
-            if (key_is(k, "working"))
-                p->disabled = !b;
-            else if (key_is(k, "stream"))
-                p->no_stream = !b;
-            else if (key_is(k, "stream_options"))
-                p->no_stream_options = !b;
-            else
-                p->max_completion_tokens = b;
+            *flag = negated ? !b : b;
         } else {
             return unknown_key(cfg, k, where);
         }
