@@ -603,6 +603,8 @@ static bool feed(llmc_client_t *c, llmc_slot_t *s, const char *p, size_t n)
                 attempt_fail(c, s, rc,
                              rc == LLMC_ERR_TOO_LARGE
                                  ? "response head too large (LLMC_HEAD_MAX)"
+                             : s->http.flags & LLMC_HTTP_F_CODED
+                                 ? "compressed body (Content-Encoding)"
                                  : "malformed HTTP response head");
                 return true;
             }

@@ -36,7 +36,8 @@ enum {
     HDR_CONTENT_TYPE,
     HDR_RETRY_AFTER,
     HDR_RETRY_AFTER_MS,
-    HDR_SHOULD_RETRY
+    HDR_SHOULD_RETRY,
+    HDR_CONTENT_ENCODING
 };
 #define F_TE (1u << 13) /* a Transfer-Encoding line was read */
 #define F_BAD_TE (1u << 14)
@@ -46,7 +47,10 @@ enum {
 static const char k_headers[] = "\016content-length\021transfer-encoding"
                                 "\012connection\014content-type"
                                 "\013retry-after\016retry-after-ms"
-                                "\016x-should-retry";
+                                "\016x-should-retry\020content-encoding";
+
+/* the codings llmc reads */
+static const char k_codings[] = "\007chunked\010identity";
 
 
 void llmc_http_init(llmc_http_t *h)
@@ -126,13 +130,23 @@ static int line_done(llmc_http_t *h)
         f = LLMC_HTTP_F_LENGTH;
         h->length = x;
         break;
+    case HDR_CONTENT_ENCODING:
     case HDR_TRANSFER_ENCODING:
-        /* Only "chunked" alone is decodable: we never send Accept-Encoding,
-         * so any other coding is a response we cannot read; nor is a
+        i = match(v, h->val_long ? 0 : n, k_codings, true);
+        if (h->header == HDR_CONTENT_ENCODING) {
+            /* llmc asks for identity (Accept-Encoding) and decodes no
+             * other content coding, not even an error body's (a server
+             * that compresses all the same is not heeding the request);
+             * an empty list is identity too */
+            if (n != 0 && i != 1)
+                f = LLMC_HTTP_F_CODED;
+            break;
+        }
+        /* Only "chunked" alone is decodable: llmc sends no TE header, so
+         * any other transfer coding is one it cannot read; nor is a
          * value longer than the bytes kept of it "chunked" alone. Field
          * lines are one list (RFC 9110 5.3): a second line makes the
          * list more than one coding, as "chunked, chunked" is. */
-        i = match(v, h->val_long ? 0 : n, "\007chunked\010identity", true);
         f = i < 0 || (h->flags & F_TE) ? F_BAD_TE
             : i == 0                   ? LLMC_HTTP_F_CHUNKED | F_TE
                                        : F_TE;
@@ -189,7 +203,8 @@ static int line_done(llmc_http_t *h)
 static int head_done(llmc_http_t *h)
 {
     unsigned f = h->flags;
-    if (f & F_BAD_TE)
+    /* a body whose framing or coding llmc cannot read */
+    if (f & (F_BAD_TE | LLMC_HTTP_F_CODED))
         return LLMC_ERR_PROTOCOL;
     if (h->status == 204 || h->status == 304)
         f |= LLMC_HTTP_F_NOBODY;

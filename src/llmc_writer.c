@@ -71,7 +71,8 @@ enum {
     " HTTP/1.1\r\nHost: " IF_IPV6 "[" OP_ENDIF V_HOST IF_IPV6 "]" OP_ENDIF   \
     IF_PORT ":" V_PORT OP_ENDIF "\r\nUser-Agent: llmc/" LLMC_VERSION         \
     "\r\nAccept: " IF_STREAM "text/event-stream" OP_ELSE "application/json"  \
-    OP_ENDIF "\r\nContent-Type: application/json\r\n"                        \
+    OP_ENDIF "\r\nAccept-Encoding: identity\r\n"                         \
+    "Content-Type: application/json\r\n"                                   \
     IF_BEARER "Authorization: Bearer "
 #define TPL_HEAD                                                             \
     TPL_HEAD1 V_BEARER "\r\n" OP_ENDIF                                        \
@@ -97,6 +98,8 @@ static const char k_tpl[] = TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG TPL_TAIL;
 #define TAIL_POS ((uint32_t)sizeof(TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG) - 1)
 #define POS_BITS LLMC_WRITER_POS_BITS
 #define POS_MASK ((1u << POS_BITS) - 1)
+/* every template offset fits in a position's low bits */
+typedef char llmc_tpl_fits[sizeof(k_tpl) <= (1u << POS_BITS) ? 1 : -1];
 
 typedef struct {
     const char *p;

@@ -38,7 +38,8 @@ enum {
     LLMC_HTTP_F_CLOSE = 1u << 2, /* Connection: close, or HTTP/1.0 */
     LLMC_HTTP_F_SSE = 1u << 3,   /* Content-Type: text/event-stream */
     LLMC_HTTP_F_JSON = 1u << 4,  /* Content-Type: application/json */
-    LLMC_HTTP_F_NOBODY = 1u << 5 /* 204 / 304 */
+    LLMC_HTTP_F_NOBODY = 1u << 5, /* 204 / 304 */
+    LLMC_HTTP_F_CODED = 1u << 6   /* Content-Encoding other than identity */
 };
 
 typedef struct {

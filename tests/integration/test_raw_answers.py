@@ -5,6 +5,7 @@ connection is closed"), a UTF-8 BOM before the first event, and error
 objects beside "choices": null.
 """
 
+import gzip
 import json
 import os
 import re
@@ -1070,6 +1071,86 @@ class IllFormedUtf8Tests(RawTestCase):
                 self.assertEqual(out, want, err)
                 self.assertEqual(rc, 0, err)
 
+
+class Compressing(Listener):
+    """A server that compresses what it may: gzip unless the request's
+    Accept-Encoding rules it out (no header at all allows any coding,
+    RFC 9110 12.5.3), or always when FORCE is set. Keeps the heads."""
+
+    FORCE = False
+    STATUS = b"200 OK"
+
+    def __init__(self):
+        self.heads = []
+        super().__init__()
+
+    def handle(self, c):
+        head, _, _ = read_request(c)
+        self.heads.append(head)
+        accept = [line.split(b":", 1)[1].strip().lower()
+                  for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"accept-encoding:")]
+        body = b'{"choices":[{"message":{"content":"Hello"}}]}'
+        coding = b""
+        if self.FORCE or not accept or b"gzip" in accept[0]:
+            body = gzip.compress(body)
+            coding = b"Content-Encoding: gzip\r\n"
+        c.sendall(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+                  b"%sContent-Length: %d\r\n\r\n" % (self.STATUS, coding,
+                                                     len(body)) + body)
+
+
+class ForcedGzip(Compressing):
+    FORCE = True
+
+
+class ForcedGzip429(Compressing):
+    FORCE = True
+    STATUS = b"429 Too Many Requests"
+
+
+class ContentEncodingTests(unittest.TestCase):
+    """llmc decodes no content coding, so it asks for none
+    (Accept-Encoding: identity); a server that compresses all the same
+    gets a clear error, not "malformed JSON"."""
+
+    def test_identity_asked_so_a_compressing_server_sends_plain(self):
+        srv = Compressing()
+        rc, out, err = run_one_provider(self, srv, "z", {},
+                                        ["-m", "m", "--no-stream", "hi"])
+        self.assertEqual((rc, out), (0, b"Hello"), err)
+        self.assertIn(b"\r\naccept-encoding: identity\r\n",
+                      srv.heads[0].lower())
+
+    def test_compressed_answer_named_and_failed_over(self):
+        a = ForcedGzip()
+        b = Compressing()
+        self.addCleanup(b.stop)
+        fd, cfg = tempfile.mkstemp(suffix=".json")
+        self.addCleanup(os.unlink, cfg)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"providers": [
+                {"name": "a", "base_url": a.url, "api_key": API_KEY},
+                {"name": "b", "base_url": b.url, "api_key": API_KEY}],
+                "policy": {"max_retries": 0}}, f)
+        self.addCleanup(a.stop)
+        rc, out, err = run_chat(["-c", cfg, "-m", "m", "--no-stream", "-v",
+                                 "hi"], timeout=TIMEOUT)
+        self.assertEqual((rc, out), (0, b"Hello"), err)
+        self.assertIn("a: malformed response: compressed body "
+                      "(Content-Encoding)", err)
+        self.assertIn("b answered", err)
+
+    def test_compressed_error_named_too(self):
+        # a server that compresses against the request is not read at
+        # all, an error status included: its status is not taken for the
+        # provider's word
+        rc, out, err = run_one_provider(self, ForcedGzip429(), "z", {},
+                                        ["-m", "m", "--no-stream", "hi"])
+        self.assertEqual((rc, out), (1, b""), err)
+        self.assertIn("malformed response: compressed body "
+                      "(Content-Encoding)", err)
+        self.assertNotIn("429", err)
 
 if __name__ == "__main__":
     unittest.main()

@@ -477,6 +477,67 @@ static void test_transfer_encoding_gzip_or_stacked_rejected(void **st)
                      LLMC_ERR_PROTOCOL);
 }
 
+/* llmc asks for identity and decodes no content coding: a coded body
+ * cannot be read, whatever the status (the head is refused, with
+ * LLMC_HTTP_F_CODED set so the message can say why); identity, in any
+ * case, or an empty value is no coding. */
+static void test_content_encoding_other_than_identity_refused(
+    void **st)
+{
+    static const char *const coded[] = {"gzip", "br", "deflate",
+                                        "identity, gzip", "gzip, identity",
+                                        "x-identity"};
+    static const char *const plain[] = {"identity", "IDENTITY ", "", "\t"};
+    char in[256];
+    char tabs[LLMC_HTTP_VAL_MAX + 1];
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(coded) / sizeof(coded[0]); i++) {
+        http_run_t r = {0};
+        snprintf(in, sizeof(in),
+                 "HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\n"
+                 "Content-Length: 3\r\n\r\nabc",
+                 coded[i]);
+        parse(&r, in);
+        assert_int_equal(r.head_rc, LLMC_ERR_PROTOCOL);
+        assert_true(r.h.flags & LLMC_HTTP_F_CODED);
+        run_free(&r);
+    }
+    for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        http_run_t r = {0};
+        snprintf(in, sizeof(in),
+                 "HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\n"
+                 "Content-Length: 3\r\n\r\nabc",
+                 plain[i]);
+        parse(&r, in);
+        assert_int_equal(r.head_rc, 1);
+        assert_false(r.h.flags & LLMC_HTTP_F_CODED);
+        assert_string_equal(tb_cstr(&r.data), "abc");
+        run_free(&r);
+    }
+    /* "identity" and more than the kept bytes of blanks and a coding */
+    memset(tabs, '\t', sizeof(tabs) - 1);
+    tabs[sizeof(tabs) - 1] = '\0';
+    snprintf(in, sizeof(in),
+             "HTTP/1.1 200 OK\r\nContent-Encoding: identity%sgzip\r\n"
+             "Content-Length: 3\r\n\r\nabc",
+             tabs);
+    assert_int_equal(head_status_of(in), LLMC_ERR_PROTOCOL);
+    {
+        http_run_t r = {0};
+        parse(&r, "HTTP/1.1 429 Too Many Requests\r\n"
+                  "Content-Encoding: gzip\r\nContent-Length: 3\r\n"
+                  "\r\nabc");
+        assert_int_equal(r.head_rc, LLMC_ERR_PROTOCOL);
+        assert_true(r.h.flags & LLMC_HTTP_F_CODED);
+        run_free(&r);
+    }
+    /* chunked is a transfer coding, not a content coding */
+    assert_int_equal(head_status_of("HTTP/1.1 200 OK\r\n"
+                                    "Content-Encoding: chunked\r\n\r\n"),
+                     LLMC_ERR_PROTOCOL);
+}
+
 /* Only the first LLMC_HTTP_VAL_MAX bytes of a value are kept, and a run
  * of blanks is kept as one space: "chunked" and more blanks than that is
  * "chunked" (trailing blanks are not part of a value, RFC 9110 5.5), but
@@ -1419,6 +1480,8 @@ int main(void)
         cmocka_unit_test(test_content_length_non_digits_rejected),
         cmocka_unit_test(test_transfer_encoding_chunked_case_insensitive),
         cmocka_unit_test(test_transfer_encoding_gzip_or_stacked_rejected),
+        cmocka_unit_test(
+            test_content_encoding_other_than_identity_refused),
         cmocka_unit_test(test_transfer_encoding_blanks_collapse_coding_after_rejected),
         cmocka_unit_test(test_transfer_encoding_on_two_lines_rejected),
         cmocka_unit_test(test_transfer_encoding_identity_body_ends_at_close),

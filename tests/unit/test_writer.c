@@ -206,6 +206,7 @@ static void test_stream_request_bytes_exact(void **st)
              "POST /v1/chat/completions HTTP/1.1\r\n"
              "Host: api.example.com\r\n" UA
              "Accept: text/event-stream\r\n"
+             "Accept-Encoding: identity\r\n"
              "Content-Type: application/json\r\n"
              "Content-Length: %zu\r\n\r\n%s",
              strlen(body), body);
@@ -236,6 +237,7 @@ static void test_non_stream_request_asks_for_json(void **st)
              "POST /chat/completions HTTP/1.1\r\n"
              "Host: api.example.com\r\n" UA
              "Accept: application/json\r\n"
+             "Accept-Encoding: identity\r\n"
              "Content-Type: application/json\r\n"
              "Content-Length: %zu\r\n\r\n%s",
              strlen(body), body);
@@ -1009,6 +1011,7 @@ static void test_iam_token_request_bytes(void **st)
     snprintf(want, sizeof(want),
              "POST /api/v1/auth/token HTTP/1.1\r\n"
              "Host: iam.api.cloud.ru\r\n" UA "Accept: application/json\r\n"
+             "Accept-Encoding: identity\r\n"
              "Content-Type: application/json\r\n"
              "Content-Length: %zu\r\n\r\n%s",
              strlen(body), body);
