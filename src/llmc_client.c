@@ -516,7 +516,8 @@ static void error_message(llmc_slot_t *s)
     msg_buf(&b, s);
     llmc_buf_str(&b, "status ");
     llmc_buf_uint(&b, s->http.status);
-    if (n == 0)
+    /* a compressed body is bytes without meaning */
+    if (n == 0 || (s->http.flags & LLMC_HTTP_F_CODED))
         return;
     llmc_buf_str(&b, ": ");
     while (n > 0 && s->buf[n - 1] != '}')

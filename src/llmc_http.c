@@ -135,9 +135,7 @@ static int line_done(llmc_http_t *h)
         i = match(v, h->val_long ? 0 : n, k_codings, true);
         if (h->header == HDR_CONTENT_ENCODING) {
             /* llmc asks for identity (Accept-Encoding) and decodes no
-             * other content coding, not even an error body's (a server
-             * that compresses all the same is not heeding the request);
-             * an empty list is identity too */
+             * other content coding; an empty list is identity too */
             if (n != 0 && i != 1)
                 f = LLMC_HTTP_F_CODED;
             break;
@@ -203,8 +201,11 @@ static int line_done(llmc_http_t *h)
 static int head_done(llmc_http_t *h)
 {
     unsigned f = h->flags;
-    /* a body whose framing or coding llmc cannot read */
-    if (f & (F_BAD_TE | LLMC_HTTP_F_CODED))
+    /* a body whose framing llmc cannot read; or an answer (2xx) in a
+     * coding it cannot read: an error's status still stands, its coded
+     * body left out of the message */
+    if ((f & F_BAD_TE) ||
+        ((f & LLMC_HTTP_F_CODED) && h->status - 200u < 100u))
         return LLMC_ERR_PROTOCOL;
     if (h->status == 204 || h->status == 304)
         f |= LLMC_HTTP_F_NOBODY;

@@ -477,10 +477,10 @@ static void test_transfer_encoding_gzip_or_stacked_rejected(void **st)
                      LLMC_ERR_PROTOCOL);
 }
 
-/* llmc asks for identity and decodes no content coding: a coded body
- * cannot be read, whatever the status (the head is refused, with
- * LLMC_HTTP_F_CODED set so the message can say why); identity, in any
- * case, or an empty value is no coding. */
+/* llmc asks for identity and decodes no content coding: a coded 2xx
+ * body cannot be read (the head is refused, with LLMC_HTTP_F_CODED set so
+ * the message can say why); identity, in any case, or an empty value is
+ * no coding; an error status stands whatever its body's coding. */
 static void test_content_encoding_other_than_identity_refused(
     void **st)
 {
@@ -528,8 +528,11 @@ static void test_content_encoding_other_than_identity_refused(
         parse(&r, "HTTP/1.1 429 Too Many Requests\r\n"
                   "Content-Encoding: gzip\r\nContent-Length: 3\r\n"
                   "\r\nabc");
-        assert_int_equal(r.head_rc, LLMC_ERR_PROTOCOL);
+        assert_int_equal(r.head_rc, 1);
+        assert_int_equal(r.h.status, 429);
         assert_true(r.h.flags & LLMC_HTTP_F_CODED);
+        assert_int_equal(r.body_rc, 1);
+        assert_true(r.reusable);
         run_free(&r);
     }
     /* chunked is a transfer coding, not a content coding */
