@@ -25,7 +25,9 @@ static void usage(FILE *f)
           "[--no-stream]\n"
           "                 [--system TEXT] [--ca-file PATH] [--ignore NAME]...\n"
           "                 [--shuffle] [--max-retries N] "
-          "[--single-provider-retry] [-v] PROMPT...\n"
+          "[--single-provider-retry] [-v] PROMPT... | -\n"
+          "PROMPT words are joined with spaces; - alone reads the prompt "
+          "from stdin.\n"
           "Without -c, --base-url and --api-key default to OPENAI_BASE_URL "
           "and OPENAI_API_KEY;\nwith -c, they replace the first provider's.\n"
           "Exit status: 0 answered, 1 the request failed (or stdout could "
@@ -164,10 +166,30 @@ int main(int argc, char **argv)
             break;
         }
     }
+    if (i == argc - 1 && strcmp(argv[i], "-") == 0) {
+        /* the prompt is stdin, byte for byte (a trailing newline too) */
+        size_t n;
+        while ((n = fread(prompt + plen, 1, sizeof(prompt) - plen, stdin)) >
+               0)
+            plen += n;
+        if (ferror(stdin)) {
+            fprintf(stderr, "llmc-chat: stdin: %s\n", strerror(errno));
+            return 2;
+        }
+        if (plen == sizeof(prompt) && fgetc(stdin) != EOF) {
+            fputs("llmc-chat: prompt too long (1 MiB at most)\n", stderr);
+            return 2;
+        }
+        if (plen == 0) {
+            fputs("llmc-chat: the prompt on stdin is empty\n", stderr);
+            return 2;
+        }
+        i = argc;
+    }
     for (; i < argc; i++) {
         size_t n = strlen(argv[i]);
         if (plen + n + 2 > sizeof(prompt)) {
-            fputs("llmc-chat: prompt too long\n", stderr);
+            fputs("llmc-chat: prompt too long (1 MiB at most)\n", stderr);
             return 2;
         }
         if (plen > 0)

@@ -250,6 +250,36 @@ class StreamTests(ChatTestCase):
         self.assertEqual(msgs[-1], {"role": "user",
                                     "content": "several prompt words"})
 
+    def stdin_chat(self, data):
+        return run_chat(["--base-url", self.server.url, "-m", "test",
+                         "--api-key", API_KEY, "-"], input=data,
+                        timeout=TIMEOUT)
+
+    def test_prompt_read_from_stdin_with_a_lone_dash(self):
+        # byte for byte, its newlines and trailing newline included
+        prompt = "line one\nline two, é 😀\n"
+        self.assertSuccess(self.stdin_chat(prompt.encode("utf-8")), prompt)
+        self.assertEqual(self.last_body()["messages"][-1]["content"], prompt)
+
+    def test_dash_among_other_words_is_a_word(self):
+        self.assertSuccess(self.chat(["a", "-", "b"]), "a - b")
+
+    def test_stdin_prompt_empty_too_long_or_not_utf8_is_a_usage_error(self):
+        for data, text in ((b"", "the prompt on stdin is empty"),
+                           (b"x" * (1 << 20) + b"y",
+                            "prompt too long (1 MiB at most)"),
+                           (b"caf\xe9\n", "not UTF-8")):
+            with self.subTest(text=text):
+                self.server.reset()
+                rc, out, err = self.stdin_chat(data)
+                self.assertEqual((rc, out), (2, b""), err)
+                self.assertIn(text, err)
+                self.assertIsNone(self.server.last_request())
+        # exactly 1 MiB fits
+        data = b"z" * (1 << 20)
+        rc, out, err = self.stdin_chat(data)
+        self.assertEqual((rc, out), (0, data), err[:300])
+
     def test_request_asks_for_stream_with_usage(self):
         model = scenario_model("test", piece=3)
         self.assertSuccess(self.chat("x y", model=model), "x y")
