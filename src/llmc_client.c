@@ -761,6 +761,8 @@ static void attempt_request(llmc_client_t *c, llmc_slot_t *s)
     s->w.stream = !p->no_stream;
     s->w.opts = (uint8_t)(p->no_stream_options * LLMC_W_NO_USAGE |
                           p->max_completion_tokens * LLMC_W_MCT);
+    s->w.extra[0] = s->job.req->extra_json;
+    s->w.extra[1] = p->extra_json;
     s->fetching_token = false;
     /* no response yet: after a token answer or an earlier attempt's
      * [DONE], neither its status, Retry-After nor [DONE] passes for this
@@ -1060,6 +1062,12 @@ static void policy_from(llmc_policy_t *p, const llmc_policy_t *given)
 #undef LLMC_GIVEN_OR_DEFAULT
 }
 
+/* extra_json is none, or one JSON object */
+static bool extra_ok(const char *x)
+{
+    return x == NULL || llmc_json_valid(x, strlen(x)) == LLMC_OK;
+}
+
 int (llmc_client_init)(llmc_client_t *c, const llmc_config_t *cfg)
 {
     size_t i;
@@ -1080,7 +1088,7 @@ int (llmc_client_init)(llmc_client_t *c, const llmc_config_t *cfg)
                           : cfg->max_inflight;
     for (i = 0; i < cfg->n_providers; i++) {
         const llmc_provider_t *p = &cfg->providers[i];
-        if (p->name == NULL || p->name[0] == '\0')
+        if (p->name == NULL || p->name[0] == '\0' || !extra_ok(p->extra_json))
             return LLMC_ERR_CONFIG;
         if (llmc_url_parse(p->base_url, &c->prov[i].t.url) != LLMC_OK)
             return LLMC_ERR_URL;
@@ -1114,7 +1122,8 @@ llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
     /* 1 to LLMC_WRITER_MAX_MESSAGES messages (0 wraps to the largest) */
     if (c == NULL || req == NULL ||
         req->n_messages - 1 >= LLMC_WRITER_MAX_MESSAGES ||
-        req->messages == NULL || (req->n_ignored > 0 && req->ignored == NULL))
+        req->messages == NULL || (req->n_ignored > 0 && req->ignored == NULL) ||
+        !extra_ok(req->extra_json))
         return LLMC_ERR_ARG;
     llmc_port_lock();
     h = LLMC_ERR_STATE;

@@ -27,6 +27,8 @@
 #define OP_ELSE "\x90"
 #define IF_USAGE "\x91" /* after ELSE: bit 9 */
 #define IF_MCT "\x92"   /* max_completion_tokens: bit 10 */
+#define IF_XREQ "\x93"  /* the request's extra members: bit 11 */
+#define IF_XPROV "\x94" /* the provider's: bit 12 */
 /* values: 0xa0 + n, JSON-escaped from V_ESC on */
 #define V_PORT "\xa0"
 #define V_CLEN "\xa1"
@@ -36,20 +38,23 @@
 #define V_HOST "\xa6"
 #define V_BEARER "\xa7"
 #define V_PROJECT "\xa8"
-#define V_KEYID "\xa9"
-#define V_SECRET "\xaa"
-#define V_MODEL "\xab"
-#define V_ROLE "\xac"
-#define V_CONTENT "\xad"
+#define V_XREQ "\xa9" /* as they are: valid JSON */
+#define V_XPROV "\xaa"
+#define V_KEYID "\xab"
+#define V_SECRET "\xac"
+#define V_MODEL "\xad"
+#define V_ROLE "\xae"
+#define V_CONTENT "\xaf"
 
 enum {
     END = 0x80, ENDIF, LOOP, LOOPEND,
     COND0 = 0x88, TOKEN = COND0, IPV6, PORT, STREAM, BEARER, PROJECT,
-    MAXTOK, TEMP, ELSE, USAGE, MCT,
+    MAXTOK, TEMP, ELSE, USAGE, MCT, XREQ, XPROV,
     /* numbers, rendered into w->num */
     VAL0 = 0xa0, VPORT = VAL0, CLEN, VMAXTOK, VTEMPI, VTEMPF,
     /* strings: fields of w (k_field), then of the message */
-    PATH, HOST, VBEARER, VPROJECT, V_ESC, KEYID = V_ESC, SECRET, MODEL,
+    PATH, HOST, VBEARER, VPROJECT, VXREQ, VXPROV, V_ESC, KEYID = V_ESC,
+    SECRET, MODEL,
     ROLE, CONTENT
 };
 
@@ -89,7 +94,7 @@ enum {
     IF_TEMP ",\"temperature\":" V_TEMP OP_ENDIF ",\"stream\":" IF_STREAM     \
     "true" OP_ELSE "false" OP_ENDIF                                          \
     IF_USAGE ",\"stream_options\":{\"include_usage\":true}" OP_ENDIF       \
-    "}" OP_END
+    IF_XREQ "," V_XREQ OP_ENDIF IF_XPROV "," V_XPROV OP_ENDIF "}" OP_END
 
 static const char k_tpl[] = TPL_HEAD TPL_TOKEN TPL_LOOP TPL_MSG TPL_TAIL;
 #define BEARER_POS ((uint32_t)sizeof(TPL_HEAD1) - 1)
@@ -112,9 +117,12 @@ typedef struct {
 static const uint8_t k_field[] = {
     offsetof(llmc_writer_t, path),       offsetof(llmc_writer_t, host),
     offsetof(llmc_writer_t, bearer),     offsetof(llmc_writer_t, project_id),
+    offsetof(llmc_writer_t, extra),
+    offsetof(llmc_writer_t, extra) + sizeof(const char *),
     offsetof(llmc_writer_t, key_id),     offsetof(llmc_writer_t, secret),
     offsetof(llmc_writer_t, model),
 };
+typedef char llmc_field_check[offsetof(llmc_writer_t, model) < 256 ? 1 : -1];
 
 /* The letter after the backslash ('u' for \u00XX), or 0: no escape. */
 static char esc_char(unsigned char c)
@@ -216,6 +224,8 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
                                                  k_field[c - PATH]);
         if (c == VBEARER)
             n = w->bearer_len;
+        if (c - VXREQ < 2u)
+            n = w->extra_len[c - VXREQ];
         if (c == PATH) {
             n = w->path_len;
 #if LLMC_IAM_PROVIDERS > 0
@@ -280,6 +290,22 @@ int llmc_writer_start(llmc_writer_t *w)
                 << (MAXTOK - COND0);
     if (r != NULL && r->temperature >= 0.0f)
         mask |= 1u << (TEMP - COND0);
+    /* extra members: what is inside an object's braces (llmc_submit() and
+     * llmc_client_init() checked that it is one), from its first key's
+     * quote to its last value's end; none in {} */
+    for (i = 0; i < 2; i++) {
+        const char *b = w->extra[i], *e;
+        if (b == NULL || (b = strchr(b, '"')) == NULL)
+            continue;
+        e = b + strlen(b);
+        while (*--e != '}')
+            ;
+        while ((unsigned char)e[-1] <= ' ') /* JSON's blanks, outside strings */
+            e--;
+        w->extra[i] = b;
+        w->extra_len[i] = (size_t)(e - b);
+        mask |= 1u << (XREQ - COND0 + i);
+    }
     w->cond = (uint16_t)mask;
 
     /* the head's header values are checked */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "llmc/llmc_client.h"
+#include "llmc_json.h" /* llmc_json_valid */
 #include "llmc_tool_config.h"
 
 static llmc_client_t g_client;
@@ -23,9 +24,9 @@ static void usage(FILE *f)
           "[--api-key KEY]\n"
           "                 [-m MODEL] [--max-tokens N] [--temperature T] "
           "[--no-stream]\n"
-          "                 [--system TEXT] [--ca-file PATH] [--ignore NAME]...\n"
-          "                 [--shuffle] [--max-retries N] "
-          "[--single-provider-retry] [-v] PROMPT... | -\n"
+          "                 [--system TEXT] [--extra JSON] [--ca-file PATH]\n"
+          "                 [--ignore NAME]... [--shuffle] [--max-retries N]\n"
+          "                 [--single-provider-retry] [-v] PROMPT... | -\n"
           "PROMPT words are joined with spaces; - alone reads the prompt "
           "from stdin.\n"
           "Without -c, --base-url and --api-key default to OPENAI_BASE_URL "
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
     static char report[4096];
     const char *config = NULL, *base_url = NULL, *api_key = NULL;
     const char *model = NULL, *system_text = NULL, *ca_file = NULL;
+    const char *extra = NULL;
     long max_tokens = 0, max_retries = -1;
     float temperature = -1.0f;
     bool no_stream = false, shuffle = false, single = false;
@@ -113,6 +115,14 @@ int main(int argc, char **argv)
             NEED_ARG(); model = next;
         } else if (strcmp(a, "--system") == 0) {
             NEED_ARG(); system_text = next;
+        } else if (strcmp(a, "--extra") == 0) {
+            NEED_ARG();
+            if (llmc_json_valid(next, strlen(next)) != LLMC_OK) {
+                fputs("llmc-chat: --extra needs one JSON object, e.g. "
+                      "'{\"seed\":7}'\n", stderr);
+                return 2;
+            }
+            extra = next;
         } else if (strcmp(a, "--ca-file") == 0) {
             NEED_ARG(); ca_file = next;
         } else if (strcmp(a, "--max-tokens") == 0) {
@@ -283,6 +293,7 @@ int main(int argc, char **argv)
     req.temperature = temperature;
     req.ignored = ignored;
     req.n_ignored = n_ignored;
+    req.extra_json = extra;
 
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

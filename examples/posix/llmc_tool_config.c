@@ -211,6 +211,14 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
             if (bool_at(v, &b) != 0)
                 return fail(cfg, "expected true or false for", field);
             *flag = negated ? !b : b;
+        } else if (key_is(k, "extra")) {
+            /* its members go into every request body as they are: the
+             * object's text, ended where the object ends (the byte after
+             * it is a separator, which no later token's span holds) */
+            if (g_tok[v].type != JSMN_OBJECT)
+                return fail(cfg, "expected an object for", field);
+            g_text[g_tok[v].end] = '\0';
+            p->extra_json = g_text + g_tok[v].start;
         } else {
             return unknown_key(cfg, k, where);
         }

@@ -99,6 +99,11 @@ typedef struct {
     bool max_completion_tokens; /* the request's max_tokens is sent as
                                    max_completion_tokens, which OpenAI's
                                    o-series and GPT-5 models require */
+    /* optional: a JSON object whose members go into every request body
+     * sent to this provider, after the request's own extra_json, e.g.
+     * {"reasoning_effort":"minimal"} (see llmc_request_t); one JSON
+     * object or llmc_client_init() returns LLMC_ERR_CONFIG */
+    const char *extra_json;
 } llmc_provider_t;
 
 /* Failover and timing policy; llmc_policy_default() fills the defaults.
@@ -139,6 +144,14 @@ typedef struct {
     float temperature;  /* < 0: not sent */
     const char *const *ignored; /* provider names to skip */
     size_t n_ignored; /* > 0 with ignored NULL: LLMC_ERR_ARG at submit */
+    /* optional: a JSON object whose members are added to the body as they
+     * are, after llmc's own, e.g. {"response_format":{"type":
+     * "json_object"},"seed":7,"stop":["\n\n"]}. Not one of llmc's own
+     * members (model, messages, stream, stream_options, max_tokens,
+     * max_completion_tokens, temperature): which of two a server takes
+     * is its own. One JSON object (RFC 8259, nesting up to 32 levels), or
+     * llmc_submit() returns LLMC_ERR_ARG. */
+    const char *extra_json;
 } llmc_request_t;
 
 /* Initialise a request with no max_tokens and no temperature. A request
@@ -242,7 +255,8 @@ typedef int32_t llmc_handle_t;
  * instance, llmc_submit() and llmc_poll() return LLMC_ERR_STATE):
  *   LLMC_ERR_ARG     c, config or providers NULL; n_providers 0 or more
  *                    than LLMC_MAX_PROVIDERS;
- *   LLMC_ERR_CONFIG  a provider with no (or an empty) name; a bearer one
+ *   LLMC_ERR_CONFIG  a provider with no (or an empty) name, or with an
+ *                    extra_json that is not one JSON object; a bearer one
  *                    with no (or an empty) api_key; an IAM one with no (or
  *                    an empty) key_id or secret, or more IAM providers
  *                    than LLMC_IAM_PROVIDERS (0: IAM compiled out); https
@@ -267,11 +281,12 @@ int llmc_client_init_sized(llmc_client_t *c, const llmc_config_t *config,
 
 /* Queue a request; returns its handle, or an error (and then no callback
  * is called): LLMC_ERR_ARG (c or req NULL, messages NULL, n_messages out
- * of range, n_ignored without ignored), LLMC_ERR_STATE (not initialised,
- * shut down, or shutting down from a callback), LLMC_ERR_QUEUE_FULL
- * (max_inflight requests run and LLMC_QUEUE_LEN wait). req and what it
- * points to (messages, strings, ignored) are read until on_done; cb is
- * copied and user is passed back as it is. */
+ * of range, n_ignored without ignored, an extra_json that is not one JSON
+ * object), LLMC_ERR_STATE (not initialised, shut down, or shutting down
+ * from a callback), LLMC_ERR_QUEUE_FULL (max_inflight requests run and
+ * LLMC_QUEUE_LEN wait). req and what it points to (messages, strings,
+ * ignored, extra_json) are read until on_done; cb is copied and user is
+ * passed back as it is. */
 llmc_handle_t llmc_submit(llmc_client_t *c, const llmc_request_t *req,
                           const llmc_callbacks_t *cb, void *user);
 

@@ -89,6 +89,10 @@ typedef struct {
     /* set: an IAM token request {"keyId":...,"secret":...} to path */
     const char *key_id;
     const char *secret;
+    /* the request's and the provider's extra_json; start() makes each the
+     * members inside its braces (extra_len: their length) */
+    const char *extra[2];
+    size_t extra_len[2];
     /* progress */
     uint32_t idx;
     size_t off;

@@ -4,10 +4,14 @@
  * else renders the same bytes whatever the buffer (6 bytes and up), with
  * a head that ends at its first blank line, a Content-Length that is the
  * body's, a bearer never split between two fills that it fits in, and a
- * body that is valid JSON whose strings decode back to the input.
+ * body that is valid JSON whose strings decode back to the input. Extra
+ * members (the request's and the provider's extra_json, when the input's
+ * strings are JSON objects) go in as they are, after llmc's own, and
+ * nowhere else.
  *
  * Input: a flags byte, a buffer size, then length-prefixed strings:
- * model, host, bearer, project id, then role and content per message.
+ * model, host, bearer, project id, role and content per message (two),
+ * then the two extra_json candidates.
  */
 #define _GNU_SOURCE /* memmem */
 #include "fuzz_common.h"
@@ -71,6 +75,23 @@ static void same(char *js, const jsmntok_t *t, const char *s, size_t n)
     FUZZ_ASSERT(len == n && memcmp(js + t->start, s, n) == 0);
 }
 
+/* The members inside the object x: from its first quote to its last
+ * value's end; n 0 for {}. */
+static const char *inside(const char *x, size_t *n)
+{
+    const char *b = strchr(x, '"'), *e = x + strlen(x);
+    if (b == NULL) {
+        *n = 0;
+        return x;
+    }
+    while (*--e != '}')
+        ;
+    while (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')
+        e--;
+    *n = (size_t)(e - b);
+    return b;
+}
+
 static int is_key(const char *js, const jsmntok_t *t, const char *k)
 {
     return t->type == JSMN_STRING && (size_t)(t->end - t->start) == strlen(k) &&
@@ -82,9 +103,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char a[BIG], b[BIG];
     static uint8_t cut_a[BIG], cut_b[BIG];
     static jsmntok_t tok[64];
-    static char strs[8][256];
-    const char *p[8];
-    size_t n[8], i, la, lb, cap, n_msg, body_len;
+    static char strs[10][256];
+    static char c[BIG], want[BIG];
+    static uint8_t cut_c[BIG];
+    const char *p[10];
+    size_t n[10], i, la, lb, lc, cap, n_msg, body_len;
     llmc_message_t msg[2];
     llmc_request_t req;
     llmc_writer_t w;
@@ -100,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cap = (size_t)data[1] + 6u;
     data += 2;
     size -= 2;
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < 10; i++) {
         const uint8_t *s = take(&data, &size, &n[i]);
         memcpy(strs[i], s, n[i]);
         strs[i][n[i]] = '\0';
@@ -176,8 +199,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_ASSERT(!cut_b[i]);
     }
 
-    /* the body: JSON, its strings the input's */
+    /* the body: JSON, its strings the input's (decoded in place below: a
+     * copy is kept for the extra members' check) */
     FUZZ_ASSERT(llmc_json_valid(body, body_len) == LLMC_OK);
+    memcpy(want, body, body_len);
     jsmn_init(&jp);
     nt = jsmn_parse(&jp, body, body_len, tok, 64);
     FUZZ_ASSERT(nt > 0 && tok[0].type == JSMN_OBJECT);
@@ -225,5 +250,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* streamed: usage asked for unless the provider refuses the field */
     FUZZ_ASSERT(stream_options ==
                 (w.req != NULL && w.stream && !(w.opts & LLMC_W_NO_USAGE)));
+
+    /* extra members: the same request with its final "}" after them */
+    for (i = 0; i < 2; i++)
+        w.extra[i] = llmc_json_valid(p[8 + i], n[8 + i]) == LLMC_OK &&
+                             strlen(p[8 + i]) == n[8 + i]
+                         ? p[8 + i]
+                         : NULL;
+    if (w.extra[0] == NULL && w.extra[1] == NULL)
+        return 0;
+    lb = body_len - 1; /* the copy without its "}" */
+    for (i = 0; i < 2 && w.req != NULL; i++) {
+        size_t xn;
+        const char *x;
+        if (w.extra[i] == NULL)
+            continue;
+        x = inside(w.extra[i], &xn);
+        if (xn == 0)
+            continue;
+        FUZZ_ASSERT(lb + 1 + xn < BIG);
+        want[lb++] = ',';
+        memcpy(want + lb, x, xn);
+        lb += xn;
+    }
+    want[lb++] = '}';
+    lc = render(&w, c, cap, cut_c);
+    sep = memmem(c, lc, "\r\n\r\n", 4);
+    FUZZ_ASSERT(sep != NULL);
+    body = sep + 4;
+    FUZZ_ASSERT(lc - (size_t)(body - c) == lb && memcmp(body, want, lb) == 0);
+    FUZZ_ASSERT(w.content_length == lb);
+    FUZZ_ASSERT(llmc_json_valid(body, lb) == LLMC_OK);
     return 0;
 }

@@ -1152,5 +1152,83 @@ class ContentEncodingTests(unittest.TestCase):
         self.assertEqual(len(srv.heads), 2, err)
         self.assertIn("z: http error: status 429\n", err)
 
+class BodyKeeper(Listener):
+    """Keeps each request's body, parsed; answers with STATUS (a JSON
+    error) or, at 200, a streamed "Hello"."""
+
+    STATUS = b"200 OK"
+
+    def __init__(self):
+        self.bodies = []
+        super().__init__()
+
+    def handle(self, c):
+        _, body, _ = read_request(c)
+        self.bodies.append(json.loads(body))
+        if self.STATUS != b"200 OK":
+            c.sendall(json_answer(b'{"error":{"message":"busy"}}',
+                                  self.STATUS))
+            return
+        c.sendall(HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
+
+
+class Busy(BodyKeeper):
+    STATUS = b"503 Service Unavailable"
+
+
+class ExtraMembersTests(unittest.TestCase):
+    """extra_json: the request's members and each provider's own go into
+    the body as they are, after llmc's."""
+
+    def config(self, providers):
+        fd, cfg = tempfile.mkstemp(suffix=".json")
+        self.addCleanup(os.unlink, cfg)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps({"providers": providers,
+                                "policy": {"max_retries": 0}}))
+        return cfg
+
+    def test_request_and_provider_members_each_to_their_provider(self):
+        a, b = Busy(), BodyKeeper()
+        self.addCleanup(a.stop)
+        self.addCleanup(b.stop)
+        cfg = self.config([
+            {"name": "a", "base_url": a.url, "api_key": API_KEY,
+             "extra": {"a_only": 1}},
+            {"name": "b", "base_url": b.url, "api_key": API_KEY,
+             "extra": {"reasoning_effort": "minimal",
+                       "stop": ["}", " \" {"]}}])
+        rc, out, err = run_chat(
+            ["-c", cfg, "-m", "m", "--extra",
+             '{"seed": 7, "response_format": {"type": "json_object"}}',
+             "hi"], timeout=TIMEOUT)
+        self.assertEqual((rc, out), (0, b"Hello"), err)
+        self.assertEqual(len(a.bodies), 1)
+        self.assertEqual(len(b.bodies), 1)
+        own = {"model": "m", "stream": True,
+               "stream_options": {"include_usage": True},
+               "seed": 7, "response_format": {"type": "json_object"}}
+        self.assertEqual(a.bodies[0], dict(
+            own, messages=[{"role": "user", "content": "hi"}], a_only=1))
+        self.assertEqual(b.bodies[0], dict(
+            own, messages=[{"role": "user", "content": "hi"}],
+            reasoning_effort="minimal", stop=["}", " \" {"]))
+
+    def test_extra_that_is_not_an_object_is_a_usage_error(self):
+        srv = BodyKeeper()
+        self.addCleanup(srv.stop)
+        cfg = self.config([{"name": "a", "base_url": srv.url,
+                            "extra": "seed=7"}])
+        rc, _, err = run_chat(["-c", cfg, "-m", "m", "hi"], timeout=TIMEOUT)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("expected an object for: providers[0].extra", err)
+        for bad in ("[1]", "{", '{"seed":7} {}', ""):
+            rc, _, err = run_chat(["--base-url", srv.url, "-m", "m",
+                                   "--extra", bad, "hi"], timeout=TIMEOUT)
+            self.assertEqual(rc, 2, err)
+            self.assertIn("--extra needs one JSON object", err)
+        self.assertEqual(srv.bodies, [])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -284,6 +284,30 @@ static void test_chat_refused_at_submit_fills_result(void **st)
     assert_int_equal(r.provider, -1);
 }
 
+/* A request's extra_json that is not one JSON object is refused at
+ * submit, before anything is sent. */
+static void test_submit_refuses_extra_json_not_an_object(void **st)
+{
+    static const llmc_provider_t off = {.name = "off",
+                                        .base_url = "http://127.0.0.1:9/v1",
+                                        .disabled = true};
+    static const char *const bad[] = {"", "[1]", "{\"a\"}", "{\"a\":1}}",
+                                      "{\"a\":tru}"};
+    llmc_request_t req;
+    size_t i;
+    (void)st;
+    Cfg.providers = &off;
+    Cfg.n_providers = 1;
+    assert_int_equal(llmc_client_init(C, &Cfg), LLMC_OK);
+    hi_request(&req);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        req.extra_json = bad[i];
+        assert_int_equal(llmc_submit(C, &req, NULL, NULL), LLMC_ERR_ARG);
+    }
+    req.extra_json = "{\"seed\":7}";
+    assert_true(llmc_submit(C, &req, NULL, NULL) > 0);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -297,6 +321,7 @@ int main(void)
         T(test_handle_of_before_a_restart_cancels_nothing),
         T(test_poll_returns_when_on_done_resubmits),
         T(test_chat_refused_at_submit_fills_result),
+        T(test_submit_refuses_extra_json_not_an_object),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,26 @@ static void test_provider_without_a_name(void **st)
     assert_not_started();
 }
 
+/* An extra_json that is not one JSON object is refused at init, where
+ * the configuration is, not found at each request's 400. */
+static const char *const k_bad_extra[] = {
+    "", " ", "[]", "\"s\"", "1", "{", "{\"a\":1", "{\"a\":}", "{\"a\":1} x",
+    "{'a':1}", "{\"a\":1,}", "{\"a\":1}{}", "{\"a\":\"\x01\"}"};
+
+static void test_provider_extra_json_not_an_object(void **st)
+{
+    llmc_provider_t p = k_plain;
+    size_t i;
+    (void)st;
+    for (i = 0; i < sizeof(k_bad_extra) / sizeof(k_bad_extra[0]); i++) {
+        p.extra_json = k_bad_extra[i];
+        assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+        assert_not_started();
+    }
+    p.extra_json = " {\"reasoning_effort\": \"minimal\"}\n";
+    assert_int_equal(init_with(&p, 1), LLMC_OK);
+}
+
 static void test_base_url_it_cannot_take(void **st)
 {
     static const char *const bad[] = {NULL, "", "ftp://127.0.0.1/v1",
@@ -302,6 +322,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_missing_arguments),
         T(test_provider_without_a_name),
+        T(test_provider_extra_json_not_an_object),
         T(test_base_url_it_cannot_take),
         T(test_bearer_without_a_key),
         T(test_iam_provider_it_cannot_run),

@@ -1071,6 +1071,83 @@ static void test_iam_token_request_with_empty_path_targets_root(void **st)
 }
 #endif
 
+/* extra_json: the members inside the request's object, then those inside
+ * the provider's, after llmc's own members, as they are (blanks inside
+ * kept, around them dropped); an empty object adds nothing, not even a
+ * comma; strings holding braces and quotes are left whole; the body's
+ * bytes are the same with every buffer size. */
+static void test_extra_members_after_llmc_own(void **st)
+{
+    static const struct {
+        const char *req, *prov, *tail;
+    } k[] = {
+        {"{\"seed\":7}", NULL, ",\"seed\":7}"},
+        {NULL, " {\"reasoning_effort\" : \"minimal\"}\n",
+         ",\"reasoning_effort\" : \"minimal\"}"},
+        {"{\"response_format\":{\"type\":\"json_object\"},\r\n\t\"stop\":"
+         "[\"}\",\" \\\" {\"]}",
+         "{\"top_p\":0.5 }",
+         ",\"response_format\":{\"type\":\"json_object\"},\r\n\t\"stop\":"
+         "[\"}\",\" \\\" {\"],\"top_p\":0.5}"},
+        {"{}", " { } ", "}"},
+        {"{ }", "{\"a\":{}}", ",\"a\":{}}"},
+    };
+    static const char own[] = "],\"stream\":true,\"stream_options\":"
+                              "{\"include_usage\":true}";
+    llmc_request_t req;
+    llmc_writer_t w;
+    req_bytes_t r;
+    size_t i, cap;
+    (void)st;
+    for (i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+        tbuf_t want = {0};
+        llmc_request_init(&req);
+        req.messages = k_two;
+        req.n_messages = 2;
+        req.extra_json = k[i].req;
+        writer_for(&w, &req);
+        w.extra[0] = k[i].req;
+        w.extra[1] = k[i].prov;
+        build(&w, &r);
+        tb_str(&want, own);
+        tb_str(&want, k[i].tail);
+        assert_true(r.body_len > want.len);
+        assert_string_equal(r.body + r.body_len - want.len, tb_cstr(&want));
+        assert_int_equal(llmc_json_valid(r.body, r.body_len), LLMC_OK);
+        for (cap = 1; cap <= 48; cap++) {
+            tbuf_t got;
+            assert_int_equal(llmc_writer_start(&w), LLMC_OK);
+            render(&w, cap, &got);
+            assert_int_equal(got.len, r.all.len);
+            assert_memory_equal(got.p, r.all.p, got.len);
+            tb_free(&got);
+        }
+        tb_free(&want);
+        bytes_free(&r);
+    }
+}
+
+#if LLMC_IAM_PROVIDERS > 0
+/* A token request's body is the key pair alone, extra members or not. */
+static void test_extra_members_not_in_a_token_request(void **st)
+{
+    llmc_writer_t w;
+    req_bytes_t r;
+    (void)st;
+    memset(&w, 0, sizeof(w));
+    w.key_id = "k";
+    w.secret = "s";
+    w.host = "iam.example";
+    w.path = "/t";
+    w.path_len = 2;
+    w.extra[1] = "{\"seed\":1}";
+    build(&w, &r);
+    assert_int_equal(r.body_len, strlen("{\"keyId\":\"k\",\"secret\":\"s\"}"));
+    assert_memory_equal(r.body, "{\"keyId\":\"k\",\"secret\":\"s\"}", r.body_len);
+    bytes_free(&r);
+}
+#endif
+
 /* ---- escape primitives ------------------------------------------------ */
 
 static void test_json_escape_matches_reference(void **st)
@@ -1106,6 +1183,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_request_bytes_exact),
+        cmocka_unit_test(test_extra_members_after_llmc_own),
+#if LLMC_IAM_PROVIDERS > 0
+        cmocka_unit_test(test_extra_members_not_in_a_token_request),
+#endif
         cmocka_unit_test(test_non_stream_request_asks_for_json),
         cmocka_unit_test(test_stream_without_stream_options),
         cmocka_unit_test(test_max_completion_tokens),
