@@ -13,8 +13,9 @@
  *
  * The server is non-blocking and uses fixed memory: GW_CONNS connection
  * slots, each with a bounded request buffer (GW_REQ_MAX), a bounded answer
- * buffer (GW_ANSWER_MAX, for non-streamed answers) and an output buffer
- * (GW_OUT_MAX). Sockets go through the port layer only (llmc_port_listen,
+ * buffer (GW_ANSWER_MAX, for non-streamed answers), an output buffer
+ * (GW_OUT_MAX) and the request's fields passed on as they are
+ * (GW_EXTRA_MAX). Sockets go through the port layer only (llmc_port_listen,
  * accept, send, recv, close), and the clients' sockets are waited on in the
  * same llmc_poll_with() as llmc's own, so the same loop can run on a board.
  *
@@ -76,6 +77,9 @@
 #define GW_SCRATCH GW_SIZE_(12 * 1024, 2 * 1024)
 #endif
 #define GW_MODEL_MAX 128
+#ifndef GW_EXTRA_MAX /* the fields passed on as the request's extra_json */
+#define GW_EXTRA_MAX GW_SIZE_(4 * 1024, 512)
+#endif
 
 #if GW_CONNS < 1 || GW_CONNS + 1 > LLMC_POLL_EXTRA
 #error "GW_CONNS + 1 must fit in LLMC_POLL_EXTRA"
@@ -116,6 +120,7 @@ typedef struct {
     llmc_request_t req;
     llmc_message_t msgs[GW_MESSAGES];
     char model[GW_MODEL_MAX];
+    char extra[GW_EXTRA_MAX]; /* {the other fields}, as the client wrote them */
     int provider;          /* last on_attempt */
     bool head_sent;        /* stream: 200 and headers written */
     bool too_large;        /* answer overflowed GW_ANSWER_MAX */
@@ -865,13 +870,10 @@ static int bad(conn_t *c, const char *msg)
 }
 
 /* Fields that ask for an answer llmc cannot give: tool calls, several
- * choices, JSON mode, log probabilities, stop sequences. Sent without
- * them, the request would be answered as another one, so they are
- * refused; their "off" values pass (null, [], "n": 1, "logprobs": false,
- * a "text" response_format). The message, or NULL. Other fields (top_p,
- * seed, user, tool_choice...) change nothing a client reads back and are
- * read past. */
-static const char *unsupported(const body_t *b, int k, int v, int n)
+ * choices, log probabilities. Sent without them, the request would be
+ * answered as another one, so they are refused; their "off" values pass
+ * (null, [], "n": 1, "logprobs": false). The message, or NULL. */
+static const char *unsupported(const body_t *b, int k, int v)
 {
     int32_t one;
     bool on, empty = g_tok[v].type == JSMN_ARRAY && g_tok[v].size == 0;
@@ -881,8 +883,6 @@ static const char *unsupported(const body_t *b, int k, int v, int n)
         return empty ? NULL
                      : "tools and functions are not supported: llmc "
                        "answers with text";
-    if (key_is(b, k, "stop"))
-        return empty ? NULL : "\"stop\" sequences are not supported";
     if (key_is(b, k, "n"))
         return int_tok(b, v, &one) == 0 && one == 1
                    ? NULL
@@ -891,31 +891,49 @@ static const char *unsupported(const body_t *b, int k, int v, int n)
         return bool_tok(b, v, &on) == 0 && !on
                    ? NULL
                    : "\"logprobs\" are not supported";
-    if (key_is(b, k, "response_format")) {
-        /* {"type": "text"}: every "type" is "text" (as written), one at
-         * least */
-        int f, fend = skip_tok(v, n), types = 0;
-        static const char why[] = "only a \"text\" response_format is "
-                                  "supported";
-        if (g_tok[v].type != JSMN_OBJECT)
-            return why;
-        for (f = v + 1; f < fend; f = skip_tok(f + 1, n)) {
-            if (!key_is(b, f, "type"))
-                continue;
-            if (!text_tok(b, f + 1))
-                return why;
-            types++;
-        }
-        return types > 0 ? NULL : why;
-    }
     return NULL;
+}
+
+/* A field passed on as it is (in c->extra): any but those of tool calls,
+ * choices and log probabilities, whose "off" values add nothing and some
+ * of which a provider refuses alone ("tool_choice" without "tools"), and
+ * but a null, which leaves a field at its default. */
+static bool passed_on(const body_t *b, int k, int v)
+{
+    static const char *const kept[] = {"tools", "functions", "tool_choice",
+                                       "function_call", "parallel_tool_calls",
+                                       "n", "logprobs", "top_logprobs"};
+    size_t i;
+    if (is_null(b, v))
+        return false;
+    for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        if (key_is(b, k, kept[i]))
+            return false;
+    return true;
+}
+
+/* Append token t's text, a string with its quotes, to c->extra at *len;
+ * false when it does not fit (with the closing brace and NUL). */
+static bool extra_put(conn_t *c, const body_t *b, int t, size_t *len)
+{
+    int q = g_tok[t].type == JSMN_STRING;
+    const char *s = b->text + g_tok[t].start - q;
+    size_t n = (size_t)(g_tok[t].end - g_tok[t].start) + 2 * (size_t)q;
+    if (n + 2 > sizeof(c->extra) - *len)
+        return false;
+    memcpy(c->extra + *len, s, n);
+    *len += n;
+    return true;
 }
 
 /* Fill c->req from an OpenAI chat completions body. */
 static int parse_completions(conn_t *c, body_t *b)
 {
+    static const char extra_too_long[] =
+        "the fields other than model, messages, stream and the token limit "
+        "are too long for the gateway";
     int k, n = b->n;
-    size_t nm = 0;
+    size_t nm = 0, xl = 0;
     bool have_messages = false;
     const char *model = g_default_model;
 
@@ -1007,10 +1025,25 @@ static int parse_completions(conn_t *c, body_t *b)
                     bool_tok(b, f + 1, &c->include_usage) != 0)
                     return bad(c, "\"include_usage\" must be true or false");
         } else {
-            const char *why = unsupported(b, k, v, n);
+            const char *why = unsupported(b, k, v);
             if (why != NULL)
                 return bad(c, why);
+            if (!passed_on(b, k, v))
+                continue;
+            /* each put leaves room for one byte more and the NUL */
+            c->extra[xl] = xl == 0 ? '{' : ',';
+            xl++;
+            if (!extra_put(c, b, k, &xl))
+                return bad(c, extra_too_long);
+            c->extra[xl++] = ':';
+            if (!extra_put(c, b, v, &xl))
+                return bad(c, extra_too_long);
         }
+    }
+    if (xl > 0) {
+        c->extra[xl++] = '}';
+        c->extra[xl] = '\0';
+        c->req.extra_json = c->extra;
     }
     if (!have_messages || nm == 0)
         return bad(c, "\"messages\" must be a non-empty array");

@@ -17,8 +17,11 @@
  * and content (pointers inside the body, unescaped in place,
  * NUL-terminated), at most GW_MESSAGES messages, max_tokens, temperature,
  * stream and include_usage; a field that asks for another kind of answer
- * (tools, functions, n, stop, logprobs, response_format) refuses the body
- * unless it is "off". Keys are matched decoded, and of a key given
+ * (tools, functions, n, logprobs) refuses the body unless it is "off";
+ * every other field that is not null nor one of tool calls, choices and
+ * log probabilities is passed on in extra_json, key and value as written,
+ * in order, unless they are too long for GW_EXTRA_MAX, which refuses the
+ * body. Keys are matched decoded, and of a key given
  * twice the last counts ("messages" too); the JSON grammar itself is
  * llmc_json_valid()'s, fuzzed by fuzz_json.
  *
@@ -209,6 +212,8 @@ typedef struct {
     int32_t max_tokens;
     float temperature;
     bool stream, include_usage;
+    char *extra; /* the extra_json expected, or extra_len 0: none */
+    size_t extra_len;
 } want_t;
 
 static size_t ws(const ref_t *r, size_t i)
@@ -253,6 +258,9 @@ static size_t value_end(ref_t *r, size_t i)
 
 static span_t str_at(ref_t *r, size_t i);
 
+/* The key of the last member() as written, quotes included. */
+static span_t g_key_raw;
+
 /* The next member of the object at *i (its '{' at first): key (decoded)
  * and value; false at its end. */
 static bool member(ref_t *r, size_t *i, span_t *key, size_t *val)
@@ -263,6 +271,8 @@ static bool member(ref_t *r, size_t *i, span_t *key, size_t *val)
     if (r->js[p] == '}')
         return false;
     e = value_end(r, p);
+    g_key_raw.s = r->js + p;
+    g_key_raw.n = e - p;
     *key = str_at(r, p);
     *val = ws(r, ws(r, e) + 1);
     *i = value_end(r, *val);
@@ -443,30 +453,34 @@ static bool parts_at(ref_t *r, size_t a, span_t *out)
 static bool off_or_other(ref_t *r, span_t k, size_t v)
 {
     size_t e = v, ev;
-    span_t fk;
     int32_t one;
     bool on;
-    int types = 0;
 
     if (is_word(r, v, "null"))
         return true;
-    if (is_key(k, "tools") || is_key(k, "functions") || is_key(k, "stop"))
+    if (is_key(k, "tools") || is_key(k, "functions"))
         return r->js[v] == '[' && !element(r, &e, &ev);
     if (is_key(k, "n"))
         return int32_at(r, v, &one) && one == 1;
     if (is_key(k, "logprobs"))
         return bool_at(r, v, &on) && !on;
-    if (!is_key(k, "response_format"))
-        return true;
-    if (r->js[v] != '{')
+    return true;
+}
+
+/* A field the gateway passes on in extra_json: not null, not one of tool
+ * calls, choices and log probabilities. */
+static bool ref_passed_on(ref_t *r, span_t k, size_t v)
+{
+    static const char *const kept[] = {"tools", "functions", "tool_choice",
+                                       "function_call", "parallel_tool_calls",
+                                       "n", "logprobs", "top_logprobs"};
+    size_t i;
+    if (is_word(r, v, "null"))
         return false;
-    while (member(r, &e, &fk, &ev))
-        if (is_key(fk, "type")) {
-            if (strncmp(r->js + ev, "\"text\"", 6) != 0)
-                return false;
-            types++;
-        }
-    return types > 0;
+    for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        if (is_key(k, kept[i]))
+            return false;
+    return true;
 }
 
 /* Well-formed UTF-8 (RFC 3629): by code point, not by the first byte's
@@ -506,12 +520,14 @@ static bool utf8_ok(const unsigned char *s, size_t n)
 static void reference(const char *js, size_t len, int ep, char *arena,
                       want_t *w)
 {
+    static char extra[GW_EXTRA_MAX];
     ref_t r;
     size_t i = 0, v;
     span_t k;
-    bool have_messages = false;
+    bool have_messages = false, too_long = false;
 
     memset(w, 0, sizeof(*w));
+    w->extra = extra;
     w->temperature = -1.0f;
     if (llmc_json_valid(js, len) != LLMC_OK ||
         !utf8_ok((const unsigned char *)js, len))
@@ -608,7 +624,28 @@ static void reference(const char *js, size_t len, int ep, char *arena,
                     return;
         } else if (!off_or_other(&r, k, v)) {
             return;
+        } else if (ref_passed_on(&r, k, v)) {
+            /* "{" or ",", the key as written, ":", the value as written */
+            span_t key = g_key_raw;
+            size_t n = w->extra_len;
+            /* with the closing "}" and the NUL */
+            too_long |= n + key.n + (i - v) + 4 > sizeof(extra);
+            if (too_long)
+                continue;
+            extra[n] = n == 0 ? '{' : ',';
+            n++;
+            memcpy(extra + n, key.s, key.n);
+            n += key.n;
+            extra[n++] = ':';
+            memcpy(extra + n, js + v, i - v);
+            w->extra_len = n + (i - v);
         }
+    }
+    if (too_long)
+        return; /* for the gateway's GW_EXTRA_MAX */
+    if (w->extra_len > 0) {
+        extra[w->extra_len++] = '}';
+        extra[w->extra_len] = '\0';
     }
     if (ep == EP_CHAT ? w->nm == 0 : !have_messages || w->nm == 0)
         return;
@@ -652,6 +689,14 @@ static void check_request(const conn_t *c, const char *body, size_t len,
     FUZZ_ASSERT(c->req.temperature == w->temperature);
     FUZZ_ASSERT(c->stream == (c->endpoint == EP_COMPLETIONS && w->stream));
     FUZZ_ASSERT(c->include_usage == w->include_usage);
+    if (w->extra_len == 0) {
+        FUZZ_ASSERT(c->req.extra_json == NULL);
+    } else {
+        FUZZ_ASSERT(c->req.extra_json == c->extra);
+        FUZZ_ASSERT(strlen(c->extra) == w->extra_len &&
+                    memcmp(c->extra, w->extra, w->extra_len) == 0);
+        FUZZ_ASSERT(llmc_json_valid(c->extra, w->extra_len) == LLMC_OK);
+    }
 }
 
 /* ---- responses ----------------------------------------------------------- */

@@ -464,10 +464,10 @@ class GatewayTests(unittest.TestCase):
         self.assertGreater(info["chunks"], 5)
         self.assertGreater(info["usage"]["total_tokens"], 0)
 
-    # -- fields llmc cannot honour --------------------------------------------
+    # -- fields llmc cannot honour, and the others -----------------------------
     def test_fields_that_change_the_answer_are_refused(self):
         # sent without them, these requests would get another answer
-        # (text instead of tool calls, one choice, not JSON, past a stop)
+        # (text instead of tool calls, one choice, no log probabilities)
         tool = {"type": "function",
                 "function": {"name": "f", "parameters": {"type": "object"}}}
         cases = [
@@ -475,16 +475,7 @@ class GatewayTests(unittest.TestCase):
             ("functions", {"functions": [tool["function"]]}, "functions"),
             ("n 2", {"n": 2}, '"n" must be 1'),
             ("n a string", {"n": "1"}, '"n" must be 1'),
-            ("stop string", {"stop": "\n"}, '"stop"'),
-            ("stop list", {"stop": ["END"]}, '"stop"'),
             ("logprobs", {"logprobs": True, "top_logprobs": 2}, "logprobs"),
-            ("json mode", {"response_format": {"type": "json_object"}},
-             "response_format"),
-            ("json schema", {"response_format": {
-                "type": "json_schema", "json_schema": {"name": "x"}}},
-             "response_format"),
-            ("response_format without a type", {"response_format": {}},
-             "response_format"),
         ]
         before = self.srv.stats()["requests"]
         for name, fields, says in cases:
@@ -496,15 +487,49 @@ class GatewayTests(unittest.TestCase):
         self.assertEqual(self.srv.stats()["requests"], before,
                          "a refused request reached a provider")
 
-    def test_those_fields_pass_at_their_off_values(self):
+    def test_those_fields_pass_at_their_off_values_and_are_not_sent(self):
         off = {"tools": [], "functions": None, "tool_choice": "none",
-               "n": 1, "stop": [], "logprobs": False,
-               "response_format": {"type": "text"}, "top_p": 0.5,
-               "seed": 7, "user": "u"}
+               "parallel_tool_calls": False, "n": 1, "logprobs": False,
+               "top_logprobs": None, "seed": None}
         self.assertEqual(self.answer(completion("plain", **off)), "plain")
         sent = self.srv.last_request()["body"]
         self.assertEqual(set(sent) & set(off), set())
         self.assertEqual(self.answer(completion("one", n=1.0)), "one")
+
+    def test_other_fields_are_passed_on_as_they_are(self):
+        # JSON mode, stop sequences and sampling go to the provider (the
+        # answer is still its text), written as the client wrote them,
+        # after llmc's own members
+        other = {"response_format": {"type": "json_schema", "json_schema": {
+                     "name": "x", "schema": {"type": "object"}}},
+                 "stop": ["END", "}\""], "top_p": 0.5, "seed": 7,
+                 "user": "u\u00e9", "presence_penalty": -0.5,
+                 "metadata": {"k": [1, {"v": None}]}}
+        body = completion("passed", max_tokens=9, **other)
+        self.assertEqual(self.answer(body), "passed")
+        sent = self.srv.last_request()["body"]
+        for k, v in other.items():
+            self.assertEqual(sent[k], v, k)
+        self.assertEqual(sent["max_tokens"], 9)
+        self.assertEqual(sent["messages"],
+                         [{"role": "user", "content": "passed"}])
+        # values as written: escapes and spacing inside them kept
+        raw = ('{"model": "t", "messages": [{"role": "user", "content": '
+               '"raw"}], "stop" : [ "\\u0041" ] }')
+        status, _, rb = post(self.url("/v1/chat/completions"), raw)
+        self.assertEqual(status, 200, rb)
+        raw_sent = self.srv.last_request()["body_raw"]
+        self.assertTrue(raw_sent.endswith(',"stop":[ "\\u0041" ]}'),
+                        raw_sent)
+
+    def test_other_fields_too_long_for_the_gateway_are_refused(self):
+        before = self.srv.stats()["requests"]
+        status, _, rb = post(self.url("/v1/chat/completions"),
+                             completion("x", user="u" * 5000))
+        self.assertError(status, rb, 400)
+        self.assertIn("too long for the gateway",
+                      json.loads(rb)["error"]["message"])
+        self.assertEqual(self.srv.stats()["requests"], before)
 
     # -- bad input ------------------------------------------------------------
     def assertError(self, status, body, want, kind="invalid_request_error"):
