@@ -122,7 +122,9 @@ static const uint8_t k_field[] = {
     offsetof(llmc_writer_t, key_id),     offsetof(llmc_writer_t, secret),
     offsetof(llmc_writer_t, model),
 };
-typedef char llmc_field_check[offsetof(llmc_writer_t, model) < 256 ? 1 : -1];
+/* every offset fits in a byte (extra[1] lies before extra_len) */
+typedef char llmc_field_check[offsetof(llmc_writer_t, extra_len) <= 256 ? 1
+                                                                        : -1];
 
 /* The letter after the backslash ('u' for \u00XX), or 0: no escape. */
 static char esc_char(unsigned char c)
