@@ -1152,6 +1152,7 @@ class ContentEncodingTests(unittest.TestCase):
         self.assertEqual(len(srv.heads), 2, err)
         self.assertIn("z: http error: status 429\n", err)
 
+
 class BodyKeeper(Listener):
     """Keeps each request's body, parsed; answers with STATUS (a JSON
     error) or, at 200, a streamed "Hello"."""

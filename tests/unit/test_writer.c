@@ -80,6 +80,21 @@ static void bytes_free(req_bytes_t *r)
     tb_free(&r->all);
 }
 
+/* Started again and filled from..to bytes at a time, w gives ref's bytes. */
+static void same_at_every_cap(llmc_writer_t *w, const req_bytes_t *ref,
+                              size_t from, size_t to)
+{
+    size_t cap;
+    for (cap = from; cap <= to; cap++) {
+        tbuf_t got;
+        assert_int_equal(llmc_writer_start(w), LLMC_OK);
+        render(w, cap, &got);
+        assert_int_equal(got.len, ref->all.len);
+        assert_memory_equal(got.p, ref->all.p, got.len);
+        tb_free(&got);
+    }
+}
+
 /* The head's line for a header name, or NULL. */
 static bool head_has(const req_bytes_t *r, const char *line)
 {
@@ -1029,7 +1044,6 @@ static void test_iam_token_request_with_every_capacity(void **st)
 {
     llmc_writer_t w;
     req_bytes_t ref;
-    size_t cap;
     (void)st;
     memset(&w, 0, sizeof(w));
     w.key_id = "key\x01id";
@@ -1039,14 +1053,7 @@ static void test_iam_token_request_with_every_capacity(void **st)
     w.path = "/auth/token";
     w.path_len = strlen(w.path);
     build(&w, &ref);
-    for (cap = 6; cap <= 64; cap++) {
-        tbuf_t got;
-        assert_int_equal(llmc_writer_start(&w), LLMC_OK);
-        render(&w, cap, &got);
-        assert_int_equal(got.len, ref.all.len);
-        assert_memory_equal(got.p, ref.all.p, got.len);
-        tb_free(&got);
-    }
+    same_at_every_cap(&w, &ref, 6, 64);
     bytes_free(&ref);
 }
 
@@ -1097,7 +1104,7 @@ static void test_extra_members_after_llmc_own(void **st)
     llmc_request_t req;
     llmc_writer_t w;
     req_bytes_t r;
-    size_t i, cap;
+    size_t i;
     (void)st;
     for (i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
         tbuf_t want = {0};
@@ -1114,14 +1121,7 @@ static void test_extra_members_after_llmc_own(void **st)
         assert_true(r.body_len > want.len);
         assert_string_equal(r.body + r.body_len - want.len, tb_cstr(&want));
         assert_int_equal(llmc_json_valid(r.body, r.body_len), LLMC_OK);
-        for (cap = 1; cap <= 48; cap++) {
-            tbuf_t got;
-            assert_int_equal(llmc_writer_start(&w), LLMC_OK);
-            render(&w, cap, &got);
-            assert_int_equal(got.len, r.all.len);
-            assert_memory_equal(got.p, r.all.p, got.len);
-            tb_free(&got);
-        }
+        same_at_every_cap(&w, &r, 1, 48);
         tb_free(&want);
         bytes_free(&r);
     }
