@@ -165,11 +165,11 @@ typedef struct {
 } llmc_conn_t;
 
 typedef struct {
+    bool cancelled;   /* first: read often, at a small offset in a slot */
     llmc_handle_t handle;
     const llmc_request_t *req;
     llmc_callbacks_t cb;
     void *user;
-    bool cancelled;
 } llmc_job_t;
 
 typedef struct {
@@ -194,13 +194,15 @@ typedef struct {
                           there (a request tries a provider once) */
     uint8_t sent_gen;  /* IAM: the generation of the token sent */
     bool more;         /* stopped reading with data left: run again */
+    llmc_job_t job;    /* right after the flags: its cancelled flag, at
+                          offset 28 with the default LLMC_MAX_PROVIDERS,
+                          is in reach of 16-bit Thumb byte loads */
     uint16_t held_hi;  /* a high surrogate that ended the last content,
                           kept for a low one that may begin the next */
     /* ms, low 32 bits of llmc_port_now_ms(), compared by difference. The
      * timer fires timer_ms after t_timer: the phase's timeout while active,
      * the wake-up for the next attempt while waiting. */
     uint32_t t_start, t_attempt, t_timer, timer_ms;
-    llmc_job_t job;
     llmc_writer_t w;
     size_t tx_len, tx_off, body_len;
     llmc_http_t http;
