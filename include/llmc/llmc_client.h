@@ -203,8 +203,9 @@ typedef struct {
      * timer fires timer_ms after t_timer: the phase's timeout while active,
      * the wake-up for the next attempt while waiting. */
     uint32_t t_start, t_attempt, t_timer, timer_ms;
-    llmc_writer_t w;
+    /* before the writer: offsets in reach of 16-bit Thumb word loads */
     size_t tx_len, tx_off, body_len;
+    llmc_writer_t w;
     llmc_http_t http;
     llmc_sse_t sse;
     llmc_json_shape_t shape;
