@@ -73,6 +73,12 @@ typedef struct {
 typedef struct {
     /* what to send (pointers are the caller's) */
     const llmc_request_t *req;
+    /* the flags first: offsets in reach of 16-bit Thumb byte loads */
+    bool stream;
+    /* LLMC_W_NO_USAGE: streamed without stream_options.include_usage;
+     * LLMC_W_MCT: max_tokens sent as max_completion_tokens */
+    uint8_t opts;
+    uint16_t cond; /* bit n: template condition n holds (set by start) */
     const char *model;
     const char *path; /* base_url's path, e.g. "/v1" */
     size_t path_len;
@@ -81,11 +87,6 @@ typedef struct {
     const char *bearer; /* NULL: no Authorization header */
     size_t bearer_len;
     const char *project_id; /* NULL: no x-project-id */
-    bool stream;
-    /* LLMC_W_NO_USAGE: streamed without stream_options.include_usage;
-     * LLMC_W_MCT: max_tokens sent as max_completion_tokens */
-    uint8_t opts;
-    uint16_t cond; /* bit n: template condition n holds (set by start) */
     /* set: an IAM token request {"keyId":...,"secret":...} to path */
     const char *key_id;
     const char *secret;
