@@ -130,11 +130,13 @@ typedef struct {
 /* Where a connection goes: a provider's base_url or an IAM token_url, and
  * its resolved addresses (n_addr 0: resolve again). */
 typedef struct {
-    llmc_url_t url;
-    llmc_addr_t addr[2];
+    /* first: read through a target's pointer with 16-bit Thumb byte
+     * loads, which reach offsets up to 31 */
     uint8_t n_addr;
     uint8_t first; /* where a new connection starts: the address that
                       connected last (those before it failed) */
+    llmc_url_t url;
+    llmc_addr_t addr[2];
 } llmc_target_t;
 
 typedef struct {
