@@ -223,11 +223,12 @@ typedef struct {
 
 #if LLMC_IAM_PROVIDERS > 0
 typedef struct {
-    llmc_target_t t;    /* token_url */
+    /* first: read through an entry's pointer with 16-bit Thumb loads */
     bool fetching;      /* a request fetches a token now: the one slot
                            whose fetching_token is set for this entry */
     uint8_t gen;        /* counts the tokens stored (mod 256) */
     uint16_t len;       /* 0: no token (none yet, or it was refused) */
+    llmc_target_t t;    /* token_url */
     uint64_t expires;   /* monotonic ms */
     char token[LLMC_TOKEN_MAX];
 } llmc_iam_t;
