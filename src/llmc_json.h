@@ -28,10 +28,10 @@ typedef struct {
     bool rewritten; /* internal: a content before this one was unescaped
                        in place, so the bytes before it are not the
                        event's (no shape is kept from it) */
+    bool has_error; /* an "error" member (object or string) */
     const char *finish_reason; /* unescaped; NULL when null/absent */
     size_t finish_len;
     llmc_usage_t usage;
-    bool has_error; /* an "error" member (object or string) */
     const char *error_msg;
     size_t error_len;
 } llmc_chat_msg_t;
