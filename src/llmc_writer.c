@@ -122,9 +122,15 @@ static const uint8_t k_field[] = {
     offsetof(llmc_writer_t, key_id),     offsetof(llmc_writer_t, secret),
     offsetof(llmc_writer_t, model),
 };
-/* every offset fits in a byte (extra[1] lies before extra_len) */
-typedef char llmc_field_check[offsetof(llmc_writer_t, extra_len) <= 256 ? 1
-                                                                        : -1];
+/* Their lengths where the writer holds one, else 0: up to the NUL. */
+static const uint8_t k_len[] = {
+    offsetof(llmc_writer_t, path_len), 0, offsetof(llmc_writer_t, bearer_len),
+    0, offsetof(llmc_writer_t, extra_len),
+    offsetof(llmc_writer_t, extra_len) + sizeof(size_t), 0, 0, 0,
+};
+/* every offset fits in a byte (extra_len[1] is the last) */
+typedef char llmc_field_check[offsetof(llmc_writer_t, extra_len) +
+                                          sizeof(size_t) < 256 ? 1 : -1];
 
 /* The letter after the backslash ('u' for \u00XX), or 0: no escape. */
 static char esc_char(unsigned char c)
@@ -224,19 +230,17 @@ static bool get_piece(llmc_writer_t *w, uint32_t idx, piece_t *pc)
     } else if (c >= PATH) {
         s = *(const char *const *)(const void *)((const char *)w +
                                                  k_field[c - PATH]);
-        if (c == VBEARER)
-            n = w->bearer_len;
-        if (c - VXREQ < 2u)
-            n = w->extra_len[c - VXREQ];
-        if (c == PATH) {
-            n = w->path_len;
+        if (k_len[c - PATH] != 0)
+            n = *(const size_t *)(const void *)((const char *)w +
+                                                k_len[c - PATH]);
 #if LLMC_IAM_PROVIDERS > 0
+        if (c == PATH) {
             if ((n == 0) & (w->key_id != NULL)) { /* &: one test */
                 s = "/"; /* a token URL without a path */
                 n = 1;
             }
-#endif
         }
+#endif
     } else if (c >= VAL0) {
         size_t v = c == VPORT ? w->port
                      : c == CLEN ? w->content_length
