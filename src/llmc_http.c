@@ -49,8 +49,11 @@ static const char k_headers[] = "\016content-length\021transfer-encoding"
                                 "\013retry-after\016retry-after-ms"
                                 "\016x-should-retry\020content-encoding";
 
-/* the codings llmc reads */
+/* the codings llmc reads; none is as long as a value longer than the
+ * bytes kept: LLMC_HTTP_VAL_MAX bytes, less at most one trailing space
+ * (each run of blanks is kept as one) */
 static const char k_codings[] = "\007chunked\010identity";
+typedef char llmc_codings_check[LLMC_HTTP_VAL_MAX - 1 > 8 ? 1 : -1];
 
 
 void llmc_http_init(llmc_http_t *h)
@@ -132,7 +135,9 @@ static int line_done(llmc_http_t *h)
         break;
     case HDR_CONTENT_ENCODING:
     case HDR_TRANSFER_ENCODING:
-        i = match(v, h->val_long ? 0 : n, k_codings, true);
+        /* a value longer than the bytes kept is none of them (see
+         * k_codings) */
+        i = match(v, n, k_codings, true);
         if (h->header == HDR_CONTENT_ENCODING) {
             /* llmc asks for identity (Accept-Encoding) and decodes no
              * other content coding; an empty list is identity too */
