@@ -112,7 +112,9 @@ static int line_done(llmc_http_t *h)
                 return LLMC_ERR_PROTOCOL;
         off = 9; /* the code */
     }
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+    /* a header value's blanks are spaces by now; of the status line only
+     * the code and the version are read */
+    while (n > 0 && v[n - 1] == ' ')
         n--;
     /* end: where the digits end, in a local of its own (not one whose
      * address was taken) so that it stays in a register; none when they
