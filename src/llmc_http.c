@@ -176,7 +176,9 @@ static int line_done(llmc_http_t *h)
             /* |, not ||: one test */
             if ((end != n) | ((h->flags & F_PRECISE_RETRY) != 0))
                 break;
-            x = x > 86400 ? 86400000u : x * 1000u;
+            if (x > 86400)
+                x = 86400;
+            x *= 1000u;
         } else {
             if (end != n && v[end] != '.')
                 break;
