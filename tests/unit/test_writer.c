@@ -80,6 +80,21 @@ static void bytes_free(req_bytes_t *r)
     tb_free(&r->all);
 }
 
+#if LLMC_IAM_PROVIDERS > 0
+/* *w: an IAM token request for key_id and secret to host's path. */
+static void token_writer(llmc_writer_t *w, const char *key_id,
+                         const char *secret, const char *host,
+                         const char *path)
+{
+    memset(w, 0, sizeof(*w));
+    w->key_id = key_id;
+    w->secret = secret;
+    w->host = host;
+    w->path = path;
+    w->path_len = strlen(path);
+}
+#endif
+
 /* Started again and filled from..to bytes at a time, w gives ref's bytes. */
 static void same_at_every_cap(llmc_writer_t *w, const req_bytes_t *ref,
                               size_t from, size_t to)
@@ -795,11 +810,7 @@ static void test_cr_or_lf_in_header_values_rejected(void **st)
     }
 #if LLMC_IAM_PROVIDERS > 0 /* token requests are compiled out at 0 */
     /* the host of an IAM token request is checked too */
-    memset(&w, 0, sizeof(w));
-    w.key_id = "k";
-    w.secret = "s";
-    w.host = "iam.example\r\nX-Evil: 1";
-    w.path = "";
+    token_writer(&w, "k", "s", "iam.example\r\nX-Evil: 1", "");
     assert_int_equal(llmc_writer_start(&w), LLMC_ERR_HEADER);
 #endif
     /* a CR beyond bearer_len is not part of the value */
@@ -1015,12 +1026,8 @@ static void test_iam_token_request_bytes(void **st)
     char want[1024];
     tbuf_t v;
     (void)st;
-    memset(&w, 0, sizeof(w));
-    w.key_id = "k\"1";
-    w.secret = "s\\2\n";
-    w.host = "iam.api.cloud.ru";
-    w.path = "/api/v1/auth/token";
-    w.path_len = strlen(w.path);
+    token_writer(&w, "k\"1", "s\\2\n", "iam.api.cloud.ru",
+                 "/api/v1/auth/token");
     w.stream = false;
     build(&w, &r);
     snprintf(want, sizeof(want),
@@ -1045,13 +1052,9 @@ static void test_iam_token_request_with_every_capacity(void **st)
     llmc_writer_t w;
     req_bytes_t ref;
     (void)st;
-    memset(&w, 0, sizeof(w));
-    w.key_id = "key\x01id";
-    w.secret = "\"secret\"\t\\";
-    w.host = "iam.example";
+    token_writer(&w, "key\x01id", "\"secret\"\t\\", "iam.example",
+                 "/auth/token");
     w.port = 8443;
-    w.path = "/auth/token";
-    w.path_len = strlen(w.path);
     build(&w, &ref);
     same_at_every_cap(&w, &ref, 6, 64);
     bytes_free(&ref);
@@ -1065,12 +1068,7 @@ static void test_iam_token_request_with_empty_path_targets_root(void **st)
     req_bytes_t r;
     bool ok;
     (void)st;
-    memset(&w, 0, sizeof(w));
-    w.key_id = "k";
-    w.secret = "s";
-    w.host = "iam.example";
-    w.path = "";
-    w.path_len = 0;
+    token_writer(&w, "k", "s", "iam.example", "");
     build(&w, &r);
     ok = strncmp(r.all.p, "POST / HTTP/1.1\r\n", 17) == 0;
     bytes_free(&r);
@@ -1134,12 +1132,7 @@ static void test_extra_members_not_in_a_token_request(void **st)
     llmc_writer_t w;
     req_bytes_t r;
     (void)st;
-    memset(&w, 0, sizeof(w));
-    w.key_id = "k";
-    w.secret = "s";
-    w.host = "iam.example";
-    w.path = "/t";
-    w.path_len = 2;
+    token_writer(&w, "k", "s", "iam.example", "/t");
     w.extra[1] = "{\"seed\":1}";
     build(&w, &r);
     assert_int_equal(r.body_len, strlen("{\"keyId\":\"k\",\"secret\":\"s\"}"));
