@@ -720,20 +720,32 @@ class LargeRequestTests(unittest.TestCase):
                 self.assertIn("llmc-chat: i/o error", err)
 
 
+def config_file(tc, providers):
+    """A config file, removed after the test tc, with these providers and
+    no retries."""
+    fd, cfg = tempfile.mkstemp(suffix=".json")
+    tc.addCleanup(os.unlink, cfg)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"providers": providers, "policy": {"max_retries": 0}}, f)
+    return cfg
+
+
+def two_providers(tc, a, b):
+    """A config file with a and b (listeners, stopped after the test tc)
+    as providers "a" and "b"."""
+    tc.addCleanup(a.stop)
+    tc.addCleanup(b.stop)
+    return config_file(tc, [
+        {"name": "a", "base_url": a.url, "api_key": API_KEY},
+        {"name": "b", "base_url": b.url, "api_key": API_KEY}])
+
+
 def failover(test, answer_a, answer_b):
     """llmc-chat -v with providers a and b (raw servers giving answer_a and
     answer_b) and no retries: ((rc, out, err), a, b)."""
     a = RawServer(answer_a)
     b = RawServer(answer_b)
-    test.addCleanup(a.stop)
-    test.addCleanup(b.stop)
-    fd, cfg = tempfile.mkstemp(suffix=".json")
-    test.addCleanup(os.unlink, cfg)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"providers": [
-            {"name": "a", "base_url": a.url, "api_key": API_KEY},
-            {"name": "b", "base_url": b.url, "api_key": API_KEY}],
-            "policy": {"max_retries": 0}}, f)
+    cfg = two_providers(test, a, b)
     return (run_chat(["-c", cfg, "-m", "m", "-v", "hi"], timeout=TIMEOUT),
             a, b)
 
@@ -786,13 +798,8 @@ def run_one_provider(tc, srv, name, provider_extra, args):
     """llmc-chat with srv as its one provider (plus provider_extra), no
     retries, and args; returns run_chat's (rc, out, err)."""
     tc.addCleanup(srv.stop)
-    fd, cfg = tempfile.mkstemp(suffix=".json")
-    tc.addCleanup(os.unlink, cfg)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"providers": [dict(
-            {"name": name, "base_url": srv.url,
-             "api_key": API_KEY}, **provider_extra)],
-            "policy": {"max_retries": 0}}, f)
+    cfg = config_file(tc, [dict({"name": name, "base_url": srv.url,
+                                 "api_key": API_KEY}, **provider_extra)])
     return run_chat(["-c", cfg] + list(args), timeout=TIMEOUT)
 
 
@@ -1123,17 +1130,7 @@ class ContentEncodingTests(unittest.TestCase):
                       srv.heads[0].lower())
 
     def test_compressed_answer_named_and_failed_over(self):
-        a = ForcedGzip()
-        b = Compressing()
-        self.addCleanup(b.stop)
-        fd, cfg = tempfile.mkstemp(suffix=".json")
-        self.addCleanup(os.unlink, cfg)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"providers": [
-                {"name": "a", "base_url": a.url, "api_key": API_KEY},
-                {"name": "b", "base_url": b.url, "api_key": API_KEY}],
-                "policy": {"max_retries": 0}}, f)
-        self.addCleanup(a.stop)
+        cfg = two_providers(self, ForcedGzip(), Compressing())
         rc, out, err = run_chat(["-c", cfg, "-m", "m", "--no-stream", "-v",
                                  "hi"], timeout=TIMEOUT)
         self.assertEqual((rc, out), (0, b"Hello"), err)
@@ -1153,47 +1150,29 @@ class ContentEncodingTests(unittest.TestCase):
         self.assertIn("z: http error: status 429\n", err)
 
 
-class BodyKeeper(Listener):
-    """Keeps each request's body, parsed; answers with STATUS (a JSON
-    error) or, at 200, a streamed "Hello"."""
+class BodyKeeper(RefusingListener):
+    """Keeps each request's body, parsed, and streams "Hello" to it."""
 
-    STATUS = b"200 OK"
-
-    def __init__(self):
-        self.bodies = []
-        super().__init__()
-
-    def handle(self, c):
-        _, body, _ = read_request(c)
-        self.bodies.append(json.loads(body))
-        if self.STATUS != b"200 OK":
-            c.sendall(json_answer(b'{"error":{"message":"busy"}}',
-                                  self.STATUS))
-            return
-        c.sendall(HEAD + chunk(EVENT) + chunk(DONE) + b"0\r\n\r\n")
+    REFUSED = None  # no key of a request body
 
 
-class Busy(BodyKeeper):
+class Busy(RefusingListener):
+    """Keeps each request's body, parsed, and answers it with a 503."""
+
+    REFUSED = "messages"  # every request has them
     STATUS = b"503 Service Unavailable"
+    REFUSAL = b'{"error":{"message":"busy"}}'
 
 
 class ExtraMembersTests(unittest.TestCase):
     """extra_json: the request's members and each provider's own go into
     the body as they are, after llmc's."""
 
-    def config(self, providers):
-        fd, cfg = tempfile.mkstemp(suffix=".json")
-        self.addCleanup(os.unlink, cfg)
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps({"providers": providers,
-                                "policy": {"max_retries": 0}}))
-        return cfg
-
     def test_request_and_provider_members_each_to_their_provider(self):
         a, b = Busy(), BodyKeeper()
         self.addCleanup(a.stop)
         self.addCleanup(b.stop)
-        cfg = self.config([
+        cfg = config_file(self, [
             {"name": "a", "base_url": a.url, "api_key": API_KEY,
              "extra": {"a_only": 1}},
             {"name": "b", "base_url": b.url, "api_key": API_KEY,
@@ -1218,7 +1197,7 @@ class ExtraMembersTests(unittest.TestCase):
     def test_extra_that_is_not_an_object_is_a_usage_error(self):
         srv = BodyKeeper()
         self.addCleanup(srv.stop)
-        cfg = self.config([{"name": "a", "base_url": srv.url,
+        cfg = config_file(self, [{"name": "a", "base_url": srv.url,
                             "extra": "seed=7"}])
         rc, _, err = run_chat(["-c", cfg, "-m", "m", "hi"], timeout=TIMEOUT)
         self.assertEqual(rc, 2, err)
