@@ -31,11 +31,18 @@ static size_t put_utf8(char *o, uint32_t cp)
 /* The one-letter escapes, then what each stands for. */
 static const char k_esc[] = "\"\\/bfnrt\"\\/\b\f\n\r\t";
 
-/* The value of the escape \uXXXX at s[i..n), or -1. */
-static int32_t u_escape(const char *s, size_t i, size_t n)
+/* The escape at s[0..n), if s[0] is a backslash: what it stands for, plus
+ * its length (2, or 6 for \uXXXX) times 0x10000; or -1, none. */
+static int32_t escape(const char *s, size_t n)
 {
-    return n - i >= 6 && s[i] == '\\' && s[i + 1] == 'u' ? hex4(s + i + 2)
-                                                          : -1;
+    const char *x;
+    int32_t v;
+    if (n < 2 || s[0] != '\\')
+        return -1;
+    if (s[1] == 'u')
+        return n >= 6 && (v = hex4(s + 2)) >= 0 ? v + 0x60000 : -1;
+    x = memchr(k_esc, s[1], 8);
+    return x != NULL ? (unsigned char)x[8] + 0x20000 : -1;
 }
 
 void llmc_json_pair(char *out, uint16_t hi, uint16_t lo)
@@ -99,45 +106,34 @@ size_t llmc_utf8_check(const char *s, size_t n, size_t *bad)
  * (\uXXXX: 6 bytes -> at most 3; a surrogate pair: 12 -> 4). */
 int llmc_json_unescape(char *s, size_t n, size_t *out_n, uint16_t *lone)
 {
-    const char *bs = memchr(s, '\\', n), *x;
+    const char *bs = memchr(s, '\\', n);
     size_t i, o;
     int32_t cp;
-    char c;
 
     i = o = bs != NULL ? (size_t)(bs - s) : n;
     while (i < n) {
-        c = s[i++];
-        if (c == '\\') {
-            if (i >= n)
-                return LLMC_ERR_PROTOCOL;
-            c = s[i];
-            if (c == 'u') {
-                if ((cp = u_escape(s, i - 1, n)) < 0)
-                    return LLMC_ERR_PROTOCOL;
-                i += 5;
-                if ((cp & 0xF800) == 0xD800) { /* a surrogate */
-                    int32_t lo = u_escape(s, i, n);
-                    if (cp < 0xDC00 && (lo & 0xFC00) == 0xDC00) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                        i += 6;
-                    } else {
-                        /* a low half that begins s, or a high one that
-                         * ends it (the escape is s[i - 6..i)) */
-                        if (lone != NULL && (cp < 0xDC00 ? i == n : i == 6))
-                            lone[cp < 0xDC00] = (uint16_t)cp;
-                        cp = 0xFFFD;
-                    }
-                }
-                o += put_utf8(s + o, (uint32_t)cp);
-                continue;
-            }
-            i++;
-            x = memchr(k_esc, c, 8);
-            if (x == NULL)
-                return LLMC_ERR_PROTOCOL;
-            c = x[8];
+        if (s[i] != '\\') {
+            s[o++] = s[i++];
+            continue;
         }
-        s[o++] = c;
+        if ((cp = escape(s + i, n - i)) < 0)
+            return LLMC_ERR_PROTOCOL;
+        i += (size_t)cp >> 16;
+        cp &= 0xFFFF;
+        if ((cp & 0xF800) == 0xD800) { /* a surrogate */
+            int32_t lo = escape(s + i, n - i);
+            if (cp < 0xDC00 && lo >> 10 == 0x6DC00 >> 10) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0x6DC00);
+                i += 6;
+            } else {
+                /* a low half that begins s, or a high one that ends it
+                 * (the escape is s[i - 6..i)) */
+                if (lone != NULL && (cp < 0xDC00 ? i == n : i == 6))
+                    lone[cp < 0xDC00] = (uint16_t)cp;
+                cp = 0xFFFD;
+            }
+        }
+        o += put_utf8(s + o, (uint32_t)cp);
     }
     *out_n = o;
     return LLMC_OK;
@@ -197,6 +193,7 @@ static bool digit(char c)
 /* p points after an opening quote: return the closing quote, or NULL. */
 static const char *scan_string(const char *p, const char *e)
 {
+    int32_t v;
     for (;;) {
         unsigned char c = 0;
 #if UINTPTR_MAX > 0xFFFFFFFFu
@@ -232,18 +229,10 @@ static const char *scan_string(const char *p, const char *e)
             return NULL;
         if (c == '"')
             return p;
-        if (e - p < 2)
+        /* a backslash: an escape */
+        if ((v = escape(p, (size_t)(e - p))) < 0)
             return NULL;
-        c = (unsigned char)p[1];
-        if (c == 'u') {
-            if (u_escape(p, 0, (size_t)(e - p)) < 0)
-                return NULL;
-            p += 6;
-        } else if (memchr(k_esc, c, 8) == NULL) {
-            return NULL;
-        } else {
-            p += 2;
-        }
+        p += v >> 16;
     }
 }
 
