@@ -99,7 +99,8 @@ static int line_done(llmc_http_t *h)
      * a blank: each byte between its bounds in k[0] and k[1] */
     static const char k[2][13] = {"HTTP/1.0 100 ", "HTTP/1.9 599 "};
     const char *v = h->val;
-    size_t n = h->val_len, end, off = 0, got;
+    size_t n = h->val_len, end, off = 0;
+    uint64_t r;
     uint32_t x;
     unsigned f = 0;
     int i;
@@ -116,11 +117,11 @@ static int line_done(llmc_http_t *h)
      * the code and the version are read */
     while (n > 0 && v[n - 1] == ' ')
         n--;
-    /* end: where the digits end, in a local of its own (not one whose
-     * address was taken) so that it stays in a register; none when they
-     * may go on past the bytes kept */
-    x = llmc_parse_dec(v + off, n - off, &got);
-    end = h->val_long ? 0 : got;
+    /* end: where the digits end; none when they may go on past the bytes
+     * kept */
+    r = llmc_parse_dec(v + off, n - off);
+    x = (uint32_t)r;
+    end = h->val_long ? 0 : (size_t)(r >> 32);
     switch (h->header) {
     case HDR_STATUS:
         h->status = (uint16_t)x;

@@ -412,13 +412,14 @@ static int string_at(char *v, const char *n, const char **s, size_t *len,
 static int int_at(const char *v, int32_t *out, bool quoted)
 {
     uint32_t x;
-    size_t end;
+    uint64_t r;
     int neg = *v == '-';
     const char *p;
     if (!neg && !digit(*v))
         return LLMC_ERR_PROTOCOL; /* not a number */
-    x = llmc_parse_dec(v + neg, (size_t)-1, &end);
-    p = v + neg + end;
+    r = llmc_parse_dec(v + neg, (size_t)-1);
+    x = (uint32_t)r;
+    p = v + neg + (size_t)(r >> 32);
     if (*p == '.')
         while (digit(*++p))
             ;

@@ -56,10 +56,10 @@ int llmc_url_parse(const char *url, llmc_url_t *u)
         return LLMC_ERR_URL;
     memcpy(u->host, h, hl); /* NUL-ended: u was zeroed */
     if (*p == ':') {
-        size_t end;
         /* the digits end at the first other byte, the NUL at the latest */
-        uint32_t port = llmc_parse_dec(++p, (size_t)-1, &end);
-        p += end;
+        uint64_t r = llmc_parse_dec(++p, (size_t)-1);
+        uint32_t port = (uint32_t)r;
+        p += (size_t)(r >> 32);
         if (port == 0 || port > 65535) /* also when no digit follows */
             return LLMC_ERR_URL;
         u->default_port = port == u->port;

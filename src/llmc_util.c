@@ -54,15 +54,14 @@ size_t llmc_uint_to_dec(size_t v, char *out)
 }
 
 /* 32-bit arithmetic is what a 32-bit MCU does in one instruction. */
-uint32_t llmc_parse_dec(const char *s, size_t n, size_t *end)
+uint64_t llmc_parse_dec(const char *s, size_t n)
 {
     uint32_t v = 0;
     size_t i;
     unsigned d;
     for (i = 0; i < n && (d = (unsigned)(s[i] - '0')) <= 9; i++)
         v = v > (UINT32_MAX - d) / 10 ? UINT32_MAX : v * 10 + d;
-    *end = i;
-    return v;
+    return (uint64_t)i << 32 | v;
 }
 
 void llmc_buf_uint(llmc_buf_t *b, size_t v)

@@ -27,9 +27,10 @@ void llmc_buf_text(llmc_buf_t *b, const char *s, size_t n);
 /* Decimal digits of v into out (>= 20 bytes); returns the length. */
 size_t llmc_uint_to_dec(size_t v, char *out);
 
-/* The decimal prefix of s[0..n) (*end: its length), UINT32_MAX from there
- * up. */
-uint32_t llmc_parse_dec(const char *s, size_t n, size_t *end);
+/* The decimal prefix of s[0..n) (shorter than 4 GiB): its value,
+ * UINT32_MAX from there up, in the low 32 bits, and its length above them
+ * (one value, returned in registers: no length in the caller's memory). */
+uint64_t llmc_parse_dec(const char *s, size_t n);
 
 /* Value of a hex digit, or -1. */
 int llmc_hexval(char c);
