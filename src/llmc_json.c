@@ -3,20 +3,6 @@
 
 #include <string.h>
 
-/* The value of 4 hex digits at p, or -1. */
-static int32_t hex4(const char *p)
-{
-    int32_t x = 0;
-    int i, d;
-    for (i = 0; i < 4; i++) {
-        d = llmc_hexval(p[i]);
-        if (d < 0)
-            return -1;
-        x = x << 4 | d;
-    }
-    return x;
-}
-
 static size_t put_utf8(char *o, uint32_t cp)
 {
     size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4, i;
@@ -36,13 +22,23 @@ static const char k_esc[] = "\"\\/bfnrt\"\\/\b\f\n\r\t";
 static int32_t escape(const char *s, size_t n)
 {
     const char *x;
-    int32_t v;
+    int32_t v = 6, d;
+    int i;
     if (n < 2 || s[0] != '\\')
         return -1;
-    if (s[1] == 'u')
-        return n >= 6 && (v = hex4(s + 2)) >= 0 ? v + 0x60000 : -1;
-    x = memchr(k_esc, s[1], 8);
-    return x != NULL ? (unsigned char)x[8] + 0x20000 : -1;
+    if (s[1] != 'u') {
+        x = memchr(k_esc, s[1], 8);
+        return x != NULL ? (unsigned char)x[8] + 0x20000 : -1;
+    }
+    if (n < 6)
+        return -1;
+    /* the 6 (the length) ends up above the 4 hex digits */
+    for (i = 2; i < 6; i++) {
+        if ((d = llmc_hexval(s[i])) < 0)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
 }
 
 void llmc_json_pair(char *out, uint16_t hi, uint16_t lo)
