@@ -17,8 +17,10 @@ enum { S_BOM, S_FIELD, S_DATA_LEAD, S_DATA, S_SKIP };
 #define FIELD_OTHER UINT8_MAX
 /* The names read: "data" from 0, "error" from 7, each up to FIELD_DATA or
  * FIELD_ERROR; an error line's value goes into the event after
- * k_fields[5..14), {"error":, and a '}' (HAS_WRAP in has_data) */
-static const char k_fields[] = "data\0{\"error\":";
+ * k_fields[5..14), {"error":, and a '}' (HAS_WRAP in has_data). Then, all
+ * in one string: that '}' (14; no name reaches it, as ':' ends one), the
+ * "\n" that joins data lines (15), and the byte order mark (16..18). */
+static const char k_fields[] = "data\0{\"error\":}\n\xEF\xBB\xBF";
 #define FIELD_DATA 4
 #define FIELD_ERROR 12
 #define HAS_WRAP 2
@@ -58,7 +60,7 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
     for (; p < e; p++) {
         char c = *p;
         if (s->state == S_BOM) {
-            if (c == "\xEF\xBB\xBF"[s->field_len]) {
+            if (c == k_fields[16 + s->field_len]) {
                 if (++s->field_len == 3) {
                     s->state = S_FIELD;
                     s->field_len = 0;
@@ -94,7 +96,7 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
             if (s->field_len == 0 && c != ':') {
                 /* a blank line dispatches the event */
                 s->after_cr = c == '\r';
-                rc = s->has_data & HAS_WRAP ? append(s, "}", 1) : 0;
+                rc = s->has_data & HAS_WRAP ? append(s, k_fields + 14, 1) : 0;
                 if (rc == 0 && s->has_data)
                     rc = cb(ctx, s->buf, s->len);
                 s->len = 0;
@@ -114,7 +116,7 @@ int llmc_sse_feed(llmc_sse_t *s, const char *p, size_t n, llmc_sse_cb cb,
             if (data) {
                 rc = 0;
                 if (s->has_data) {
-                    rc = append(s, "\n", 1);
+                    rc = append(s, k_fields + 15, 1);
                 } else if (s->field_len == FIELD_ERROR) {
                     s->has_data = HAS_WRAP;
                     rc = append(s, k_fields + 5, 9);
