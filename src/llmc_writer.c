@@ -303,9 +303,7 @@ int llmc_writer_start(llmc_writer_t *w)
         const char *b = w->extra[i], *e;
         if (b == NULL || (b = strchr(b, '"')) == NULL)
             continue;
-        e = b + strlen(b);
-        while (*--e != '}')
-            ;
+        e = strrchr(b, '}');
         while ((unsigned char)e[-1] <= ' ') /* JSON's blanks, outside strings */
             e--;
         w->extra[i] = b;
