@@ -296,7 +296,8 @@ static void token_shared(llmc_client_t *c, llmc_slot_t *s, int status)
 }
 #endif
 
-/* The request ends: the result goes to on_done and the slot is freed. */
+/* The request ends: the attempt at hand (if any) ends with status, the
+ * result goes to on_done and the slot is freed. */
 static LLMC_NOINLINE const char *why_cancelled(const llmc_client_t *c);
 
 static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
@@ -304,6 +305,8 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
     llmc_result_t *r = &s->result;
     bool cancelled;
 
+    if (s->state == SLOT_ACTIVE)
+        record_attempt(c, s, status);
     slot_drop_conn(c, s, true);
 #if LLMC_IAM
     token_shared(c, s, 1); /* a fetch cut short: a waiting request takes
@@ -575,7 +578,6 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
         attempt_fail(c, s, LLMC_ERR_EMPTY, "the response ended without content");
         return;
     }
-    record_attempt(c, s, LLMC_OK);
     llmc_fo_record(c, s->provider, true);
     finish(c, s, LLMC_OK);
 }
@@ -847,12 +849,12 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
         attempt_begin(c, s); /* again, with another token */
         return;
     }
+    /* the timer pass starts the next attempt; as the attempt is recorded,
+     * not an active slot for finish() */
+    s->state = SLOT_WAIT;
     /* delivered: bound to this provider, no failover */
-    if (s->delivered || llmc_fo_decide(c, s, status) == LLMC_FO_STOP) {
+    if (s->delivered || llmc_fo_decide(c, s, status) == LLMC_FO_STOP)
         finish(c, s, status);
-        return;
-    }
-    s->state = SLOT_WAIT; /* the timer pass starts the next attempt */
 }
 
 /* A pooled connection failed before any byte of the answer: the server
@@ -1347,8 +1349,6 @@ static uint32_t service(llmc_client_t *c)
                 continue;
             }
             /* cancelled or past the deadline: the request ends */
-            if (s->state == SLOT_ACTIVE)
-                record_attempt(c, s, st);
             finish(c, s, st);
             again = true; /* its slot is free for the queue */
         }
