@@ -315,20 +315,6 @@ static int tls_handshake(llmc_client_t *c, llmc_conn_t *k, llmc_buf_t *msg)
     return tls_error(k, rc, msg);
 }
 
-#else /* !LLMC_TLS */
-
-int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
-{
-    (void)c;
-    (void)cfg;
-    return LLMC_ERR_CONFIG; /* https needs LLMC_TLS */
-}
-
-void llmc_tls_free(llmc_client_t *c)
-{
-    (void)c;
-}
-
 #endif /* LLMC_TLS */
 
 static int connect_addr(llmc_conn_t *k, const llmc_addr_t *a)

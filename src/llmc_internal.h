@@ -80,8 +80,24 @@ static inline void llmc_set_timer(const llmc_client_t *c, llmc_slot_t *s,
 /* A connection target: a provider, or the token endpoint of an IAM entry. */
 #define LLMC_TARGET_IAM(i) ((uint8_t)(LLMC_MAX_PROVIDERS + (i)))
 
+#if LLMC_TLS
 int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg);
 void llmc_tls_free(llmc_client_t *c);
+#else
+/* inline, no call: an https target is a configuration error, and there
+ * is nothing to free */
+static inline int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
+{
+    (void)c;
+    (void)cfg;
+    return LLMC_ERR_CONFIG; /* https needs LLMC_TLS */
+}
+
+static inline void llmc_tls_free(llmc_client_t *c)
+{
+    (void)c;
+}
+#endif
 
 /* An idle connection to target (most recently used first), or -1. */
 int llmc_conn_find_idle(llmc_client_t *c, uint8_t target);
