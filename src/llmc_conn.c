@@ -330,9 +330,14 @@ static int connect_addr(llmc_conn_t *k, const llmc_addr_t *a)
     return rc;
 }
 
-/* TCP is up: next the TLS handshake, or ready for plain http. */
-static LLMC_NOINLINE int tcp_ready(llmc_client_t *c, llmc_conn_t *k,
-                                   llmc_target_t *t, llmc_buf_t *msg)
+/* TCP is up: next the TLS handshake, or ready for plain http. Out of line
+ * with TLS, whose part is long; without, a few stores at its two
+ * callers. */
+#if LLMC_TLS
+LLMC_NOINLINE
+#endif
+static int tcp_ready(llmc_client_t *c, llmc_conn_t *k, llmc_target_t *t,
+                     llmc_buf_t *msg)
 {
     /* the addresses before this one failed: new connections start here
      * until the name is resolved again (after a connect fails), so that a
@@ -388,7 +393,9 @@ int llmc_conn_open(llmc_client_t *c, int ci, uint8_t target,
     memset(k, 0, sizeof(*k));
     k->sock = LLMC_SOCK_INVALID;
     k->target = target;
-    k->tls = u->tls;
+#if LLMC_TLS
+    k->tls = u->tls; /* else false, as an https target went back above */
+#endif
     k->state = CONN_CONNECTING;
     /* first is past the list's end when a connection through an older,
      * longer list connected after the name was resolved again */
@@ -553,7 +560,11 @@ bool llmc_conn_idle_ok(llmc_client_t *c, int ci)
      * reach a connection pooled straight after it (its request waits for
      * an IAM token) while it is idle */
     if (llmc_conn_recv(c, ci, &b, 1) == LLMC_PORT_WOULD_BLOCK) {
+#if LLMC_TLS
+        /* TLS may want to write: an idle connection waits to read (a
+         * plain one's recv has said so already) */
         c->conns[ci].want = LLMC_POLL_IN;
+#endif
         return true;
     }
     llmc_conn_close(c, ci, false);
