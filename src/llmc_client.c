@@ -249,11 +249,12 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
 static void attempt_request(llmc_client_t *c, llmc_slot_t *s);
 
 #if LLMC_IAM
-/* s is cancelled or past its deadline: service() ends it in this poll, so
- * it starts nothing more (no connection, no request a server could bill) */
+/* s is cancelled (the shutdown cancels every slot's request) or past its
+ * deadline: service() ends it in this poll, so it starts nothing more (no
+ * connection, no request a server could bill) */
 static bool ends_now(const llmc_client_t *c, const llmc_slot_t *s)
 {
-    return c->shutting_down || LLMC_CANCELLED(&s->job) ||
+    return LLMC_CANCELLED(&s->job) ||
            since(c, s->t_start) >= c->policy.deadline_ms;
 }
 
@@ -819,10 +820,8 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
      * the provider did not fail */
     if (status == LLMC_ERR_CANCELLED || LLMC_CANCELLED(&s->job))
         return;
-    if (text == NULL && s->result.message[0] == '\0')
-        text = llmc_strerror(status);
-    if (text != NULL)
-        set_msg(s, text);
+    if (text != NULL || s->result.message[0] == '\0')
+        set_msg(s, text != NULL ? text : llmc_strerror(status));
     /* a request that waited for another's token fetch shares its failure,
      * which counts once towards the provider's cooldown: before the
      * waiting requests decide, so that they see the cooldown it starts */
