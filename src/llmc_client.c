@@ -351,8 +351,6 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 static void attempt_begin(llmc_client_t *c, llmc_slot_t *s);
 static void step_send(llmc_client_t *c, llmc_slot_t *s);
 
-static const char k_fffd[3] = "\xEF\xBF\xBD"; /* U+FFFD in UTF-8 */
-
 static void deliver(llmc_slot_t *s, const char *text, size_t len)
 {
     /* cancelled from an on_delta for an earlier piece of this event:
@@ -363,6 +361,13 @@ static void deliver(llmc_slot_t *s, const char *text, size_t len)
     s->result.content_bytes += (uint32_t)len;
     if (s->job.cb.on_delta != NULL)
         s->job.cb.on_delta(s->job.user, text, len);
+}
+
+/* U+FFFD, the replacement character */
+static LLMC_NOINLINE void deliver_fffd(llmc_slot_t *s)
+{
+    static const char fffd[3] = "\xEF\xBF\xBD"; /* in UTF-8 */
+    deliver(s, fffd, 3);
 }
 
 /* Content, as UTF-8: an ill-formed sequence in it is delivered as U+FFFD,
@@ -376,7 +381,7 @@ static void deliver_text(llmc_slot_t *s, const char *t, size_t n)
         deliver(s, t, at);
         if (at == n)
             return;
-        deliver(s, k_fffd, 3);
+        deliver_fffd(s);
         t += at + bad;
         n -= at + bad;
     }
@@ -412,16 +417,14 @@ static int decode(llmc_slot_t *s, char *data, size_t len,
          * UTF-16 text into chunks) is joined: its halves' U+FFFD at the
          * edges make way for the one code point */
         if (s->held_hi != 0 && n > 0) {
-            const char *x = k_fffd;
-            size_t xn = 3;
             if (m.lone[0] != 0) {
                 llmc_json_pair(pair, s->held_hi, m.lone[0]);
-                x = pair;
-                xn = 4;
+                deliver(s, pair, 4);
                 t += 3;
                 n -= 3;
+            } else {
+                deliver_fffd(s);
             }
-            deliver(s, x, xn);
             s->held_hi = 0;
         }
         if (m.lone[1] != 0) {
@@ -572,7 +575,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
     }
     /* a high surrogate no low one followed: U+FFFD, as a lone one is */
     if (s->held_hi != 0)
-        deliver(s, k_fffd, 3);
+        deliver_fffd(s);
     /* a request cancelled meanwhile (in a callback of this read) ends as
      * cancelled: attempt_fail() sees to it */
     if (LLMC_CANCELLED(&s->job) || !s->delivered) {
