@@ -235,11 +235,12 @@ static const char *provider_name(const llmc_client_t *c, int i)
     return name_in(c->providers, c->n_providers, i);
 }
 
+/* s lets go of its connection, if it has one (llmc_conn_release()) */
 static LLMC_NOINLINE void slot_drop_conn(llmc_client_t *c, llmc_slot_t *s,
-                                          bool notify)
+                                          unsigned how)
 {
     if (s->conn != LLMC_NONE) {
-        llmc_conn_close(c, s->conn, notify);
+        llmc_conn_release(c, s->conn, how);
         s->conn = LLMC_NONE;
     }
 }
@@ -308,7 +309,7 @@ static void finish(llmc_client_t *c, llmc_slot_t *s, int status)
 
     if (s->state == SLOT_ACTIVE)
         record_attempt(c, s, status);
-    slot_drop_conn(c, s, true);
+    slot_drop_conn(c, s, LLMC_CONN_DONE);
 #if LLMC_IAM
     token_shared(c, s, 1); /* a fetch cut short: a waiting request takes
                               it over */
@@ -544,10 +545,7 @@ static void body_end(llmc_client_t *c, llmc_slot_t *s, bool reusable)
 {
     int rc;
 
-    if (s->conn != LLMC_NONE) {
-        llmc_conn_release(c, s->conn, reusable);
-        s->conn = LLMC_NONE;
-    }
+    slot_drop_conn(c, s, reusable ? LLMC_CONN_POOL : LLMC_CONN_DONE);
     if (s->body == BODY_ERROR) {
         error_message(s);
         attempt_fail(c, s, LLMC_ERR_HTTP, NULL);
@@ -655,7 +653,7 @@ static void open_conn(llmc_client_t *c, llmc_slot_t *s);
  * back: connect again, in the same attempt. */
 static void conn_again(llmc_client_t *c, llmc_slot_t *s)
 {
-    slot_drop_conn(c, s, false);
+    slot_drop_conn(c, s, LLMC_CONN_BROKEN);
     open_conn(c, s);
 }
 #endif
@@ -846,7 +844,7 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
     }
 #endif
     record_attempt(c, s, status);
-    slot_drop_conn(c, s, false);
+    slot_drop_conn(c, s, LLMC_CONN_BROKEN);
     if (refresh) {
         attempt_begin(c, s); /* again, with another token */
         return;
@@ -867,7 +865,7 @@ static bool stale_retry(llmc_client_t *c, llmc_slot_t *s)
     if (s->conn == LLMC_NONE || !c->conns[s->conn].reused || s->got_bytes ||
         s->stale_retry)
         return false;
-    slot_drop_conn(c, s, false);
+    slot_drop_conn(c, s, LLMC_CONN_BROKEN);
     s->stale_retry = true;
     s->w.idx = 0;
     s->w.off = 0;
@@ -905,8 +903,7 @@ static bool stamp_bearer(llmc_client_t *c, llmc_slot_t *s)
         /* another request's refusal dropped the stored token: fetch the
          * next one or wait for its fetch, as a request starting now
          * does, and pool the connection if nothing went out on it */
-        llmc_conn_release(c, s->conn, s->w.idx == 0);
-        s->conn = LLMC_NONE;
+        slot_drop_conn(c, s, s->w.idx == 0 ? LLMC_CONN_POOL : LLMC_CONN_DONE);
         attempt_request(c, s);
         return true;
     }

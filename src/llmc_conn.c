@@ -533,7 +533,7 @@ long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n)
     return r;
 }
 
-void llmc_conn_close(llmc_client_t *c, int ci, bool notify)
+void llmc_conn_close(llmc_client_t *c, int ci, unsigned notify)
 {
     llmc_conn_t *k = &c->conns[ci];
     (void)c;
@@ -571,11 +571,11 @@ bool llmc_conn_idle_ok(llmc_client_t *c, int ci)
     return false;
 }
 
-void llmc_conn_release(llmc_client_t *c, int ci, bool reusable)
+void llmc_conn_release(llmc_client_t *c, int ci, unsigned how)
 {
     llmc_conn_t *k = &c->conns[ci];
-    if (!reusable || c->shutting_down) {
-        llmc_conn_close(c, ci, true);
+    if (how != LLMC_CONN_POOL || c->shutting_down) {
+        llmc_conn_close(c, ci, how); /* BROKEN: 0, no close_notify */
         return;
     }
     k->state = CONN_IDLE;

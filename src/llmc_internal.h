@@ -135,10 +135,15 @@ long llmc_conn_recv(llmc_client_t *c, int ci, char *p, size_t n);
  * llmc_conn_tls_failed() writes its text, with mbedTLS's code. */
 #define LLMC_CONN_TLS_FAILED (-16)
 void llmc_conn_tls_failed(const llmc_client_t *c, int ci, llmc_buf_t *msg);
-/* Back to the pool when reusable, else closed. */
-void llmc_conn_release(llmc_client_t *c, int ci, bool reusable);
-/* Close; notify sends TLS close_notify first. */
-void llmc_conn_close(llmc_client_t *c, int ci, bool notify);
+/* Let go of a connection in use, as how says: */
+enum {
+    LLMC_CONN_BROKEN, /* closed (no TLS close_notify) */
+    LLMC_CONN_DONE,   /* closed, TLS with close_notify */
+    LLMC_CONN_POOL    /* back to the pool, unless the client shuts down */
+};
+void llmc_conn_release(llmc_client_t *c, int ci, unsigned how);
+/* Close; notify (not 0) sends TLS close_notify first. */
+void llmc_conn_close(llmc_client_t *c, int ci, unsigned notify);
 /* Whether an idle pooled connection is still fit for a request: if
  * anything came on it since its response (the server closed it, or sent
  * what nobody asked for, such as a 408 before its close, or bytes TLS had
