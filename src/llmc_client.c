@@ -213,7 +213,7 @@ static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
                   r->message);
     else
         LLMC_LOGI(provider_name(c, s->provider), "ok", NULL);
-    if (r->n_attempts == 0 || r->n_attempts > LLMC_MAX_ATTEMPTS)
+    if (r->n_attempts - 1u >= LLMC_MAX_ATTEMPTS) /* 0, or past the record */
         return;
     a = &r->attempts[r->n_attempts - 1];
     a->provider = s->provider;
@@ -224,15 +224,18 @@ static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
 }
 
 /* The name of providers[i], or "?". */
-static const char *name_in(const llmc_provider_t *p, size_t n, int i)
+static LLMC_NOINLINE const char *name_in(const llmc_provider_t *p, size_t n,
+                                         int i)
 {
     const char *name = p != NULL && (size_t)i < n ? p[i].name : NULL;
     return name != NULL ? name : "?";
 }
 
+/* Provider i's name: i is one of the client's, whose names
+ * llmc_client_init() checked are set. */
 static const char *provider_name(const llmc_client_t *c, int i)
 {
-    return name_in(c->providers, c->n_providers, i);
+    return c->providers[i].name;
 }
 
 /* s lets go of its connection, if it has one (llmc_conn_release()) */
@@ -499,7 +502,7 @@ static void on_head(llmc_slot_t *s)
     const llmc_http_t *h = &s->http;
     s->body_len = 0;
     s->body_cut = false;
-    if (h->status < 200 || h->status > 299)
+    if (h->status - 200u > 99u) /* not 2xx */
         s->body = BODY_ERROR;
     else if (h->flags & LLMC_HTTP_F_SSE)
         s->body = BODY_SSE;
@@ -862,8 +865,8 @@ static void attempt_fail(llmc_client_t *c, llmc_slot_t *s, int status,
  * client does; this is not an attempt of its own. */
 static bool stale_retry(llmc_client_t *c, llmc_slot_t *s)
 {
-    if (s->conn == LLMC_NONE || !c->conns[s->conn].reused || s->got_bytes ||
-        s->stale_retry)
+    /* s->conn: the connection that failed */
+    if (!c->conns[s->conn].reused || s->got_bytes || s->stale_retry)
         return false;
     slot_drop_conn(c, s, LLMC_CONN_BROKEN);
     s->stale_retry = true;
