@@ -183,20 +183,25 @@ typedef struct {
     uint8_t target;    /* the attempt's connection target (llmc_conn_t) */
     uint8_t body;      /* sse, json, error */
     uint8_t order[LLMC_MAX_PROVIDERS];
-    uint8_t n_order, pos, tries;
-    bool delivered;    /* content reached the caller: no failover */
-    bool done_seen;    /* [DONE] */
-    bool got_bytes;    /* any response byte on this attempt */
-    bool stale_retry;  /* a reused connection failed: retried fresh once */
-    bool body_cut;     /* error body larger than the buffer */
+    /* what is cleared together side by side, on 2- and 4-byte boundaries
+     * with the default LLMC_MAX_PROVIDERS, so that one store clears it:
+     * pos and tries, the next four flags as a request starts, got_bytes
+     * and done_seen, stale_retry and more */
+    uint8_t pos, tries;
     bool token_retry;  /* IAM: refreshed once after 401/403 on this
                           provider */
     bool fetching_token; /* the attempt is the IAM token request */
+    bool delivered;    /* content reached the caller: no failover */
     bool token_fresh;  /* IAM: a token was fetched for this request on
                           this provider, good for all of its attempts
                           there (a request tries a provider once) */
-    uint8_t sent_gen;  /* IAM: the generation of the token sent */
+    bool got_bytes;    /* any response byte on this attempt */
+    bool done_seen;    /* [DONE] */
+    bool stale_retry;  /* a reused connection failed: retried fresh once */
     bool more;         /* stopped reading with data left: run again */
+    uint8_t n_order;
+    bool body_cut;     /* error body larger than the buffer */
+    uint8_t sent_gen;  /* IAM: the generation of the token sent */
     llmc_job_t job;    /* right after the flags: its cancelled flag, at
                           offset 28 with the default LLMC_MAX_PROVIDERS,
                           is in reach of 16-bit Thumb byte loads */
