@@ -173,16 +173,23 @@ static void mask(char *m, const char *o, size_t len, const char *secret)
     }
 }
 
-/* Providers sometimes quote the credentials they were given ("Incorrect
- * API key provided: sk-..."): no configured secret reaches a result. */
-static void redact(const llmc_client_t *c, llmc_slot_t *s)
+static const char *provider_name(const llmc_client_t *c, int i);
+
+/* The attempt at hand ends: note it in the record, its message redacted.
+ * Every attempt begun ends here, which fills all of its entry. */
+static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
 {
     const llmc_provider_t *p = &c->providers[s->provider];
+    llmc_result_t *r = &s->result;
+    llmc_attempt_t *a;
     /* the bearer is the API key or an IAM token, which has no NUL */
     const char *secrets[4];
-    char *m = s->result.message, o[sizeof(s->result.message)];
+    char *m = r->message, o[sizeof(r->message)];
     size_t len = strlen(m), i;
 
+    /* Providers sometimes quote the credentials they were given
+     * ("Incorrect API key provided: sk-..."): no configured secret
+     * reaches a result. */
     memcpy(o, m, len);
     secrets[0] = p->api_key;
     secrets[1] = p->secret;
@@ -196,17 +203,6 @@ static void redact(const llmc_client_t *c, llmc_slot_t *s)
 #endif
     for (i = 0; i < 4; i++)
         mask(m, o, len, secrets[i]);
-}
-
-static const char *provider_name(const llmc_client_t *c, int i);
-
-/* The attempt at hand ends: note it in the record, its message redacted.
- * Every attempt begun ends here, which fills all of its entry. */
-static void record_attempt(const llmc_client_t *c, llmc_slot_t *s, int status)
-{
-    llmc_result_t *r = &s->result;
-    llmc_attempt_t *a;
-    redact(c, s);
     r->http_status = s->http.status;
     if (status != LLMC_OK)
         LLMC_LOGW(provider_name(c, s->provider), llmc_strerror(status),
