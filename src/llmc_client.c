@@ -161,15 +161,16 @@ static size_t as_json(const char *o, size_t left, char c)
  * holds the key id, a secret that starts another) are each found whole. */
 static void mask(char *m, const char *o, size_t len, const char *secret)
 {
-    size_t j, i, k, w = 0, n = llmc_strlen(secret);
-    for (j = 0; n > 0 && j < len; j++) {
-        for (i = 0, k = j; i < n && k < len; i++, k += w)
-            if ((w = as_json(o + k, len - k, secret[i])) == 0)
+    const char *end = o + len, *q, *p;
+    size_t i, w = 0, n = llmc_strlen(secret);
+    for (q = o; n > 0 && q < end; q++) {
+        for (i = 0, p = q; i < n && p < end; i++, p += w)
+            if ((w = as_json(p, (size_t)(end - p), secret[i])) == 0)
                 break;
         /* w 0: a byte that does not stand for the secret's; else the
-         * whole secret, or as much as the message's end left (k == len) */
-        if (w != 0 && (i == n || len - j >= 4))
-            memset(m + j, '*', k - j);
+         * whole secret, or as much as the message's end left (p == end) */
+        if (w != 0 && (i == n || end - q >= 4))
+            memset(m + (q - o), '*', (size_t)(p - q));
     }
 }
 
