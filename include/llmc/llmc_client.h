@@ -83,16 +83,18 @@ typedef struct {
     const char *path; /* base_url's path, e.g. "/v1" */
     size_t path_len;
     const char *host;
-    uint16_t port;    /* 0: default for the scheme, not printed */
     const char *bearer; /* NULL: no Authorization header */
     size_t bearer_len;
+    /* the request's and the provider's extra_json; start() makes each the
+     * members inside its braces (extra_len: their length). Up to here,
+     * what the engine sets: offsets in reach of 16-bit Thumb word stores
+     * through a slot's pointer */
+    const char *extra[2];
     const char *project_id; /* NULL: no x-project-id */
     /* set: an IAM token request {"keyId":...,"secret":...} to path */
     const char *key_id;
     const char *secret;
-    /* the request's and the provider's extra_json; start() makes each the
-     * members inside its braces (extra_len: their length) */
-    const char *extra[2];
+    uint16_t port;    /* 0: default for the scheme, not printed */
     size_t extra_len[2];
     /* progress */
     uint32_t idx;
