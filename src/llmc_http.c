@@ -27,6 +27,10 @@ enum {
     C_DATA,
     C_DONE
 };
+typedef char llmc_http_states_check[H_BODY == LLMC_HTTP_IN_BODY &&
+                                            C_DONE == LLMC_HTTP_DONE
+                                        ? 1
+                                        : -1];
 enum {
     HDR_STATUS,
     HDR_NONE,
@@ -423,27 +427,4 @@ int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
     }
     *used = n;
     return h->cstate == C_DONE ? 1 : 0;
-}
-
-int llmc_http_eof(const llmc_http_t *h)
-{
-    if (h->state != H_BODY)
-        return LLMC_ERR_CLOSED;
-    /* close-delimited, or its framing complete */
-    return !(h->flags & (LLMC_HTTP_F_CHUNKED | LLMC_HTTP_F_LENGTH)) ||
-                   h->cstate == C_DONE
-               ? 1
-               : LLMC_ERR_CLOSED;
-}
-
-bool llmc_http_reusable(const llmc_http_t *h)
-{
-    /* C_DONE only in a body; there llmc_http_eof() is 1 at C_DONE or when
-     * close-delimited (and so LLMC_HTTP_F_CLOSE) */
-    return !(h->flags & LLMC_HTTP_F_CLOSE) && h->cstate == C_DONE;
-}
-
-bool llmc_http_in_body(const llmc_http_t *h)
-{
-    return h->state == H_BODY;
 }

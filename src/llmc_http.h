@@ -31,14 +31,39 @@ typedef int (*llmc_http_body_cb)(void *ctx, const char *p, size_t n);
 int llmc_http_body(llmc_http_t *h, const char *p, size_t n, size_t *used,
                    llmc_http_body_cb cb, void *ctx);
 
+/* The parser's states that the functions below read: state once the
+ * head is complete, cstate once the body is. */
+#define LLMC_HTTP_IN_BODY 2
+#define LLMC_HTTP_DONE 8
+
+/* (Inline: each is a load and a test where it is called.) */
+
 /* The peer closed. Returns 1 if that ends the body properly
  * (close-delimited), else LLMC_ERR_CLOSED. */
-int llmc_http_eof(const llmc_http_t *h);
+static inline int llmc_http_eof(const llmc_http_t *h)
+{
+    if (h->state != LLMC_HTTP_IN_BODY)
+        return LLMC_ERR_CLOSED;
+    /* close-delimited, or its framing complete */
+    return !(h->flags & (LLMC_HTTP_F_CHUNKED | LLMC_HTTP_F_LENGTH)) ||
+                   h->cstate == LLMC_HTTP_DONE
+               ? 1
+               : LLMC_ERR_CLOSED;
+}
 
 /* True once the head is complete. */
-bool llmc_http_in_body(const llmc_http_t *h);
+static inline bool llmc_http_in_body(const llmc_http_t *h)
+{
+    return h->state == LLMC_HTTP_IN_BODY;
+}
 
 /* True when the connection may carry another request after this one. */
-bool llmc_http_reusable(const llmc_http_t *h);
+static inline bool llmc_http_reusable(const llmc_http_t *h)
+{
+    /* cstate is LLMC_HTTP_DONE only in a body; there llmc_http_eof() is 1
+     * at LLMC_HTTP_DONE or when close-delimited (and so
+     * LLMC_HTTP_F_CLOSE) */
+    return !(h->flags & LLMC_HTTP_F_CLOSE) && h->cstate == LLMC_HTTP_DONE;
+}
 
 #endif /* LLMC_HTTP_H */
