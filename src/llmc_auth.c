@@ -16,8 +16,11 @@ int llmc_auth_init_provider(llmc_client_t *c, uint8_t i)
     /* an empty key would go out as "Bearer " with no token */
     if (p->auth == LLMC_AUTH_BEARER && (p->api_key == NULL || !*p->api_key))
         return LLMC_ERR_CONFIG;
+    /* an auth that is none of llmc_auth_t's: a config gone wrong, which
+     * would otherwise send no credentials at all */
     if (p->auth != LLMC_AUTH_EVOLUTION_IAM)
-        return LLMC_OK;
+        return (unsigned)p->auth > LLMC_AUTH_EVOLUTION_IAM ? LLMC_ERR_CONFIG
+                                                           : LLMC_OK;
 #if !LLMC_IAM
     return LLMC_ERR_CONFIG; /* compiled out: LLMC_IAM_PROVIDERS is 0 */
 #else

@@ -140,6 +140,23 @@ static void test_bearer_without_a_key(void **st)
     assert_int_equal(init_with(&p, 1), LLMC_OK);
 }
 
+/* An auth that is none of llmc_auth_t's (memory gone wrong, a value from
+ * a newer header) is refused, not taken as no auth. */
+static void test_auth_of_no_kind(void **st)
+{
+    llmc_provider_t p = k_plain;
+    (void)st;
+    p.api_key = "k";
+    p.auth = (llmc_auth_t)(LLMC_AUTH_EVOLUTION_IAM + 1);
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    assert_not_started();
+    p.auth = (llmc_auth_t)-1;
+    assert_int_equal(init_with(&p, 1), LLMC_ERR_CONFIG);
+    assert_not_started();
+    p.auth = LLMC_AUTH_NONE;
+    assert_int_equal(init_with(&p, 1), LLMC_OK);
+}
+
 /* *p: an Evolution IAM provider with its key pair, token endpoint on
  * plain http */
 static void iam_provider(llmc_provider_t *p)
@@ -325,6 +342,7 @@ int main(void)
         T(test_provider_extra_json_not_an_object),
         T(test_base_url_it_cannot_take),
         T(test_bearer_without_a_key),
+        T(test_auth_of_no_kind),
         T(test_iam_provider_it_cannot_run),
 #if LLMC_IAM && LLMC_MAX_PROVIDERS > LLMC_IAM_PROVIDERS
         T(test_more_iam_providers_than_it_holds),
