@@ -89,7 +89,7 @@ knob_defaults() {
         [ "$want" = error ] && grep -q '#error' $d/err && return 0
         echo "$* ($cond):"; cat $d/err; return 1
     }
-    probe ok 'LLMC_CONNS == 6 && LLMC_TOKEN_MAX == 1024' || return 1
+    probe ok 'LLMC_CONNS == 6 && LLMC_TOKEN_MAX == 1536' || return 1
     probe ok 'LLMC_CONNS == 8' -DLLMC_SLOTS=8 || return 1
     probe ok 'LLMC_CONNS == 7' -DLLMC_SLOTS=4 -DLLMC_CONNS=7 || return 1
     probe ok 'LLMC_TOKEN_MAX == 512' -DLLMC_EVENT_BUF_SIZE=512 || return 1

@@ -146,6 +146,72 @@ int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s)
     return LLMC_OK;
 }
 
+/* The token answer's bytes, as they come, into s->buf. Cloud.ru's answer
+ * holds two signed JWTs, access_token and id_token, of about 1.1 KB each
+ * (2.4 KB in all), more than a board's 2 KB buffer; llmc reads only
+ * access_token and expires_in. So the characters of every other string
+ * value are left out ("id_token": ""): the text stays JSON, and what llmc
+ * reads of it is the same. The state lives in the slot's SSE framer,
+ * which a JSON body does not use (llmc_sse_init() zeroes it as the body
+ * starts): state holds the F_ bits below, len and cap where the last
+ * string that may be a key starts and ends. Returns false when what is
+ * kept does not fit. */
+enum {
+    F_COLON = 1, /* outside strings, the last byte but blanks was ':' */
+    F_STR = 2,   /* in a string ... */
+    F_DROP = 4,  /* ... a value that is left out */
+    F_ESC = 8    /* ... just after a backslash */
+};
+
+bool llmc_auth_body(llmc_slot_t *s, const char *p, size_t n)
+{
+    /* the names of the members read, end to end */
+    static const char k_read[] = "access_tokenexpires_in";
+    llmc_sse_t *f = &s->sse;
+    const char *e = p + n;
+    unsigned st = f->state;
+
+    for (; p < e; p++) {
+        char c = *p;
+        if (st & F_STR) {
+            if (st & F_ESC)
+                st &= ~(unsigned)F_ESC;
+            else if (c == '\\')
+                st |= F_ESC;
+            else if (c == '"') {
+                if (!(st & F_DROP))
+                    f->cap = s->body_len; /* a key, maybe: it ends */
+                st = 0;
+            }
+            if (st & F_DROP)
+                continue;
+        } else if (c == '"') {
+            /* a member's value: kept if its key is one llmc reads; any
+             * other string may be a key */
+            if (st & F_COLON) {
+                size_t kn = f->cap - f->len;
+                /* access_token (12) at 0, expires_in (10) at 12 */
+                st = ((kn - 10) & ~(size_t)2) == 0 &&
+                             memcmp(s->buf + f->len, k_read + (12 - kn) * 6,
+                                    kn) == 0
+                         ? F_STR
+                         : F_STR | F_DROP;
+            } else {
+                st = F_STR;
+                f->len = s->body_len + 1;
+            }
+        } else if ((unsigned char)c > ' ') { /* not a blank (nor, in
+                                                 JSON, a control byte) */
+            st = c == ':' ? F_COLON : 0;
+        }
+        if (s->body_len == sizeof(s->buf))
+            return false;
+        s->buf[s->body_len++] = c;
+    }
+    f->state = (uint8_t)st;
+    return true;
+}
+
 bool llmc_auth_refresh(llmc_client_t *c, llmc_slot_t *s)
 {
     llmc_iam_t *iam = llmc_auth_iam(c, s);

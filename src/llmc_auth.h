@@ -49,6 +49,10 @@ llmc_iam_t *llmc_auth_iam(llmc_client_t *c, const llmc_slot_t *s);
 /* The token answer is in s->buf: keep it. LLMC_OK or an error. */
 int llmc_auth_store(llmc_client_t *c, llmc_slot_t *s);
 
+/* Body bytes of a token answer (a JSON one): into s->buf, without the
+ * characters of string values llmc does not read. False: too large. */
+bool llmc_auth_body(llmc_slot_t *s, const char *p, size_t n);
+
 /* When the API said 401/403 to an IAM token not refreshed yet for this
  * request: forget the token it sent unless a newer one has replaced it
  * (the next prepare fetches one, or sends the newer one), note the

@@ -482,6 +482,11 @@ static int on_body(void *ctx, const char *p, size_t n)
         if (rc != LLMC_ERR_TOO_LARGE || s->result.message[0] != '\0')
             return rc;
         what = "event larger than ";
+#if LLMC_IAM
+    } else if (s->fetching_token && s->body == BODY_JSON) {
+        if (llmc_auth_body(s, p, n))
+            return 0;
+#endif
     } else if (n <= room || s->body == BODY_ERROR) {
         if (n > room) { /* the message is in the first bytes */
             s->body_cut = true;

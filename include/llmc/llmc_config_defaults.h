@@ -147,9 +147,10 @@
 #ifndef LLMC_TOKEN_MAX
 #ifdef CONFIG_LLMC_TOKEN_MAX
 #define LLMC_TOKEN_MAX CONFIG_LLMC_TOKEN_MAX
-#else /* 1024, lowered to LLMC_EVENT_BUF_SIZE as Kconfig's range lowers it */
+#else /* 1536, lowered to LLMC_EVENT_BUF_SIZE as Kconfig's range lowers it:
+       * a Cloud.ru access token (a signed JWT) is about 1,130 bytes */
 #define LLMC_TOKEN_MAX \
-    (LLMC_EVENT_BUF_SIZE < 1024 ? LLMC_EVENT_BUF_SIZE : 1024)
+    (LLMC_EVENT_BUF_SIZE < 1536 ? LLMC_EVENT_BUF_SIZE : 1536)
 #endif
 #endif
 

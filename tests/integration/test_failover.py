@@ -1054,7 +1054,7 @@ class IamTests(FailoverCase):
 
     # LLMC_TOKEN_MAX: the default of llmc_config_defaults.h, which both the
     # Linux build and the board-knobs build keep
-    TOKEN_MAX = 1024
+    TOKEN_MAX = 1536
 
     def test_longest_token_that_fits_is_sent_whole(self):
         # LLMC_TOKEN_MAX - 1 bytes (the store keeps a NUL after it); the
@@ -1066,6 +1066,20 @@ class IamTests(FailoverCase):
         auth = srv.stats()["last_request"]["headers"]["authorization"]
         self.assertEqual(auth, "Bearer iam-token-1-".ljust(
             len("Bearer ") + self.TOKEN_MAX - 1, "x"))
+
+    def test_token_answer_as_long_as_cloudrus_is_read(self):
+        # Cloud.ru's answer: an access token of about 1,130 bytes (a signed
+        # JWT) and an id_token as long beside it, 2.4 KB in all, more than
+        # the default 2 KB event buffer; llmc leaves out the id_token's
+        # characters as the answer arrives and reads the rest
+        srv = self.iam_server(iam_token_pad=1135, iam_id_token=1134)
+        cfg = self.config([self.iam_prov("iam", srv)])
+        r, = self.multi(cfg, 1, "cloud.ru-sized token")
+        self.assertEqual(r["status"], "ok", r["format"])
+        self.assertEqual(r["content"], "cloud.ru-sized token")
+        auth = srv.stats()["last_request"]["headers"]["authorization"]
+        self.assertEqual(auth, "Bearer iam-token-1-".ljust(
+            len("Bearer ") + 1134, "x"))
 
     def assertTokenRefused(self, srv, message):
         """srv's token is refused as it comes (message), with no chat

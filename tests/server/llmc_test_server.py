@@ -1132,9 +1132,20 @@ class Handler(socketserver.BaseRequestHandler):
         token = ("" if args.iam_empty_token else
                  STATE.issue_token(args.iam_expires, args.iam_token_pad,
                                    args.iam_token_suffix))
-        return send_json(conn, 200, {"access_token": token,
-                                     "expires_in": args.iam_expires},
-                         keep_alive)
+        answer = {"access_token": token, "expires_in": args.iam_expires}
+        if args.iam_id_token:
+            # the rest of Cloud.ru's answer, in its order: an OpenID
+            # id_token beside the access token (a signed JWT as long),
+            # with a quote and a backslash escaped in it, which JWTs lack
+            # but a reader must step over
+            answer = {"access_token": token,
+                      "id_token": ("eyJ\\\"" + "x" * args.iam_id_token)[
+                          :args.iam_id_token],
+                      "refresh_token": "", "expires_in": args.iam_expires,
+                      "refresh_expires_in": 0,
+                      "scopes": ["openid profile email roles"],
+                      "token_type": "Bearer", "not_before": 0}
+        return send_json(conn, 200, answer, keep_alive)
 
     def chat(self, conn, req, keep_alive):
         args = STATE.args
@@ -1229,6 +1240,9 @@ def main(argv=None):
     ap.add_argument("--iam-token-suffix", default="",
                     help="append this to every token issued (after the "
                          "padding), e.g. a CR LF and a header")
+    ap.add_argument("--iam-id-token", type=int, default=0, metavar="N",
+                    help="answer token requests as Cloud.ru does, with an "
+                         "id_token of N characters and its other members")
     ap.add_argument("--iam-empty-token", action="store_true",
                     help="answer token requests with an empty access_token "
                          "(no token is issued)")

@@ -951,6 +951,22 @@ class AuthTests(unittest.TestCase):
             # the one with the wrong secret is not a token request
             self.assertEqual(st["token_requests"], 2)
 
+    def test_iam_answer_shaped_as_cloudru(self):
+        with harness.Server(iam_key_id="kid", iam_secret="sec",
+                            iam_id_token=1134) as srv:
+            c = Client(srv.port)
+            r = token_request(c)
+            self.assertEqual(r.status, 200)
+            a = json.loads(r.body)
+            self.assertEqual(list(a), ["access_token", "id_token",
+                                       "refresh_token", "expires_in",
+                                       "refresh_expires_in", "scopes",
+                                       "token_type", "not_before"])
+            self.assertEqual(a["access_token"], "iam-token-1")
+            self.assertEqual(len(a["id_token"]), 1134)
+            self.assertIn('\\"', r.body.decode())
+            c.close()
+
     def test_iam_empty_token(self):
         with harness.Server(iam_key_id="kid", iam_secret="sec",
                             iam_empty_token=True) as srv:

@@ -9,6 +9,8 @@
 #include "llmc/llmc.h"
 #include "llmc_auth.h" /* LLMC_IAM */
 #include "llmc_internal.h"
+#include "llmc_json.h"
+#include "llmc_sse.h"
 
 static llmc_client_t *C;
 static llmc_config_t Cfg;
@@ -234,6 +236,61 @@ static uint64_t token_life(const char *answer)
     return llmc_auth_iam(C, s)->expires - C->now;
 }
 
+/* The answer a[0..n) through llmc_auth_body() into s's buffer as a body
+ * starts, in two pieces split at k: whether all of it fit. */
+static bool filtered(llmc_slot_t *s, const char *a, size_t n, size_t k)
+{
+    llmc_sse_init(&s->sse, s->buf, sizeof(s->buf));
+    s->body_len = 0;
+    return llmc_auth_body(s, a, k) && llmc_auth_body(s, a + k, n - k);
+}
+
+/* A token answer keeps, split anywhere, the members llmc reads and the
+ * JSON around them; only the characters of other string values are left
+ * out, escapes included. */
+static void test_iam_answer_keeps_what_is_read(void **st)
+{
+    static const char a[] =
+        "{\"access_token\": \"t\\\"k\", \"id_token\" :\t\"ey\\\\\\\"J\\u0041\","
+        " \"scopes\": [\"openid\", \"roles\"], \"n\": {\"access_token\": "
+        "\"n\", \"d\": \"drop\"}, \"expires_in\" : \"3600\", "
+        "\"refresh_token\":\"\", \"not_before\": 0}";
+    static const char want[] =
+        "{\"access_token\": \"t\\\"k\", \"id_token\" :\t\"\","
+        " \"scopes\": [\"openid\", \"roles\"], \"n\": {\"access_token\": "
+        "\"n\", \"d\": \"\"}, \"expires_in\" : \"3600\", "
+        "\"refresh_token\":\"\", \"not_before\": 0}";
+    static char big[3 * LLMC_EVENT_BUF_SIZE];
+    llmc_slot_t *s = &C->slots[0];
+    llmc_provider_t p;
+    const char *t;
+    size_t k, n = strlen(a), tn;
+    int32_t exp;
+    (void)st;
+    iam_provider(&p);
+    assert_int_equal(init_with(&p, 1), LLMC_OK);
+    for (k = 0; k <= n; k++) {
+        assert_true(filtered(s, a, n, k));
+        assert_int_equal(s->body_len, strlen(want));
+        assert_memory_equal(s->buf, want, s->body_len);
+    }
+    assert_int_equal(llmc_json_token(s->buf, s->body_len, &t, &tn, &exp),
+                     LLMC_OK);
+    assert_int_equal(tn, 3);
+    assert_memory_equal(t, "t\"k", 3);
+    assert_int_equal(exp, 3600);
+    /* an id_token three times the buffer, left out: the rest fits */
+    n = (size_t)sprintf(big, "{\"id_token\": \"%0*d\", \"access_token\": "
+                                  "\"t\"}", (int)sizeof(big) - 64, 0);
+    assert_true(filtered(s, big, n, n / 2));
+    assert_int_equal(s->body_len, strlen("{\"id_token\": \"\", "
+                                         "\"access_token\": \"t\"}"));
+    /* what is kept must fit: an access token as long as the buffer */
+    n = (size_t)sprintf(big, "{\"access_token\": \"%0*d\"}",
+                        (int)sizeof(s->buf), 0);
+    assert_false(filtered(s, big, n, 1));
+}
+
 /* A token lasts its expires_in, at most 30 days (so the milliseconds fit
  * 32 bits); one without a lifetime, or with a negative one, serves only
  * the request that fetched it. */
@@ -349,6 +406,7 @@ int main(void)
 #endif
 #if LLMC_IAM
         T(test_iam_token_lifetime),
+        T(test_iam_answer_keeps_what_is_read),
 #endif
         T(test_https_trust_it_cannot_load),
         T(test_storage_of_another_size),
