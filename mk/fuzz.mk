@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 FBUILD  := $(BUILD)/fuzz
 FUZZ_TARGETS := sse http json json_shape url writer client gateway tls
 FUZZ_SRC := src/llmc_sse.c src/llmc_http.c src/llmc_json.c src/llmc_url.c src/llmc_util.c \
-            src/llmc_writer.c
+            src/llmc_writer.c src/llmc_auth.c
 FSAN    := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1
 
 $(FBUILD)/obj/%.o: %.c $(MAKEFILES_DEP) $(wildcard include/llmc/*.h src/*.h tests/fuzz/*.h)

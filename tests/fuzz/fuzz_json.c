@@ -1,8 +1,44 @@
 /* JSON chunk decoding: never reads outside the input, content is within
  * the input's bytes, the lone surrogate halves noted at its edges are
- * where the note says, and decoding is deterministic. */
+ * where the note says, and decoding is deterministic. An IAM token answer
+ * read through llmc_auth_body(), split anywhere, gives what the answer
+ * read whole gives. */
 #include "fuzz_common.h"
+#include "llmc_auth.h"
 #include "llmc_json.h"
+#include "llmc_sse.h"
+
+#if LLMC_IAM
+static llmc_slot_t g_slot;
+
+/* data[0..size) as a token answer, whole and through the filter in two
+ * pieces split at k */
+static void token_answer(const uint8_t *data, size_t size, size_t k)
+{
+    llmc_slot_t *s = &g_slot;
+    const char *t1, *t2;
+    size_t n1, n2;
+    int32_t e1, e2;
+    char *a = malloc(size ? size : 1);
+    int r1, r2;
+    bool fit;
+    memcpy(a, data, size);
+    llmc_sse_init(&s->sse, s->buf, sizeof(s->buf));
+    s->body_len = 0;
+    fit = llmc_auth_body(s, (const char *)data, k) &&
+          llmc_auth_body(s, (const char *)data + k, size - k);
+    FUZZ_ASSERT(s->body_len <= size && s->body_len <= sizeof(s->buf));
+    r1 = llmc_json_token(a, size, &t1, &n1, &e1);
+    if (r1 == LLMC_OK && size <= sizeof(s->buf)) {
+        /* all that is left out is inside strings that are not read */
+        FUZZ_ASSERT(fit);
+        r2 = llmc_json_token(s->buf, s->body_len, &t2, &n2, &e2);
+        FUZZ_ASSERT(r2 == LLMC_OK && n1 == n2 && e1 == e2);
+        FUZZ_ASSERT(memcmp(t1, t2, n1) == 0);
+    }
+    free(a);
+}
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,5 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(a);
     free(b);
+#if LLMC_IAM
+    token_answer(data, size, size > 0 ? data[0] % (size + 1) : 0);
+#endif
     return 0;
 }
