@@ -647,7 +647,6 @@ static LLMC_NOINLINE void start_send(llmc_client_t *c, llmc_slot_t *s)
 {
     s->phase = PH_SEND;
     s->tx_len = s->tx_off = 0;
-    llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
     step_send(c, s);
 }
 
@@ -942,6 +941,10 @@ static void step_send(llmc_client_t *c, llmc_slot_t *s)
         if (s->tx_off == s->tx_len) {
             if (llmc_writer_bearer_ahead(&s->w) && stamp_bearer(c, s))
                 return;
+            /* the first byte's wait runs from the request sent: a body
+             * that goes out slowly, a piece at a time, is no wait for a
+             * response (a send that makes no progress still times out) */
+            llmc_set_timer(c, s, c->policy.first_byte_timeout_ms);
             s->tx_len = llmc_writer_fill(&s->w, s->buf, sizeof(s->buf));
             s->tx_off = 0;
             if (s->tx_len == 0) {

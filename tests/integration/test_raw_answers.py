@@ -37,9 +37,11 @@ def reset_on_close(c):
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-def read_request(c, limit=None):
+def read_request(c, limit=None, rate=0):
     """A request's head, its body (at most limit bytes of it) and its
-    Content-Length, read from c; less of the body if c closes first."""
+    Content-Length, read from c; less of the body if c closes first.
+    rate: when not 0, the body is read 4 KiB at a time, at that many bytes
+    a second."""
     buf = b""
     while b"\r\n\r\n" not in buf:
         d = c.recv(65536)
@@ -53,10 +55,12 @@ def read_request(c, limit=None):
             n = int(line.split(b":")[1])
     want = n if limit is None else min(n, limit)
     while len(body) < want:
-        d = c.recv(65536)
+        d = c.recv(4096 if rate else 65536)
         if not d:
             break
         body += d
+        if rate:
+            time.sleep(len(d) / rate)
     return head, body, n
 
 
@@ -627,9 +631,10 @@ class SlowReader(Listener):
     "reset" reads its first 64 KiB and resets the connection. With tls, it
     is the test CA's server."""
 
-    def __init__(self, mode, tls=False, pause=0.3):
+    def __init__(self, mode, tls=False, pause=0.3, rate=0):
         self.mode = mode
         self.pause = pause
+        self.rate = rate  # of the body's reading (read_request())
         self.ctx = None
         if tls:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -667,7 +672,7 @@ class SlowReader(Listener):
             read_request(c, 65536)
             reset_on_close(c)
             return
-        _, body, n = read_request(c)
+        _, body, n = read_request(c, rate=self.rate)
         if len(body) < n:
             return  # the client closed first
         self.bodies.append(body)
@@ -709,6 +714,35 @@ class LargeRequestTests(unittest.TestCase):
         srv = SlowReader("answer", tls=True)
         self.assertWhole(srv, self.send(srv, "--ca-file",
                                         cert_path("ca.pem")))
+
+    def test_first_byte_timeout_runs_from_the_request_sent(self):
+        # llmc.h: first_byte_timeout_ms runs from the request sent to the
+        # first byte of the response. This server takes the body as it
+        # comes, 2 MB a second, for longer than that timeout in all, and
+        # answers at once: the time the body takes to go out (a long
+        # conversation over a slow link) is no wait for a response. It
+        # used to end "no response within 1000 ms" while the body still
+        # went out.
+        srv = SlowReader("answer", pause=0, rate=2000000)
+        self.addCleanup(srv.stop)
+        fd, cfg = tempfile.mkstemp(suffix=".json")
+        self.addCleanup(os.unlink, cfg)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"providers": [{"name": "slow", "base_url": srv.url,
+                                      "api_key": API_KEY}],
+                       "policy": {"max_retries": 0,
+                                  "first_byte_timeout_ms": 1000}}, f)
+        # control bytes, each sent as \u0001: some 4.8 MB of body, more
+        # than the sockets hold
+        prompt = b"\x01" * 800000
+        t0 = time.monotonic()
+        rc, out, err = run_chat(["-c", cfg, "-m", "m", "-"], input=prompt,
+                                timeout=TIMEOUT * 2)
+        took = time.monotonic() - t0
+        self.assertEqual((rc, out), (0, b"800000"), err)
+        self.assertEqual(len(srv.bodies), 1)
+        # the body took longer to go out than the timeout
+        self.assertGreater(took, 1.5)
 
     def test_reset_while_the_body_goes_out_is_an_io_error(self):
         for tls in (False, True):
