@@ -418,8 +418,10 @@ int llmc_conn_step(llmc_client_t *c, int ci, uint8_t revents,
             /* a host with another address: that one, within a connect
              * timeout of its own (a dead IPv6 route beside a working
              * IPv4) */
-            if (k->addr_i + 1u >= t->n_addr)
+            if (k->addr_i + 1u >= t->n_addr) {
+                t->n_addr = 0; /* none connected: resolve again */
                 return LLMC_ERR_TIMEOUT; /* the caller says so */
+            }
         } else {
             if (!(revents & (LLMC_POLL_OUT | LLMC_POLL_ERR)))
                 return 0;

@@ -151,10 +151,11 @@ class FailoverCase(unittest.TestCase):
         self.assertEqual(lines[-1], "done %d" % n, err)
         return [json.loads(x) for x in lines[:-1]]
 
-    def session(self, cfg, n):
-        """llmc-multi -i: the test triggers each request (see Session)."""
+    def session(self, cfg, n, wrap=()):
+        """llmc-multi -i (under the command wrap, if any): the test
+        triggers each request (see Session)."""
         self.need_multi()
-        s = Session(cfg, n)
+        s = Session(cfg, n, wrap)
         self.addCleanup(s.close)
         return s
 
@@ -188,8 +189,8 @@ class Session:
     """llmc-multi -i: one client, requests triggered one at a time, so that
     a test can act between them (revoke tokens, read stats, wait)."""
 
-    def __init__(self, cfg, n):
-        self.proc = subprocess.Popen([MULTI, "-i", cfg, str(n)],
+    def __init__(self, cfg, n, wrap=()):
+        self.proc = subprocess.Popen(list(wrap) + [MULTI, "-i", cfg, str(n)],
                                      stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
@@ -1443,6 +1444,54 @@ class HostAddressTests(FailoverCase):
         self.assertEqual(r["message"], "connect timed out after 1500 ms", r)
         # about 1 s until the refusal, then 1500 ms on the second address
         self.assertGreaterEqual(r["attempts"][0]["ms"], 2400, r)
+
+
+MOVED = "moved.llmc.test"
+
+
+class MovedHostTests(FailoverCase):
+    """A provider whose host name moves to another address while the old
+    one drops every packet (a load balancer replaced, a DNS failover):
+    MOVED is first 127.0.0.2, where nothing answers a connect, then
+    127.0.0.1, where its server listens. /etc/hosts is the tool's own, in
+    a mount namespace (root), as in HostAddressTests; the test rewrites
+    the file in place between two requests of one client."""
+
+    n_servers = 1
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            self.skipTest("needs root and unshare for a private /etc/hosts")
+        self.hosts = os.path.join(self.tmp, "hosts")
+        self.point_at("127.0.0.2")
+        self.srv = self.servers[0]
+        # once per class (its server's port): the socket is kept
+        if getattr(type(self), "dead_port", None) != self.srv.port:
+            unanswered_port("127.0.0.2", self.srv.port)
+            type(self).dead_port = self.srv.port
+
+    def point_at(self, addr):
+        # written in place: the tool's /etc/hosts is bound to this file
+        with open(self.hosts, "w") as f:
+            f.write("127.0.0.1 localhost\n%s %s\n" % (addr, MOVED))
+
+    def test_name_looked_up_again_after_its_address_timed_out(self):
+        # README, Design: a provider's addresses are cached until a connect
+        # to them fails; llmc_internal.h: when none connects, the name is
+        # resolved again next time. A connect that times out on the last
+        # address is such a failure, as a refused one is: else the dead
+        # address is tried again at every request, for the client's life.
+        url = "http://%s:%d/v1" % (MOVED, self.srv.port)
+        cfg = self.config([{"name": "a", "base_url": url, "model": "t"}],
+                          max_retries=0, connect_timeout_ms=500)
+        s = self.session(cfg, 2, private_etc(self.tmp, ("hosts",)))
+        r1 = s.request()
+        self.assertEqual(self.attempts(r1), [("a", "timeout")], r1)
+        self.point_at("127.0.0.1")
+        r2 = s.request()
+        self.assertEqual(self.attempts(r2), [("a", "ok")], r2)
+        self.assertEqual(self.srv.stats()["connections"], 1)
 
 
 class SlowLookupTests(FailoverCase):
