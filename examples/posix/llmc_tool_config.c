@@ -404,6 +404,12 @@ size_t llmc_tool_json_escape(const char *s, size_t n, char *out, size_t cap,
          * U+FFFD: JSON text is UTF-8 */
         run = llmc_tool_utf8_span(s + i, n - i);
         k = llmc_json_escape(s + i, run, out + o, cap - o, &used);
+        /* out is full: end before the character it is within, whose
+         * bytes (none of them escaped) the next call takes whole; else
+         * that call would see a continuation byte first, not UTF-8 */
+        while (used < run && used > 0 &&
+               ((unsigned char)s[i + used] & 0xC0u) == 0x80u)
+            used--, k--;
         o += k;
         i += used;
         if (used < run)

@@ -651,6 +651,21 @@ class CheckToolTests(ToolCase):
                 self.assertEqual(error.strip("\u044f\ufffd" + msg_pad)
                                  .replace("status 400: ", ""), "", error)
 
+    def test_json_answer_of_many_characters_is_written_whole(self):
+        # an answer is written in pieces of the escaper's buffer; a piece
+        # that ends within a character must not turn the rest of it into
+        # U+FFFD (and leave the first byte alone, which is not UTF-8)
+        srv = self.server()
+        cfg = self.config([self.prov("a", srv)])
+        for pad in ("", "x"):  # a piece ends on either byte of one
+            with self.subTest(pad=pad):
+                text = pad + "\u044f" * 300
+                # check() decodes stdout as strict UTF-8
+                rc, out, err, _ = self.check(cfg, "--json", "--prompt", text)
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(json.loads(out)["providers"][0]["answer"],
+                                 text)
+
     def test_exit_1_when_every_provider_fails(self):
         cfg = self.config([self.prov("a", refused_port()),
                            self.prov("b", refused_port())])

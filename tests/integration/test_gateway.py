@@ -1005,6 +1005,27 @@ class GatewayStateTests(unittest.TestCase):
                          "failed after partial content:\n%s: api error: "
                          "broke at the end" % name)
 
+    def test_an_upstream_error_message_of_many_characters_is_sent_whole(self):
+        # the 502's Content-Length is counted by escaping the message in
+        # pieces of 256 bytes, and the body is escaped in one: a piece that
+        # ends within a character must count (and send) it as it is, whole.
+        # The name puts the 256th byte among the 2-byte characters.
+        name = "n" * 200
+        for pad in ("", "x"):  # a piece ends on either byte of one
+            with self.subTest(pad=pad):
+                gw = self.gateway([name], args=("--client-timeout", "2"),
+                                  model="t?status=400&msg=" + pad +
+                                  "%D1%8F" * 60)
+                # post() fails on a body shorter than its Content-Length
+                status, _, body = post(gw.base + "/v1/chat/completions",
+                                       completion("x"))
+                self.assertEqual(status, 502, body)
+                line = json.loads(body.decode("utf-8"))["error"][
+                    "message"].split("\n")[-1]
+                self.assertIn("\u044f" * 20, line)
+                self.assertEqual(line.replace("\u044f", ""),
+                                 "%s: http error: status 400: %s"
+                                 % (name, pad), line)
 
     def test_number_options_out_of_range_or_not_numbers_are_refused(self):
         # as the other tools' number options: exit 2 and a message that
