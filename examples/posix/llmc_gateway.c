@@ -825,6 +825,14 @@ static int int_tok(const body_t *b, int t, int32_t *out)
     return 0;
 }
 
+/* A token limit: null, or an integer of 1 or more. llmc sends none for 0
+ * or less, so such a limit would give an answer without the one asked
+ * for, where the provider would have refused it. */
+static int max_tokens_tok(const body_t *b, int t, int32_t *out)
+{
+    return is_null(b, t) || (int_tok(b, t, out) == 0 && *out > 0) ? 0 : -1;
+}
+
 /* Parse; returns token count or -1 with *why set. */
 static int parse_body(body_t *b, size_t len, const char **why)
 {
@@ -1001,8 +1009,8 @@ static int parse_completions(conn_t *c, body_t *b)
             }
         } else if (key_is(b, k, "max_tokens") ||
                    key_is(b, k, "max_completion_tokens")) {
-            if (!is_null(b, v) && int_tok(b, v, &c->req.max_tokens) != 0)
-                return bad(c, "\"max_tokens\" must be an integer");
+            if (max_tokens_tok(b, v, &c->req.max_tokens) != 0)
+                return bad(c, "\"max_tokens\" must be a positive integer");
         } else if (key_is(b, k, "temperature")) {
             double d;
             if (!is_null(b, v)) {
@@ -1070,8 +1078,8 @@ static int parse_chat(conn_t *c, body_t *b)
             if (m->content == NULL)
                 return bad(c, "bad string escape in \"message\"");
         } else if (key_is(b, k, "max_tokens")) {
-            if (!is_null(b, v) && int_tok(b, v, &c->req.max_tokens) != 0)
-                return bad(c, "\"max_tokens\" must be an integer");
+            if (max_tokens_tok(b, v, &c->req.max_tokens) != 0)
+                return bad(c, "\"max_tokens\" must be a positive integer");
         }
     }
     if (m->content == NULL)

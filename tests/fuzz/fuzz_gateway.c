@@ -15,9 +15,10 @@
  * GW_MODEL_MAX bytes, no U+0000: never cut short), each message's role
  * (any string without U+0000: the gateway leaves roles to the provider)
  * and content (pointers inside the body, unescaped in place,
- * NUL-terminated), at most GW_MESSAGES messages, max_tokens, temperature,
- * stream and include_usage; a field that asks for another kind of answer
- * (tools, functions, n, logprobs) refuses the body unless it is "off";
+ * NUL-terminated), at most GW_MESSAGES messages, max_tokens (1 and up,
+ * or null), temperature, stream and include_usage; a field that asks
+ * for another kind of answer (tools, functions, n, logprobs) refuses the
+ * body unless it is "off";
  * every other field that is not null nor one of tool calls, choices and
  * log probabilities is passed on in extra_json, key and value as written,
  * in order, unless they are too long for GW_EXTRA_MAX, which refuses the
@@ -399,6 +400,12 @@ static bool int32_at(ref_t *r, size_t i, int32_t *v)
     return true;
 }
 
+/* A token limit: an integer of 1 or more (llmc sends none for less) */
+static bool limit_at(ref_t *r, size_t i, int32_t *v)
+{
+    return int32_at(r, i, v) && *v > 0;
+}
+
 static bool bool_at(const ref_t *r, size_t i, bool *b)
 {
     if (is_word(r, i, "true"))
@@ -549,7 +556,7 @@ static void reference(const char *js, size_t len, int ep, char *arena,
                 w->content[0] = str_at(&r, v);
                 w->nm = 1;
             } else if (is_key(k, "max_tokens") && !is_word(&r, v, "null") &&
-                       !int32_at(&r, v, &w->max_tokens)) {
+                       !limit_at(&r, v, &w->max_tokens)) {
                 return;
             }
             continue;
@@ -599,7 +606,7 @@ static void reference(const char *js, size_t len, int ep, char *arena,
             }
         } else if (is_key(k, "max_tokens") ||
                    is_key(k, "max_completion_tokens")) {
-            if (!is_word(&r, v, "null") && !int32_at(&r, v, &w->max_tokens))
+            if (!is_word(&r, v, "null") && !limit_at(&r, v, &w->max_tokens))
                 return;
         } else if (is_key(k, "temperature")) {
             double d;

@@ -567,6 +567,13 @@ class GatewayTests(unittest.TestCase):
              400),
             ("max_tokens a string", json.dumps(
                 completion("x", max_tokens="many")), 400),
+            # llmc sends no limit for these: never an answer without the
+            # limit asked for, where a provider would refuse the request
+            ("max_tokens 0", json.dumps(completion("x", max_tokens=0)), 400),
+            ("max_tokens negative", json.dumps(
+                completion("x", max_tokens=-1)), 400),
+            ("max_completion_tokens 0", json.dumps(
+                completion("x", max_completion_tokens=0)), 400),
             ("stream not a bool", json.dumps(completion("x", stream="yes")),
              400),
             ("temperature not a number", json.dumps(
@@ -611,6 +618,10 @@ class GatewayTests(unittest.TestCase):
                                  "the body is not UTF-8")
         with self.subTest(case="seed endpoint without message"):
             status, _, rb = post(self.url("/chat"), {"max_tokens": 5})
+            self.assertError(status, rb, 400)
+        with self.subTest(case="seed endpoint, max_tokens 0"):
+            status, _, rb = post(self.url("/chat"),
+                                 {"message": "x", "max_tokens": 0})
             self.assertError(status, rb, 400)
         with self.subTest(case="seed endpoint, message not a string"):
             status, _, rb = post(self.url("/chat"), {"message": ["x"]})
