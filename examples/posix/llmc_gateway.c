@@ -1728,6 +1728,14 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--listen") == 0) {
             listen_at = v;
         } else if (strcmp(a, "--model") == 0) {
+            /* as a request's model: whole (c->model holds it) and UTF-8 */
+            if (strlen(v) >= GW_MODEL_MAX) {
+                fprintf(stderr, "llmc-gateway: --model needs at most %d "
+                                "bytes\n", GW_MODEL_MAX - 1);
+                return 2;
+            }
+            if (!llmc_tool_utf8_ok("llmc-gateway", "--model", v, strlen(v)))
+                return 2;
             g_default_model = v;
         } else if (strcmp(a, "--max-inflight") == 0) {
             if (llmc_tool_arg_num(v, 1, LLMC_SLOTS, &max_inflight) != 0) {

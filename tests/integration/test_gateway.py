@@ -1038,6 +1038,31 @@ class GatewayStateTests(unittest.TestCase):
                                  "%s: http error: status 400: %s"
                                  % (name, pad), line)
 
+    def test_a_default_model_the_gateway_would_cut_is_refused(self):
+        # --model names the model of requests that give none; one longer
+        # than a request's model may be (GW_MODEL_MAX) would go out cut
+        # short, naming another model, or as bytes that are not UTF-8
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            with open(cfg, "w") as f:
+                json.dump({"providers": [{"name": "a",
+                                          "base_url": "http://h/v1"}]}, f)
+            for value in ("m" * 128, b"caf\xe9"):
+                with self.subTest(value=value):
+                    p = subprocess.Popen(
+                        [GATEWAY, "-c", cfg, "--listen", "%s:0" % TEST_HOST,
+                         "--model", value], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE)
+                    try:
+                        _, err = p.communicate(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.communicate()
+                        self.fail("started with --model %r" % value)
+                    err = err.decode("utf-8", "replace")
+                    self.assertEqual(p.returncode, 2, err)
+                    self.assertIn("llmc-gateway: --model ", err)
+
     def test_number_options_out_of_range_or_not_numbers_are_refused(self):
         # as the other tools' number options: exit 2 and a message that
         # names the option, never a silent 0 or an out-of-range conversion
