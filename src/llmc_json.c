@@ -160,19 +160,19 @@ static int key_id(const char *s, size_t n, int from, int to)
     return -1;
 }
 
-/* ---- validation --------------------------------------------------------
+/* ---- validation and decoding -------------------------------------------
  * Each event is checked here, in one pass, against the JSON grammar (RFC
  * 8259: strings with valid escapes and no raw control bytes, numbers,
- * literals, separators, nesting up to 32 levels), and the values of the
- * top-level members llmc reads are located. Only those values are read
- * again (below), so the boilerplate of an OpenAI-shaped chunk (id, model,
- * created...) is scanned once, and no token array is needed. */
+ * literals, separators, nesting up to 32 levels), and the values llmc
+ * reads are taken as the check reaches them: it knows the role of the
+ * value it is in at each level (choices, choices[0], its delta...), so
+ * nothing is read twice and no token array is needed. A string llmc reads
+ * is unescaped in place once it is checked: the text never grows, so only
+ * bytes the check has passed are written. */
 
 #define MAX_DEPTH 32
 
-typedef struct {
-    int start, end; /* value span in the text; start < 0: absent */
-} span_t;
+enum { VALUE, NEXT, OPENED, AFTER };
 
 static const char *skip_ws(const char *p, const char *e)
 {
@@ -268,143 +268,12 @@ static const char *scan_scalar(const char *p, const char *e)
     return p;
 }
 
-enum { VALUE, NEXT, OPENED, AFTER };
-
-/* Validate js[0..len) as one object (and nothing else but whitespace);
- * for each key with an id in [from, to) found at the top level, the
- * value's span in spans[id]. From js + at: with at 0, the whole document;
- * else the rest of the top-level object after one of its member values
- * (the state validate_from() is in there), for the shape cache below. */
-static int validate_from(const char *js, size_t at, size_t len, int from,
-                         int to, span_t *spans)
-{
-    const char *p = js + at, *e = js + len, *q;
-    bool tail = at > 0;
-    uint32_t stack = tail; /* bit 0: the innermost level is an object */
-    int depth = tail, key = -1, i;
-    int st = tail ? AFTER : VALUE;
-    char c;
-
-    for (i = from; i < to; i++)
-        spans[i].start = -1;
-    for (;;) {
-        p = skip_ws(p, e);
-        if (p >= e)
-            return LLMC_ERR_PROTOCOL;
-        c = *p;
-        switch (st) {
-        case AFTER:
-            if (c != ',')
-                goto close;
-            p++;
-            st = NEXT;
-            continue;
-        case OPENED:
-            if ((c | 0x20) == '}') /* ] or } */
-                goto close;
-            /* fall through */
-        case NEXT:
-            if ((stack & 1) == 0)
-                break; /* an array's value */
-            if (c != '"' || (q = scan_string(p + 1, e)) == NULL)
-                return LLMC_ERR_PROTOCOL;
-            i = (int)(q - p - 1);
-            q = skip_ws(q + 1, e);
-            if (q >= e || *q != ':')
-                return LLMC_ERR_PROTOCOL;
-            /* a member llmc reads: its value's span starts at the value,
-             * past whitespace */
-            q = skip_ws(q + 1, e);
-            if (depth == 1 &&
-                (key = key_id(p + 1, (size_t)i, from, to)) >= 0)
-                spans[key].start = (int)(q - js);
-            p = q;
-            st = VALUE;
-            continue;
-        }
-        /* a value */
-        if (depth == 0 && c != '{')
-            return LLMC_ERR_PROTOCOL; /* the document is an object */
-        /* |, not ||: one test, which gives gcc no branch to copy the
-         * code after it for */
-        if ((c == '{') | (c == '[')) {
-            if (depth == MAX_DEPTH)
-                return LLMC_ERR_PROTOCOL;
-            stack = stack << 1 | (c == '{');
-            depth++;
-            p++;
-            st = OPENED;
-            continue;
-        }
-        q = c == '"' ? scan_string(p + 1, e) : scan_scalar(p, e);
-        if (q == NULL)
-            return LLMC_ERR_PROTOCOL;
-        p = q + (c == '"');
-        goto ended;
-    close:
-        if (c != (stack & 1 ? '}' : ']'))
-            return LLMC_ERR_PROTOCOL;
-        p++;
-        stack >>= 1;
-        if (--depth == 0)
-            return skip_ws(p, e) == e ? LLMC_OK : LLMC_ERR_PROTOCOL;
-    ended:
-        if (depth == 1 && key >= 0) /* the member's value ends here */
-            spans[key].end = (int)(p - js);
-        st = AFTER;
-    }
-}
-
-int llmc_json_valid(const char *json, size_t len)
-{
-    return validate_from(json, 0, len, 0, 0, NULL);
-}
-
-/* ---- decoding ----------------------------------------------------------
- * The values validate_from() located are read by walking their text, which
- * is valid JSON by then: a value's type is its first byte, and its end is
- * found with the scanners above (none of them can fail on it). A value's
- * end is found before anything inside it is unescaped in place. */
-
-/* The end of the valid value at p (no whitespace before it). */
-static char *skip_value(char *p, const char *e)
-{
-    int depth = 0;
-    char c;
-    do {
-        p = (char *)skip_ws(p, e);
-        c = *p;
-        if (c == '"')
-            p = (char *)scan_string(p + 1, e) + 1;
-        else if (c == '{' || c == '[')
-            depth++, p++;
-        else if (c == '}' || c == ']')
-            depth--, p++;
-        else if (c == ',' || c == ':')
-            p++;
-        else
-            p = (char *)scan_scalar(p, e);
-    } while (depth > 0);
-    return p;
-}
-
-/* The string v[0..n) (quotes included), unescaped in place. */
-static int string_at(char *v, const char *n, const char **s, size_t *len,
-                     uint16_t *lone)
-{
-    /* llmc_json_unescape() sets *len only when it succeeds */
-    if (*v != '"' ||
-        llmc_json_unescape(v + 1, (size_t)(n - v - 2), len, lone) != LLMC_OK)
-        return LLMC_ERR_PROTOCOL;
-    *s = v + 1;
-    return LLMC_OK;
-}
 
 /* An integer's value, saturated to the int32_t range (a count beyond it is
- * not real). v is a value that validate_from() accepted, or (quoted) what
- * follows a string's opening quote. A fraction is cut (3600.5 is 3600);
- * with an exponent (3.6e3 is not 3) or anything else inside the quotes
- * it is no integer. */
+ * not real). v is a number the check accepted, with a byte after it, or
+ * (quoted) what follows a checked string's opening quote. A fraction is
+ * cut (3600.5 is 3600); with an exponent (3.6e3 is not 3) or anything else
+ * inside the quotes it is no integer. */
 static int int_at(const char *v, int32_t *out, bool quoted)
 {
     uint32_t x;
@@ -433,159 +302,266 @@ typedef char llmc_usage_check[offsetof(llmc_usage_t, total_tokens) ==
                                   ? 1
                                   : -1];
 
+/* A value's role: a key id (the value of that member, where llmc reads
+ * it), or one of these. */
 enum {
-    K_PART = K_TEXT + 1, /* an element of content as an array */
-    K_ERRMSG             /* error.message, found as K_MESSAGE */
+    R_CHOICE0 = K_TEXT + 1, /* choices[0] */
+    R_PART,                 /* an element of content as an array */
+    R_ERRMSG,               /* error.message (K_MESSAGE is delta's twin) */
+    R_CHAT, R_TOKEN,        /* the document: a chat completion, a token */
+    R_NONE                  /* a value llmc does not read */
 };
 
-/* The value v[0..n) of a member with key id: choices, usage, error at the
- * top level, what llmc reads inside them. */
-static int value(char *v, char *n, int id, llmc_chat_msg_t *out)
+/* Per role of an object, the ids of the keys llmc reads in it: from |
+ * to << 4. */
+static const uint8_t k_members[R_NONE + 1] = {
+    [K_USAGE] = K_PROMPT | (K_PROMPT + 3) << 4,
+    [K_ERROR] = K_MESSAGE | (K_MESSAGE + 1) << 4,
+    [K_DELTA] = K_CONTENT | (K_CONTENT + 1) << 4,
+    [K_MESSAGE] = K_CONTENT | (K_CONTENT + 1) << 4,
+    [R_CHOICE0] = K_DELTA | K_CONTENT << 4,
+    [R_PART] = K_TEXT | (K_TEXT + 1) << 4,
+    [R_CHAT] = K_CHOICES | (K_ERROR + 1) << 4,
+    [R_TOKEN] = K_ACCESS | (K_EXPIRES + 1) << 4,
+};
+
+/* Per role, the byte its value must start with, or 0 (anything; null is
+ * nothing for every role but choices[0]). Content may also be an array. */
+static const char k_need[R_NONE + 1] = {
+    [K_CHOICES] = '[', [K_USAGE] = '{', [K_DELTA] = '{', [K_MESSAGE] = '{',
+    [K_FINISH] = '"', [K_CONTENT] = '"', [K_TEXT] = '"',
+    [R_CHOICE0] = '{', [R_PART] = '{',
+};
+
+/* What a top-level member sets in llmc_chat_msg_t: a later member of the
+ * same name replaces it, as when the object is read into a map, so it is
+ * cleared first. The token answer's members use the error's and usage's
+ * fields. */
+#define GROUP(from, to)                                                      \
+    { (uint8_t)offsetof(llmc_chat_msg_t, from),                              \
+      (uint8_t)(offsetof(llmc_chat_msg_t, to) -                              \
+                offsetof(llmc_chat_msg_t, from)) }
+#define G_CHOICES GROUP(content, usage)
+#define G_USAGE GROUP(usage, has_error)
+#define G_ERROR                                                              \
+    { (uint8_t)offsetof(llmc_chat_msg_t, has_error),                         \
+      (uint8_t)(sizeof(llmc_chat_msg_t) -                                    \
+                offsetof(llmc_chat_msg_t, has_error)) }
+static const uint8_t k_reset[K_EXPIRES + 1][2] = {
+    G_CHOICES, G_USAGE, G_ERROR, G_ERROR, G_USAGE,
+};
+
+/* Check js[0..len) as one object (and nothing else but whitespace) and
+ * decode into m what llmc reads in it: root is R_CHAT, R_TOKEN (the
+ * access_token string in m's error_msg, expires_in in usage), or R_NONE
+ * (nothing; m may be NULL). From js + at: with at 0, the whole document;
+ * else the rest of a chat completion after its "choices" member, for the
+ * shape cache below. *cend: where "choices" ends, or NULL when no shape
+ * can be kept from the event (usage before it, a top-level member twice:
+ * what the earlier one unescaped in place is not the event's). A value
+ * that is not of the type llmc reads there is LLMC_ERR_PROTOCOL, unless a
+ * later member of the same name replaces the top-level one it is in. */
+static int decode(char *js, size_t at, size_t len, int root,
+                  llmc_chat_msg_t *m, const char **cend)
 {
-    char *m, close;
-    int from, to, rc;
+    char *p = js + at, *e = js + len, *q, *s;
+    uint8_t path[MAX_DEPTH + 1]; /* per level: role << 1 | is an object */
+    int depth = at > 0, vr = root, r, i;
+    int st = at > 0 ? AFTER : VALUE;
+    unsigned bad = 0, seen = 0, nokeep = 0; /* bits: top-level key ids */
+    char c;
 
-    if (*v == 'n' || (*v == 'f' && id == K_ERROR))
-        return LLMC_OK; /* null: absent ("choices": null too, as vLLM
-                           sends beside an error); "error": false is no
-                           error */
-    if (id == K_CHOICES) {
-        if (*v != '[')
+    *cend = NULL;
+    path[1] = (uint8_t)(root << 1 | 1);
+    for (;;) {
+        p = (char *)skip_ws(p, e);
+        if (p >= e)
             return LLMC_ERR_PROTOCOL;
-        v = (char *)skip_ws(v + 1, n);
-        if (*v == ']')
-            return LLMC_OK; /* no choice */
-        n = skip_value(v, n); /* choices[0] */
-        from = K_DELTA;
-        to = K_CONTENT;
-        goto object;
-    }
-    if (id >= K_PROMPT && id < K_TEXT) {
-        /* a non-integer count is not ours to judge */
-        (void)int_at(v,
-                     (int32_t *)(void *)((char *)&out->usage.prompt_tokens +
-                                         (id - K_PROMPT) * sizeof(int32_t)),
-                     false);
-        return LLMC_OK;
-    }
-    if (id == K_FINISH)
-        return string_at(v, n, &out->finish_reason, &out->finish_len, NULL);
-    if (id == K_CONTENT) {
-        out->rewritten |= out->content_len != out->content_raw_len;
-        out->content_raw_len = (size_t)(n - v - 2);
-        out->has_content = true;
-        out->lone[0] = out->lone[1] = 0; /* an earlier content's */
-        if (*v != '[')
-            return string_at(v, n, &out->content, &out->content_len,
-                             out->lone);
-        /* an array of parts, as Mistral's reasoning models send it:
-         * [{"type": "thinking", "thinking": [...]}, {"type": "text",
-         * "text": "..."}]; the answer is the parts' "text" strings (only
-         * text parts have one), joined in place from where the array
-         * starts; a thinking or other part adds nothing */
-        out->content = v;
-        out->content_len = 0;
-        out->rewritten = true; /* no shape is kept from this event */
-        from = to = K_TEXT; /* elements are not members */
-        goto walk;
-    }
-    if (id == K_TEXT) {
-        /* a part's text: the content's lone halves are those at the start
-         * of all the text and at its end */
-        const char *ts, *t;
-        size_t tn, len, at; /* at: the joined text's length so far */
-        uint16_t lone[2] = {0, 0}, first;
-        if (string_at(v, n, &ts, &tn, lone) != LLMC_OK)
+        c = *p;
+        switch (st) {
+        case AFTER:
+            if (c != ',')
+                goto close;
+            p++;
+            st = NEXT;
+            continue;
+        case OPENED:
+            if ((c | 0x20) == '}') /* ] or } */
+                goto close;
+            /* fall through */
+        case NEXT:
+            r = path[depth];
+            if ((r & 1) == 0) {
+                /* an array's value: choices[0], a content part */
+                r >>= 1;
+                vr = r == K_CONTENT                      ? R_PART
+                     : r == K_CHOICES && st == OPENED ? R_CHOICE0
+                                                        : R_NONE;
+                break;
+            }
+            r >>= 1;
+            if (c != '"' || (q = (char *)scan_string(p + 1, e)) == NULL)
+                return LLMC_ERR_PROTOCOL;
+            i = key_id(p + 1, (size_t)(q - p - 1), k_members[r] & 15,
+                       k_members[r] >> 4);
+            vr = i < 0 ? R_NONE : r == K_ERROR ? R_ERRMSG : i;
+            if (i >= 0 && depth == 1) {
+                memset((char *)m + k_reset[i][0], 0, k_reset[i][1]);
+                bad &= ~(1u << i);
+                nokeep |= seen & 1u << i;
+                seen |= 1u << i;
+            }
+            q = (char *)skip_ws(q + 1, e);
+            if (q >= e || *q != ':')
+                return LLMC_ERR_PROTOCOL;
+            p = q + 1;
+            st = VALUE;
+            continue;
+        }
+        /* a value */
+        if (depth == 0 && c != '{')
+            return LLMC_ERR_PROTOCOL; /* the document is an object */
+        /* null is nothing, and so is "error": false */
+        if ((c == 'n' && vr != R_CHOICE0) || (c == 'f' && vr == K_ERROR))
+            vr = R_NONE;
+        if (k_need[vr] != 0 && c != k_need[vr] &&
+            (vr != K_CONTENT || c != '[')) {
+            /* not the type llmc reads: choices[0]... fails, usage fails */
+            bad |= 1u << (vr == K_USAGE);
+            vr = R_NONE;
+        }
+        if (vr == K_USAGE)
+            m->usage.present = true;
+        if (vr == K_ERROR)
+            m->has_error = true;
+        if (vr == K_CONTENT) {
+            m->rewritten |= m->content_len != m->content_raw_len;
+            m->has_content = true;
+            m->lone[0] = m->lone[1] = 0; /* an earlier content's */
+            if (c == '[') {
+                /* an array of parts, as Mistral's reasoning models send
+                 * it: [{"type": "thinking", "thinking": [...]}, {"type":
+                 * "text", "text": "..."}]; the answer is the parts'
+                 * "text" strings (only text parts have one), joined in
+                 * place from where the array starts; a thinking or other
+                 * part adds nothing */
+                m->content = p;
+                m->content_len = 0;
+                m->rewritten = true; /* no shape is kept from this event */
+            }
+        }
+        /* |, not ||: one test, which gives gcc no branch to copy the
+         * code after it for */
+        if ((c == '{') | (c == '[')) {
+            if (depth == MAX_DEPTH)
+                return LLMC_ERR_PROTOCOL;
+            path[++depth] = (uint8_t)(vr << 1 | (c == '{'));
+            p++;
+            st = OPENED;
+            continue;
+        }
+        q = c == '"' ? (char *)scan_string(p + 1, e)
+                     : (char *)scan_scalar(p, e);
+        if (q == NULL)
             return LLMC_ERR_PROTOCOL;
-        t = ts; /* in locals whose address is not taken: registers */
-        len = tn;
-        first = lone[0];
-        at = out->content_len;
-        if (at == 0)
-            out->lone[0] = first;
-        else if (out->lone[1] != 0 && first != 0) {
-            /* a pair split between two parts: one character, as in the
-             * joined strings; the halves' U+FFFD (3 bytes each) make way
-             * for its 4 bytes, which end before this part's string */
-            at -= 3;
-            llmc_json_pair((char *)out->content + at, out->lone[1], first);
-            at += 4;
-            out->lone[1] = 0;
-            t += 3;
-            len -= 3;
+        if (((vr >= K_PROMPT && vr < K_TEXT) || vr == K_EXPIRES) && q < e) {
+            /* a count; expires_in may be its digits in quotes, as some
+             * OAuth servers send it; anything else is not ours to judge */
+            i = c == '"' && vr == K_EXPIRES;
+            if (int_at(p + i,
+                       (int32_t *)(void *)((char *)&m->usage.prompt_tokens +
+                                           (vr == K_EXPIRES ? 0
+                                                            : vr - K_PROMPT) *
+                                               sizeof(int32_t)),
+                       i) == LLMC_OK)
+                m->usage.present = true;
         }
-        if (len > 0)
-            out->lone[1] = lone[1];
-        memmove((char *)out->content + at, t, len);
-        out->content_len = at + len;
-        return LLMC_OK;
-    }
-    if (id == K_PART) {
-        from = K_TEXT;
-        to = K_TEXT + 1;
-        goto object;
-    }
-    if (id == K_ERROR) {
-        out->has_error = true;
-        from = K_MESSAGE; /* error.message, as K_ERRMSG */
-        to = K_MESSAGE + 1;
-        if (*v == '{')
-            goto walk;
-        /* a string is the message */
-    } else if (id != K_ERRMSG) { /* usage, delta, message */
-        from = K_CONTENT;
-        to = K_CONTENT + 1;
-        if (*v != '{')
+        if (c == '"') {
+            const char **ds = NULL, *ts;
+            size_t *dn = NULL, tn;
+            uint16_t *dl = NULL, tl[2] = {0, 0};
+            s = p + 1;
+            if ((vr == K_ERROR || vr == R_ERRMSG || vr == K_ACCESS) &&
+                m->error_msg == NULL) { /* the first string */
+                ds = &m->error_msg;
+                dn = &m->error_len;
+            }
+            if (vr == K_FINISH) {
+                ds = &m->finish_reason;
+                dn = &m->finish_len;
+            }
+            if (vr == K_CONTENT) {
+                ds = &m->content;
+                dn = &m->content_len;
+                dl = m->lone;
+                m->content_raw_len = (size_t)(q - s);
+            }
+            if (vr == K_TEXT) {
+                ds = &ts; /* s below */
+                dn = &tn;
+                dl = tl;
+            }
+            /* the check passed its escapes: unescaping cannot fail */
+            if (ds != NULL) {
+                (void)llmc_json_unescape(s, (size_t)(q - s), dn, dl);
+                *ds = s;
+            }
+            if (vr == K_TEXT) {
+                /* a part's text: the content's lone halves are those at
+                 * the start of all the text and at its end */
+                size_t at2 = m->content_len; /* the joined text so far */
+                uint16_t first = tl[0];
+                if (at2 == 0)
+                    m->lone[0] = first;
+                else if (m->lone[1] != 0 && first != 0) {
+                    /* a pair split between two parts: one character, as
+                     * in the joined strings; the halves' U+FFFD (3 bytes
+                     * each) make way for its 4 bytes, which end before
+                     * this part's string */
+                    at2 -= 3;
+                    llmc_json_pair((char *)m->content + at2, m->lone[1],
+                                   first);
+                    at2 += 4;
+                    m->lone[1] = 0;
+                    s += 3;
+                    tn -= 3;
+                }
+                if (tn > 0)
+                    m->lone[1] = tl[1];
+                memmove((char *)m->content + at2, s, tn);
+                m->content_len = at2 + tn;
+            }
+        }
+        p = q + (c == '"');
+        goto ended;
+    close:
+        r = path[depth];
+        if (c != (r & 1 ? '}' : ']'))
             return LLMC_ERR_PROTOCOL;
-        if (id == K_USAGE) {
-            out->usage.present = true;
-            from = K_PROMPT;
-            to = K_PROMPT + 3;
+        p++;
+        r >>= 1;
+        if (r == K_CONTENT) /* the parts' array */
+            m->content_raw_len = (size_t)(p - m->content) - 2;
+        if (r == K_CHOICES) {
+            *cend = p;
+            nokeep |= m->usage.present;
         }
-        goto walk;
-    }
-    /* the first string */
-    if (*v != '"' || out->error_msg != NULL)
-        return LLMC_OK;
-    return string_at(v, n, &out->error_msg, &out->error_len, NULL);
-
-object:
-    if (*v != '{')
-        return LLMC_ERR_PROTOCOL;
-walk: /* the members of the object v[0..n) whose keys have ids in [from, to),
-       * or each element of the array v[0..n) as K_PART */
-    close = (char)(*v + 2); /* '}' or ']' */
-    for (v = (char *)skip_ws(v + 1, n); *v != close;
-         v = (char *)skip_ws(v + (*v == ','), n)) {
-        id = K_PART;
-        if (close == '}') {
-            m = (char *)scan_string(v + 1, n); /* the key's closing quote */
-            id = key_id(v + 1, (size_t)(m - v - 1), from, to);
-            v = (char *)skip_ws(skip_ws(m + 1, n) + 1, n); /* past ':' */
+        if (--depth == 0) {
+            if (nokeep)
+                *cend = NULL;
+            return skip_ws(p, e) == e && bad == 0 ? LLMC_OK
+                                                  : LLMC_ERR_PROTOCOL;
         }
-        m = skip_value(v, n);
-        if (id >= 0 &&
-            (rc = value(v, m, from == K_MESSAGE ? K_ERRMSG : id, out)) !=
-                LLMC_OK)
-            return rc;
-        v = (char *)skip_ws(m, n);
+    ended:
+        st = AFTER;
     }
-    return LLMC_OK;
 }
 
-/* The members validate_from() located: choices[0], usage, error, in order. */
-static int members(char *js, const span_t *sp, llmc_chat_msg_t *out)
+int llmc_json_valid(const char *json, size_t len)
 {
-    int j, rc;
-
-    for (j = K_CHOICES; j <= K_ERROR; j++) {
-        if (sp[j].start < 0)
-            continue;
-        rc = value(js + sp[j].start, js + sp[j].end, j, out);
-        if (rc != LLMC_OK)
-            return rc;
-    }
-    return LLMC_OK;
+    const char *cend;
+    /* with R_NONE nothing is written */
+    return decode((char *)json, 0, len, R_NONE, NULL, &cend);
 }
 
 /* ---- shape cache --------------------------------------------------------
@@ -629,17 +605,16 @@ static size_t shape_match(const char *js, size_t len,
  * inside the kept bytes, nor an earlier content, which unescaping changed
  * in place). Otherwise the shape kept before stays. */
 static void shape_keep(llmc_json_shape_t *sh, const char *js,
-                       const span_t *sp, const llmc_chat_msg_t *m)
+                       const char *cend, const llmc_chat_msg_t *m)
 {
 #if LLMC_JSON_SHAPE_SIZE > 0
     size_t pre, suf;
 
     if (!m->has_content || m->rewritten || m->finish_reason != NULL ||
-        m->has_error ||
-        (m->usage.present && sp[K_USAGE].start < sp[K_CHOICES].end))
+        m->has_error || cend == NULL)
         return;
     pre = (size_t)(m->content - js);
-    suf = (size_t)sp[K_CHOICES].end - pre - m->content_raw_len;
+    suf = (size_t)(cend - js) - pre - m->content_raw_len;
     if (pre + suf > LLMC_JSON_SHAPE_SIZE) {
         sh->pre_len = 0; /* does not fit: no stale shape either */
         return;
@@ -649,40 +624,31 @@ static void shape_keep(llmc_json_shape_t *sh, const char *js,
     sh->pre_len = (uint16_t)pre;
     sh->suf_len = (uint16_t)suf;
 #else
-    (void)sh; (void)js; (void)sp; (void)m;
+    (void)sh; (void)js; (void)cend; (void)m;
 #endif
 }
 
 int llmc_json_chat(char *js, size_t len, llmc_json_shape_t *shape,
                    llmc_chat_msg_t *out)
 {
-    span_t sp[K_ERROR + 1];
-    size_t at = shape != NULL ? shape_match(js, len, shape) : 0, raw;
+    size_t at = shape != NULL ? shape_match(js, len, shape) : 0;
+    const char *cend;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    for (;;) {
-        rc = validate_from(js, at, len, K_CHOICES, K_ERROR + 1, sp);
-        if (at == 0 || (rc == LLMC_OK && sp[K_CHOICES].start < 0))
-            break;
-        at = 0; /* a miss: let the full decoding say what is wrong */
-    }
-    if (rc != LLMC_OK)
-        return rc;
     if (at > 0) {
-        /* the content string between the kept prefix and suffix */
-        raw = at - shape->suf_len - shape->pre_len;
+        /* the content string between the kept prefix and suffix, which
+         * shape_match() checked: unescaping cannot fail */
         out->content = js + shape->pre_len;
-        out->content_raw_len = raw;
+        out->content_raw_len = at - shape->suf_len - shape->pre_len;
         out->has_content = true;
-        if (llmc_json_unescape(js + shape->pre_len, raw, &out->content_len,
-                               out->lone) != LLMC_OK)
-            return LLMC_ERR_PROTOCOL; /* as string_at() would say */
+        (void)llmc_json_unescape(js + shape->pre_len, out->content_raw_len,
+                                 &out->content_len, out->lone);
     }
-    rc = members(js, sp, out);
-    /* &, not &&: as in validate_from() */
+    rc = decode(js, at, len, R_CHAT, out, &cend);
+    /* &, not &&: as in decode() */
     if ((rc == LLMC_OK) & (shape != NULL) & (at == 0))
-        shape_keep(shape, js, sp, out);
+        shape_keep(shape, js, cend, out);
     return rc;
 }
 
@@ -690,23 +656,23 @@ int llmc_json_chat(char *js, size_t len, llmc_json_shape_t *shape,
 int llmc_json_token(char *js, size_t len, const char **token,
                     size_t *token_len, int32_t *expires_in)
 {
-    span_t sp[K_EXPIRES + 1];
-    int rc = validate_from(js, 0, len, K_ACCESS, K_EXPIRES + 1, sp);
+    llmc_chat_msg_t m; /* the token as error_msg, expires_in in usage */
+    const char *cend;
+    int rc;
 
+    memset(&m, 0, sizeof(m));
+    rc = decode(js, 0, len, R_TOKEN, &m, &cend);
     *expires_in = -1;
     if (rc != LLMC_OK)
         return rc;
-    if (sp[K_ACCESS].start < 0 ||
-        string_at(js + sp[K_ACCESS].start, js + sp[K_ACCESS].end, token,
-                  token_len, NULL) != LLMC_OK ||
-        *token_len == 0)
+    if (m.error_len == 0)
         return LLMC_ERR_EMPTY;
-    /* a count, or its digits in quotes as some OAuth servers send it;
-     * anything else leaves the lifetime unknown (-1): the token is good */
-    if (sp[K_EXPIRES].start >= 0) {
-        const char *v = js + sp[K_EXPIRES].start;
-        (void)int_at(v + (*v == '"'), expires_in, *v == '"');
-    }
+    *token = m.error_msg;
+    *token_len = m.error_len;
+    /* a count, or its digits in quotes; anything else leaves the
+     * lifetime unknown (-1): the token is good */
+    if (m.usage.present)
+        *expires_in = m.usage.prompt_tokens;
     return LLMC_OK;
 }
 #endif

@@ -1,8 +1,8 @@
 /*
  * JSON decoding of what providers send: one SSE event (a chat.completion
  * chunk), a whole chat.completion body, an error body, an IAM token answer.
- * llmc checks the JSON grammar, then reads the values it needs (their
- * types and keys checked) by walking the validated text: no token array.
+ * llmc checks the JSON grammar and reads the values it needs (their types
+ * and keys checked) in the same pass over the text: no token array.
  * Strings are unescaped in place, to UTF-8, surrogate pairs included.
  */
 #ifndef LLMC_JSON_H
@@ -19,19 +19,23 @@
 
 
 typedef struct {
+    /* from "choices" (reset together when a later "choices" member
+     * replaces an earlier one) */
     const char *content; /* choices[0].delta|message.content, unescaped */
     size_t content_len;
     size_t content_raw_len; /* its length in the JSON text, escaped */
-    bool has_content;
+    const char *finish_reason; /* unescaped; NULL when null/absent */
+    size_t finish_len;
     uint16_t lone[2]; /* the content's lone halves at its edges, as
                          llmc_json_unescape() notes them; 0: none */
+    bool has_content;
     bool rewritten; /* internal: a content before this one was unescaped
                        in place, so the bytes before it are not the
                        event's (no shape is kept from it) */
-    bool has_error; /* an "error" member (object or string) */
-    const char *finish_reason; /* unescaped; NULL when null/absent */
-    size_t finish_len;
+    /* from "usage" */
     llmc_usage_t usage;
+    /* from "error" */
+    bool has_error; /* an "error" member (object or string) */
     const char *error_msg;
     size_t error_len;
 } llmc_chat_msg_t;
