@@ -135,21 +135,24 @@ int llmc_json_unescape(char *s, size_t n, size_t *out_n, uint16_t *lone)
     return LLMC_OK;
 }
 
-/* The keys llmc reads, each after its length; a key's id is its place. */
-static const char k_keys[] = "\7choices\5usage\5error"
+/* The keys llmc reads, each after its length; a key's id is its place
+ * (0, an empty key, is none: a key llmc does not read). */
+static const char k_keys[] = "\0\7choices\5usage\5error"
                              "\14access_token\12expires_in"
                              "\5delta\7message\15finish_reason\7content"
                              "\15prompt_tokens\21completion_tokens"
-                             "\14total_tokens\4text";
+                             "\14total_tokens\4text\7message";
 enum {
+    K_NONE,
     K_CHOICES, K_USAGE, K_ERROR, /* top level of a chat completion */
     K_ACCESS, K_EXPIRES,         /* top level of an IAM token answer */
     K_DELTA, K_MESSAGE, K_FINISH, K_CONTENT,
-    K_PROMPT,              /* 3 usage counts */
-    K_TEXT = K_PROMPT + 3 /* a content part's */
+    K_PROMPT,               /* 3 usage counts */
+    K_TEXT = K_PROMPT + 3, /* a content part's */
+    K_ERRMSG               /* error.message (K_MESSAGE is delta's twin) */
 };
 
-/* The id in [from, to) of the key s[0..n), or -1. */
+/* The id in [from, to) of the key s[0..n), or K_NONE. */
 static int key_id(const char *s, size_t n, int from, int to)
 {
     const char *k = k_keys;
@@ -157,7 +160,7 @@ static int key_id(const char *s, size_t n, int from, int to)
     for (id = 0; id < to; id++, k += *k + 1)
         if (id >= from && (size_t)*k == n && memcmp(s, k + 1, n) == 0)
             return id;
-    return -1;
+    return K_NONE;
 }
 
 /* ---- validation and decoding -------------------------------------------
@@ -302,21 +305,19 @@ typedef char llmc_usage_check[offsetof(llmc_usage_t, total_tokens) ==
                                   ? 1
                                   : -1];
 
-/* A value's role: a key id (the value of that member, where llmc reads
- * it), or one of these. */
+/* A value's role: the id of its key, where llmc reads that member, or one
+ * of these; K_NONE is a value llmc does not read. */
 enum {
-    R_CHOICE0 = K_TEXT + 1, /* choices[0] */
-    R_PART,                 /* an element of content as an array */
-    R_ERRMSG,               /* error.message (K_MESSAGE is delta's twin) */
-    R_CHAT, R_TOKEN,        /* the document: a chat completion, a token */
-    R_NONE                  /* a value llmc does not read */
+    R_CHOICE0 = K_ERRMSG + 1, /* choices[0] */
+    R_PART,                   /* an element of content as an array */
+    R_CHAT, R_TOKEN           /* the document: a chat completion, a token */
 };
 
 /* Per role of an object, the ids of the keys llmc reads in it: from |
  * to << 4. */
-static const uint8_t k_members[R_NONE + 1] = {
+static const uint8_t k_members[R_TOKEN + 1] = {
     [K_USAGE] = K_PROMPT | (K_PROMPT + 3) << 4,
-    [K_ERROR] = K_MESSAGE | (K_MESSAGE + 1) << 4,
+    [K_ERROR] = K_ERRMSG | (K_ERRMSG + 1) << 4,
     [K_DELTA] = K_CONTENT | (K_CONTENT + 1) << 4,
     [K_MESSAGE] = K_CONTENT | (K_CONTENT + 1) << 4,
     [R_CHOICE0] = K_DELTA | K_CONTENT << 4,
@@ -325,35 +326,35 @@ static const uint8_t k_members[R_NONE + 1] = {
     [R_TOKEN] = K_ACCESS | (K_EXPIRES + 1) << 4,
 };
 
-/* Per role, the byte its value must start with, or 0 (anything; null is
- * nothing for every role but choices[0]). Content may also be an array. */
-static const char k_need[R_NONE + 1] = {
+/* Per role of an array, its first element's; an element's, the next's:
+ * only choices[0] of the choices is read, every content part. */
+static const uint8_t k_elem[R_TOKEN + 1] = {
+    [K_CHOICES] = R_CHOICE0, [K_CONTENT] = R_PART, [R_PART] = R_PART,
+};
+
+/* Per role, the byte its value must start with, or 0 (anything, or
+ * content's own check); null is no value for every role but choices[0]. */
+static const char k_need[R_TOKEN + 1] = {
     [K_CHOICES] = '[', [K_USAGE] = '{', [K_DELTA] = '{', [K_MESSAGE] = '{',
-    [K_FINISH] = '"', [K_CONTENT] = '"', [K_TEXT] = '"',
-    [R_CHOICE0] = '{', [R_PART] = '{',
+    [K_FINISH] = '"', [K_TEXT] = '"', [R_CHOICE0] = '{', [R_PART] = '{',
 };
 
 /* What a top-level member sets in llmc_chat_msg_t: a later member of the
  * same name replaces it, as when the object is read into a map, so it is
  * cleared first. The token answer's members use the error's and usage's
  * fields. */
-#define GROUP(from, to)                                                      \
-    { (uint8_t)offsetof(llmc_chat_msg_t, from),                              \
-      (uint8_t)(offsetof(llmc_chat_msg_t, to) -                              \
-                offsetof(llmc_chat_msg_t, from)) }
-#define G_CHOICES GROUP(content, usage)
-#define G_USAGE GROUP(usage, has_error)
-#define G_ERROR                                                              \
-    { (uint8_t)offsetof(llmc_chat_msg_t, has_error),                         \
-      (uint8_t)(sizeof(llmc_chat_msg_t) -                                    \
-                offsetof(llmc_chat_msg_t, has_error)) }
-static const uint8_t k_reset[K_EXPIRES + 1][2] = {
-    G_CHOICES, G_USAGE, G_ERROR, G_ERROR, G_USAGE,
+#define AT(f) ((uint8_t)offsetof(llmc_chat_msg_t, f))
+static const uint8_t k_reset[K_EXPIRES][2] = {
+    {AT(content), AT(usage) - AT(content)},
+    {AT(usage), AT(has_error) - AT(usage)},
+    {AT(has_error), sizeof(llmc_chat_msg_t) - AT(has_error)},
+    {AT(has_error), sizeof(llmc_chat_msg_t) - AT(has_error)},
+    {AT(usage), AT(has_error) - AT(usage)},
 };
 
 /* Check js[0..len) as one object (and nothing else but whitespace) and
  * decode into m what llmc reads in it: root is R_CHAT, R_TOKEN (the
- * access_token string in m's error_msg, expires_in in usage), or R_NONE
+ * access_token string in m's error_msg, expires_in in usage), or K_NONE
  * (nothing; m may be NULL). From js + at: with at 0, the whole document;
  * else the rest of a chat completion after its "choices" member, for the
  * shape cache below. *cend: where "choices" ends, or NULL when no shape
@@ -365,6 +366,7 @@ static int decode(char *js, size_t at, size_t len, int root,
                   llmc_chat_msg_t *m, const char **cend)
 {
     char *p = js + at, *e = js + len, *q, *s;
+    int32_t *ip;
     uint8_t path[MAX_DEPTH + 1]; /* per level: role << 1 | is an object */
     int depth = at > 0, vr = root, r, i;
     int st = at > 0 ? AFTER : VALUE;
@@ -373,6 +375,9 @@ static int decode(char *js, size_t at, size_t len, int root,
 
     *cend = NULL;
     path[1] = (uint8_t)(root << 1 | 1);
+    p = (char *)skip_ws(p, e);
+    if (at == 0 && (p >= e || *p != '{'))
+        return LLMC_ERR_PROTOCOL; /* the document is an object */
     for (;;) {
         p = (char *)skip_ws(p, e);
         if (p >= e)
@@ -393,23 +398,21 @@ static int decode(char *js, size_t at, size_t len, int root,
             r = path[depth];
             if ((r & 1) == 0) {
                 /* an array's value: choices[0], a content part */
-                r >>= 1;
-                vr = r == K_CONTENT                      ? R_PART
-                     : r == K_CHOICES && st == OPENED ? R_CHOICE0
-                                                        : R_NONE;
+                vr = k_elem[r >> 1];
+                if (st == NEXT)
+                    vr = k_elem[vr];
                 break;
             }
             r >>= 1;
             if (c != '"' || (q = (char *)scan_string(p + 1, e)) == NULL)
                 return LLMC_ERR_PROTOCOL;
-            i = key_id(p + 1, (size_t)(q - p - 1), k_members[r] & 15,
-                       k_members[r] >> 4);
-            vr = i < 0 ? R_NONE : r == K_ERROR ? R_ERRMSG : i;
-            if (i >= 0 && depth == 1) {
-                memset((char *)m + k_reset[i][0], 0, k_reset[i][1]);
-                bad &= ~(1u << i);
-                nokeep |= seen & 1u << i;
-                seen |= 1u << i;
+            vr = key_id(p + 1, (size_t)(q - p - 1), k_members[r] & 15,
+                        k_members[r] >> 4);
+            if (vr != K_NONE && depth == 1) {
+                memset((char *)m + k_reset[vr - 1][0], 0, k_reset[vr - 1][1]);
+                bad &= ~(1u << vr);
+                nokeep |= seen & 1u << vr;
+                seen |= 1u << vr;
             }
             q = (char *)skip_ws(q + 1, e);
             if (q >= e || *q != ':')
@@ -418,26 +421,19 @@ static int decode(char *js, size_t at, size_t len, int root,
             st = VALUE;
             continue;
         }
-        /* a value */
-        if (depth == 0 && c != '{')
-            return LLMC_ERR_PROTOCOL; /* the document is an object */
-        /* null is nothing, and so is "error": false */
-        if ((c == 'n' && vr != R_CHOICE0) || (c == 'f' && vr == K_ERROR))
-            vr = R_NONE;
-        if (k_need[vr] != 0 && c != k_need[vr] &&
-            (vr != K_CONTENT || c != '[')) {
-            /* not the type llmc reads: choices[0]... fails, usage fails */
-            bad |= 1u << (vr == K_USAGE);
-            vr = R_NONE;
-        }
+        /* a value: what llmc reads of it, and whether it has its type */
+        if (c == 'n' && vr != R_CHOICE0)
+            vr = K_NONE;
+        i = k_need[vr];
         if (vr == K_USAGE)
             m->usage.present = true;
         if (vr == K_ERROR)
-            m->has_error = true;
+            m->has_error = c != 'f'; /* "error": false is no error */
         if (vr == K_CONTENT) {
             m->rewritten |= m->content_len != m->content_raw_len;
             m->has_content = true;
             m->lone[0] = m->lone[1] = 0; /* an earlier content's */
+            i = '"';
             if (c == '[') {
                 /* an array of parts, as Mistral's reasoning models send
                  * it: [{"type": "thinking", "thinking": [...]}, {"type":
@@ -448,7 +444,14 @@ static int decode(char *js, size_t at, size_t len, int root,
                 m->content = p;
                 m->content_len = 0;
                 m->rewritten = true; /* no shape is kept from this event */
+                i = '[';
             }
+        }
+        if (i != 0 && c != i) {
+            /* LLMC_ERR_PROTOCOL, unless a later member replaces the
+             * top-level one this is in (usage, or choices) */
+            bad |= 1u << (vr == K_USAGE ? K_USAGE : K_CHOICES);
+            vr = K_NONE;
         }
         /* |, not ||: one test, which gives gcc no branch to copy the
          * code after it for */
@@ -462,75 +465,63 @@ static int decode(char *js, size_t at, size_t len, int root,
         }
         q = c == '"' ? (char *)scan_string(p + 1, e)
                      : (char *)scan_scalar(p, e);
-        if (q == NULL)
+        /* a scalar at the end is no document: int_at() may read the byte
+         * after a number */
+        if (q == NULL || q == e)
             return LLMC_ERR_PROTOCOL;
-        if (((vr >= K_PROMPT && vr < K_TEXT) || vr == K_EXPIRES) && q < e) {
-            /* a count; expires_in may be its digits in quotes, as some
-             * OAuth servers send it; anything else is not ours to judge */
+        s = p + 1; /* a string's body: s[0..q) */
+        if (vr == K_EXPIRES || (vr >= K_PROMPT && vr < K_TEXT)) {
+            /* a count (expires_in also as its digits in quotes, as some
+             * OAuth servers send it); anything but an integer is not
+             * ours to judge */
             i = c == '"' && vr == K_EXPIRES;
-            if (int_at(p + i,
-                       (int32_t *)(void *)((char *)&m->usage.prompt_tokens +
-                                           (vr == K_EXPIRES ? 0
-                                                            : vr - K_PROMPT) *
-                                               sizeof(int32_t)),
-                       i) == LLMC_OK)
+            ip = (int32_t *)(void *)((char *)&m->usage.prompt_tokens +
+                                     (vr == K_EXPIRES ? 0 : vr - K_PROMPT) *
+                                         sizeof(int32_t));
+            if (int_at(p + i, ip, i) == LLMC_OK)
                 m->usage.present = true;
         }
-        if (c == '"') {
-            const char **ds = NULL, *ts;
-            size_t *dn = NULL, tn;
-            uint16_t *dl = NULL, tl[2] = {0, 0};
-            s = p + 1;
-            if ((vr == K_ERROR || vr == R_ERRMSG || vr == K_ACCESS) &&
-                m->error_msg == NULL) { /* the first string */
-                ds = &m->error_msg;
-                dn = &m->error_len;
+        /* the check passed the strings' escapes: unescaping cannot fail */
+        if ((vr == K_ERROR || vr == K_ERRMSG || vr == K_ACCESS) &&
+            c == '"' && m->error_msg == NULL) { /* the first string */
+            (void)llmc_json_unescape(s, (size_t)(q - s), &m->error_len, NULL);
+            m->error_msg = s;
+        }
+        if (vr == K_FINISH) {
+            (void)llmc_json_unescape(s, (size_t)(q - s), &m->finish_len, NULL);
+            m->finish_reason = s;
+        }
+        if (vr == K_CONTENT) {
+            m->content_raw_len = (size_t)(q - s);
+            (void)llmc_json_unescape(s, (size_t)(q - s), &m->content_len,
+                                     m->lone);
+            m->content = s;
+        }
+        if (vr == K_TEXT) {
+            /* a part's text: the content's lone halves are those at the
+             * start of all the text and at its end */
+            size_t tn, at2 = m->content_len; /* the joined text so far */
+            uint16_t tl[2] = {0, 0}, first;
+            (void)llmc_json_unescape(s, (size_t)(q - s), &tn, tl);
+            first = tl[0];
+            if (at2 == 0)
+                m->lone[0] = first;
+            else if (m->lone[1] != 0 && first != 0) {
+                /* a pair split between two parts: one character, as in
+                 * the joined strings; the halves' U+FFFD (3 bytes each)
+                 * make way for its 4 bytes, which end before this part's
+                 * string */
+                at2 -= 3;
+                llmc_json_pair((char *)m->content + at2, m->lone[1], first);
+                at2 += 4;
+                m->lone[1] = 0;
+                s += 3;
+                tn -= 3;
             }
-            if (vr == K_FINISH) {
-                ds = &m->finish_reason;
-                dn = &m->finish_len;
-            }
-            if (vr == K_CONTENT) {
-                ds = &m->content;
-                dn = &m->content_len;
-                dl = m->lone;
-                m->content_raw_len = (size_t)(q - s);
-            }
-            if (vr == K_TEXT) {
-                ds = &ts; /* s below */
-                dn = &tn;
-                dl = tl;
-            }
-            /* the check passed its escapes: unescaping cannot fail */
-            if (ds != NULL) {
-                (void)llmc_json_unescape(s, (size_t)(q - s), dn, dl);
-                *ds = s;
-            }
-            if (vr == K_TEXT) {
-                /* a part's text: the content's lone halves are those at
-                 * the start of all the text and at its end */
-                size_t at2 = m->content_len; /* the joined text so far */
-                uint16_t first = tl[0];
-                if (at2 == 0)
-                    m->lone[0] = first;
-                else if (m->lone[1] != 0 && first != 0) {
-                    /* a pair split between two parts: one character, as
-                     * in the joined strings; the halves' U+FFFD (3 bytes
-                     * each) make way for its 4 bytes, which end before
-                     * this part's string */
-                    at2 -= 3;
-                    llmc_json_pair((char *)m->content + at2, m->lone[1],
-                                   first);
-                    at2 += 4;
-                    m->lone[1] = 0;
-                    s += 3;
-                    tn -= 3;
-                }
-                if (tn > 0)
-                    m->lone[1] = tl[1];
-                memmove((char *)m->content + at2, s, tn);
-                m->content_len = at2 + tn;
-            }
+            if (tn > 0)
+                m->lone[1] = tl[1];
+            memmove((char *)m->content + at2, s, tn);
+            m->content_len = at2 + tn;
         }
         p = q + (c == '"');
         goto ended;
@@ -560,8 +551,8 @@ static int decode(char *js, size_t at, size_t len, int root,
 int llmc_json_valid(const char *json, size_t len)
 {
     const char *cend;
-    /* with R_NONE nothing is written */
-    return decode((char *)json, 0, len, R_NONE, NULL, &cend);
+    /* with K_NONE nothing is written */
+    return decode((char *)json, 0, len, K_NONE, NULL, &cend);
 }
 
 /* ---- shape cache --------------------------------------------------------
