@@ -1,5 +1,5 @@
 #include "llmc_json.h"
-#include "llmc_util.h"
+#include "llmc_internal.h"
 
 #include <string.h>
 
@@ -352,6 +352,71 @@ static const uint8_t k_reset[K_EXPIRES][2] = {
     {AT(usage), AT(has_error) - AT(usage)},
 };
 
+/* Take into m the scalar p[0..q) in role vr, c its first byte (a string:
+ * q is its closing quote). Not inlined: in decode() its locals would
+ * crowd the check's out of registers (about 90 B more on Cortex-M4). */
+static LLMC_NOINLINE void scalar(llmc_chat_msg_t *m, int vr, char c, char *p,
+                                 char *q)
+{
+    char *s;
+    int32_t *ip;
+    int i;
+    s = p + 1; /* a string's body: s[0..q) */
+    if (vr == K_EXPIRES || (vr >= K_PROMPT && vr < K_TEXT)) {
+        /* a count (expires_in also as its digits in quotes, as some
+         * OAuth servers send it); anything but an integer is not
+         * ours to judge */
+        i = c == '"' && vr == K_EXPIRES;
+        ip = (int32_t *)(void *)((char *)&m->usage.prompt_tokens +
+                                 (vr == K_EXPIRES ? 0 : vr - K_PROMPT) *
+                                     sizeof(int32_t));
+        if (int_at(p + i, ip, i) == LLMC_OK)
+            m->usage.present = true;
+    }
+    /* the check passed the strings' escapes: unescaping cannot fail */
+    if ((vr == K_ERROR || vr == K_ERRMSG || vr == K_ACCESS) &&
+        c == '"' && m->error_msg == NULL) { /* the first string */
+        (void)llmc_json_unescape(s, (size_t)(q - s), &m->error_len, NULL);
+        m->error_msg = s;
+    }
+    if (vr == K_FINISH) {
+        (void)llmc_json_unescape(s, (size_t)(q - s), &m->finish_len, NULL);
+        m->finish_reason = s;
+    }
+    if (vr == K_CONTENT) {
+        m->content_raw_len = (size_t)(q - s);
+        (void)llmc_json_unescape(s, (size_t)(q - s), &m->content_len,
+                                 m->lone);
+        m->content = s;
+    }
+    if (vr == K_TEXT) {
+        /* a part's text: the content's lone halves are those at the
+         * start of all the text and at its end */
+        size_t tn, at2 = m->content_len; /* the joined text so far */
+        uint16_t tl[2] = {0, 0}, first;
+        (void)llmc_json_unescape(s, (size_t)(q - s), &tn, tl);
+        first = tl[0];
+        if (at2 == 0)
+            m->lone[0] = first;
+        else if (m->lone[1] != 0 && first != 0) {
+            /* a pair split between two parts: one character, as in
+             * the joined strings; the halves' U+FFFD (3 bytes each)
+             * make way for its 4 bytes, which end before this part's
+             * string */
+            at2 -= 3;
+            llmc_json_pair((char *)m->content + at2, m->lone[1], first);
+            at2 += 4;
+            m->lone[1] = 0;
+            s += 3;
+            tn -= 3;
+        }
+        if (tn > 0)
+            m->lone[1] = tl[1];
+        memmove((char *)m->content + at2, s, tn);
+        m->content_len = at2 + tn;
+    }
+}
+
 /* Check js[0..len) as one object (and nothing else but whitespace) and
  * decode into m what llmc reads in it: root is R_CHAT, R_TOKEN (the
  * access_token string in m's error_msg, expires_in in usage), or K_NONE
@@ -365,8 +430,7 @@ static const uint8_t k_reset[K_EXPIRES][2] = {
 static int decode(char *js, size_t at, size_t len, int root,
                   llmc_chat_msg_t *m, const char **cend)
 {
-    char *p = js + at, *e = js + len, *q, *s;
-    int32_t *ip;
+    char *p = js + at, *e = js + len, *q;
     uint8_t path[MAX_DEPTH + 1]; /* per level: role << 1 | is an object */
     int depth = at > 0, vr = root, r, i;
     int st = at > 0 ? AFTER : VALUE;
@@ -469,60 +533,8 @@ static int decode(char *js, size_t at, size_t len, int root,
          * after a number */
         if (q == NULL || q == e)
             return LLMC_ERR_PROTOCOL;
-        s = p + 1; /* a string's body: s[0..q) */
-        if (vr == K_EXPIRES || (vr >= K_PROMPT && vr < K_TEXT)) {
-            /* a count (expires_in also as its digits in quotes, as some
-             * OAuth servers send it); anything but an integer is not
-             * ours to judge */
-            i = c == '"' && vr == K_EXPIRES;
-            ip = (int32_t *)(void *)((char *)&m->usage.prompt_tokens +
-                                     (vr == K_EXPIRES ? 0 : vr - K_PROMPT) *
-                                         sizeof(int32_t));
-            if (int_at(p + i, ip, i) == LLMC_OK)
-                m->usage.present = true;
-        }
-        /* the check passed the strings' escapes: unescaping cannot fail */
-        if ((vr == K_ERROR || vr == K_ERRMSG || vr == K_ACCESS) &&
-            c == '"' && m->error_msg == NULL) { /* the first string */
-            (void)llmc_json_unescape(s, (size_t)(q - s), &m->error_len, NULL);
-            m->error_msg = s;
-        }
-        if (vr == K_FINISH) {
-            (void)llmc_json_unescape(s, (size_t)(q - s), &m->finish_len, NULL);
-            m->finish_reason = s;
-        }
-        if (vr == K_CONTENT) {
-            m->content_raw_len = (size_t)(q - s);
-            (void)llmc_json_unescape(s, (size_t)(q - s), &m->content_len,
-                                     m->lone);
-            m->content = s;
-        }
-        if (vr == K_TEXT) {
-            /* a part's text: the content's lone halves are those at the
-             * start of all the text and at its end */
-            size_t tn, at2 = m->content_len; /* the joined text so far */
-            uint16_t tl[2] = {0, 0}, first;
-            (void)llmc_json_unescape(s, (size_t)(q - s), &tn, tl);
-            first = tl[0];
-            if (at2 == 0)
-                m->lone[0] = first;
-            else if (m->lone[1] != 0 && first != 0) {
-                /* a pair split between two parts: one character, as in
-                 * the joined strings; the halves' U+FFFD (3 bytes each)
-                 * make way for its 4 bytes, which end before this part's
-                 * string */
-                at2 -= 3;
-                llmc_json_pair((char *)m->content + at2, m->lone[1], first);
-                at2 += 4;
-                m->lone[1] = 0;
-                s += 3;
-                tn -= 3;
-            }
-            if (tn > 0)
-                m->lone[1] = tl[1];
-            memmove((char *)m->content + at2, s, tn);
-            m->content_len = at2 + tn;
-        }
+        if (vr != K_NONE)
+            scalar(m, vr, c, p, q);
         p = q + (c == '"');
         goto ended;
     close:
