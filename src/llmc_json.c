@@ -273,11 +273,11 @@ static const char *scan_scalar(const char *p, const char *e)
 
 
 /* An integer's value, saturated to the int32_t range (a count beyond it is
- * not real). v is a number the check accepted, with a byte after it, or
- * (quoted) what follows a checked string's opening quote. A fraction is
- * cut (3600.5 is 3600); with an exponent (3.6e3 is not 3) or anything else
+ * not real): v[0..end) is a number the check accepted, with a byte after
+ * it, or what is between a checked string's quotes. A fraction is cut
+ * (3600.5 is 3600); with an exponent (3.6e3 is not 3) or anything else
  * inside the quotes it is no integer. */
-static int int_at(const char *v, int32_t *out, bool quoted)
+static int int_at(const char *v, const char *end, int32_t *out)
 {
     uint32_t x;
     uint64_t r;
@@ -285,13 +285,15 @@ static int int_at(const char *v, int32_t *out, bool quoted)
     const char *p;
     if (!neg && !digit(*v))
         return LLMC_ERR_PROTOCOL; /* not a number */
+    /* the digits stop at end at the latest: the byte after a number, or
+     * a closing quote, is none */
     r = llmc_parse_dec(v + neg, (size_t)-1);
     x = (uint32_t)r;
     p = v + neg + (size_t)(r >> 32);
     if (*p == '.')
         while (digit(*++p))
             ;
-    if ((*p | 0x20) == 'e' || (quoted && *p != '"'))
+    if (p != end)
         return LLMC_ERR_PROTOCOL;
     if (x > (uint32_t)INT32_MAX + (uint32_t)neg)
         x = (uint32_t)INT32_MAX + (uint32_t)neg;
@@ -370,7 +372,7 @@ static LLMC_NOINLINE void scalar(llmc_chat_msg_t *m, int vr, char c, char *p,
         ip = (int32_t *)(void *)((char *)&m->usage.prompt_tokens +
                                  (vr == K_EXPIRES ? 0 : vr - K_PROMPT) *
                                      sizeof(int32_t));
-        if (int_at(p + i, ip, i) == LLMC_OK)
+        if (int_at(p + i, q, ip) == LLMC_OK)
             m->usage.present = true;
     }
     /* the check passed the strings' escapes: unescaping cannot fail */
@@ -439,9 +441,6 @@ static int decode(char *js, size_t at, size_t len, int root,
 
     *cend = NULL;
     path[1] = (uint8_t)(root << 1 | 1);
-    p = (char *)skip_ws(p, e);
-    if (at == 0 && (p >= e || *p != '{'))
-        return LLMC_ERR_PROTOCOL; /* the document is an object */
     for (;;) {
         p = (char *)skip_ws(p, e);
         if (p >= e)
@@ -486,6 +485,8 @@ static int decode(char *js, size_t at, size_t len, int root,
             continue;
         }
         /* a value: what llmc reads of it, and whether it has its type */
+        if (depth == 0 && c != '{')
+            return LLMC_ERR_PROTOCOL; /* the document is an object */
         if (c == 'n' && vr != R_CHOICE0)
             vr = K_NONE;
         i = k_need[vr];
@@ -641,12 +642,10 @@ int llmc_json_chat(char *js, size_t len, llmc_json_shape_t *shape,
     memset(out, 0, sizeof(*out));
     if (at > 0) {
         /* the content string between the kept prefix and suffix, which
-         * shape_match() checked: unescaping cannot fail */
-        out->content = js + shape->pre_len;
-        out->content_raw_len = at - shape->suf_len - shape->pre_len;
+         * shape_match() checked, as decode() takes it */
         out->has_content = true;
-        (void)llmc_json_unescape(js + shape->pre_len, out->content_raw_len,
-                                 &out->content_len, out->lone);
+        scalar(out, K_CONTENT, '"', js + shape->pre_len - 1,
+               js + at - shape->suf_len);
     }
     rc = decode(js, at, len, R_CHAT, out, &cend);
     /* &, not &&: as in decode() */
