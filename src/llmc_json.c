@@ -386,10 +386,11 @@ static LLMC_NOINLINE void scalar(llmc_chat_msg_t *m, int vr, char c, char *p,
         m->finish_reason = s;
     }
     if (vr == K_CONTENT) {
+        /* a string: the one part of a content, joined where it is */
         m->content_raw_len = (size_t)(q - s);
-        (void)llmc_json_unescape(s, (size_t)(q - s), &m->content_len,
-                                 m->lone);
         m->content = s;
+        m->content_len = 0;
+        vr = K_TEXT;
     }
     if (vr == K_TEXT) {
         /* a part's text: the content's lone halves are those at the
@@ -642,10 +643,12 @@ int llmc_json_chat(char *js, size_t len, llmc_json_shape_t *shape,
     memset(out, 0, sizeof(*out));
     if (at > 0) {
         /* the content string between the kept prefix and suffix, which
-         * shape_match() checked, as decode() takes it */
+         * shape_match() checked: unescaping cannot fail */
+        out->content = js + shape->pre_len;
+        out->content_raw_len = at - shape->suf_len - shape->pre_len;
         out->has_content = true;
-        scalar(out, K_CONTENT, '"', js + shape->pre_len - 1,
-               js + at - shape->suf_len);
+        (void)llmc_json_unescape(js + shape->pre_len, out->content_raw_len,
+                                 &out->content_len, out->lone);
     }
     rc = decode(js, at, len, R_CHAT, out, &cend);
     /* &, not &&: as in decode() */
