@@ -472,7 +472,7 @@ static int decode(char *js, size_t at, size_t len, int root,
                 return LLMC_ERR_PROTOCOL;
             vr = key_id(p + 1, (size_t)(q - p - 1), k_members[r] & 15,
                         k_members[r] >> 4);
-            if (vr != K_NONE && depth == 1) {
+            if ((unsigned)vr - 1 < K_EXPIRES) { /* a top-level member */
                 memset((char *)m + k_reset[vr - 1][0], 0, k_reset[vr - 1][1]);
                 bad &= ~(1u << vr);
                 nokeep |= seen & 1u << vr;
