@@ -516,7 +516,7 @@ static int decode(char *js, size_t at, size_t len, int root,
         if (i != 0 && c != i) {
             /* LLMC_ERR_PROTOCOL, unless a later member replaces the
              * top-level one this is in (usage, or choices) */
-            bad |= 1u << (vr == K_USAGE ? K_USAGE : K_CHOICES);
+            bad |= 2u << (vr == K_USAGE); /* bit K_CHOICES or K_USAGE */
             vr = K_NONE;
         }
         /* |, not ||: one test, which gives gcc no branch to copy the
@@ -524,7 +524,7 @@ static int decode(char *js, size_t at, size_t len, int root,
         if ((c == '{') | (c == '[')) {
             if (depth == MAX_DEPTH)
                 return LLMC_ERR_PROTOCOL;
-            path[++depth] = (uint8_t)(vr << 1 | (c == '{'));
+            path[++depth] = (uint8_t)(vr << 1 | (c >> 5 & 1)); /* '{' */
             p++;
             st = OPENED;
             continue;
@@ -541,7 +541,7 @@ static int decode(char *js, size_t at, size_t len, int root,
         goto ended;
     close:
         r = path[depth];
-        if (c != (r & 1 ? '}' : ']'))
+        if (c != (']' | (r & 1) << 5)) /* ] or }: 0x20 apart */
             return LLMC_ERR_PROTOCOL;
         p++;
         r >>= 1;
