@@ -368,10 +368,10 @@ static LLMC_NOINLINE void scalar(llmc_chat_msg_t *m, int vr, char c, char *p,
         /* a count (expires_in also as its digits in quotes, as some
          * OAuth servers send it); anything but an integer is not
          * ours to judge */
-        i = c == '"' && vr == K_EXPIRES;
+        i = vr == K_EXPIRES ? K_PROMPT : vr; /* in prompt_tokens */
         ip = (int32_t *)(void *)((char *)&m->usage.prompt_tokens +
-                                 (vr == K_EXPIRES ? 0 : vr - K_PROMPT) *
-                                     sizeof(int32_t));
+                                 (i - K_PROMPT) * sizeof(int32_t));
+        i = c == '"' && vr == K_EXPIRES;
         if (int_at(p + i, q, ip) == LLMC_OK)
             m->usage.present = true;
     }
