@@ -1042,26 +1042,33 @@ class GatewayStateTests(unittest.TestCase):
         # --model names the model of requests that give none; one longer
         # than a request's model may be (GW_MODEL_MAX) would go out cut
         # short, naming another model, or as bytes that are not UTF-8
+        for value in ("m" * 128, b"caf\xe9"):
+            with self.subTest(value=value):
+                self.assertRefusedAtStart("--model", value,
+                                          "llmc-gateway: --model ")
+
+    def assertRefusedAtStart(self, opt, value, message):
+        """The gateway, given opt value beside a config it can run, exits
+        with 2 before it serves, and says message on stderr."""
         with tempfile.TemporaryDirectory() as tmp:
             cfg = os.path.join(tmp, "providers.json")
             with open(cfg, "w") as f:
                 json.dump({"providers": [{"name": "a",
                                           "base_url": "http://h/v1"}]}, f)
-            for value in ("m" * 128, b"caf\xe9"):
-                with self.subTest(value=value):
-                    p = subprocess.Popen(
-                        [GATEWAY, "-c", cfg, "--listen", "%s:0" % TEST_HOST,
-                         "--model", value], stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE)
-                    try:
-                        _, err = p.communicate(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-                        p.communicate()
-                        self.fail("started with --model %r" % value)
-                    err = err.decode("utf-8", "replace")
-                    self.assertEqual(p.returncode, 2, err)
-                    self.assertIn("llmc-gateway: --model ", err)
+            p = subprocess.Popen(
+                [GATEWAY, "-c", cfg, "--listen", "%s:0" % TEST_HOST,
+                 opt, value], stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE)
+            try:
+                _, err = p.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                self.fail("started with %s %r" % (opt, value))
+            err = err.decode("utf-8", "replace")
+            self.assertEqual(p.returncode, 2, err)
+            self.assertIn(message, err)
+            self.assertNotIn("runtime error", err)
 
     def test_number_options_out_of_range_or_not_numbers_are_refused(self):
         # as the other tools' number options: exit 2 and a message that
@@ -1073,27 +1080,10 @@ class GatewayStateTests(unittest.TestCase):
                  ("--max-inflight", "0"), ("--max-inflight", "10x"),
                  ("--max-inflight", "1000"), ("--queue", "-1"),
                  ("--queue", "abc"), ("--queue", "100000"))
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = os.path.join(tmp, "providers.json")
-            with open(cfg, "w") as f:
-                json.dump({"providers": [{"name": "a",
-                                          "base_url": "http://h/v1"}]}, f)
-            for opt, value in cases:
-                with self.subTest(opt=opt, value=value):
-                    p = subprocess.Popen(
-                        [GATEWAY, "-c", cfg, "--listen", "%s:0" % TEST_HOST,
-                         opt, value], stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE)
-                    try:
-                        _, err = p.communicate(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-                        p.communicate()
-                        self.fail("started with %s %r" % (opt, value))
-                    err = err.decode("utf-8", "replace")
-                    self.assertEqual(p.returncode, 2, err)
-                    self.assertIn("llmc-gateway: %s needs " % opt, err)
-                    self.assertNotIn("runtime error", err)
+        for opt, value in cases:
+            with self.subTest(opt=opt, value=value):
+                self.assertRefusedAtStart(opt, value,
+                                          "llmc-gateway: %s needs " % opt)
 
     def test_names_too_long_for_a_whole_error_message_are_refused(self):
         # the longest failed request's message must fit the buffer it is
