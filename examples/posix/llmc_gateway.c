@@ -110,6 +110,7 @@ typedef struct {
     size_t in_len;
     size_t req_len; /* head + body of the current request, once known */
     bool keep_alive;
+    bool head_only; /* a HEAD request: its answer is the head alone */
     bool peer_eof; /* the client half-closed: nothing more will come */
     bool sent_continue;
     unsigned long long drain_left; /* 413: body bytes not yet received */
@@ -280,6 +281,7 @@ static void conn_reset_request(conn_t *c)
     c->tail_len = 0;
     c->close_after = false;
     c->sent_continue = false;
+    c->head_only = false;
     c->drain_left = 0;
     c->req_len = 0;
 }
@@ -390,16 +392,22 @@ static bool head_json(conn_t *c, int status, uint64_t body_len,
                       extra != NULL ? extra : "");
 }
 
-/* A whole small JSON response from a buffer. */
+/* A whole small JSON response from a buffer. The answer to HEAD is the
+ * head alone (RFC 9110 9.3.2), with the Content-Length GET would have: a
+ * client reads no body after it, and would take one for the next
+ * response on the connection. */
 static void respond(conn_t *c, int status, const char *body, size_t n,
                     const char *extra)
 {
-    if (!head_json(c, status, n, extra) || out_room(c) < n) {
+    if (!head_json(c, status, n, extra) ||
+        (!c->head_only && out_room(c) < n)) {
         conn_drop(c, "response does not fit");
         return;
     }
-    memcpy(c->out + c->out_len, body, n);
-    c->out_len += n;
+    if (!c->head_only) {
+        memcpy(c->out + c->out_len, body, n);
+        c->out_len += n;
+    }
     c->state = C_WRITE;
 }
 
@@ -1343,6 +1351,8 @@ static void conn_parse(conn_t *c, uint64_t now)
         goto malformed;
     http10 = version[7] == '0';
     c->keep_alive = !http10;
+    /* from here on, every answer to HEAD (an error too) is a head alone */
+    c->head_only = mlen == 4 && memcmp(method, "HEAD", 4) == 0;
     /* headers */
     p = line_end + 2;
     while (p < end + 2) {
@@ -1427,7 +1437,9 @@ static void conn_parse(conn_t *c, uint64_t now)
     /* route */
     {
         bool post = mlen == 4 && memcmp(method, "POST", 4) == 0;
-        bool get = mlen == 3 && memcmp(method, "GET", 3) == 0;
+        /* HEAD: GET's answer without its body */
+        bool get = (mlen == 3 && memcmp(method, "GET", 3) == 0) ||
+                   c->head_only;
         char *q = memchr(target, '?', tlen);
         char *body = c->in + head_len;
         if (q != NULL)
@@ -1447,7 +1459,7 @@ static void conn_parse(conn_t *c, uint64_t now)
             (tlen == 7 && memcmp(target, "/health", 7) == 0)) {
             if (!get) {
                 respond_error(c, 405, "invalid_request_error",
-                              "method not allowed", "Allow: GET\r\n");
+                              "method not allowed", "Allow: GET, HEAD\r\n");
                 return;
             }
             if (tlen == 7)

@@ -35,7 +35,8 @@
  * once it has all its answers, or stalls and is dropped by
  * check_timeouts(). It checks that the responses are whole, each with a
  * Content-Length that is its body's and a JSON body (4xx and 5xx: an
- * OpenAI error with a non-empty message); nothing follows a "Connection:
+ * OpenAI error with a non-empty message), but for the answers to HEAD
+ * requests, which are their heads alone; nothing follows a "Connection:
  * close" response; a request that reached llmc is the one the reference
  * decodes from its bytes in the input, and stays so until its on_done
  * (llmc holds pointers into the connection's buffer); it gets one 502;
@@ -711,6 +712,7 @@ static void check_request(const conn_t *c, const char *body, size_t len,
 typedef struct {
     int status;
     bool close;
+    bool head_only; /* the answer to a HEAD request: no body */
     const char *body;
     size_t body_len;
     span_t type; /* an error's "type" */
@@ -726,8 +728,10 @@ static const char *find(const char *s, size_t n, const char *w)
 }
 
 /* The response at log[*off..len): whole, framed by its Content-Length,
- * its body JSON; an error's body as respond_error() writes it. */
-static void response(const char *log, size_t len, size_t *off, resp_t *r)
+ * its body JSON; an error's body as respond_error() writes it. With
+ * head_only, the answer to a HEAD request: its head alone. */
+static void response(const char *log, size_t len, size_t *off, resp_t *r,
+                     bool head_only)
 {
     const char *p = log + *off, *end, *h;
     size_t n = len - *off, head;
@@ -741,6 +745,7 @@ static void response(const char *log, size_t len, size_t *off, resp_t *r)
     r->body = p + head;
     r->body_len = 0;
     r->close = false;
+    r->head_only = false;
     if (r->status == 100) {
         FUZZ_ASSERT(head == 25); /* "HTTP/1.1 100 Continue", nothing else */
         *off += head;
@@ -749,10 +754,16 @@ static void response(const char *log, size_t len, size_t *off, resp_t *r)
     h = find(p, head, "\r\nContent-Length: ");
     FUZZ_ASSERT(h != NULL);
     cl = strtoull(h + 18, NULL, 10);
-    FUZZ_ASSERT(cl <= n - head);
     r->close = find(p, head, "\r\nConnection: close\r\n") != NULL;
     FUZZ_ASSERT(r->close !=
                 (find(p, head, "\r\nConnection: keep-alive\r\n") != NULL));
+    r->head_only = head_only;
+    if (head_only) { /* the Content-Length GET's answer would have */
+        FUZZ_ASSERT(cl > 0);
+        *off += head;
+        return;
+    }
+    FUZZ_ASSERT(cl <= n - head);
     r->body_len = (size_t)cl;
     *off += head + r->body_len;
     FUZZ_ASSERT(llmc_json_valid(r->body, r->body_len) == LLMC_OK);
@@ -800,7 +811,7 @@ static void body_mode(const uint8_t *data, size_t size, int ep)
     g_active = g_max_inflight = g_queue_limit = 0; /* stop before llmc */
     submit(c, body, size);
     FUZZ_ASSERT(c->state == C_WRITE);
-    response(c->out, c->out_len, &off, &r);
+    response(c->out, c->out_len, &off, &r, false);
     FUZZ_ASSERT(off == c->out_len); /* one response */
     if (w.accept) {
         FUZZ_ASSERT(r.status == 503 && type_is(&r, "overloaded"));
@@ -819,6 +830,20 @@ typedef struct {
     size_t log_len;
     unsigned reached; /* requests that reached llmc */
 } run_t;
+
+/* Per response the gateway made (100 Continue aside), in order: whether
+ * it answers a HEAD request. A response is made as a connection enters
+ * C_WRITE, one at a time: the next request is read once it has gone. */
+static bool *g_resp_head;
+static size_t g_n_resp, g_resp_cap;
+
+static void made_response(const conn_t *c, int before)
+{
+    if (c->state != C_WRITE || before == C_WRITE)
+        return;
+    FUZZ_ASSERT(g_n_resp < g_resp_cap);
+    g_resp_head[g_n_resp++] = c->head_only;
+}
 
 static llmc_provider_t g_prov;
 
@@ -844,10 +869,16 @@ static void conn_run(const uint8_t *s, size_t len, const size_t *cuts,
     char *arena = malloc(len + 1);
     llmc_config_t lc;
     unsigned long id = 0;
-    size_t rounds, off = 0, n_502 = 0;
+    size_t rounds, off = 0, n_502 = 0, n_resp = 0;
     bool closed = false;
 
     FUZZ_ASSERT(arena != NULL);
+    /* a response takes a request, of a byte at least (a timeout's
+     * none, nor a dropped connection's) */
+    g_resp_cap = len + 1;
+    g_resp_head = malloc(g_resp_cap * sizeof(*g_resp_head));
+    g_n_resp = 0;
+    FUZZ_ASSERT(g_resp_head != NULL);
     g_rx = s;
     g_rx_len = len;
     g_rx_off = 0;
@@ -889,7 +920,9 @@ static void conn_run(const uint8_t *s, size_t len, const size_t *cuts,
         g_piece = 0;
         if ((c->state == C_READ || c->state == C_WAIT) &&
             c->in_len < GW_REQ_MAX && readable(c, stall)) {
+            int before = c->state;
             conn_read(c, g_now);
+            made_response(c, before);
             idle = false;
         } else if (c->state == C_DRAIN && readable(c, stall)) {
             conn_drain(c);
@@ -905,12 +938,15 @@ static void conn_run(const uint8_t *s, size_t len, const size_t *cuts,
             /* llmc reads the request until its on_done */
             check_submitted(c, arena, &w);
             FUZZ_ASSERT(llmc_poll(&g_client, 1000) >= 0);
+            made_response(c, C_WAIT);
             idle = false;
         }
         if (c->state == C_WRITE) {
             if (conn_flush(c, g_now) && c->state == C_WRITE &&
-                !conn_pending(c))
+                !conn_pending(c)) {
                 conn_next(c, g_now);
+                made_response(c, C_READ);
+            }
             idle = false;
         }
         if (idle && stall) {
@@ -924,10 +960,19 @@ static void conn_run(const uint8_t *s, size_t len, const size_t *cuts,
 
     while (off < g_log_len) {
         resp_t r;
+        bool head_only;
         FUZZ_ASSERT(!closed); /* nothing after "Connection: close" */
-        response(g_log, g_log_len, &off, &r);
+        /* a 100 Continue is no response of g_resp_head's */
+        head_only = g_log_len - off >= 13 &&
+                    memcmp(g_log + off, "HTTP/1.1 100 ", 13) != 0 &&
+                    n_resp < g_n_resp && g_resp_head[n_resp];
+        response(g_log, g_log_len, &off, &r, head_only);
+        if (r.status != 100)
+            n_resp++;
         closed = r.close;
-        if (r.status == 502) {
+        if (r.head_only) {
+            FUZZ_ASSERT(r.status != 502); /* HEAD never reaches llmc */
+        } else if (r.status == 502) {
             FUZZ_ASSERT(type_is(&r, "upstream_error"));
             n_502++;
         } else if (r.status != 100 && r.status != 200) {
@@ -936,7 +981,10 @@ static void conn_run(const uint8_t *s, size_t len, const size_t *cuts,
         }
     }
     FUZZ_ASSERT(n_502 == out->reached);
+    FUZZ_ASSERT(n_resp == g_n_resp); /* every response made went out */
     out->log_len = g_log_len;
+    free(g_resp_head);
+    g_resp_head = NULL;
     free(arena);
 }
 

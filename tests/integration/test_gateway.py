@@ -180,10 +180,11 @@ def recv_exactly(sock, n):
     return buf
 
 
-def read_response(sock):
+def read_response(sock, head_only=False):
     """Read one Content-Length response from sock: (status, headers, body).
     Takes no byte past it: a pipelined response that came in the same
-    segment stays for the next call."""
+    segment stays for the next call. head_only: the answer to HEAD, which
+    ends with its head (body b"")."""
     head = b""
     while True:
         c = sock.recv(65536, socket.MSG_PEEK)
@@ -200,7 +201,7 @@ def read_response(sock):
     for ln in lines[1:]:
         k, _, v = ln.partition(":")
         headers[k.strip().lower()] = v.strip()
-    n = int(headers.get("content-length", "0"))
+    n = 0 if head_only else int(headers.get("content-length", "0"))
     return int(lines[0].split(" ", 2)[1]), headers, recv_exactly(sock, n)
 
 
@@ -831,6 +832,27 @@ class GatewayTests(unittest.TestCase):
             self.assertEqual(st, 200)
         finally:
             s.close()
+
+    def test_head_is_answered_without_a_body(self):
+        # a client reads no body after an answer to HEAD (RFC 9110 9.3.2),
+        # whatever its Content-Length: a body sent anyway is read as the
+        # next response on the kept-alive connection
+        for path, status in (("/v1/chat/completions", 405),
+                             ("/nowhere", 404), ("/health", 200),
+                             ("/v1/models", 200)):
+            with self.subTest(path=path), socket.create_connection(
+                    (TEST_HOST, self.gw.port), timeout=10) as s:
+                s.sendall(raw_request(0, "HEAD", path))
+                st, h, _ = read_response(s, head_only=True)
+                self.assertGreater(int(h["content-length"]), 0)
+                self.assertEqual(h.get("connection"), "keep-alive")
+                # the next bytes are the next request's answer
+                s.sendall(raw_request(0, "GET", "/v1/models"))
+                st2, _, body = read_response(s)
+                self.assertEqual(st2, 200, body)
+                self.assertEqual(json.loads(body)["object"], "list")
+                # and HEAD got GET's answer, head alone
+                self.assertEqual(st, status)
 
 
 class GatewayTextTests(unittest.TestCase):
