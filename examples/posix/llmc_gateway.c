@@ -488,15 +488,17 @@ static bool stream_head(conn_t *c)
                          "\r\n\r\n");
 }
 
+/* The model is written whole: a provider's (from the config) may be
+ * longer than a request's. */
 static bool chunk_open(conn_t *c)
 {
-    char em[GW_MODEL_MAX * 6 + 1];
+    const char *m = answer_model(c);
     return out_printf(c,
                       "data: {\"id\":\"chatcmpl-gw%lu\",\"object\":"
                       "\"chat.completion.chunk\",\"created\":%ld,\"model\":"
-                      "\"%s\",",
-                      c->id, c->created,
-                      esc_small(answer_model(c), em, sizeof(em)));
+                      "\"",
+                      c->id, c->created) &&
+           out_escaped(c, m, strlen(m)) && out_printf(c, "\",");
 }
 
 static void cb_delta(void *user, const char *text, size_t len)
@@ -653,20 +655,25 @@ static void cb_done(void *user, const llmc_result_t *r)
     }
     /* non-stream: prefix in out, the answer escaped from c->answer, tail */
     {
-        char pre[1024], em[GW_MODEL_MAX * 6 + 1];
+        static const char mid[] = "\",\"choices\":[{\"index\":0,"
+                                  "\"message\":{\"role\":\"assistant\","
+                                  "\"content\":\"";
+        char pre[128];
         char fr[sizeof(r->finish_reason) * 6], us[128];
-        int np;
+        const char *m = NULL; /* the model, written whole between pre
+                                 and mid */
+        uint64_t np;
         if (c->endpoint == EP_CHAT) {
-            np = snprintf(pre, sizeof(pre), "{\"response\":\"");
+            np = (uint64_t)snprintf(pre, sizeof(pre), "{\"response\":\"");
             n = snprintf(c->tail, sizeof(c->tail), "\"}");
         } else {
-            np = snprintf(pre, sizeof(pre),
-                          "{\"id\":\"chatcmpl-gw%lu\",\"object\":"
-                          "\"chat.completion\",\"created\":%ld,\"model\":"
-                          "\"%s\",\"choices\":[{\"index\":0,\"message\":{"
-                          "\"role\":\"assistant\",\"content\":\"",
-                          c->id, c->created,
-                          esc_small(answer_model(c), em, sizeof(em)));
+            m = answer_model(c);
+            np = (uint64_t)snprintf(pre, sizeof(pre),
+                                    "{\"id\":\"chatcmpl-gw%lu\",\"object\":"
+                                    "\"chat.completion\",\"created\":%ld,"
+                                    "\"model\":\"",
+                                    c->id, c->created) +
+                 escaped_len(false, m, strlen(m)) + sizeof(mid) - 1;
             n = snprintf(c->tail, sizeof(c->tail),
                          "\"},\"finish_reason\":\"%s\"}],\"usage\":%s}",
                          finish_of(r, fr, sizeof(fr)),
@@ -674,11 +681,12 @@ static void cb_done(void *user, const llmc_result_t *r)
         }
         c->tail_len = (size_t)n;
         if (!head_json(c, 200,
-                       (uint64_t)np +
-                           escaped_len(false, c->answer, c->answer_len) +
+                       np + escaped_len(false, c->answer, c->answer_len) +
                            (uint64_t)n,
                        NULL) ||
-            !out_printf(c, "%s", pre)) {
+            !out_printf(c, "%s", pre) ||
+            (m != NULL &&
+             (!out_escaped(c, m, strlen(m)) || !out_printf(c, "%s", mid)))) {
             conn_drop(c, "response head does not fit");
             return;
         }
@@ -1183,7 +1191,7 @@ static bool app_esc(char *buf, size_t cap, size_t *o, const char *s)
 
 static void get_models(conn_t *c)
 {
-    char *body = g_scratch, em[GW_MODEL_MAX * 6 + 1];
+    char *body = g_scratch;
     const size_t cap = sizeof(g_scratch);
     size_t i, j, o = 0;
     bool first = true, ok;
@@ -1200,10 +1208,13 @@ static void get_models(conn_t *c)
         }
         if (dup)
             continue;
-        ok = app(body, cap, &o,
-                 "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":0,"
-                 "\"owned_by\":\"",
-                 first ? "" : ",", esc_small(m, em, sizeof(em))) &&
+        /* the id whole: a provider's model may be longer than a
+         * request's */
+        ok = app(body, cap, &o, "%s{\"id\":\"", first ? "" : ",") &&
+             app_esc(body, cap, &o, m) &&
+             app(body, cap, &o,
+                 "\",\"object\":\"model\",\"created\":0,"
+                 "\"owned_by\":\"") &&
              app_esc(body, cap, &o, g_cfg.providers[i].name) &&
              app(body, cap, &o, "\"}");
         first = false;
@@ -1788,6 +1799,18 @@ int main(int argc, char **argv)
     if (llmc_tool_config_load(&g_cfg, config) != 0) {
         fprintf(stderr, "llmc-gateway: config: %s\n", g_cfg.err);
         return 2;
+    }
+    /* a provider's model goes whole into every chunk of a stream and the
+     * head of an answer, which the output buffer holds with the rest */
+    for (i = 0; i < (int)g_cfg.n_providers; i++) {
+        const char *m = g_cfg.providers[i].model;
+        if (m != NULL && escaped_len(false, m, strlen(m)) > GW_OUT_MAX / 4) {
+            fprintf(stderr, "llmc-gateway: config: providers[%d].model is "
+                            "too long for the gateway: at most %u bytes "
+                            "as JSON (GW_OUT_MAX / 4)\n",
+                    i, (unsigned)(GW_OUT_MAX / 4));
+            return 2;
+        }
     }
     /* a failed request's message is sent whole from an answer buffer */
     if (failure_bound() > GW_ANSWER_MAX) {

@@ -897,6 +897,29 @@ class GatewayTextTests(unittest.TestCase):
         events = sse_events(body)
         self.assertIn("\u00e9\u00e9", json.loads(events[-2])["error"]["message"])
 
+    def test_a_provider_model_longer_than_a_requests_is_written_whole(self):
+        # a provider's model (from the config) names the answers' "model"
+        # and an entry of /v1/models, written from buffers sized for a
+        # request's model (127 bytes, 762 escaped): a longer one went out
+        # there cut short, naming another model
+        model = "t?text=whole&pad=" + "m" * 1000 + "\u00e9\""
+        gw = self.gateway([{"name": "p", "model": model}])
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("x"))
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["model"], model)
+        status, _, body = post(gw.base + "/v1/chat/completions",
+                               completion("x", stream=True))
+        self.assertEqual(status, 200, body)
+        events = sse_events(body)
+        self.assertEqual(events[-1], "[DONE]")
+        for ev in events[:-1]:
+            self.assertEqual(json.loads(ev)["model"], model)
+        status, _, body = curl([gw.base + "/v1/models"])
+        self.assertEqual(status, 200, body)
+        self.assertEqual([m["id"] for m in json.loads(body)["data"]],
+                         [model])
+
     def test_long_and_odd_provider_names_are_written_whole(self):
         names = ["\u00e9" * 200, '"' * 200, "back\\slash", "tab\there"]
         gw = self.gateway([{"name": n, "model": "m%d" % i}
@@ -1068,6 +1091,30 @@ class GatewayStateTests(unittest.TestCase):
             with self.subTest(value=value):
                 self.assertRefusedAtStart("--model", value,
                                           "llmc-gateway: --model ")
+
+    def test_a_provider_model_too_long_for_the_gateway_is_refused(self):
+        # a provider's model goes whole into every chunk and answer head,
+        # which the output buffer (16 KB) holds: one that could not fit is
+        # refused at start, not cut nor a connection dropped at each answer
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            with open(cfg, "w") as f:
+                json.dump({"providers": [
+                    {"name": "a", "base_url": "http://h/v1", "model": "m"},
+                    {"name": "b", "base_url": "http://h/v1",
+                     "model": "m" * 5000, "working": False}]}, f)
+            p = subprocess.Popen(
+                [GATEWAY, "-c", cfg, "--listen", "%s:0" % TEST_HOST],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                _, err = p.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                self.fail("started with a model of 5000 bytes")
+        self.assertEqual(p.returncode, 2, err)
+        self.assertIn(b"llmc-gateway: config: providers[1].model is too "
+                      b"long for the gateway", err)
 
     def assertRefusedAtStart(self, opt, value, message):
         """The gateway, given opt value beside a config it can run, exits
