@@ -126,7 +126,9 @@ static int env_fail(llmc_tool_config_t *cfg, const char *raw,
 /* A secret or setting that may be "env:NAME". A variable that is not set,
  * or set empty, is an error; with unset, it is left to the caller (the
  * first such "env:NAME" in *unset and its field in unset_field, *out
- * untouched). */
+ * untouched). A variable's value is UTF-8, as the file is, unless the
+ * field is a file's path (ca_file): a model or key id in another encoding
+ * would make request bodies that providers refuse. */
 static int secret_at(llmc_tool_config_t *cfg, int t, const char *field,
                      const char **out, const char **unset, char *unset_field,
                      size_t unset_cap)
@@ -138,6 +140,15 @@ static int secret_at(llmc_tool_config_t *cfg, int t, const char *field,
     if (raw == NULL)
         return fail(cfg, "a string holds U+0000 in", field);
     v = llmc_tool_env_value(raw);
+    if (v != NULL && v != raw && strcmp(field, "ca_file") != 0 &&
+        llmc_tool_utf8_span(v, strlen(v)) != strlen(v)) {
+        /* where, never the value (nor where in it) */
+        size_t n = strlen(raw + 4);
+        snprintf(cfg->err, sizeof(cfg->err),
+                 "environment variable %.*s%s is not UTF-8 for: %s",
+                 n > 64 ? 64 : (int)n, raw + 4, n > 64 ? "..." : "", field);
+        return -1;
+    }
     if (v != NULL && (*v != '\0' || v == raw)) {
         *out = v;
         return 0;

@@ -978,6 +978,33 @@ class ConfigTests(ChatTestCase):
             self.assertEqual(err, "llmc-chat: config: environment variable "
                              "%s not set or empty for: ca_file\n" % var)
 
+    def test_env_value_that_is_not_utf8_is_a_config_error(self):
+        # the file must be UTF-8, so that request bodies are: a model (or
+        # key, or name) from the environment must be too, and is named
+        # by its variable, never shown. A CA file's path is any bytes.
+        var = "LLMC_TEST_NOT_UTF8"
+        value = "caf\udce9-secret"  # b"caf\xe9-secret" in the environment
+        with tempfile.TemporaryDirectory() as tmp:
+            for field in ("model", "api_key", "name"):
+                prov = {"name": "a", "base_url": self.server.url,
+                        field: "env:" + var}
+                cfg = self.write_config(tmp, json.dumps({"providers": [prov]}))
+                with self.subTest(field=field):
+                    self.server.reset()
+                    rc, out, err = self.run_chat(["-c", cfg, "hello"],
+                                                 env={var: value})
+                    self.assertEqual((rc, out), (2, b""), err)
+                    self.assertEqual(err, "llmc-chat: config: environment "
+                                     "variable %s is not UTF-8 for: "
+                                     "providers[0].%s\n" % (var, field))
+                    self.assertIsNone(self.server.last_request())
+            # a path is bytes: the file named is looked for, whatever it is
+            cfg = self.write_config(tmp, json.dumps(
+                {"providers": [{"name": "a", "base_url": self.server.url}],
+                 "ca_file": "env:" + var}))
+            self.assertSuccess(self.run_chat(["-c", cfg, "hello"],
+                                             env={var: value}), "hello")
+
     def test_env_name_or_base_url_of_a_provider_not_working_is_named(self):
         # its keys may be missing, but a provider not working is still
         # named and its URL still checked: a name or base_url from a
