@@ -216,7 +216,9 @@ int main(int argc, char **argv)
          !llmc_tool_utf8_ok("llmc-chat", "--system", system_text,
                             strlen(system_text))) ||
         (model != NULL &&
-         !llmc_tool_utf8_ok("llmc-chat", "-m", model, strlen(model))))
+         !llmc_tool_utf8_ok("llmc-chat", "-m", model, strlen(model))) ||
+        (extra != NULL &&
+         !llmc_tool_utf8_ok("llmc-chat", "--extra", extra, strlen(extra))))
         return 2;
 
     if (config != NULL) {

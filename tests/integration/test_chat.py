@@ -520,14 +520,16 @@ class ErrorTests(ChatTestCase):
         self.assertEqual(self.server.stats()["requests"], 0)
 
     def test_text_that_is_not_utf8_is_a_usage_error(self):
-        # JSON is UTF-8: a prompt or system text in another encoding
-        # (Latin-1 here) would make a body every provider refuses with 400
+        # JSON is UTF-8: a prompt, system text or --extra field in another
+        # encoding (Latin-1 here) would make a body every provider refuses
+        # with 400
         for args, what, pos in (
                 ([b"caf\xe9 au lait"], "the prompt", 4),
                 ([b"ok", b"caf\xc3"], "the prompt", 7),
                 ([b"--system", b"\xed\xa0\x80", b"hi"], "--system", 1),
                 ([b"--system", b"ok\xc0\xaf", b"hi"], "--system", 3),
-                ([b"-m", b"m\xff", b"hi"], "-m", 2)):
+                ([b"-m", b"m\xff", b"hi"], "-m", 2),
+                ([b"--extra", b'{"stop":"caf\xe9"}', b"hi"], "--extra", 13)):
             with self.subTest(args=args):
                 rc, out, err = self.run_chat(
                     ["--base-url", self.server.url] + args)
