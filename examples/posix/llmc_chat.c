@@ -94,6 +94,8 @@ int main(int argc, char **argv)
     llmc_handle_t h;
     int i, rc, done_status = 1;
 
+    llmc_tool_std_fds(); /* before any file or socket is opened */
+
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;

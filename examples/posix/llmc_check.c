@@ -198,6 +198,8 @@ int main(int argc, char **argv)
     int i, j, n = 0, rc, answered = 0, left;
     bool stopping = false;
 
+    llmc_tool_std_fds(); /* before any file or socket is opened */
+
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;

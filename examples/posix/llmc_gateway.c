@@ -1730,6 +1730,8 @@ int main(int argc, char **argv)
     bool cancelled_rest = false;
     int i, rc, exit_code = 0;
 
+    llmc_tool_std_fds(); /* before any file or socket is opened */
+
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;

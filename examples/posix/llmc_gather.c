@@ -105,6 +105,8 @@ int main(int argc, char **argv)
     llmc_config_t cc;
     int i, k, n = 0, failed = 0, rc;
 
+    llmc_tool_std_fds(); /* before any file or socket is opened */
+
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--") == 0) { /* prompts from here on */
             i++;

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* fcntl, open */
 #include "llmc_tool_config.h"
 
 #include "llmc_json.h"   /* llmc_json_valid, llmc_json_unescape, llmc_utf8_check */
@@ -5,10 +6,12 @@
 #include "llmc_writer.h" /* llmc_json_escape */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define JSMN_STATIC
 #define JSMN_STRICT
@@ -542,6 +545,21 @@ int llmc_tool_arg_num(const char *s, long lo, long hi, long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+void llmc_tool_std_fds(void)
+{
+    int fd, k;
+    for (fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        /* the lowest free number, fd itself: those below it are open */
+        k = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+        if (k >= 0 && k != fd) {
+            (void)dup2(k, fd);
+            (void)close(k);
+        }
+    }
 }
 
 /* the errno of stdout's first failed flush: later calls (the client's

@@ -53,6 +53,14 @@ bool llmc_tool_utf8_ok(const char *tool, const char *what, const char *s,
  * *out set, else -1. */
 int llmc_tool_arg_num(const char *s, long lo, long hi, long *out);
 
+/* First thing in main(): each of descriptors 0, 1 and 2 that is closed
+ * (`llmc-chat ... <&- >&-`) is given /dev/null, opened the wrong way
+ * round (stdin for writing, stdout and stderr for reading), so that using
+ * it fails as a closed one does. Left closed, its number would go to the
+ * next pipe or socket opened (the port's wake-up pipe, a provider's
+ * connection), and what is written to stdout would go there. */
+void llmc_tool_std_fds(void);
+
 /* Flush stdout: true when everything written to it so far got out; the
  * reason of the first failure is kept for llmc_tool_stdout_ok(). */
 bool llmc_tool_flush(void);

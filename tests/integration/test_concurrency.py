@@ -1288,6 +1288,27 @@ class StdoutErrorTests(ToolCase):
                 self.assertEqual(rc, 1, err)
                 self.assertIn("%s: stdout: Broken pipe" % name, err)
 
+    def test_a_closed_stdout_is_a_write_error(self):
+        # started with stdin and stdout closed (`<&- >&-`, as a daemon may
+        # start a tool): the answer cannot be written, exit status 1. The
+        # descriptors the tool opens must not take numbers 0 and 1, or
+        # the answer would be "written" to one of them (the port's wake-up
+        # pipe, [0, 1]) and the tool would say it got out
+        srv = self.server()
+        need(CHECK)
+        need(GATHER)
+        cfg = self.config([self.prov("a", srv)])
+        for name, cmd in (
+                ("llmc-chat", [chat_binary(), "--base-url", srv.url, "-m",
+                               "t", "hello"]),
+                ("llmc-check", [CHECK, "-c", cfg]),
+                ("llmc-gather", [GATHER, "-c", cfg, "one", "two"])):
+            with self.subTest(tool=name):
+                rc, err = self.run_to(
+                    ["sh", "-c", 'exec "$@" <&- >&-', "sh"] + cmd, None)
+                self.assertEqual(rc, 1, err)
+                self.assertIn("%s: stdout: Bad file descriptor" % name, err)
+
 
 if __name__ == "__main__":
     unittest.main()
