@@ -1407,7 +1407,9 @@ static void conn_parse(conn_t *c, uint64_t now)
             else if (value_has(v, vn, "keep-alive"))
                 c->keep_alive = true;
         } else if (name_is(p, (size_t)(colon - p), "expect")) {
-            expect = value_has(v, vn, "100-continue");
+            /* HTTP/1.0 has no 1xx: its client would take "100 Continue"
+             * for the answer (RFC 9110 10.1.1: ignore the expectation) */
+            expect = !http10 && value_has(v, vn, "100-continue");
         } else if (name_is(p, (size_t)(colon - p), "host")) {
             hosts++;
         }

@@ -833,6 +833,43 @@ class GatewayTests(unittest.TestCase):
         finally:
             s.close()
 
+    def test_expect_100_continue(self):
+        # HTTP/1.1: "100 Continue" once the head is read, then the answer;
+        # HTTP/1.0 knows no 1xx, so its expectation is ignored (RFC 9110
+        # 10.1.1): a 100 would be taken for the answer itself
+        body = json.dumps({"message": "continued"}).encode()
+        for version, cont in (("1.1", True), ("1.0", False)):
+            with self.subTest(version=version):
+                a = socket.create_connection((TEST_HOST, self.gw.port),
+                                             timeout=10)
+                try:
+                    a.sendall(("POST /chat HTTP/%s\r\nHost: x\r\n"
+                               "Expect: 100-continue\r\nContent-Length: %d"
+                               "\r\n\r\n" % (version, len(body))).encode())
+                    # a whole exchange on another connection: by its end
+                    # the gateway has read a's head (sent before it) and
+                    # sent whatever it sends for it
+                    b = socket.create_connection((TEST_HOST, self.gw.port),
+                                                 timeout=10)
+                    try:
+                        b.sendall(raw_request(0, "GET", "/health"))
+                        self.assertEqual(read_response(b)[0], 200)
+                    finally:
+                        b.close()
+                    try:
+                        early = a.recv(4096, socket.MSG_DONTWAIT)
+                    except (BlockingIOError, socket.timeout):
+                        early = b""  # nothing to read
+                    self.assertEqual(
+                        early, b"HTTP/1.1 100 Continue\r\n\r\n" if cont
+                        else b"")
+                    a.sendall(body)
+                    st, _, rb = read_response(a)
+                    self.assertEqual((st, json.loads(rb)),
+                                     (200, {"response": "continued"}))
+                finally:
+                    a.close()
+
     def test_head_is_answered_without_a_body(self):
         # a client reads no body after an answer to HEAD (RFC 9110 9.3.2),
         # whatever its Content-Length: a body sent anyway is read as the
