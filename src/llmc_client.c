@@ -1325,10 +1325,12 @@ static uint32_t service(llmc_client_t *c)
                 if (s->state == SLOT_ACTIVE) {
                     a = "deadline of ";
                     z = " ms exceeded";
-                    /* not one waiting for a token fetch: the fetch
-                     * counts */
+                    /* as any failure: the head decides (a 400 whose
+                     * body the deadline cut counts no more than one the
+                     * idle timeout cut); not one waiting for a token
+                     * fetch: the fetch counts */
                     if (s->phase != PH_TOKEN)
-                        llmc_fo_record(c, s->provider, false);
+                        llmc_fo_failed(c, s);
                 }
                 say(s, a, c->policy.deadline_ms, z);
             } else {

@@ -121,6 +121,123 @@ static void test_seeds_end_as_named(void **st)
 
 #endif
 
+/* ---- scenarios written here ------------------------------------------- *
+ * The same fake network and clock, with a client and requests of the
+ * test's own: providers p0 and p1 (plain http, no auth), the policy given,
+ * and the connections' scripts in the order the engine opens them. */
+
+#if LLMC_MAX_PROVIDERS >= 2
+typedef struct {
+    int first_provider; /* of its first attempt; -1: none */
+    int attempts, done, status;
+    uint16_t http_status;
+} scen_req_t;
+
+static void scen_attempt(void *u, int provider, const char *name)
+{
+    scen_req_t *r = u;
+    (void)name;
+    if (r->attempts++ == 0)
+        r->first_provider = provider;
+}
+
+static void scen_done(void *u, const llmc_result_t *res)
+{
+    scen_req_t *r = u;
+    r->done++;
+    r->status = res->status;
+    r->http_status = res->http_status;
+}
+
+static void scen_init(const llmc_policy_t *policy, const char *scripts,
+                      size_t len)
+{
+    static llmc_provider_t prov[2];
+    llmc_config_t cfg;
+    memset(prov, 0, sizeof(prov));
+    prov[0].name = "p0";
+    prov[1].name = "p1";
+    prov[0].base_url = prov[1].base_url = "http://a.test/v1";
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.providers = prov;
+    cfg.n_providers = 2;
+    cfg.policy = *policy;
+    g_input = "scenario";
+    g_scripts = (const uint8_t *)scripts;
+    g_scripts_len = len;
+    g_n_socks = 0;
+    g_now = 1000;
+    assert_int_equal(llmc_client_init(&g_client, &cfg), LLMC_OK);
+}
+
+/* Submit one request and poll until it has ended. */
+static void scen_run(scen_req_t *r)
+{
+    static const llmc_message_t msg = {"user", "hi", 0};
+    static const llmc_callbacks_t cb = {NULL, scen_attempt, scen_done};
+    static llmc_request_t req;
+    int polls = 0;
+    llmc_request_init(&req);
+    req.model = "m";
+    req.messages = &msg;
+    req.n_messages = 1;
+    memset(r, 0, sizeof(*r));
+    r->first_provider = -1;
+    assert_true(llmc_submit(&g_client, &req, &cb, r) > 0);
+    while (llmc_poll(&g_client, 1000) > 0)
+        assert_true(++polls < 1000);
+    assert_int_equal(r->done, 1);
+}
+
+/* The sockets are all closed once the client is shut down. */
+static void scen_end(void)
+{
+    int i;
+    llmc_client_shutdown(&g_client);
+    for (i = 0; i < g_n_socks; i++)
+        assert_false(g_socks[i].open);
+}
+
+/* A 400 refuses the request, not the provider: its head decides, whatever
+ * becomes of its body (README, "Failover and retry" 7), also when the
+ * request's deadline ends the wait for that body. With cooldown after one
+ * failure, the next request still goes to p0 first. */
+static void test_deadline_in_a_refusals_body_does_not_cool(void **st)
+{
+    static const char scripts[] =
+        /* raw, then the body's end never comes */
+        "\x0c\xff"
+        "HTTP/1.1 400 Bad Request\r\n"
+        "Content-Type: application/json\r\nContent-Length: 60\r\n\r\n"
+        "{\"error\":" SEP
+        /* an SSE head, then the answer and a close */
+        "\x01\xff"
+        "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},"
+        "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    llmc_policy_t p;
+    scen_req_t r;
+    (void)st;
+    llmc_policy_default(&p);
+    p.max_retries = 0;
+    p.cooldown_after = 1;
+    p.cooldown_ms = 60000;
+    p.connect_timeout_ms = 5000;
+    p.first_byte_timeout_ms = 30000;
+    p.idle_timeout_ms = 30000;
+    p.deadline_ms = 1000; /* before the idle timeout */
+    scen_init(&p, scripts, sizeof(scripts) - 1);
+    scen_run(&r);
+    assert_int_equal(r.status, LLMC_ERR_TIMEOUT);
+    assert_int_equal(r.http_status, 400);
+    assert_int_equal(r.first_provider, 0);
+    scen_run(&r);
+    assert_int_equal(r.status, LLMC_OK);
+    assert_int_equal(r.first_provider, 0); /* p0 is not cooling down */
+    assert_int_equal(r.attempts, 1);
+    scen_end();
+}
+#endif
+
 static uint32_t g_rng_state = 0x2545F491u;
 
 static uint32_t rnd(uint32_t n)
@@ -210,6 +327,9 @@ int main(void)
         cmocka_unit_test(test_seeds_end_as_named),
 #endif
         cmocka_unit_test(test_mutated_seeds),
+#if LLMC_MAX_PROVIDERS >= 2
+        cmocka_unit_test(test_deadline_in_a_refusals_body_does_not_cool),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
