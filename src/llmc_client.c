@@ -972,7 +972,11 @@ static void step_recv(llmc_client_t *c, llmc_slot_t *s)
     for (i = 0; i < READS_PER_ROUND; i++) {
         long n = llmc_conn_recv(c, s->conn, c->io.rx, sizeof(c->io.rx));
         if (n > 0) {
-            llmc_set_timer(c, s, c->policy.idle_timeout_ms);
+            /* after [DONE] the wait for the body's end runs from the
+             * read that brought it: bytes that follow (which count for
+             * nothing) do not start it again */
+            if (!s->done_seen)
+                llmc_set_timer(c, s, c->policy.idle_timeout_ms);
             if (feed(c, s, c->io.rx, (size_t)n))
                 return;
             if (s->done_seen && s->timer_ms > DONE_GRACE_MS)

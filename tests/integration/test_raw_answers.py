@@ -9,6 +9,7 @@ import gzip
 import json
 import os
 import re
+import select
 import socket
 import ssl
 import struct
@@ -161,6 +162,56 @@ class AfterDoneTests(RawTestCase):
     def test_bad_framing_after_done(self):
         self.assertAnswerStands(*self.chat(
             HEAD + chunk(EVENT) + chunk(DONE) + b"zz\r\n"))
+
+
+class Trickler(Listener):
+    """Answers a stream with [DONE], then, instead of the body's end, a
+    comment chunk every 0.2 s for 10 s (bytes after [DONE], which count
+    for nothing), then the last chunk. closed_early: the client closed the
+    connection while those chunks still came."""
+
+    def __init__(self):
+        self.closed_early = None
+        self.handled = threading.Event()
+        super().__init__()
+
+    def handle(self, c):
+        try:
+            read_request(c)
+            c.sendall(HEAD + chunk(EVENT) + chunk(DONE))
+            end = time.monotonic() + 10
+            self.closed_early = False
+            try:
+                while time.monotonic() < end:
+                    r, _, _ = select.select([c], [], [], 0.2)
+                    if r and not c.recv(4096):
+                        break
+                    c.sendall(chunk(b": ping\n"))
+                else:
+                    c.sendall(b"0\r\n\r\n")
+                    return
+            except ConnectionError:  # a ping met the client's close
+                pass
+            self.closed_early = True
+        finally:
+            self.handled.set()
+
+
+class AfterDoneTrickleTests(unittest.TestCase):
+    def test_bytes_after_done_do_not_stretch_the_wait_for_the_end(self):
+        # README, Decisions: after [DONE] llmc waits up to 1 s for the
+        # body's end. Bytes that keep coming meanwhile (comments here;
+        # events are ignored as well) do not start that second again:
+        # the answer stands and the connection is closed about 1 s after
+        # [DONE], not when the body ends 10 s later (or at the deadline)
+        srv = Trickler()
+        self.addCleanup(srv.stop)
+        rc, out, err = run_chat(["--base-url", srv.url, "--api-key", API_KEY,
+                                 "-m", "m", "--max-retries", "0", "hi"],
+                                timeout=TIMEOUT)
+        self.assertEqual((rc, out), (0, b"Hello"), err)
+        self.assertTrue(srv.handled.wait(TIMEOUT))
+        self.assertTrue(srv.closed_early, err)
 
 
 class StreamStartAndErrorTests(RawTestCase):
