@@ -1302,8 +1302,11 @@ static void phase_timeout(llmc_client_t *c, llmc_slot_t *s)
 /* Cancellations, timers, retries: everything that needs no I/O. Returns
  * the milliseconds until the earliest timer or deadline of the slots in
  * use as the last round left them (0: a slot has data left to read;
- * UINT32_MAX: none in use). */
-static uint32_t service(llmc_client_t *c)
+ * UINT32_MAX: none in use). io_first: the sockets have not been polled
+ * since the caller last called (its own work may have taken longer than
+ * a phase's timeout): a running attempt's timeout is not called over
+ * before what came meanwhile is read (0: poll at once). */
+static uint32_t service(llmc_client_t *c, bool io_first)
 {
     /* c->now, which a name lookup in this pass moves on */
     uint32_t next = UINT32_MAX, left, t;
@@ -1343,7 +1346,7 @@ static uint32_t service(llmc_client_t *c)
                 t = llmc_left((uint32_t)c->now, s->t_timer, s->timer_ms);
                 if (t > left)
                     t = left;
-                if (t == 0) {
+                if (t == 0 && (s->state == SLOT_WAIT || !io_first)) {
                     if (s->state == SLOT_WAIT) {
                         llmc_fo_wait_over(c, s);
                         attempt_begin(c, s);
@@ -1409,7 +1412,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     c->busy = 1;
     c->now = llmc_port_now_ms();
     rc = pending(c);
-    next = service(c);
+    next = service(c, true);
     /* a callback asked for the shutdown: this poll ends everything, with
      * nothing to wait for; nor is there when the timers just ended the
      * last request (its on_done has run: the caller hears of it now, not
@@ -1461,7 +1464,7 @@ int llmc_poll_with(llmc_client_t *c, llmc_pollfd_t *extra, size_t n_extra,
     for (i = 0; i < LLMC_SLOTS; i++)
         if (c->slots[i].more)
             slot_step(c, &c->slots[i], 0);
-    service(c);
+    service(c, false);
     rc = c->busy; /* 2: a callback asked for the shutdown */
     c->busy = 0;
     if (rc == 2)
@@ -1555,7 +1558,7 @@ void llmc_client_shutdown(llmc_client_t *c)
     /* running requests end as cancelled in service(); so do queued ones,
      * dispatched one by one as cancelled */
     c->now = llmc_port_now_ms();
-    service(c);
+    service(c, false);
     for (i = 0; i < LLMC_CONNS; i++)
         llmc_conn_close(c, i, true);
 #if LLMC_TLS

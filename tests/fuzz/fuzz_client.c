@@ -35,6 +35,10 @@ typedef struct {
 
 static fsock_t g_socks[MAX_SOCKS];
 static int g_n_socks;
+/* No server sends anything before this time: 0 (the fuzzer's), at once;
+ * test_engine's scenarios set it for an answer that comes while the
+ * application does not poll. */
+static uint64_t g_answer_at;
 /* M_END: 0, 4: close; 8: reset; 12: never ends (stall) */
 
 /* The next script (mode, piece, then the data), or 0 when none is left. */
@@ -108,6 +112,8 @@ long llmc_port_recv(llmc_sock_t s, void *buf, size_t len)
     fsock_t *k = sock_of(s);
     size_t n = (size_t)(k->piece & 15u) * 9u + 1u, got = 0;
     FUZZ_ASSERT(k->connected && len > 0);
+    if (g_now < g_answer_at)
+        return LLMC_PORT_WOULD_BLOCK;
     if (left(k) == 0) {
         if ((k->mode & M_END) == 12u)
             return LLMC_PORT_WOULD_BLOCK;
@@ -137,7 +143,8 @@ int llmc_port_poll(llmc_pollfd_t *fds, size_t n, int timeout_ms)
         /* a connect ends, and a connection takes bytes, whenever asked */
         uint8_t r = fds[i].events & LLMC_POLL_OUT;
         /* a server answers once it has had some of the request */
-        if (k->connected && k->sent && (fds[i].events & LLMC_POLL_IN) &&
+        if (k->connected && k->sent && g_now >= g_answer_at &&
+            (fds[i].events & LLMC_POLL_IN) &&
             (left(k) > 0 || (k->mode & M_END) != 12u))
             r |= LLMC_POLL_IN;
         fds[i].revents = r;

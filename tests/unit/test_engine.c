@@ -167,6 +167,7 @@ static void scen_init(const llmc_policy_t *policy, const char *scripts,
     g_scripts_len = len;
     g_n_socks = 0;
     g_now = 1000;
+    g_answer_at = 0;
     assert_int_equal(llmc_client_init(&g_client, &cfg), LLMC_OK);
 }
 
@@ -233,6 +234,53 @@ static void test_deadline_in_a_refusals_body_does_not_cool(void **st)
     scen_run(&r);
     assert_int_equal(r.status, LLMC_OK);
     assert_int_equal(r.first_provider, 0); /* p0 is not cooling down */
+    assert_int_equal(r.attempts, 1);
+    scen_end();
+}
+
+/* first_byte_timeout_ms runs from the request sent to the first response
+ * byte (README, "Failover and retry" 8). Here that byte comes 100 ms after
+ * the request, well within its 500 ms, but the application is busy for
+ * 2 s before it polls again: the answer waiting on the socket is read
+ * before the timeout is called over, and the request is answered by its
+ * one attempt (not failed over to p1 as if p0 had not answered). */
+static void test_answer_that_came_while_nobody_polled_is_read(void **st)
+{
+    static const char scripts[] =
+        "\x01\xff"
+        "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},"
+        "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    static const llmc_message_t msg = {"user", "hi", 0};
+    static const llmc_callbacks_t cb = {NULL, scen_attempt, scen_done};
+    llmc_request_t req;
+    llmc_policy_t p;
+    scen_req_t r;
+    int polls = 0;
+    (void)st;
+    llmc_policy_default(&p);
+    p.max_retries = 0;
+    p.cooldown_after = 0;
+    p.connect_timeout_ms = 5000;
+    p.first_byte_timeout_ms = 500;
+    p.idle_timeout_ms = 30000;
+    p.deadline_ms = 60000;
+    scen_init(&p, scripts, sizeof(scripts) - 1);
+    llmc_request_init(&req);
+    req.model = "m";
+    req.messages = &msg;
+    req.n_messages = 1;
+    memset(&r, 0, sizeof(r));
+    g_answer_at = g_now + 100;
+    assert_true(llmc_submit(&g_client, &req, &cb, &r) > 0);
+    /* the request goes out; its answer is not there yet */
+    assert_int_equal(llmc_poll(&g_client, 0), 1);
+    assert_int_equal(r.attempts, 1);
+    g_now += 2000; /* the application's own work */
+    while (llmc_poll(&g_client, 1000) > 0)
+        assert_true(++polls < 1000);
+    g_answer_at = 0;
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.status, LLMC_OK);
     assert_int_equal(r.attempts, 1);
     scen_end();
 }
@@ -329,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_mutated_seeds),
 #if LLMC_MAX_PROVIDERS >= 2
         cmocka_unit_test(test_deadline_in_a_refusals_body_does_not_cool),
+        cmocka_unit_test(test_answer_that_came_while_nobody_polled_is_read),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
