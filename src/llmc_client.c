@@ -1616,6 +1616,9 @@ size_t llmc_result_format(const llmc_result_t *r,
         if (r->n_attempts > LLMC_MAX_ATTEMPTS) {
             llmc_buf_str(&b, "\n(");
             llmc_buf_uint(&b, (size_t)(r->n_attempts - LLMC_MAX_ATTEMPTS));
+            /* the count stops at 255: there were at least as many */
+            if (r->n_attempts == UINT8_MAX)
+                llmc_buf_str(&b, " or");
             llmc_buf_str(&b, " more attempts not recorded)");
         }
         a--; /* the last one recorded: did the request end with it? */

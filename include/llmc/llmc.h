@@ -181,7 +181,8 @@ typedef struct {
     uint16_t http_status; /* of the last attempt's response (200 for an
                              answer); 0 when it got none */
     bool partial;       /* content was delivered before the error */
-    uint8_t n_attempts; /* attempts made (may exceed the recorded) */
+    uint8_t n_attempts; /* attempts made (may exceed the recorded); it
+                           stops at 255: 255 or more */
     /* the provider's, NUL-terminated; the longest in use is DeepSeek's
      * "insufficient_system_resource" (28 bytes), a longer one is cut */
     char finish_reason[32];

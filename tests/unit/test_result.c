@@ -230,6 +230,24 @@ static void test_attempts_beyond_record_are_counted(void **st)
     assert_string_equal(fmt(&r), want);
 }
 
+/* The count stops at 255 (uint8_t): the line then says at least how
+ * many were left out, not a number that may be too small. */
+static void test_attempts_count_at_its_top_says_or_more(void **st)
+{
+    llmc_result_t r;
+    char want[2048];
+    size_t o;
+    (void)st;
+    o = full_record(&r, 255 - LLMC_MAX_ATTEMPTS, want, sizeof(want));
+    snprintf(want + o, sizeof(want) - o,
+             "\n(%d or more attempts not recorded)", 255 - LLMC_MAX_ATTEMPTS);
+    assert_string_equal(fmt(&r), want);
+    o = full_record(&r, 254 - LLMC_MAX_ATTEMPTS, want, sizeof(want));
+    snprintf(want + o, sizeof(want) - o,
+             "\n(%d more attempts not recorded)", 254 - LLMC_MAX_ATTEMPTS);
+    assert_string_equal(fmt(&r), want);
+}
+
 /* The line for the attempt that ended the request past the record says
  * its status text once when its message is that text, as the attempt
  * lines do. */
@@ -368,6 +386,7 @@ int main(void)
         cmocka_unit_test(
             test_unknown_or_unnamed_provider_shown_as_question_mark),
         cmocka_unit_test(test_attempts_beyond_record_are_counted),
+        cmocka_unit_test(test_attempts_count_at_its_top_says_or_more),
         cmocka_unit_test(test_end_past_record_says_status_text_once),
         cmocka_unit_test(
             test_truncation_returns_needed_length_and_nul_terminates),
