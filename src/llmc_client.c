@@ -1570,7 +1570,10 @@ void llmc_client_shutdown(llmc_client_t *c)
 #endif
     llmc_tls_free(c);
     c->busy = 0;
+    /* under the lock: another task's llmc_submit() reads it there */
+    llmc_port_lock();
     c->ready = false;
+    llmc_port_unlock();
 }
 
 /* ---- result text ------------------------------------------------------- */

@@ -39,6 +39,14 @@
  *                  submits later; the main thread polls until all N are
  *                  done. Built with ThreadSanitizer, this checks
  *                  the engine's locking
+ *   tshutdown N    a second thread submits one request after another,
+ *                  at most 12 outstanding, until one is refused; the
+ *                  main thread polls until N are done, then calls
+ *                  llmc_client_shutdown(). Once that has returned, the
+ *                  second thread submits once more (told so by a relaxed
+ *                  atomic, which orders nothing: only the library's lock
+ *                  orders the two threads, as in firmware). Built with
+ *                  ThreadSanitizer, this checks the shutdown's locking
  *   qcancel MODEL2 three requests, one at a time (-j 1): #0 (MODEL) runs,
  *                  #1 and #2 (MODEL2) are queued; #2 is cancelled and one
  *                  llmc_poll(0) follows: reports whether #2's on_done came
@@ -767,6 +775,58 @@ static int cmd_tstress(const char *model, int n)
     return 0;
 }
 
+static int g_shut_done;     /* relaxed atomic accesses only */
+static int g_shut_accepted; /* read by the main thread after the join */
+static int g_shut_after;    /* what the submit after the shutdown returned */
+
+static void *shut_submitter(void *arg)
+{
+    struct timespec ts = {0, 1000000L};
+    int i = 0, h;
+    (void)arg;
+    for (;;) {
+        while (i - __atomic_load_n(&g_done_any, __ATOMIC_RELAXED) >= 12)
+            nanosleep(&ts, NULL);
+        if (i == MAX_REQ - 2) {
+            fputs("llmc-conc: tshutdown: no refusal\n", stderr);
+            _exit(1);
+        }
+        prepare(i, g_stress_model);
+        h = submit(i);
+        if (h > 0)
+            i++;
+        else if (h == LLMC_ERR_QUEUE_FULL)
+            nanosleep(&ts, NULL);
+        else
+            break;
+    }
+    g_shut_accepted = i;
+    while (!__atomic_load_n(&g_shut_done, __ATOMIC_RELAXED))
+        nanosleep(&ts, NULL);
+    prepare(i, g_stress_model);
+    g_shut_after = submit(i);
+    return NULL;
+}
+
+static int cmd_tshutdown(const char *model, int n)
+{
+    pthread_t th;
+    g_stress_model = model;
+    if (pthread_create(&th, NULL, shut_submitter, NULL) != 0)
+        return 1;
+    while (g_done < n)
+        if (llmc_poll(&g_client, 100) < 0)
+            break;
+    llmc_client_shutdown(&g_client);
+    __atomic_store_n(&g_shut_done, 1, __ATOMIC_RELAXED);
+    pthread_join(th, NULL);
+    print_items(g_shut_accepted);
+    printf("{\"summary\":\"tshutdown\",\"accepted\":%d,\"done\":%d,"
+           "\"after\":\"%s\"}\n",
+           g_shut_accepted, g_done, llmc_strerror(g_shut_after));
+    return 0;
+}
+
 /* A server and a request on one thread, in one wait. */
 static int cmd_serve(const char *model)
 {
@@ -890,7 +950,8 @@ int main(int argc, char **argv)
               "       [--reenter delta|done]\n"
               "       [--key-id ID --secret S --token-url URL]\n"
               "       run|queue|cancel|qcancel|late|stale|shutdown|thread|"
-              "tcancel|tstress|reenter|tokcancel|after|serve BASE_URL MODEL"
+              "tcancel|tstress|tshutdown|reenter|tokcancel|after|serve\n"
+              "       BASE_URL MODEL"
               " [ARG...]\n",
               stderr);
         return 2;
@@ -963,6 +1024,8 @@ int main(int argc, char **argv)
         rc = cmd_tcancel(model);
     else if (strcmp(cmd, "tstress") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ)
         rc = cmd_tstress(model, ARG_N);
+    else if (strcmp(cmd, "tshutdown") == 0 && ARG_N > 0 && ARG_N <= MAX_REQ)
+        rc = cmd_tshutdown(model, ARG_N);
     else {
         fprintf(stderr, "llmc-conc: bad command line\n");
         rc = 2;

@@ -462,6 +462,34 @@ class ThreadSanitizerTests(unittest.TestCase):
         self.assertLessEqual(cancelled, summary["cancel_ok"])
         self.assertGreater(cancelled, 0)
 
+    def test_submit_during_and_after_shutdown_race_free(self):
+        # llmc_client_shutdown() in the polling task while another task
+        # submits: the submits that meet the shutdown, and one after it
+        # has returned, are refused with LLMC_ERR_STATE, and none of it is
+        # a data race (exit status 66). Every request accepted before
+        # ends once, answered or cancelled.
+        conc = tool_path("tsan/llmc-conc")
+        if not os.path.exists(conc):
+            self.fail("%s not built (make integration builds it)" % conc)
+        with Server() as srv:
+            env = dict(chat_env(), TSAN_OPTIONS="halt_on_error=1 exitcode=66")
+            p = subprocess.run([conc, "-j", "4", "tshutdown", srv.url,
+                                "t?event_delay_ms=2", "8"],
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=TIMEOUT, env=env)
+        err = p.stderr.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn("ThreadSanitizer", err)
+        lines = [json.loads(x) for x in p.stdout.decode().splitlines()]
+        items, summary = lines[:-1], lines[-1]
+        self.assertEqual(summary["after"], "invalid state")
+        self.assertEqual(len(items), summary["accepted"])
+        self.assertEqual(summary["done"], summary["accepted"])
+        self.assertGreaterEqual(summary["accepted"], 8)
+        for it in items:
+            self.assertEqual(it["done_calls"], 1, it)
+            self.assertIn(it["status"], ("ok", "cancelled"), it)
+
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
