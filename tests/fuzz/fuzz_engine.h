@@ -183,10 +183,12 @@ typedef struct {
     llmc_handle_t h;
     int done, cancelled, attempts, bytes, status;
     int cancel_in_delta;
+    int ignores_p1; /* its request's ignored list names p1 */
     uint64_t submitted;
 } req_t;
 
 static llmc_client_t g_client;
+static llmc_provider_t g_prov[3];
 static req_t g_reqs[MAX_REQS];
 static size_t g_n_reqs;
 /* some request made more attempts than its result records */
@@ -214,6 +216,9 @@ static void on_attempt(void *user, int provider, const char *name)
     FUZZ_ASSERT(!r->done && provider >= 0 && provider < 3 && name != NULL);
     /* no failover once content has reached the caller */
     FUZZ_ASSERT(r->bytes == 0);
+    /* never a provider that is not working, nor one the request ignores */
+    FUZZ_ASSERT(!g_prov[provider].disabled);
+    FUZZ_ASSERT(!(r->ignores_p1 && provider == 1));
     r->attempts++;
 }
 
@@ -264,7 +269,7 @@ static int fuzz_engine_init(const uint8_t *set, const char *const urls[3],
                             const char *token_url, const char *ca_pem,
                             size_t ca_pem_len)
 {
-    static llmc_provider_t prov[3];
+    llmc_provider_t *prov = g_prov;
     static const char *const names[] = {"p0", "p1", "p2"};
     llmc_config_t cfg;
     size_t i, n_prov, n_iam = 0;
@@ -275,7 +280,7 @@ static int fuzz_engine_init(const uint8_t *set, const char *const urls[3],
     g_rand = set[7];
     g_attempts_lost = 0;
     n_prov = set[0] % 3u + 1u;
-    memset(prov, 0, sizeof(prov));
+    memset(g_prov, 0, sizeof(g_prov));
     for (i = 0; i < n_prov; i++) {
         uint8_t f = set[2 + i];
         prov[i].name = names[i];
@@ -320,22 +325,26 @@ static void fuzz_engine_submit(const uint8_t *set)
 {
     static const char *const ignored[] = {"p1"};
     static llmc_message_t msg = {"user", "hi", 0};
-    static llmc_request_t req;
+    /* one each: a request is the caller's until its on_done, and llmc
+     * reads it there (its ignored list among the rest) */
+    static llmc_request_t reqs[MAX_REQS];
     size_t i;
 
     g_n_reqs = ((set[1] >> 2) & 15u) + 1u;
     memset(g_reqs, 0, sizeof(g_reqs));
-    llmc_request_init(&req);
-    req.model = "m";
-    req.messages = &msg;
-    req.n_messages = 1;
     for (i = 0; i < g_n_reqs; i++) {
         req_t *r = &g_reqs[i];
-        req.ignored = (set[1] & 64u) && i == 1 ? ignored : NULL;
-        req.n_ignored = req.ignored != NULL;
+        llmc_request_t *req = &reqs[i];
+        llmc_request_init(req);
+        req->model = "m";
+        req->messages = &msg;
+        req->n_messages = 1;
+        req->ignored = (set[1] & 64u) && i == 1 ? ignored : NULL;
+        req->n_ignored = req->ignored != NULL;
+        r->ignores_p1 = req->ignored != NULL;
         r->cancel_in_delta = (set[0] >> 5) == 1 && i == 0;
         r->submitted = g_now;
-        r->h = llmc_submit(&g_client, &req, &k_cb, r);
+        r->h = llmc_submit(&g_client, req, &k_cb, r);
         if (r->h < 0) { /* refused: no callback ever */
             FUZZ_ASSERT(r->h == LLMC_ERR_QUEUE_FULL && i >= LLMC_SLOTS);
             r->done = 2;
