@@ -317,7 +317,7 @@ static int policy(llmc_tool_config_t *cfg, int i, int n)
 int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
 {
     FILE *f;
-    size_t len;
+    size_t len, bom = 0;
     jsmn_parser jp;
     int n, k;
     char why[sizeof(cfg->err) - 16];
@@ -339,12 +339,20 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
     fclose(f);
     if (len > FILE_MAX)
         return fail(cfg, "file too large", path);
+    /* a UTF-8 byte order mark, which some Windows editors write first,
+     * is no part of the JSON text (RFC 8259 8.1 lets a parser ignore it) */
+    if (len >= 3 && memcmp(g_text, "\xEF\xBB\xBF", 3) == 0) {
+        bom = 3;
+        len -= bom;
+        memmove(g_text, g_text + bom, len);
+    }
     g_text[len] = '\0';
     /* JSON text is UTF-8 (RFC 8259 8.1); a model name in another
      * encoding would make request bodies that providers refuse */
     if (llmc_tool_utf8_span(g_text, len) != len) {
+        /* counted in the file, the mark too */
         snprintf(why, sizeof(why), "not UTF-8 (byte %zu)",
-                 llmc_tool_utf8_span(g_text, len) + 1);
+                 llmc_tool_utf8_span(g_text, len) + 1 + bom);
         return fail(cfg, why, path);
     }
     jsmn_init(&jp);

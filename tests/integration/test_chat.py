@@ -746,6 +746,30 @@ class ConfigTests(ChatTestCase):
             self.assertEqual(last["body"]["model"],
                              "cfgmodel?text=configured+answer")
 
+    def test_config_file_with_a_byte_order_mark(self):
+        # as some Windows editors save it: the mark is skipped (RFC 8259
+        # 8.1), the rest read as it is; one anywhere else is refused
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            text = json.dumps({"providers": [{
+                "name": "local", "base_url": self.server.url,
+                "model": "bom?text=read+past+the+mark"}]}).encode()
+            with open(cfg, "wb") as f:
+                f.write(b"\xef\xbb\xbf" + text)
+            self.assertSuccess(self.run_chat(["-c", cfg, "hello"]),
+                               "read past the mark")
+            with open(cfg, "wb") as f:
+                f.write(b" \xef\xbb\xbf" + text)
+            rc, out, err = self.run_chat(["-c", cfg, "hello"])
+            self.assertEqual(rc, 2, err)
+            self.assertIn("not valid JSON", err)
+            # a byte that is not UTF-8 is counted in the file, mark too
+            with open(cfg, "wb") as f:
+                f.write(b"\xef\xbb\xbf{\xff}")
+            rc, out, err = self.run_chat(["-c", cfg, "hello"])
+            self.assertEqual(rc, 2, err)
+            self.assertIn("not UTF-8 (byte 5)", err)
+
     def test_url_llmc_cannot_take_is_refused_with_what_it_takes(self):
         # llmc_client_init() answers LLMC_ERR_URL alone; the tool says what
         # a URL must be, including the host length the build allows (a
