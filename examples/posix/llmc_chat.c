@@ -255,8 +255,10 @@ int main(int argc, char **argv)
     if (config != NULL && base_url != NULL)
         cfg.providers[0].base_url = base_url;
     if (config != NULL && api_key != NULL) {
-        cfg.providers[0].auth = LLMC_AUTH_BEARER;
-        cfg.providers[0].api_key = api_key;
+        /* an empty one: no key, as without -c */
+        cfg.providers[0].auth =
+            api_key[0] != '\0' ? LLMC_AUTH_BEARER : LLMC_AUTH_NONE;
+        cfg.providers[0].api_key = api_key[0] != '\0' ? api_key : NULL;
     }
     if (shuffle)
         cfg.policy.shuffle = true;

@@ -746,6 +746,26 @@ class ConfigTests(ChatTestCase):
             self.assertEqual(last["body"]["model"],
                              "cfgmodel?text=configured+answer")
 
+    def test_empty_api_key_with_a_config_leaves_the_first_without_a_key(self):
+        # as an empty key does without -c: no Authorization header, rather
+        # than a bearer auth with no token that the client refuses
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "providers.json")
+            with open(cfg, "w") as f:
+                json.dump({"providers": [{
+                    "name": "local", "base_url": self.server.url,
+                    "api_key": "from-the-file",
+                    "model": "k?text=no+key+sent"}]}, f)
+            self.assertSuccess(self.run_chat(["-c", cfg, "--api-key", "",
+                                              "hello"]), "no key sent")
+            self.assertNotIn("authorization",
+                             self.server.last_request()["headers"])
+            self.assertSuccess(self.run_chat(["-c", cfg, "--api-key", "k2",
+                                              "hello"]), "no key sent")
+            self.assertEqual(
+                self.server.last_request()["headers"]["authorization"],
+                "Bearer k2")
+
     def test_config_file_with_a_byte_order_mark(self):
         # as some Windows editors save it: the mark is skipped (RFC 8259
         # 8.1), the rest read as it is; one anywhere else is refused
