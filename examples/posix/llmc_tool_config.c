@@ -68,6 +68,29 @@ static int fail(llmc_tool_config_t *cfg, const char *what, const char *detail)
     return -1;
 }
 
+/* A key given twice in the object at token obj (as written: a key that
+ * differs by its escapes is an unknown one): which of the two counts
+ * would be a guess ("providers" twice would join both lists), and the
+ * first one's setting lost without a word. */
+static int dup_key(llmc_tool_config_t *cfg, int obj, int n, const char *where)
+{
+    int end = skip(obj, n), k, j;
+    for (k = obj + 1; k < end; k = skip(k + 1, n))
+        for (j = obj + 1; j < k; j = skip(j + 1, n))
+            if (g_tok[j].end - g_tok[j].start ==
+                    g_tok[k].end - g_tok[k].start &&
+                memcmp(g_text + g_tok[j].start, g_text + g_tok[k].start,
+                       (size_t)(g_tok[k].end - g_tok[k].start)) == 0) {
+                int m = g_tok[k].end - g_tok[k].start;
+                snprintf(cfg->err, sizeof(cfg->err),
+                         "key \"%.*s%s\" given twice in %s",
+                         m > 40 ? 40 : m, g_text + g_tok[k].start,
+                         m > 40 ? "..." : "", where);
+                return -1;
+            }
+    return 0;
+}
+
 /* A key the loader does not know: most likely a misspelt one, whose
  * setting would otherwise be silently left at its default. */
 static int unknown_key(llmc_tool_config_t *cfg, int k, const char *where)
@@ -189,6 +212,8 @@ static int provider(llmc_tool_config_t *cfg, int i, int n)
         return fail(cfg, "a provider must be an object", where);
     if (cfg->n_providers >= LLMC_MAX_PROVIDERS)
         return fail(cfg, "too many providers (LLMC_MAX_PROVIDERS)", NULL);
+    if (dup_key(cfg, i, n, where) != 0)
+        return -1;
     p = &cfg->providers[cfg->n_providers++];
     for (k = i + 1; k < end; k = skip(k + 1, n)) {
         int v = k + 1;
@@ -278,6 +303,8 @@ static int policy(llmc_tool_config_t *cfg, int i, int n)
 
     if (g_tok[i].type != JSMN_OBJECT)
         return fail(cfg, "\"policy\" must be an object", NULL);
+    if (dup_key(cfg, i, n, "policy") != 0)
+        return -1;
     for (k = i + 1; k < end; k = skip(k + 1, n)) {
         int t = k + 1;
         uint8_t *p8 = NULL;
@@ -366,6 +393,8 @@ int llmc_tool_config_load(llmc_tool_config_t *cfg, const char *path)
         return fail(cfg, "too many JSON values", path);
     if (n <= 0 || g_tok[0].type != JSMN_OBJECT)
         return fail(cfg, "not a JSON object", path);
+    if (dup_key(cfg, 0, n, "the file") != 0)
+        return -1;
     for (k = 1; k < n; k = skip(k + 1, n)) {
         int v = k + 1;
         if (key_is(k, "providers")) {

@@ -888,6 +888,22 @@ class ConfigTests(ChatTestCase):
         }
         self.assertConfigErrors(cases)
 
+    def test_key_given_twice_is_a_config_error_that_names_it(self):
+        # which one counts would be a guess ("providers" twice joined both
+        # lists), and the other's setting would be lost without a word
+        prov = '"name": "a", "base_url": "%s"' % self.server.url
+        cases = {
+            '{"providers": [{%s}], "providers": [{%s}]}' % (prov, prov):
+                'key "providers" given twice in the file',
+            '{"providers": [{%s}, {"name": "b", "base_url": "%s", '
+            '"model": "m", "model": "n"}]}' % (prov, self.server.url):
+                'key "model" given twice in providers[1]',
+            '{"providers": [{%s}], "policy": {"max_retries": 1, '
+            '"shuffle": true, "max_retries": 2}}' % prov:
+                'key "max_retries" given twice in policy',
+        }
+        self.assertConfigErrors(cases)
+
     def assertConfigErrors(self, cases):
         """Each config text of cases is refused with exit status 2,
         nothing on stdout and "llmc-chat: config: " + its message."""
