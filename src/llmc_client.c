@@ -506,7 +506,9 @@ static void on_head(llmc_slot_t *s)
     s->body_cut = false;
     if (h->status - 200u > 99u) /* not 2xx */
         s->body = BODY_ERROR;
-    else if (h->flags & LLMC_HTTP_F_SSE)
+    /* a token answer is read as one whatever its Content-Type: a stream
+     * from the token endpoint is no chat answer to deliver */
+    else if ((h->flags & LLMC_HTTP_F_SSE) && !LLMC_FETCHING_TOKEN(s))
         s->body = BODY_SSE;
     else if (h->flags & LLMC_HTTP_F_JSON)
         s->body = BODY_JSON;

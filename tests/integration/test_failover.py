@@ -1053,6 +1053,14 @@ class IamTests(FailoverCase):
         self.assertTokenRefused(self.iam_server(iam_html_answer=True),
                                 "IAM token: answer is not JSON")
 
+    def test_token_answer_as_event_stream_is_auth_error_nothing_delivered(self):
+        # a 200 that calls itself text/event-stream: the token request
+        # asked for JSON, and its answer is read as a token answer, never
+        # as a chat stream whose content would reach the application (and
+        # bind the request to the provider, with no failover)
+        self.assertTokenRefused(self.iam_server(iam_sse_answer=True),
+                                "IAM token: answer is not JSON")
+
     # LLMC_TOKEN_MAX: the default of llmc_config_defaults.h, which both the
     # Linux build and the board-knobs build keep
     TOKEN_MAX = 1536

@@ -1129,6 +1129,15 @@ class Handler(socketserver.BaseRequestHandler):
             page = b"<html><body>Service Temporarily Unavailable</body></html>"
             return send_response(conn, 200, [("Content-Type", "text/html")],
                                  [page], keep_alive=keep_alive)
+        if args.iam_sse_answer:
+            # a 200 that says it is an event stream, with a chat chunk in
+            # it: what a token request must never take for an answer
+            events = [b'data: {"choices":[{"index":0,"delta":{"content":'
+                      b'"from the token service"}}]}\n\n',
+                      b"data: [DONE]\n\n"]
+            return send_response(conn, 200,
+                                 [("Content-Type", "text/event-stream")],
+                                 events, keep_alive=keep_alive)
         token = ("" if args.iam_empty_token else
                  STATE.issue_token(args.iam_expires, args.iam_token_pad,
                                    args.iam_token_suffix))
@@ -1249,6 +1258,9 @@ def main(argv=None):
     ap.add_argument("--iam-html-answer", action="store_true",
                     help="answer token requests with 200 and an HTML page "
                          "(no token is issued)")
+    ap.add_argument("--iam-sse-answer", action="store_true",
+                    help="answer token requests with 200 and an event "
+                         "stream holding a chat chunk (no token is issued)")
     ap.add_argument("--iam-delay-ms", type=int, default=0,
                     help="answer every token request after this many ms")
     ap.add_argument("--iam-fail-first", type=int, default=0,
