@@ -143,6 +143,13 @@ int llmc_tls_init(llmc_client_t *c, const llmc_config_t *cfg)
 #if MBEDTLS_VERSION_MAJOR < 4
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
 #endif
+#if MBEDTLS_VERSION_MAJOR < 3
+    /* TLS 1.2 at least (RFC 8996): 2.28's defaults take 1.0 and 1.1 when
+     * it is built with them, as Debian's is; 3.x and 4.x have neither. A
+     * tls_setup hook may lower it for a server that has nothing newer. */
+    mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
     if (cfg->ca_pem != NULL) {
         rc = mbedtls_x509_crt_parse(&c->ca, (const unsigned char *)cfg->ca_pem,
                                     cfg->ca_pem_len);

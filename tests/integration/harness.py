@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -54,6 +55,11 @@ TLS_CERTS = {
     # OpenSSL loads a certificate signed with SHA-1 only at level 0
     "sha1-signed": ("sha1-signed.pem", "sha1-signed.key", "ca.pem",
                     ["--tls-seclevel", "0"]),
+    # a good certificate, served over TLS 1.0 or 1.1 at most
+    "tls1.0": ("server.pem", "server.key", "ca.pem",
+               ["--tls-max-version", "1.0"]),
+    "tls1.1": ("server.pem", "server.key", "ca.pem",
+               ["--tls-max-version", "1.1"]),
 }
 
 _cert_lock = threading.Lock()
@@ -349,6 +355,13 @@ class Server:
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
+                if self.tls in ("tls1.0", "tls1.1"):
+                    # what such a server serves, OpenSSL 3 speaks only at
+                    # security level 0
+                    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        ctx.minimum_version = ssl.TLSVersion.TLSv1
                 sock = ctx.wrap_socket(sock, server_hostname="localhost")
             data = b"" if body is None else json.dumps(body).encode()
             req = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"

@@ -662,6 +662,18 @@ class TlsTests(ChatTestCase):
         self.assertCertRejected("sha1-signed", "certificate rejected "
                                 "(verify flags 0x00004000)")
 
+    def test_https_server_with_tls_older_than_1_2_refused(self):
+        # RFC 8996: TLS 1.0 and 1.1 are not negotiated, though Debian's
+        # mbedTLS 2.28 is built with both; the server, whose certificate is
+        # good, gets no request
+        for tls in ("tls1.0", "tls1.1"):
+            with self.subTest(tls=tls), Server(tls=tls) as srv:
+                result = self.chat(tls, "--ca-file", cert_path("ca.pem"),
+                                   server=srv)
+                self.assertFailure(result, "tls error",
+                                   "TLS handshake failed (mbedTLS -0x")
+                self.assertEqual(srv.stats()["requests"], 0)
+
     def test_ca_file_from_config(self):
         with tempfile.TemporaryDirectory() as tmp:
             cfg = os.path.join(tmp, "providers.json")

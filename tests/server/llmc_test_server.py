@@ -120,6 +120,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import warnings
 from http import HTTPStatus
 
 SIZE_PATTERN = "0123456789abcdefghijklmnopqrstuvwxyz\n"
@@ -1238,6 +1239,9 @@ def main(argv=None):
     ap.add_argument("--tls-seclevel", type=int,
                     help="OpenSSL security level (0 serves a certificate "
                          "signed with SHA-1)")
+    ap.add_argument("--tls-max-version", choices=("1.0", "1.1"),
+                    help="serve this older TLS version at most (and at "
+                         "least 1.0, at OpenSSL security level 0)")
     ap.add_argument("--scenario", default="")
     ap.add_argument("--require-auth", metavar="TOKEN")
     ap.add_argument("--iam-key-id")
@@ -1289,6 +1293,15 @@ def main(argv=None):
         ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
         if args.tls_seclevel is not None:
             ctx.set_ciphers("DEFAULT:@SECLEVEL=%d" % args.tls_seclevel)
+        if args.tls_max_version:
+            # OpenSSL 3 serves TLS 1.0 and 1.1 only at security level 0
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = (ssl.TLSVersion.TLSv1
+                                       if args.tls_max_version == "1.0"
+                                       else ssl.TLSVersion.TLSv1_1)
         ctx.load_cert_chain(args.tls_cert, args.tls_key or args.tls_cert)
         try:
             ctx.set_alpn_protocols(["http/1.1"])
